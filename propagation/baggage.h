@@ -1,0 +1,88 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tracecar::propagation {
+
+// W3C Baggage limits. The W3C floor (64 members, 8192 bytes) is also the lowest value a
+// configuration may set: the spec says a platform MUST propagate at least that much.
+struct BaggageLimits {
+  static constexpr size_t kMinMembers = 64;
+  static constexpr size_t kMinBytes = 8192;
+  size_t max_members = kMinMembers;
+  size_t max_bytes = kMinBytes;  // of the serialized baggage-string, members joined by ','
+};
+
+// Why members of an incoming baggage were not kept; counters for the caller's metrics.
+struct BaggageReport {
+  uint32_t kept = 0;
+  uint32_t dropped_invalid = 0;      // list-members that do not follow the grammar
+  uint32_t dropped_member_limit = 0; // past max_members
+  uint32_t dropped_byte_limit = 0;   // would have made the string longer than max_bytes
+  uint32_t dropped() const noexcept {
+    return dropped_invalid + dropped_member_limit + dropped_byte_limit;
+  }
+};
+
+// A W3C baggage list. Members received and not modified are re-emitted byte for byte (key,
+// value encoding and properties exactly as received; only the OWS around the member goes).
+class Baggage {
+ public:
+  struct Member {
+    std::string_view key;
+    std::string_view raw_value;   // percent-encoded, as on the wire
+    std::string_view properties;  // raw text after the first ';' (without it), "" if none
+  };
+
+  // Parses and combines the given header fields. Invalid list-members are skipped (counted);
+  // then, if the list is over a limit, whole members are dropped from the end until it fits.
+  BaggageReport parse(std::span<const std::string_view> fields, const BaggageLimits& limits = {});
+  BaggageReport parse(std::string_view field, const BaggageLimits& limits = {}) {
+    return parse(std::span(&field, 1), limits);
+  }
+
+  bool empty() const noexcept { return members_.empty(); }
+  size_t size() const noexcept { return members_.size(); }
+  Member member(size_t index) const noexcept;
+  // The percent-decoded value of the last member with that key (invalid UTF-8 -> U+FFFD).
+  std::optional<std::string> value(std::string_view key) const;
+
+  // Replaces every member with that key by one at the end, value percent-encoded. properties
+  // is raw property text ("" for none). False (and no change) if key is not a token or the
+  // properties do not follow the grammar.
+  bool set(std::string_view key, std::string_view value, std::string_view properties = {});
+  bool erase(std::string_view key);
+  void clear() noexcept;
+
+  // Drops whole members from the end until within limits; returns how many went.
+  BaggageReport enforce(const BaggageLimits& limits);
+
+  size_t serializedLength() const noexcept;
+  void serialize(std::string& out) const;  // appends
+  std::string toString() const;
+
+  static bool isValidKey(std::string_view key) noexcept;  // RFC 9110 token
+  // Percent-decoding; a '%' not followed by two hex digits stays literal; the result is made
+  // valid UTF-8 (each invalid sequence becomes U+FFFD).
+  static std::string decodeValue(std::string_view raw);
+  // Percent-encodes every byte that is not a baggage-octet, and '%' itself.
+  static void encodeValue(std::string_view value, std::string& out);
+
+ private:
+  struct Entry {
+    std::string text;       // the whole member, OWS around it trimmed
+    uint32_t key_length;    // key = text[0, key_length)
+    uint32_t value_offset;  // raw value = text[value_offset, value_offset + value_length)
+    uint32_t value_length;
+    uint32_t properties_offset;  // == text.size() when there are no properties
+  };
+  std::vector<Entry> members_;
+};
+
+}  // namespace tracecar::propagation

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "propagation/baggage.h"
+#include "propagation/header_carrier.h"
+#include "propagation/span_context.h"
+
+namespace tracecar::propagation {
+
+// Jaeger native propagation: "uber-trace-id: {trace-id}:{span-id}:{parent-span-id}:{flags}"
+// and "uberctx-{key}: {value}" baggage.
+enum class JaegerStatus : uint8_t {
+  kValid,
+  kAbsent,
+  kInvalid,
+};
+
+std::string_view toString(JaegerStatus status) noexcept;
+
+struct JaegerResult {
+  JaegerStatus status = JaegerStatus::kAbsent;
+  SpanContext context;  // valid only when status == kValid; is_remote = true
+  bool debug = false;   // flags bit 0x02 (debug implies sampled)
+};
+
+// trace-id: 1-32 hex digits (either case; left-padded to 128 bits), span-id and parent-span-id
+// 1-16 hex digits, flags 1-2 hex digits (0x01 sampled, 0x02 debug). Separators ':' or the
+// URL-encoded "%3A"/"%3a". Trace id and span id must not be zero; parent may be (deprecated).
+JaegerResult parseUberTraceId(std::string_view value) noexcept;
+
+JaegerResult extractJaeger(ReaderRef carrier) noexcept;
+
+// Adds every "uberctx-{key}" field to baggage (value percent-decoded then re-encoded as a W3C
+// baggage value). Returns the number of members added.
+size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage);
+
+// "uber-trace-id: {32 hex trace}:{16 hex span}:0:{flags as 2 hex digits}".
+void injectJaeger(WriterRef carrier, const SpanContext& context);
+// One "uberctx-{key}" field per baggage member, value decoded then URL-encoded.
+void injectJaegerBaggage(WriterRef carrier, const Baggage& baggage);
+
+}  // namespace tracecar::propagation

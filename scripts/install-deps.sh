@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tracecar builds, tests and benchmarks with.
+# Idempotent: apt-get runs only for packages that are missing; silent when none are.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  cmake ninja-build g++ clang-14 libclang-rt-14-dev pkg-config
+  # libraries
+  libuv1-dev libnghttp2-dev libssl-dev zlib1g-dev prometheus-cpp-dev
+  libcli11-dev libyaml-cpp-dev libabsl-dev node-llhttp
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
