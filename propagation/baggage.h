@@ -11,7 +11,8 @@
 namespace tracecar::propagation {
 
 // W3C Baggage limits. The W3C floor (64 members, 8192 bytes) is also the lowest value a
-// configuration may set: the spec says a platform MUST propagate at least that much.
+// configuration may set: the spec says a platform MUST propagate at least that much. The caller
+// validates its configuration; parse() and enforce() also treat a smaller value as the floor.
 struct BaggageLimits {
   static constexpr size_t kMinMembers = 64;
   static constexpr size_t kMinBytes = 8192;
@@ -40,8 +41,11 @@ class Baggage {
     std::string_view properties;  // raw text after the first ';' (without it), "" if none
   };
 
-  // Parses and combines the given header fields. Invalid list-members are skipped (counted);
-  // then, if the list is over a limit, whole members are dropped from the end until it fits.
+  // Parses and combines the given header fields (as if joined with ','), replacing the current
+  // contents. Invalid list-members are skipped (counted); empty ones silently. Then the longest
+  // prefix of valid members within both limits is kept: whole members go from the end. A
+  // dropped member counts as dropped_member_limit if it lies past max_members, otherwise as
+  // dropped_byte_limit. Never throws: linear in the input, one string per kept member.
   BaggageReport parse(std::span<const std::string_view> fields, const BaggageLimits& limits = {});
   BaggageReport parse(std::string_view field, const BaggageLimits& limits = {}) {
     return parse(std::span(&field, 1), limits);
@@ -49,18 +53,20 @@ class Baggage {
 
   bool empty() const noexcept { return members_.empty(); }
   size_t size() const noexcept { return members_.size(); }
-  Member member(size_t index) const noexcept;
+  Member member(size_t index) const noexcept;  // all empty views if index >= size()
   // The percent-decoded value of the last member with that key (invalid UTF-8 -> U+FFFD).
   std::optional<std::string> value(std::string_view key) const;
 
   // Replaces every member with that key by one at the end, value percent-encoded. properties
-  // is raw property text ("" for none). False (and no change) if key is not a token or the
-  // properties do not follow the grammar.
+  // is raw property text ("" for none; OWS around it is trimmed). False (and no change) if key
+  // is not a token or the properties do not follow the grammar. Limits are not applied here:
+  // call enforce() after modifying. Bytes that are not UTF-8 decode as U+FFFD in value().
   bool set(std::string_view key, std::string_view value, std::string_view properties = {});
   bool erase(std::string_view key);
   void clear() noexcept;
 
-  // Drops whole members from the end until within limits; returns how many went.
+  // Drops whole members from the end until within limits (same floor and counting as
+  // parse()); returns how many went and how many are kept.
   BaggageReport enforce(const BaggageLimits& limits);
 
   size_t serializedLength() const noexcept;
@@ -68,6 +74,9 @@ class Baggage {
   std::string toString() const;
 
   static bool isValidKey(std::string_view key) noexcept;  // RFC 9110 token
+  // OWS property *( OWS ";" OWS property ) OWS, property = key [OWS "=" OWS value]: the text
+  // member().properties holds.  The member's own grammar, so set() can take it back.
+  static bool isValidProperties(std::string_view properties) noexcept;
   // Percent-decoding; a '%' not followed by two hex digits stays literal; the result is made
   // valid UTF-8 (each invalid sequence becomes U+FFFD).
   static std::string decodeValue(std::string_view raw);

@@ -45,21 +45,25 @@ class TraceState {
 
   // Parses and combines the given header fields (RFC 9110 5.3: as if joined by ','). Empty
   // fields and empty list-members are allowed and skipped; OWS around members is dropped.
-  // On any status other than kValid the object is left empty.
-  TraceStateStatus parse(std::span<const std::string_view> fields);
-  TraceStateStatus parse(std::string_view field) { return parse(std::span(&field, 1)); }
+  // On any status other than kValid the object is left empty. The fields must not point into
+  // this object. The only allocation is growing buffer_ (capacity is kept across parses, and a
+  // valid list needs at most 32 * 513 bytes); running out of that little memory is fatal.
+  TraceStateStatus parse(std::span<const std::string_view> fields) noexcept;
+  TraceStateStatus parse(std::string_view field) noexcept { return parse(std::span(&field, 1)); }
 
   static bool isValidKey(std::string_view key) noexcept;
   static bool isValidValue(std::string_view value) noexcept;
 
   bool empty() const noexcept { return count_ == 0; }
   size_t size() const noexcept { return count_; }
-  Member member(size_t index) const noexcept;  // 0 = leftmost
+  // Views into the object: valid until the next parse, set, erase, truncate or clear.
+  Member member(size_t index) const noexcept;  // 0 = leftmost; empty when out of range
   std::optional<std::string_view> get(std::string_view key) const noexcept;
 
   // Inserts or updates key: the member moves to (or is added at) the left; the order of the
   // others is kept. With 32 members already and a new key, the rightmost member is dropped.
-  // False (and no change) when key or value is invalid.
+  // False (and no change) when key or value is invalid. key and value may be views into this
+  // object (set(m.key, m.value) moves m to the left).
   bool set(std::string_view key, std::string_view value);
   bool erase(std::string_view key);
   void clear() noexcept;
@@ -84,6 +88,12 @@ class TraceState {
     uint16_t value_length;
   };
   std::string buffer_;  // "key=value" entries back to back, no separators
+  size_t entryLength(size_t index) const noexcept {
+    return size_t{slots_[index].key_length} + 1 + slots_[index].value_length;
+  }
+  size_t indexOf(std::string_view key) const noexcept;  // count_ when absent
+  void removeAt(size_t index) noexcept;
+
   std::array<Slot, kMaxMembers> slots_{};
   size_t count_ = 0;
 };

@@ -1,0 +1,182 @@
+#include "propagation/composite_propagator.h"
+
+#include <string>
+
+#include "propagation/trace_context_propagator.h"
+
+namespace tracecar::propagation {
+namespace {
+
+uint8_t bit(PropagatorKind kind) { return static_cast<uint8_t>(1u << static_cast<unsigned>(kind)); }
+
+std::string_view trimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Takes the context of a later propagator; a tracestate only travels with the W3C context.
+void adopt(ExtractedContext& out, const SpanContext& context, PropagatorKind source) {
+  if (out.report.source == PropagatorKind::kTraceContext && out.span_context != context) {
+    out.trace_state.clear();
+  }
+  out.span_context = context;
+  out.report.source = source;
+}
+
+}  // namespace
+
+absl::Status PropagationConfig::validate() const {
+  if (tracestate_max_length < TraceState::kDefaultMaxLength) {
+    return absl::InvalidArgumentError("tracestate max length " +
+                                      std::to_string(tracestate_max_length) +
+                                      " is below the W3C minimum of " +
+                                      std::to_string(TraceState::kDefaultMaxLength) + " characters");
+  }
+  if (baggage_limits.max_members < BaggageLimits::kMinMembers) {
+    return absl::InvalidArgumentError("baggage max members " +
+                                      std::to_string(baggage_limits.max_members) +
+                                      " is below the W3C minimum of " +
+                                      std::to_string(BaggageLimits::kMinMembers));
+  }
+  if (baggage_limits.max_bytes < BaggageLimits::kMinBytes) {
+    return absl::InvalidArgumentError("baggage max bytes " + std::to_string(baggage_limits.max_bytes) +
+                                      " is below the W3C minimum of " +
+                                      std::to_string(BaggageLimits::kMinBytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<PropagatorKind>> parsePropagators(std::string_view value) {
+  std::vector<PropagatorKind> out;
+  if (trimOws(value).empty()) return PropagationConfig{}.propagators;
+  bool saw_none = false;
+  size_t names = 0;
+  while (true) {
+    const size_t comma = value.find(',');
+    const std::string_view name = trimOws(value.substr(0, comma));
+    ++names;
+    PropagatorKind kind;
+    if (name == "tracecontext") {
+      kind = PropagatorKind::kTraceContext;
+    } else if (name == "baggage") {
+      kind = PropagatorKind::kBaggage;
+    } else if (name == "b3") {
+      kind = PropagatorKind::kB3;
+    } else if (name == "b3multi") {
+      kind = PropagatorKind::kB3Multi;
+    } else if (name == "jaeger") {
+      kind = PropagatorKind::kJaeger;
+    } else if (name == "none") {
+      saw_none = true;
+      kind = PropagatorKind::kTraceContext;  // unused
+    } else if (name.empty()) {
+      return absl::InvalidArgumentError(
+          "OTEL_PROPAGATORS: empty propagator name in \"" + std::string(value) + "\"");
+    } else {
+      return absl::InvalidArgumentError(
+          "OTEL_PROPAGATORS: unknown propagator \"" + std::string(name) +
+          "\" (known: tracecontext, baggage, b3, b3multi, jaeger, none)");
+    }
+    if (name != "none") {
+      bool dup = false;
+      for (PropagatorKind k : out) dup |= (k == kind);
+      if (!dup) out.push_back(kind);
+    }
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  if (saw_none && names > 1) {
+    return absl::InvalidArgumentError(
+        "OTEL_PROPAGATORS: \"none\" cannot be combined with other propagators");
+  }
+  return out;
+}
+
+CompositePropagator::CompositePropagator(PropagationConfig config) : config_(std::move(config)) {
+  for (PropagatorKind kind : config_.propagators) mask_ |= bit(kind);
+}
+
+bool CompositePropagator::has(PropagatorKind kind) const noexcept {
+  return (mask_ & bit(kind)) != 0;
+}
+
+void CompositePropagator::extract(ReaderRef carrier, ExtractedContext& out) const {
+  out.clear();
+  bool b3_done = false;
+  for (PropagatorKind kind : config_.propagators) {
+    switch (kind) {
+      case PropagatorKind::kTraceContext: {
+        SpanContext context;
+        extractTraceContext(carrier, config_.tracestate_max_length, context, out.trace_state,
+                            out.report);
+        if (context.isValid()) {
+          out.span_context = context;
+          out.report.source = PropagatorKind::kTraceContext;
+        }
+        break;
+      }
+      case PropagatorKind::kBaggage: {
+        auto& fields = collectFields(carrier, headers::kBaggage);
+        if (!fields.empty()) {
+          out.report.baggage = out.baggage.parse(fields, config_.baggage_limits);
+        }
+        break;
+      }
+      case PropagatorKind::kB3:
+      case PropagatorKind::kB3Multi: {
+        if (b3_done) break;  // both names extract both encodings
+        b3_done = true;
+        const B3Result r = extractB3(carrier);
+        out.report.b3 = r.status;
+        if (r.status == B3Status::kValid) adopt(out, r.context, kind);
+        break;
+      }
+      case PropagatorKind::kJaeger: {
+        const JaegerResult r = extractJaeger(carrier);
+        out.report.jaeger = r.status;
+        if (r.status == JaegerStatus::kValid) adopt(out, r.context, kind);
+        if (extractJaegerBaggage(carrier, out.baggage) > 0) {
+          const BaggageReport cut = out.baggage.enforce(config_.baggage_limits);
+          out.report.baggage.dropped_member_limit += cut.dropped_member_limit;
+          out.report.baggage.dropped_byte_limit += cut.dropped_byte_limit;
+          out.report.baggage.kept = static_cast<uint32_t>(out.baggage.size());
+        }
+        break;
+      }
+    }
+  }
+}
+
+void CompositePropagator::inject(WriterRef carrier, const SpanContext& context,
+                                 const TraceState& trace_state, const Baggage& baggage) const {
+  for (PropagatorKind kind : config_.propagators) {
+    switch (kind) {
+      case PropagatorKind::kTraceContext:
+        injectTraceContext(carrier, context, trace_state);
+        break;
+      case PropagatorKind::kBaggage:
+        if (baggage.empty()) {
+          carrier.remove(headers::kBaggage);
+        } else {
+          thread_local std::string buffer;  // reused: no allocation per request once warm
+          buffer.clear();
+          baggage.serialize(buffer);
+          carrier.set(headers::kBaggage, buffer);
+        }
+        break;
+      case PropagatorKind::kB3:
+        injectB3(carrier, context, B3InjectEncoding::kSingle);
+        break;
+      case PropagatorKind::kB3Multi:
+        injectB3(carrier, context, B3InjectEncoding::kMulti);
+        break;
+      case PropagatorKind::kJaeger:
+        injectJaeger(carrier, context);
+        injectJaegerBaggage(carrier, baggage);
+        break;
+    }
+  }
+}
+
+}  // namespace tracecar::propagation

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+#include "propagation/baggage.h"
+#include "propagation/context.h"
+#include "propagation/header_carrier.h"
+#include "propagation/tracestate.h"
+
+namespace tracecar::propagation {
+
+// Header names, lowercase as carriers expect them.
+namespace headers {
+inline constexpr std::string_view kTraceparent = "traceparent";
+inline constexpr std::string_view kTracestate = "tracestate";
+inline constexpr std::string_view kBaggage = "baggage";
+}  // namespace headers
+
+struct PropagationConfig {
+  // In OTEL_PROPAGATORS order; empty means "none".
+  std::vector<PropagatorKind> propagators{PropagatorKind::kTraceContext, PropagatorKind::kBaggage};
+  size_t tracestate_max_length = TraceState::kDefaultMaxLength;
+  BaggageLimits baggage_limits;
+
+  // Names the key and the bad value; limits may not go under the W3C floors.
+  absl::Status validate() const;
+};
+
+// Parses an OTEL_PROPAGATORS value: comma-separated, surrounding whitespace ignored,
+// duplicates collapsed; "none" alone means no propagation. An unknown name is an error that
+// names it. An empty value means the default (tracecontext,baggage).
+absl::StatusOr<std::vector<PropagatorKind>> parsePropagators(std::string_view value);
+
+// The propagators of OTEL_PROPAGATORS, run as one.
+//
+// Extract runs them in the configured order; a later trace-context propagator that finds a
+// valid context replaces an earlier one's (and the tracestate, which belongs to the W3C
+// context, is then dropped). W3C baggage and Jaeger uberctx- baggage are merged. Inject writes
+// every configured format.
+class CompositePropagator {
+ public:
+  explicit CompositePropagator(PropagationConfig config = {});
+
+  const PropagationConfig& config() const noexcept { return config_; }
+  bool has(PropagatorKind kind) const noexcept;
+
+  void extract(ReaderRef carrier, ExtractedContext& out) const;
+
+  // Writes context (the span we started, whose id becomes the next hop's parent id), its
+  // tracestate and the baggage. Empty tracestate or baggage headers are removed, not sent.
+  void inject(WriterRef carrier, const SpanContext& context, const TraceState& trace_state,
+              const Baggage& baggage) const;
+
+ private:
+  PropagationConfig config_;
+  uint8_t mask_ = 0;
+};
+
+}  // namespace tracecar::propagation

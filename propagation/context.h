@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "propagation/b3.h"
+#include "propagation/baggage.h"
+#include "propagation/ids.h"
+#include "propagation/jaeger.h"
+#include "propagation/span_context.h"
+#include "propagation/traceparent.h"
+#include "propagation/tracestate.h"
+
+namespace tracecar::propagation {
+
+enum class PropagatorKind : uint8_t { kTraceContext, kBaggage, kB3, kB3Multi, kJaeger };
+
+std::string_view toString(PropagatorKind kind) noexcept;  // the OTEL_PROPAGATORS name
+
+// What extraction saw, for metrics and for the proxy's per-header policies.
+struct ExtractReport {
+  TraceparentStatus traceparent = TraceparentStatus::kAbsent;
+  TraceStateStatus tracestate = TraceStateStatus::kEmpty;
+  size_t tracestate_entries_truncated = 0;  // whole entries cut to fit the length limit
+  size_t tracestate_length = 0;             // combined length as received, before any cut
+  BaggageReport baggage;
+  B3Status b3 = B3Status::kAbsent;
+  JaegerStatus jaeger = JaegerStatus::kAbsent;
+  std::optional<PropagatorKind> source;  // the propagator whose context was taken
+};
+
+// Everything a request carried in: the remote parent (invalid when none), its tracestate and
+// the baggage. Reusable: extract() resets it.
+struct ExtractedContext {
+  SpanContext span_context;
+  TraceState trace_state;
+  Baggage baggage;
+  ExtractReport report;
+
+  void clear() noexcept;
+};
+
+// A new trace: fresh ids, the random flag set (every bit of our trace ids is random).
+SpanContext startRootSpan(IdGenerator& ids, bool sampled) noexcept;
+// A child of parent (local or remote): same trace, new span id, parent's random flag kept.
+SpanContext startChildSpan(const SpanContext& parent, IdGenerator& ids, bool sampled) noexcept;
+
+}  // namespace tracecar::propagation
