@@ -220,7 +220,7 @@ B3Result extractB3(ReaderRef carrier) noexcept {
 void injectB3(WriterRef carrier, const SpanContext& context, B3InjectEncoding encoding) {
   if (!context.isValid()) return;  // nothing to propagate; leave the carrier as it is
   const char sampled = context.sampled() ? '1' : '0';
-  if (encoding == B3InjectEncoding::kSingle) {
+  if (encoding != B3InjectEncoding::kMulti) {
     // {32 hex}-{16 hex}-{1|0}
     char buf[32 + 1 + 16 + 1 + 1];
     hex::encodeLower(context.trace_id.bytes.data(), 16, buf);
@@ -229,10 +229,10 @@ void injectB3(WriterRef carrier, const SpanContext& context, B3InjectEncoding en
     buf[49] = '-';
     buf[50] = sampled;
     carrier.set(headers::kSingle, std::string_view(buf, sizeof(buf)));
-    carrier.remove(headers::kTraceId);
-    carrier.remove(headers::kSpanId);
-    carrier.remove(headers::kSampled);
   } else {
+    carrier.remove(headers::kSingle);
+  }
+  if (encoding != B3InjectEncoding::kSingle) {
     char trace[32];
     char span[16];
     hex::encodeLower(context.trace_id.bytes.data(), 16, trace);
@@ -240,7 +240,10 @@ void injectB3(WriterRef carrier, const SpanContext& context, B3InjectEncoding en
     carrier.set(headers::kTraceId, std::string_view(trace, sizeof(trace)));
     carrier.set(headers::kSpanId, std::string_view(span, sizeof(span)));
     carrier.set(headers::kSampled, std::string_view(&sampled, 1));
-    carrier.remove(headers::kSingle);
+  } else {
+    carrier.remove(headers::kTraceId);
+    carrier.remove(headers::kSpanId);
+    carrier.remove(headers::kSampled);
   }
   // The parent of the span we send is not ours to name, and a stale debug flag could
   // contradict the sampled flag we just wrote.

@@ -19,11 +19,13 @@ enum class B3Status : uint8_t {
 
 std::string_view toString(B3Status status) noexcept;
 
-enum class B3InjectEncoding : uint8_t { kSingle, kMulti };
+// kBoth writes both encodings (OTEL_PROPAGATORS naming both b3 and b3multi).
+enum class B3InjectEncoding : uint8_t { kSingle, kMulti, kBoth };
 
 struct B3Result {
   B3Status status = B3Status::kAbsent;
   SpanContext context;   // valid only when status == kValid; is_remote = true
+                         // (kSamplingOnly: no ids, but flags carry the decision)
   bool debug = false;    // "d" or X-B3-Flags: 1 (debug implies sampled)
 };
 
@@ -34,11 +36,13 @@ B3Result parseB3Single(std::string_view value) noexcept;
 
 // Extracts from the carrier: the single "b3" header wins when it is valid; otherwise the
 // multi headers x-b3-traceid, x-b3-spanid, x-b3-sampled (1/0, also true/false), x-b3-flags (1 =
-// debug). x-b3-parentspanid is ignored.
+// debug). x-b3-parentspanid is ignored. Several fields of one name are invalid. Without a valid
+// context, a sampling decision from "b3" beats invalid multi headers.
 B3Result extractB3(ReaderRef carrier) noexcept;
 
 // Injects "b3: {trace}-{span}-{1|0}" (kSingle) or x-b3-traceid/x-b3-spanid/x-b3-sampled
-// (kMulti). Never injects x-b3-parentspanid. Removes the other encoding's headers.
+// (kMulti). Never injects x-b3-parentspanid. Removes the other encoding's headers and
+// x-b3-flags. An invalid context leaves the carrier unchanged.
 void injectB3(WriterRef carrier, const SpanContext& context, B3InjectEncoding encoding);
 
 }  // namespace tracecar::propagation

@@ -210,6 +210,7 @@ BaggageReport Baggage::parse(std::span<const std::string_view> fields,
         start = comma + 1;
         if (text.empty()) continue;  // ",," and blank fields are allowed and mean nothing
         Layout layout;
+        // Over 4 GiB cannot be addressed, let alone fit the limits: treat it as unreadable.
         if (text.size() > kMaxStoredBytes || !scanMember(text, layout)) {
           Budget::bump(report.dropped_invalid);
           continue;
@@ -333,7 +334,7 @@ std::string Baggage::decodeValue(std::string_view raw) {
   size_t i = 0;
   while (i < bytes.size()) {
     const int n = utf8Sequence(bytes, i);
-    if (n < 0) i += 0;
+    if (n < 0) break;
     i += static_cast<size_t>(n);
   }
   if (i == bytes.size()) return bytes;

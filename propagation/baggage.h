@@ -74,11 +74,11 @@ class Baggage {
   std::string toString() const;
 
   static bool isValidKey(std::string_view key) noexcept;  // RFC 9110 token
-  // OWS property *( OWS ";" OWS property ) OWS, property = key [OWS "=" OWS value]: the text
-  // member().properties holds.  The member's own grammar, so set() can take it back.
+  // OWS property *( OWS ";" OWS property ) OWS, property = key [OWS "=" OWS value]: the shape
+  // of member().properties, so set() takes back what member() gave out.
   static bool isValidProperties(std::string_view properties) noexcept;
   // Percent-decoding; a '%' not followed by two hex digits stays literal; the result is made
-  // valid UTF-8 (each invalid sequence becomes U+FFFD).
+  // valid UTF-8 (each maximal invalid subpart becomes one U+FFFD).
   static std::string decodeValue(std::string_view raw);
   // Percent-encodes every byte that is not a baggage-octet, and '%' itself.
   static void encodeValue(std::string_view value, std::string& out);

@@ -97,6 +97,13 @@ CompositePropagator::CompositePropagator(PropagationConfig config) : config_(std
   for (PropagatorKind kind : config_.propagators) mask_ |= bit(kind);
 }
 
+PropagatorKind CompositePropagator::firstB3() const noexcept {
+  for (PropagatorKind kind : config_.propagators) {
+    if (kind == PropagatorKind::kB3 || kind == PropagatorKind::kB3Multi) return kind;
+  }
+  return PropagatorKind::kB3;
+}
+
 bool CompositePropagator::has(PropagatorKind kind) const noexcept {
   return (mask_ & bit(kind)) != 0;
 }
@@ -166,11 +173,17 @@ void CompositePropagator::inject(WriterRef carrier, const SpanContext& context,
         }
         break;
       case PropagatorKind::kB3:
-        injectB3(carrier, context, B3InjectEncoding::kSingle);
+      case PropagatorKind::kB3Multi: {
+        const bool single = has(PropagatorKind::kB3);
+        const bool multi = has(PropagatorKind::kB3Multi);
+        // Both names configured: both encodings, written once (at the first of the two).
+        if (single && multi && kind != firstB3()) break;
+        injectB3(carrier, context,
+                 single && multi ? B3InjectEncoding::kBoth
+                 : single        ? B3InjectEncoding::kSingle
+                                 : B3InjectEncoding::kMulti);
         break;
-      case PropagatorKind::kB3Multi:
-        injectB3(carrier, context, B3InjectEncoding::kMulti);
-        break;
+      }
       case PropagatorKind::kJaeger:
         injectJaeger(carrier, context);
         injectJaegerBaggage(carrier, baggage);

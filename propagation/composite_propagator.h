@@ -57,6 +57,8 @@ class CompositePropagator {
               const Baggage& baggage) const;
 
  private:
+  PropagatorKind firstB3() const noexcept;
+
   PropagationConfig config_;
   uint8_t mask_ = 0;
 };

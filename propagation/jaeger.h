@@ -27,16 +27,18 @@ struct JaegerResult {
 
 // trace-id: 1-32 hex digits (either case; left-padded to 128 bits), span-id and parent-span-id
 // 1-16 hex digits, flags 1-2 hex digits (0x01 sampled, 0x02 debug). Separators ':' or the
-// URL-encoded "%3A"/"%3a". Trace id and span id must not be zero; parent may be (deprecated).
+// URL-encoded "%3A"/"%3a" (one value never mixes ':' with encoded ones). Trace id and span id
+// must not be zero; parent may be (deprecated). No allocation.
 JaegerResult parseUberTraceId(std::string_view value) noexcept;
 
 JaegerResult extractJaeger(ReaderRef carrier) noexcept;
 
-// Adds every "uberctx-{key}" field to baggage (value percent-decoded then re-encoded as a W3C
-// baggage value). Returns the number of members added.
+// Adds every "uberctx-{key}" field to baggage (key lowercased, value percent-decoded then
+// re-encoded as a W3C baggage value); keys that are not tokens are skipped. Returns the number
+// of members added (a later field with the same key replaces an earlier one).
 size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage);
 
-// "uber-trace-id: {32 hex trace}:{16 hex span}:0:{flags as 2 hex digits}".
+// "uber-trace-id: {32 hex trace}:{16 hex span}:0:{01|00}". An invalid context writes nothing.
 void injectJaeger(WriterRef carrier, const SpanContext& context);
 // One "uberctx-{key}" field per baggage member, value decoded then URL-encoded.
 void injectJaegerBaggage(WriterRef carrier, const Baggage& baggage);

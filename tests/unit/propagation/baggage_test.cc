@@ -431,6 +431,16 @@ TEST(Baggage, KeysAreCaseSensitive) {
   EXPECT_FALSE(b.value("KEY").has_value());
 }
 
+TEST(Baggage, MatchesWholeKeysOnly) {
+  Baggage b;
+  b.parse("k1=1,ke=2");
+  EXPECT_FALSE(b.value("k").has_value());
+  EXPECT_FALSE(b.value("k12").has_value());
+  EXPECT_FALSE(b.erase("k"));
+  ASSERT_TRUE(b.set("k", "0"));
+  EXPECT_EQ(b.toString(), "k1=1,ke=2,k=0");
+}
+
 TEST(Baggage, SerializeAppendsAndMatchesSerializedLength) {
   for (std::string_view in : {"", "a=1", "a=1,b=2;p", " a = 1 ,\tb=\t2 "}) {
     const Parsed p = parse(in);

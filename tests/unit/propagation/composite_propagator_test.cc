@@ -358,6 +358,21 @@ TEST(Composite, B3MultiInjectsMultiHeaders) {
   EXPECT_EQ(in.count("b3"), 0u);
 }
 
+TEST(Composite, B3AndB3MultiTogetherInjectBothEncodings) {
+  for (std::string_view names : {"b3,b3multi", "b3multi,b3"}) {
+    TestCarrier in{{"traceparent", std::string(kTp)}};
+    auto p = makePropagator(std::string("tracecontext,") + std::string(names));
+    ExtractedContext ctx;
+    p.extract(in, ctx);
+    const SpanContext ours = child(ctx);
+    p.inject(in, ours, ctx.trace_state, ctx.baggage);
+    EXPECT_EQ(in.get("b3"), std::string(kTrace) + "-" + ours.span_id.toHex() + "-1") << names;
+    EXPECT_EQ(in.get("x-b3-traceid"), kTrace) << names;
+    EXPECT_EQ(in.get("x-b3-spanid"), ours.span_id.toHex()) << names;
+    EXPECT_EQ(in.get("x-b3-sampled"), "1") << names;
+  }
+}
+
 TEST(Composite, JaegerBaggageMergesWithW3CBaggage) {
   TestCarrier in{{"uber-trace-id", std::string(kB3Trace) + ":" + std::string(kB3Span) + ":0:1"},
                  {"baggage", "a=1"},

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -11,6 +13,21 @@
 #include "propagation/baggage.h"
 #include "propagation/ids.h"
 #include "unit/propagation/test_carrier.h"
+
+// Counts operator new calls on this thread while enabled: parsing must not allocate.
+namespace {
+thread_local bool g_count_allocations = false;
+thread_local size_t g_allocations = 0;
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (g_count_allocations) ++g_allocations;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+// Not inlined: GCC 12 would otherwise pair a visible free() with operator new and warn.
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace tracecar::propagation {
 namespace {
@@ -400,6 +417,21 @@ TEST(JaegerBaggage, InjectsReceivedW3CMembersDecoded) {
   EXPECT_EQ(carrier.fields(), (Fields{{"uberctx-a", "x%20y"}, {"uberctx-b", "%F0%9F%98%80"}}));
 }
 
+// Found by jaeger_fuzz (it hung in the UTF-8 repair of an early baggage.cc): invalid UTF-8
+// in a value comes back as U+FFFD, and the round trip is then stable.
+TEST(JaegerBaggage, InvalidUtf8ValueBecomesReplacementCharacter) {
+  const TestCarrier carrier{{"uberctx-bad", "%1\xB9\xD4" "FF%zz"}};
+  Baggage baggage;
+  ASSERT_EQ(extractJaegerBaggage(carrier, baggage), 1u);
+  EXPECT_EQ(baggage.value("bad"), "%1\xEF\xBF\xBD\xEF\xBF\xBD" "FF%zz");
+  TestCarrier out;
+  injectJaegerBaggage(out, baggage);
+  EXPECT_EQ(out.get("uberctx-bad"), "%251%EF%BF%BD%EF%BF%BDFF%25zz");
+  Baggage back;
+  ASSERT_EQ(extractJaegerBaggage(out, back), 1u);
+  EXPECT_EQ(back.value("bad"), baggage.value("bad"));
+}
+
 TEST(JaegerBaggage, EmptyBaggageInjectsNothing) {
   TestCarrier carrier{{"x", "1"}};
   injectJaegerBaggage(carrier, Baggage{});
@@ -428,6 +460,26 @@ TEST(JaegerBaggage, RoundTripKeepsDecodedValues) {
       EXPECT_EQ(back.value(key), original.value(key)) << key;
     }
   }
+}
+
+TEST(UberTraceId, ParsingAndExtractingAllocateNothing) {
+  const std::string encoded = uber(kTrace, kSpan, "0", "3", "%3A");
+  const TestCarrier carrier{{"uber-trace-id", "1:2:0:1"}};
+  std::string control;
+  g_allocations = 0;
+  g_count_allocations = true;
+  control.assign(64, 'x');  // proves the counter sees allocations
+  g_count_allocations = false;
+  ASSERT_GT(g_allocations, 0u) << control;
+
+  g_allocations = 0;
+  g_count_allocations = true;
+  const JaegerResult parsed = parseUberTraceId(encoded);
+  const JaegerResult extracted = extractJaeger(carrier);
+  g_count_allocations = false;
+  EXPECT_EQ(g_allocations, 0u);
+  EXPECT_EQ(parsed.status, JaegerStatus::kValid);
+  EXPECT_EQ(extracted.status, JaegerStatus::kValid);
 }
 
 TEST(JaegerStatusNames, AreStable) {
