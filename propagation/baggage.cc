@@ -6,6 +6,7 @@
 #include <new>
 
 #include "propagation/hex.h"
+#include "propagation/percent_encoding.h"
 
 namespace tracecar::propagation {
 namespace {
@@ -355,17 +356,7 @@ std::string Baggage::decodeValue(std::string_view raw) {
 }
 
 void Baggage::encodeValue(std::string_view value, std::string& out) {
-  static constexpr char kUpper[] = "0123456789ABCDEF";
-  for (char c : value) {
-    if (is(c, kOctet) && c != '%') {
-      out.push_back(c);
-    } else {
-      const auto b = static_cast<uint8_t>(c);
-      out.push_back('%');
-      out.push_back(kUpper[b >> 4]);
-      out.push_back(kUpper[b & 0x0f]);
-    }
-  }
+  appendPercentEncoded(value, out, [](char c) { return is(c, kOctet) && c != '%'; });
 }
 
 }  // namespace tracecar::propagation

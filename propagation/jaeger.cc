@@ -6,6 +6,7 @@
 #include <string>
 
 #include "propagation/hex.h"
+#include "propagation/percent_encoding.h"
 
 namespace tracecar::propagation {
 
@@ -97,17 +98,7 @@ std::string urlDecode(std::string_view in) {
 }
 
 void urlEncode(std::string_view in, std::string& out) {
-  static constexpr char kUpper[] = "0123456789ABCDEF";
-  for (char c : in) {
-    if (isUnreserved(c)) {
-      out.push_back(c);
-    } else {
-      const auto b = static_cast<uint8_t>(c);
-      out.push_back('%');
-      out.push_back(kUpper[b >> 4]);
-      out.push_back(kUpper[b & 0x0f]);
-    }
-  }
+  appendPercentEncoded(in, out, isUnreserved);
 }
 
 }  // namespace

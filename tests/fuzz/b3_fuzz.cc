@@ -44,30 +44,12 @@ void checkRoundTrip(const SpanContext& context, TestCarrier carrier) {
   }
 }
 
-TestCarrier carrierFrom(std::string_view input) {
-  TestCarrier carrier;
-  while (!input.empty()) {
-    const size_t eol = input.find('\n');
-    std::string_view line = input.substr(0, eol);
-    input = eol == std::string_view::npos ? std::string_view() : input.substr(eol + 1);
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos) {
-      carrier.add("b3", std::string(line));
-      continue;
-    }
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    carrier.add(std::string(line.substr(0, colon)), std::string(value));
-  }
-  return carrier;
-}
-
 void fuzzOne(std::string_view input) {
   const B3Result single = parseB3Single(input);
   checkShape(single);
   if (single.status == B3Status::kValid) checkRoundTrip(single.context, TestCarrier{});
 
-  const TestCarrier carrier = carrierFrom(input);
+  const TestCarrier carrier = TestCarrier::fromHeaderLines(input, "b3");
   const B3Result extracted = extractB3(carrier);
   checkShape(extracted);
   if (extracted.status == B3Status::kValid) {

@@ -4,9 +4,14 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <string>
 #include <string_view>
 
+#include "propagation/b3.h"
 #include "propagation/composite_propagator.h"
+#include "propagation/jaeger.h"
+#include "propagation/tracestate.h"
+#include "test_carrier.h"
 #include "propagation/ids.h"
 #include "propagation/traceparent.h"
 
@@ -20,10 +25,11 @@ void* operator new(size_t size) {
   throw std::bad_alloc();
 }
 void* operator new[](size_t size) { return operator new(size); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
+// Not inlined: g++ would otherwise see free() meet operator new and warn of a mismatch.
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace tracecar::propagation {
 namespace {
@@ -115,6 +121,69 @@ TEST(Allocation, TraceContextExtractInjectAllocatesNothingWhenWarm) {
     for (int i = 0; i < 1000; ++i) once();
   });
   EXPECT_EQ(n, 0u);
+}
+
+std::string numberedMembers(int first, int last) {
+  std::string s;
+  for (int i = first; i <= last; ++i) {
+    if (i != first) s += ',';
+    s += "k" + std::to_string(i) + "=v" + std::to_string(i);
+  }
+  return s;
+}
+
+TEST(Allocation, TracestateParseReusesItsOneBuffer) {
+  const std::string big = numberedMembers(1, 30) + "," + std::string(256, 'k') + "=" +
+                          std::string(256, 'v') + ",z=" + std::string(256, 'v');
+  TraceState ts;
+  EXPECT_EQ(allocationsDuring([&] { ASSERT_EQ(ts.parse(big), TraceStateStatus::kValid); }), 1u);
+  const std::string inputs[] = {big, numberedMembers(1, 3), "a=1 , , b=2", "foo=1,foo=2",
+                                numberedMembers(1, 33), "", "x=" + std::string(256, 'x')};
+  for (const std::string& input : inputs) {
+    EXPECT_EQ(allocationsDuring([&] { (void)ts.parse(input); }), 0u) << input;
+  }
+  const std::string_view fields[] = {"a=1", "", "b=2,c=3"};
+  EXPECT_EQ(allocationsDuring([&] { EXPECT_EQ(ts.parse(fields), TraceStateStatus::kValid); }), 0u);
+}
+
+TEST(Allocation, DiscardedTracestateAllocatesNothing) {
+  TraceState ts;
+  EXPECT_EQ(allocationsDuring([&] {
+              EXPECT_EQ(ts.parse("foo=1,foo=2"), TraceStateStatus::kDuplicateKey);
+              EXPECT_EQ(ts.parse(""), TraceStateStatus::kEmpty);
+            }),
+            0u);
+}
+
+TEST(Allocation, B3ParseAndExtractAllocateNothing) {
+  const std::string single =
+      "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d-05e3ac9a4f6e3b90";
+  const testing::TestCarrier carrier{{"b3", "x"},
+                                     {"x-b3-traceid", "463ac35c9f6413ad"},
+                                     {"x-b3-spanid", "a2fb4a1d1a96d312"},
+                                     {"x-b3-sampled", "true"},
+                                     {"x-b3-flags", "1"}};
+  B3Result parsed, extracted;
+  EXPECT_EQ(allocationsDuring([&] {
+              parsed = parseB3Single(single);
+              extracted = extractB3(carrier);
+            }),
+            0u);
+  EXPECT_EQ(parsed.status, B3Status::kValid);
+  EXPECT_EQ(extracted.status, B3Status::kValid);
+}
+
+TEST(Allocation, JaegerParseAndExtractAllocateNothing) {
+  const std::string encoded = "80f198ee56343ba864fe8b2a57d3eff7%3Ae457b5a2e4d86bd1%3A0%3A3";
+  const testing::TestCarrier carrier{{"uber-trace-id", "1:2:0:1"}};
+  JaegerResult parsed, extracted;
+  EXPECT_EQ(allocationsDuring([&] {
+              parsed = parseUberTraceId(encoded);
+              extracted = extractJaeger(carrier);
+            }),
+            0u);
+  EXPECT_EQ(parsed.status, JaegerStatus::kValid);
+  EXPECT_EQ(extracted.status, JaegerStatus::kValid);
 }
 
 }  // namespace

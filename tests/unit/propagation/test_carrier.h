@@ -16,6 +16,26 @@ class TestCarrier {
   TestCarrier(std::initializer_list<std::pair<std::string, std::string>> fields)
       : fields_(fields) {}
 
+  // "name: value" lines separated by '\n' (spaces after the colon skipped); a line without a
+  // colon is a value of default_name. Fuzz targets turn their input into headers with this.
+  static TestCarrier fromHeaderLines(std::string_view input, std::string_view default_name) {
+    TestCarrier carrier;
+    while (!input.empty()) {
+      const size_t eol = input.find('\n');
+      const std::string_view line = input.substr(0, eol);
+      input = eol == std::string_view::npos ? std::string_view() : input.substr(eol + 1);
+      const size_t colon = line.find(':');
+      if (colon == std::string_view::npos) {
+        carrier.add(std::string(default_name), std::string(line));
+        continue;
+      }
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      carrier.add(std::string(line.substr(0, colon)), std::string(value));
+    }
+    return carrier;
+  }
+
   void add(std::string name, std::string value) {
     fields_.emplace_back(std::move(name), std::move(value));
   }
