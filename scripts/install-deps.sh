@@ -9,9 +9,11 @@ packages=(
   # libraries
   libuv1-dev libnghttp2-dev libssl-dev zlib1g-dev prometheus-cpp-dev
   libcli11-dev libyaml-cpp-dev libabsl-dev node-llhttp
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests and benchmarks (protoc decodes OTLP payloads against the official schema)
+  libgtest-dev libgmock-dev libbenchmark-dev protobuf-compiler python3
 )
+# npm fetches the official OTLP .proto files at test time; Debian's npm only if none is there.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
