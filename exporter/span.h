@@ -2,12 +2,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
+#include "exporter/env.h"
 #include "propagation/ids.h"
 
 namespace tracecar::exporter {
@@ -48,6 +50,31 @@ struct AttributeLimits {
   size_t count = 128;
   size_t value_length = std::numeric_limits<size_t>::max();
 };
+
+// The limits from OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT (falling back to OTEL_ATTRIBUTE_COUNT_LIMIT) and
+// OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT (falling back to OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT). An
+// invalid value adds a warning naming the variable and its value, and is ignored.
+AttributeLimits attributeLimitsFromEnv(const EnvLookup& env, std::vector<std::string>& warnings);
+
+// UTF-8 helpers: OTLP strings must be valid UTF-8 (a collector rejects the whole request
+// otherwise), and length limits count characters, not bytes.
+namespace utf8 {
+// Cuts s to at most max_chars characters, never inside a multi-byte sequence.
+void truncate(std::string& s, size_t max_chars) noexcept;
+// True when s is well-formed UTF-8. Inline for the all-ASCII case every encoder hits.
+bool isValid(std::string_view s) noexcept;
+bool isValidNonAscii(std::string_view s) noexcept;
+// The size of s once every ill-formed sequence is replaced by U+FFFD (3 bytes); s.size() when
+// s is valid.
+size_t sanitizedSize(std::string_view s) noexcept;
+// Calls emit(valid_run) for each well-formed run of s and emit("\xEF\xBF\xBD") for each
+// maximal ill-formed subpart (Unicode's "best practice" replacement).
+template <class Emit>
+void forEachSanitizedRun(std::string_view s, Emit&& emit);
+// The length of the well-formed sequence at s[0], or 0 when s[0] starts an ill-formed one;
+// *bad_len is then the number of bytes the replacement character stands for.
+size_t sequenceLength(const unsigned char* p, size_t avail, size_t* bad_len) noexcept;
+}  // namespace utf8
 
 // An attribute list that applies the limits as it is filled and counts what it dropped.
 class Attributes {
@@ -104,5 +131,42 @@ struct SpanRecord {
   StatusCode status_code = StatusCode::kUnset;
   std::string status_message;
 };
+
+inline bool utf8::isValid(std::string_view s) noexcept {
+  uint64_t seen = 0;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, s.data() + i, 8);
+    seen |= word;
+  }
+  for (; i < s.size(); ++i) seen |= static_cast<unsigned char>(s[i]);
+  return (seen & 0x8080808080808080ULL) == 0 || isValidNonAscii(s);
+}
+
+template <class Emit>
+void utf8::forEachSanitizedRun(std::string_view s, Emit&& emit) {
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t run = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t bad = 0;
+    const size_t n = sequenceLength(p + i, s.size() - i, &bad);
+    if (n != 0) {
+      i += n;
+      continue;
+    }
+    if (i > run) emit(s.substr(run, i - run));
+    emit(kReplacement);
+    i += bad;
+    run = i;
+  }
+  if (s.size() > run) emit(s.substr(run));
+}
 
 }  // namespace tracecar::exporter

@@ -86,10 +86,10 @@ uint8_t flagsFor(bool sampled, bool debug) noexcept {
   return (sampled || debug) ? trace_flags::kSampled : uint8_t{0};
 }
 
-B3Result extractSingle(ReaderRef carrier) noexcept {
+B3Result extractSingle(ReaderRef carrier) {
   B3Result result;
   size_t count = 0;
-  // Parsed inside the visitor: the carrier only promises the view for the call.
+  // Parsed inside the visitor: no view is kept past it (the carrier contract allows it).
   carrier.forEach(headers::kSingle, [&](std::string_view value) {
     if (++count == 1) result = parseB3Single(value);
   });
@@ -107,7 +107,7 @@ struct Field {
 };
 
 template <class T, class Parse>
-Field<T> readField(ReaderRef carrier, std::string_view name, Parse parse) noexcept {
+Field<T> readField(ReaderRef carrier, std::string_view name, Parse parse) {
   Field<T> field;
   carrier.forEach(name, [&](std::string_view value) {
     if (++field.count == 1) field.ok = parse(value, field.value);
@@ -115,7 +115,7 @@ Field<T> readField(ReaderRef carrier, std::string_view name, Parse parse) noexce
   return field;
 }
 
-B3Result extractMulti(ReaderRef carrier) noexcept {
+B3Result extractMulti(ReaderRef carrier) {
   const auto trace_id = readField<TraceId>(carrier, headers::kTraceId, parseTraceId);
   const auto span_id = readField<SpanId>(carrier, headers::kSpanId, parseSpanId);
   const auto sampled = readField<bool>(carrier, headers::kSampled, parseMultiSampled);
@@ -206,7 +206,7 @@ B3Result parseB3Single(std::string_view value) noexcept {
   return result;
 }
 
-B3Result extractB3(ReaderRef carrier) noexcept {
+B3Result extractB3(ReaderRef carrier) {
   const B3Result single = extractSingle(carrier);
   if (single.status == B3Status::kValid) return single;
   const B3Result multi = extractMulti(carrier);

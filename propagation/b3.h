@@ -38,7 +38,8 @@ B3Result parseB3Single(std::string_view value) noexcept;
 // multi headers x-b3-traceid, x-b3-spanid, x-b3-sampled (1/0, also true/false), x-b3-flags (1 =
 // debug). x-b3-parentspanid is ignored. Several fields of one name are invalid. Without a valid
 // context, a sampling decision from "b3" beats invalid multi headers.
-B3Result extractB3(ReaderRef carrier) noexcept;
+// Not noexcept: the carrier it calls may throw.
+B3Result extractB3(ReaderRef carrier);
 
 // Injects "b3: {trace}-{span}-{1|0}" (kSingle) or x-b3-traceid/x-b3-spanid/x-b3-sampled
 // (kMulti). Never injects x-b3-parentspanid. Removes the other encoding's headers and

@@ -278,15 +278,24 @@ bool Baggage::set(std::string_view key, std::string_view value, std::string_view
   e.properties_offset =
       static_cast<uint32_t>(properties.empty() ? e.text.size() : e.value_offset + value_length + 1);
 
-  members_.reserve(members_.size() + 1);  // so nothing below can fail half-way
-  erase(key);
+  // Grow geometrically up front, so nothing below can fail half-way.
+  if (members_.size() == members_.capacity()) {
+    members_.reserve(std::max<size_t>(8, 2 * members_.capacity()));
+  }
+  // key may point into one of our members (a view from member()): compare against our copy.
+  const std::string_view own_key = std::string_view(e.text).substr(0, e.key_length);
+  std::erase_if(members_, [&](const Entry& m) {
+    return std::string_view(m.text).substr(0, m.key_length) == own_key;
+  });
   members_.push_back(std::move(e));
   return true;
 }
 
 bool Baggage::erase(std::string_view key) {
+  // key may point into a member that erase_if moves: compare against a copy.
+  const std::string own_key(key);
   return std::erase_if(members_, [&](const Entry& e) {
-           return std::string_view(e.text).substr(0, e.key_length) == key;
+           return std::string_view(e.text).substr(0, e.key_length) == own_key;
          }) > 0;
 }
 

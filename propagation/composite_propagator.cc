@@ -15,13 +15,29 @@ std::string_view trimOws(std::string_view s) {
   return s;
 }
 
-// Takes the context of a later propagator; a tracestate only travels with the W3C context.
+// Takes the context of a later propagator. The same trace and span already taken from W3C
+// headers stays as it is: B3 and Jaeger cannot carry the random flag or a tracestate. A
+// different one replaces it, and the tracestate, which belongs to the W3C context, goes.
 void adopt(ExtractedContext& out, const SpanContext& context, PropagatorKind source) {
-  if (out.report.source == PropagatorKind::kTraceContext && out.span_context != context) {
+  if (out.report.source == PropagatorKind::kTraceContext) {
+    if (out.span_context.trace_id == context.trace_id &&
+        out.span_context.span_id == context.span_id) {
+      return;
+    }
     out.trace_state.clear();
   }
   out.span_context = context;
   out.report.source = source;
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view lower) {
+  if (a.size() != lower.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -50,6 +66,7 @@ absl::Status PropagationConfig::validate() const {
 absl::StatusOr<std::vector<PropagatorKind>> parsePropagators(std::string_view value) {
   std::vector<PropagatorKind> out;
   if (trimOws(value).empty()) return PropagationConfig{}.propagators;
+  const std::string original(value);
   bool saw_none = false;
   size_t names = 0;
   while (true) {
@@ -57,28 +74,28 @@ absl::StatusOr<std::vector<PropagatorKind>> parsePropagators(std::string_view va
     const std::string_view name = trimOws(value.substr(0, comma));
     ++names;
     PropagatorKind kind;
-    if (name == "tracecontext") {
+    if (equalsIgnoreCase(name, "tracecontext")) {
       kind = PropagatorKind::kTraceContext;
-    } else if (name == "baggage") {
+    } else if (equalsIgnoreCase(name, "baggage")) {
       kind = PropagatorKind::kBaggage;
-    } else if (name == "b3") {
+    } else if (equalsIgnoreCase(name, "b3")) {
       kind = PropagatorKind::kB3;
-    } else if (name == "b3multi") {
+    } else if (equalsIgnoreCase(name, "b3multi")) {
       kind = PropagatorKind::kB3Multi;
-    } else if (name == "jaeger") {
+    } else if (equalsIgnoreCase(name, "jaeger")) {
       kind = PropagatorKind::kJaeger;
-    } else if (name == "none") {
+    } else if (equalsIgnoreCase(name, "none")) {
       saw_none = true;
       kind = PropagatorKind::kTraceContext;  // unused
     } else if (name.empty()) {
       return absl::InvalidArgumentError(
-          "OTEL_PROPAGATORS: empty propagator name in \"" + std::string(value) + "\"");
+          "OTEL_PROPAGATORS: empty propagator name in \"" + original + "\"");
     } else {
       return absl::InvalidArgumentError(
           "OTEL_PROPAGATORS: unknown propagator \"" + std::string(name) +
           "\" (known: tracecontext, baggage, b3, b3multi, jaeger, none)");
     }
-    if (name != "none") {
+    if (!equalsIgnoreCase(name, "none")) {
       bool dup = false;
       for (PropagatorKind k : out) dup |= (k == kind);
       if (!dup) out.push_back(kind);
@@ -110,6 +127,12 @@ bool CompositePropagator::has(PropagatorKind kind) const noexcept {
 
 void CompositePropagator::extract(ReaderRef carrier, ExtractedContext& out) const {
   out.clear();
+  // W3C baggage first, whatever its place in the list, so Jaeger's uberctx- members merge
+  // into it rather than being replaced by it.
+  if (has(PropagatorKind::kBaggage)) {
+    const auto& fields = collectFields(carrier, headers::kBaggage);
+    if (!fields.empty()) out.report.baggage = out.baggage.parse(fields, config_.baggage_limits);
+  }
   bool b3_done = false;
   for (PropagatorKind kind : config_.propagators) {
     switch (kind) {
@@ -123,13 +146,8 @@ void CompositePropagator::extract(ReaderRef carrier, ExtractedContext& out) cons
         }
         break;
       }
-      case PropagatorKind::kBaggage: {
-        auto& fields = collectFields(carrier, headers::kBaggage);
-        if (!fields.empty()) {
-          out.report.baggage = out.baggage.parse(fields, config_.baggage_limits);
-        }
-        break;
-      }
+      case PropagatorKind::kBaggage:
+        break;  // done above
       case PropagatorKind::kB3:
       case PropagatorKind::kB3Multi: {
         if (b3_done) break;  // both names extract both encodings
@@ -143,7 +161,11 @@ void CompositePropagator::extract(ReaderRef carrier, ExtractedContext& out) cons
         const JaegerResult r = extractJaeger(carrier);
         out.report.jaeger = r.status;
         if (r.status == JaegerStatus::kValid) adopt(out, r.context, kind);
-        if (extractJaegerBaggage(carrier, out.baggage) > 0) {
+        size_t over_limit = 0;
+        const size_t added = extractJaegerBaggage(
+            carrier, out.baggage, config_.baggage_limits.max_members, &over_limit);
+        out.report.baggage.dropped_member_limit += static_cast<uint32_t>(over_limit);
+        if (added > 0) {
           const BaggageReport cut = out.baggage.enforce(config_.baggage_limits);
           out.report.baggage.dropped_member_limit += cut.dropped_member_limit;
           out.report.baggage.dropped_byte_limit += cut.dropped_byte_limit;

@@ -15,6 +15,9 @@ using FieldVisitor = FunctionRef<void(std::string_view name, std::string_view va
 // Tracing talks to headers only through these concepts, so the same propagators serve an
 // HTTP/1 header map, an HTTP/2 header list and a test map. Names are passed lowercase; a
 // carrier matches them case-insensitively if its protocol needs that.
+//
+// Lifetimes: the views a reader hands to a visitor stay valid until the carrier is next
+// modified (extraction keeps them while it parses). set() copies name and value.
 template <class C>
 concept HeaderReader = requires(const C& carrier, std::string_view name, FieldValueVisitor visit,
                                 FieldVisitor visit_all) {

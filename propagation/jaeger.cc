@@ -137,7 +137,7 @@ JaegerResult parseUberTraceId(std::string_view value) noexcept {
   return result;
 }
 
-JaegerResult extractJaeger(ReaderRef carrier) noexcept {
+JaegerResult extractJaeger(ReaderRef carrier) {
   JaegerResult result;
   size_t count = 0;
   carrier.forEach(kUberTraceId, [&](std::string_view value) {
@@ -147,7 +147,8 @@ JaegerResult extractJaeger(ReaderRef carrier) noexcept {
   return result;
 }
 
-size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage) {
+size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage, size_t max_members,
+                            size_t* dropped) {
   size_t added = 0;
   std::string key;
   carrier.forEachField([&](std::string_view name, std::string_view value) {
@@ -159,6 +160,12 @@ size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage) {
     key.assign(name.substr(kBaggagePrefix.size()));
     std::transform(key.begin(), key.end(), key.begin(), toLower);
     if (!Baggage::isValidKey(key)) return;
+    // Past the member limit only existing keys may change: bounds the work of a hostile
+    // request with thousands of uberctx- fields.
+    if (baggage.size() >= max_members && !baggage.value(key).has_value()) {
+      if (dropped != nullptr) ++*dropped;
+      return;
+    }
     if (baggage.set(key, urlDecode(value))) ++added;
   });
   return added;

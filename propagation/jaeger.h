@@ -31,12 +31,16 @@ struct JaegerResult {
 // must not be zero; parent may be (deprecated). No allocation.
 JaegerResult parseUberTraceId(std::string_view value) noexcept;
 
-JaegerResult extractJaeger(ReaderRef carrier) noexcept;
+// Not noexcept: the carrier it calls may throw.
+JaegerResult extractJaeger(ReaderRef carrier);
 
 // Adds every "uberctx-{key}" field to baggage (key lowercased, value percent-decoded then
 // re-encoded as a W3C baggage value); keys that are not tokens are skipped. Returns the number
-// of members added (a later field with the same key replaces an earlier one).
-size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage);
+// of members added (a later field with the same key replaces an earlier one). Once baggage
+// holds max_members, further new keys are skipped and counted in *dropped.
+size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage,
+                            size_t max_members = BaggageLimits::kMinMembers,
+                            size_t* dropped = nullptr);
 
 // "uber-trace-id: {32 hex trace}:{16 hex span}:0:{01|00}". An invalid context writes nothing.
 void injectJaeger(WriterRef carrier, const SpanContext& context);

@@ -64,6 +64,7 @@ void extractTraceContext(ReaderRef carrier, size_t tracestate_max_length, SpanCo
 
 void injectTraceContext(WriterRef carrier, const SpanContext& context,
                         const TraceState& trace_state) {
+  if (!context.isValid()) return;  // an all-zero traceparent is invalid: never send one
   char buffer[kTraceparentLength];
   formatTraceparent(context.trace_id, context.span_id, context.flags, buffer);
   carrier.set(headers::kTraceparent, std::string_view(buffer, sizeof(buffer)));

@@ -22,7 +22,8 @@ const std::vector<std::string_view>& collectFields(ReaderRef carrier, std::strin
 void extractTraceContext(ReaderRef carrier, size_t tracestate_max_length, SpanContext& context,
                          TraceState& trace_state, ExtractReport& report);
 
-// Writes traceparent for context; writes tracestate, or removes it when empty.
+// Writes traceparent for context; writes tracestate, or removes it when empty. An invalid
+// context writes nothing.
 void injectTraceContext(WriterRef carrier, const SpanContext& context,
                         const TraceState& trace_state);
 

@@ -423,6 +423,22 @@ TEST(Baggage, EraseRemovesEveryMemberWithThatKey) {
   EXPECT_EQ(b.toString(), "");
 }
 
+// The key may be a view into the baggage itself (from member()); set and erase must not read
+// it after moving members around.
+TEST(Baggage, SetWithItsOwnMemberKeyIsSafe) {
+  Parsed p = parse("first=1,second=2,third=3");
+  p.baggage.set(p.baggage.member(0).key, "one");
+  EXPECT_EQ(members(p.baggage), (std::vector<MemberTuple>{
+                                    {"second", "2", ""}, {"third", "3", ""}, {"first", "one", ""}}));
+}
+
+TEST(Baggage, EraseWithItsOwnMemberKeyIsSafe) {
+  Parsed p = parse("first=1,second=2,first=again,third=3");
+  EXPECT_TRUE(p.baggage.erase(p.baggage.member(0).key));
+  EXPECT_EQ(members(p.baggage),
+            (std::vector<MemberTuple>{{"second", "2", ""}, {"third", "3", ""}}));
+}
+
 TEST(Baggage, KeysAreCaseSensitive) {
   Baggage b;
   b.parse("Key=1,key=2");

@@ -5,6 +5,7 @@
 #include <random>
 #include <string>
 
+#include "propagation/trace_context_propagator.h"
 #include "test_carrier.h"
 
 namespace tracecar::propagation {
@@ -66,8 +67,20 @@ TEST(Propagators, UnknownNameIsAnErrorThatNamesIt) {
   EXPECT_NE(std::string(kinds.status().message()).find("OTEL_PROPAGATORS"), std::string::npos);
 }
 
-TEST(Propagators, NamesAreCaseSensitiveLikeTheSpec) {
-  EXPECT_FALSE(parsePropagators("TraceContext").ok());
+TEST(Propagators, NamesAreCaseInsensitive) {
+  auto kinds = parsePropagators("TraceContext,B3Multi,NONE");
+  ASSERT_FALSE(kinds.ok());  // none cannot be combined, whatever its case
+  kinds = parsePropagators("TraceContext, Baggage ,B3Multi");
+  ASSERT_TRUE(kinds.ok()) << kinds.status();
+  EXPECT_EQ(*kinds, (std::vector{PropagatorKind::kTraceContext, PropagatorKind::kBaggage,
+                                 PropagatorKind::kB3Multi}));
+}
+
+TEST(Propagators, EmptyNameErrorQuotesTheWholeValue) {
+  auto kinds = parsePropagators("b3,");
+  ASSERT_FALSE(kinds.ok());
+  EXPECT_NE(std::string(kinds.status().message()).find("\"b3,\""), std::string::npos)
+      << kinds.status();
 }
 
 TEST(Propagators, EmptyNameInListIsAnError) {
@@ -382,6 +395,48 @@ TEST(Composite, JaegerBaggageMergesWithW3CBaggage) {
   EXPECT_EQ(ctx.report.source, PropagatorKind::kJaeger);
   EXPECT_EQ(ctx.baggage.value("a"), "1");
   EXPECT_EQ(ctx.baggage.value("b"), "two words");
+}
+
+TEST(Composite, JaegerBaggageMergesWhateverTheOrderOfTheList) {
+  TestCarrier in{{"baggage", "a=1,b=w3c"}, {"uberctx-b", "jaeger"}, {"uberctx-c", "3"}};
+  for (std::string_view names : {"baggage,jaeger", "jaeger,baggage"}) {
+    ExtractedContext ctx;
+    makePropagator(names).extract(in, ctx);
+    EXPECT_EQ(ctx.baggage.value("a"), "1") << names;
+    EXPECT_EQ(ctx.baggage.value("b"), "jaeger") << names;  // uberctx- overrides a W3C key
+    EXPECT_EQ(ctx.baggage.value("c"), "3") << names;
+  }
+}
+
+TEST(Composite, ManyUberctxFieldsAreBoundedAndCounted) {
+  TestCarrier in;
+  for (int i = 0; i < 8000; ++i) in.set("uberctx-k" + std::to_string(i), "v");
+  ExtractedContext ctx;
+  makePropagator("jaeger").extract(in, ctx);
+  EXPECT_EQ(ctx.baggage.size(), BaggageLimits::kMinMembers);
+  EXPECT_EQ(ctx.report.baggage.dropped_member_limit, 8000u - BaggageLimits::kMinMembers);
+  EXPECT_EQ(ctx.baggage.value("k0"), "v");
+  EXPECT_FALSE(ctx.baggage.value("k7999").has_value());
+}
+
+TEST(Composite, SameIdsFromB3KeepTheW3CTracestateAndRandomFlag) {
+  const std::string tp = "00-" + std::string(kTrace) + "-" + std::string(kParent) + "-03";
+  TestCarrier in{{"traceparent", tp},
+                 {"tracestate", "vendor=x"},
+                 {"b3", std::string(kTrace) + "-" + std::string(kParent) + "-1"}};
+  ExtractedContext ctx;
+  makePropagator("tracecontext,b3").extract(in, ctx);
+  EXPECT_EQ(ctx.report.source, PropagatorKind::kTraceContext);
+  EXPECT_EQ(ctx.trace_state.toString(), "vendor=x");
+  EXPECT_EQ(ctx.span_context.flags, trace_flags::kSampled | trace_flags::kRandom);
+}
+
+TEST(Composite, InvalidContextInjectsNoTraceparent) {
+  TestCarrier out;
+  TraceState state;
+  injectTraceContext(out, SpanContext{}, state);
+  EXPECT_EQ(out.count("traceparent"), 0u);
+  EXPECT_EQ(out.count("tracestate"), 0u);
 }
 
 // Property: for every propagator and random contexts, extract(inject(x)) gives x back.

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "exporter/env.h"
+
+namespace tracecar::exporter {
+
+// Batch span processor settings (OTEL_BSP_*), with the spec's defaults.
+struct BatchConfig {
+  // Largest accepted queue: the queue is allocated up front, so a typo must not cost gigabytes.
+  static constexpr size_t kMaxQueueSize = size_t{1} << 20;
+  // Largest accepted delay or timeout (about 24.8 days), far past any sensible value.
+  static constexpr long long kMaxMilliseconds = 2147483647;
+
+  std::chrono::milliseconds schedule_delay{5000};   // OTEL_BSP_SCHEDULE_DELAY
+  std::chrono::milliseconds export_timeout{30000};  // OTEL_BSP_EXPORT_TIMEOUT
+  size_t max_queue_size = 2048;                     // OTEL_BSP_MAX_QUEUE_SIZE
+  size_t max_export_batch_size = 512;               // OTEL_BSP_MAX_EXPORT_BATCH_SIZE
+
+  // Reads the four variables. An empty value counts as unset (as the spec says). A value that is
+  // not a whole number in range (delays 1..kMaxMilliseconds ms, sizes 1..kMaxQueueSize) adds a
+  // warning naming the variable and the value and keeps the default. A batch size above the
+  // queue size is clamped to it, with a warning.
+  static BatchConfig fromEnv(const EnvLookup& env, std::vector<std::string>& warnings);
+};
+
+}  // namespace tracecar::exporter

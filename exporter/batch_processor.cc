@@ -1,0 +1,388 @@
+#include "exporter/batch_processor.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace tracecar::exporter {
+namespace {
+
+// A usable config whatever the caller built by hand (fromEnv already enforces the same).
+BatchConfig normalised(BatchConfig c) {
+  if (c.max_queue_size == 0) c.max_queue_size = 1;
+  if (c.max_export_batch_size == 0) c.max_export_batch_size = 1;
+  c.max_export_batch_size = std::min(c.max_export_batch_size, c.max_queue_size);
+  // A libuv timer with a zero repeat does not repeat.
+  if (c.schedule_delay.count() < 1) c.schedule_delay = std::chrono::milliseconds(1);
+  if (c.export_timeout.count() < 0) c.export_timeout = std::chrono::milliseconds(0);
+  return c;
+}
+
+template <typename Handle>
+BatchProcessor* self(Handle* handle) noexcept {
+  return static_cast<BatchProcessor*>(handle->data);
+}
+
+}  // namespace
+
+BatchProcessor::BatchProcessor(const BatchConfig& config, const ExporterFactory& make_exporter,
+                               ExporterCounters& counters, RecentSpans* recent)
+    : config_(normalised(config)),
+      wake_threshold_(std::max<size_t>(
+          1, std::min(config_.max_export_batch_size, config_.max_queue_size / 2))),
+      counters_(counters),
+      recent_(recent),
+      queue_(config_.max_queue_size) {
+  batch_.reserve(config_.max_export_batch_size);
+  batch_view_.reserve(config_.max_export_batch_size);
+  drain_.reserve(config_.max_export_batch_size);
+
+  if (const int rc = uv_loop_init(&loop_); rc != 0) {
+    throw std::runtime_error(std::string("batch processor: uv_loop_init: ") + uv_strerror(rc));
+  }
+  // Initialising handles cannot fail on a fresh loop once the loop itself is up.
+  uv_async_init(&loop_, &async_, &BatchProcessor::onAsync);
+  uv_timer_init(&loop_, &schedule_timer_);
+  uv_timer_init(&loop_, &retry_timer_);
+  uv_timer_init(&loop_, &deadline_timer_);
+  async_.data = this;
+  schedule_timer_.data = this;
+  retry_timer_.data = this;
+  deadline_timer_.data = this;
+
+  try {
+    exporter_ = make_exporter(&loop_);
+    if (!exporter_) throw std::invalid_argument("batch processor: the factory made no exporter");
+    const auto delay = static_cast<uint64_t>(config_.schedule_delay.count());
+    uv_timer_start(&schedule_timer_, &BatchProcessor::onScheduleTimer, delay, delay);
+    // The loop is not running yet, so everything above happens-before the thread's first step.
+    thread_ = std::thread([this] { run(); });
+  } catch (...) {
+    exporter_.reset();
+    destroyLoop();
+    throw;
+  }
+}
+
+BatchProcessor::~BatchProcessor() { shutdown(config_.export_timeout); }
+
+bool BatchProcessor::onEnd(std::unique_ptr<SpanRecord>&& span) noexcept {
+  if (!span) return false;
+  switch (queue_.tryPush(span)) {
+    case SpanQueue::PushResult::kPushed:
+      break;
+    case SpanQueue::PushResult::kFull:
+      counters_.drop(DropReason::kQueueFull);
+      span.reset();
+      return false;
+    case SpanQueue::PushResult::kClosed:
+      counters_.drop(DropReason::kShutdown);
+      span.reset();
+      return false;
+  }
+  counters_.spans_enqueued.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t length = counters_.queue_length.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (length >= wake_threshold_ && wake_state_.load(std::memory_order_relaxed) == kWakeIdle) {
+    uint8_t idle = kWakeIdle;
+    if (wake_state_.compare_exchange_strong(idle, kWakeSending)) {
+      uv_async_send(&async_);
+      wake_state_.store(kWakeSent);
+    }
+  }
+  return true;
+}
+
+bool BatchProcessor::flush(std::chrono::milliseconds timeout) {
+  const uint64_t target = queue_.claimed();
+  std::unique_lock lock(mutex_);
+  if (completed_ >= target) return true;
+  if (loop_closed_) return false;
+  if (target > flush_target_) flush_target_ = target;
+  // Under the mutex: shutdown() takes it before it closes the loop.
+  uv_async_send(&async_);
+  cv_.wait_for(lock, timeout, [&] { return completed_ >= target || loop_finished_; });
+  return completed_ >= target;
+}
+
+bool BatchProcessor::shutdown(std::chrono::milliseconds timeout) {
+  std::lock_guard guard(shutdown_mutex_);
+  if (shut_down_) return shutdown_result_;
+  shut_down_ = true;
+
+  const uint64_t final_claimed = queue_.close();
+  closeWakeups();
+  {
+    std::lock_guard lock(mutex_);
+    shutdown_requested_ = true;
+    shutdown_deadline_ =
+        std::chrono::steady_clock::now() + std::max(timeout, std::chrono::milliseconds::zero());
+    uv_async_send(&async_);
+  }
+  thread_.join();
+
+  // A producer that claimed a slot before the close may still be publishing it; it is a few
+  // instructions away, so wait for it and count its span.
+  uint64_t stragglers = 0;
+  while (queue_.popped() < final_claimed) {
+    const size_t n = queue_.popBatch(drain_, config_.max_export_batch_size);
+    if (n == 0) std::this_thread::yield();
+    stragglers += n;
+    drain_.clear();
+  }
+  if (stragglers > 0) {
+    counters_.drop(DropReason::kShutdown, stragglers);
+    counters_.queue_length.fetch_sub(stragglers, std::memory_order_relaxed);
+  }
+
+  bool clean = false;
+  {
+    std::lock_guard lock(mutex_);
+    completed_ += stragglers;
+    shutdown_dropped_ += stragglers;
+    clean = shutdown_dropped_ == 0;
+    loop_closed_ = true;
+  }
+  cv_.notify_all();
+
+  batch_view_.clear();
+  batch_.clear();
+  // Fails (busy) only if the exporter left a handle open past the deadline; then the loop's
+  // own resources are abandoned rather than freed under the exporter's feet.
+  uv_loop_close(&loop_);
+  exporter_.reset();
+  shutdown_result_ = clean;
+  return clean;
+}
+
+void BatchProcessor::closeWakeups() noexcept {
+  uint8_t state = wake_state_.load();
+  for (;;) {
+    if (state == kWakeSending) {
+      std::this_thread::yield();
+      state = wake_state_.load();
+      continue;
+    }
+    if (wake_state_.compare_exchange_weak(state, kWakeClosed)) return;
+  }
+}
+
+void BatchProcessor::destroyLoop() noexcept {
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&schedule_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&deadline_timer_), nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
+
+// ---- loop thread ----
+
+void BatchProcessor::run() noexcept {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  // Stopped at shutdown's deadline: give close callbacks already under way a chance to run.
+  for (int i = 0; i < 8 && uv_loop_alive(&loop_) != 0; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+  {
+    std::lock_guard lock(mutex_);
+    loop_finished_ = true;
+  }
+  cv_.notify_all();
+}
+
+void BatchProcessor::onAsync(uv_async_t* handle) noexcept {
+  BatchProcessor* p = self(handle);
+  p->onCommand();
+  p->maybeExport();
+}
+
+void BatchProcessor::onScheduleTimer(uv_timer_t* handle) noexcept {
+  BatchProcessor* p = self(handle);
+  p->timer_due_ = true;
+  p->maybeExport();
+  // Nothing was waiting: the next delay starts from here.
+  if (p->queue_.size() == 0) p->timer_due_ = false;
+}
+
+void BatchProcessor::onRetryTimer(uv_timer_t* handle) noexcept { self(handle)->maybeExport(); }
+
+void BatchProcessor::onDeadlineTimer(uv_timer_t* handle) noexcept {
+  self(handle)->onShutdownDeadline();
+}
+
+void BatchProcessor::onCommand() noexcept {
+  bool start_stopping = false;
+  std::chrono::steady_clock::time_point deadline;
+  {
+    std::lock_guard lock(mutex_);
+    flush_target_seen_ = flush_target_;
+    if (shutdown_requested_ && !stopping_) {
+      start_stopping = true;
+      deadline = shutdown_deadline_;
+    }
+  }
+  if (!start_stopping) return;
+  stopping_ = true;
+  final_claimed_ = queue_.claimed();  // the queue was closed before the request was posted
+  uv_timer_stop(&schedule_timer_);
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  const auto left_ms = static_cast<uint64_t>(std::max<int64_t>(0, left.count()));
+  uv_update_time(&loop_);
+  shutdown_deadline_ms_ = uv_now(&loop_) + left_ms;
+  uv_timer_start(&deadline_timer_, &BatchProcessor::onDeadlineTimer, left_ms, 0);
+}
+
+bool BatchProcessor::shouldExport() const noexcept {
+  if (in_flight_ || exporter_shutdown_started_ || handles_closing_) return false;
+  const size_t waiting = queue_.size();
+  if (waiting == 0) return false;
+  return waiting >= wake_threshold_ || timer_due_ || stopping_ ||
+         flush_target_seen_ > queue_.popped();
+}
+
+void BatchProcessor::maybeExport() noexcept {
+  // An exporter may answer inside exportBatch; the outer call then picks up from there.
+  if (in_dispatch_) {
+    redo_dispatch_ = true;
+    return;
+  }
+  in_dispatch_ = true;
+  do {
+    redo_dispatch_ = false;
+    if (!in_flight_) {
+      // Looking at the queue now: let the next producer past the threshold wake us again.
+      uint8_t sent = kWakeSent;
+      wake_state_.compare_exchange_strong(sent, kWakeIdle);
+    }
+    while (shouldExport()) {
+      if (!startExport()) break;
+    }
+  } while (redo_dispatch_);
+  in_dispatch_ = false;
+  if (stopping_ && !in_flight_ && queue_.popped() >= final_claimed_) shutdownExporter();
+}
+
+bool BatchProcessor::startExport() noexcept {
+  batch_view_.clear();
+  batch_.clear();  // the previous batch was answered: its spans can go
+  const size_t n = queue_.popBatch(batch_, config_.max_export_batch_size);
+  if (n == 0) {
+    // Claimed but not yet published: the producer is mid-push; look again shortly.
+    armRetry();
+    return false;
+  }
+  counters_.queue_length.fetch_sub(n, std::memory_order_relaxed);
+  for (const auto& span : batch_) batch_view_.push_back(span.get());
+  timer_due_ = false;
+  in_flight_ = true;
+  const uint64_t generation = ++generation_;
+  uv_update_time(&loop_);
+  uint64_t deadline = uv_now(&loop_) + static_cast<uint64_t>(config_.export_timeout.count());
+  if (stopping_) deadline = std::min(deadline, shutdown_deadline_ms_);
+  export_started_ns_ = uv_hrtime();
+  // Two words: std::function keeps it inline, no allocation per export.
+  exporter_->exportBatch(batch_view_, deadline, [this, generation](ExportOutcome outcome) {
+    onExportDone(generation, std::move(outcome));
+  });
+  return true;
+}
+
+void BatchProcessor::onExportDone(uint64_t generation, ExportOutcome outcome) noexcept {
+  // An answer to a batch shutdown's deadline already counted as dropped.
+  if (!in_flight_ || generation != generation_) return;
+  in_flight_ = false;
+  counters_.observeLatency(uv_hrtime() - export_started_ns_);
+  const uint64_t n = batch_.size();
+  switch (outcome.status) {
+    case ExportOutcome::Status::kSuccess: {
+      const uint64_t rejected = std::min(outcome.rejected_spans, n);
+      counters_.spans_exported.fetch_add(n - rejected, std::memory_order_relaxed);
+      if (rejected > 0) counters_.drop(DropReason::kRejected, rejected);
+      if (recent_ != nullptr) {
+        try {
+          recent_->add(batch_view_);
+        } catch (...) {
+          // Out of memory for the debug ring: the export itself succeeded.
+        }
+      }
+      break;
+    }
+    case ExportOutcome::Status::kRetryExhausted:
+      counters_.drop(DropReason::kRetryExhausted, n);
+      break;
+    case ExportOutcome::Status::kNonRetryable:
+      counters_.drop(DropReason::kNonRetryable, n);
+      break;
+  }
+  finishBatch(n);
+  maybeExport();
+}
+
+void BatchProcessor::finishBatch(uint64_t spans) noexcept {
+  {
+    std::lock_guard lock(mutex_);
+    completed_ += spans;
+  }
+  cv_.notify_all();
+}
+
+void BatchProcessor::armRetry() noexcept {
+  if (handles_closing_ || uv_is_active(reinterpret_cast<uv_handle_t*>(&retry_timer_)) != 0) {
+    return;
+  }
+  uv_timer_start(&retry_timer_, &BatchProcessor::onRetryTimer, 1, 0);
+}
+
+void BatchProcessor::onShutdownDeadline() noexcept {
+  uint64_t dropped = 0;
+  if (in_flight_) {
+    // The exporter keeps the batch's memory until the thread is joined; its answer, if it ever
+    // comes, is ignored.
+    dropped += batch_.size();
+    in_flight_ = false;
+    ++generation_;
+  }
+  for (;;) {
+    const size_t n = queue_.popBatch(drain_, config_.max_export_batch_size);
+    drain_.clear();
+    if (n == 0) break;
+    counters_.queue_length.fetch_sub(n, std::memory_order_relaxed);
+    dropped += n;
+  }
+  if (dropped > 0) counters_.drop(DropReason::kShutdown, dropped);
+  {
+    std::lock_guard lock(mutex_);
+    completed_ += dropped;
+    shutdown_dropped_ += dropped;
+  }
+  cv_.notify_all();
+  shutdownExporter();
+  if (!exporter_shutdown_done_) {
+    // The exporter did not finish closing in time: stop the loop anyway; shutdown() promised
+    // to return by the deadline.
+    closeHandles();
+    uv_stop(&loop_);
+  }
+}
+
+void BatchProcessor::shutdownExporter() noexcept {
+  if (exporter_shutdown_started_) return;
+  exporter_shutdown_started_ = true;
+  uv_timer_stop(&schedule_timer_);
+  uv_timer_stop(&retry_timer_);
+  exporter_->shutdown([this] {
+    exporter_shutdown_done_ = true;
+    closeHandles();
+  });
+}
+
+void BatchProcessor::closeHandles() noexcept {
+  if (handles_closing_) return;
+  handles_closing_ = true;
+  // With these closed (and the exporter's), uv_run has nothing left and returns.
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&schedule_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&deadline_timer_), nullptr);
+}
+
+}  // namespace tracecar::exporter

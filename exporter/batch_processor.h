@@ -1,0 +1,135 @@
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "exporter/batch_config.h"
+#include "exporter/exporter_counters.h"
+#include "exporter/recent_spans.h"
+#include "exporter/span.h"
+#include "exporter/span_exporter.h"
+#include "exporter/span_queue.h"
+
+namespace tracecar::exporter {
+
+// The batch span processor: workers hand finished spans to onEnd (never blocking, never
+// allocating), and the processor's own thread runs a libuv loop that exports them in batches
+// through one SpanExporter, one export at a time.
+//
+// The loop exports when a batch's worth (or half the queue, if smaller) is waiting, when the
+// schedule delay timer fires, and eagerly while a flush or shutdown is pending.
+class BatchProcessor {
+ public:
+  // Builds the exporter for the processor's loop. Called once, in the constructor, before the
+  // loop runs.
+  using ExporterFactory = std::function<std::unique_ptr<SpanExporter>(uv_loop_t*)>;
+
+  // recent (optional, must outlive the processor) receives every successfully exported batch.
+  BatchProcessor(const BatchConfig& config, const ExporterFactory& make_exporter,
+                 ExporterCounters& counters, RecentSpans* recent = nullptr);
+  ~BatchProcessor();  // shutdown(config.export_timeout)
+  BatchProcessor(const BatchProcessor&) = delete;
+  BatchProcessor& operator=(const BatchProcessor&) = delete;
+
+  // Any thread. Queues span; false when it was dropped (queue full, or shut down), which is
+  // counted. Never blocks and never allocates.
+  bool onEnd(std::unique_ptr<SpanRecord>&& span) noexcept;
+
+  // Any thread but the exporter's. Exports every span accepted before the call; true when they
+  // have all been answered (exported or dropped for a stated reason) within timeout.
+  bool flush(std::chrono::milliseconds timeout);
+
+  // Any thread but the exporter's. Refuses new spans (counted as dropped: shutdown), exports
+  // what is queued, shuts the exporter down and joins the thread, all within timeout; whatever
+  // could not be exported in time is counted as dropped: shutdown. True when nothing was dropped
+  // that way. Idempotent: later calls return the first call's answer.
+  bool shutdown(std::chrono::milliseconds timeout);
+
+  const BatchConfig& config() const noexcept { return config_; }
+
+ private:
+  // Loop thread.
+  void run() noexcept;
+  void maybeExport() noexcept;
+  bool shouldExport() const noexcept;
+  bool startExport() noexcept;
+  void onExportDone(uint64_t generation, ExportOutcome outcome) noexcept;
+  void finishBatch(uint64_t spans) noexcept;
+  void onCommand() noexcept;
+  void onShutdownDeadline() noexcept;
+  void shutdownExporter() noexcept;
+  void closeHandles() noexcept;
+  void armRetry() noexcept;
+  void closeWakeups() noexcept;
+  void destroyLoop() noexcept;
+
+  static void onAsync(uv_async_t* handle) noexcept;
+  static void onScheduleTimer(uv_timer_t* handle) noexcept;
+  static void onRetryTimer(uv_timer_t* handle) noexcept;
+  static void onDeadlineTimer(uv_timer_t* handle) noexcept;
+
+  const BatchConfig config_;
+  const size_t wake_threshold_;  // queue length at which a producer wakes the loop
+  ExporterCounters& counters_;
+  RecentSpans* const recent_;
+  SpanQueue queue_;
+
+  // Who may wake the loop: idle -> a producer claims "sending", calls uv_async_send, marks
+  // "sent"; the loop sets it back to idle when it next looks at the queue. So producers make at
+  // most one syscall per look, never one per span. "closed" at shutdown, after any send in
+  // progress has finished, so that no producer touches the loop once it is gone.
+  enum WakeState : uint8_t { kWakeIdle, kWakeSending, kWakeSent, kWakeClosed };
+  std::atomic<uint8_t> wake_state_{kWakeIdle};
+
+  uv_loop_t loop_{};
+  uv_async_t async_{};          // wake-ups and commands from other threads
+  uv_timer_t schedule_timer_{};  // OTEL_BSP_SCHEDULE_DELAY
+  uv_timer_t retry_timer_{};     // waits for a producer to publish a slot it has claimed
+  uv_timer_t deadline_timer_{};  // shutdown's deadline
+  std::unique_ptr<SpanExporter> exporter_;
+  std::thread thread_;
+
+  // Loop thread only.
+  std::vector<std::unique_ptr<SpanRecord>> batch_;  // the batch in flight (capacity reserved)
+  std::vector<const SpanRecord*> batch_view_;
+  std::vector<std::unique_ptr<SpanRecord>> drain_;  // what shutdown drops (capacity reserved)
+  bool in_flight_ = false;
+  bool in_dispatch_ = false;  // maybeExport is on the stack (an exporter may answer at once)
+  bool redo_dispatch_ = false;
+  bool timer_due_ = false;    // the schedule delay passed: export even a partial batch
+  uint64_t generation_ = 0;   // tells a stale answer (after shutdown's deadline) from the live one
+  uint64_t export_started_ns_ = 0;
+  uint64_t flush_target_seen_ = 0;  // the loop's copy of flush_target_
+  bool stopping_ = false;     // shutdown seen by the loop
+  uint64_t final_claimed_ = 0;       // queue positions ever claimed (the queue is closed)
+  uint64_t shutdown_deadline_ms_ = 0;  // in uv_now terms
+  bool exporter_shutdown_started_ = false;
+  bool exporter_shutdown_done_ = false;
+  bool handles_closing_ = false;
+
+  // Shared with flush() and shutdown() callers.
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  uint64_t completed_ = 0;      // queue positions whose spans have been answered or dropped
+  uint64_t flush_target_ = 0;   // export eagerly until completed_ reaches it
+  bool shutdown_requested_ = false;
+  std::chrono::steady_clock::time_point shutdown_deadline_{};
+  uint64_t shutdown_dropped_ = 0;
+  bool loop_finished_ = false;
+  bool loop_closed_ = false;  // no uv_async_send after this
+
+  std::mutex shutdown_mutex_;  // serialises shutdown() callers
+  bool shut_down_ = false;
+  bool shutdown_result_ = true;
+};
+
+}  // namespace tracecar::exporter

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "exporter/resource.h"
+#include "exporter/span.h"
+#include "exporter/span_exporter.h"
+
+namespace tracecar::exporter {
+
+// The exporter used when no OTLP endpoint is configured: each batch becomes one line (one
+// OTLP/JSON ExportTraceServiceRequest) on stdout or appended to a file.
+class ConsoleExporter : public SpanExporter {
+ public:
+  // Appends the batch's encoding to out (out is cleared by the caller). It must not write a
+  // newline: one line is one batch.
+  using EncodeFunction =
+      std::function<void(std::span<const SpanRecord* const> batch, std::string& out)>;
+
+  // The OTLP/JSON encoding of a batch under resource and scope.
+  static EncodeFunction otlpJson(Resource resource, InstrumentationScope scope);
+
+  // Writes to standard output.
+  explicit ConsoleExporter(EncodeFunction encode);
+  // Writes to fd; closes it at shutdown when owns_fd.
+  ConsoleExporter(int fd, bool owns_fd, EncodeFunction encode);
+  // Appends to path (created 0644 if missing); nullptr and error set when it cannot be opened.
+  static std::unique_ptr<ConsoleExporter> toFile(const std::string& path, EncodeFunction encode,
+                                                 std::string& error);
+  ~ConsoleExporter() override;
+
+  // Success once the whole line is written; a write error is non-retryable, with its message.
+  void exportBatch(std::span<const SpanRecord* const> batch, uint64_t deadline_ms,
+                   DoneCallback done) noexcept override;
+  void shutdown(std::function<void()> done) noexcept override;
+
+ private:
+  void closeFd() noexcept;
+
+  int fd_;
+  bool owns_fd_;
+  EncodeFunction encode_;
+  std::string line_;  // reused across batches
+};
+
+}  // namespace tracecar::exporter

@@ -1,0 +1,327 @@
+#include "exporter/otlp_proto_encoder.h"
+
+#include <bit>
+#include <cassert>
+#include <cstring>
+#include <variant>
+
+namespace tracecar::exporter {
+
+namespace {
+
+enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
+
+constexpr size_t varintSize(uint64_t v) noexcept {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+constexpr size_t tagSize(uint32_t field) noexcept { return varintSize(uint64_t{field} << 3); }
+
+// Pass one: adds up sizes and records, in the order pass two will need them, each nested
+// message's size and each string's sanitized size (low bit set when it needs sanitizing).
+class Sizer {
+ public:
+  explicit Sizer(std::vector<uint32_t>& sizes) : sizes_(sizes) {}
+
+  template <class Body>
+  void message(uint32_t field, Body&& body) {
+    const size_t slot = sizes_.size();
+    sizes_.push_back(0);
+    const size_t before = total_;
+    body();
+    const size_t len = total_ - before;
+    sizes_[slot] = static_cast<uint32_t>(len);
+    total_ += tagSize(field) + varintSize(len);
+  }
+  void string(uint32_t field, std::string_view s) {
+    const bool valid = utf8::isValid(s);
+    const size_t len = valid ? s.size() : utf8::sanitizedSize(s);
+    sizes_.push_back(static_cast<uint32_t>(len << 1) | (valid ? 0u : 1u));
+    total_ += tagSize(field) + varintSize(len) + len;
+  }
+  void bytes(uint32_t field, const uint8_t*, size_t len) {
+    total_ += tagSize(field) + varintSize(len) + len;
+  }
+  void varint(uint32_t field, uint64_t v) { total_ += tagSize(field) + varintSize(v); }
+  void fixed64(uint32_t field, uint64_t) { total_ += tagSize(field) + 8; }
+  void fixed32(uint32_t field, uint32_t) { total_ += tagSize(field) + 4; }
+
+  size_t total() const noexcept { return total_; }
+
+ private:
+  std::vector<uint32_t>& sizes_;
+  size_t total_ = 0;
+};
+
+// Pass two: writes into a buffer of exactly the size pass one found.
+class Writer {
+ public:
+  Writer(const std::vector<uint32_t>& sizes, char* out) : sizes_(sizes), p_(out) {}
+
+  template <class Body>
+  void message(uint32_t field, Body&& body) {
+    tag(field, kLengthDelimited);
+    put(sizes_[next_++]);
+    body();
+  }
+  void string(uint32_t field, std::string_view s) {
+    const uint32_t entry = sizes_[next_++];
+    tag(field, kLengthDelimited);
+    put(entry >> 1);
+    if ((entry & 1u) == 0) {
+      raw(s.data(), s.size());
+    } else {
+      utf8::forEachSanitizedRun(s, [this](std::string_view run) { raw(run.data(), run.size()); });
+    }
+  }
+  void bytes(uint32_t field, const uint8_t* data, size_t len) {
+    tag(field, kLengthDelimited);
+    put(len);
+    raw(data, len);
+  }
+  void varint(uint32_t field, uint64_t v) {
+    tag(field, kVarint);
+    put(v);
+  }
+  void fixed64(uint32_t field, uint64_t v) {
+    tag(field, kFixed64);
+    for (int i = 0; i < 8; ++i) *p_++ = static_cast<char>(v >> (8 * i));
+  }
+  void fixed32(uint32_t field, uint32_t v) {
+    tag(field, kFixed32);
+    for (int i = 0; i < 4; ++i) *p_++ = static_cast<char>(v >> (8 * i));
+  }
+
+  const char* end() const noexcept { return p_; }
+
+ private:
+  void tag(uint32_t field, WireType type) { put((uint64_t{field} << 3) | type); }
+  void put(uint64_t v) {
+    while (v >= 0x80) {
+      *p_++ = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    *p_++ = static_cast<char>(v);
+  }
+  void raw(const void* data, size_t len) {
+    std::memcpy(p_, data, len);
+    p_ += len;
+  }
+
+  const std::vector<uint32_t>& sizes_;
+  size_t next_ = 0;
+  char* p_;
+};
+
+// The message layout, shared by both passes so they cannot disagree on what is written.
+
+template <class Out>
+void anyValue(Out& o, const AttributeValue& value) {
+  // A oneof member is written even when it holds its default: "" and false are values too.
+  std::visit(
+      [&o](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          o.string(1, v);
+        } else if constexpr (std::is_same_v<T, bool>) {
+          o.varint(2, v ? 1 : 0);
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          o.varint(3, static_cast<uint64_t>(v));
+        } else if constexpr (std::is_same_v<T, double>) {
+          o.fixed64(4, std::bit_cast<uint64_t>(v));
+        } else {
+          o.message(5, [&o, &v] {
+            for (const std::string& item : v) o.message(1, [&o, &item] { o.string(1, item); });
+          });
+        }
+      },
+      value);
+}
+
+template <class Out>
+void keyValues(Out& o, uint32_t field, const Attributes& attributes) {
+  for (const Attribute& a : attributes.items()) {
+    o.message(field, [&o, &a] {
+      if (!a.key.empty()) o.string(1, a.key);
+      o.message(2, [&o, &a] { anyValue(o, a.value); });
+    });
+  }
+}
+
+template <class Out>
+void event(Out& o, const SpanEvent& e) {
+  if (e.time_unix_nano != 0) o.fixed64(1, e.time_unix_nano);
+  if (!e.name.empty()) o.string(2, e.name);
+  keyValues(o, 3, e.attributes);
+  if (e.attributes.dropped() != 0) o.varint(4, e.attributes.dropped());
+}
+
+template <class Out>
+void link(Out& o, const SpanLink& l) {
+  o.bytes(1, l.trace_id.bytes.data(), l.trace_id.bytes.size());
+  o.bytes(2, l.span_id.bytes.data(), l.span_id.bytes.size());
+  if (!l.trace_state.empty()) o.string(3, l.trace_state);
+  keyValues(o, 4, l.attributes);
+  if (l.attributes.dropped() != 0) o.varint(5, l.attributes.dropped());
+  if (l.flags != 0) o.fixed32(6, l.flags);
+}
+
+template <class Out>
+void span(Out& o, const SpanRecord& s) {
+  o.bytes(1, s.trace_id.bytes.data(), s.trace_id.bytes.size());
+  o.bytes(2, s.span_id.bytes.data(), s.span_id.bytes.size());
+  if (!s.trace_state.empty()) o.string(3, s.trace_state);
+  if (s.parent_span_id.isValid()) {
+    o.bytes(4, s.parent_span_id.bytes.data(), s.parent_span_id.bytes.size());
+  }
+  if (!s.name.empty()) o.string(5, s.name);
+  if (s.kind != SpanKind::kUnspecified) o.varint(6, static_cast<uint64_t>(s.kind));
+  if (s.start_unix_nano != 0) o.fixed64(7, s.start_unix_nano);
+  if (s.end_unix_nano != 0) o.fixed64(8, s.end_unix_nano);
+  keyValues(o, 9, s.attributes);
+  if (s.attributes.dropped() != 0) o.varint(10, s.attributes.dropped());
+  for (const SpanEvent& e : s.events) o.message(11, [&o, &e] { event(o, e); });
+  if (s.dropped_events != 0) o.varint(12, s.dropped_events);
+  for (const SpanLink& l : s.links) o.message(13, [&o, &l] { link(o, l); });
+  if (s.dropped_links != 0) o.varint(14, s.dropped_links);
+  if (s.status_code != StatusCode::kUnset || !s.status_message.empty()) {
+    o.message(15, [&o, &s] {
+      if (!s.status_message.empty()) o.string(2, s.status_message);
+      if (s.status_code != StatusCode::kUnset) o.varint(3, static_cast<uint64_t>(s.status_code));
+    });
+  }
+  if (s.flags != 0) o.fixed32(16, s.flags);
+}
+
+template <class Out>
+void request(Out& o, const Resource& resource, const InstrumentationScope& scope,
+             std::span<const SpanRecord* const> spans) {
+  o.message(1, [&] {  // ExportTraceServiceRequest.resource_spans
+    o.message(1, [&] {  // ResourceSpans.resource
+      keyValues(o, 1, resource.attributes());
+      if (resource.attributes().dropped() != 0) o.varint(2, resource.attributes().dropped());
+    });
+    o.message(2, [&] {  // ResourceSpans.scope_spans
+      o.message(1, [&] {  // ScopeSpans.scope
+        if (!scope.name.empty()) o.string(1, scope.name);
+        if (!scope.version.empty()) o.string(2, scope.version);
+      });
+      for (const SpanRecord* s : spans) o.message(2, [&o, s] { span(o, *s); });
+    });
+  });
+}
+
+// A bounds-checked reader of protobuf wire format.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+
+  bool done() const noexcept { return pos_ == in_.size(); }
+  bool varint(uint64_t& v) noexcept {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ == in_.size()) return false;
+      const auto b = static_cast<uint8_t>(in_[pos_++]);
+      v |= uint64_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) return shift < 63 || b <= 1;  // a 10th byte holds only one bit
+    }
+    return false;
+  }
+  bool lengthDelimited(std::string_view& out) noexcept {
+    uint64_t len = 0;
+    if (!varint(len) || len > in_.size() - pos_) return false;
+    out = in_.substr(pos_, len);
+    pos_ += len;
+    return true;
+  }
+  bool skip(uint32_t wire_type) noexcept {
+    uint64_t ignored = 0;
+    std::string_view ignored_bytes;
+    switch (wire_type) {
+      case kVarint: return varint(ignored);
+      case kFixed64: return advance(8);
+      case kFixed32: return advance(4);
+      case kLengthDelimited: return lengthDelimited(ignored_bytes);
+      default: return false;  // groups (3, 4) are long gone from OTLP; 6 and 7 do not exist
+    }
+  }
+  bool tag(uint32_t& field, uint32_t& wire_type) noexcept {
+    uint64_t t = 0;
+    if (!varint(t) || (t >> 3) == 0 || (t >> 3) > 0x1fffffff) return false;
+    field = static_cast<uint32_t>(t >> 3);
+    wire_type = static_cast<uint32_t>(t & 7);
+    return true;
+  }
+
+ private:
+  bool advance(size_t n) noexcept {
+    if (in_.size() - pos_ < n) return false;
+    pos_ += n;
+    return true;
+  }
+
+  std::string_view in_;
+  size_t pos_ = 0;
+};
+
+bool parsePartialSuccess(std::string_view body, uint64_t& rejected, std::string& message) {
+  Reader r(body);
+  while (!r.done()) {
+    uint32_t field = 0;
+    uint32_t type = 0;
+    if (!r.tag(field, type)) return false;
+    if (field == 1 && type == kVarint) {
+      uint64_t v = 0;
+      if (!r.varint(v)) return false;
+      rejected = static_cast<int64_t>(v) < 0 ? 0 : v;  // int64 on the wire
+    } else if (field == 2 && type == kLengthDelimited) {
+      std::string_view s;
+      if (!r.lengthDelimited(s)) return false;
+      message.assign(s);
+    } else if (!r.skip(type)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void OtlpProtoEncoder::encode(const Resource& resource, const InstrumentationScope& scope,
+                              std::span<const SpanRecord* const> spans, std::string& out) {
+  sizes_.clear();
+  Sizer sizer(sizes_);
+  request(sizer, resource, scope, spans);
+  // Every byte is overwritten: resizing without clear() zero-fills only what the buffer grows by.
+  out.resize(sizer.total());
+  Writer writer(sizes_, out.data());
+  request(writer, resource, scope, spans);
+  assert(writer.end() == out.data() + out.size());
+}
+
+bool parseExportTraceServiceResponse(std::string_view body, uint64_t& rejected_spans,
+                                     std::string& error_message) {
+  rejected_spans = 0;
+  error_message.clear();
+  Reader r(body);
+  while (!r.done()) {
+    uint32_t field = 0;
+    uint32_t type = 0;
+    if (!r.tag(field, type)) return false;
+    if (field == 1 && type == kLengthDelimited) {
+      std::string_view partial;
+      if (!r.lengthDelimited(partial)) return false;
+      if (!parsePartialSuccess(partial, rejected_spans, error_message)) return false;
+    } else if (!r.skip(type)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace tracecar::exporter

@@ -1,0 +1,107 @@
+#include "exporter/resource.h"
+
+#include <limits>
+#include <optional>
+
+namespace tracecar::exporter {
+
+namespace {
+
+// Resource attributes are not span attributes: no count or length limit applies to them.
+constexpr AttributeLimits kUnlimited{std::numeric_limits<size_t>::max(),
+                                     std::numeric_limits<size_t>::max()};
+
+std::string_view trimmed(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+int hexValue(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// std::nullopt when a '%' is not followed by two hex digits or the result is not UTF-8.
+std::optional<std::string> percentDecoded(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return std::nullopt;
+    const int hi = hexValue(in[i + 1]);
+    const int lo = hexValue(in[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>((hi << 4) | lo));
+    i += 2;
+  }
+  if (utf8::sanitizedSize(out) != out.size()) return std::nullopt;
+  return out;
+}
+
+void setFromVariable(const EnvLookup& env, std::string_view variable, std::string_view key,
+                     Attributes& attributes) {
+  const std::optional<std::string> value = env(variable);
+  if (value && !value->empty()) attributes.set(key, *value, kUnlimited);
+}
+
+void addResourceAttributes(std::string_view list, Attributes& attributes,
+                           std::vector<std::string>& warnings) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    const std::string_view pair = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    if (trimmed(pair).empty()) continue;  // "a=1,,b=2" and a trailing comma are harmless
+    const size_t eq = pair.find('=');
+    std::optional<std::string> key;
+    std::optional<std::string> value;
+    if (eq != std::string_view::npos) {
+      key = percentDecoded(trimmed(pair.substr(0, eq)));
+      value = percentDecoded(trimmed(pair.substr(eq + 1)));
+    }
+    if (!key || key->empty() || !value) {
+      warnings.push_back("OTEL_RESOURCE_ATTRIBUTES: ignoring malformed entry \"" +
+                         std::string(pair) + "\" (want key=percent-encoded-value)");
+      continue;
+    }
+    attributes.set(*key, std::move(*value), kUnlimited);
+  }
+}
+
+}  // namespace
+
+InstrumentationScope tracecarScope(std::string_view tracecar_version) {
+  return InstrumentationScope{"tracecar", std::string(tracecar_version)};
+}
+
+Resource Resource::fromEnvironment(const EnvLookup& env, std::string_view tracecar_version,
+                                   std::vector<std::string>& warnings) {
+  Resource resource;
+  Attributes& attributes = resource.attributes_;
+  attributes.set("service.name", std::string("unknown_service:tracecar"), kUnlimited);
+  attributes.set("telemetry.sdk.name", std::string("tracecar"), kUnlimited);
+  attributes.set("telemetry.sdk.language", std::string("cpp"), kUnlimited);
+  attributes.set("telemetry.sdk.version", std::string(tracecar_version), kUnlimited);
+
+  setFromVariable(env, "K8S_POD_NAME", "k8s.pod.name", attributes);
+  setFromVariable(env, "POD_NAMESPACE", "k8s.namespace.name", attributes);
+  setFromVariable(env, "K8S_NAMESPACE_NAME", "k8s.namespace.name", attributes);  // preferred
+  setFromVariable(env, "K8S_NODE_NAME", "k8s.node.name", attributes);
+  setFromVariable(env, "K8S_POD_UID", "k8s.pod.uid", attributes);
+  setFromVariable(env, "K8S_CONTAINER_NAME", "k8s.container.name", attributes);
+
+  if (const std::optional<std::string> list = env("OTEL_RESOURCE_ATTRIBUTES")) {
+    addResourceAttributes(*list, attributes, warnings);
+  }
+  if (const std::optional<std::string> name = env("OTEL_SERVICE_NAME"); name && !name->empty()) {
+    attributes.set("service.name", *name, kUnlimited);
+  }
+  return resource;
+}
+
+}  // namespace tracecar::exporter

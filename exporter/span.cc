@@ -1,0 +1,176 @@
+#include "exporter/span.h"
+
+#include <charconv>
+#include <cstring>
+
+namespace tracecar::exporter {
+
+namespace {
+
+bool isContinuation(unsigned char b) noexcept { return (b & 0xc0) == 0x80; }
+
+void applyValueLength(AttributeValue& value, size_t max_chars) {
+  if (auto* s = std::get_if<std::string>(&value)) {
+    utf8::truncate(*s, max_chars);
+  } else if (auto* array = std::get_if<StringArray>(&value)) {
+    for (auto& item : *array) utf8::truncate(item, max_chars);
+  }
+}
+
+std::string_view trimmed(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Reads a non-negative decimal limit. Unset or empty (the spec treats empty as unset) keeps
+// out unchanged; anything else that is not a number is a warning.
+void readLimit(const EnvLookup& env, std::string_view name, size_t& out,
+               std::vector<std::string>& warnings) {
+  const std::optional<std::string> raw = env(name);
+  if (!raw) return;
+  const std::string_view v = trimmed(*raw);
+  if (v.empty()) return;
+  size_t parsed = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
+  if (ec != std::errc() || end != v.data() + v.size()) {
+    warnings.push_back(std::string(name) + "=\"" + *raw +
+                       "\" is not a non-negative integer; using the default");
+    return;
+  }
+  out = parsed;
+}
+
+}  // namespace
+
+void utf8::truncate(std::string& s, size_t max_chars) noexcept {
+  if (s.size() <= max_chars) return;  // never more characters than bytes
+  size_t chars = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (isContinuation(static_cast<unsigned char>(s[i]))) continue;
+    if (chars == max_chars) {
+      s.resize(i);
+      return;
+    }
+    ++chars;
+  }
+}
+
+size_t utf8::sequenceLength(const unsigned char* p, size_t avail, size_t* bad_len) noexcept {
+  const unsigned char b = p[0];
+  if (b < 0x80) return 1;
+  size_t need = 0;
+  unsigned char lo = 0x80;  // the second byte's range narrows to rule out overlongs,
+  unsigned char hi = 0xbf;  // surrogates and code points past U+10FFFF
+  if (b >= 0xc2 && b <= 0xdf) {
+    need = 1;
+  } else if (b >= 0xe0 && b <= 0xef) {
+    need = 2;
+    if (b == 0xe0) lo = 0xa0;
+    if (b == 0xed) hi = 0x9f;
+  } else if (b >= 0xf0 && b <= 0xf4) {
+    need = 3;
+    if (b == 0xf0) lo = 0x90;
+    if (b == 0xf4) hi = 0x8f;
+  } else {
+    *bad_len = 1;
+    return 0;
+  }
+  size_t i = 1;
+  for (; i <= need && i < avail; ++i) {
+    const unsigned char c = p[i];
+    const bool ok = i == 1 ? (c >= lo && c <= hi) : isContinuation(c);
+    if (!ok) break;
+  }
+  if (i == need + 1) return i;
+  *bad_len = i;
+  return 0;
+}
+
+bool utf8::isValidNonAscii(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t i = 0;
+  while (i < s.size()) {
+    if (i + 8 <= s.size()) {
+      uint64_t word = 0;
+      std::memcpy(&word, p + i, 8);
+      if ((word & 0x8080808080808080ULL) == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t bad = 0;
+    const size_t n = sequenceLength(p + i, s.size() - i, &bad);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+size_t utf8::sanitizedSize(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t size = s.size();
+  size_t i = 0;
+  while (i < s.size()) {
+    // Eight ASCII bytes at a time: span strings are nearly always ASCII.
+    if (i + 8 <= s.size()) {
+      uint64_t word = 0;
+      std::memcpy(&word, p + i, 8);
+      if ((word & 0x8080808080808080ULL) == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t bad = 0;
+    const size_t n = sequenceLength(p + i, s.size() - i, &bad);
+    if (n != 0) {
+      i += n;
+      continue;
+    }
+    size = size - bad + 3;
+    i += bad;
+  }
+  return size;
+}
+
+void Attributes::set(std::string_view key, AttributeValue value, const AttributeLimits& limits) {
+  applyValueLength(value, limits.value_length);
+  for (auto& item : items_) {
+    if (item.key == key) {
+      item.value = std::move(value);
+      return;
+    }
+  }
+  if (items_.size() >= limits.count) {
+    ++dropped_;
+    return;
+  }
+  items_.push_back(Attribute{std::string(key), std::move(value)});
+}
+
+const AttributeValue* Attributes::find(std::string_view key) const noexcept {
+  for (const auto& item : items_) {
+    if (item.key == key) return &item.value;
+  }
+  return nullptr;
+}
+
+AttributeLimits attributeLimitsFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
+  AttributeLimits limits;
+  // The general variables first, so the span-specific ones win when both are valid.
+  readLimit(env, "OTEL_ATTRIBUTE_COUNT_LIMIT", limits.count, warnings);
+  readLimit(env, "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", limits.count, warnings);
+  readLimit(env, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", limits.value_length, warnings);
+  readLimit(env, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", limits.value_length, warnings);
+  return limits;
+}
+
+}  // namespace tracecar::exporter

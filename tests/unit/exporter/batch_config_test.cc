@@ -1,0 +1,130 @@
+#include "exporter/batch_config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tracecar::exporter {
+namespace {
+
+using namespace std::chrono_literals;
+
+BatchConfig read(std::map<std::string, std::string, std::less<>> vars,
+                 std::vector<std::string>& warnings) {
+  return BatchConfig::fromEnv(mapEnvironment(std::move(vars)), warnings);
+}
+
+TEST(BatchConfig, UsesSpecDefaultsWhenUnset) {
+  std::vector<std::string> warnings;
+  const BatchConfig c = read({}, warnings);
+  EXPECT_EQ(c.schedule_delay, 5000ms);
+  EXPECT_EQ(c.export_timeout, 30000ms);
+  EXPECT_EQ(c.max_queue_size, 2048u);
+  EXPECT_EQ(c.max_export_batch_size, 512u);
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(BatchConfig, ReadsAllFour) {
+  std::vector<std::string> warnings;
+  const BatchConfig c = read({{"OTEL_BSP_SCHEDULE_DELAY", "250"},
+                              {"OTEL_BSP_EXPORT_TIMEOUT", " 1000 "},
+                              {"OTEL_BSP_MAX_QUEUE_SIZE", "100"},
+                              {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10"}},
+                             warnings);
+  EXPECT_EQ(c.schedule_delay, 250ms);
+  EXPECT_EQ(c.export_timeout, 1000ms);
+  EXPECT_EQ(c.max_queue_size, 100u);
+  EXPECT_EQ(c.max_export_batch_size, 10u);
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(BatchConfig, EmptyValueCountsAsUnset) {
+  std::vector<std::string> warnings;
+  const BatchConfig c = read({{"OTEL_BSP_MAX_QUEUE_SIZE", ""}}, warnings);
+  EXPECT_EQ(c.max_queue_size, 2048u);
+  EXPECT_TRUE(warnings.empty());
+}
+
+struct BadValue {
+  const char* variable;
+  const char* value;
+};
+
+class BatchConfigBadValue : public ::testing::TestWithParam<BadValue> {};
+
+TEST_P(BatchConfigBadValue, WarnsNamingVariableAndValueAndKeepsDefault) {
+  std::vector<std::string> warnings;
+  const BatchConfig c = read({{GetParam().variable, GetParam().value}}, warnings);
+  const BatchConfig d;
+  EXPECT_EQ(c.schedule_delay, d.schedule_delay);
+  EXPECT_EQ(c.export_timeout, d.export_timeout);
+  EXPECT_EQ(c.max_queue_size, d.max_queue_size);
+  EXPECT_EQ(c.max_export_batch_size, d.max_export_batch_size);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find(GetParam().variable), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find(std::string("\"") + GetParam().value + "\""), std::string::npos)
+      << warnings[0];
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    PastLimits, BatchConfigBadValue,
+    ::testing::Values(BadValue{"OTEL_BSP_SCHEDULE_DELAY", "0"},
+                      BadValue{"OTEL_BSP_SCHEDULE_DELAY", "-5"},
+                      BadValue{"OTEL_BSP_SCHEDULE_DELAY", "5s"},
+                      BadValue{"OTEL_BSP_SCHEDULE_DELAY", "2147483648"},
+                      BadValue{"OTEL_BSP_EXPORT_TIMEOUT", "0"},
+                      BadValue{"OTEL_BSP_EXPORT_TIMEOUT", "abc"},
+                      BadValue{"OTEL_BSP_EXPORT_TIMEOUT", "99999999999999999999999"},
+                      BadValue{"OTEL_BSP_MAX_QUEUE_SIZE", "0"},
+                      BadValue{"OTEL_BSP_MAX_QUEUE_SIZE", "-1"},
+                      BadValue{"OTEL_BSP_MAX_QUEUE_SIZE", "1048577"},
+                      BadValue{"OTEL_BSP_MAX_QUEUE_SIZE", "1.5"},
+                      BadValue{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0"},
+                      BadValue{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "+7"},
+                      BadValue{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "x"}),
+    [](const ::testing::TestParamInfo<BadValue>& param_info) {
+      return std::to_string(param_info.index);
+    });
+
+TEST(BatchConfig, AcceptsEachLimitExactly) {
+  std::vector<std::string> warnings;
+  const BatchConfig c = read({{"OTEL_BSP_SCHEDULE_DELAY", "1"},
+                              {"OTEL_BSP_EXPORT_TIMEOUT", "2147483647"},
+                              {"OTEL_BSP_MAX_QUEUE_SIZE", "1048576"},
+                              {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1"}},
+                             warnings);
+  EXPECT_EQ(c.schedule_delay, 1ms);
+  EXPECT_EQ(c.export_timeout, 2147483647ms);
+  EXPECT_EQ(c.max_queue_size, 1048576u);
+  EXPECT_EQ(c.max_export_batch_size, 1u);
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(BatchConfig, BatchEqualToQueueIsKept) {
+  std::vector<std::string> warnings;
+  const BatchConfig c = read(
+      {{"OTEL_BSP_MAX_QUEUE_SIZE", "64"}, {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"}}, warnings);
+  EXPECT_EQ(c.max_export_batch_size, 64u);
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(BatchConfig, BatchLargerThanQueueIsClampedWithWarning) {
+  std::vector<std::string> warnings;
+  const BatchConfig c = read(
+      {{"OTEL_BSP_MAX_QUEUE_SIZE", "64"}, {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "65"}}, warnings);
+  EXPECT_EQ(c.max_export_batch_size, 64u);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"), std::string::npos);
+}
+
+TEST(BatchConfig, DefaultBatchIsClampedToSmallQueue) {
+  std::vector<std::string> warnings;
+  const BatchConfig c = read({{"OTEL_BSP_MAX_QUEUE_SIZE", "100"}}, warnings);
+  EXPECT_EQ(c.max_export_batch_size, 100u);
+  EXPECT_EQ(warnings.size(), 1u);
+}
+
+}  // namespace
+}  // namespace tracecar::exporter

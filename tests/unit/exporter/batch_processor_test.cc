@@ -1,0 +1,517 @@
+#include "exporter/batch_processor.h"
+
+#include <gtest/gtest.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+// Sanitizer runtimes own operator new: there, no replacement and the allocation test is skipped.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TRACECAR_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TRACECAR_SANITIZER 1
+#endif
+#endif
+
+// Allocation counting for the zero-allocation test: only the thread that sets the flag counts.
+// GCC sees free() in our replacement delete once inlined and mistakes it for a mismatch.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+namespace {
+thread_local bool t_count_allocations = false;
+thread_local uint64_t t_allocations = 0;
+}  // namespace
+
+#ifndef TRACECAR_SANITIZER
+void* operator new(std::size_t size) {
+  if (t_count_allocations) ++t_allocations;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return operator new(size); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#endif
+
+namespace tracecar::exporter {
+namespace {
+
+using namespace std::chrono_literals;
+using Status = ExportOutcome::Status;
+
+constexpr auto kLongWait = 10s;  // generous upper bound: only a hang reaches it
+
+std::unique_ptr<SpanRecord> tagged(uint64_t tag) {
+  auto span = std::make_unique<SpanRecord>();
+  span->start_unix_nano = tag;
+  span->end_unix_nano = tag + 10;
+  span->name = "span";
+  return span;
+}
+
+// What the fake exporter saw and how it should answer; shared with the test, it outlives the
+// exporter (which the processor destroys at shutdown).
+struct FakeState {
+  enum class Mode { kSucceed, kRetryExhausted, kNonRetryable, kReject, kDelay, kHold };
+
+  std::mutex mutex;
+  std::condition_variable cv;
+  Mode mode = Mode::kSucceed;
+  uint64_t reject = 0;
+  uint64_t delay_ms = 0;
+  std::vector<std::vector<uint64_t>> batches;  // tags of each exported batch
+  int in_flight = 0;
+  int max_in_flight = 0;
+  uint64_t last_deadline_minus_now = 0;
+  bool shutdown_called = false;
+  Status release_status = Status::kSuccess;
+
+  void setMode(Mode m, uint64_t n = 0) {
+    std::lock_guard lock(mutex);
+    mode = m;
+    reject = n;
+    delay_ms = n;
+  }
+  size_t spansSeen() {
+    std::lock_guard lock(mutex);
+    size_t n = 0;
+    for (const auto& b : batches) n += b.size();
+    return n;
+  }
+  bool waitForBatches(size_t n) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, kLongWait, [&] { return batches.size() >= n; });
+  }
+  std::vector<std::vector<uint64_t>> seen() {
+    std::lock_guard lock(mutex);
+    return batches;
+  }
+};
+
+class FakeExporter : public SpanExporter {
+ public:
+  FakeExporter(uv_loop_t* loop, std::shared_ptr<FakeState> state) : state_(std::move(state)) {
+    uv_timer_init(loop, &timer_);
+    uv_async_init(loop, &release_, &FakeExporter::onRelease);
+    timer_.data = this;
+    release_.data = this;
+  }
+
+  // Test thread: answers a held batch with status.
+  void release(Status status) {
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->release_status = status;
+      state_->mode = FakeState::Mode::kSucceed;
+    }
+    uv_async_send(&release_);
+  }
+
+  void exportBatch(std::span<const SpanRecord* const> batch, uint64_t deadline_ms,
+                   DoneCallback done) noexcept override {
+    std::vector<uint64_t> tags;
+    for (const SpanRecord* s : batch) tags.push_back(s->start_unix_nano);
+    FakeState::Mode mode;
+    uint64_t n = 0;
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->batches.push_back(std::move(tags));
+      state_->in_flight++;
+      state_->max_in_flight = std::max(state_->max_in_flight, state_->in_flight);
+      state_->last_deadline_minus_now = deadline_ms - uv_now(timer_.loop);
+      mode = state_->mode;
+      n = state_->mode == FakeState::Mode::kReject ? state_->reject : state_->delay_ms;
+    }
+    state_->cv.notify_all();
+    switch (mode) {
+      case FakeState::Mode::kSucceed:
+        return answer(std::move(done), {Status::kSuccess, 0, ""});
+      case FakeState::Mode::kRetryExhausted:
+        return answer(std::move(done), {Status::kRetryExhausted, 0, "503"});
+      case FakeState::Mode::kNonRetryable:
+        return answer(std::move(done), {Status::kNonRetryable, 0, "400"});
+      case FakeState::Mode::kReject:
+        return answer(std::move(done), {Status::kSuccess, n, "rejected"});
+      case FakeState::Mode::kDelay:
+        held_ = std::move(done);
+        uv_timer_start(&timer_, &FakeExporter::onTimer, n, 0);
+        return;
+      case FakeState::Mode::kHold:
+        held_ = std::move(done);
+        return;
+    }
+  }
+
+  void shutdown(std::function<void()> done) noexcept override {
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->shutdown_called = true;
+    }
+    // A held batch is answered as a failure, as a real exporter aborting its request would;
+    // the processor must ignore an answer that comes after shutdown's deadline.
+    if (DoneCallback pending = std::exchange(held_, nullptr)) {
+      answer(std::move(pending), {Status::kRetryExhausted, 0, "shutting down"});
+    }
+    shutdown_done_ = std::move(done);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &FakeExporter::onClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&release_), &FakeExporter::onClosed);
+  }
+
+ private:
+  void answer(DoneCallback done, ExportOutcome outcome) {
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->in_flight--;
+    }
+    done(std::move(outcome));
+  }
+  static void onTimer(uv_timer_t* t) noexcept {
+    auto* self = static_cast<FakeExporter*>(t->data);
+    // Taken out first: answering may start the next export, which holds a new callback.
+    DoneCallback done = std::exchange(self->held_, nullptr);
+    if (done) self->answer(std::move(done), {Status::kSuccess, 0, ""});
+  }
+  static void onRelease(uv_async_t* a) noexcept {
+    auto* self = static_cast<FakeExporter*>(a->data);
+    Status status;
+    {
+      std::lock_guard lock(self->state_->mutex);
+      status = self->state_->release_status;
+    }
+    DoneCallback done = std::exchange(self->held_, nullptr);
+    if (done) self->answer(std::move(done), {status, 0, ""});
+  }
+  static void onClosed(uv_handle_t* h) noexcept {
+    auto* self = static_cast<FakeExporter*>(h->data);
+    if (++self->closed_ == 2 && self->shutdown_done_) self->shutdown_done_();
+  }
+
+  std::shared_ptr<FakeState> state_;
+  uv_timer_t timer_{};
+  uv_async_t release_{};
+  DoneCallback held_;
+  std::function<void()> shutdown_done_;
+  int closed_ = 0;
+};
+
+BatchConfig config(size_t queue, size_t batch, std::chrono::milliseconds delay = 1h) {
+  BatchConfig c;
+  c.max_queue_size = queue;
+  c.max_export_batch_size = batch;
+  c.schedule_delay = delay;
+  c.export_timeout = 30s;
+  return c;
+}
+
+// Builds a processor with a fake exporter; fake points at it while the processor lives.
+struct Harness {
+  explicit Harness(const BatchConfig& c, RecentSpans* recent = nullptr)
+      : state(std::make_shared<FakeState>()),
+        processor(
+            c,
+            [this](uv_loop_t* loop) {
+              auto e = std::make_unique<FakeExporter>(loop, state);
+              fake = e.get();
+              return e;
+            },
+            counters, recent) {}
+
+  void push(uint64_t from, uint64_t to) {
+    for (uint64_t i = from; i < to; ++i) processor.onEnd(tagged(i));
+  }
+
+  ExporterCounters counters;
+  std::shared_ptr<FakeState> state;
+  FakeExporter* fake = nullptr;
+  BatchProcessor processor;
+};
+
+uint64_t dropped(const ExporterCounters& c, DropReason r) { return c.dropped(r); }
+
+TEST(BatchProcessor, ExportsFullBatchWithoutWaitingForTheTimer) {
+  Harness h(config(64, 4));
+  h.push(0, 4);
+  ASSERT_TRUE(h.state->waitForBatches(1));
+  EXPECT_EQ(h.state->seen()[0], (std::vector<uint64_t>{0, 1, 2, 3}));
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  EXPECT_EQ(h.counters.spans_enqueued.load(), 4u);
+  EXPECT_EQ(h.counters.spans_exported.load(), 4u);
+  EXPECT_EQ(h.counters.queue_length.load(), 0u);
+}
+
+TEST(BatchProcessor, NeverExportsMoreThanBatchSizeAndKeepsOrder) {
+  Harness h(config(64, 3));
+  h.push(0, 10);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  std::vector<uint64_t> all;
+  for (const auto& batch : h.state->seen()) {
+    EXPECT_LE(batch.size(), 3u);
+    all.insert(all.end(), batch.begin(), batch.end());
+  }
+  EXPECT_EQ(all, (std::vector<uint64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(h.counters.spans_exported.load(), 10u);
+}
+
+TEST(BatchProcessor, ScheduleDelayExportsPartialBatch) {
+  Harness h(config(2048, 512, 20ms));
+  h.push(0, 3);
+  // No flush: only the timer can send these three.
+  for (int i = 0; i < 1000 && h.state->spansSeen() < 3; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(h.state->spansSeen(), 3u);
+}
+
+TEST(BatchProcessor, FlushExportsEverythingAccepted) {
+  Harness h(config(2048, 512));
+  h.push(0, 100);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  EXPECT_EQ(h.state->spansSeen(), 100u);
+  EXPECT_EQ(h.counters.spans_enqueued.load(), 100u);
+  EXPECT_EQ(h.counters.spans_exported.load(), 100u);
+  EXPECT_EQ(h.counters.queue_length.load(), 0u);
+  EXPECT_TRUE(h.processor.flush(kLongWait));  // nothing new: done at once
+}
+
+TEST(BatchProcessor, CountsRetryExhaustedAndNonRetryableBySpan) {
+  Harness h(config(64, 512));
+  h.state->setMode(FakeState::Mode::kRetryExhausted);
+  h.push(0, 5);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  h.state->setMode(FakeState::Mode::kNonRetryable);
+  h.push(5, 8);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  EXPECT_EQ(dropped(h.counters, DropReason::kRetryExhausted), 5u);
+  EXPECT_EQ(dropped(h.counters, DropReason::kNonRetryable), 3u);
+  EXPECT_EQ(h.counters.spans_exported.load(), 0u);
+  EXPECT_EQ(h.counters.spans_enqueued.load(), 8u);
+}
+
+TEST(BatchProcessor, PartialSuccessCountsRejectedSpansOnly) {
+  Harness h(config(64, 512));
+  h.state->setMode(FakeState::Mode::kReject, 2);
+  h.push(0, 5);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  EXPECT_EQ(h.counters.spans_exported.load(), 3u);
+  EXPECT_EQ(dropped(h.counters, DropReason::kRejected), 2u);
+}
+
+TEST(BatchProcessor, RejectedCountAboveBatchSizeIsClamped) {
+  Harness h(config(64, 512));
+  h.state->setMode(FakeState::Mode::kReject, 50);
+  h.push(0, 5);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  EXPECT_EQ(h.counters.spans_exported.load(), 0u);
+  EXPECT_EQ(dropped(h.counters, DropReason::kRejected), 5u);
+}
+
+TEST(BatchProcessor, CountsQueueFullDropsExactlyWhileExporterIsBusy) {
+  Harness h(config(8, 8));
+  h.state->setMode(FakeState::Mode::kHold);
+  h.push(100, 101);
+  EXPECT_FALSE(h.processor.flush(1ms));  // starts the export, which the fake holds
+  ASSERT_TRUE(h.state->waitForBatches(1));
+  int accepted = 0;
+  for (uint64_t i = 0; i < 20; ++i) accepted += h.processor.onEnd(tagged(i)) ? 1 : 0;
+  EXPECT_EQ(accepted, 8);
+  EXPECT_EQ(dropped(h.counters, DropReason::kQueueFull), 12u);
+  EXPECT_EQ(h.counters.queue_length.load(), 8u);
+  h.fake->release(Status::kSuccess);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  EXPECT_EQ(h.counters.spans_enqueued.load(), 9u);
+  EXPECT_EQ(h.counters.spans_exported.load(), 9u);
+  EXPECT_EQ(h.state->seen()[1], (std::vector<uint64_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+}
+
+TEST(BatchProcessor, SerialisesExportsAndWaitsForDelayedAnswers) {
+  Harness h(config(64, 2));
+  h.state->setMode(FakeState::Mode::kDelay, 5);
+  h.push(0, 10);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  EXPECT_EQ(h.state->seen().size(), 5u);
+  {
+    std::lock_guard lock(h.state->mutex);
+    EXPECT_EQ(h.state->max_in_flight, 1);
+  }
+  EXPECT_EQ(h.counters.spans_exported.load(), 10u);
+}
+
+TEST(BatchProcessor, GivesExporterDeadlineOfExportTimeout) {
+  BatchConfig c = config(64, 4);
+  c.export_timeout = 1234ms;
+  Harness h(c);
+  h.push(0, 4);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  std::lock_guard lock(h.state->mutex);
+  EXPECT_EQ(h.state->last_deadline_minus_now, 1234u);
+}
+
+TEST(BatchProcessor, RecordsOneLatencyObservationPerExport) {
+  Harness h(config(64, 2));
+  h.push(0, 6);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  uint64_t observations = 0;
+  for (const auto& b : h.counters.export_latency_buckets) observations += b.load();
+  EXPECT_EQ(observations, h.state->seen().size());
+}
+
+TEST(BatchProcessor, ShutdownExportsEverythingStillQueued) {
+  Harness h(config(2048, 16));
+  h.state->setMode(FakeState::Mode::kDelay, 2);
+  h.push(0, 50);
+  EXPECT_TRUE(h.processor.shutdown(kLongWait));
+  EXPECT_EQ(h.counters.spans_exported.load(), 50u);
+  EXPECT_EQ(dropped(h.counters, DropReason::kShutdown), 0u);
+  EXPECT_EQ(h.state->spansSeen(), 50u);
+  EXPECT_TRUE(h.state->shutdown_called);
+  EXPECT_EQ(h.counters.queue_length.load(), 0u);
+}
+
+TEST(BatchProcessor, ShutdownCountsWhatTheSilentExporterNeverAnsweredAndReturnsInTime) {
+  Harness h(config(16, 4));
+  h.state->setMode(FakeState::Mode::kHold);
+  h.push(0, 10);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(h.processor.shutdown(200ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, kLongWait);
+  EXPECT_EQ(dropped(h.counters, DropReason::kShutdown), 10u);
+  // The fake's late "retry exhausted" answer at shutdown is not counted twice.
+  EXPECT_EQ(dropped(h.counters, DropReason::kRetryExhausted), 0u);
+  EXPECT_EQ(h.counters.spans_exported.load(), 0u);
+  EXPECT_EQ(h.counters.queue_length.load(), 0u);
+  EXPECT_TRUE(h.state->shutdown_called);
+}
+
+TEST(BatchProcessor, CountsSpansEndedAfterShutdown) {
+  Harness h(config(16, 4));
+  ASSERT_TRUE(h.processor.shutdown(kLongWait));
+  EXPECT_FALSE(h.processor.onEnd(tagged(1)));
+  EXPECT_FALSE(h.processor.onEnd(tagged(2)));
+  EXPECT_EQ(dropped(h.counters, DropReason::kShutdown), 2u);
+  EXPECT_EQ(h.counters.spans_enqueued.load(), 0u);
+  EXPECT_TRUE(h.processor.flush(10ms));  // nothing accepted is outstanding
+}
+
+TEST(BatchProcessor, ShutdownIsIdempotent) {
+  Harness h(config(16, 4));
+  h.push(0, 3);
+  EXPECT_TRUE(h.processor.shutdown(kLongWait));
+  EXPECT_TRUE(h.processor.shutdown(kLongWait));
+  EXPECT_EQ(h.counters.spans_exported.load(), 3u);
+}
+
+TEST(BatchProcessor, DestructorExportsQueuedSpans) {
+  ExporterCounters counters;
+  auto state = std::make_shared<FakeState>();
+  {
+    BatchProcessor processor(
+        config(64, 32),
+        [&](uv_loop_t* loop) { return std::make_unique<FakeExporter>(loop, state); }, counters);
+    for (uint64_t i = 0; i < 5; ++i) processor.onEnd(tagged(i));
+  }
+  EXPECT_EQ(counters.spans_exported.load(), 5u);
+  EXPECT_EQ(state->spansSeen(), 5u);
+}
+
+TEST(BatchProcessor, AddsExportedSpansToRecentSpans) {
+  RecentSpans recent(4);
+  Harness h(config(64, 512), &recent);
+  h.push(0, 6);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  const auto kept = recent.snapshot();
+  ASSERT_EQ(kept.size(), 4u);
+  EXPECT_EQ(kept.front().start_unix_nano, 2u);
+  EXPECT_EQ(kept.back().start_unix_nano, 5u);
+  EXPECT_EQ(kept.back().duration_ns, 10u);
+}
+
+TEST(BatchProcessor, TwoProducerThreadsLoseNothing) {
+  Harness h(config(512, 64));
+  constexpr uint64_t kPerThread = 20000;
+  std::vector<std::vector<uint64_t>> accepted(2);
+  std::vector<std::thread> threads;
+  for (uint64_t t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint64_t i = 0; i < kPerThread; ++i) {
+        const uint64_t tag = t * kPerThread + i;
+        if (h.processor.onEnd(tagged(tag))) accepted[t].push_back(tag);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+
+  std::set<uint64_t> want(accepted[0].begin(), accepted[0].end());
+  want.insert(accepted[1].begin(), accepted[1].end());
+  std::multiset<uint64_t> got;
+  for (const auto& batch : h.state->seen()) got.insert(batch.begin(), batch.end());
+  EXPECT_EQ(got.size(), want.size());  // no duplicates...
+  EXPECT_TRUE(std::equal(want.begin(), want.end(), got.begin(), got.end()));  // ...no loss
+  const uint64_t n = want.size();
+  EXPECT_EQ(h.counters.spans_enqueued.load(), n);
+  EXPECT_EQ(h.counters.spans_exported.load(), n);
+  EXPECT_EQ(dropped(h.counters, DropReason::kQueueFull), 2 * kPerThread - n);
+  EXPECT_EQ(h.counters.queue_length.load(), 0u);
+}
+
+TEST(BatchProcessor, FlushFromSeveralThreadsAtOnce) {
+  Harness h(config(2048, 512));
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (uint64_t t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      h.push(t * 100, t * 100 + 100);
+      if (h.processor.flush(kLongWait)) ok.fetch_add(1);
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 3);
+  EXPECT_EQ(h.counters.spans_exported.load(), 300u);
+}
+
+TEST(BatchProcessor, OnEndAndTryPushAllocateNothing) {
+#ifdef TRACECAR_SANITIZER
+  GTEST_SKIP() << "the sanitizer runtime owns operator new";
+#endif
+  constexpr size_t kSpans = 10000;
+  Harness h(config(2 * kSpans, 512));
+  h.push(0, 100);  // warm-up: first wake-up, first export
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  std::vector<std::unique_ptr<SpanRecord>> spans;
+  spans.reserve(kSpans);
+  for (size_t i = 0; i < kSpans; ++i) spans.push_back(tagged(i));
+
+  t_allocations = 0;
+  t_count_allocations = true;
+  for (auto& span : spans) h.processor.onEnd(std::move(span));
+  t_count_allocations = false;
+  EXPECT_EQ(t_allocations, 0u);
+
+  SpanQueue queue(kSpans);
+  for (size_t i = 0; i < kSpans; ++i) spans[i] = tagged(i);
+  t_allocations = 0;
+  t_count_allocations = true;
+  for (auto& span : spans) queue.tryPush(span);
+  t_count_allocations = false;
+  EXPECT_EQ(t_allocations, 0u);
+  EXPECT_EQ(queue.size(), kSpans);
+
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  EXPECT_EQ(h.counters.spans_exported.load(), 100 + kSpans);
+}
+
+}  // namespace
+}  // namespace tracecar::exporter

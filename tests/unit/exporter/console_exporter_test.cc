@@ -1,0 +1,118 @@
+#include "exporter/console_exporter.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace tracecar::exporter {
+namespace {
+
+// A trivial encoding: the span names, comma-separated.
+void names(std::span<const SpanRecord* const> batch, std::string& out) {
+  for (const SpanRecord* s : batch) out += s->name + ",";
+}
+
+std::string tempPath() {
+  char dir[] = "/tmp/console_exporter_testXXXXXX";
+  EXPECT_NE(mkdtemp(dir), nullptr);
+  return std::string(dir) + "/spans.jsonl";
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(ConsoleExporter, WritesEachBatchAsOneLine) {
+  const std::string path = tempPath();
+  std::string error;
+  auto exporter = ConsoleExporter::toFile(path, names, error);
+  ASSERT_NE(exporter, nullptr) << error;
+  SpanRecord a;
+  a.name = "a";
+  SpanRecord b;
+  b.name = "b";
+  const SpanRecord* first[] = {&a, &b};
+  const SpanRecord* second[] = {&b};
+  int answers = 0;
+  exporter->exportBatch(first, 0, [&](ExportOutcome o) {
+    EXPECT_EQ(o.status, ExportOutcome::Status::kSuccess);
+    ++answers;
+  });
+  exporter->exportBatch(second, 0, [&](ExportOutcome o) {
+    EXPECT_EQ(o.status, ExportOutcome::Status::kSuccess);
+    ++answers;
+  });
+  bool shut = false;
+  exporter->shutdown([&] { shut = true; });
+  EXPECT_EQ(answers, 2);
+  EXPECT_TRUE(shut);
+  EXPECT_EQ(slurp(path), "a,b,\nb,\n");
+  std::remove(path.c_str());
+}
+
+TEST(ConsoleExporter, WriteErrorIsNonRetryableWithErrnoMessage) {
+  std::string error;
+  auto exporter = ConsoleExporter::toFile("/dev/full", names, error);
+  ASSERT_NE(exporter, nullptr) << error;
+  SpanRecord a;
+  a.name = "a";
+  const SpanRecord* batch[] = {&a};
+  ExportOutcome outcome;
+  exporter->exportBatch(batch, 0, [&](ExportOutcome o) { outcome = std::move(o); });
+  EXPECT_EQ(outcome.status, ExportOutcome::Status::kNonRetryable);
+  EXPECT_NE(outcome.message.find("No space left on device"), std::string::npos)
+      << outcome.message;
+}
+
+TEST(ConsoleExporter, UnopenablePathIsReported) {
+  std::string error;
+  EXPECT_EQ(ConsoleExporter::toFile("/nonexistent/dir/spans", names, error), nullptr);
+  EXPECT_NE(error.find("/nonexistent/dir/spans"), std::string::npos);
+}
+
+TEST(ConsoleExporter, EncoderExceptionIsNonRetryable) {
+  std::string error;
+  auto exporter = ConsoleExporter::toFile(
+      "/dev/null", [](auto, std::string&) { throw std::runtime_error("boom"); }, error);
+  ASSERT_NE(exporter, nullptr);
+  ExportOutcome outcome;
+  exporter->exportBatch({}, 0, [&](ExportOutcome o) { outcome = std::move(o); });
+  EXPECT_EQ(outcome.status, ExportOutcome::Status::kNonRetryable);
+  EXPECT_NE(outcome.message.find("boom"), std::string::npos);
+}
+
+TEST(ConsoleExporter, OtlpJsonLineHasNoInnerNewline) {
+  const std::string path = tempPath();
+  std::string error;
+  std::vector<std::string> warnings;
+  auto exporter = ConsoleExporter::toFile(
+      path,
+      ConsoleExporter::otlpJson(
+          Resource::fromEnvironment(mapEnvironment({}), "0.1.0", warnings), {"tracecar", "0.1.0"}),
+      error);
+  ASSERT_NE(exporter, nullptr) << error;
+  SpanRecord a;
+  a.name = "line\nbreak";
+  a.trace_id.bytes[15] = 1;
+  a.span_id.bytes[7] = 2;
+  const SpanRecord* batch[] = {&a};
+  ExportOutcome outcome;
+  exporter->exportBatch(batch, 0, [&](ExportOutcome o) { outcome = std::move(o); });
+  EXPECT_EQ(outcome.status, ExportOutcome::Status::kSuccess) << outcome.message;
+  const std::string text = slurp(path);
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.find('\n'), text.size() - 1);
+  EXPECT_EQ(text.front(), '{');
+  EXPECT_NE(text.find("resourceSpans"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace tracecar::exporter

@@ -1,0 +1,156 @@
+#include "exporter/resource.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tracecar::exporter {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Pair;
+
+using Vars = std::map<std::string, std::string, std::less<>>;
+
+struct Built {
+  std::vector<std::pair<std::string, std::string>> attributes;
+  std::vector<std::string> warnings;
+};
+
+Built build(Vars vars) {
+  Built b;
+  const Resource r = Resource::fromEnvironment(mapEnvironment(std::move(vars)), "0.1.0",
+                                               b.warnings);
+  for (const Attribute& a : r.attributes().items()) {
+    b.attributes.emplace_back(a.key, std::get<std::string>(a.value));
+  }
+  return b;
+}
+
+std::string valueOf(const Built& b, std::string_view key) {
+  for (const auto& [k, v] : b.attributes) {
+    if (k == key) return v;
+  }
+  return "<absent>";
+}
+
+TEST(Resource, DefaultsToUnknownServiceAndSdkAttributes) {
+  const Built b = build({});
+  EXPECT_THAT(b.attributes, ElementsAre(Pair("service.name", "unknown_service:tracecar"),
+                                        Pair("telemetry.sdk.name", "tracecar"),
+                                        Pair("telemetry.sdk.language", "cpp"),
+                                        Pair("telemetry.sdk.version", "0.1.0")));
+  EXPECT_THAT(b.warnings, IsEmpty());
+}
+
+TEST(Resource, OtelServiceNameSetsServiceName) {
+  EXPECT_EQ(valueOf(build({{"OTEL_SERVICE_NAME", "checkout"}}), "service.name"), "checkout");
+}
+
+TEST(Resource, OtelServiceNameWinsOverResourceAttributes) {
+  const Built b = build({{"OTEL_SERVICE_NAME", "checkout"},
+                         {"OTEL_RESOURCE_ATTRIBUTES", "service.name=cart"}});
+  EXPECT_EQ(valueOf(b, "service.name"), "checkout");
+}
+
+TEST(Resource, EmptyOtelServiceNameIsIgnored) {
+  const Built b = build({{"OTEL_SERVICE_NAME", ""},
+                         {"OTEL_RESOURCE_ATTRIBUTES", "service.name=cart"}});
+  EXPECT_EQ(valueOf(b, "service.name"), "cart");
+}
+
+TEST(Resource, ResourceAttributesAreTrimmedAndPercentDecoded) {
+  const Built b = build({{"OTEL_RESOURCE_ATTRIBUTES",
+                          " deployment.environment = prod , team=a%20b%2Cc,k%3Dx=v,eq=a=b,"
+                          "utf=%C3%A9,empty="}});
+  EXPECT_EQ(valueOf(b, "deployment.environment"), "prod");
+  EXPECT_EQ(valueOf(b, "team"), "a b,c");
+  EXPECT_EQ(valueOf(b, "k=x"), "v");
+  EXPECT_EQ(valueOf(b, "eq"), "a=b");
+  EXPECT_EQ(valueOf(b, "utf"), "\xc3\xa9");
+  EXPECT_EQ(valueOf(b, "empty"), "");
+  EXPECT_THAT(b.warnings, IsEmpty());
+}
+
+TEST(Resource, MalformedPairsAreReportedAndSkippedTheRestKept) {
+  const Built b = build({{"OTEL_RESOURCE_ATTRIBUTES",
+                          "good=1,noequals,=nokey, =blank,bad=%zz,short=%4,invalid=%ff,last=2"}});
+  EXPECT_EQ(valueOf(b, "good"), "1");
+  EXPECT_EQ(valueOf(b, "last"), "2");
+  EXPECT_EQ(b.attributes.size(), 6u);  // 4 defaults + good + last
+  ASSERT_EQ(b.warnings.size(), 6u);
+  const char* named[] = {"noequals", "=nokey", " =blank", "bad=%zz", "short=%4", "invalid=%ff"};
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_THAT(b.warnings[i], HasSubstr("\"" + std::string(named[i]) + "\""));
+    EXPECT_THAT(b.warnings[i], HasSubstr("OTEL_RESOURCE_ATTRIBUTES"));
+  }
+}
+
+TEST(Resource, EmptyEntriesAreIgnoredSilently) {
+  const Built b = build({{"OTEL_RESOURCE_ATTRIBUTES", "a=1,, ,b=2,"}});
+  EXPECT_EQ(valueOf(b, "a"), "1");
+  EXPECT_EQ(valueOf(b, "b"), "2");
+  EXPECT_THAT(b.warnings, IsEmpty());
+}
+
+TEST(Resource, LaterDuplicateKeyWins) {
+  EXPECT_EQ(valueOf(build({{"OTEL_RESOURCE_ATTRIBUTES", "a=1,a=2"}}), "a"), "2");
+}
+
+TEST(Resource, KubernetesAttributesComeFromDownwardApiVariables) {
+  const Built b = build({{"K8S_POD_NAME", "web-5f7c"},
+                         {"K8S_NAMESPACE_NAME", "shop"},
+                         {"K8S_NODE_NAME", "node-3"},
+                         {"K8S_POD_UID", "0c6f8c8e-1a2b-4c3d-9e8f-001122334455"},
+                         {"K8S_CONTAINER_NAME", "web"}});
+  EXPECT_EQ(valueOf(b, "k8s.pod.name"), "web-5f7c");
+  EXPECT_EQ(valueOf(b, "k8s.namespace.name"), "shop");
+  EXPECT_EQ(valueOf(b, "k8s.node.name"), "node-3");
+  EXPECT_EQ(valueOf(b, "k8s.pod.uid"), "0c6f8c8e-1a2b-4c3d-9e8f-001122334455");
+  EXPECT_EQ(valueOf(b, "k8s.container.name"), "web");
+}
+
+TEST(Resource, KubernetesAttributesAreLeftOutWhenUnsetOrEmpty) {
+  const Built b = build({{"K8S_POD_NAME", ""}});
+  EXPECT_EQ(b.attributes.size(), 4u);
+}
+
+TEST(Resource, PodNamespaceIsAcceptedForTheNamespace) {
+  EXPECT_EQ(valueOf(build({{"POD_NAMESPACE", "shop"}}), "k8s.namespace.name"), "shop");
+  EXPECT_EQ(valueOf(build({{"POD_NAMESPACE", "old"}, {"K8S_NAMESPACE_NAME", "new"}}),
+                    "k8s.namespace.name"),
+            "new");
+}
+
+TEST(Resource, ResourceAttributesOverrideKubernetesVariables) {
+  const Built b = build({{"K8S_POD_NAME", "from-downward-api"},
+                         {"OTEL_RESOURCE_ATTRIBUTES", "k8s.pod.name=from-user"}});
+  EXPECT_EQ(valueOf(b, "k8s.pod.name"), "from-user");
+}
+
+TEST(Resource, SdkVersionIsTheVersionGiven) {
+  std::vector<std::string> warnings;
+  const Resource r = Resource::fromEnvironment(mapEnvironment({}), "9.8.7", warnings);
+  EXPECT_EQ(std::get<std::string>(*r.attributes().find("telemetry.sdk.version")), "9.8.7");
+}
+
+TEST(Resource, ManyResourceAttributesAreAllKept) {
+  std::string list;
+  for (int i = 0; i < 300; ++i) list += "k" + std::to_string(i) + "=v,";
+  EXPECT_EQ(build({{"OTEL_RESOURCE_ATTRIBUTES", list}}).attributes.size(), 304u);
+}
+
+TEST(InstrumentationScope, IsTracecarWithItsVersion) {
+  const InstrumentationScope scope = tracecarScope("0.1.0");
+  EXPECT_EQ(scope.name, "tracecar");
+  EXPECT_EQ(scope.version, "0.1.0");
+}
+
+}  // namespace
+}  // namespace tracecar::exporter
