@@ -80,9 +80,10 @@ bool BatchProcessor::onEnd(std::unique_ptr<SpanRecord>&& span) noexcept {
       span.reset();
       return false;
   }
-  counters_.spans_enqueued.fetch_add(1, std::memory_order_relaxed);
-  const uint64_t length = counters_.queue_length.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (length >= wake_threshold_ && wake_state_.load(std::memory_order_relaxed) == kWakeIdle) {
+  // No counter bumped here: spans enqueued and queue length are read off the queue's own
+  // positions (refreshCounters), so two producers do not fight over a counter's cache line.
+  if (wake_state_.load(std::memory_order_relaxed) == kWakeIdle &&
+      queue_.size() >= wake_threshold_) {
     uint8_t idle = kWakeIdle;
     if (wake_state_.compare_exchange_strong(idle, kWakeSending)) {
       uv_async_send(&async_);
@@ -90,6 +91,18 @@ bool BatchProcessor::onEnd(std::unique_ptr<SpanRecord>&& span) noexcept {
     }
   }
   return true;
+}
+
+void BatchProcessor::refreshCounters() noexcept {
+  // Read the consumer's position first (inside size()), then the producers': the length can
+  // only be over-estimated by pushes racing this call, never negative.
+  counters_.queue_length.store(queue_.size(), std::memory_order_relaxed);
+  const uint64_t claimed = queue_.claimed();
+  uint64_t seen = counters_.spans_enqueued.load(std::memory_order_relaxed);
+  // A counter never goes back, whichever of two racing callers stores last.
+  while (seen < claimed && !counters_.spans_enqueued.compare_exchange_weak(
+                               seen, claimed, std::memory_order_relaxed)) {
+  }
 }
 
 bool BatchProcessor::flush(std::chrono::milliseconds timeout) {
@@ -129,10 +142,8 @@ bool BatchProcessor::shutdown(std::chrono::milliseconds timeout) {
     stragglers += n;
     drain_.clear();
   }
-  if (stragglers > 0) {
-    counters_.drop(DropReason::kShutdown, stragglers);
-    counters_.queue_length.fetch_sub(stragglers, std::memory_order_relaxed);
-  }
+  if (stragglers > 0) counters_.drop(DropReason::kShutdown, stragglers);
+  refreshCounters();
 
   bool clean = false;
   {
@@ -270,7 +281,7 @@ bool BatchProcessor::startExport() noexcept {
     armRetry();
     return false;
   }
-  counters_.queue_length.fetch_sub(n, std::memory_order_relaxed);
+  refreshCounters();
   for (const auto& span : batch_) batch_view_.push_back(span.get());
   timer_due_ = false;
   in_flight_ = true;
@@ -345,9 +356,9 @@ void BatchProcessor::onShutdownDeadline() noexcept {
     const size_t n = queue_.popBatch(drain_, config_.max_export_batch_size);
     drain_.clear();
     if (n == 0) break;
-    counters_.queue_length.fetch_sub(n, std::memory_order_relaxed);
     dropped += n;
   }
+  refreshCounters();
   if (dropped > 0) counters_.drop(DropReason::kShutdown, dropped);
   {
     std::lock_guard lock(mutex_);

@@ -54,6 +54,11 @@ class BatchProcessor {
   // that way. Idempotent: later calls return the first call's answer.
   bool shutdown(std::chrono::milliseconds timeout);
 
+  // Any thread. Brings counters.spans_enqueued and counters.queue_length up to date from the
+  // queue; the exporter thread also does it whenever it takes spans off the queue. A metrics
+  // reader calls it before reading them.
+  void refreshCounters() noexcept;
+
   const BatchConfig& config() const noexcept { return config_; }
 
  private:

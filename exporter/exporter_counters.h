@@ -31,6 +31,7 @@ struct ExporterCounters {
   static constexpr std::array<double, 14> kLatencyBounds{
       0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10};
 
+  // spans_enqueued and queue_length are kept by BatchProcessor::refreshCounters, off the hot path.
   std::atomic<uint64_t> spans_enqueued{0};
   std::atomic<uint64_t> spans_exported{0};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(DropReason::kCount)> spans_dropped{};

@@ -3,6 +3,8 @@
 #include <limits>
 #include <optional>
 
+#include "propagation/percent_encoding.h"
+
 namespace tracecar::exporter {
 
 namespace {
@@ -17,29 +19,10 @@ std::string_view trimmed(std::string_view s) noexcept {
   return s;
 }
 
-int hexValue(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // std::nullopt when a '%' is not followed by two hex digits or the result is not UTF-8.
 std::optional<std::string> percentDecoded(std::string_view in) {
   std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return std::nullopt;
-    const int hi = hexValue(in[i + 1]);
-    const int lo = hexValue(in[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>((hi << 4) | lo));
-    i += 2;
-  }
+  if (!propagation::percentDecode(in, out)) return std::nullopt;
   if (utf8::sanitizedSize(out) != out.size()) return std::nullopt;
   return out;
 }

@@ -328,7 +328,9 @@ TEST(BatchProcessor, CountsQueueFullDropsExactlyWhileExporterIsBusy) {
   for (uint64_t i = 0; i < 20; ++i) accepted += h.processor.onEnd(tagged(i)) ? 1 : 0;
   EXPECT_EQ(accepted, 8);
   EXPECT_EQ(dropped(h.counters, DropReason::kQueueFull), 12u);
+  h.processor.refreshCounters();  // as a metrics reader does
   EXPECT_EQ(h.counters.queue_length.load(), 8u);
+  EXPECT_EQ(h.counters.spans_enqueued.load(), 9u);
   h.fake->release(Status::kSuccess);
   ASSERT_TRUE(h.processor.flush(kLongWait));
   EXPECT_EQ(h.counters.spans_enqueued.load(), 9u);
