@@ -11,6 +11,8 @@ packages=(
   libcli11-dev libyaml-cpp-dev libabsl-dev node-llhttp
   # tests and benchmarks (protoc decodes OTLP payloads against the official schema)
   libgtest-dev libgmock-dev libbenchmark-dev protobuf-compiler python3
+  # the admin server's tests: curl as the client, promtool and a real Prometheus server
+  curl prometheus
 )
 # npm fetches the official OTLP .proto files at test time; Debian's npm only if none is there.
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -1,0 +1,456 @@
+#include "proxy/config.h"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <span>
+#include <sstream>
+
+#include "propagation/percent_encoding.h"
+#include "proxy/config_file.h"
+#include "proxy/version.h"
+
+namespace tracecar::proxy {
+namespace {
+
+// A file setting that stands in for a variable, and the variables that override it (the
+// winning one first: OTEL_EXPORTER_OTLP_TRACES_* before OTEL_EXPORTER_OTLP_*).
+struct Binding {
+  std::string_view key;
+  std::string_view variable;
+  std::array<std::string_view, 2> overridden_by;
+};
+
+constexpr Binding kBindings[] = {
+    {"tracing.propagators", "OTEL_PROPAGATORS", {"OTEL_PROPAGATORS", ""}},
+    {"tracing.span_attribute_count_limit",
+     "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+     {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"}},
+    {"tracing.span_attribute_value_length_limit",
+     "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+     {"OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"}},
+    {"exporter.type", "OTEL_TRACES_EXPORTER", {"OTEL_TRACES_EXPORTER", ""}},
+    {"exporter.console_path", "TRACECAR_CONSOLE_EXPORT_PATH", {"TRACECAR_CONSOLE_EXPORT_PATH", ""}},
+    // Either endpoint variable overrides both endpoint settings of the file.
+    {"exporter.traces_endpoint",
+     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+     {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"}},
+    {"exporter.endpoint",
+     "OTEL_EXPORTER_OTLP_ENDPOINT",
+     {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"}},
+    {"exporter.protocol",
+     "OTEL_EXPORTER_OTLP_PROTOCOL",
+     {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"}},
+    {"exporter.timeout",
+     "OTEL_EXPORTER_OTLP_TIMEOUT",
+     {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"}},
+    {"exporter.compression",
+     "OTEL_EXPORTER_OTLP_COMPRESSION",
+     {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"}},
+    {"exporter.certificate",
+     "OTEL_EXPORTER_OTLP_CERTIFICATE",
+     {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"}},
+    {"exporter.client_key",
+     "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+     {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"}},
+    {"exporter.client_certificate",
+     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+     {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"}},
+    {"exporter.batch.schedule_delay", "OTEL_BSP_SCHEDULE_DELAY", {"OTEL_BSP_SCHEDULE_DELAY", ""}},
+    {"exporter.batch.export_timeout", "OTEL_BSP_EXPORT_TIMEOUT", {"OTEL_BSP_EXPORT_TIMEOUT", ""}},
+    {"exporter.batch.max_queue_size", "OTEL_BSP_MAX_QUEUE_SIZE", {"OTEL_BSP_MAX_QUEUE_SIZE", ""}},
+    {"exporter.batch.max_export_batch_size",
+     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+     {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", ""}},
+};
+
+std::string_view trimmed(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// The OTel rule: a variable set to blanks is unset.
+bool isSet(const exporter::EnvLookup& env, std::string_view name) {
+  if (name.empty()) return false;
+  const std::optional<std::string> value = env(name);
+  return value && !trimmed(*value).empty();
+}
+
+// The first variable of a binding that is set, if any.
+std::string_view overridingVariable(const exporter::EnvLookup& env, const Binding& binding) {
+  for (std::string_view name : binding.overridden_by) {
+    if (isSet(env, name)) return name;
+  }
+  return {};
+}
+
+void appendEncoded(std::string_view text, std::string& out) {
+  propagation::appendPercentEncoded(text, out, [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+  });
+}
+
+// "k=v,k2=v2" with keys and values percent-encoded, as the OTEL_* list variables are written.
+std::string encodedList(const std::vector<FileEnvLayer::Pair>& pairs, bool encode_keys) {
+  std::string out;
+  for (const FileEnvLayer::Pair& pair : pairs) {
+    if (!out.empty()) out += ',';
+    if (encode_keys) {
+      appendEncoded(pair.key, out);
+    } else {
+      out += pair.key;
+    }
+    out += '=';
+    appendEncoded(pair.value, out);
+  }
+  return out;
+}
+
+// The file's list first, so that the environment's entries win for the same key.
+std::optional<std::string> mergedList(const std::string& from_file,
+                                      const std::optional<std::string>& from_env) {
+  if (from_file.empty()) return from_env;
+  if (!from_env || trimmed(*from_env).empty()) return from_file;
+  return from_file + "," + *from_env;
+}
+
+// The environment as the OTel readers see it: a variable that is set wins; otherwise the file's
+// value for the same setting, unless another variable of that setting is set.
+exporter::EnvLookup layeredEnvironment(const exporter::EnvLookup& env, const FileEnvLayer& file) {
+  std::vector<FileEnvLayer::Pair> resource = file.resource_attributes;
+  if (file.service_name) resource.push_back(*file.service_name);
+  return [env, file, resource_list = encodedList(resource, true),
+          header_list = encodedList(file.headers, false)](
+             std::string_view name) -> std::optional<std::string> {
+    if (name == "OTEL_RESOURCE_ATTRIBUTES") return mergedList(resource_list, env(name));
+    if (name == "OTEL_EXPORTER_OTLP_HEADERS") return mergedList(header_list, env(name));
+    if (isSet(env, name)) return env(name);
+    for (const Binding& binding : kBindings) {
+      if (binding.variable != name) continue;
+      if (!overridingVariable(env, binding).empty()) return std::nullopt;
+      const auto value = file.variables.find(name);
+      if (value != file.variables.end()) return value->second.text;
+    }
+    return env(name);
+  };
+}
+
+bool warnedAbout(const std::vector<std::string>& warnings, std::string_view variable) {
+  const std::string prefix = std::string(variable) + "=\"";
+  for (const std::string& warning : warnings) {
+    if (warning.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+void recordEnvOrigins(const exporter::EnvLookup& env, const FileEnvLayer& file,
+                      const std::vector<std::string>& warnings, Origins& origins) {
+  for (const Binding& binding : kBindings) {
+    const std::string_view variable = overridingVariable(env, binding);
+    if (!variable.empty()) {
+      origins[std::string(binding.key)] =
+          warnedAbout(warnings, variable)
+              ? Origin{Source::kDefault, std::string(variable) + " is invalid and was ignored"}
+              : Origin{Source::kEnv, std::string(variable)};
+      continue;
+    }
+    const auto value = file.variables.find(binding.variable);
+    if (value != file.variables.end()) {
+      origins[std::string(binding.key)] = Origin{Source::kFile, value->second.location};
+    }
+  }
+  // One effective endpoint, from either setting.
+  if (!origins.contains("exporter.traces_endpoint")) {
+    if (const auto base = origins.find("exporter.endpoint"); base != origins.end()) {
+      origins["exporter.traces_endpoint"] =
+          Origin{base->second.source, base->second.detail + ", endpoint + v1/traces"};
+    }
+  } else if (origins["exporter.traces_endpoint"].detail == "OTEL_EXPORTER_OTLP_ENDPOINT") {
+    origins["exporter.traces_endpoint"].detail += " + v1/traces";
+  }
+  // Headers merge: the file's, then the environment's.
+  const bool env_headers =
+      isSet(env, "OTEL_EXPORTER_OTLP_HEADERS") || isSet(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+  if (env_headers && !file.headers.empty()) {
+    origins["exporter.headers"] = Origin{
+        Source::kEnv, "OTEL_EXPORTER_OTLP_[TRACES_]HEADERS over " + file.headers.front().location};
+  } else if (env_headers) {
+    origins["exporter.headers"] = Origin{Source::kEnv, "OTEL_EXPORTER_OTLP_[TRACES_]HEADERS"};
+  } else if (!file.headers.empty()) {
+    origins["exporter.headers"] = Origin{Source::kFile, file.headers.front().location};
+  }
+}
+
+// Where each resource attribute came from: a value the environment alone would give (other than
+// the built-in one) is the environment's; else the file's when it set the key.
+void recordResourceOrigins(const exporter::EnvLookup& env, const FileEnvLayer& file,
+                           const exporter::Resource& resource, Origins& origins) {
+  std::vector<std::string> ignored;
+  const exporter::Resource defaults =
+      exporter::Resource::fromEnvironment(exporter::mapEnvironment({}), kVersion, ignored);
+  const exporter::Resource env_only = exporter::Resource::fromEnvironment(env, kVersion, ignored);
+  std::vector<FileEnvLayer::Pair> from_file = file.resource_attributes;
+  if (file.service_name) from_file.push_back(*file.service_name);
+  for (const exporter::Attribute& attribute : resource.attributes().items()) {
+    const std::string key = "resource." + attribute.key;
+    const exporter::AttributeValue* by_env = env_only.attributes().find(attribute.key);
+    const exporter::AttributeValue* by_default = defaults.attributes().find(attribute.key);
+    if (by_env != nullptr && (by_default == nullptr || !(*by_env == *by_default))) {
+      std::string variable = "OTEL_RESOURCE_ATTRIBUTES";
+      if (attribute.key == "service.name" && isSet(env, "OTEL_SERVICE_NAME")) {
+        variable = "OTEL_SERVICE_NAME";
+      } else if (attribute.key.rfind("k8s.", 0) == 0) {
+        variable = "K8S_* (Kubernetes downward API)";
+      }
+      origins[key] = Origin{Source::kEnv, variable};
+      continue;
+    }
+    for (auto it = from_file.rbegin(); it != from_file.rend(); ++it) {
+      if (it->key == attribute.key) {
+        origins[key] = Origin{Source::kFile, it->location};
+        break;
+      }
+    }
+  }
+}
+
+// The OTel settings: the file's values under the environment's.
+void readOtelSettings(const exporter::EnvLookup& env, const FileEnvLayer& file,
+                      LoadedConfig& loaded) {
+  const exporter::EnvLookup layered = layeredEnvironment(env, file);
+  ProxyConfig& config = loaded.config;
+  std::vector<std::string> warnings;
+
+  auto propagators = propagation::parsePropagators(layered("OTEL_PROPAGATORS").value_or(""));
+  if (propagators.ok()) {
+    config.propagation.propagators = *std::move(propagators);
+  } else {
+    loaded.errors.emplace_back(std::string(propagators.status().message()));
+  }
+  auto settings = exporter::exporterSettingsFromEnv(layered, warnings);
+  if (settings.ok()) {
+    config.exporter.settings = *std::move(settings);
+  } else {
+    loaded.errors.emplace_back(std::string(settings.status().message()));
+  }
+  config.exporter.batch = exporter::BatchConfig::fromEnv(layered, warnings);
+  config.tracing.attribute_limits = exporter::attributeLimitsFromEnv(layered, warnings);
+  config.tracing.resource = exporter::Resource::fromEnvironment(layered, kVersion, warnings);
+
+  recordEnvOrigins(env, file, warnings, loaded.origins);
+  recordResourceOrigins(env, file, config.tracing.resource, loaded.origins);
+  for (std::string& warning : warnings) loaded.warnings.push_back(std::move(warning));
+}
+
+std::optional<std::string> readWholeFile(const std::string& path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = path + ": cannot read the configuration file: " + std::strerror(errno);
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string describeOrigin(const Origin& origin) {
+  switch (origin.source) {
+    case Source::kFile:
+      return " (set at " + origin.detail + ")";
+    case Source::kEnv:
+    case Source::kFlag:
+      return " (set by " + origin.detail + ")";
+    case Source::kDefault:
+      break;
+  }
+  return " (the default)";
+}
+
+bool isWildcard(const HostPort& address) {
+  return address.host == "0.0.0.0" || address.host == "::";
+}
+
+bool isLoopbackOrSelf(const HostPort& address) {
+  return address.host == "localhost" || address.host.rfind("127.", 0) == 0 ||
+         address.host == "::1" || isWildcard(address);
+}
+
+// Would a peer at `to` be one of our own listeners?
+bool reaches(const HostPort& to, const HostPort& listener) {
+  if (to.port != listener.port || listener.port == 0) return false;
+  return to.host == listener.host || (isWildcard(listener) && isLoopbackOrSelf(to));
+}
+
+// Once: applyFlags may run the checks again on the same result.
+void addErrorOnce(LoadedConfig& loaded, std::string error) {
+  if (std::find(loaded.errors.begin(), loaded.errors.end(), error) == loaded.errors.end()) {
+    loaded.errors.push_back(std::move(error));
+  }
+}
+
+void checkAddresses(LoadedConfig& loaded) {
+  const ProxyConfig& config = loaded.config;
+  const std::pair<std::string_view, const HostPort*> listeners[] = {
+      {"listeners.inbound", &config.listeners.inbound},
+      {"listeners.outbound", &config.listeners.outbound},
+      {"listeners.admin", &config.listeners.admin}};
+  for (size_t i = 0; i < std::size(listeners); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      const HostPort& a = *listeners[i].second;
+      const HostPort& b = *listeners[j].second;
+      if (a.port != 0 && a.port == b.port && (a.host == b.host || isWildcard(a) || isWildcard(b))) {
+        addErrorOnce(loaded, std::string(listeners[i].first) + ": " + a.toString() +
+                                 describeOrigin(loaded.origin(listeners[i].first)) + " overlaps " +
+                                 std::string(listeners[j].first) + " " + b.toString() +
+                                 describeOrigin(loaded.origin(listeners[j].first)));
+      }
+    }
+  }
+  for (const auto& [key, listener] : listeners) {
+    if (reaches(config.upstreams.app, *listener)) {
+      addErrorOnce(loaded, "upstreams.app: " + config.upstreams.app.toString() +
+                               describeOrigin(loaded.origin("upstreams.app")) +
+                               " is tracecar's own " + std::string(key) + "; requests would loop");
+    }
+  }
+}
+
+// Resolves what the layers leave open and checks what involves several settings.
+void finish(LoadedConfig& loaded) {
+  ProxyConfig& config = loaded.config;
+  if (config.workers == 0) {
+    config.workers = loaded.auto_workers.workers;
+    Origin& origin = loaded.origins["workers"];
+    origin.detail += (origin.detail.empty() ? "auto: " : " (auto: ") + loaded.auto_workers.reason +
+                     (origin.source == Source::kDefault ? "" : ")");
+  }
+  auto matcher = http::RouteMatcher::compile(std::span<const std::string>(config.tracing.routes));
+  if (matcher.ok()) {
+    config.tracing.route_matcher = *std::move(matcher);
+  } else {
+    addErrorOnce(loaded, "routes: " + std::string(matcher.status().message()));
+    config.tracing.route_matcher = http::RouteMatcher();
+  }
+  checkAddresses(loaded);
+}
+
+void flagAddress(const std::optional<std::string>& value, std::string_view flag,
+                 std::string_view key, AddressUse use, HostPort& out, LoadedConfig& loaded) {
+  if (!value) return;
+  absl::StatusOr<HostPort> parsed = parseHostPort(*value, use);
+  if (!parsed.ok()) {
+    loaded.errors.push_back(std::string(flag) + ": " + std::string(parsed.status().message()));
+    return;
+  }
+  out = *std::move(parsed);
+  loaded.origins[std::string(key)] = Origin{Source::kFlag, std::string(flag)};
+}
+
+}  // namespace
+
+std::string_view toString(HeaderPolicy policy) noexcept {
+  return policy == HeaderPolicy::kReject ? "reject" : "truncate";
+}
+
+std::string_view toString(Source source) noexcept {
+  switch (source) {
+    case Source::kDefault:
+      return "default";
+    case Source::kFile:
+      return "file";
+    case Source::kEnv:
+      return "env";
+    case Source::kFlag:
+      return "flag";
+  }
+  return "default";
+}
+
+Origin LoadedConfig::origin(std::string_view key) const {
+  const auto found = origins.find(key);
+  return found == origins.end() ? Origin{} : found->second;
+}
+
+LoadedConfig loadConfig(const ConfigFlags& flags, const ConfigInputs& inputs) {
+  LoadedConfig loaded;
+  loaded.config.workers = 0;  // auto unless a layer says otherwise
+  loaded.auto_workers = defaultWorkerCount(inputs.cpu);
+
+  FileEnvLayer file;
+  std::optional<std::string> text = inputs.file_text;
+  if (!text && flags.config_file) {
+    std::string error;
+    text = readWholeFile(*flags.config_file, error);
+    if (!text) loaded.errors.push_back(std::move(error));
+  }
+  if (text) readConfigFile(flags.config_file.value_or("config"), *text, loaded, file);
+
+  readOtelSettings(inputs.env, file, loaded);
+  applyFlags(flags, loaded);
+  return loaded;
+}
+
+void applyFlags(const ConfigFlags& flags, LoadedConfig& loaded) {
+  ProxyConfig& config = loaded.config;
+  flagAddress(flags.inbound, "--inbound", "listeners.inbound", AddressUse::kListen,
+              config.listeners.inbound, loaded);
+  flagAddress(flags.outbound, "--outbound", "listeners.outbound", AddressUse::kListen,
+              config.listeners.outbound, loaded);
+  flagAddress(flags.admin, "--admin", "listeners.admin", AddressUse::kListen,
+              config.listeners.admin, loaded);
+  flagAddress(flags.app, "--app", "upstreams.app", AddressUse::kPeer, config.upstreams.app, loaded);
+  if (flags.upstream) {
+    if (*flags.upstream == "host") {
+      config.upstreams.outbound_mode = OutboundMode::kHost;
+      loaded.origins["upstreams.outbound"] = Origin{Source::kFlag, "--upstream"};
+    } else {
+      HostPort upstream;
+      const size_t before = loaded.errors.size();
+      flagAddress(flags.upstream, "--upstream", "upstreams.outbound", AddressUse::kPeer, upstream,
+                  loaded);
+      if (loaded.errors.size() == before) {
+        config.upstreams.outbound_mode = OutboundMode::kUpstream;
+        config.upstreams.outbound_upstream = upstream;
+      }
+    }
+  }
+  if (flags.workers) {
+    const std::string& text = *flags.workers;
+    size_t workers = 0;
+    bool ok = text == "auto";
+    if (!ok && !text.empty() && text.size() <= 4 &&
+        text.find_first_not_of("0123456789") == std::string::npos) {
+      workers = std::stoul(text);
+      ok = workers >= 1 && workers <= static_cast<size_t>(kMaxWorkers);
+    }
+    if (ok) {
+      config.workers = workers;  // 0: auto
+      loaded.origins["workers"] = Origin{Source::kFlag, "--workers"};
+    } else {
+      loaded.errors.push_back("--workers: must be \"auto\" or an integer in 1.." +
+                              std::to_string(kMaxWorkers) + ", got \"" + text + "\"");
+    }
+  }
+  if (!flags.routes.empty()) {
+    bool ok = true;
+    for (const std::string& route : flags.routes) {
+      const auto parsed = http::parseRouteTemplate(route);
+      if (!parsed.ok()) {
+        loaded.errors.push_back("--route: " + std::string(parsed.status().message()));
+        ok = false;
+      }
+    }
+    if (ok) {
+      config.tracing.routes = flags.routes;
+      loaded.origins["routes"] = Origin{Source::kFlag, "--route"};
+    }
+  }
+  finish(loaded);
+}
+
+}  // namespace tracecar::proxy

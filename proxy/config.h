@@ -1,0 +1,162 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "exporter/batch_config.h"
+#include "exporter/env.h"
+#include "exporter/otlp_config.h"
+#include "exporter/resource.h"
+#include "exporter/span.h"
+#include "http/http1_parser.h"
+#include "http/route_cardinality_limiter.h"
+#include "http/route_template.h"
+#include "propagation/composite_propagator.h"
+#include "proxy/config_values.h"
+#include "proxy/config_workers.h"
+
+namespace tracecar::proxy {
+
+struct ListenerConfig {
+  HostPort inbound{"0.0.0.0", 15006};     // requests to the app
+  HostPort outbound{"127.0.0.1", 15001};  // the app's own requests
+  HostPort admin{"127.0.0.1", 15000};     // /metrics, /healthz, /readyz
+};
+
+// Where the outbound listener forwards: to the host each request names (absolute-form URI or
+// Host, as an HTTP proxy does), or always to one fixed upstream.
+enum class OutboundMode : uint8_t { kHost, kUpstream };
+
+struct UpstreamConfig {
+  HostPort app{"127.0.0.1", 8080};  // where inbound requests go
+  OutboundMode outbound_mode = OutboundMode::kHost;
+  HostPort outbound_upstream;  // meaningful when outbound_mode == kUpstream
+};
+
+// What to do with a baggage or tracestate header over its limit.
+enum class HeaderPolicy : uint8_t {
+  kTruncate,  // drop whole members and forward the rest
+  kReject,    // answer 431
+};
+std::string_view toString(HeaderPolicy policy) noexcept;  // "truncate" | "reject"
+
+struct LimitsConfig {
+  http::Http1Limits request;   // over: 431 (header bytes or count), 414 (URI)
+  http::Http1Limits response;  // over: 502 (max_uri_length unused)
+  HeaderPolicy baggage_policy = HeaderPolicy::kTruncate;
+  HeaderPolicy tracestate_policy = HeaderPolicy::kTruncate;
+};
+
+struct TimeoutConfig {
+  std::chrono::milliseconds request_header{10000};     // first byte to end of the request head
+  std::chrono::milliseconds downstream_idle{60000};    // keep-alive connection with no request
+  std::chrono::milliseconds upstream_idle{30000};      // pooled upstream connection, unused
+  std::chrono::milliseconds upstream_connect{5000};    // over: 503
+  std::chrono::milliseconds upstream_response{60000};  // request sent to first byte of the
+                                                       // response head; over: 504
+  std::chrono::milliseconds drain{20000};              // SIGTERM to forced exit
+};
+
+struct TracingConfig {
+  // Route templates, in configuration order, and the matcher compiled from them.
+  std::vector<std::string> routes;
+  http::RouteMatcher route_matcher;
+  // Distinct heuristic routes per listener before the fallback route (0: always the fallback).
+  size_t route_cardinality_limit = http::RouteCardinalityLimiter::kDefaultMaxRoutes;
+  bool redact_all_query_values = true;
+  // Query keys whose values are redacted when redact_all_query_values is false. Default: the
+  // keys the OTel HTTP semantic conventions name.
+  std::vector<std::string> sensitive_query_keys{"AWSAccessKeyId", "Signature", "sig",
+                                                "X-Goog-Signature"};
+  exporter::Resource resource;
+  exporter::AttributeLimits attribute_limits;
+};
+
+struct ExporterConfig {
+  exporter::ExporterSettings settings;
+  exporter::BatchConfig batch;
+};
+
+// Everything the proxy needs to run, with every default filled in and validated.
+struct ProxyConfig {
+  ListenerConfig listeners;
+  UpstreamConfig upstreams;
+  size_t workers = 1;
+  LimitsConfig limits;
+  TimeoutConfig timeouts;
+  // Propagators (OTEL_PROPAGATORS) and the tracestate and baggage limits, never below the W3C
+  // minimums.
+  propagation::PropagationConfig propagation;
+  TracingConfig tracing;
+  ExporterConfig exporter;
+};
+
+// Where a setting's value came from.
+enum class Source : uint8_t { kDefault, kFile, kEnv, kFlag };
+std::string_view toString(Source source) noexcept;  // "default", "file", "env", "flag"
+
+struct Origin {
+  Source source = Source::kDefault;
+  // "tracecar.yaml:12" for the file, the variable for env, the option for a flag; for a
+  // default, what it was derived from, if anything.
+  std::string detail;
+};
+
+// Origins by key path ("limits.request.max_header_bytes"); a key not present is a default.
+using Origins = std::map<std::string, Origin, std::less<>>;
+
+// The command-line options that override configuration; filled by addConfigFlags.
+struct ConfigFlags {
+  std::optional<std::string> config_file;  // --config
+  std::optional<std::string> inbound;      // --inbound ADDR:PORT
+  std::optional<std::string> outbound;     // --outbound ADDR:PORT
+  std::optional<std::string> app;          // --app HOST:PORT
+  std::optional<std::string> admin;        // --admin ADDR:PORT
+  std::optional<std::string> workers;      // --workers N|auto
+  std::optional<std::string> upstream;     // --upstream host|HOST:PORT
+  std::vector<std::string> routes;         // --route TEMPLATE, repeatable; replace the file's
+};
+
+// The result of loading: the configuration, where each value came from, and what went wrong.
+// Errors carry their location and key path ("tracecar.yaml:7:5: limits.request.max_headers:
+// ..."), the variable ("OTEL_PROPAGATORS: ...") or the option ("--inbound: ..."). Warnings are
+// values ignored as the OTel specification says (an invalid OTEL_BSP_* value...).
+struct LoadedConfig {
+  ProxyConfig config;
+  Origins origins;
+  std::vector<std::string> errors;
+  std::vector<std::string> warnings;
+  WorkerCount auto_workers;  // what "workers: auto" resolves to
+
+  bool ok() const noexcept { return errors.empty(); }
+  // The origin of key, a default when not recorded.
+  Origin origin(std::string_view key) const;
+};
+
+// What the loader reads besides the file.
+struct ConfigInputs {
+  exporter::EnvLookup env = exporter::processEnvironment();
+  CpuProbe cpu;
+  // The file's text, instead of reading flags.config_file (tests); named by flags.config_file
+  // or "config" in messages.
+  std::optional<std::string> file_text;
+};
+
+// Loads the configuration with precedence flags > env > file > defaults: the YAML file named by
+// flags.config_file (if any), the OTEL_* variables, then the flags. Every problem found is
+// reported, not only the first; the configuration is only usable when ok().
+LoadedConfig loadConfig(const ConfigFlags& flags, const ConfigInputs& inputs = {});
+
+// Applies flags on top of a loaded configuration, then resolves "workers: auto", compiles the
+// routes and checks the settings that depend on each other. loadConfig ends with it; a command
+// may call it again to layer more flags on the same result.
+void applyFlags(const ConfigFlags& flags, LoadedConfig& loaded);
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,450 @@
+#include "proxy/config_file.h"
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+#include <initializer_list>
+#include <limits>
+#include <set>
+
+#include "exporter/otlp_config.h"
+#include "propagation/percent_encoding.h"
+#include "proxy/config_yaml.h"
+
+namespace tracecar::proxy {
+namespace {
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  return out;
+}
+
+void readListeners(FileReader& r, const Entry& entry) {
+  ListenerConfig& listeners = r.loaded().config.listeners;
+  const auto listen = [&r](HostPort& out) {
+    return [&r, &out](const Entry& e) {
+      if (auto value = r.address(e, AddressUse::kListen)) {
+        out = *std::move(value);
+        r.setOrigin(e);
+      }
+    };
+  };
+  r.readMap(entry, {{"inbound", listen(listeners.inbound)},
+                    {"outbound", listen(listeners.outbound)},
+                    {"admin", listen(listeners.admin)}});
+}
+
+void readUpstreams(FileReader& r, const Entry& entry) {
+  UpstreamConfig& upstreams = r.loaded().config.upstreams;
+  r.readMap(entry, {{"app",
+                     [&](const Entry& e) {
+                       if (auto value = r.address(e, AddressUse::kPeer)) {
+                         upstreams.app = *std::move(value);
+                         r.setOrigin(e);
+                       }
+                     }},
+                    {"outbound", [&](const Entry& e) {
+                       const auto text = r.scalar(e, "\"host\" or HOST:PORT");
+                       if (!text) return;
+                       if (*text == "host") {
+                         upstreams.outbound_mode = OutboundMode::kHost;
+                         r.setOrigin(e);
+                         return;
+                       }
+                       if (auto value = r.address(e, AddressUse::kPeer)) {
+                         upstreams.outbound_mode = OutboundMode::kUpstream;
+                         upstreams.outbound_upstream = *std::move(value);
+                         r.setOrigin(e);
+                       }
+                     }}});
+}
+
+void readWorkers(FileReader& r, const Entry& entry) {
+  if (entry.node.IsScalar() && entry.node.Scalar() == "auto") {
+    r.loaded().config.workers = 0;  // resolved by the loader
+    r.setOrigin(entry);
+    return;
+  }
+  if (entry.node.IsScalar() &&
+      entry.node.Scalar().find_first_not_of("0123456789") != std::string::npos) {
+    r.error(entry, "must be \"auto\" or a positive integer, got \"" + entry.node.Scalar() + "\"");
+    return;
+  }
+  if (auto value = r.integer(entry, 1, kMaxWorkers)) {
+    r.loaded().config.workers = static_cast<size_t>(*value);
+    r.setOrigin(entry);
+  }
+}
+
+Handler sizeField(FileReader& r, size_t& out, long long min, long long max) {
+  return [&r, &out, min, max](const Entry& e) {
+    if (auto value = r.integer(e, min, max)) {
+      out = static_cast<size_t>(*value);
+      r.setOrigin(e);
+    }
+  };
+}
+
+Handler policyField(FileReader& r, HeaderPolicy& out) {
+  return [&r, &out](const Entry& e) {
+    const auto text = r.scalar(e, "truncate or reject");
+    if (!text) return;
+    if (*text == "truncate" || *text == "reject") {
+      out = *text == "truncate" ? HeaderPolicy::kTruncate : HeaderPolicy::kReject;
+      r.setOrigin(e);
+    } else {
+      r.error(e, "must be truncate or reject, got \"" + *text + "\"");
+    }
+  };
+}
+
+// A propagation limit: a positive integer, and not under the W3C minimum (which
+// PropagationConfig::validate checks).
+Handler propagationLimitField(FileReader& r, size_t& out) {
+  return [&r, &out](const Entry& e) {
+    const auto value = r.integer(e, 1, kMaxPropagationLimit);
+    if (!value) return;
+    const size_t previous = out;
+    out = static_cast<size_t>(*value);
+    const absl::Status status = r.loaded().config.propagation.validate();
+    if (!status.ok()) {
+      r.error(e, std::string(status.message()));
+      out = previous;
+      return;
+    }
+    r.setOrigin(e);
+  };
+}
+
+void readLimits(FileReader& r, const Entry& entry) {
+  LimitsConfig& limits = r.loaded().config.limits;
+  propagation::PropagationConfig& propagation = r.loaded().config.propagation;
+  r.readMap(
+      entry,
+      {{"request",
+        [&](const Entry& e) {
+          r.readMap(
+              e,
+              {{"max_header_bytes",
+                sizeField(r, limits.request.max_header_bytes, 1, kMaxHeaderBytes)},
+               {"max_headers", sizeField(r, limits.request.max_header_count, 1, kMaxHeaderCount)},
+               {"max_uri_length", sizeField(r, limits.request.max_uri_length, 1, kMaxUriLength)}});
+        }},
+       {"response",
+        [&](const Entry& e) {
+          r.readMap(e, {{"max_header_bytes",
+                         sizeField(r, limits.response.max_header_bytes, 1, kMaxHeaderBytes)},
+                        {"max_headers",
+                         sizeField(r, limits.response.max_header_count, 1, kMaxHeaderCount)}});
+        }},
+       {"baggage",
+        [&](const Entry& e) {
+          r.readMap(
+              e, {{"max_members", propagationLimitField(r, propagation.baggage_limits.max_members)},
+                  {"max_bytes", propagationLimitField(r, propagation.baggage_limits.max_bytes)},
+                  {"policy", policyField(r, limits.baggage_policy)}});
+        }},
+       {"tracestate", [&](const Entry& e) {
+          r.readMap(e, {{"max_length", propagationLimitField(r, propagation.tracestate_max_length)},
+                        {"policy", policyField(r, limits.tracestate_policy)}});
+        }}});
+}
+
+void readTimeouts(FileReader& r, const Entry& entry) {
+  TimeoutConfig& t = r.loaded().config.timeouts;
+  const auto field = [&r](std::chrono::milliseconds& out) -> Handler {
+    return [&r, &out](const Entry& e) {
+      if (auto value = r.duration(e)) {
+        out = *value;
+        r.setOrigin(e);
+      }
+    };
+  };
+  r.readMap(entry, {{"request_header", field(t.request_header)},
+                    {"downstream_idle", field(t.downstream_idle)},
+                    {"upstream_idle", field(t.upstream_idle)},
+                    {"upstream_connect", field(t.upstream_connect)},
+                    {"upstream_response", field(t.upstream_response)},
+                    {"drain", field(t.drain)}});
+}
+
+void readRoutes(FileReader& r, const Entry& entry) {
+  const auto list = r.stringList(entry);
+  if (!list) return;
+  std::vector<std::string> routes;
+  bool ok = true;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const auto& [text, mark] = (*list)[i];
+    const auto parsed = http::parseRouteTemplate(text);
+    if (!parsed.ok()) {
+      r.error(mark, entry.path + "[" + std::to_string(i) + "]",
+              std::string(parsed.status().message()));
+      ok = false;
+    }
+    routes.push_back(text);
+  }
+  if (!ok) return;
+  r.loaded().config.tracing.routes = std::move(routes);
+  r.setOrigin(entry);
+}
+
+std::string withoutPrefix(std::string message, std::string_view prefix) {
+  if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
+  return message;
+}
+
+void readPropagators(FileReader& r, const Entry& entry) {
+  std::vector<std::pair<std::string, YAML::Mark>> names;
+  if (entry.node.IsScalar()) {
+    names.emplace_back(entry.node.Scalar(), entry.mark);
+  } else if (auto list = r.stringList(entry)) {
+    names = *std::move(list);
+  } else {
+    return;
+  }
+  std::string joined;
+  bool ok = true;
+  for (const auto& [name, mark] : names) {
+    const auto parsed = propagation::parsePropagators(name);
+    if (!parsed.ok()) {
+      r.error(mark, entry.path,
+              withoutPrefix(std::string(parsed.status().message()), "OTEL_PROPAGATORS: "));
+      ok = false;
+    }
+    joined += (joined.empty() ? "" : ",") + name;
+  }
+  if (!ok) return;
+  if (joined.empty()) joined = "none";  // an empty list: no propagation
+  if (const auto all = propagation::parsePropagators(joined); !all.ok()) {
+    r.error(entry, withoutPrefix(std::string(all.status().message()), "OTEL_PROPAGATORS: "));
+    return;
+  }
+  r.setEnv(entry, "OTEL_PROPAGATORS", joined);
+}
+
+void readTracing(FileReader& r, const Entry& entry) {
+  TracingConfig& tracing = r.loaded().config.tracing;
+  const auto limit = [&r](std::string_view variable, bool unlimited_allowed) -> Handler {
+    return [&r, variable, unlimited_allowed](const Entry& e) {
+      if (unlimited_allowed && e.node.IsScalar() && e.node.Scalar() == "unlimited") {
+        r.setEnv(e, variable, std::to_string(std::numeric_limits<size_t>::max()));
+        return;
+      }
+      if (auto value = r.integer(e, 0, kMaxAttributeLimit)) {
+        r.setEnv(e, variable, std::to_string(*value));
+      }
+    };
+  };
+  r.readMap(
+      entry,
+      {{"propagators", [&](const Entry& e) { readPropagators(r, e); }},
+       {"service_name",
+        [&](const Entry& e) {
+          if (auto name = r.nonEmptyString(e)) {
+            r.layer().service_name = FileEnvLayer::Pair{"service.name", *name, r.location(e.mark)};
+          }
+        }},
+       {"resource_attributes",
+        [&](const Entry& e) {
+          r.layer().resource_attributes.clear();
+          for (auto& [pair, element] : r.stringMap(e)) {
+            r.layer().resource_attributes.push_back(std::move(pair));
+          }
+        }},
+       {"route_cardinality_limit",
+        sizeField(r, tracing.route_cardinality_limit, 0,
+                  static_cast<long long>(http::RouteCardinalityLimiter::kMaxMaxRoutes))},
+       {"redact_all_query_values",
+        [&](const Entry& e) {
+          if (auto value = r.boolean(e)) {
+            tracing.redact_all_query_values = *value;
+            r.setOrigin(e);
+          }
+        }},
+       {"sensitive_query_keys",
+        [&](const Entry& e) {
+          if (auto list = r.stringList(e)) {
+            tracing.sensitive_query_keys.clear();
+            for (auto& [key, mark] : *list) tracing.sensitive_query_keys.push_back(key);
+            r.setOrigin(e);
+          }
+        }},
+       {"span_attribute_count_limit", limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", false)},
+       {"span_attribute_value_length_limit",
+        limit("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", true)}});
+}
+
+// Each header checked with the exporter's own rules (token name, no control characters, not
+// one the exporter sets itself).
+void readHeaders(FileReader& r, const Entry& entry) {
+  r.layer().headers.clear();
+  for (const auto& [header, element] : r.stringMap(entry)) {
+    std::string encoded = header.key + "=";
+    propagation::appendPercentEncoded(header.value, encoded, [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '.' || c == '_' || c == '~';
+    });
+    std::vector<std::string> warnings;
+    const auto trial = exporter::exporterSettingsFromEnv(
+        exporter::mapEnvironment(
+            {{"OTEL_TRACES_EXPORTER", "otlp"}, {"OTEL_EXPORTER_OTLP_HEADERS", encoded}}),
+        warnings);
+    if (trial.ok() && warnings.empty() && trial->otlp.headers.size() == 1) {
+      r.layer().headers.push_back(header);
+      continue;
+    }
+    std::string why = warnings.empty() ? "not a valid header" : warnings.front();
+    if (const size_t cut = why.find("\": "); cut != std::string::npos) why = why.substr(cut + 3);
+    r.error(element, why);
+  }
+}
+
+// The OTel rule (a batch no larger than the queue) is a clamp with a warning for variables. In
+// the file, where both values sit side by side, a larger batch is an error; a queue set below
+// the default batch size brings the batch size down with it, silently.
+void checkBatchFitsQueue(FileReader& r) {
+  auto& variables = r.layer().variables;
+  const auto queue = variables.find("OTEL_BSP_MAX_QUEUE_SIZE");
+  if (queue == variables.end()) return;
+  const long long queue_size = std::stoll(queue->second.text);
+  const auto batch = variables.find("OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
+  if (batch == variables.end()) {
+    if (static_cast<size_t>(queue_size) < exporter::BatchConfig{}.max_export_batch_size) {
+      variables["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] = FileEnvLayer::Value{
+          queue->second.text, "exporter.batch.max_export_batch_size", queue->second.location};
+    }
+    return;
+  }
+  if (std::stoll(batch->second.text) > queue_size) {
+    r.loaded().errors.push_back(batch->second.location + ": " + batch->second.key +
+                                ": must not be larger than exporter.batch.max_queue_size (" +
+                                queue->second.text + ")");
+    batch->second.text = queue->second.text;  // reported here, not again as a clamp warning
+  }
+}
+
+void readExporter(FileReader& r, const Entry& entry) {
+  const auto choice = [&r](std::string_view variable,
+                           std::initializer_list<std::string_view> accepted) -> Handler {
+    std::vector<std::string_view> names(accepted);
+    return [&r, variable, names](const Entry& e) {
+      const auto text = r.scalar(e, "a string");
+      if (!text) return;
+      const std::string value = lowercase(*text);
+      if (value == "grpc" && variable == "OTEL_EXPORTER_OTLP_PROTOCOL") {
+        r.error(e, "grpc is not supported by this build yet; use http/protobuf or http/json");
+        return;
+      }
+      if (std::find(names.begin(), names.end(), value) == names.end()) {
+        std::string list;
+        for (std::string_view name : names)
+          list += (list.empty() ? "" : " or ") + std::string(name);
+        r.error(e, "must be " + list + ", got \"" + *text + "\"");
+        return;
+      }
+      r.setEnv(e, variable, value);
+    };
+  };
+  const auto path = [&r](std::string_view variable) -> Handler {
+    return [&r, variable](const Entry& e) {
+      if (auto text = r.nonEmptyString(e)) r.setEnv(e, variable, *text);
+    };
+  };
+  const auto endpoint = [&r](std::string_view variable) -> Handler {
+    return [&r, variable](const Entry& e) {
+      const auto text = r.nonEmptyString(e);
+      if (!text) return;
+      const auto parsed = exporter::parseEndpoint(*text);
+      if (!parsed.ok()) {
+        r.error(e, "not a usable endpoint: " + std::string(parsed.status().message()));
+        return;
+      }
+      r.setEnv(e, variable, *text);
+    };
+  };
+  const auto milliseconds = [&r](std::string_view variable) -> Handler {
+    return [&r, variable](const Entry& e) {
+      if (auto value = r.duration(e)) r.setEnv(e, variable, std::to_string(value->count()));
+    };
+  };
+  const auto count = [&r](std::string_view variable) -> Handler {
+    return [&r, variable](const Entry& e) {
+      const auto max = static_cast<long long>(exporter::BatchConfig::kMaxQueueSize);
+      if (auto value = r.integer(e, 1, max)) r.setEnv(e, variable, std::to_string(*value));
+    };
+  };
+  r.readMap(entry,
+            {{"type", choice("OTEL_TRACES_EXPORTER", {"otlp", "console", "none"})},
+             {"console_path", path("TRACECAR_CONSOLE_EXPORT_PATH")},
+             {"endpoint", endpoint("OTEL_EXPORTER_OTLP_ENDPOINT")},
+             {"traces_endpoint", endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")},
+             {"protocol", choice("OTEL_EXPORTER_OTLP_PROTOCOL", {"http/protobuf", "http/json"})},
+             {"headers", [&r](const Entry& e) { readHeaders(r, e); }},
+             {"timeout", milliseconds("OTEL_EXPORTER_OTLP_TIMEOUT")},
+             {"compression", choice("OTEL_EXPORTER_OTLP_COMPRESSION", {"gzip", "none"})},
+             {"certificate", path("OTEL_EXPORTER_OTLP_CERTIFICATE")},
+             {"client_key", path("OTEL_EXPORTER_OTLP_CLIENT_KEY")},
+             {"client_certificate", path("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")},
+             {"batch", [&](const Entry& e) {
+                r.readMap(e, {{"schedule_delay", milliseconds("OTEL_BSP_SCHEDULE_DELAY")},
+                              {"export_timeout", milliseconds("OTEL_BSP_EXPORT_TIMEOUT")},
+                              {"max_queue_size", count("OTEL_BSP_MAX_QUEUE_SIZE")},
+                              {"max_export_batch_size", count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")}});
+                checkBatchFitsQueue(r);
+              }}});
+}
+
+// An unquoted "[::1]:80" is a YAML list followed by ":80": a common slip worth naming.
+std::string ipv6Hint(std::string_view text, const YAML::Mark& mark) {
+  if (mark.is_null()) return "";
+  for (int line = 0; line < mark.line && !text.empty(); ++line) {
+    const size_t newline = text.find('\n');
+    text = newline == std::string_view::npos ? std::string_view() : text.substr(newline + 1);
+  }
+  const std::string_view line = text.substr(0, text.find('\n'));
+  const size_t open = line.find('[');
+  if (open == std::string_view::npos || line.find("]:", open) == std::string_view::npos) return "";
+  return " (an IPv6 address must be quoted, as in \"[::1]:15006\")";
+}
+
+}  // namespace
+
+void readConfigFile(std::string_view name, std::string_view text, LoadedConfig& loaded,
+                    FileEnvLayer& env_layer) {
+  FileReader r(name, loaded, env_layer);
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(text));
+  } catch (const YAML::ParserException& e) {
+    r.error(e.mark, "", "invalid YAML: " + e.msg + ipv6Hint(text, e.mark));
+    return;
+  } catch (const YAML::Exception& e) {
+    r.error(e.mark, "", "invalid YAML: " + e.msg);
+    return;
+  }
+  if (documents.empty()) return;  // an empty file: every default
+  if (documents.size() > 1) {
+    r.error(documents[1].Mark(), "", "the file holds more than one YAML document");
+    return;
+  }
+  const YAML::Node root = documents.front();
+  if (!root.IsNull() && !root.IsMap()) {
+    r.error(root.Mark(), "",
+            "the file must be a map of sections (listeners:, limits:...), got " +
+                FileReader::describe(root));
+    return;
+  }
+  // One line per top-level section: a new section (sampling:...) is one more entry here.
+  r.readMap(Entry{root, "", root.Mark()},
+            {{"listeners", [&r](const Entry& e) { readListeners(r, e); }},
+             {"upstreams", [&r](const Entry& e) { readUpstreams(r, e); }},
+             {"workers", [&r](const Entry& e) { readWorkers(r, e); }},
+             {"limits", [&r](const Entry& e) { readLimits(r, e); }},
+             {"timeouts", [&r](const Entry& e) { readTimeouts(r, e); }},
+             {"routes", [&r](const Entry& e) { readRoutes(r, e); }},
+             {"tracing", [&r](const Entry& e) { readTracing(r, e); }},
+             {"exporter", [&r](const Entry& e) { readExporter(r, e); }}});
+}
+
+}  // namespace tracecar::proxy

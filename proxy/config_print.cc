@@ -1,0 +1,164 @@
+#include "proxy/config_print.h"
+
+#include <limits>
+#include <variant>
+#include <vector>
+
+namespace tracecar::proxy {
+namespace {
+
+constexpr size_t kOriginColumn = 56;
+
+std::string describe(const Origin& origin) {
+  std::string text(toString(origin.source));
+  if (origin.detail.empty()) return text;
+  return origin.source == Source::kDefault ? text + " (" + origin.detail + ")"
+                                           : text + " " + origin.detail;
+}
+
+std::string list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& item : items) out += (out.size() > 1 ? ", " : "") + item;
+  return out + "]";
+}
+
+std::string attributeText(const exporter::AttributeValue& value) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          return v;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          return v ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          return list(v);
+        } else {
+          return std::to_string(v);
+        }
+      },
+      value);
+}
+
+class Printer {
+ public:
+  explicit Printer(const LoadedConfig& loaded) : loaded_(loaded) {}
+
+  void line(const std::string& key, const std::string& value) {
+    line(key, value, loaded_.origin(key));
+  }
+  void line(const std::string& key, const std::string& value, const Origin& origin) {
+    std::string text = key + ": " + value;
+    text.append(text.size() < kOriginColumn ? kOriginColumn - text.size() : 1, ' ');
+    out_ += text + "# " + describe(origin) + "\n";
+  }
+  void number(const std::string& key, size_t value) { line(key, std::to_string(value)); }
+  void duration(const std::string& key, std::chrono::milliseconds value) {
+    line(key, formatDuration(value));
+  }
+
+  std::string take() { return std::move(out_); }
+
+ private:
+  const LoadedConfig& loaded_;
+  std::string out_;
+};
+
+void printExporter(const ProxyConfig& config, const LoadedConfig& loaded, Printer& p) {
+  const exporter::ExporterSettings& settings = config.exporter.settings;
+  Origin type_origin = loaded.origin("exporter.type");
+  if (type_origin.source == Source::kDefault && type_origin.detail.empty()) {
+    type_origin.detail = settings.kind == exporter::ExporterKind::kOtlp ? "an endpoint is set"
+                                                                        : "no endpoint is set";
+  }
+  switch (settings.kind) {
+    case exporter::ExporterKind::kNone:
+      p.line("exporter.type", "none", type_origin);
+      break;
+    case exporter::ExporterKind::kConsole:
+      p.line("exporter.type", "console", type_origin);
+      p.line("exporter.console_path",
+             settings.console_path.empty() ? "(standard output)" : settings.console_path);
+      break;
+    case exporter::ExporterKind::kOtlp: {
+      const exporter::OtlpConfig& otlp = settings.otlp;
+      p.line("exporter.type", "otlp", type_origin);
+      p.line("exporter.traces_endpoint", otlp.endpoint.url());
+      p.line("exporter.protocol", std::string(exporter::protocolName(otlp.protocol)));
+      std::vector<std::string> names;
+      for (const auto& header : otlp.headers) names.push_back(header.first);
+      p.line("exporter.headers", names.empty() ? "(none)" : list(names) + " (values hidden)");
+      p.duration("exporter.timeout", otlp.timeout);
+      p.line("exporter.compression",
+             otlp.compression == exporter::Compression::kGzip ? "gzip" : "none");
+      if (!otlp.certificate.empty()) p.line("exporter.certificate", otlp.certificate);
+      if (!otlp.client_key.empty()) p.line("exporter.client_key", otlp.client_key);
+      if (!otlp.client_certificate.empty()) {
+        p.line("exporter.client_certificate", otlp.client_certificate);
+      }
+      break;
+    }
+  }
+  const exporter::BatchConfig& batch = config.exporter.batch;
+  p.duration("exporter.batch.schedule_delay", batch.schedule_delay);
+  p.duration("exporter.batch.export_timeout", batch.export_timeout);
+  p.number("exporter.batch.max_queue_size", batch.max_queue_size);
+  p.number("exporter.batch.max_export_batch_size", batch.max_export_batch_size);
+}
+
+}  // namespace
+
+std::string formatEffectiveConfig(const LoadedConfig& loaded) {
+  const ProxyConfig& config = loaded.config;
+  Printer p(loaded);
+  p.line("listeners.inbound", config.listeners.inbound.toString());
+  p.line("listeners.outbound", config.listeners.outbound.toString());
+  p.line("listeners.admin", config.listeners.admin.toString());
+  p.line("upstreams.app", config.upstreams.app.toString());
+  p.line("upstreams.outbound", config.upstreams.outbound_mode == OutboundMode::kHost
+                                   ? "host"
+                                   : config.upstreams.outbound_upstream.toString());
+  p.number("workers", config.workers);
+
+  const LimitsConfig& limits = config.limits;
+  p.number("limits.request.max_header_bytes", limits.request.max_header_bytes);
+  p.number("limits.request.max_headers", limits.request.max_header_count);
+  p.number("limits.request.max_uri_length", limits.request.max_uri_length);
+  p.number("limits.response.max_header_bytes", limits.response.max_header_bytes);
+  p.number("limits.response.max_headers", limits.response.max_header_count);
+  p.number("limits.baggage.max_members", config.propagation.baggage_limits.max_members);
+  p.number("limits.baggage.max_bytes", config.propagation.baggage_limits.max_bytes);
+  p.line("limits.baggage.policy", std::string(toString(limits.baggage_policy)));
+  p.number("limits.tracestate.max_length", config.propagation.tracestate_max_length);
+  p.line("limits.tracestate.policy", std::string(toString(limits.tracestate_policy)));
+
+  const TimeoutConfig& timeouts = config.timeouts;
+  p.duration("timeouts.request_header", timeouts.request_header);
+  p.duration("timeouts.downstream_idle", timeouts.downstream_idle);
+  p.duration("timeouts.upstream_idle", timeouts.upstream_idle);
+  p.duration("timeouts.upstream_connect", timeouts.upstream_connect);
+  p.duration("timeouts.upstream_response", timeouts.upstream_response);
+  p.duration("timeouts.drain", timeouts.drain);
+
+  const TracingConfig& tracing = config.tracing;
+  p.line("routes", list(tracing.routes));
+  std::string propagators;
+  for (propagation::PropagatorKind kind : config.propagation.propagators) {
+    propagators += (propagators.empty() ? "" : ",") + std::string(propagation::toString(kind));
+  }
+  p.line("tracing.propagators", propagators.empty() ? "none" : propagators);
+  p.number("tracing.route_cardinality_limit", tracing.route_cardinality_limit);
+  p.line("tracing.redact_all_query_values", tracing.redact_all_query_values ? "true" : "false");
+  p.line("tracing.sensitive_query_keys", list(tracing.sensitive_query_keys));
+  p.number("tracing.span_attribute_count_limit", tracing.attribute_limits.count);
+  p.line("tracing.span_attribute_value_length_limit",
+         tracing.attribute_limits.value_length == std::numeric_limits<size_t>::max()
+             ? "unlimited"
+             : std::to_string(tracing.attribute_limits.value_length));
+  for (const exporter::Attribute& attribute : tracing.resource.attributes().items()) {
+    p.line("resource." + attribute.key, attributeText(attribute.value));
+  }
+  printExporter(config, loaded, p);
+  return p.take();
+}
+
+}  // namespace tracecar::proxy

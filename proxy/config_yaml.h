@@ -1,0 +1,84 @@
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "proxy/config.h"
+#include "proxy/config_file.h"
+
+namespace tracecar::proxy {
+
+// One value of the configuration file: the node, its key path and where it is.
+struct Entry {
+  YAML::Node node;
+  std::string path;  // "limits.request.max_headers", "routes[2]"
+  YAML::Mark mark;
+};
+
+using Handler = std::function<void(const Entry&)>;
+struct Field {
+  std::string_view key;
+  Handler read;
+};
+
+std::string joinPath(std::string_view path, std::string_view key);
+
+// Walks a YAML configuration file: typed values, maps with known keys, and errors that carry
+// the file name, line, column and key path.
+class FileReader {
+ public:
+  FileReader(std::string_view name, LoadedConfig& loaded, FileEnvLayer& layer)
+      : name_(name), loaded_(loaded), layer_(layer) {}
+
+  LoadedConfig& loaded() { return loaded_; }
+  FileEnvLayer& layer() { return layer_; }
+
+  // "name:line", for origins.
+  std::string location(const YAML::Mark& mark) const;
+
+  // Appends "name:line:column: path: message" to the errors.
+  void error(const YAML::Mark& mark, std::string_view path, std::string_view message);
+  void error(const Entry& entry, std::string_view message);
+
+  // Records that the file set entry's key.
+  void setOrigin(const Entry& entry);
+  // Records the file's value of a setting shared with variable, in the variable's syntax.
+  void setEnv(const Entry& entry, std::string_view variable, std::string text);
+
+  // Calls the handler of each key of a map; reports unknown and duplicate keys. A null node (a
+  // section with every key commented out) is an empty map.
+  void readMap(const Entry& entry, std::initializer_list<Field> fields);
+
+  // How a value is quoted in messages: "\"text\"", "a list", "a map", "no value".
+  static std::string describe(const YAML::Node& node);
+
+  // Typed values. Each reports what is wrong (with the value) and returns std::nullopt.
+  std::optional<std::string> scalar(const Entry& entry, std::string_view want);
+  std::optional<std::string> nonEmptyString(const Entry& entry);
+  std::optional<long long> integer(const Entry& entry, long long min, long long max);
+  std::optional<bool> boolean(const Entry& entry);  // true or false
+  // Between 1ms and kMaxDuration.
+  std::optional<std::chrono::milliseconds> duration(const Entry& entry);
+  std::optional<HostPort> address(const Entry& entry, AddressUse use);
+
+  // A list of non-empty strings; each element reported at its own line.
+  std::optional<std::vector<std::pair<std::string, YAML::Mark>>> stringList(const Entry& entry);
+
+  // A map of non-empty keys to scalar values, in file order, each with its entry.
+  std::vector<std::pair<FileEnvLayer::Pair, Entry>> stringMap(const Entry& entry);
+
+ private:
+  std::string name_;
+  LoadedConfig& loaded_;
+  FileEnvLayer& layer_;
+};
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,99 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "proxy/data_path_settings.h"
+#include "proxy/stream_observer.h"
+
+namespace tracecar::proxy {
+
+// Which timer fired.
+enum class DataPathTimeout : uint8_t {
+  kHeaderRead,        // request head too slow: 408
+  kDownstreamIdle,    // keep-alive connection closed
+  kUpstreamConnect,   // 503
+  kUpstreamResponse,  // 504
+  kUpstreamIdle,      // pooled connection closed
+  kDrain,             // connection cut at the end of the drain timeout
+  kCount
+};
+inline constexpr size_t kDataPathTimeoutCount = static_cast<size_t>(DataPathTimeout::kCount);
+std::string_view dataPathTimeoutName(DataPathTimeout timeout) noexcept;  // "header_read", ...
+
+// One worker's data path figures. The worker is the only writer (a relaxed load and store, no
+// read-modify-write); any thread may read them, e.g. the metrics scrape.
+struct DataPathCounters {
+  using Counter = std::atomic<uint64_t>;
+  using Gauge = std::atomic<int64_t>;
+
+  std::array<Gauge, kListenerRoleCount> connections_open{};
+  std::array<Counter, kListenerRoleCount> connections_total{};
+  std::array<Counter, kListenerRoleCount> requests_total{};  // request heads parsed
+  // Requests answered by tracecar, by listener and reason.
+  std::array<std::array<Counter, kLocalReplyReasonCount>, kListenerRoleCount> local_replies{};
+  std::array<Counter, kDataPathTimeoutCount> timeouts{};
+
+  Counter upstream_connects{0};  // fresh upstream connections established
+  Counter upstream_reuses{0};    // requests sent on a pooled connection
+  Counter upstream_retries{0};   // a reused connection failed; the request went on a fresh one
+  Counter upstream_failures{0};  // exchanges that failed on the upstream side
+  Counter tunnels{0};            // Upgrade / CONNECT tunnels opened
+  Gauge upstream_connections_open{0};
+  Gauge upstream_connections_idle{0};
+
+  // Bytes read but not yet written on (parser leftovers and write queues): what the data path
+  // holds in memory for streaming, now and at its highest.
+  Gauge buffered_bytes{0};
+  Gauge buffered_bytes_peak{0};
+
+  static void add(Counter& counter, uint64_t n = 1) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  static void add(Gauge& gauge, int64_t n) noexcept {
+    gauge.store(gauge.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void localReply(ListenerRole role, LocalReplyReason reason) noexcept {
+    add(local_replies[static_cast<size_t>(role)][static_cast<size_t>(reason)]);
+  }
+  void timeout(DataPathTimeout which) noexcept { add(timeouts[static_cast<size_t>(which)]); }
+  void buffered(int64_t delta) noexcept {
+    const int64_t now = buffered_bytes.load(std::memory_order_relaxed) + delta;
+    buffered_bytes.store(now, std::memory_order_relaxed);
+    if (now > buffered_bytes_peak.load(std::memory_order_relaxed)) {
+      buffered_bytes_peak.store(now, std::memory_order_relaxed);
+    }
+  }
+};
+
+// The figures of every worker at one moment, summed (the buffered-bytes peak is the highest
+// worker's).
+struct DataPathSnapshot {
+  std::array<int64_t, kListenerRoleCount> connections_open{};
+  std::array<uint64_t, kListenerRoleCount> connections_total{};
+  std::array<uint64_t, kListenerRoleCount> requests_total{};
+  std::array<std::array<uint64_t, kLocalReplyReasonCount>, kListenerRoleCount> local_replies{};
+  std::array<uint64_t, kDataPathTimeoutCount> timeouts{};
+  uint64_t upstream_connects = 0;
+  uint64_t upstream_reuses = 0;
+  uint64_t upstream_retries = 0;
+  uint64_t upstream_failures = 0;
+  uint64_t tunnels = 0;
+  int64_t upstream_connections_open = 0;
+  int64_t upstream_connections_idle = 0;
+  int64_t buffered_bytes = 0;
+  int64_t buffered_bytes_peak = 0;
+
+  uint64_t localReplies(ListenerRole role, LocalReplyReason reason) const noexcept {
+    return local_replies[static_cast<size_t>(role)][static_cast<size_t>(reason)];
+  }
+  uint64_t timeoutCount(DataPathTimeout which) const noexcept {
+    return timeouts[static_cast<size_t>(which)];
+  }
+  void add(const DataPathCounters& counters) noexcept;
+};
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,278 @@
+#include "proxy/data_path_headers.h"
+
+#include <array>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace tracecar::proxy {
+namespace {
+
+bool isAlpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool isDigit(char c) noexcept { return c >= '0' && c <= '9'; }
+bool isHex(char c) noexcept {
+  return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// reg-name characters: unreserved / sub-delims ("%" checked apart).
+bool isRegNameChar(char c) noexcept {
+  if (isAlpha(c) || isDigit(c)) return true;
+  switch (c) {
+    case '-': case '.': case '_': case '~':
+    case '!': case '$': case '&': case '\'': case '(': case ')':
+    case '*': case '+': case ',': case ';': case '=':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool isRegName(std::string_view s) noexcept {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size() || !isHex(s[i + 1]) || !isHex(s[i + 2])) return false;
+      i += 2;
+    } else if (!isRegNameChar(s[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool isIpv6Literal(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!isHex(c) && c != ':' && c != '.') return false;
+  }
+  return s.find(':') != std::string_view::npos;
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Calls visit(token) for every element of a comma-separated list, OWS trimmed, empty skipped.
+template <class Visit>
+void forEachListElement(std::string_view list, Visit&& visit) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    const std::string_view element = trim(list.substr(0, comma));
+    if (!element.empty()) visit(element);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+bool isProtected(std::string_view name) noexcept {
+  return http::HeaderMap::nameEquals(name, "host") ||
+         http::HeaderMap::nameEquals(name, "content-length");
+}
+
+}  // namespace
+
+HopByHopInfo stripHopByHop(http::HeaderMap& headers, const HopByHopOptions& options) {
+  HopByHopInfo info;
+  headers.forEach("te", [&](std::string_view value) {
+    forEachListElement(value, [&](std::string_view element) {
+      // "trailers" takes no parameters; a weight after it would make it another coding.
+      if (http::HeaderMap::nameEquals(element, "trailers")) info.te_trailers = true;
+    });
+  });
+
+  std::vector<std::string> named;
+  headers.forEach("connection", [&](std::string_view value) {
+    forEachListElement(value, [&](std::string_view element) {
+      if (isProtected(element)) return;
+      if (options.keep_upgrade && http::HeaderMap::nameEquals(element, "upgrade")) return;
+      named.emplace_back(element);
+    });
+  });
+  for (const std::string& name : named) headers.remove(name);
+
+  for (std::string_view name :
+       {"connection", "proxy-connection", "keep-alive", "te", "transfer-encoding"}) {
+    headers.remove(name);
+  }
+  if (!options.keep_upgrade) headers.remove("upgrade");
+  if (!options.keep_proxy_authorization) headers.remove("proxy-authorization");
+  return info;
+}
+
+std::optional<Authority> parseAuthority(std::string_view text) noexcept {
+  Authority out;
+  std::string_view host = text;
+  std::string_view port;
+  bool has_port = false;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = text.substr(1, close - 1);
+    if (!isIpv6Literal(host)) return std::nullopt;
+    out.ipv6 = true;
+    const std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port = rest.substr(1);
+      has_port = true;
+    }
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon != std::string_view::npos) {
+      host = text.substr(0, colon);
+      port = text.substr(colon + 1);
+      has_port = true;
+    }
+    if (host.empty() || !isRegName(host)) return std::nullopt;
+  }
+  if (has_port) {
+    if (port.empty() || port.size() > 5) return std::nullopt;
+    uint32_t value = 0;
+    for (char c : port) {
+      if (!isDigit(c)) return std::nullopt;
+      value = value * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (value == 0 || value > 65535) return std::nullopt;
+    out.port = static_cast<uint16_t>(value);
+    out.has_port = true;
+  }
+  out.host = host;
+  return out;
+}
+
+bool schemeIs(std::string_view scheme, std::string_view lowercase) noexcept {
+  return http::HeaderMap::nameEquals(scheme, lowercase);
+}
+
+std::optional<RequestTargetParts> parseRequestTarget(std::string_view method,
+                                                     std::string_view target) noexcept {
+  RequestTargetParts parts;
+  if (method == "CONNECT") {
+    const std::optional<Authority> authority = parseAuthority(target);
+    if (!authority || !authority->has_port) return std::nullopt;
+    parts.form = RequestTargetForm::kAuthority;
+    parts.authority = target;
+    return parts;
+  }
+  if (target == "*") {
+    if (method != "OPTIONS") return std::nullopt;
+    parts.form = RequestTargetForm::kAsterisk;
+    parts.path = target;
+    return parts;
+  }
+  if (!target.empty() && target.front() == '/') {
+    parts.form = RequestTargetForm::kOrigin;
+    parts.path = target;
+    return parts;
+  }
+  // absolute-form: scheme "://" authority path-abempty [ "?" query ]
+  const size_t colon = target.find(':');
+  if (colon == std::string_view::npos || colon == 0 || !isAlpha(target.front())) {
+    return std::nullopt;
+  }
+  for (char c : target.substr(0, colon)) {
+    if (!isAlpha(c) && !isDigit(c) && c != '+' && c != '-' && c != '.') return std::nullopt;
+  }
+  if (target.substr(colon + 1, 2) != "//") return std::nullopt;
+  const std::string_view rest = target.substr(colon + 3);
+  const size_t end = rest.find_first_of("/?#");
+  const std::string_view authority = rest.substr(0, end);
+  if (!parseAuthority(authority)) return std::nullopt;
+  parts.form = RequestTargetForm::kAbsolute;
+  parts.scheme = target.substr(0, colon);
+  parts.authority = authority;
+  parts.path = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+  return parts;
+}
+
+bool isValidHost(std::string_view value) noexcept {
+  return value.empty() || parseAuthority(value).has_value();
+}
+
+std::string_view reasonPhrase(int status) noexcept {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 508: return "Loop Detected";
+    default: return "";
+  }
+}
+
+void appendLocalReply(std::string& out, int status, std::string_view reason, bool close,
+                      bool head_request) {
+  char line[64];
+  std::snprintf(line, sizeof line, "HTTP/1.1 %d ", status);
+  out += line;
+  out += reasonPhrase(status);
+  out += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ";
+  out += std::to_string(reason.size() + 1);
+  out += "\r\n";
+  if (close) out += "Connection: close\r\n";
+  out += "\r\n";
+  if (!head_request) {
+    out += reason;
+    out += '\n';
+  }
+}
+
+void appendChunkHeader(std::string& out, size_t size) {
+  char line[24];
+  const int n = std::snprintf(line, sizeof line, "%zx\r\n", size);
+  out.append(line, static_cast<size_t>(n));
+}
+
+void appendLastChunk(std::string& out, const http::HeaderMap* trailers) {
+  out += "0\r\n";
+  if (trailers != nullptr) trailers->serialize(out);
+  out += "\r\n";
+}
+
+ResponseFraming chooseResponseFraming(bool no_body, std::optional<uint64_t> content_length,
+                                      std::string_view transfer_encoding, bool upstream_chunked,
+                                      bool downstream_http11, bool head_request) {
+  ResponseFraming out;
+  if (no_body) {
+    out.framing = BodyFraming::kNone;
+    // A HEAD response describes the GET one, framing included.
+    if (head_request && downstream_http11) out.transfer_encoding = std::string(transfer_encoding);
+    return out;
+  }
+  if (content_length && transfer_encoding.empty()) {
+    out.framing = BodyFraming::kLength;
+    return out;
+  }
+  if (!downstream_http11) {
+    out.framing = BodyFraming::kClose;
+    out.close = true;
+    return out;
+  }
+  out.framing = BodyFraming::kChunked;
+  if (upstream_chunked) {
+    out.transfer_encoding = std::string(transfer_encoding);
+  } else if (transfer_encoding.empty()) {
+    out.transfer_encoding = "chunked";
+  } else {
+    out.transfer_encoding = std::string(transfer_encoding) + ", chunked";
+  }
+  return out;
+}
+
+}  // namespace tracecar::proxy

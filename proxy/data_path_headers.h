@@ -1,0 +1,95 @@
+#pragma once
+
+// Pure helpers of the data path: hop-by-hop fields, request targets, framing, local replies.
+// No I/O, no libuv.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http/header_map.h"
+
+namespace tracecar::proxy {
+
+// What the hop-by-hop fields of a message said, read before they are removed.
+struct HopByHopInfo {
+  bool te_trailers = false;  // TE lists "trailers": the peer accepts trailer fields
+};
+
+struct HopByHopOptions {
+  bool keep_upgrade = false;              // the message asks for (or grants) a protocol switch
+  bool keep_proxy_authorization = true;   // false when tracecar is the proxy it is meant for
+};
+
+// Removes the hop-by-hop fields of RFC 9110 section 7.6.1: Connection and every field it names,
+// Proxy-Connection, Keep-Alive, TE, Transfer-Encoding (the caller re-frames the body), Upgrade
+// (unless kept), Proxy-Authorization (unless kept), Proxy-Authenticate is end-to-end to the
+// client and stays. Fields that frame the message or route it (Host, Content-Length) are never
+// removed, even when Connection names them.
+HopByHopInfo stripHopByHop(http::HeaderMap& headers, const HopByHopOptions& options = {});
+
+// An authority "host[:port]"; the host of an IPv6 literal without its brackets.
+struct Authority {
+  std::string_view host;
+  uint16_t port = 0;
+  bool has_port = false;
+  bool ipv6 = false;
+};
+// nullopt for an empty host, a bad port, userinfo ("user@host"), or characters outside the
+// URI's host grammar.
+std::optional<Authority> parseAuthority(std::string_view text) noexcept;
+
+// The four request-target forms of RFC 9112 section 3.2.
+enum class RequestTargetForm : uint8_t { kOrigin, kAbsolute, kAuthority, kAsterisk };
+
+struct RequestTargetParts {
+  RequestTargetForm form = RequestTargetForm::kOrigin;
+  std::string_view scheme;     // absolute-form, lowercase compare with schemeIs
+  std::string_view authority;  // absolute-form and authority-form
+  std::string_view path;       // origin-form of the target: "/x?y" ("/" when absent)
+};
+// nullopt when the target has none of the forms (or authority-form outside CONNECT, CONNECT in
+// another form, "*" outside OPTIONS).
+std::optional<RequestTargetParts> parseRequestTarget(std::string_view method,
+                                                     std::string_view target) noexcept;
+bool schemeIs(std::string_view scheme, std::string_view lowercase) noexcept;
+
+// Is value a valid Host field value (RFC 9110 section 7.2: uri-host [ ":" port ], possibly
+// empty)?
+bool isValidHost(std::string_view value) noexcept;
+
+// The reason phrase tracecar writes for its own answers ("Bad Gateway").
+std::string_view reasonPhrase(int status) noexcept;
+
+// "HTTP/1.1 <status> <phrase>", text/plain, reason + "\n" as the body (left out for HEAD), and
+// Connection: close when close.
+void appendLocalReply(std::string& out, int status, std::string_view reason, bool close,
+                      bool head_request);
+
+// "<size in hex>\r\n"
+void appendChunkHeader(std::string& out, size_t size);
+// The last chunk, the trailer fields, the final CRLF.
+void appendLastChunk(std::string& out, const http::HeaderMap* trailers);
+
+// How a response body goes downstream.
+enum class BodyFraming : uint8_t {
+  kNone,     // no body (HEAD, 1xx, 204, 304, tunnels)
+  kLength,   // Content-Length as received
+  kChunked,  // chunked, re-encoded chunk by chunk (received chunked, or close-delimited)
+  kClose,    // delimited by closing the connection (HTTP/1.0 clients)
+};
+struct ResponseFraming {
+  BodyFraming framing = BodyFraming::kNone;
+  // The Transfer-Encoding value to send, "" for none: the received codings ending in chunked.
+  std::string transfer_encoding;
+  bool close = false;  // the downstream connection must close after this response
+};
+// Decides the downstream framing of a response. transfer_encoding is what the upstream sent
+// ("" when none); no_body says the response has no body whatever it says (HEAD, 1xx, 204, 304).
+ResponseFraming chooseResponseFraming(bool no_body, std::optional<uint64_t> content_length,
+                                      std::string_view transfer_encoding, bool upstream_chunked,
+                                      bool downstream_http11, bool head_request);
+
+}  // namespace tracecar::proxy

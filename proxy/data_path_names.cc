@@ -1,0 +1,93 @@
+#include <algorithm>
+
+#include "proxy/data_path_counters.h"
+#include "proxy/data_path_settings.h"
+#include "proxy/stream_observer.h"
+
+namespace tracecar::proxy {
+
+std::string_view listenerRoleName(ListenerRole role) noexcept {
+  switch (role) {
+    case ListenerRole::kInbound:
+      return "inbound";
+    case ListenerRole::kOutbound:
+      return "outbound";
+    case ListenerRole::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+std::string_view localReplyReasonName(LocalReplyReason reason) noexcept {
+  switch (reason) {
+    case LocalReplyReason::kHeadersTooLarge: return "headers_too_large";
+    case LocalReplyReason::kTooManyHeaders: return "too_many_headers";
+    case LocalReplyReason::kUriTooLong: return "uri_too_long";
+    case LocalReplyReason::kBadRequest: return "bad_request";
+    case LocalReplyReason::kBaggage: return "baggage";
+    case LocalReplyReason::kTracestate: return "tracestate";
+    case LocalReplyReason::kHeaderTimeout: return "header_timeout";
+    case LocalReplyReason::kUpstreamRefused: return "upstream_refused";
+    case LocalReplyReason::kUpstreamReset: return "upstream_reset";
+    case LocalReplyReason::kBadResponse: return "bad_response";
+    case LocalReplyReason::kResponseTooLarge: return "response_too_large";
+    case LocalReplyReason::kResolveFailed: return "resolve_failed";
+    case LocalReplyReason::kConnectTimeout: return "connect_timeout";
+    case LocalReplyReason::kResponseTimeout: return "response_timeout";
+    case LocalReplyReason::kLoopDetected: return "loop_detected";
+    case LocalReplyReason::kObserver: return "observer";
+    case LocalReplyReason::kCount: break;
+  }
+  return "unknown";
+}
+
+std::string_view upstreamFailureName(UpstreamFailure failure) noexcept {
+  switch (failure) {
+    case UpstreamFailure::kConnectionRefused: return "connection_refused";
+    case UpstreamFailure::kConnectTimeout: return "connect_timeout";
+    case UpstreamFailure::kResponseTimeout: return "response_timeout";
+    case UpstreamFailure::kConnectionReset: return "connection_reset";
+    case UpstreamFailure::kBadResponse: return "bad_response";
+    case UpstreamFailure::kResponseTooLarge: return "response_too_large";
+    case UpstreamFailure::kResolveFailed: return "resolve_failed";
+    case UpstreamFailure::kOther: return "_OTHER";
+  }
+  return "_OTHER";
+}
+
+std::string_view dataPathTimeoutName(DataPathTimeout timeout) noexcept {
+  switch (timeout) {
+    case DataPathTimeout::kHeaderRead: return "header_read";
+    case DataPathTimeout::kDownstreamIdle: return "downstream_idle";
+    case DataPathTimeout::kUpstreamConnect: return "upstream_connect";
+    case DataPathTimeout::kUpstreamResponse: return "upstream_response";
+    case DataPathTimeout::kUpstreamIdle: return "upstream_idle";
+    case DataPathTimeout::kDrain: return "drain";
+    case DataPathTimeout::kCount: break;
+  }
+  return "unknown";
+}
+
+void DataPathSnapshot::add(const DataPathCounters& c) noexcept {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  for (size_t r = 0; r < kListenerRoleCount; ++r) {
+    connections_open[r] += c.connections_open[r].load(relaxed);
+    connections_total[r] += c.connections_total[r].load(relaxed);
+    requests_total[r] += c.requests_total[r].load(relaxed);
+    for (size_t i = 0; i < kLocalReplyReasonCount; ++i) {
+      local_replies[r][i] += c.local_replies[r][i].load(relaxed);
+    }
+  }
+  for (size_t i = 0; i < kDataPathTimeoutCount; ++i) timeouts[i] += c.timeouts[i].load(relaxed);
+  upstream_connects += c.upstream_connects.load(relaxed);
+  upstream_reuses += c.upstream_reuses.load(relaxed);
+  upstream_retries += c.upstream_retries.load(relaxed);
+  upstream_failures += c.upstream_failures.load(relaxed);
+  tunnels += c.tunnels.load(relaxed);
+  upstream_connections_open += c.upstream_connections_open.load(relaxed);
+  upstream_connections_idle += c.upstream_connections_idle.load(relaxed);
+  buffered_bytes += c.buffered_bytes.load(relaxed);
+  buffered_bytes_peak = std::max(buffered_bytes_peak, c.buffered_bytes_peak.load(relaxed));
+}
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "http/http1_parser.h"
+
+namespace tracecar::proxy {
+
+// Which listener a connection came in on. Indexes DataPathCounters' per-listener arrays.
+enum class ListenerRole : uint8_t {
+  kInbound,   // requests to the app
+  kOutbound,  // the app's own requests
+  kCount
+};
+inline constexpr size_t kListenerRoleCount = static_cast<size_t>(ListenerRole::kCount);
+std::string_view listenerRoleName(ListenerRole role) noexcept;  // "inbound", "outbound"
+
+// An address to listen on or to connect to.
+struct DataPathAddress {
+  std::string host;  // IP literal (IPv6 without brackets); a peer may also be a DNS name
+  uint16_t port = 0;
+};
+
+struct DataPathTimeouts {
+  std::chrono::milliseconds header_read{10000};        // first byte to end of a request head: 408
+  std::chrono::milliseconds downstream_idle{60000};    // keep-alive connection between requests
+  std::chrono::milliseconds upstream_connect{5000};    // resolve + connect: 503
+  std::chrono::milliseconds upstream_response{60000};  // request sent (or its last progress) to
+                                                       // the response head: 504
+  std::chrono::milliseconds upstream_idle{30000};      // pooled upstream connection, unused
+  std::chrono::milliseconds linger{2000};              // after the last byte of a closing reply
+};
+
+// What the data path needs to run; the configuration loader fills it from ProxyConfig.
+struct DataPathSettings {
+  // Where the outbound listener sends requests.
+  enum class OutboundMode : uint8_t {
+    kHost,      // to the host each request names (absolute-form target, CONNECT, or Host)
+    kUpstream,  // always to outbound_upstream
+  };
+
+  bool inbound_enabled = true;
+  DataPathAddress inbound{"0.0.0.0", 15006};
+  DataPathAddress app{"127.0.0.1", 8080};  // inbound requests go here
+
+  bool outbound_enabled = true;
+  DataPathAddress outbound{"127.0.0.1", 15001};
+  OutboundMode outbound_mode = OutboundMode::kHost;
+  DataPathAddress outbound_upstream;  // used when outbound_mode == kUpstream
+
+  size_t workers = 1;
+  int listen_backlog = 511;
+
+  http::Http1Limits request_limits;   // over: 431 (header bytes, header count), 414 (URI)
+  http::Http1Limits response_limits;  // over: 502 (max_uri_length unused)
+  DataPathTimeouts timeouts;
+
+  // Flow control: a peer is no longer read while what waits to be written to the other side is
+  // over the high-water mark, and is read again once that falls to the low-water mark.
+  size_t high_water_bytes = 64 * 1024;
+  size_t low_water_bytes = 32 * 1024;
+
+  // Idle keep-alive upstream connections kept per destination and worker.
+  size_t max_idle_upstream_per_destination = 64;
+
+  // Adds "Via: 1.1 tracecar" to requests and responses (RFC 9110 section 7.6.3). Off by
+  // default: the sidecar is meant to be invisible to the app and its peers.
+  bool add_via = false;
+};
+
+}  // namespace tracecar::proxy

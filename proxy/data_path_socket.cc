@@ -1,0 +1,254 @@
+#include "proxy/data_path_socket.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace tracecar::proxy {
+namespace {
+
+// A write queue keeps its memory between writes, up to this; beyond, it is given back once
+// empty so idle connections stay small.
+constexpr size_t kKeptCapacity = 16 * 1024;
+
+void releaseIfLarge(std::string& s) noexcept {
+  if (s.empty() && s.capacity() > kKeptCapacity) std::string().swap(s);
+}
+
+}  // namespace
+
+DataPathSocket::DataPathSocket(WorkerContext& context, DataPathSocketCallbacks& callbacks) noexcept
+    : context_(context), callbacks_(callbacks) {}
+
+DataPathSocket::~DataPathSocket() {
+  context_.cancel(*this);
+  context_.counters().buffered(-static_cast<int64_t>(buffered()));
+}
+
+int DataPathSocket::init() noexcept {
+  const int rc = uv_tcp_init(context_.loop(), &tcp_);
+  if (rc == 0) tcp_.data = this;
+  return rc;
+}
+
+int DataPathSocket::accept(uv_stream_t* server) noexcept {
+  const int rc = uv_accept(server, stream());
+  if (rc == 0) {
+    connected_ = true;
+    uv_tcp_nodelay(&tcp_, 1);
+  }
+  return rc;
+}
+
+int DataPathSocket::connect(const sockaddr* address) noexcept {
+  connect_req_.data = this;
+  return uv_tcp_connect(&connect_req_, &tcp_, address, &DataPathSocket::onConnect);
+}
+
+void DataPathSocket::onConnect(uv_connect_t* req, int status) noexcept {
+  auto* self = static_cast<DataPathSocket*>(req->data);
+  if (status == UV_ECANCELED || self->closing_) return;
+  if (status == 0) {
+    self->connected_ = true;
+    uv_tcp_nodelay(&self->tcp_, 1);
+    self->flush();
+  }
+  self->callbacks_.onSocketConnected(*self, status);
+}
+
+int DataPathSocket::startReading() noexcept {
+  if (reading_ || closing_) return 0;
+  const int rc = uv_read_start(stream(), &DataPathSocket::onAlloc, &DataPathSocket::onRead);
+  if (rc == 0) reading_ = true;
+  return rc;
+}
+
+void DataPathSocket::stopReading() noexcept {
+  if (!reading_) return;
+  uv_read_stop(stream());
+  reading_ = false;
+}
+
+void DataPathSocket::onAlloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) noexcept {
+  auto* self = static_cast<DataPathSocket*>(handle->data);
+  *buf = uv_buf_init(self->context_.readBuffer(), WorkerContext::kReadBufferSize);
+}
+
+void DataPathSocket::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
+  auto* self = static_cast<DataPathSocket*>(stream->data);
+  if (nread == 0 || self->closing_) return;
+  if (nread > 0) {
+    self->callbacks_.onSocketData(*self, std::string_view(buf->base, static_cast<size_t>(nread)));
+    return;
+  }
+  // libuv has stopped reading on EOF and on errors.
+  self->stopReading();
+  if (nread == UV_EOF) {
+    self->callbacks_.onSocketEof(*self);
+  } else {
+    self->callbacks_.onSocketError(*self, static_cast<int>(nread));
+  }
+}
+
+bool DataPathSocket::overHighWater() const noexcept {
+  return buffered() > context_.settings().high_water_bytes;
+}
+
+void DataPathSocket::write(std::string_view data) noexcept {
+  if (data.empty() || closing_ || write_failed_ || shutdown_requested_) return;
+  if (connected_ && !write_in_flight_ && queued_.empty()) {
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+    const int n = uv_try_write(stream(), &buf, 1);
+    // Below zero: EAGAIN, or an error uv_write reports from its callback.
+    if (n > 0) data.remove_prefix(static_cast<size_t>(n));
+    if (data.empty()) return;
+  }
+  queue(data);
+  flush();
+}
+
+void DataPathSocket::write(std::initializer_list<std::string_view> parts) noexcept {
+  if (closing_ || write_failed_ || shutdown_requested_) return;
+  constexpr size_t kMaxParts = 4;
+  if (parts.size() > kMaxParts || !connected_ || write_in_flight_ || !queued_.empty()) {
+    for (std::string_view part : parts) write(part);
+    return;
+  }
+  uv_buf_t bufs[kMaxParts] = {};
+  unsigned count = 0;
+  for (std::string_view part : parts) {
+    bufs[count++] = uv_buf_init(const_cast<char*>(part.data()), static_cast<unsigned>(part.size()));
+  }
+  const int n = uv_try_write(stream(), bufs, count);
+  size_t skip = n > 0 ? static_cast<size_t>(n) : 0;
+  for (std::string_view part : parts) {
+    const size_t drop = std::min(skip, part.size());
+    skip -= drop;
+    part.remove_prefix(drop);
+    if (!part.empty()) queue(part);
+  }
+  flush();
+}
+
+void DataPathSocket::queue(std::string_view data) noexcept {
+  try {
+    queued_.append(data);
+  } catch (...) {
+    failWrite(UV_ENOMEM);
+    return;
+  }
+  context_.counters().buffered(static_cast<int64_t>(data.size()));
+  if (overHighWater()) over_high_water_ = true;
+}
+
+void DataPathSocket::flush() noexcept {
+  if (write_in_flight_ || queued_.empty() || !connected_ || closing_ || write_failed_) return;
+  writing_.swap(queued_);
+  uv_buf_t buf = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
+  write_req_.data = this;
+  const int rc = uv_write(&write_req_, stream(), &buf, 1, &DataPathSocket::onWritten);
+  if (rc < 0) {
+    failWrite(rc);
+    return;
+  }
+  write_in_flight_ = true;
+}
+
+void DataPathSocket::onWritten(uv_write_t* req, int status) noexcept {
+  auto* self = static_cast<DataPathSocket*>(req->data);
+  self->write_in_flight_ = false;
+  self->context_.counters().buffered(-static_cast<int64_t>(self->writing_.size()));
+  self->writing_.clear();
+  releaseIfLarge(self->writing_);
+  if (self->closing_) return;
+  if (status < 0) {
+    self->write_failed_ = true;
+    self->dropQueued();
+    if (self->close_after_flush_) {
+      self->close();
+      return;
+    }
+    self->callbacks_.onSocketError(*self, status);
+    return;
+  }
+  self->flush();
+  self->afterWrite();
+}
+
+void DataPathSocket::afterWrite() noexcept {
+  if (buffered() == 0) {
+    releaseIfLarge(queued_);
+    if (close_after_flush_) {
+      close();
+      return;
+    }
+    if (shutdown_requested_ && !shutdown_sent_) {
+      shutdown_req_.data = this;
+      if (uv_shutdown(&shutdown_req_, stream(), &DataPathSocket::onShutdown) == 0) {
+        shutdown_sent_ = true;
+      }
+    }
+  }
+  if (over_high_water_ && buffered() <= context_.settings().low_water_bytes) {
+    over_high_water_ = false;
+    callbacks_.onSocketWritable(*this);
+  }
+}
+
+void DataPathSocket::onShutdown(uv_shutdown_t* /*req*/, int /*status*/) noexcept {
+  // A failed FIN (the peer reset) shows up on the read side.
+}
+
+void DataPathSocket::failWrite(int status) noexcept {
+  if (write_failed_) return;
+  write_failed_ = true;
+  dropQueued();
+  // Reported on the next loop turn: never from inside write().
+  pending_error_ = status;
+  context_.post(*this);
+}
+
+void DataPathSocket::onTick() noexcept {
+  if (closing_ || pending_error_ == 0) return;
+  const int status = pending_error_;
+  pending_error_ = 0;
+  if (close_after_flush_) {
+    close();
+    return;
+  }
+  callbacks_.onSocketError(*this, status);
+}
+
+void DataPathSocket::dropQueued() noexcept {
+  context_.counters().buffered(-static_cast<int64_t>(queued_.size()));
+  queued_.clear();
+  releaseIfLarge(queued_);
+}
+
+void DataPathSocket::shutdownWrite() noexcept {
+  if (shutdown_requested_ || closing_) return;
+  shutdown_requested_ = true;
+  if (connected_ && !write_in_flight_) afterWrite();
+}
+
+void DataPathSocket::closeAfterFlush() noexcept {
+  if (closing_) return;
+  close_after_flush_ = true;
+  if (buffered() == 0 || write_failed_ || !connected_) close();
+}
+
+void DataPathSocket::close() noexcept {
+  if (closing_) return;
+  closing_ = true;
+  reading_ = false;
+  dropQueued();
+  context_.cancel(*this);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &DataPathSocket::onClosed);
+}
+
+void DataPathSocket::onClosed(uv_handle_t* handle) noexcept {
+  auto* self = static_cast<DataPathSocket*>(handle->data);
+  self->callbacks_.onSocketClosed(*self);
+  delete self;
+}
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,584 @@
+#include "proxy/downstream_session.h"
+
+#include <netinet/in.h>
+
+#include <cstdio>
+#include <new>
+#include <utility>
+#include <variant>
+
+#include "proxy/upstream_pool.h"
+
+namespace tracecar::proxy {
+namespace {
+
+void describe(const sockaddr_storage& address, std::string& ip, uint16_t& port) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&address);
+    uv_ip6_name(a, text, sizeof text);
+    port = ntohs(a->sin6_port);
+  } else if (address.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&address);
+    uv_ip4_name(a, text, sizeof text);
+    port = ntohs(a->sin_port);
+  }
+  ip = text;
+}
+
+// A listener that cannot take a connection must still accept it, or libuv stops polling.
+void refuse(uv_stream_t* server) noexcept {
+  auto* tcp = new (std::nothrow) uv_tcp_t;
+  if (tcp == nullptr) return;
+  if (uv_tcp_init(server->loop, tcp) != 0) {
+    delete tcp;
+    return;
+  }
+  uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp));
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp),
+           [](uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); });
+}
+
+struct ErrorReply {
+  int status;
+  LocalReplyReason code;
+};
+
+ErrorReply parseErrorReply(http::Http1Error error) noexcept {
+  switch (error) {
+    case http::Http1Error::kHeadersTooLarge:
+      return {431, LocalReplyReason::kHeadersTooLarge};
+    case http::Http1Error::kTooManyHeaders:
+      return {431, LocalReplyReason::kTooManyHeaders};
+    case http::Http1Error::kUriTooLong:
+      return {414, LocalReplyReason::kUriTooLong};
+    default:
+      return {400, LocalReplyReason::kBadRequest};
+  }
+}
+
+// Every value of name, joined as one list.
+std::string joinedValues(const http::HeaderMap& headers, std::string_view name) {
+  std::string out;
+  headers.forEach(name, [&](std::string_view value) {
+    if (!out.empty()) out += ", ";
+    out += value;
+  });
+  return out;
+}
+
+}  // namespace
+
+bool DownstreamSession::accept(WorkerContext& context, ListenerContext& listener,
+                               uv_stream_t* server) {
+  auto* session = new (std::nothrow) DownstreamSession(context, listener);
+  if (session == nullptr) {
+    refuse(server);
+    return false;
+  }
+  return session->open(server);
+}
+
+DownstreamSession::DownstreamSession(WorkerContext& context, ListenerContext& listener)
+    : context_(context),
+      listener_(listener),
+      parser_(http::Http1Parser::Kind::kRequest, *this, context.settings().request_limits) {
+  peer_.listener = listener.role;
+}
+
+DownstreamSession::~DownstreamSession() {
+  context_.cancel(*this);
+  context_.sessions().erase(this);
+  context_.counters().buffered(-static_cast<int64_t>(input_.size()));
+  if (counted_) {
+    DataPathCounters::add(context_.counters().connections_open[static_cast<size_t>(listener_.role)],
+                          -1);
+  }
+}
+
+bool DownstreamSession::open(uv_stream_t* server) noexcept {
+  try {
+    context_.sessions().insert(this);
+  } catch (...) {
+    refuse(server);
+    delete this;
+    return false;
+  }
+  auto* socket = new (std::nothrow) DataPathSocket(context_, *this);
+  if (socket == nullptr || socket->init() != 0) {
+    if (socket != nullptr) socket->discard();
+    refuse(server);
+    delete this;
+    return false;
+  }
+  socket_ = socket;
+  if (uv_timer_init(context_.loop(), &timer_) == 0) {
+    timer_.data = this;
+    timer_open_ = true;
+  }
+  if (socket->accept(server) != 0 || !timer_open_) {
+    closeNow(false);
+    return false;
+  }
+  try {
+    sockaddr_storage address{};
+    int length = sizeof address;
+    if (uv_tcp_getpeername(socket->tcp(), reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      describe(address, peer_.address, peer_.port);
+    }
+    length = sizeof address;
+    if (uv_tcp_getsockname(socket->tcp(), reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      describe(address, peer_.local_address, peer_.local_port);
+    }
+  } catch (...) {
+    // Peer details only inform observers.
+  }
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(socket->tcp()), &fd) == 0) peer_.fd = fd;
+
+  const auto role = static_cast<size_t>(listener_.role);
+  DataPathCounters::add(context_.counters().connections_open[role], 1);
+  DataPathCounters::add(context_.counters().connections_total[role]);
+  counted_ = true;
+  startTimer(TimerMode::kIdle, context_.settings().timeouts.downstream_idle);
+  updateReading();
+  return true;
+}
+
+// ---- the downstream socket ----
+
+void DownstreamSession::onSocketData(DataPathSocket& /*socket*/, std::string_view data) noexcept {
+  switch (phase_) {
+    case Phase::kTunnel:
+      if (upstream_ == nullptr) return;
+      upstream_->write(data);
+      ex_.stats.tunnel_bytes_upstream += data.size();
+      if (upstream_->overHighWater()) updateReading();
+      return;
+    case Phase::kClosing:
+    case Phase::kClosed:
+      return;  // lingering: what the peer still sends is dropped
+    case Phase::kIdle:
+      if (timer_mode_ != TimerMode::kHeader) {
+        request_start_ns_ = uv_hrtime();
+        startTimer(TimerMode::kHeader, context_.settings().timeouts.header_read);
+      }
+      break;
+    case Phase::kRequest:
+      break;
+  }
+  drive(data);
+  updateReading();
+}
+
+void DownstreamSession::onSocketEof(DataPathSocket& /*socket*/) noexcept {
+  downstream_eof_ = true;
+  switch (phase_) {
+    case Phase::kClosing:
+      closeNow(true);
+      return;
+    case Phase::kIdle:
+      // Requests already read are still answered (the next turn parses them).
+      if (input_.empty() || !parser_.paused()) closeNow(true);
+      return;
+    case Phase::kTunnel:
+      tunnel_downstream_eof_ = true;
+      if (upstream_ != nullptr) upstream_->shutdownWrite();
+      maybeEndTunnel();
+      return;
+    case Phase::kRequest:
+      // A half-closed client still gets its answers, unless its request was cut short: that
+      // shows once the parser has taken every byte and still waits for more.
+      if (requestTruncated()) {
+        ex_.stats.aborted = true;
+        closeNow(false);
+      }
+      return;
+    case Phase::kClosed:
+      return;
+  }
+}
+
+void DownstreamSession::onSocketError(DataPathSocket& /*socket*/, int /*status*/) noexcept {
+  if (phase_ == Phase::kClosed) return;
+  ex_.stats.aborted = true;
+  closeNow(false);
+}
+
+void DownstreamSession::onSocketWritable(DataPathSocket& /*socket*/) noexcept {
+  switch (phase_) {
+    case Phase::kRequest:
+    case Phase::kTunnel:
+      if (upstream_ != nullptr) upstream_->resumeReading();
+      return;
+    case Phase::kClosing:
+      if (socket_ != nullptr && socket_->buffered() == 0) {
+        startTimer(TimerMode::kClosing, context_.settings().timeouts.linger);
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+void DownstreamSession::onSocketClosed(DataPathSocket& /*socket*/) noexcept {
+  socket_ = nullptr;
+  if (phase_ != Phase::kClosed) closeNow(false);
+  maybeRetire();
+}
+
+// ---- parsing requests ----
+
+void DownstreamSession::drive(std::string_view fresh) noexcept {
+  if (phase_ != Phase::kIdle && phase_ != Phase::kRequest) return;
+  const bool from_input = !input_.empty() || driving_;
+  if (from_input && !fresh.empty()) {
+    try {
+      input_.append(fresh);
+    } catch (...) {
+      ex_.stats.aborted = true;
+      closeNow(false);
+      return;
+    }
+    context_.counters().buffered(static_cast<int64_t>(fresh.size()));
+  }
+  if (driving_) return;
+  const std::string_view data = from_input ? std::string_view(input_) : fresh;
+  size_t consumed = 0;
+  driving_ = true;
+  for (;;) {
+    consumed += parser_.parse(data.substr(consumed));
+    if (parser_.error() != http::Http1Error::kNone) break;
+    if (phase_ != Phase::kIdle && phase_ != Phase::kRequest) break;
+    if (parser_.paused() || parser_.upgraded() || consumed == data.size()) break;
+  }
+  driving_ = false;
+  if (parser_.error() != http::Http1Error::kNone &&
+      (phase_ == Phase::kIdle || phase_ == Phase::kRequest)) {
+    drop_input_ = false;
+    dropInput();
+    onParseError();
+    return;
+  }
+  const bool keep = !drop_input_ && (phase_ == Phase::kIdle || phase_ == Phase::kRequest);
+  drop_input_ = false;
+  keepInput(keep ? data.substr(consumed) : std::string_view(), from_input);
+  if (requestTruncated()) {
+    ex_.stats.aborted = true;
+    closeNow(false);
+  }
+}
+
+bool DownstreamSession::requestTruncated() const noexcept {
+  return downstream_eof_ && phase_ == Phase::kRequest && !ex_.request_complete &&
+         !parser_.paused() && input_.empty();
+}
+
+void DownstreamSession::resumeParsing() noexcept {
+  if (phase_ != Phase::kRequest) return;
+  if (ex_.awaiting_upstream || ex_.backpressure || ex_.request_complete) return;
+  parser_.resume();
+  drive({});
+  // A client that closed its side has no request left to send.
+  if (downstream_eof_ && phase_ == Phase::kIdle) {
+    closeNow(true);
+    return;
+  }
+  updateReading();
+}
+
+void DownstreamSession::onParseError() noexcept {
+  const http::Http1Error error = parser_.error();
+  const ErrorReply reply = parseErrorReply(error);
+  if (phase_ == Phase::kRequest) {
+    // The request broke after its head was forwarded (bad chunk framing, trailers too large).
+    releaseUpstream(false);
+    if (error == http::Http1Error::kUnexpectedEof) {
+      ex_.stats.aborted = true;
+      closeNow(false);
+      return;
+    }
+    if (!ex_.response_started) {
+      sendLocalReply(reply.status, parser_.errorReason(), reply.code, true);
+    } else {
+      ex_.stats.aborted = true;
+      close_after_ = true;
+    }
+    finishExchange();
+    return;
+  }
+  if (error == http::Http1Error::kUnexpectedEof) {
+    closeNow(true);
+    return;
+  }
+  std::string out;
+  try {
+    appendLocalReply(out, reply.status, parser_.errorReason(), true, false);
+  } catch (...) {
+    closeNow(false);
+    return;
+  }
+  context_.counters().localReply(listener_.role, reply.code);
+  if (socket_ != nullptr) socket_->write(out);
+  closeGracefully();
+}
+
+bool DownstreamSession::onHead(http::Http1Head& head) {
+  startExchange(head);
+  return false;
+}
+
+void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
+  stopTimer();
+  phase_ = Phase::kRequest;
+  ex_ = Exchange{};
+  const uint64_t now = uv_hrtime();
+  StreamStats& stats = ex_.stats;
+  stats.listener = listener_.role;
+  stats.start_ns = request_start_ns_ != 0 ? request_start_ns_ : now;
+  request_start_ns_ = 0;
+  stats.request_head_ns = now;
+  stats.request_header_bytes = head.header_bytes;
+  DataPathCounters::add(
+      context_.counters().requests_total[static_cast<size_t>(listener_.role)]);
+
+  ex_.head_request = head.method == "HEAD";
+  ex_.connect = head.method == "CONNECT";
+  ex_.upgrade_requested = head.upgrade && !ex_.connect;
+  ex_.http11 = head.version_minor >= 1;
+  ex_.request_chunked = head.chunked;
+  ex_.request_has_body = head.chunked || head.content_length.value_or(0) > 0;
+  if (!head.keep_alive || context_.draining()) close_after_ = true;
+
+  auto badRequest = [this](std::string_view reason) {
+    reject({400, std::string(reason), LocalReplyReason::kBadRequest}, true);
+  };
+  try {
+    // What the codec leaves to its user (RFC 9112 section 3.2): malformed, so the connection
+    // closes after the answer.
+    const size_t hosts = head.headers.count("host");
+    if (hosts > 1) return badRequest("more than one Host header");
+    if (hosts == 0 && ex_.http11) return badRequest("missing Host header");
+    if (hosts == 1 && !isValidHost(*head.headers.get("host"))) {
+      return badRequest("invalid Host header");
+    }
+    std::optional<RequestTargetParts> parts = parseRequestTarget(head.method, head.target);
+    if (!parts) return badRequest("invalid request target");
+
+    // Hop-by-hop fields go before anyone looks at the request. The client addressed tracecar
+    // itself as its proxy when it used absolute-form or CONNECT on the outbound listener:
+    // Proxy-Authorization was meant for tracecar, which checks none, and must not leak on.
+    const std::string transfer_encoding = joinedValues(head.headers, "transfer-encoding");
+    HopByHopOptions options;
+    options.keep_upgrade = ex_.upgrade_requested;
+    options.keep_proxy_authorization = !(listener_.role == ListenerRole::kOutbound &&
+                                         parts->form != RequestTargetForm::kOrigin);
+    ex_.te_trailers = stripHopByHop(head.headers, options).te_trailers;
+
+    if (listener_.observers != nullptr) observer_ = listener_.observers->create(listener_.role);
+    if (observer_ != nullptr) {
+      if (std::optional<LocalReply> reply = observer_->onRequestHead(head, peer_)) {
+        return reject(*reply);
+      }
+      parts = parseRequestTarget(head.method, head.target);  // the observer may have changed it
+      if (!parts) return badRequest("invalid request target");
+    }
+
+    std::variant<UpstreamRoute, LocalReply> choice =
+        listener_.selector->select(head, *parts, peer_);
+    if (auto* reply = std::get_if<LocalReply>(&choice)) return reject(*reply);
+    UpstreamRoute& route = std::get<UpstreamRoute>(choice);
+    ex_.target = std::move(route.target);
+    ex_.terminate_connect = route.terminate_connect && ex_.connect;
+    if (!ex_.terminate_connect) buildUpstreamHead(head, *parts, transfer_encoding, hosts == 1);
+  } catch (...) {
+    return reject({500, "out of memory", LocalReplyReason::kObserver});
+  }
+  connectUpstream();
+}
+
+bool DownstreamSession::buildUpstreamHead(http::Http1Head& head, const RequestTargetParts& target,
+                                          const std::string& transfer_encoding, bool had_host) {
+  std::string& out = ex_.upstream_head;
+  out.clear();
+  if (target.form == RequestTargetForm::kAbsolute) {
+    head.headers.set("Host", target.authority);
+  } else if (!had_host) {
+    head.headers.set("Host", ex_.target.key());  // HTTP/1.0 without Host: HTTP/1.1 needs one
+  }
+  out.reserve(head.target.size() + head.headers.byteSize() + 128);
+  out += head.method;
+  out += ' ';
+  if (target.form == RequestTargetForm::kAbsolute) {
+    std::string_view path = target.path.substr(0, target.path.find('#'));
+    if (path.empty()) {
+      out += head.method == "OPTIONS" ? "*" : "/";
+    } else {
+      if (path.front() != '/') out += '/';
+      out += path;
+    }
+  } else {
+    out += head.target;
+  }
+  out += " HTTP/1.1\r\n";
+  head.headers.serialize(out);
+  if (ex_.request_chunked) {
+    out += "Transfer-Encoding: ";
+    out += transfer_encoding;
+    out += "\r\n";
+  }
+  if (ex_.te_trailers) out += "TE: trailers\r\n";
+  if (ex_.upgrade_requested && ex_.te_trailers) {
+    out += "Connection: upgrade, te\r\n";
+  } else if (ex_.upgrade_requested) {
+    out += "Connection: upgrade\r\n";
+  } else if (ex_.te_trailers) {
+    out += "Connection: te\r\n";
+  }
+  if (context_.settings().add_via) out += "Via: 1.1 tracecar\r\n";
+  out += "\r\n";
+  return true;
+}
+
+void DownstreamSession::connectUpstream() noexcept {
+  upstream_ = context_.pool().acquire(ex_.target, *this, ex_.terminate_connect || ex_.retried);
+  if (upstream_ == nullptr) {
+    reject({502, "cannot open an upstream connection", LocalReplyReason::kUpstreamRefused});
+    return;
+  }
+  if (!upstream_->ready()) {
+    ex_.awaiting_upstream = true;
+    parser_.pause();
+    return;
+  }
+  ex_.stats.upstream_reused = upstream_->reused();
+  ex_.stats.upstream_ready_ns = uv_hrtime();
+  sendRequestHead();
+}
+
+void DownstreamSession::sendRequestHead() noexcept {
+  upstream_->write(ex_.upstream_head);
+  ex_.head_sent = true;
+  upstream_->armResponseTimer();
+}
+
+void DownstreamSession::reject(const LocalReply& reply, bool close) noexcept {
+  // A request with a body, or one that asked to switch protocols, is not read further.
+  close = close || ex_.request_has_body || ex_.connect || ex_.upgrade_requested;
+  sendLocalReply(reply.status, reply.reason, reply.code, close);
+  if (close_after_) {
+    parser_.pause();
+    finishExchange();
+  }
+  // Otherwise the request (no body) completes in this same parse and onMessageComplete ends
+  // the exchange.
+}
+
+void DownstreamSession::sendLocalReply(int status, std::string_view reason, LocalReplyReason code,
+                                       bool close) noexcept {
+  if (close) close_after_ = true;
+  std::string out;
+  try {
+    appendLocalReply(out, status, reason, close_after_, ex_.head_request);
+  } catch (...) {
+    close_after_ = true;
+    out.clear();
+  }
+  // Counted before the answer leaves, so whoever reads the answer sees the count.
+  context_.counters().localReply(listener_.role, code);
+  if (socket_ != nullptr) socket_->write(out);
+  ex_.stats.local_reply = true;
+  ex_.stats.local_reply_reason = code;
+  ex_.stats.status = status;
+  ex_.response_started = true;
+  ex_.response_complete = true;
+}
+
+void DownstreamSession::onBody(std::string_view data) {
+  if (phase_ != Phase::kRequest) return;
+  ex_.stats.request_body_bytes += data.size();
+  if (upstream_ == nullptr || !ex_.head_sent) return;
+  if (ex_.request_chunked) {
+    char size_line[24];
+    const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+    upstream_->write({std::string_view(size_line, static_cast<size_t>(n)), data, "\r\n"});
+  } else {
+    upstream_->write(data);
+  }
+  ex_.body_started = true;
+  if (!ex_.response_started) upstream_->armResponseTimer();
+  if (upstream_->overHighWater()) {
+    ex_.backpressure = true;
+    parser_.pause();
+  }
+}
+
+void DownstreamSession::onTrailers(http::HeaderMap& trailers) {
+  if (phase_ != Phase::kRequest || upstream_ == nullptr || !ex_.head_sent) return;
+  if (!ex_.request_chunked) return;
+  std::string out;
+  appendLastChunk(out, &trailers);
+  upstream_->write(out);
+  ex_.request_last_chunk = true;
+  ex_.body_started = true;
+}
+
+void DownstreamSession::onMessageComplete() {
+  parser_.pause();  // one request at a time: the next waits for this one's answer
+  if (phase_ != Phase::kRequest) return;
+  ex_.request_complete = true;
+  if (upstream_ != nullptr && ex_.head_sent && ex_.request_chunked && !ex_.request_last_chunk) {
+    upstream_->write("0\r\n\r\n");
+    ex_.request_last_chunk = true;
+    ex_.body_started = true;
+  }
+  if (ex_.response_complete) {
+    finishExchange();
+    return;
+  }
+  if (upstream_ != nullptr && ex_.head_sent && !ex_.response_started) {
+    upstream_->armResponseTimer();
+  }
+}
+
+void DownstreamSession::finishExchange() noexcept {
+  if (ex_.finished) return;
+  ex_.finished = true;
+  ex_.backpressure = false;
+  if (ex_.stats.end_ns == 0) ex_.stats.end_ns = uv_hrtime();
+  if (upstream_ != nullptr) releaseUpstream(ex_.request_complete && ex_.response_complete);
+  if (observer_ != nullptr) {
+    std::unique_ptr<StreamObserver> observer = std::move(observer_);
+    observer->onComplete(ex_.stats);
+  }
+  std::string().swap(ex_.upstream_head);
+  if (phase_ == Phase::kRequest) phase_ = Phase::kIdle;
+  if (phase_ != Phase::kIdle) return;
+  if (close_after_ || context_.draining() || (downstream_eof_ && input_.empty())) {
+    closeGracefully();
+    return;
+  }
+  // The next pipelined request, on the next loop turn (never inside the upstream's callbacks).
+  context_.post(*this);
+}
+
+void DownstreamSession::onTick() noexcept {
+  if (phase_ != Phase::kIdle) return;
+  if (parser_.upgraded()) parser_.resumeAfterUpgrade();  // the upgrade was refused
+  if (!input_.empty() || parser_.inMessage()) {
+    request_start_ns_ = uv_hrtime();
+    startTimer(TimerMode::kHeader, context_.settings().timeouts.header_read);
+  } else {
+    startTimer(TimerMode::kIdle, context_.settings().timeouts.downstream_idle);
+  }
+  parser_.resume();
+  drive({});
+  // A client that closed its side has no request left to send.
+  if (downstream_eof_ && phase_ == Phase::kIdle) {
+    closeNow(true);
+    return;
+  }
+  updateReading();
+}
+
+}  // namespace tracecar::proxy

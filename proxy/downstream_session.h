@@ -1,0 +1,177 @@
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "http/http1_parser.h"
+#include "proxy/data_path_headers.h"
+#include "proxy/data_path_socket.h"
+#include "proxy/stream_observer.h"
+#include "proxy/upstream_connection.h"
+#include "proxy/upstream_selector.h"
+#include "proxy/worker_context.h"
+
+namespace tracecar::proxy {
+
+// What a session needs of the listener it came from; lives as long as the worker.
+struct ListenerContext {
+  ListenerRole role = ListenerRole::kInbound;
+  UpstreamSelector* selector = nullptr;
+  StreamObserverFactory* observers = nullptr;  // null: requests are not observed
+};
+
+// One downstream HTTP/1.1 connection: parses requests (request limits), answers malformed ones
+// itself, forwards the others one at a time through the upstream pool (pipelined requests wait
+// their turn, so answers come in order), relays the responses with re-framed bodies, and turns
+// into a byte tunnel after a 101 or a CONNECT 2xx.
+//
+// Lifetime: made by the listener, registered in the worker's sessions; it deletes itself (on
+// the next loop turn) once its socket and timer are closed.
+class DownstreamSession final : private DataPathSocketCallbacks,
+                                private http::Http1ParserCallbacks,
+                                private UpstreamConnectionCallbacks,
+                                private Tickable,
+                                public Retirable {
+ public:
+  // Accepts the next connection of server; false (and nothing left to free) on failure.
+  static bool accept(WorkerContext& context, ListenerContext& listener, uv_stream_t* server);
+
+  ~DownstreamSession() override;
+
+  // Drain: close now when no request is in flight, else after its response.
+  void drain() noexcept;
+  // The end of the drain timeout: close now.
+  void forceClose() noexcept;
+
+ private:
+  enum class Phase : uint8_t {
+    kIdle,     // between requests (maybe inside a request head)
+    kRequest,  // a request head was parsed; its exchange is in progress
+    kTunnel,   // bytes both ways
+    kClosing,  // the last answer is written; waiting for the peer to close (lingering)
+    kClosed,
+  };
+  enum class TimerMode : uint8_t { kNone, kIdle, kHeader, kClosing };
+
+  // The request in flight and its exchange.
+  struct Exchange {
+    bool head_request = false;
+    bool connect = false;
+    bool upgrade_requested = false;
+    bool http11 = true;  // the downstream speaks HTTP/1.1 (else 1.0)
+    bool te_trailers = false;
+    bool request_chunked = false;
+    bool request_has_body = false;
+    bool terminate_connect = false;
+    UpstreamTarget target;
+    std::string upstream_head;  // kept until the response head, to retry
+
+    bool awaiting_upstream = false;  // parsing paused until a connection is ready
+    bool backpressure = false;       // parsing paused: the upstream is over its high-water mark
+    bool head_sent = false;
+    bool body_started = false;  // request body bytes (or the last chunk) went upstream
+    bool request_complete = false;
+    bool request_last_chunk = false;
+    bool retried = false;
+
+    bool response_started = false;  // a final head (or a local reply) went downstream
+    bool response_complete = false;
+    bool tunnel_pending = false;  // 101 / CONNECT 2xx: a tunnel once the head is complete
+    BodyFraming framing = BodyFraming::kNone;
+    bool response_last_chunk = false;
+    bool finished = false;
+    StreamStats stats;
+  };
+
+  DownstreamSession(WorkerContext& context, ListenerContext& listener);
+  bool open(uv_stream_t* server) noexcept;
+
+  // Downstream socket.
+  void onSocketData(DataPathSocket& socket, std::string_view data) noexcept override;
+  void onSocketEof(DataPathSocket& socket) noexcept override;
+  void onSocketError(DataPathSocket& socket, int status) noexcept override;
+  void onSocketWritable(DataPathSocket& socket) noexcept override;
+  void onSocketClosed(DataPathSocket& socket) noexcept override;
+
+  // Requests.
+  void drive(std::string_view fresh) noexcept;
+  void resumeParsing() noexcept;
+  // The client closed its side before sending the whole request.
+  bool requestTruncated() const noexcept;
+  void onParseError() noexcept;
+  bool onHead(http::Http1Head& head) override;
+  void onBody(std::string_view data) override;
+  void onTrailers(http::HeaderMap& trailers) override;
+  void onMessageComplete() override;
+  void startExchange(http::Http1Head& head) noexcept;
+  bool buildUpstreamHead(http::Http1Head& head, const RequestTargetParts& target,
+                         const std::string& transfer_encoding, bool had_host);
+  void connectUpstream() noexcept;
+  void sendRequestHead() noexcept;
+  void reject(const LocalReply& reply, bool close = false) noexcept;
+  void sendLocalReply(int status, std::string_view reason, LocalReplyReason code,
+                      bool close) noexcept;
+  void finishExchange() noexcept;
+  void onTick() noexcept override;
+
+  // Upstream.
+  void onUpstreamReady(UpstreamConnection& connection) noexcept override;
+  void onUpstreamFailed(UpstreamFailure failure, bool retryable) noexcept override;
+  bool onUpstreamHead(http::Http1Head& head) override;
+  void onUpstreamBody(std::string_view data) override;
+  void onUpstreamTrailers(http::HeaderMap& trailers) override;
+  void onUpstreamComplete() override;
+  void onUpstreamTunnelData(std::string_view data) noexcept override;
+  void onUpstreamTunnelEof() noexcept override;
+  void onUpstreamWritable() noexcept override;
+  void relayInterim(http::Http1Head& head);
+  void releaseUpstream(bool reusable) noexcept;
+
+  // Tunnels.
+  void enterTunnel() noexcept;
+  void maybeEndTunnel() noexcept;
+
+  // Closing.
+  void closeGracefully() noexcept;
+  void closeNow(bool flush) noexcept;
+  void abortExchange() noexcept;
+  void updateReading() noexcept;
+  void keepInput(std::string_view rest, bool from_input) noexcept;
+  void dropInput() noexcept;
+  void startTimer(TimerMode mode, std::chrono::milliseconds timeout) noexcept;
+  void stopTimer() noexcept;
+  static void onTimer(uv_timer_t* timer) noexcept;
+  static void onTimerClosed(uv_handle_t* handle) noexcept;
+  void maybeRetire() noexcept;
+
+  WorkerContext& context_;
+  ListenerContext& listener_;
+  DataPathSocket* socket_ = nullptr;
+  uv_timer_t timer_{};
+  bool timer_open_ = false;
+  TimerMode timer_mode_ = TimerMode::kNone;
+  http::Http1Parser parser_;
+  PeerInfo peer_;
+
+  Phase phase_ = Phase::kIdle;
+  std::string input_;  // read, not parsed yet
+  bool driving_ = false;
+  bool drop_input_ = false;  // dropInput() was called while parsing
+  bool downstream_eof_ = false;
+  bool close_after_ = false;  // close once the exchange in flight ends
+  bool tunnel_downstream_eof_ = false;
+  bool tunnel_upstream_eof_ = false;
+  bool counted_ = false;  // in connections_open
+  bool retired_ = false;
+  uint64_t request_start_ns_ = 0;
+
+  Exchange ex_;
+  std::unique_ptr<StreamObserver> observer_;
+  UpstreamConnection* upstream_ = nullptr;
+};
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,316 @@
+// DownstreamSession: the upstream side of an exchange (response relay, failures, tunnels).
+
+#include <cstdio>
+#include <string>
+
+#include "proxy/downstream_session.h"
+#include "proxy/upstream_pool.h"
+
+namespace tracecar::proxy {
+namespace {
+
+struct FailureReply {
+  int status;
+  LocalReplyReason code;
+  std::string_view reason;
+};
+
+FailureReply failureReply(UpstreamFailure failure) noexcept {
+  switch (failure) {
+    case UpstreamFailure::kConnectionRefused:
+      return {502, LocalReplyReason::kUpstreamRefused, "upstream connection refused"};
+    case UpstreamFailure::kConnectTimeout:
+      return {503, LocalReplyReason::kConnectTimeout, "upstream connect timeout"};
+    case UpstreamFailure::kResponseTimeout:
+      return {504, LocalReplyReason::kResponseTimeout, "upstream response timeout"};
+    case UpstreamFailure::kConnectionReset:
+      return {502, LocalReplyReason::kUpstreamReset,
+              "upstream closed the connection before responding"};
+    case UpstreamFailure::kBadResponse:
+      return {502, LocalReplyReason::kBadResponse, "malformed response from upstream"};
+    case UpstreamFailure::kResponseTooLarge:
+      return {502, LocalReplyReason::kResponseTooLarge, "upstream response header too large"};
+    case UpstreamFailure::kResolveFailed:
+      return {502, LocalReplyReason::kResolveFailed, "upstream host name did not resolve"};
+    case UpstreamFailure::kOther:
+      break;
+  }
+  return {502, LocalReplyReason::kUpstreamReset, "upstream failed"};
+}
+
+std::string joinedValues(const http::HeaderMap& headers, std::string_view name) {
+  std::string out;
+  headers.forEach(name, [&](std::string_view value) {
+    if (!out.empty()) out += ", ";
+    out += value;
+  });
+  return out;
+}
+
+void appendStatusLine(std::string& out, int status, std::string_view reason) {
+  char line[32];
+  const int n = std::snprintf(line, sizeof line, "HTTP/1.1 %03d ", status);
+  out.append(line, static_cast<size_t>(n));
+  out += reason;
+  out += "\r\n";
+}
+
+}  // namespace
+
+void DownstreamSession::releaseUpstream(bool reusable) noexcept {
+  UpstreamConnection* connection = upstream_;
+  upstream_ = nullptr;
+  if (connection != nullptr) context_.pool().release(connection, reusable);
+}
+
+void DownstreamSession::onUpstreamReady(UpstreamConnection& /*connection*/) noexcept {
+  if (phase_ != Phase::kRequest || upstream_ == nullptr) return;
+  const uint64_t now = uv_hrtime();
+  ex_.stats.upstream_ready_ns = now;
+  if (ex_.terminate_connect) {
+    ex_.awaiting_upstream = false;
+    if (socket_ != nullptr) socket_->write("HTTP/1.1 200 Connection Established\r\n\r\n");
+    ex_.stats.status = 200;
+    ex_.stats.response_head_ns = now;
+    ex_.response_started = true;
+    if (observer_ != nullptr) {
+      try {
+        http::Http1Head response;
+        response.status = 200;
+        response.reason = "Connection Established";
+        response.upgrade = true;
+        observer_->onResponseHead(response);
+      } catch (...) {
+        // The observer only watches.
+      }
+    }
+    enterTunnel();
+    return;
+  }
+  sendRequestHead();
+  if (ex_.awaiting_upstream) {
+    ex_.awaiting_upstream = false;
+    resumeParsing();
+  }
+}
+
+void DownstreamSession::onUpstreamFailed(UpstreamFailure failure, bool retryable) noexcept {
+  upstream_ = nullptr;
+  if (phase_ == Phase::kTunnel) {
+    // The upstream side of the tunnel broke: pass on what came, then close.
+    ex_.stats.upstream_failure = failure;
+    closeNow(true);
+    return;
+  }
+  if (phase_ != Phase::kRequest) return;
+  if (retryable && !ex_.retried && ex_.head_sent && !ex_.body_started && !ex_.response_started &&
+      !ex_.terminate_connect) {
+    // A pooled connection the upstream had closed: nothing of the request is lost yet.
+    ex_.retried = true;
+    ex_.stats.retried = true;
+    ex_.head_sent = false;
+    DataPathCounters::add(context_.counters().upstream_retries);
+    if (!ex_.awaiting_upstream) {
+      ex_.awaiting_upstream = true;
+      parser_.pause();
+    }
+    connectUpstream();
+    return;
+  }
+  ex_.stats.upstream_failure = failure;
+  if (observer_ != nullptr) observer_->onUpstreamFailure(failure);
+  if (!ex_.response_started) {
+    const FailureReply reply = failureReply(failure);
+    sendLocalReply(reply.status, reply.reason, reply.code, !ex_.request_complete);
+  } else {
+    // The answer is cut short: closing tells the client so.
+    ex_.stats.aborted = true;
+    close_after_ = true;
+  }
+  if (!ex_.request_complete) parser_.pause();
+  finishExchange();
+}
+
+void DownstreamSession::relayInterim(http::Http1Head& head) {
+  // HTTP/1.0 clients never get interim answers (RFC 9110 section 15.2).
+  if (!ex_.http11 || ex_.response_started || socket_ == nullptr) return;
+  stripHopByHop(head.headers);
+  std::string out;
+  appendStatusLine(out, head.status, head.reason);
+  head.headers.serialize(out);
+  out += "\r\n";
+  socket_->write(out);
+}
+
+bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
+  if (phase_ != Phase::kRequest) return false;
+  const int status = head.status;
+  if (status >= 100 && status < 200 && status != 101) {
+    relayInterim(head);
+    return false;
+  }
+  if (status == 101 && !ex_.upgrade_requested) {
+    // A protocol switch nobody asked for.
+    releaseUpstream(false);
+    onUpstreamFailed(UpstreamFailure::kBadResponse, false);
+    return true;
+  }
+  if (ex_.connect && status / 100 == 2) head.upgrade = true;
+  const bool tunnel = status == 101 || (ex_.connect && status / 100 == 2);
+
+  StreamStats& stats = ex_.stats;
+  stats.response_head_ns = uv_hrtime();
+  stats.status = status;
+  stats.response_header_bytes = head.header_bytes;
+  std::string().swap(ex_.upstream_head);  // no retry once an answer came
+  if (observer_ != nullptr) observer_->onResponseHead(head);
+
+  const std::string transfer_encoding = joinedValues(head.headers, "transfer-encoding");
+  const bool no_body = tunnel || ex_.head_request || status == 204 || status == 304;
+  const ResponseFraming framing =
+      chooseResponseFraming(no_body, head.content_length, transfer_encoding, head.chunked,
+                            ex_.http11, ex_.head_request);
+  ex_.framing = framing.framing;
+  ex_.tunnel_pending = tunnel;
+  if (framing.close || !ex_.request_complete || context_.draining()) close_after_ = true;
+
+  HopByHopOptions options;
+  options.keep_upgrade = status == 101;
+  stripHopByHop(head.headers, options);
+  std::string out;
+  out.reserve(head.headers.byteSize() + head.reason.size() + 128);
+  appendStatusLine(out, status, head.reason);
+  head.headers.serialize(out);
+  if (!framing.transfer_encoding.empty()) {
+    out += "Transfer-Encoding: ";
+    out += framing.transfer_encoding;
+    out += "\r\n";
+  }
+  if (status == 101) {
+    out += "Connection: upgrade\r\n";
+  } else if (!tunnel && close_after_) {
+    out += "Connection: close\r\n";
+  } else if (!tunnel && !ex_.http11) {
+    out += "Connection: keep-alive\r\n";
+  }
+  if (context_.settings().add_via) out += "Via: 1.1 tracecar\r\n";
+  out += "\r\n";
+  if (socket_ != nullptr) socket_->write(out);
+  ex_.response_started = true;
+  return ex_.head_request;
+}
+
+void DownstreamSession::onUpstreamBody(std::string_view data) {
+  if (phase_ != Phase::kRequest || socket_ == nullptr) return;
+  ex_.stats.response_body_bytes += data.size();
+  switch (ex_.framing) {
+    case BodyFraming::kChunked: {
+      char size_line[24];
+      const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+      socket_->write({std::string_view(size_line, static_cast<size_t>(n)), data, "\r\n"});
+      break;
+    }
+    case BodyFraming::kLength:
+    case BodyFraming::kClose:
+      socket_->write(data);
+      break;
+    case BodyFraming::kNone:
+      return;
+  }
+  if (socket_->overHighWater() && upstream_ != nullptr) upstream_->pauseReading();
+}
+
+void DownstreamSession::onUpstreamTrailers(http::HeaderMap& trailers) {
+  if (phase_ != Phase::kRequest || socket_ == nullptr) return;
+  if (ex_.framing != BodyFraming::kChunked) return;  // nowhere to put them
+  std::string out;
+  appendLastChunk(out, &trailers);
+  socket_->write(out);
+  ex_.response_last_chunk = true;
+}
+
+void DownstreamSession::onUpstreamComplete() {
+  if (phase_ != Phase::kRequest) return;
+  if (ex_.tunnel_pending) {
+    enterTunnel();
+    return;
+  }
+  if (ex_.framing == BodyFraming::kChunked && !ex_.response_last_chunk && socket_ != nullptr) {
+    socket_->write("0\r\n\r\n");
+    ex_.response_last_chunk = true;
+  }
+  ex_.response_complete = true;
+  ex_.stats.end_ns = uv_hrtime();
+  releaseUpstream(ex_.request_complete);
+  if (!ex_.request_complete) {
+    // The answer came before the whole request: the rest of it is not read.
+    close_after_ = true;
+    parser_.pause();
+  }
+  finishExchange();
+}
+
+void DownstreamSession::onUpstreamWritable() noexcept {
+  if (phase_ == Phase::kTunnel) {
+    updateReading();
+    return;
+  }
+  if (phase_ == Phase::kRequest && ex_.backpressure) {
+    ex_.backpressure = false;
+    resumeParsing();
+  }
+}
+
+// ---- tunnels ----
+
+void DownstreamSession::enterTunnel() noexcept {
+  if (upstream_ == nullptr) {
+    closeNow(true);
+    return;
+  }
+  phase_ = Phase::kTunnel;
+  ex_.stats.tunnel = true;
+  ex_.response_complete = true;
+  DataPathCounters::add(context_.counters().tunnels);
+  stopTimer();
+  parser_.pause();
+  upstream_->enterTunnel();
+  if (!input_.empty()) {
+    // Bytes the client sent right after its request: the first of the tunnel.
+    upstream_->write(input_);
+    ex_.stats.tunnel_bytes_upstream += input_.size();
+    dropInput();
+  }
+  if (downstream_eof_) {
+    tunnel_downstream_eof_ = true;
+    upstream_->shutdownWrite();
+  }
+  updateReading();
+}
+
+void DownstreamSession::onUpstreamTunnelData(std::string_view data) noexcept {
+  if (phase_ != Phase::kTunnel || socket_ == nullptr) return;
+  socket_->write(data);
+  ex_.stats.tunnel_bytes_downstream += data.size();
+  if (socket_->overHighWater() && upstream_ != nullptr) upstream_->pauseReading();
+}
+
+void DownstreamSession::onUpstreamTunnelEof() noexcept {
+  if (phase_ != Phase::kTunnel) return;
+  tunnel_upstream_eof_ = true;
+  if (socket_ != nullptr) socket_->shutdownWrite();
+  maybeEndTunnel();
+}
+
+void DownstreamSession::maybeEndTunnel() noexcept {
+  if (!tunnel_downstream_eof_ || !tunnel_upstream_eof_) return;
+  // Both sides are done: let what is queued go out, then close both.
+  if (upstream_ != nullptr) {
+    UpstreamConnection* connection = upstream_;
+    upstream_ = nullptr;
+    connection->closeAfterFlush();
+  }
+  closeNow(true);
+}
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,112 @@
+#include "proxy/listener_socket.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "exporter/log.h"
+
+namespace tracecar::proxy {
+namespace {
+
+std::string describe(const DataPathAddress& address) {
+  const bool v6 = address.host.find(':') != std::string::npos;
+  return (v6 ? "[" + address.host + "]" : address.host) + ":" + std::to_string(address.port);
+}
+
+absl::Status socketError(const DataPathAddress& address, std::string_view what, int error) {
+  return absl::UnavailableError("listening on " + describe(address) + ": " + std::string(what) +
+                                ": " + std::strerror(error));
+}
+
+}  // namespace
+
+absl::StatusOr<int> openListenSocket(const DataPathAddress& address) {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+  if (inet_pton(AF_INET, address.host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(address.port);
+    length = sizeof *v4;
+  } else if (inet_pton(AF_INET6, address.host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(address.port);
+    length = sizeof *v6;
+  } else {
+    return absl::InvalidArgumentError("listening on " + describe(address) +
+                                      ": not an IP address");
+  }
+  const int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return socketError(address, "socket", errno);
+  const int on = 1;
+  auto fail = [&](std::string_view what) {
+    const int error = errno;
+    ::close(fd);
+    return socketError(address, what, error);
+  };
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) {
+    return fail("SO_REUSEADDR");
+  }
+  const bool any_port = address.port == 0;
+  if (!any_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+    return fail("SO_REUSEPORT");
+  }
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&storage), length) != 0) return fail("bind");
+  if (any_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+    return fail("SO_REUSEPORT");
+  }
+  return fd;
+}
+
+uint16_t boundPort(int fd) noexcept {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0) return 0;
+  if (storage.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+}
+
+int ListenerSocket::start(int fd, int backlog) noexcept {
+  int rc = uv_tcp_init(context_.loop(), &tcp_);
+  if (rc < 0) {
+    ::close(fd);
+    return rc;
+  }
+  tcp_.data = this;
+  open_ = true;
+  rc = uv_tcp_open(&tcp_, fd);
+  if (rc < 0) {
+    ::close(fd);
+    return rc;
+  }
+  return uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), backlog, &ListenerSocket::onConnection);
+}
+
+void ListenerSocket::close() noexcept {
+  if (!open_) return;
+  open_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), nullptr);
+}
+
+void ListenerSocket::onConnection(uv_stream_t* server, int status) noexcept {
+  auto* self = static_cast<ListenerSocket*>(server->data);
+  if (status < 0) {
+    log(LogLevel::kWarn, "proxy",
+        std::string("accepting a connection: ") + uv_strerror(status));
+    return;
+  }
+  if (!self->open_) return;
+  DownstreamSession::accept(self->context_, self->listener_, server);
+}
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <uv.h>
+
+#include <absl/status/statusor.h>
+
+#include <cstdint>
+
+#include "proxy/data_path_settings.h"
+#include "proxy/downstream_session.h"
+#include "proxy/worker_context.h"
+
+namespace tracecar::proxy {
+
+// Opens a TCP socket bound to address (an IP literal) with SO_REUSEADDR and SO_REUSEPORT,
+// non-blocking and close-on-exec, not yet listening: each worker listens on its own socket of
+// the same port and the kernel spreads connections among them. Port 0 takes a free port (bound
+// before SO_REUSEPORT is set, so no other reuse-port group can share it); the other workers'
+// sockets then bind to the port it got.
+absl::StatusOr<int> openListenSocket(const DataPathAddress& address);
+// The port a socket is bound to; 0 on error.
+uint16_t boundPort(int fd) noexcept;
+
+// One worker's listening socket of one listener: accepts connections into DownstreamSessions.
+class ListenerSocket {
+ public:
+  ListenerSocket(WorkerContext& context, ListenerContext& listener) noexcept
+      : context_(context), listener_(listener) {}
+  ListenerSocket(const ListenerSocket&) = delete;
+  ListenerSocket& operator=(const ListenerSocket&) = delete;
+
+  // Takes fd (closed on failure too) and listens on it from the worker's loop.
+  int start(int fd, int backlog) noexcept;
+  // Stops accepting; the handle closes on the loop.
+  void close() noexcept;
+
+ private:
+  static void onConnection(uv_stream_t* server, int status) noexcept;
+
+  WorkerContext& context_;
+  ListenerContext& listener_;
+  uv_tcp_t tcp_{};
+  bool open_ = false;
+};
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,211 @@
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+#include <prometheus/client_metric.h>
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tracecar::exporter {
+struct ExporterCounters;
+}
+namespace tracecar::propagation {
+struct ExtractReport;
+}
+
+namespace tracecar::proxy {
+
+// Label values below are part of the metrics' interface: dashboards and alerts use them, so
+// they never change once released.
+
+enum class Listener : uint8_t { kInbound, kOutbound, kAdmin, kCount };
+std::string_view listenerLabel(Listener listener) noexcept;  // "inbound", "outbound", "admin"
+
+// Why a request was answered by tracecar itself instead of by its upstream.
+enum class RejectReason : uint8_t {
+  kHeaderTooLarge,    // "431_header_too_large": request head over the byte limit
+  kTooManyHeaders,    // "431_too_many_headers"
+  kUriTooLong,        // "414_uri_too_long"
+  kBadRequest,        // "400_bad_request": malformed request (strict parsing)
+  kBaggage,           // "431_baggage": baggage over its limits under the reject policy
+  kTracestate,        // "431_tracestate": tracestate over its limit under the reject policy
+  kHeaderTimeout,     // "408_header_timeout": the request head did not arrive in time
+  kUpstreamRefused,   // "502_refused"
+  kUpstreamReset,     // "502_reset": the upstream closed or reset before a full answer
+  kBadResponse,       // "502_bad_response": malformed response from the upstream
+  kResponseTooLarge,  // "502_response_too_large": response head over the limits
+  kResolveFailed,     // "502_resolve_failed": the upstream's name did not resolve
+  kConnectTimeout,    // "503_connect_timeout"
+  kResponseTimeout,   // "504_response_timeout"
+  kCount
+};
+std::string_view rejectReasonLabel(RejectReason reason) noexcept;
+int rejectStatusCode(RejectReason reason) noexcept;  // 431, 414, 400, 408, 502, 503 or 504
+
+// Why baggage list-members were not forwarded (propagation::BaggageReport).
+enum class BaggageDropReason : uint8_t {
+  kInvalid,      // "invalid": not following the grammar
+  kMemberLimit,  // "member_limit"
+  kByteLimit,    // "byte_limit"
+  kCount
+};
+std::string_view baggageDropReasonLabel(BaggageDropReason reason) noexcept;
+
+// Why a whole incoming tracestate was discarded (traceparent kept), per W3C Trace Context L2.
+enum class TraceStateDiscardReason : uint8_t {
+  kTooManyMembers,  // "too_many_members"
+  kDuplicateKey,    // "duplicate_key"
+  kInvalidKey,      // "invalid_key"
+  kInvalidValue,    // "invalid_value"
+  kInvalidMember,   // "invalid_member"
+  kCount
+};
+std::string_view traceStateDiscardReasonLabel(TraceStateDiscardReason reason) noexcept;
+
+// Which side of a proxied request: SERVER (we received it) or CLIENT (we sent it upstream).
+// Picks the duration histogram and the span kind label.
+enum class HttpRole : uint8_t { kServer, kClient, kCount };
+std::string_view httpRoleLabel(HttpRole role) noexcept;  // "server", "client"
+
+// The semconv method label: the method when it is one of the well-known ones (case-sensitive),
+// else "_OTHER". The view is to static storage.
+std::string_view httpMethodLabel(std::string_view method) noexcept;
+
+// Labels of one finished request. The views need only live for the call.
+struct HttpRequestLabels {
+  std::string_view method;      // as received; reported through httpMethodLabel
+  std::string_view route;       // http.route; "" when none (label left out)
+  int status_code = 0;          // the status sent downstream; outside 100-599: label left out
+  std::string_view error_type;  // semconv error.type when the request failed; "" otherwise
+};
+
+// One thread's metrics. Exactly one thread records into a shard (its owner: a worker, or the
+// main thread for the admin listener); the scrape reads it from another thread. Recording
+// never takes a lock and, once a label set has been seen, never allocates: counters are
+// relaxed atomics the owner updates with a plain load and store, histogram series live in a
+// hash map only the owner touches and are published to the scraper through an append-only
+// list.
+class alignas(64) WorkerMetrics {
+ public:
+  // The histograms' upper bounds, seconds (OTel HTTP semantic conventions).
+  static constexpr std::array<double, 14> kDurationBounds{
+      0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10};
+  // Distinct label sets per role and shard; later ones go to one series labelled
+  // method="_OTHER", route="_OTHER" so a misbehaving peer cannot grow memory without bound.
+  static constexpr size_t kMaxSeriesPerRole = 2048;
+
+  WorkerMetrics();
+  ~WorkerMetrics();
+  WorkerMetrics(const WorkerMetrics&) = delete;
+  WorkerMetrics& operator=(const WorkerMetrics&) = delete;
+
+  // A request finished: observes http_{server,client}_request_duration_seconds.
+  void recordRequest(HttpRole role, const HttpRequestLabels& labels, uint64_t duration_ns) noexcept;
+
+  void connectionOpened(Listener listener) noexcept;
+  void connectionClosed(Listener listener) noexcept;
+  void requestRejected(Listener listener, RejectReason reason) noexcept;
+
+  void baggageMembersDropped(BaggageDropReason reason, uint64_t count) noexcept;
+  // Entries cut from a valid tracestate to fit the length limit.
+  void traceStateMembersTruncated(uint64_t count) noexcept;
+  void traceStateDiscarded(TraceStateDiscardReason reason) noexcept;
+  // The baggage and tracestate figures of one extraction, in one call.
+  void recordExtractReport(const propagation::ExtractReport& report) noexcept;
+
+  void spanStarted(HttpRole kind, bool sampled) noexcept;
+
+ private:
+  friend class ProxyMetrics;
+
+  static constexpr size_t kBucketCount = kDurationBounds.size() + 1;  // the last one is +Inf
+  static constexpr size_t kListeners = static_cast<size_t>(Listener::kCount);
+  static constexpr size_t kReasons = static_cast<size_t>(RejectReason::kCount);
+  static constexpr size_t kRoles = static_cast<size_t>(HttpRole::kCount);
+
+  // One histogram series. Everything but the atomics is written once, before the series is
+  // published, and never changes afterwards.
+  struct Series {
+    std::string route;       // as recorded: the map key's route points here
+    std::string error_type;  // likewise
+    std::vector<prometheus::ClientMetric::Label> labels;        // sorted, valid UTF-8
+    const Series* next = nullptr;                               // the published list
+    std::array<std::atomic<uint64_t>, kBucketCount> buckets{};  // per bucket, not cumulative
+    std::atomic<uint64_t> sum_ns{0};
+  };
+
+  struct SeriesKey {
+    std::string_view method;  // httpMethodLabel's static text
+    std::string_view route;
+    int status_code = 0;
+    std::string_view error_type;
+    bool operator==(const SeriesKey&) const = default;
+    template <class H>
+    friend H AbslHashValue(H h, const SeriesKey& key) {
+      return H::combine(std::move(h), key.method, key.route, key.status_code, key.error_type);
+    }
+  };
+
+  struct RoleSeries {
+    absl::flat_hash_map<SeriesKey, std::unique_ptr<Series>> by_key;  // the owner's only
+    std::unique_ptr<Series> overflow;  // made up front: used past the cap or out of memory
+    bool overflow_published = false;
+    std::atomic<const Series*> head{nullptr};
+  };
+
+  Series* findOrAdd(RoleSeries& role, const SeriesKey& key) noexcept;
+  Series* overflow(RoleSeries& role) noexcept;
+  static void publish(RoleSeries& role, Series* series) noexcept;
+
+  std::array<RoleSeries, kRoles> series_;
+  std::array<std::atomic<int64_t>, kListeners> connections_open_{};
+  std::array<std::atomic<uint64_t>, kListeners> connections_total_{};
+  std::array<std::array<std::atomic<uint64_t>, kReasons>, kListeners> rejected_{};
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(BaggageDropReason::kCount)>
+      baggage_dropped_{};
+  std::atomic<uint64_t> tracestate_truncated_{0};
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(TraceStateDiscardReason::kCount)>
+      tracestate_discarded_{};
+  std::array<std::atomic<uint64_t>, kRoles> spans_started_{};
+  std::array<std::atomic<uint64_t>, kRoles> spans_sampled_{};
+};
+
+// All of the proxy's metrics: the shards of every thread and the exporter's counters, merged
+// when scraped. The admin server serializes its Collect() next to the prometheus::Registry's
+// (prometheus-cpp 1.0 has no way to add a custom Collectable to a Registry).
+class ProxyMetrics final : public prometheus::Collectable {
+ public:
+  ProxyMetrics();
+  ~ProxyMetrics() override;
+
+  // A new shard for the calling thread to record into; it lives as long as this object. Takes
+  // a mutex: call it when a worker starts, not per request.
+  WorkerMetrics& addShard();
+
+  // Exposes the exporter's counters (which must outlive this object); refresh, if set, runs
+  // at the start of every scrape (BatchProcessor::refreshCounters). Null counters: none.
+  void setExporterCounters(const exporter::ExporterCounters* counters,
+                           std::function<void()> refresh = {});
+
+  // Any thread; many at once. Sums every shard.
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  mutable std::mutex mutex_;  // guards the shard list and the exporter source, never a shard
+  std::vector<std::unique_ptr<WorkerMetrics>> shards_;
+  const exporter::ExporterCounters* exporter_ = nullptr;
+  std::function<void()> refresh_;
+};
+
+}  // namespace tracecar::proxy

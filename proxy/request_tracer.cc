@@ -1,0 +1,398 @@
+#include "proxy/request_tracer.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "exporter/batch_processor.h"
+#include "http/http1_parser.h"
+#include "proxy/header_map_carrier.h"
+
+namespace tracecar::proxy {
+namespace {
+
+using exporter::SpanKind;
+
+constexpr std::string_view kJaegerBaggagePrefix = "uberctx-";
+
+// The first value of each header the span attributes read, found in one pass.
+struct InterestingHeaders {
+  std::string_view host;
+  std::string_view user_agent;
+  std::string_view forwarded;
+  std::string_view x_forwarded_for;
+  std::string_view x_forwarded_host;
+  std::string_view x_forwarded_proto;
+  bool has_host = false;
+  bool has_user_agent = false;
+};
+
+InterestingHeaders scanHeaders(const http::HeaderMap& headers) {
+  InterestingHeaders out;
+  const auto take = [](std::string_view value, std::string_view& slot) {
+    if (slot.empty()) slot = value;
+  };
+  for (size_t i = 0; i < headers.size(); ++i) {
+    const std::string_view name = headers.name(i);
+    const std::string_view value = headers.value(i);
+    switch (name.size()) {
+      case 4:
+        if (!out.has_host && http::HeaderMap::nameEquals(name, "host")) {
+          out.host = value;
+          out.has_host = true;
+        }
+        break;
+      case 9:
+        if (http::HeaderMap::nameEquals(name, "forwarded")) take(value, out.forwarded);
+        break;
+      case 10:
+        if (!out.has_user_agent && http::HeaderMap::nameEquals(name, "user-agent")) {
+          out.user_agent = value;
+          out.has_user_agent = true;
+        }
+        break;
+      case 15:
+        if (http::HeaderMap::nameEquals(name, "x-forwarded-for")) take(value, out.x_forwarded_for);
+        break;
+      case 16:
+        if (http::HeaderMap::nameEquals(name, "x-forwarded-host")) {
+          take(value, out.x_forwarded_host);
+        }
+        break;
+      case 17:
+        if (http::HeaderMap::nameEquals(name, "x-forwarded-proto")) {
+          take(value, out.x_forwarded_proto);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+// Only the two schemes HTTP has: a forwarded proto is client-controlled text.
+bool isHttpScheme(std::string_view scheme) {
+  return semconv::defaultPort(scheme).has_value();
+}
+
+}  // namespace
+
+void BatchProcessorSink::onSpanEnd(std::unique_ptr<exporter::SpanRecord>&& span) {
+  processor_.onEnd(std::move(span));
+}
+
+std::string_view toString(ContextHeaderPolicy policy) noexcept {
+  return policy == ContextHeaderPolicy::kReject ? "reject" : "truncate";
+}
+
+absl::StatusOr<ContextHeaderPolicy> parseContextHeaderPolicy(std::string_view value) {
+  if (value == "truncate") return ContextHeaderPolicy::kTruncate;
+  if (value == "reject") return ContextHeaderPolicy::kReject;
+  return absl::InvalidArgumentError("unknown header policy \"" + std::string(value) +
+                                    "\" (known: truncate, reject)");
+}
+
+std::string_view toString(ContextRejection::Reason reason) noexcept {
+  return reason == ContextRejection::Reason::kTracestate ? "tracestate" : "baggage";
+}
+
+// ---- TracedRequest ---------------------------------------------------------------------------
+
+void TracedRequest::onResponseHead(int status_code, uint8_t version_major,
+                                   uint8_t version_minor) {
+  status_code_ = status_code;
+  if (record_ && kind_ == SpanKind::kClient) {
+    // The version the upstream answered in is the one actually spoken to it.
+    const std::string_view version = semconv::protocolVersion(version_major, version_minor);
+    if (!version.empty()) {
+      record_->attributes.set(semconv::attr::kNetworkProtocolVersion, std::string(version),
+                              tracer_->config_.attribute_limits);
+    }
+  }
+}
+
+void TracedRequest::onResponseHead(const http::Http1Head& response) {
+  onResponseHead(response.status, response.version_major, response.version_minor);
+}
+
+void TracedRequest::onUpstreamConnected(std::string_view address, uint16_t port) {
+  if (!record_ || kind_ != SpanKind::kClient) return;
+  const exporter::AttributeLimits& limits = tracer_->config_.attribute_limits;
+  if (!address.empty()) {
+    record_->attributes.set(semconv::attr::kNetworkPeerAddress, std::string(address), limits);
+    if (port != 0) {
+      record_->attributes.set(semconv::attr::kNetworkPeerPort, int64_t{port}, limits);
+    }
+  }
+}
+
+void TracedRequest::onUpstreamFailure(semconv::UpstreamFailure failure) {
+  if (!failure_) failure_ = failure;
+}
+
+TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
+  Outcome out;
+  out.kind = kind_;
+  out.method = method_.name;
+  out.route = route_;
+  out.sampled = sampled();
+  out.rejected = rejection_.has_value();
+  out.duration_ns = now_unix_nano > start_unix_nano_ ? now_unix_nano - start_unix_nano_ : 0;
+  if (rejection_) {
+    out.status_code = rejection_->status_code;
+    return out;
+  }
+  if (ended_ || tracer_ == nullptr) return out;
+  ended_ = true;
+
+  int status_code = status_code_;
+  if (status_code == 0 && failure_ && kind_ == SpanKind::kServer) {
+    status_code = semconv::localResponseStatus(*failure_);
+  }
+  exporter::StatusCode span_status = exporter::StatusCode::kUnset;
+  if (failure_) {
+    span_status = exporter::StatusCode::kError;
+    out.error_type = semconv::errorType(*failure_);
+  } else if (status_code != 0) {
+    span_status = semconv::spanStatusForHttpStatus(kind_, status_code);
+    if (span_status == exporter::StatusCode::kError) {
+      out.error_type = semconv::statusCodeErrorType(status_code);
+    }
+  } else {
+    // Ended with neither an answer nor a named failure (e.g. the downstream went away).
+    span_status = exporter::StatusCode::kError;
+    out.error_type = semconv::kOtherValue;
+  }
+  out.status_code = status_code;
+
+  if (record_) {
+    const exporter::AttributeLimits& limits = tracer_->config_.attribute_limits;
+    exporter::Attributes& attributes = record_->attributes;
+    if (status_code != 0) {
+      attributes.set(semconv::attr::kHttpResponseStatusCode, int64_t{status_code}, limits);
+    }
+    if (!out.error_type.empty()) {
+      attributes.set(semconv::attr::kErrorType, std::string(out.error_type), limits);
+    }
+    record_->status_code = span_status;
+    // The description only when the status code does not already say it.
+    if (failure_) record_->status_message = semconv::failureReason(*failure_);
+    record_->end_unix_nano = std::max(now_unix_nano, start_unix_nano_);
+    tracer_->sink_.onSpanEnd(std::move(record_));
+  }
+  return out;
+}
+
+// ---- RequestTracer ---------------------------------------------------------------------------
+
+RequestTracer::RequestTracer(const propagation::CompositePropagator& propagator,
+                             http::RouteResolver* routes, const RequestTracingConfig& config,
+                             SpanSink& sink, propagation::IdGenerator* ids)
+    : propagator_(propagator), routes_(routes), config_(config), sink_(sink), ids_(ids) {
+  const propagation::PropagationConfig& limits = propagator.config();
+  baggage_reject_message_ = "baggage over the limit of " +
+                            std::to_string(limits.baggage_limits.max_members) + " members or " +
+                            std::to_string(limits.baggage_limits.max_bytes) + " bytes";
+  tracestate_reject_message_ = "tracestate over the limit of " +
+                               std::to_string(propagation::TraceState::kMaxMembers) +
+                               " members or " + std::to_string(limits.tracestate_max_length) +
+                               " characters";
+}
+
+std::optional<ContextRejection> RequestTracer::checkPolicies(
+    const propagation::ExtractReport& report) const {
+  if (config_.baggage_policy == ContextHeaderPolicy::kReject &&
+      report.baggage.dropped_member_limit + report.baggage.dropped_byte_limit > 0) {
+    return ContextRejection{ContextRejection::Reason::kBaggage, 431, baggage_reject_message_};
+  }
+  if (config_.tracestate_policy == ContextHeaderPolicy::kReject &&
+      (report.tracestate_entries_truncated > 0 ||
+       report.tracestate == propagation::TraceStateStatus::kTooManyMembers)) {
+    return ContextRejection{ContextRejection::Reason::kTracestate, 431,
+                            tracestate_reject_message_};
+  }
+  return std::nullopt;
+}
+
+TracedRequest RequestTracer::begin(SpanKind kind, http::Http1Head& request, const Peer& peer,
+                                   std::string_view scheme, uint64_t now_unix_nano) {
+  return begin(kind,
+               Head{request.method, request.target, request.version_major,
+                    request.version_minor, request.headers},
+               peer, scheme, now_unix_nano);
+}
+
+TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Peer& peer,
+                                   std::string_view scheme, uint64_t now_unix_nano) {
+  TracedRequest traced;
+  traced.tracer_ = this;
+  traced.kind_ = kind;
+  traced.start_unix_nano_ = now_unix_nano;
+  traced.method_ = semconv::normalizeMethod(request.method, config_.known_methods);
+
+  propagator_.extract(HeaderMapReader(request.headers), extracted_);
+  traced.report_ = extracted_.report;
+  // A rejected request is never forwarded and makes no span; it does not reach the route
+  // resolver either, so it cannot use up heuristic route slots.
+  if ((traced.rejection_ = checkPolicies(extracted_.report))) return traced;
+
+  const semconv::RequestTarget target =
+      semconv::splitRequestTarget(request.target, request.method == "CONNECT");
+  if (kind == SpanKind::kServer && routes_ != nullptr) {
+    if (target.form == semconv::TargetForm::kOrigin ||
+        target.form == semconv::TargetForm::kAbsolute) {
+      const http::ResolvedRoute route =
+          routes_->resolve(target.path.empty() ? std::string_view("/") : target.path,
+                           route_scratch_);
+      traced.route_ = route.route;
+      traced.route_source_ = route.source;
+    }
+  }
+
+  propagation::IdGenerator& ids =
+      ids_ != nullptr ? *ids_ : propagation::IdGenerator::forThisThread();
+  const propagation::SpanContext& parent = extracted_.span_context;
+  traced.context_ = parent.isValid() ? propagation::startChildSpan(parent, ids, false)
+                                     : propagation::startRootSpan(ids, false);
+  if (parent.isValid()) traced.parent_span_id_ = parent.span_id;
+  if (sampler_.shouldSample(
+          {parent, traced.context_.trace_id, kind, traced.method_.name, traced.route_})) {
+    traced.context_.flags |= propagation::trace_flags::kSampled;
+    // Before the headers change: the record copies what it reads from them.
+    traced.record_ = startRecord(traced, request, target, peer, scheme);
+  }
+
+  // The upstream gets our span as its parent, and only the context that fits the limits: the
+  // uberctx- fields go first so that members dropped from the baggage are not forwarded.
+  HeaderMapCarrier carrier(request.headers);
+  if (propagator_.has(propagation::PropagatorKind::kJaeger)) {
+    request.headers.removePrefix(kJaegerBaggagePrefix);
+  }
+  propagator_.inject(carrier, traced.context_, extracted_.trace_state, extracted_.baggage);
+  return traced;
+}
+
+std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
+    const TracedRequest& traced, const Head& request, const semconv::RequestTarget& target,
+    const Peer& peer, std::string_view scheme) const {
+  namespace attr = semconv::attr;
+  auto record = std::make_unique<exporter::SpanRecord>();
+  const propagation::SpanContext& parent = extracted_.span_context;
+  record->trace_id = traced.context_.trace_id;
+  record->span_id = traced.context_.span_id;
+  record->parent_span_id = traced.parent_span_id_;
+  record->flags = traced.context_.flags | exporter::span_flags::kHasIsRemote |
+                  (parent.isValid() && parent.is_remote ? exporter::span_flags::kIsRemote : 0u);
+  record->kind = traced.kind_;
+  record->start_unix_nano = traced.start_unix_nano_;
+  if (!extracted_.trace_state.empty()) extracted_.trace_state.serialize(record->trace_state);
+  semconv::appendSpanName(traced.method_, traced.kind_ == SpanKind::kServer ? traced.route_ : "",
+                          record->name);
+
+  const exporter::AttributeLimits& limits = config_.attribute_limits;
+  exporter::Attributes& attributes = record->attributes;
+  const auto setString = [&](std::string_view key, std::string_view value) {
+    attributes.set(key, std::string(value), limits);
+  };
+  const auto setInt = [&](std::string_view key, int64_t value) {
+    attributes.set(key, value, limits);
+  };
+
+  setString(attr::kHttpRequestMethod, traced.method_.name);
+  if (traced.method_.other) setString(attr::kHttpRequestMethodOriginal, request.method);
+
+  const InterestingHeaders headers = scanHeaders(request.headers);
+  const bool target_has_authority = target.form == semconv::TargetForm::kAbsolute ||
+                                    target.form == semconv::TargetForm::kAuthority;
+
+  if (traced.kind_ == SpanKind::kServer) {
+    semconv::ForwardedElement forwarded;
+    std::string_view forwarded_proto;
+    if (config_.use_forwarded_headers) {
+      forwarded = semconv::parseForwarded(headers.forwarded);
+      forwarded_proto = !forwarded.proto.empty()
+                            ? forwarded.proto
+                            : semconv::firstListElement(headers.x_forwarded_proto);
+    }
+    // The scheme of the original client request when a proxy said so, else this hop's.
+    std::string_view url_scheme = scheme;
+    if (isHttpScheme(forwarded_proto)) {
+      url_scheme = forwarded_proto;
+    } else if (target.form == semconv::TargetForm::kAbsolute) {
+      url_scheme = target.scheme;
+    }
+    url_scheme = semconv::canonicalScheme(url_scheme);
+
+    if (target.form != semconv::TargetForm::kAuthority) {
+      setString(attr::kUrlPath, target.path.empty() ? std::string_view("/") : target.path);
+    }
+    if (target.has_query) {
+      std::string query;
+      semconv::appendRedactedQuery(target.query, config_.query_redaction, query);
+      attributes.set(attr::kUrlQuery, std::move(query), limits);
+    }
+    if (!url_scheme.empty()) setString(attr::kUrlScheme, url_scheme);
+    if (traced.route_source_ == http::RouteSource::kTemplate && !traced.route_.empty()) {
+      setString(attr::kHttpRoute, traced.route_);
+    }
+    const std::string_view version =
+        semconv::protocolVersion(request.version_major, request.version_minor);
+    if (!version.empty()) setString(attr::kNetworkProtocolVersion, version);
+
+    // The original host: a proxy's Forwarded host or X-Forwarded-Host, else the target's
+    // authority (absolute-form overrides Host in HTTP/1.1), else Host.
+    std::string_view authority = headers.host;
+    if (!forwarded.host.empty()) {
+      authority = forwarded.host;
+    } else if (config_.use_forwarded_headers && !headers.x_forwarded_host.empty()) {
+      authority = semconv::firstListElement(headers.x_forwarded_host);
+    } else if (target_has_authority) {
+      authority = target.authority;
+    }
+    if (const std::optional<semconv::HostPort> server = semconv::parseHostPort(authority)) {
+      setString(attr::kServerAddress, server->host);
+      if (const std::optional<uint16_t> port = server->port ? server->port
+                                                            : semconv::defaultPort(url_scheme)) {
+        setInt(attr::kServerPort, *port);
+      }
+    }
+
+    std::optional<std::string_view> client;
+    if (config_.use_forwarded_headers) {
+      client = semconv::nodeAddress(forwarded.for_node);
+      if (!client && !headers.x_forwarded_for.empty()) {
+        client = semconv::nodeAddress(semconv::firstListElement(headers.x_forwarded_for));
+      }
+    }
+    if (!client && !peer.address.empty()) client = peer.address;
+    if (client) setString(attr::kClientAddress, *client);
+    if (!peer.address.empty()) {
+      setString(attr::kNetworkPeerAddress, peer.address);
+      if (peer.port != 0) setInt(attr::kNetworkPeerPort, peer.port);
+    }
+    if (headers.has_user_agent) setString(attr::kUserAgentOriginal, headers.user_agent);
+  } else {
+    const std::string_view url_scheme = semconv::canonicalScheme(
+        target.form == semconv::TargetForm::kAbsolute ? target.scheme : scheme);
+    const std::string_view authority = target_has_authority ? target.authority : headers.host;
+    if (const std::optional<semconv::HostPort> server = semconv::parseHostPort(authority)) {
+      setString(attr::kServerAddress, server->host);
+      if (const std::optional<uint16_t> port = server->port ? server->port
+                                                            : semconv::defaultPort(url_scheme)) {
+        setInt(attr::kServerPort, *port);
+      }
+    }
+    const bool has_path = target.form != semconv::TargetForm::kAuthority &&
+                          target.form != semconv::TargetForm::kAsterisk;
+    std::string full;
+    semconv::appendUrlFull(url_scheme, target.has_userinfo, authority,
+                           has_path ? target.path : std::string_view(),
+                           target.has_query ? std::optional<std::string_view>(target.query)
+                                            : std::nullopt,
+                           config_.query_redaction, full);
+    attributes.set(attr::kUrlFull, std::move(full), limits);
+  }
+  return record;
+}
+
+}  // namespace tracecar::proxy

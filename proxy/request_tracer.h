@@ -1,0 +1,227 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "exporter/span.h"
+#include "http/header_map.h"
+#include "http/route_resolver.h"
+#include "propagation/composite_propagator.h"
+#include "propagation/context.h"
+#include "propagation/ids.h"
+#include "propagation/span_context.h"
+#include "proxy/http_semconv.h"
+
+namespace tracecar::exporter {
+class BatchProcessor;
+}
+namespace tracecar::http {
+struct Http1Head;
+}
+
+namespace tracecar::proxy {
+
+// Where finished, sampled spans go. The worker's one is a BatchProcessorSink; tests collect.
+class SpanSink {
+ public:
+  virtual ~SpanSink() = default;
+  virtual void onSpanEnd(std::unique_ptr<exporter::SpanRecord>&& span) = 0;
+};
+
+// Hands spans to the exporter thread's queue (never blocks; a full queue drops and counts).
+class BatchProcessorSink final : public SpanSink {
+ public:
+  explicit BatchProcessorSink(exporter::BatchProcessor& processor) noexcept
+      : processor_(processor) {}
+  void onSpanEnd(std::unique_ptr<exporter::SpanRecord>&& span) override;
+
+ private:
+  exporter::BatchProcessor& processor_;
+};
+
+// What to do with a baggage or tracestate header over its limits (see PropagationConfig).
+enum class ContextHeaderPolicy : uint8_t {
+  kTruncate,  // drop whole members (counted) and forward the rest
+  kReject,    // answer 431 and never forward the request
+};
+std::string_view toString(ContextHeaderPolicy policy) noexcept;  // "truncate" | "reject"
+absl::StatusOr<ContextHeaderPolicy> parseContextHeaderPolicy(std::string_view value);
+
+// The tracing settings every worker shares; immutable once the workers run.
+struct RequestTracingConfig {
+  ContextHeaderPolicy baggage_policy = ContextHeaderPolicy::kTruncate;
+  ContextHeaderPolicy tracestate_policy = ContextHeaderPolicy::kTruncate;
+  semconv::QueryRedaction query_redaction;
+  semconv::KnownMethods known_methods;
+  exporter::AttributeLimits attribute_limits;
+  // SERVER spans take url.scheme, server.address/port and client.address from Forwarded and
+  // X-Forwarded-* when present, as the semantic conventions ask. Off: only the connection, the
+  // request target and Host are believed.
+  bool use_forwarded_headers = true;
+};
+
+// The sampling decision, behind one small class so the sampling work can put a Sampler here:
+// an incoming valid context's sampled flag is honoured; no context starts a sampled trace.
+struct SamplingParams {
+  const propagation::SpanContext& parent;  // invalid when the request carried none
+  const propagation::TraceId& trace_id;    // of the span being started
+  exporter::SpanKind kind;
+  std::string_view method;  // semconv http.request.method
+  std::string_view route;   // "" when none
+};
+class ParentBasedAlwaysOnSampler {
+ public:
+  bool shouldSample(const SamplingParams& params) const noexcept {
+    return params.parent.isValid() ? params.parent.sampled() : true;
+  }
+};
+
+// Why begin() refused a request: a context header over its limits under the reject policy.
+struct ContextRejection {
+  enum class Reason : uint8_t { kBaggage, kTracestate };
+  Reason reason = Reason::kBaggage;
+  int status_code = 431;
+  std::string_view message;  // one line, owned by the RequestTracer
+};
+std::string_view toString(ContextRejection::Reason reason) noexcept;  // "baggage" | "tracestate"
+
+class RequestTracer;
+
+// The tracing state of one request, from its head to its end. Made by RequestTracer::begin;
+// lives in the stream and is used on the worker that made it. Call end() exactly once (also
+// after a rejection), then drop it; a moved-from object must not be used.
+class TracedRequest {
+ public:
+  // What the metrics of a finished request need. Views are to static storage, to the
+  // configuration or to the route resolver: valid as long as the RequestTracer.
+  struct Outcome {
+    exporter::SpanKind kind = exporter::SpanKind::kServer;
+    std::string_view method;      // http.request.method: a known method or "_OTHER"
+    std::string_view route;       // "" when none (CLIENT spans, CONNECT, "*", rejections)
+    int status_code = 0;          // sent (SERVER) or received (CLIENT); 0 when none
+    std::string_view error_type;  // "" when the request did not fail
+    uint64_t duration_ns = 0;
+    bool sampled = false;
+    bool rejected = false;        // refused by begin(): never forwarded, no span
+  };
+
+  TracedRequest() = default;
+  TracedRequest(TracedRequest&&) noexcept = default;
+  TracedRequest& operator=(TracedRequest&&) noexcept = default;
+
+  // Set when the request must be answered with rejection()->status_code and not forwarded.
+  const std::optional<ContextRejection>& rejection() const noexcept { return rejection_; }
+  exporter::SpanKind kind() const noexcept { return kind_; }
+  // The span this request started (invalid after a rejection): the next hop's parent.
+  const propagation::SpanContext& spanContext() const noexcept { return context_; }
+  // The incoming parent's span id; invalid (all zero) for a new trace.
+  const propagation::SpanId& parentSpanId() const noexcept { return parent_span_id_; }
+  bool sampled() const noexcept { return context_.sampled(); }
+  // What extraction saw (baggage and tracestate members dropped, statuses) for metrics.
+  const propagation::ExtractReport& extractReport() const noexcept { return report_; }
+  std::string_view method() const noexcept { return method_.name; }
+  std::string_view route() const noexcept { return route_; }
+  // Where route() came from; meaningful only when route() is not empty.
+  http::RouteSource routeSource() const noexcept { return route_source_; }
+
+  // The final response head (or a 101 / a 2xx to CONNECT; not 1xx interim responses). For a
+  // SERVER span, a response tracecar makes itself counts too. The last call wins.
+  void onResponseHead(int status_code, uint8_t version_major = 1, uint8_t version_minor = 1);
+  void onResponseHead(const http::Http1Head& response);
+  // CLIENT spans: the upstream connection's peer (network.peer.address/port).
+  void onUpstreamConnected(std::string_view address, uint16_t port);
+  // The exchange with the upstream failed: the span ends with status Error and error.type
+  // naming the failure (the first reported wins). A SERVER span that had no response head yet
+  // records semconv::localResponseStatus(failure) as its status code: answer with that.
+  void onUpstreamFailure(semconv::UpstreamFailure failure);
+
+  // Finishes the span, hands it to the sink when sampled, and says what metrics need.
+  Outcome end(uint64_t now_unix_nano);
+
+ private:
+  friend class RequestTracer;
+
+  RequestTracer* tracer_ = nullptr;
+  std::unique_ptr<exporter::SpanRecord> record_;  // only when sampled
+  propagation::SpanContext context_;
+  propagation::SpanId parent_span_id_;
+  propagation::ExtractReport report_;
+  std::optional<ContextRejection> rejection_;
+  std::optional<semconv::UpstreamFailure> failure_;
+  semconv::HttpMethod method_;
+  std::string_view route_;
+  uint64_t start_unix_nano_ = 0;
+  int status_code_ = 0;
+  exporter::SpanKind kind_ = exporter::SpanKind::kServer;
+  http::RouteSource route_source_ = http::RouteSource::kOverflow;
+  bool ended_ = false;
+};
+
+// The tracing half of proxied requests, one per worker (not thread-safe; no I/O). begin() runs
+// when a request head arrives: it extracts the incoming context, applies the baggage and
+// tracestate policies, starts the span, resolves the route, decides sampling, and rewrites the
+// request's headers for the upstream (the new context injected, tracestate and baggage within
+// their limits). Unsampled requests allocate nothing here; sampled ones the SpanRecord and its
+// strings.
+class RequestTracer {
+ public:
+  // The request head begin() reads; headers are rewritten in place for the upstream.
+  struct Head {
+    std::string_view method;
+    std::string_view target;
+    uint8_t version_major = 1;
+    uint8_t version_minor = 1;
+    http::HeaderMap& headers;
+  };
+  // The downstream peer of the connection (client.address and network.peer.* of SERVER spans).
+  struct Peer {
+    std::string_view address;  // IP address, IPv6 without brackets; "" when unknown
+    uint16_t port = 0;         // 0 when unknown
+  };
+
+  // Everything referenced must outlive the tracer. routes may be null (no route: CLIENT-only
+  // listeners); ids null means the calling thread's generator.
+  RequestTracer(const propagation::CompositePropagator& propagator, http::RouteResolver* routes,
+                const RequestTracingConfig& config, SpanSink& sink,
+                propagation::IdGenerator* ids = nullptr);
+  RequestTracer(const RequestTracer&) = delete;
+  RequestTracer& operator=(const RequestTracer&) = delete;
+
+  // kind is SERVER (inbound listener) or CLIENT (outbound); scheme is that of the downstream
+  // connection for SERVER spans ("http"/"https") and of the upstream for CLIENT spans.
+  TracedRequest begin(exporter::SpanKind kind, const Head& request, const Peer& peer,
+                      std::string_view scheme, uint64_t now_unix_nano);
+  TracedRequest begin(exporter::SpanKind kind, http::Http1Head& request, const Peer& peer,
+                      std::string_view scheme, uint64_t now_unix_nano);
+
+  const RequestTracingConfig& config() const noexcept { return config_; }
+
+ private:
+  friend class TracedRequest;
+
+  std::optional<ContextRejection> checkPolicies(const propagation::ExtractReport& report) const;
+  std::unique_ptr<exporter::SpanRecord> startRecord(const TracedRequest& traced,
+                                                    const Head& request,
+                                                    const semconv::RequestTarget& target,
+                                                    const Peer& peer,
+                                                    std::string_view scheme) const;
+
+  const propagation::CompositePropagator& propagator_;
+  http::RouteResolver* routes_;
+  const RequestTracingConfig& config_;
+  SpanSink& sink_;
+  propagation::IdGenerator* ids_;
+  ParentBasedAlwaysOnSampler sampler_;
+  std::string baggage_reject_message_;
+  std::string tracestate_reject_message_;
+  // Reused by every request of this worker.
+  propagation::ExtractedContext extracted_;
+  std::string route_scratch_;
+};
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,340 @@
+#include "proxy/run.h"
+
+#include <uv.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "exporter/batch_processor.h"
+#include "exporter/console_exporter.h"
+#include "exporter/exporter_counters.h"
+#include "exporter/log.h"
+#include "exporter/otlp_http_exporter.h"
+#include "exporter/recent_spans.h"
+#include "exporter/resource.h"
+#include "http/route_resolver.h"
+#include "propagation/composite_propagator.h"
+#include "proxy/admin_server.h"
+#include "proxy/metrics.h"
+#include "proxy/request_tracer.h"
+#include "proxy/run_metrics.h"
+#include "proxy/run_settings.h"
+#include "proxy/traced_stream_observer.h"
+#include "proxy/version.h"
+#include "proxy/worker.h"
+
+namespace tracecar::proxy {
+namespace {
+
+constexpr std::string_view kComponent = "tracecar";
+
+void logInfo(const std::string& message) { log(LogLevel::kInfo, kComponent, message); }
+void logError(const std::string& message) { log(LogLevel::kError, kComponent, message); }
+
+// OTEL_TRACES_EXPORTER=none: sampled spans are counted (tracecar_spans_sampled_total) and
+// dropped here.
+class DiscardingSpanSink final : public SpanSink {
+ public:
+  void onSpanEnd(std::unique_ptr<exporter::SpanRecord>&& span) override { span.reset(); }
+};
+
+std::string addressText(const std::string& host, uint16_t port) {
+  return HostPort{host, port}.toString();
+}
+
+std::string describeExporter(const exporter::ExporterSettings& settings,
+                             const exporter::BatchConfig& batch) {
+  switch (settings.kind) {
+    case exporter::ExporterKind::kOtlp:
+      return "otlp " + std::string(exporter::protocolName(settings.otlp.protocol)) + " to " +
+             settings.otlp.endpoint.url() + " (batches of up to " +
+             std::to_string(batch.max_export_batch_size) + " spans, at least every " +
+             formatDuration(batch.schedule_delay) + ")";
+    case exporter::ExporterKind::kConsole:
+      return "console (OTLP/JSON lines) to " +
+             (settings.console_path.empty() ? std::string("standard output")
+                                            : settings.console_path);
+    case exporter::ExporterKind::kNone:
+      break;
+  }
+  return "none (spans are counted, not exported)";
+}
+
+// Everything `tracecar run` starts, in the order it is built; destroyed in reverse.
+class Runner {
+ public:
+  Runner(ProxyConfig config, RunOptions options)
+      : config_(std::move(config)),
+        options_(std::move(options)),
+        propagator_(config_.propagation),
+        inbound_routes_(config_.tracing.route_matcher, config_.tracing.route_cardinality_limit),
+        tracing_config_(requestTracingConfigFrom(config_)) {}
+  ~Runner() {
+    if (drain_thread_.joinable()) drain_thread_.join();
+  }
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  int run();
+
+ private:
+  absl::Status startExporter();
+  void buildDataPath();
+  bool writeReadyFile() const;
+  void closeLoopHandles();
+  void beginStop(int signum);
+
+  static void onSignal(uv_signal_t* handle, int signum) noexcept;
+  static void onStopped(uv_async_t* handle) noexcept;
+
+  const ProxyConfig config_;
+  const RunOptions options_;
+  propagation::CompositePropagator propagator_;
+  http::RouteResolver inbound_routes_;
+  const RequestTracingConfig tracing_config_;
+
+  exporter::ExporterCounters exporter_counters_;
+  exporter::RecentSpans recent_spans_;
+  std::unique_ptr<exporter::BatchProcessor> processor_;
+  std::unique_ptr<SpanSink> sink_;
+
+  ProxyMetrics metrics_;
+  std::vector<WorkerMetrics*> worker_shards_;
+  WorkerMetrics* admin_shard_ = nullptr;
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<RunMetrics> run_metrics_;
+
+  uv_loop_t loop_{};
+  std::unique_ptr<AdminServer> admin_;
+  uv_signal_t sigterm_{};
+  uv_signal_t sigint_{};
+  uv_async_t stopped_{};
+  bool handles_open_ = false;
+  bool stopping_ = false;
+  std::thread drain_thread_;
+};
+
+absl::Status Runner::startExporter() {
+  const exporter::ExporterSettings& settings = config_.exporter.settings;
+  if (settings.kind == exporter::ExporterKind::kNone) {
+    sink_ = std::make_unique<DiscardingSpanSink>();
+    metrics_.setExporterCounters(&exporter_counters_);
+    return absl::OkStatus();
+  }
+  const exporter::Resource& resource = config_.tracing.resource;
+  const exporter::InstrumentationScope scope = exporter::tracecarScope(kVersion);
+  std::string failure;
+  exporter::BatchProcessor::ExporterFactory factory =
+      [&](uv_loop_t* loop) -> std::unique_ptr<exporter::SpanExporter> {
+    if (settings.kind == exporter::ExporterKind::kOtlp) {
+      absl::StatusOr<std::unique_ptr<exporter::OtlpHttpExporter>> made =
+          exporter::OtlpHttpExporter::create(loop, settings.otlp, resource, scope,
+                                             exporter_counters_);
+      if (!made.ok()) {
+        failure = "OTLP exporter: " + std::string(made.status().message());
+        return nullptr;
+      }
+      return std::move(*made);
+    }
+    exporter::ConsoleExporter::EncodeFunction encode =
+        exporter::ConsoleExporter::otlpJson(resource, scope);
+    if (settings.console_path.empty()) {
+      return std::make_unique<exporter::ConsoleExporter>(std::move(encode));
+    }
+    std::string error;
+    std::unique_ptr<exporter::ConsoleExporter> console =
+        exporter::ConsoleExporter::toFile(settings.console_path, std::move(encode), error);
+    if (!console) failure = "console exporter: " + error;
+    return console;
+  };
+  try {
+    processor_ = std::make_unique<exporter::BatchProcessor>(config_.exporter.batch, factory,
+                                                            exporter_counters_, &recent_spans_);
+  } catch (const std::exception& e) {
+    return absl::FailedPreconditionError(failure.empty() ? std::string(e.what()) : failure);
+  }
+  sink_ = std::make_unique<BatchProcessorSink>(*processor_);
+  exporter::BatchProcessor* processor = processor_.get();
+  metrics_.setExporterCounters(&exporter_counters_, [processor] { processor->refreshCounters(); });
+  return absl::OkStatus();
+}
+
+void Runner::buildDataPath() {
+  const DataPathSettings settings = dataPathSettingsFrom(config_);
+  // One shard per worker (its only writer) and one for the admin listener on this thread.
+  for (size_t i = 0; i < std::max<size_t>(settings.workers, 1); ++i) {
+    worker_shards_.push_back(&metrics_.addShard());
+  }
+  admin_shard_ = &metrics_.addShard();
+
+  DataPathHooks hooks;
+  hooks.observers = [this](size_t worker,
+                           ListenerRole role) -> std::unique_ptr<StreamObserverFactory> {
+    if (worker >= worker_shards_.size()) return nullptr;  // never: one shard per worker
+    http::RouteResolver* routes = role == ListenerRole::kInbound ? &inbound_routes_ : nullptr;
+    return std::make_unique<TracedStreamObserverFactory>(role, propagator_, routes,
+                                                         tracing_config_, *sink_,
+                                                         *worker_shards_[worker]);
+  };
+  pool_ = std::make_unique<WorkerPool>(settings, std::move(hooks));
+  WorkerPool* pool = pool_.get();
+  run_metrics_ = std::make_unique<RunMetrics>(metrics_, [pool] { return pool->snapshot(); });
+}
+
+bool Runner::writeReadyFile() const {
+  if (options_.ready_file.empty()) return true;
+  const std::string temporary = options_.ready_file + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << "{\"inbound\":" << pool_->port(ListenerRole::kInbound)
+        << ",\"outbound\":" << pool_->port(ListenerRole::kOutbound)
+        << ",\"admin\":" << admin_->port() << ",\"pid\":" << uv_os_getpid() << "}\n";
+    if (!out.flush()) return false;
+  }
+  return std::rename(temporary.c_str(), options_.ready_file.c_str()) == 0;
+}
+
+void Runner::closeLoopHandles() {
+  if (!handles_open_) return;
+  handles_open_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&stopped_), nullptr);
+}
+
+void Runner::onSignal(uv_signal_t* handle, int signum) noexcept {
+  static_cast<Runner*>(handle->data)->beginStop(signum);
+}
+
+void Runner::beginStop(int signum) {
+  if (stopping_) {
+    log(LogLevel::kWarn, kComponent,
+        std::string("second ") + (signum == SIGINT ? "SIGINT" : "SIGTERM") + ": exiting now");
+    std::_Exit(128 + signum);
+  }
+  stopping_ = true;
+  admin_->setReadiness(Readiness::kDraining);
+  logInfo(std::string(signum == SIGINT ? "SIGINT" : "SIGTERM") +
+          ": draining (in-flight requests get up to " + formatDuration(config_.timeouts.drain) +
+          "), then flushing spans; a second signal exits at once");
+  // The drain blocks; the loop keeps serving /readyz (draining) and /metrics meanwhile.
+  try {
+    drain_thread_ = std::thread([this] {
+      pool_->stop(config_.timeouts.drain);
+      if (processor_ && !processor_->shutdown(config_.exporter.batch.export_timeout)) {
+        log(LogLevel::kWarn, kComponent,
+            "some queued spans could not be exported before the export timeout");
+      }
+      uv_async_send(&stopped_);
+    });
+  } catch (const std::exception& e) {
+    logError(std::string("cannot start the drain: ") + e.what());
+    std::_Exit(1);
+  }
+}
+
+void Runner::onStopped(uv_async_t* handle) noexcept {
+  Runner* self = static_cast<Runner*>(handle->data);
+  if (self->drain_thread_.joinable()) self->drain_thread_.join();
+  logInfo("drained; exiting");
+  self->admin_->stop();
+  self->closeLoopHandles();
+}
+
+int Runner::run() {
+  if (absl::Status status = startExporter(); !status.ok()) {
+    logError(std::string(status.message()));
+    return 1;
+  }
+  buildDataPath();
+
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    logError(std::string("cannot start the main loop: ") + uv_strerror(rc));
+    return 1;
+  }
+  AdminServerOptions admin_options;
+  admin_options.address = config_.listeners.admin.host;
+  admin_options.port = config_.listeners.admin.port;
+  AdminSources sources;
+  sources.collectables = {run_metrics_.get()};
+  sources.recent_spans = &recent_spans_;
+  sources.metrics = admin_shard_;
+  admin_ = std::make_unique<AdminServer>(&loop_, admin_options, std::move(sources));
+
+  int exit_code = 0;
+  absl::Status started = admin_->start();
+  if (started.ok()) started = pool_->start();
+  if (!started.ok()) {
+    logError(std::string(started.message()));
+    exit_code = 1;
+  } else {
+    const DataPathSettings& settings = pool_->settings();
+    logInfo(std::string("tracecar ") + kVersion + " running with " +
+            std::to_string(pool_->size()) + (pool_->size() == 1 ? " worker" : " workers"));
+    logInfo("inbound listener " +
+            addressText(settings.inbound.host, pool_->port(ListenerRole::kInbound)) +
+            " -> app " + addressText(settings.app.host, settings.app.port));
+    logInfo("outbound listener " +
+            addressText(settings.outbound.host, pool_->port(ListenerRole::kOutbound)) + " -> " +
+            (settings.outbound_mode == DataPathSettings::OutboundMode::kUpstream
+                 ? addressText(settings.outbound_upstream.host, settings.outbound_upstream.port)
+                 : std::string("the host each request names")));
+    logInfo("admin listener http://" + addressText(admin_options.address, admin_->port()) +
+            " (/metrics /healthz /readyz /debug/spans)");
+    logInfo("exporter: " +
+            describeExporter(config_.exporter.settings, config_.exporter.batch));
+
+    uv_signal_init(&loop_, &sigterm_);
+    uv_signal_init(&loop_, &sigint_);
+    uv_async_init(&loop_, &stopped_, onStopped);
+    sigterm_.data = sigint_.data = stopped_.data = this;
+    handles_open_ = true;
+    uv_signal_start(&sigterm_, onSignal, SIGTERM);
+    uv_signal_start(&sigint_, onSignal, SIGINT);
+
+    if (!writeReadyFile()) {
+      logError("cannot write the ready file " + options_.ready_file);
+      exit_code = 1;
+      pool_->stop(std::chrono::milliseconds(0));
+      closeLoopHandles();
+    } else {
+      admin_->setReadiness(Readiness::kReady);
+    }
+  }
+  if (exit_code != 0) admin_->stop();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  if (drain_thread_.joinable()) drain_thread_.join();
+  if (processor_) processor_->shutdown(config_.exporter.batch.export_timeout);
+  admin_.reset();
+  uv_loop_close(&loop_);
+  return exit_code;
+}
+
+}  // namespace
+
+int runProxy(const ConfigFlags& flags, const RunOptions& options) {
+  LoadedConfig loaded = loadConfig(flags);
+  for (const std::string& warning : loaded.warnings) {
+    log(LogLevel::kWarn, "config", warning);
+  }
+  if (!loaded.ok()) {
+    for (const std::string& error : loaded.errors) std::fprintf(stderr, "%s\n", error.c_str());
+    std::fprintf(stderr, "tracecar: %zu configuration error%s\n", loaded.errors.size(),
+                 loaded.errors.size() == 1 ? "" : "s");
+    return 2;
+  }
+  Runner runner(std::move(loaded.config), options);
+  return runner.run();
+}
+
+}  // namespace tracecar::proxy

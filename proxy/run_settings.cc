@@ -1,0 +1,49 @@
+#include "proxy/run_settings.h"
+
+namespace tracecar::proxy {
+namespace {
+
+DataPathAddress address(const HostPort& host_port) {
+  return DataPathAddress{host_port.host, host_port.port};
+}
+
+ContextHeaderPolicy policy(HeaderPolicy policy) noexcept {
+  return policy == HeaderPolicy::kReject ? ContextHeaderPolicy::kReject
+                                         : ContextHeaderPolicy::kTruncate;
+}
+
+}  // namespace
+
+DataPathSettings dataPathSettingsFrom(const ProxyConfig& config) {
+  DataPathSettings settings;
+  settings.inbound = address(config.listeners.inbound);
+  settings.outbound = address(config.listeners.outbound);
+  settings.app = address(config.upstreams.app);
+  settings.outbound_mode = config.upstreams.outbound_mode == OutboundMode::kUpstream
+                               ? DataPathSettings::OutboundMode::kUpstream
+                               : DataPathSettings::OutboundMode::kHost;
+  settings.outbound_upstream = address(config.upstreams.outbound_upstream);
+  settings.workers = config.workers;
+  settings.request_limits = config.limits.request;
+  settings.response_limits = config.limits.response;
+  settings.timeouts.header_read = config.timeouts.request_header;
+  settings.timeouts.downstream_idle = config.timeouts.downstream_idle;
+  settings.timeouts.upstream_connect = config.timeouts.upstream_connect;
+  settings.timeouts.upstream_response = config.timeouts.upstream_response;
+  settings.timeouts.upstream_idle = config.timeouts.upstream_idle;
+  return settings;
+}
+
+RequestTracingConfig requestTracingConfigFrom(const ProxyConfig& config) {
+  RequestTracingConfig tracing;
+  tracing.baggage_policy = policy(config.limits.baggage_policy);
+  tracing.tracestate_policy = policy(config.limits.tracestate_policy);
+  tracing.query_redaction.mode = config.tracing.redact_all_query_values
+                                     ? semconv::QueryRedaction::Mode::kAllValues
+                                     : semconv::QueryRedaction::Mode::kSensitiveKeys;
+  tracing.query_redaction.sensitive_keys = config.tracing.sensitive_query_keys;
+  tracing.attribute_limits = config.tracing.attribute_limits;
+  return tracing;
+}
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,130 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proxy/data_path_settings.h"
+
+namespace tracecar::http {
+struct Http1Head;
+}
+
+namespace tracecar::proxy {
+
+// Why tracecar answered a request itself instead of forwarding it, or instead of relaying the
+// upstream's answer. The first fourteen follow metrics' RejectReason one to one.
+enum class LocalReplyReason : uint8_t {
+  kHeadersTooLarge,   // 431: request head over the byte limit
+  kTooManyHeaders,    // 431: over the header count
+  kUriTooLong,        // 414
+  kBadRequest,        // 400: malformed request, Host missing or duplicated, bad target
+  kBaggage,           // 431 by an observer: baggage over its limits (reject policy)
+  kTracestate,        // 431 by an observer: tracestate over its limits (reject policy)
+  kHeaderTimeout,     // 408: the request head did not arrive in time
+  kUpstreamRefused,   // 502: connect refused (or failed otherwise)
+  kUpstreamReset,     // 502: closed or reset before a response head
+  kBadResponse,       // 502: the response could not be parsed
+  kResponseTooLarge,  // 502: response head over the limits
+  kResolveFailed,     // 502: the upstream's name did not resolve
+  kConnectTimeout,    // 503
+  kResponseTimeout,   // 504
+  kLoopDetected,      // 508: the outbound listener was asked to forward to itself
+  kObserver,          // any other reply an observer asked for
+  kCount
+};
+inline constexpr size_t kLocalReplyReasonCount = static_cast<size_t>(LocalReplyReason::kCount);
+std::string_view localReplyReasonName(LocalReplyReason reason) noexcept;  // "bad_request", ...
+
+// An answer tracecar makes itself: "HTTP/1.1 <status>", text/plain, body = reason + "\n".
+struct LocalReply {
+  int status = 400;
+  std::string reason;  // one line, no CR or LF
+  LocalReplyReason code = LocalReplyReason::kObserver;
+};
+
+// Why the exchange with the upstream failed (the values of semconv::UpstreamFailure).
+enum class UpstreamFailure : uint8_t {
+  kConnectionRefused,  // connect() refused, or failed otherwise
+  kConnectTimeout,     // no connection within the connect timeout
+  kResponseTimeout,    // no complete response head in time
+  kConnectionReset,    // reset or closed before the response was complete
+  kBadResponse,        // the response could not be parsed
+  kResponseTooLarge,   // response head over the limits
+  kResolveFailed,      // the upstream's name did not resolve
+  kOther,
+};
+std::string_view upstreamFailureName(UpstreamFailure failure) noexcept;  // "connection_refused"...
+
+// The downstream connection a request came on.
+struct PeerInfo {
+  ListenerRole listener = ListenerRole::kInbound;
+  std::string address;  // peer IP, IPv6 without brackets; "" when unknown
+  uint16_t port = 0;
+  std::string local_address;  // the address the peer connected to
+  uint16_t local_port = 0;
+  int fd = -1;  // the downstream socket (e.g. for SO_ORIGINAL_DST); never close or read it
+};
+
+// What happened to one request, for onComplete. Times are uv_hrtime() nanoseconds (monotonic);
+// 0 when the step never happened.
+struct StreamStats {
+  ListenerRole listener = ListenerRole::kInbound;
+  int status = 0;  // final status sent downstream (101 / 2xx for tunnels); 0 when none
+  uint64_t request_header_bytes = 0;
+  uint64_t request_body_bytes = 0;  // as received from downstream (de-chunked)
+  uint64_t response_header_bytes = 0;
+  uint64_t response_body_bytes = 0;  // as received from upstream (de-chunked)
+  uint64_t tunnel_bytes_upstream = 0;    // after an Upgrade / CONNECT: downstream -> upstream
+  uint64_t tunnel_bytes_downstream = 0;  // upstream -> downstream
+
+  uint64_t start_ns = 0;              // first byte of the request
+  uint64_t request_head_ns = 0;       // request head parsed
+  uint64_t upstream_ready_ns = 0;     // upstream connection ready (reused or connected)
+  uint64_t response_head_ns = 0;      // final response head received
+  uint64_t end_ns = 0;                // last byte queued downstream, or the stream failed
+
+  bool local_reply = false;  // answered by tracecar
+  LocalReplyReason local_reply_reason = LocalReplyReason::kObserver;
+  std::optional<UpstreamFailure> upstream_failure;
+  bool upstream_reused = false;  // a pooled keep-alive connection carried the request
+  bool retried = false;          // a reused connection failed and a fresh one was used
+  bool tunnel = false;           // became a byte tunnel (Upgrade or CONNECT)
+  bool aborted = false;          // ended before a complete response (either side gone)
+};
+
+// Watches one request on its way through the data path: the tracing and metrics hooks. Made by
+// a StreamObserverFactory when the request head arrives, used on that worker's thread only,
+// destroyed after onComplete. Calls come in this order: onRequestHead, then (unless it returned
+// a reply) any of onResponseHead / onUpstreamFailure, and always onComplete, exactly once.
+//
+// Requests answered before a valid head exists never get an observer: parse errors (400, 414,
+// 431), the header timeout (408), and a missing, duplicated or invalid Host or request target
+// (400). DataPathCounters::local_replies counts every local reply, observed or not.
+class StreamObserver {
+ public:
+  virtual ~StreamObserver() = default;
+
+  // The request head, hop-by-hop fields already removed and the target as received. Headers may
+  // be rewritten (e.g. traceparent injected); they are what goes upstream. Returning a reply
+  // answers the request with it; the request is then never forwarded.
+  virtual std::optional<LocalReply> onRequestHead(http::Http1Head& request,
+                                                  const PeerInfo& peer) = 0;
+  // The final response head from the upstream (or a 101, or the 2xx of a CONNECT), as received;
+  // for a CONNECT the outbound listener terminates itself, a made-up 200.
+  virtual void onResponseHead(const http::Http1Head& response) = 0;
+  // The upstream failed; a local reply follows when no response head was sent yet.
+  virtual void onUpstreamFailure(UpstreamFailure kind) = 0;
+  virtual void onComplete(const StreamStats& stats) = 0;
+};
+
+// One per worker and listener; called on that worker's thread.
+class StreamObserverFactory {
+ public:
+  virtual ~StreamObserverFactory() = default;
+  virtual std::unique_ptr<StreamObserver> create(ListenerRole listener) = 0;
+};
+
+}  // namespace tracecar::proxy

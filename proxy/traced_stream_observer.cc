@@ -1,0 +1,178 @@
+#include "proxy/traced_stream_observer.h"
+
+#include <chrono>
+#include <string>
+
+#include "http/http1_parser.h"
+
+namespace tracecar::proxy {
+namespace {
+
+semconv::UpstreamFailure toSemconv(UpstreamFailure failure) noexcept {
+  switch (failure) {
+    case UpstreamFailure::kConnectionRefused:
+      return semconv::UpstreamFailure::kConnectionRefused;
+    case UpstreamFailure::kConnectTimeout:
+      return semconv::UpstreamFailure::kConnectTimeout;
+    case UpstreamFailure::kResponseTimeout:
+      return semconv::UpstreamFailure::kResponseTimeout;
+    case UpstreamFailure::kConnectionReset:
+      return semconv::UpstreamFailure::kConnectionReset;
+    case UpstreamFailure::kBadResponse:
+      return semconv::UpstreamFailure::kBadResponse;
+    case UpstreamFailure::kResponseTooLarge:
+      return semconv::UpstreamFailure::kResponseTooLarge;
+    case UpstreamFailure::kResolveFailed:
+      return semconv::UpstreamFailure::kResolveFailed;
+    case UpstreamFailure::kOther:
+      break;
+  }
+  return semconv::UpstreamFailure::kOther;
+}
+
+Listener metricsListener(ListenerRole role) noexcept {
+  return role == ListenerRole::kOutbound ? Listener::kOutbound : Listener::kInbound;
+}
+
+exporter::SpanKind spanKind(ListenerRole role) noexcept {
+  return role == ListenerRole::kOutbound ? exporter::SpanKind::kClient
+                                         : exporter::SpanKind::kServer;
+}
+
+HttpRole httpRole(exporter::SpanKind kind) noexcept {
+  return kind == exporter::SpanKind::kClient ? HttpRole::kClient : HttpRole::kServer;
+}
+
+}  // namespace
+
+uint64_t systemUnixNanos() noexcept {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::optional<RejectReason> rejectReasonOf(LocalReplyReason reason) noexcept {
+  switch (reason) {
+    case LocalReplyReason::kHeadersTooLarge:
+      return RejectReason::kHeaderTooLarge;
+    case LocalReplyReason::kTooManyHeaders:
+      return RejectReason::kTooManyHeaders;
+    case LocalReplyReason::kUriTooLong:
+      return RejectReason::kUriTooLong;
+    case LocalReplyReason::kBadRequest:
+      return RejectReason::kBadRequest;
+    case LocalReplyReason::kBaggage:
+      return RejectReason::kBaggage;
+    case LocalReplyReason::kTracestate:
+      return RejectReason::kTracestate;
+    case LocalReplyReason::kHeaderTimeout:
+      return RejectReason::kHeaderTimeout;
+    case LocalReplyReason::kUpstreamRefused:
+      return RejectReason::kUpstreamRefused;
+    case LocalReplyReason::kUpstreamReset:
+      return RejectReason::kUpstreamReset;
+    case LocalReplyReason::kBadResponse:
+      return RejectReason::kBadResponse;
+    case LocalReplyReason::kResponseTooLarge:
+      return RejectReason::kResponseTooLarge;
+    case LocalReplyReason::kResolveFailed:
+      return RejectReason::kResolveFailed;
+    case LocalReplyReason::kConnectTimeout:
+      return RejectReason::kConnectTimeout;
+    case LocalReplyReason::kResponseTimeout:
+      return RejectReason::kResponseTimeout;
+    case LocalReplyReason::kLoopDetected:
+    case LocalReplyReason::kObserver:
+    case LocalReplyReason::kCount:
+      break;
+  }
+  return std::nullopt;
+}
+
+bool repliedBeforeObservers(LocalReplyReason reason) noexcept {
+  switch (reason) {
+    case LocalReplyReason::kHeadersTooLarge:
+    case LocalReplyReason::kTooManyHeaders:
+    case LocalReplyReason::kUriTooLong:
+    case LocalReplyReason::kBadRequest:
+    case LocalReplyReason::kHeaderTimeout:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::optional<LocalReply> TracedStreamObserver::onRequestHead(http::Http1Head& request,
+                                                              const PeerInfo& peer) {
+  const exporter::SpanKind kind = spanKind(listener_);
+  traced_ = tracer_.begin(kind, request, RequestTracer::Peer{peer.address, peer.port}, "http",
+                          clock_());
+  begun_ = true;
+  metrics_.recordExtractReport(traced_.extractReport());
+  if (const std::optional<ContextRejection>& rejection = traced_.rejection()) {
+    return LocalReply{rejection->status_code, std::string(rejection->message),
+                      rejection->reason == ContextRejection::Reason::kBaggage
+                          ? LocalReplyReason::kBaggage
+                          : LocalReplyReason::kTracestate};
+  }
+  metrics_.spanStarted(httpRole(kind), traced_.sampled());
+  return std::nullopt;
+}
+
+void TracedStreamObserver::onResponseHead(const http::Http1Head& response) {
+  if (!begun_ || completed_) return;
+  response_seen_ = true;
+  traced_.onResponseHead(response);
+}
+
+void TracedStreamObserver::onUpstreamFailure(UpstreamFailure kind) {
+  if (!begun_ || completed_) return;
+  failed_ = true;
+  traced_.onUpstreamFailure(toSemconv(kind));
+}
+
+void TracedStreamObserver::onComplete(const StreamStats& stats) {
+  if (!begun_ || completed_) return;
+  completed_ = true;
+  const bool rejected = traced_.rejection().has_value();
+  // A SERVER span records the status sent downstream, also when tracecar answered for a reason
+  // other than a failed upstream (whose status the tracer derives from the failure).
+  if (stats.local_reply && !rejected && !response_seen_ && !failed_ && stats.status != 0 &&
+      traced_.kind() == exporter::SpanKind::kServer) {
+    traced_.onResponseHead(stats.status);
+  }
+  const TracedRequest::Outcome outcome = traced_.end(clock_());
+
+  HttpRequestLabels labels;
+  labels.method = outcome.method;
+  labels.route = outcome.route;
+  labels.status_code = outcome.status_code;
+  // A status code speaks for itself: error_type only says why there was no real answer.
+  if (failed_ || outcome.status_code == 0) labels.error_type = outcome.error_type;
+  const uint64_t duration_ns = stats.start_ns != 0 && stats.end_ns >= stats.start_ns
+                                   ? stats.end_ns - stats.start_ns
+                                   : outcome.duration_ns;
+  metrics_.recordRequest(httpRole(outcome.kind), labels, duration_ns);
+
+  if (stats.local_reply && !repliedBeforeObservers(stats.local_reply_reason)) {
+    if (const std::optional<RejectReason> reason = rejectReasonOf(stats.local_reply_reason)) {
+      metrics_.requestRejected(metricsListener(listener_), *reason);
+    }
+  }
+}
+
+TracedStreamObserverFactory::TracedStreamObserverFactory(
+    ListenerRole listener, const propagation::CompositePropagator& propagator,
+    http::RouteResolver* routes, const RequestTracingConfig& config, SpanSink& sink,
+    WorkerMetrics& metrics, UnixClock clock, propagation::IdGenerator* ids)
+    : listener_(listener),
+      tracer_(propagator, routes, config, sink, ids),
+      metrics_(metrics),
+      clock_(clock) {}
+
+std::unique_ptr<StreamObserver> TracedStreamObserverFactory::create(ListenerRole /*listener*/) {
+  // The tracer's routes are this factory's listener's, whatever the caller says.
+  return std::make_unique<TracedStreamObserver>(tracer_, metrics_, listener_, clock_);
+}
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,100 @@
+#include "proxy/upstream_pool.h"
+
+#include <algorithm>
+#include <new>
+
+namespace tracecar::proxy {
+
+UpstreamPool::~UpstreamPool() {
+  // The worker closes every connection and runs its loop until they are retired; any left
+  // (a loop that could not run) are freed with their memory only.
+  for (UpstreamConnection* connection : all_) delete connection;
+}
+
+UpstreamConnection* UpstreamPool::acquire(const UpstreamTarget& target,
+                                          UpstreamConnectionCallbacks& client,
+                                          bool fresh_only) noexcept {
+  DataPathCounters& counters = context_.counters();
+  try {
+    if (!fresh_only) {
+      auto it = idle_.find(target.key());
+      if (it != idle_.end() && !it->second.empty()) {
+        UpstreamConnection* connection = it->second.back();
+        it->second.pop_back();
+        if (it->second.empty()) idle_.erase(it);
+        DataPathCounters::add(counters.upstream_connections_idle, -1);
+        connection->reattach(client);
+        return connection;
+      }
+    }
+    auto* connection = new UpstreamConnection(context_, *this, target);
+    all_.insert(connection);
+    DataPathCounters::add(counters.upstream_connections_open, 1);
+    connection->start(client);
+    return connection;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void UpstreamPool::release(UpstreamConnection* connection, bool request_complete) noexcept {
+  if (connection == nullptr) return;
+  const size_t max_idle = context_.settings().max_idle_upstream_per_destination;
+  if (!request_complete || !connection->reusable() || context_.draining() || max_idle == 0) {
+    connection->close();
+    return;
+  }
+  try {
+    std::vector<UpstreamConnection*>& list = idle_[connection->target().key()];
+    if (list.size() >= max_idle) {
+      connection->close();
+      return;
+    }
+    list.push_back(connection);
+  } catch (...) {
+    connection->close();
+    return;
+  }
+  DataPathCounters::add(context_.counters().upstream_connections_idle, 1);
+  connection->park();
+}
+
+void UpstreamPool::closeIdle() noexcept {
+  std::vector<UpstreamConnection*> idle;
+  for (auto& [key, list] : idle_) idle.insert(idle.end(), list.begin(), list.end());
+  for (UpstreamConnection* connection : idle) connection->close();
+}
+
+void UpstreamPool::closeAll() noexcept {
+  std::vector<UpstreamConnection*> all(all_.begin(), all_.end());
+  for (UpstreamConnection* connection : all) {
+    UpstreamConnectionCallbacks* client = connection->client_;
+    connection->close();
+    if (client != nullptr) client->onUpstreamFailed(UpstreamFailure::kOther, false);
+  }
+}
+
+size_t UpstreamPool::idleCount() const noexcept {
+  size_t n = 0;
+  for (const auto& [key, list] : idle_) n += list.size();
+  return n;
+}
+
+void UpstreamPool::removeIdle(UpstreamConnection* connection) noexcept {
+  auto it = idle_.find(connection->target().key());
+  if (it == idle_.end()) return;
+  auto& list = it->second;
+  const auto found = std::find(list.begin(), list.end(), connection);
+  if (found == list.end()) return;
+  list.erase(found);
+  if (list.empty()) idle_.erase(it);
+  DataPathCounters::add(context_.counters().upstream_connections_idle, -1);
+}
+
+void UpstreamPool::forget(UpstreamConnection* connection) noexcept {
+  if (all_.erase(connection) > 0) {
+    DataPathCounters::add(context_.counters().upstream_connections_open, -1);
+  }
+}
+
+}  // namespace tracecar::proxy

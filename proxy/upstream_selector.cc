@@ -1,0 +1,99 @@
+#include "proxy/upstream_selector.h"
+
+#include <arpa/inet.h>
+
+#include "http/http1_parser.h"
+
+namespace tracecar::proxy {
+namespace {
+
+LocalReply badRequest(std::string reason) {
+  return LocalReply{400, std::move(reason), LocalReplyReason::kBadRequest};
+}
+
+bool isLoopback(std::string_view host) noexcept {
+  if (http::HeaderMap::nameEquals(host, "localhost")) return true;
+  const std::string text(host);
+  in_addr v4{};
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
+bool isUnspecified(std::string_view host) noexcept { return host == "0.0.0.0" || host == "::"; }
+
+// Would a connection to host:port come back to the listener the request arrived on?
+bool loopsBack(std::string_view host, uint16_t port, const PeerInfo& peer) noexcept {
+  if (port != peer.local_port) return false;
+  if (host == peer.local_address) return true;
+  return isLoopback(host) && (isLoopback(peer.local_address) || isUnspecified(peer.local_address));
+}
+
+}  // namespace
+
+std::string UpstreamTarget::key() const {
+  std::string out;
+  const bool v6 = host.find(':') != std::string::npos;
+  if (v6) out += '[';
+  out += host;
+  if (v6) out += ']';
+  out += ':';
+  out += std::to_string(port);
+  return out;
+}
+
+std::variant<UpstreamRoute, LocalReply> FixedUpstreamSelector::select(
+    const http::Http1Head& /*request*/, const RequestTargetParts& /*target*/,
+    const PeerInfo& /*peer*/) {
+  return UpstreamRoute{target_, false};
+}
+
+std::variant<UpstreamRoute, LocalReply> HostUpstreamSelector::select(
+    const http::Http1Head& request, const RequestTargetParts& target, const PeerInfo& peer) {
+  std::string_view authority_text;
+  uint16_t default_port = 80;
+  bool terminate_connect = false;
+  switch (target.form) {
+    case RequestTargetForm::kAuthority:
+      authority_text = target.authority;
+      terminate_connect = true;
+      break;
+    case RequestTargetForm::kAbsolute:
+      if (!schemeIs(target.scheme, "http")) {
+        return badRequest("only http:// targets are forwarded; use CONNECT for others");
+      }
+      authority_text = target.authority;
+      break;
+    case RequestTargetForm::kOrigin:
+    case RequestTargetForm::kAsterisk:
+      authority_text = request.headers.get("host").value_or("");
+      break;
+  }
+  const std::optional<Authority> authority = parseAuthority(authority_text);
+  if (!authority) return badRequest("no host to forward the request to");
+  UpstreamRoute route;
+  route.target.host = std::string(authority->host);
+  route.target.port = authority->has_port ? authority->port : default_port;
+  route.terminate_connect = terminate_connect;
+  if (loopsBack(route.target.host, route.target.port, peer)) {
+    return LocalReply{508, "the request names this proxy as its destination",
+                      LocalReplyReason::kLoopDetected};
+  }
+  return route;
+}
+
+std::unique_ptr<UpstreamSelector> makeUpstreamSelector(const DataPathSettings& settings,
+                                                       ListenerRole role) {
+  if (role == ListenerRole::kInbound) {
+    return std::make_unique<FixedUpstreamSelector>(
+        UpstreamTarget{settings.app.host, settings.app.port});
+  }
+  if (settings.outbound_mode == DataPathSettings::OutboundMode::kUpstream) {
+    return std::make_unique<FixedUpstreamSelector>(
+        UpstreamTarget{settings.outbound_upstream.host, settings.outbound_upstream.port});
+  }
+  return std::make_unique<HostUpstreamSelector>();
+}
+
+}  // namespace tracecar::proxy

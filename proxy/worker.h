@@ -1,0 +1,134 @@
+#pragma once
+
+#include <uv.h>
+
+#include <absl/status/status.h>
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "proxy/data_path_counters.h"
+#include "proxy/data_path_settings.h"
+#include "proxy/downstream_session.h"
+#include "proxy/listener_socket.h"
+#include "proxy/stream_observer.h"
+#include "proxy/upstream_selector.h"
+#include "proxy/worker_context.h"
+
+namespace tracecar::proxy {
+
+class UpstreamPool;
+
+// What the rest of tracecar plugs into the data path, per worker and listener. Both are called
+// on the worker's thread before it accepts anything, and what they make is used on that thread
+// only.
+struct DataPathHooks {
+  // What observes each request (tracing, metrics); none: requests are not observed.
+  std::function<std::unique_ptr<StreamObserverFactory>(size_t worker, ListenerRole role)>
+      observers;
+  // Where requests go; none: from the settings (makeUpstreamSelector).
+  std::function<std::unique_ptr<UpstreamSelector>(size_t worker, ListenerRole role)> selectors;
+};
+
+// One data-path thread: its own libuv loop, its own listening sockets, sessions and upstream
+// pool. Talks to other threads only through drain() (uv_async) and its counters.
+class Worker {
+ public:
+  using ListenFds = std::array<int, kListenerRoleCount>;  // -1: listener disabled
+
+  Worker(size_t index, const DataPathSettings& settings, const DataPathHooks& hooks);
+  ~Worker();  // after join()
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the thread, which takes the sockets (closing them when done) and listens on them;
+  // returns once it listens, or why it could not.
+  absl::Status start(ListenFds fds);
+  // From any thread: stop accepting, close idle connections, let requests in flight finish
+  // within timeout, then cut what is left and end the thread.
+  void drain(std::chrono::milliseconds timeout);
+  void join();
+
+  size_t index() const noexcept { return index_; }
+  const DataPathCounters& counters() const noexcept { return counters_; }
+
+ private:
+  void run(ListenFds fds) noexcept;
+  static void onAsync(uv_async_t* async) noexcept;
+  static void onDrainTimer(uv_timer_t* timer) noexcept;
+  void beginDrain(std::chrono::milliseconds timeout) noexcept;
+  void checkDrained() noexcept;
+  void finish() noexcept;
+  void reportStarted(absl::Status status);
+
+  const size_t index_;
+  const DataPathSettings& settings_;
+  const DataPathHooks& hooks_;
+  DataPathCounters counters_;
+  std::thread thread_;
+
+  // Shared with other threads.
+  std::mutex mutex_;
+  std::condition_variable started_cv_;
+  std::optional<absl::Status> started_;
+  std::optional<std::chrono::milliseconds> drain_request_;
+  bool async_ready_ = false;
+
+  // The worker's thread only.
+  uv_loop_t loop_{};
+  uv_async_t async_{};
+  uv_timer_t drain_timer_{};
+  std::unique_ptr<WorkerContext> context_;
+  std::unique_ptr<UpstreamPool> pool_;
+  std::array<std::unique_ptr<UpstreamSelector>, kListenerRoleCount> selectors_;
+  std::array<std::unique_ptr<StreamObserverFactory>, kListenerRoleCount> observers_;
+  std::array<ListenerContext, kListenerRoleCount> listeners_{};
+  std::vector<std::unique_ptr<ListenerSocket>> sockets_;
+  bool handles_open_ = false;
+  bool draining_ = false;
+  bool finished_ = false;
+};
+
+// The data path: N workers listening on the same ports.
+class WorkerPool {
+ public:
+  explicit WorkerPool(DataPathSettings settings, DataPathHooks hooks = {});
+  ~WorkerPool();  // stop(0) when still running
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Binds every listener (port 0: a free one, the same for every worker), starts the workers and
+  // returns once all listen. On error nothing is left running.
+  absl::Status start();
+  // The port a listener is bound to; 0 when disabled or not started.
+  uint16_t port(ListenerRole role) const noexcept {
+    return ports_[static_cast<size_t>(role)];
+  }
+  // Graceful stop: see Worker::drain. Blocks until every worker has ended.
+  void stop(std::chrono::milliseconds drain_timeout);
+  // Asks every worker to drain and returns at once; stop() then waits.
+  void requestStop(std::chrono::milliseconds drain_timeout);
+
+  const DataPathSettings& settings() const noexcept { return settings_; }
+  size_t size() const noexcept { return workers_.size(); }
+  const DataPathCounters& counters(size_t worker) const { return workers_[worker]->counters(); }
+  DataPathSnapshot snapshot() const noexcept;
+
+ private:
+  DataPathSettings settings_;
+  DataPathHooks hooks_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::array<uint16_t, kListenerRoleCount> ports_{};
+  bool running_ = false;
+};
+
+}  // namespace tracecar::proxy

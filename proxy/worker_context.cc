@@ -1,0 +1,97 @@
+#include "proxy/worker_context.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace tracecar::proxy {
+
+WorkerContext::WorkerContext(uv_loop_t* loop, const DataPathSettings& settings,
+                             DataPathCounters& counters)
+    : loop_(loop),
+      settings_(settings),
+      counters_(counters),
+      read_buffer_(new char[kReadBufferSize]) {}
+
+WorkerContext::~WorkerContext() {
+  for (Retirable* object : graveyard_) delete object;
+}
+
+int WorkerContext::init() noexcept {
+  const int rc = uv_idle_init(loop_, &idle_);
+  if (rc < 0) return rc;
+  idle_.data = this;
+  idle_open_ = true;
+  return 0;
+}
+
+void WorkerContext::shutdown() noexcept {
+  shutdown_ = true;
+  if (in_turn_) return;  // the turn running now closes the handle when it ends
+  runNextTurn();
+}
+
+void WorkerContext::closeIdle() noexcept {
+  if (!idle_open_) return;
+  idle_open_ = false;
+  idle_active_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
+}
+
+void WorkerContext::post(Tickable& t) noexcept {
+  if (std::find(ticks_.begin(), ticks_.end(), &t) != ticks_.end()) return;
+  try {
+    ticks_.push_back(&t);
+  } catch (...) {
+    return;  // out of memory: the work is lost, as any allocation failure would lose it
+  }
+  arm();
+}
+
+void WorkerContext::cancel(Tickable& t) noexcept {
+  ticks_.erase(std::remove(ticks_.begin(), ticks_.end(), &t), ticks_.end());
+  // Due in the batch running now: its owner is going away.
+  std::replace(running_.begin(), running_.end(), &t, static_cast<Tickable*>(nullptr));
+}
+
+void WorkerContext::retire(Retirable* object) noexcept {
+  try {
+    graveyard_.push_back(object);
+  } catch (...) {
+    delete object;  // out of memory: delete now rather than leak
+    return;
+  }
+  arm();
+}
+
+void WorkerContext::arm() noexcept {
+  if (idle_active_ || !idle_open_) return;
+  if (uv_idle_start(&idle_, &WorkerContext::onIdle) == 0) idle_active_ = true;
+}
+
+void WorkerContext::onIdle(uv_idle_t* handle) noexcept {
+  static_cast<WorkerContext*>(handle->data)->runNextTurn();
+}
+
+void WorkerContext::runNextTurn() noexcept {
+  in_turn_ = true;
+  // Work posted while running waits for the next turn.
+  running_.clear();
+  running_.swap(ticks_);
+  for (size_t i = 0; i < running_.size(); ++i) {
+    if (Tickable* t = running_[i]; t != nullptr) t->onTick();
+  }
+  running_.clear();
+  std::vector<Retirable*> graveyard;
+  graveyard.swap(graveyard_);
+  for (Retirable* object : graveyard) delete object;
+  if (ticks_.empty() && graveyard_.empty() && idle_active_) {
+    uv_idle_stop(&idle_);
+    idle_active_ = false;
+  }
+  in_turn_ = false;
+  if (!graveyard.empty() && on_retired_) on_retired_();
+  // Objects retired after this are freed by the destructor.
+  if (shutdown_) closeIdle();
+}
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,96 @@
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "proxy/data_path_counters.h"
+#include "proxy/data_path_settings.h"
+
+namespace tracecar::proxy {
+
+class DownstreamSession;
+class UpstreamPool;
+
+// Work to run on the next turn of the worker's loop (never inside the caller's stack).
+class Tickable {
+ public:
+  virtual ~Tickable() = default;
+  virtual void onTick() noexcept = 0;
+};
+
+// An object the worker deletes on the next loop turn, once nothing on the stack can still
+// reach it.
+class Retirable {
+ public:
+  virtual ~Retirable() = default;
+};
+
+// What every object of one worker shares: its loop, settings, counters, read buffer, upstream
+// pool, the next-turn queue and the deferred deletions. Used on the worker's thread only.
+class WorkerContext {
+ public:
+  static constexpr size_t kReadBufferSize = 64 * 1024;
+
+  WorkerContext(uv_loop_t* loop, const DataPathSettings& settings, DataPathCounters& counters);
+  ~WorkerContext();
+  WorkerContext(const WorkerContext&) = delete;
+  WorkerContext& operator=(const WorkerContext&) = delete;
+
+  int init() noexcept;  // the next-turn handle
+  // Closes the next-turn handle after running what is queued; the loop can then end.
+  void shutdown() noexcept;
+
+  uv_loop_t* loop() const noexcept { return loop_; }
+  const DataPathSettings& settings() const noexcept { return settings_; }
+  DataPathCounters& counters() noexcept { return counters_; }
+  // One buffer for every read of the worker: a reader copies what it keeps.
+  char* readBuffer() noexcept { return read_buffer_.get(); }
+
+  UpstreamPool& pool() noexcept { return *pool_; }
+  void setPool(UpstreamPool* pool) noexcept { pool_ = pool; }
+
+  // t.onTick() on the next loop turn; posting twice before it runs runs it once.
+  void post(Tickable& t) noexcept;
+  void cancel(Tickable& t) noexcept;
+  // Deletes the object on the next loop turn, after the posted work.
+  void retire(Retirable* object) noexcept;
+
+  // Downstream sessions alive on this worker (for drain).
+  std::unordered_set<DownstreamSession*>& sessions() noexcept { return sessions_; }
+
+  bool draining() const noexcept { return draining_; }
+  void setDraining() noexcept { draining_ = true; }
+  // Called after each next-turn run that deleted something (the worker checks whether a drain
+  // is complete).
+  void setOnRetired(std::function<void()> on_retired) { on_retired_ = std::move(on_retired); }
+
+ private:
+  static void onIdle(uv_idle_t* handle) noexcept;
+  void runNextTurn() noexcept;
+  void arm() noexcept;
+  void closeIdle() noexcept;
+
+  uv_loop_t* loop_;
+  const DataPathSettings& settings_;
+  DataPathCounters& counters_;
+  std::unique_ptr<char[]> read_buffer_;
+  UpstreamPool* pool_ = nullptr;
+  uv_idle_t idle_{};
+  bool idle_open_ = false;
+  bool idle_active_ = false;
+  std::vector<Tickable*> ticks_;
+  std::vector<Tickable*> running_;  // the batch being run
+  std::vector<Retirable*> graveyard_;
+  std::unordered_set<DownstreamSession*> sessions_;
+  std::function<void()> on_retired_;
+  bool draining_ = false;
+  bool in_turn_ = false;
+  bool shutdown_ = false;
+};
+
+}  // namespace tracecar::proxy

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Runs scripts/demo.sh in oneshot mode against a built tracecar and checks what it prints: one
+trace tree per request, the frontend's SERVER span at the root, its CLIENT span under it and the
+backend's SERVER span under that; the failing request marked ERROR; the /metrics URLs. Also checks
+that the demo left none of its processes running.
+
+Usage: demo_test.py --demo scripts/demo.sh --tracecar PATH
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+
+def fail(message, output=""):
+    print(output)
+    print("FAIL demo: " + message)
+    sys.exit(1)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--demo", required=True)
+    parser.add_argument("--tracecar", required=True)
+    args = parser.parse_args()
+    env = dict(os.environ, DEMO_ONESHOT="1", TRACECAR_BIN=args.tracecar, DEMO_SKIP_DEPS="1")
+    try:
+        r = subprocess.run(["bash", args.demo], env=env, capture_output=True, timeout=150,
+                           start_new_session=True)
+    except subprocess.TimeoutExpired:
+        fail("the demo did not finish within 150 s")
+    out = r.stdout.decode("utf-8", "replace")
+    if r.returncode != 0:
+        fail("exit status %d: %s" % (r.returncode, r.stderr.decode("utf-8", "replace")), out)
+
+    traces = [t for t in out.split("\n\n") if t.startswith("trace ")]
+    if len(traces) != 3:
+        fail("want 3 trace trees, got %d" % len(traces), out)
+    pattern = [(2, "frontend", "server", "GET /profile/{id}"),
+               (6, "frontend", "client", "GET"),
+               (10, "backend", "server", "GET /users/{id}")]
+    errors = 0
+    for trace in traces:
+        lines = trace.splitlines()[1:]
+        if len(lines) != 3:
+            fail("want 3 spans per trace", out)
+        for line, (indent, service, kind, name) in zip(lines, pattern):
+            fields = re.split(r"\s{2,}", line.strip())
+            if len(line) - len(line.lstrip()) != indent or fields[:3] != [service, kind, name]:
+                fail("unexpected tree line %r" % line, out)
+            if not re.search(r"\d+\.\d\d ms", line):
+                fail("no duration in %r" % line, out)
+        errors += "ERROR" in trace
+    if errors != 1 or "502  ERROR" not in out or "500  ERROR" not in out:
+        fail("want exactly one failed trace (502 at the frontend, 500 from the backend)", out)
+    if len(re.findall(r"http://127\.0\.0\.1:\d+/metrics", out)) != 2:
+        fail("the /metrics URLs are not shown", out)
+
+    leftovers = subprocess.run(["pgrep", "-f", re.escape(os.path.dirname(args.demo)) + "/demo/"],
+                               capture_output=True).stdout.decode().split()
+    if leftovers:
+        fail("processes left running: %s" % " ".join(leftovers), out)
+    print(out)
+    print("PASS demo")
+
+
+if __name__ == "__main__":
+    main()

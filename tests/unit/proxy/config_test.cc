@@ -1,0 +1,934 @@
+#include "proxy/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "proxy/config_flags.h"
+#include "proxy/config_print.h"
+#include "proxy/config_values.h"
+#include "proxy/config_workers.h"
+
+namespace tracecar::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+using Env = std::map<std::string, std::string, std::less<>>;
+
+// A probe that finds no cgroup limit and four CPUs, so "auto" is deterministic.
+CpuProbe fourCpus() {
+  CpuProbe probe;
+  probe.cgroup_root = "/nonexistent/cgroup";
+  probe.proc_self_cgroup = "/nonexistent/proc/self/cgroup";
+  probe.available_cpus = 4;
+  return probe;
+}
+
+LoadedConfig load(const std::string& yaml, Env env = {}, ConfigFlags flags = {}) {
+  ConfigInputs inputs;
+  inputs.env = exporter::mapEnvironment(std::move(env));
+  inputs.cpu = fourCpus();
+  inputs.file_text = yaml;
+  if (!flags.config_file) flags.config_file = "test.yaml";
+  return loadConfig(flags, inputs);
+}
+
+LoadedConfig loadWithoutFile(Env env = {}, ConfigFlags flags = {}) {
+  ConfigInputs inputs;
+  inputs.env = exporter::mapEnvironment(std::move(env));
+  inputs.cpu = fourCpus();
+  return loadConfig(flags, inputs);
+}
+
+std::string attribute(const LoadedConfig& loaded, std::string_view key) {
+  const exporter::AttributeValue* value = loaded.config.tracing.resource.attributes().find(key);
+  if (value == nullptr) return "(absent)";
+  const auto* text = std::get_if<std::string>(value);
+  return text == nullptr ? "(not a string)" : *text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Defaults
+
+TEST(ProxyConfigDefaults, MatchTheDocumentedValues) {
+  const LoadedConfig loaded = loadWithoutFile();
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  const ProxyConfig& c = loaded.config;
+  EXPECT_EQ(c.listeners.inbound.toString(), "0.0.0.0:15006");
+  EXPECT_EQ(c.listeners.outbound.toString(), "127.0.0.1:15001");
+  EXPECT_EQ(c.listeners.admin.toString(), "127.0.0.1:15000");
+  EXPECT_EQ(c.upstreams.app.toString(), "127.0.0.1:8080");
+  EXPECT_EQ(c.upstreams.outbound_mode, OutboundMode::kHost);
+  EXPECT_EQ(c.workers, 4u);
+  EXPECT_EQ(c.limits.request.max_header_bytes, 60u * 1024);
+  EXPECT_EQ(c.limits.request.max_header_count, 100u);
+  EXPECT_EQ(c.limits.request.max_uri_length, 8u * 1024);
+  EXPECT_EQ(c.limits.response.max_header_bytes, 60u * 1024);
+  EXPECT_EQ(c.limits.response.max_header_count, 100u);
+  EXPECT_EQ(c.limits.baggage_policy, HeaderPolicy::kTruncate);
+  EXPECT_EQ(c.limits.tracestate_policy, HeaderPolicy::kTruncate);
+  EXPECT_EQ(c.propagation.tracestate_max_length, 512u);
+  EXPECT_EQ(c.propagation.baggage_limits.max_members, 64u);
+  EXPECT_EQ(c.propagation.baggage_limits.max_bytes, 8192u);
+  EXPECT_THAT(c.propagation.propagators, ElementsAre(propagation::PropagatorKind::kTraceContext,
+                                                     propagation::PropagatorKind::kBaggage));
+  EXPECT_EQ(c.timeouts.request_header, 10s);
+  EXPECT_EQ(c.timeouts.downstream_idle, 60s);
+  EXPECT_EQ(c.timeouts.upstream_idle, 30s);
+  EXPECT_EQ(c.timeouts.upstream_connect, 5s);
+  EXPECT_EQ(c.timeouts.upstream_response, 60s);
+  EXPECT_EQ(c.timeouts.drain, 20s);
+  EXPECT_THAT(c.tracing.routes, IsEmpty());
+  EXPECT_TRUE(c.tracing.route_matcher.empty());
+  EXPECT_EQ(c.tracing.route_cardinality_limit, 100u);
+  EXPECT_TRUE(c.tracing.redact_all_query_values);
+  EXPECT_EQ(c.tracing.attribute_limits.count, 128u);
+  EXPECT_EQ(attribute(loaded, "service.name"), "unknown_service:tracecar");
+  EXPECT_EQ(c.exporter.settings.kind, exporter::ExporterKind::kConsole);
+  EXPECT_EQ(c.exporter.batch.max_queue_size, 2048u);
+  EXPECT_EQ(loaded.origin("listeners.inbound").source, Source::kDefault);
+  EXPECT_THAT(loaded.origin("workers").detail, HasSubstr("4 available CPUs"));
+}
+
+TEST(ProxyConfigDefaults, EmptyFileAndEmptySectionsKeepDefaults) {
+  for (const char* yaml : {"", "# nothing\n", "limits:\ntimeouts:\n  # drain: 1s\n"}) {
+    const LoadedConfig loaded = load(yaml);
+    EXPECT_TRUE(loaded.ok()) << yaml;
+    EXPECT_EQ(loaded.config.timeouts.drain, 20s);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Precedence: flags > env > file > defaults
+
+TEST(ProxyConfigPrecedence, FileOverridesDefaultsAndRecordsTheLine) {
+  const LoadedConfig loaded = load(
+      "listeners:\n"
+      "  inbound: 0.0.0.0:7000\n"
+      "timeouts:\n"
+      "  upstream_connect: 250ms\n"
+      "workers: 3\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.listeners.inbound.port, 7000);
+  EXPECT_EQ(loaded.config.timeouts.upstream_connect, 250ms);
+  EXPECT_EQ(loaded.config.workers, 3u);
+  EXPECT_EQ(loaded.origin("listeners.inbound").source, Source::kFile);
+  EXPECT_EQ(loaded.origin("listeners.inbound").detail, "test.yaml:2");
+  EXPECT_EQ(loaded.origin("timeouts.upstream_connect").detail, "test.yaml:4");
+  EXPECT_EQ(loaded.origin("listeners.outbound").source, Source::kDefault);
+}
+
+TEST(ProxyConfigPrecedence, EnvOverridesFilePropagators) {
+  const std::string yaml = "tracing:\n  propagators: [b3]\n";
+  const LoadedConfig from_file = load(yaml);
+  EXPECT_THAT(from_file.config.propagation.propagators,
+              ElementsAre(propagation::PropagatorKind::kB3));
+  EXPECT_EQ(from_file.origin("tracing.propagators").source, Source::kFile);
+
+  const LoadedConfig from_env = load(yaml, {{"OTEL_PROPAGATORS", "jaeger"}});
+  EXPECT_THAT(from_env.config.propagation.propagators,
+              ElementsAre(propagation::PropagatorKind::kJaeger));
+  EXPECT_EQ(from_env.origin("tracing.propagators").source, Source::kEnv);
+  EXPECT_EQ(from_env.origin("tracing.propagators").detail, "OTEL_PROPAGATORS");
+}
+
+TEST(ProxyConfigPrecedence, PropagatorsAcceptACommaString) {
+  const LoadedConfig loaded = load("tracing:\n  propagators: \"tracecontext, b3multi\"\n");
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_THAT(loaded.config.propagation.propagators,
+              ElementsAre(propagation::PropagatorKind::kTraceContext,
+                          propagation::PropagatorKind::kB3Multi));
+}
+
+TEST(ProxyConfigPrecedence, EmptyPropagatorListMeansNone) {
+  const LoadedConfig loaded = load("tracing:\n  propagators: []\n");
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_THAT(loaded.config.propagation.propagators, IsEmpty());
+}
+
+TEST(ProxyConfigPrecedence, EnvOverridesFileBatchSettings) {
+  const std::string yaml =
+      "exporter:\n  batch:\n    schedule_delay: 200ms\n    max_queue_size: 100\n";
+  const LoadedConfig loaded = load(yaml, {{"OTEL_BSP_SCHEDULE_DELAY", "300"}});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded.config.exporter.batch.schedule_delay, 300ms);
+  EXPECT_EQ(loaded.config.exporter.batch.max_queue_size, 100u);
+  EXPECT_EQ(loaded.origin("exporter.batch.schedule_delay").source, Source::kEnv);
+  EXPECT_EQ(loaded.origin("exporter.batch.max_queue_size").detail, "test.yaml:4");
+  // A queue below the default batch size brings the batch size down, without a warning.
+  EXPECT_EQ(loaded.config.exporter.batch.max_export_batch_size, 100u);
+  EXPECT_THAT(loaded.warnings, IsEmpty());
+}
+
+TEST(ProxyConfigPrecedence, BlankEnvCountsAsUnsetSoTheFileApplies) {
+  const LoadedConfig loaded =
+      load("exporter:\n  batch:\n    schedule_delay: 2s\n", {{"OTEL_BSP_SCHEDULE_DELAY", "  "}});
+  EXPECT_EQ(loaded.config.exporter.batch.schedule_delay, 2s);
+  EXPECT_EQ(loaded.origin("exporter.batch.schedule_delay").source, Source::kFile);
+}
+
+TEST(ProxyConfigPrecedence, InvalidEnvIsIgnoredWithAWarningAsOtelSays) {
+  const LoadedConfig loaded =
+      load("exporter:\n  batch:\n    schedule_delay: 2s\n", {{"OTEL_BSP_SCHEDULE_DELAY", "soon"}});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded.config.exporter.batch.schedule_delay, 5s);
+  ASSERT_EQ(loaded.warnings.size(), 1u);
+  EXPECT_THAT(loaded.warnings[0], HasSubstr("OTEL_BSP_SCHEDULE_DELAY=\"soon\""));
+  EXPECT_THAT(loaded.origin("exporter.batch.schedule_delay").detail, HasSubstr("invalid"));
+}
+
+TEST(ProxyConfigPrecedence, ServiceNameAndResourceAttributesFromFileUnderEnv) {
+  const std::string yaml =
+      "tracing:\n"
+      "  service_name: checkout\n"
+      "  resource_attributes:\n"
+      "    deployment.environment: prod eu\n"
+      "    team: \"pay,ments=1%\"\n";
+  const LoadedConfig from_file = load(yaml);
+  ASSERT_TRUE(from_file.ok());
+  EXPECT_EQ(attribute(from_file, "service.name"), "checkout");
+  EXPECT_EQ(attribute(from_file, "deployment.environment"), "prod eu");
+  EXPECT_EQ(attribute(from_file, "team"), "pay,ments=1%");
+  EXPECT_EQ(from_file.origin("resource.team").detail, "test.yaml:5");
+  EXPECT_EQ(from_file.origin("resource.service.name").detail, "test.yaml:2");
+
+  const LoadedConfig from_env =
+      load(yaml, {{"OTEL_SERVICE_NAME", "cart"}, {"OTEL_RESOURCE_ATTRIBUTES", "team=orders"}});
+  EXPECT_EQ(attribute(from_env, "service.name"), "cart");
+  EXPECT_EQ(attribute(from_env, "team"), "orders");
+  EXPECT_EQ(attribute(from_env, "deployment.environment"), "prod eu");
+  EXPECT_EQ(from_env.origin("resource.service.name").detail, "OTEL_SERVICE_NAME");
+  EXPECT_EQ(from_env.origin("resource.team").source, Source::kEnv);
+  EXPECT_EQ(from_env.origin("resource.deployment.environment").source, Source::kFile);
+}
+
+TEST(ProxyConfigPrecedence, EnvResourceServiceNameBeatsFileServiceName) {
+  const LoadedConfig loaded = load("tracing:\n  service_name: checkout\n",
+                                   {{"OTEL_RESOURCE_ATTRIBUTES", "service.name=from-env"}});
+  EXPECT_EQ(attribute(loaded, "service.name"), "from-env");
+}
+
+TEST(ProxyConfigPrecedence, FileEndpointSelectsOtlpAndGetsTheSignalPath) {
+  const LoadedConfig loaded = load(
+      "exporter:\n  endpoint: http://collector:4318\n  protocol: http/json\n  timeout: 2s\n"
+      "  compression: gzip\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  const exporter::ExporterSettings& s = loaded.config.exporter.settings;
+  EXPECT_EQ(s.kind, exporter::ExporterKind::kOtlp);
+  EXPECT_EQ(s.otlp.endpoint.url(), "http://collector:4318/v1/traces");
+  EXPECT_EQ(s.otlp.protocol, exporter::OtlpProtocol::kHttpJson);
+  EXPECT_EQ(s.otlp.timeout, 2s);
+  EXPECT_EQ(s.otlp.compression, exporter::Compression::kGzip);
+}
+
+TEST(ProxyConfigPrecedence, EitherEndpointVariableHidesBothFileEndpoints) {
+  const LoadedConfig loaded = load("exporter:\n  traces_endpoint: http://file:4318/custom\n",
+                                   {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"}});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded.config.exporter.settings.otlp.endpoint.url(), "http://env:4318/v1/traces");
+  EXPECT_EQ(loaded.origin("exporter.traces_endpoint").source, Source::kEnv);
+}
+
+TEST(ProxyConfigPrecedence, ExporterHeadersMergeWithEnvWinningPerKey) {
+  const LoadedConfig loaded = load(
+      "exporter:\n  endpoint: http://c:4318\n  headers:\n    x-tenant: a b\n"
+      "    authorization: from-file\n",
+      {{"OTEL_EXPORTER_OTLP_HEADERS", "authorization=from-env"}});
+  ASSERT_TRUE(loaded.ok());
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(loaded.config.exporter.settings.otlp.headers,
+            (Headers{{"x-tenant", "a b"}, {"authorization", "from-env"}}));
+}
+
+TEST(ProxyConfigPrecedence, GeneralAttributeVariableHidesTheFileLimit) {
+  const std::string yaml =
+      "tracing:\n  span_attribute_count_limit: 10\n  span_attribute_value_length_limit: 64\n";
+  const LoadedConfig from_file = load(yaml);
+  EXPECT_EQ(from_file.config.tracing.attribute_limits.count, 10u);
+  EXPECT_EQ(from_file.config.tracing.attribute_limits.value_length, 64u);
+  const LoadedConfig from_env = load(yaml, {{"OTEL_ATTRIBUTE_COUNT_LIMIT", "20"}});
+  EXPECT_EQ(from_env.config.tracing.attribute_limits.count, 20u);
+  EXPECT_EQ(from_env.origin("tracing.span_attribute_count_limit").detail,
+            "OTEL_ATTRIBUTE_COUNT_LIMIT");
+  const LoadedConfig unlimited = load("tracing:\n  span_attribute_value_length_limit: unlimited\n");
+  EXPECT_EQ(unlimited.config.tracing.attribute_limits.value_length,
+            std::numeric_limits<size_t>::max());
+}
+
+TEST(ProxyConfigPrecedence, FileExporterTypeAndConsolePath) {
+  const LoadedConfig loaded = load("exporter:\n  type: none\n");
+  EXPECT_EQ(loaded.config.exporter.settings.kind, exporter::ExporterKind::kNone);
+  const LoadedConfig console =
+      load("exporter:\n  console_path: /tmp/spans.jsonl\n", {{"OTEL_TRACES_EXPORTER", "console"}});
+  EXPECT_EQ(console.config.exporter.settings.console_path, "/tmp/spans.jsonl");
+  const LoadedConfig env_wins =
+      load("exporter:\n  type: none\n", {{"OTEL_TRACES_EXPORTER", "console"}});
+  EXPECT_EQ(env_wins.config.exporter.settings.kind, exporter::ExporterKind::kConsole);
+}
+
+TEST(ProxyConfigPrecedence, FlagsOverrideFileAndEnv) {
+  ConfigFlags flags;
+  flags.inbound = "127.0.0.1:9006";
+  flags.app = "[::1]:9090";
+  flags.workers = "2";
+  flags.upstream = "egress.local:3128";
+  const LoadedConfig loaded =
+      load("listeners:\n  inbound: 0.0.0.0:7000\nupstreams:\n  app: 127.0.0.1:7080\nworkers: 8\n",
+           {}, flags);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.listeners.inbound.toString(), "127.0.0.1:9006");
+  EXPECT_EQ(loaded.config.upstreams.app.toString(), "[::1]:9090");
+  EXPECT_EQ(loaded.config.workers, 2u);
+  EXPECT_EQ(loaded.config.upstreams.outbound_mode, OutboundMode::kUpstream);
+  EXPECT_EQ(loaded.config.upstreams.outbound_upstream.toString(), "egress.local:3128");
+  EXPECT_EQ(loaded.origin("listeners.inbound").source, Source::kFlag);
+  EXPECT_EQ(loaded.origin("listeners.inbound").detail, "--inbound");
+  EXPECT_EQ(loaded.origin("workers").detail, "--workers");
+}
+
+TEST(ProxyConfigPrecedence, UpstreamFlagHostRestoresHostMode) {
+  ConfigFlags flags;
+  flags.upstream = "host";
+  const LoadedConfig loaded = load("upstreams:\n  outbound: 10.0.0.1:80\n", {}, flags);
+  EXPECT_EQ(loaded.config.upstreams.outbound_mode, OutboundMode::kHost);
+}
+
+TEST(ProxyConfigPrecedence, WorkersAutoFlagOverridesFileCount) {
+  ConfigFlags flags;
+  flags.workers = "auto";
+  const LoadedConfig loaded = load("workers: 8\n", {}, flags);
+  EXPECT_EQ(loaded.config.workers, 4u);
+  const LoadedConfig from_file = load("workers: auto\n");
+  EXPECT_EQ(from_file.config.workers, 4u);
+  EXPECT_EQ(from_file.origin("workers").source, Source::kFile);
+}
+
+TEST(ProxyConfigPrecedence, RouteFlagsReplaceFileRoutesAndCompile) {
+  ConfigFlags flags;
+  flags.routes = {"/orders/{id}", "/static/{path...}"};
+  const LoadedConfig loaded = load("routes:\n  - /users/{id}\n", {}, flags);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_THAT(loaded.config.tracing.routes, ElementsAre("/orders/{id}", "/static/{path...}"));
+  const auto match = loaded.config.tracing.route_matcher.match("/static/css/site.css");
+  ASSERT_TRUE(match.has_value());
+  EXPECT_EQ(match->route, "/static/{path...}");
+  EXPECT_FALSE(loaded.config.tracing.route_matcher.match("/users/1").has_value());
+}
+
+TEST(ProxyConfigPrecedence, FileRoutesCompileInOrder) {
+  const LoadedConfig loaded = load("routes:\n  - /users/me\n  - /users/{id}\n");
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded.config.tracing.route_matcher.match("/users/me")->route, "/users/me");
+  EXPECT_EQ(loaded.config.tracing.route_matcher.match("/users/7")->route, "/users/{id}");
+}
+
+TEST(ProxyConfigPrecedence, ApplyFlagsLayersOnALoadedConfig) {
+  LoadedConfig loaded = load("listeners:\n  admin: 127.0.0.1:9901\n");
+  ConfigFlags flags;
+  flags.admin = "127.0.0.1:9902";
+  applyFlags(flags, loaded);
+  EXPECT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded.config.listeners.admin.port, 9902);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors: key path, file name and line, all of them
+
+TEST(ProxyConfigErrors, UnknownKeysAreErrorsWithAHint) {
+  const LoadedConfig loaded = load(
+      "listners:\n"
+      "  inbound: 0.0.0.0:1\n"
+      "limits:\n"
+      "  request:\n"
+      "    max_header_byte: 10\n"
+      "    colour: blue\n");
+  EXPECT_THAT(loaded.errors,
+              ElementsAre("test.yaml:1:1: listners: unknown key; did you mean \"listeners\"?",
+                          "test.yaml:5:5: limits.request.max_header_byte: unknown key; did you "
+                          "mean \"max_header_bytes\"?",
+                          "test.yaml:6:5: limits.request.colour: unknown key (known here: "
+                          "max_header_bytes, max_headers, max_uri_length)"));
+}
+
+TEST(ProxyConfigErrors, ResponseLimitsHaveNoUriLength) {
+  const LoadedConfig loaded = load("limits:\n  response:\n    max_uri_length: 10\n");
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_THAT(loaded.errors[0],
+              HasSubstr("test.yaml:3:5: limits.response.max_uri_length: unknown key"));
+}
+
+TEST(ProxyConfigErrors, DuplicateKeysAreErrors) {
+  const LoadedConfig loaded = load("workers: 2\nworkers: 3\n");
+  EXPECT_THAT(loaded.errors,
+              ElementsAre("test.yaml:2:1: workers: duplicate key (first set on line 1)"));
+}
+
+TEST(ProxyConfigErrors, EveryErrorIsCollected) {
+  ConfigFlags flags;
+  flags.admin = "localhost:1";
+  const LoadedConfig loaded = load(
+      "listeners:\n"
+      "  inbound: 0.0.0.0:99999\n"
+      "limits:\n"
+      "  request:\n"
+      "    max_header_bytes: abc\n"
+      "timeouts:\n"
+      "  drain: soon\n"
+      "workers: many\n",
+      {{"OTEL_PROPAGATORS", "xray"}}, flags);
+  EXPECT_THAT(
+      loaded.errors,
+      ElementsAre(
+          "test.yaml:2:12: listeners.inbound: \"0.0.0.0:99999\": port 99999 is out of range "
+          "0..65535",
+          "test.yaml:5:23: limits.request.max_header_bytes: must be a positive integer, got "
+          "\"abc\"",
+          "test.yaml:7:10: timeouts.drain: must be a duration like 500ms, 10s or 1m (a bare number "
+          "is milliseconds), got \"soon\"",
+          "test.yaml:8:10: workers: must be \"auto\" or a positive integer, got \"many\"",
+          "OTEL_PROPAGATORS: unknown propagator \"xray\" (known: tracecontext, baggage, b3, "
+          "b3multi, jaeger, none)",
+          "--admin: \"localhost:1\": a listen address must be an IP address (0.0.0.0, "
+          "127.0.0.1, [::]...), not a name"));
+}
+
+TEST(ProxyConfigErrors, YamlSyntaxErrorHasItsLine) {
+  const LoadedConfig loaded = load("listeners:\n  inbound: [0.0.0.0:1\nworkers: 2\n");
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_THAT(loaded.errors[0], HasSubstr("test.yaml:3:"));
+  EXPECT_THAT(loaded.errors[0], HasSubstr("invalid YAML"));
+}
+
+TEST(ProxyConfigErrors, FileMustBeOneMap) {
+  EXPECT_THAT(load("- a\n- b\n").errors,
+              ElementsAre(HasSubstr("test.yaml:1:1: the file must be a map of sections")));
+  EXPECT_THAT(load("workers: 1\n---\nworkers: 2\n").errors,
+              ElementsAre(HasSubstr("more than one YAML document")));
+  EXPECT_THAT(load("limits: 5\n").errors,
+              ElementsAre("test.yaml:1:9: limits: must be a map of keys to values, got \"5\""));
+}
+
+TEST(ProxyConfigErrors, MissingFileIsNamed) {
+  ConfigInputs inputs;
+  inputs.env = exporter::mapEnvironment({});
+  inputs.cpu = fourCpus();
+  ConfigFlags flags;
+  flags.config_file = "/nonexistent/tracecar.yaml";
+  const LoadedConfig loaded = loadConfig(flags, inputs);
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_THAT(loaded.errors[0], HasSubstr("/nonexistent/tracecar.yaml: cannot read"));
+}
+
+TEST(ProxyConfigErrors, ReadsARealFile) {
+  const std::string path = ::testing::TempDir() + "/config_test_real.yaml";
+  std::ofstream(path) << "workers: 5\n";
+  ConfigInputs inputs;
+  inputs.env = exporter::mapEnvironment({});
+  inputs.cpu = fourCpus();
+  ConfigFlags flags;
+  flags.config_file = path;
+  const LoadedConfig loaded = loadConfig(flags, inputs);
+  EXPECT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded.config.workers, 5u);
+  EXPECT_EQ(loaded.origin("workers").detail, path + ":1");
+  std::filesystem::remove(path);
+}
+
+struct ErrorCase {
+  const char* yaml;
+  const char* error;
+};
+
+class ProxyConfigErrorPath : public ::testing::TestWithParam<ErrorCase> {};
+
+TEST_P(ProxyConfigErrorPath, NamesFileLineAndKey) {
+  const LoadedConfig loaded = load(GetParam().yaml);
+  EXPECT_THAT(loaded.errors, ElementsAre(GetParam().error)) << GetParam().yaml;
+  EXPECT_THAT(loaded.warnings, IsEmpty()) << "a file error is not reported twice";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryKey, ProxyConfigErrorPath,
+    ::testing::Values(
+        ErrorCase{"listeners:\n  inbound: localhost:1\n",
+                  "test.yaml:2:12: listeners.inbound: \"localhost:1\": a listen address must be "
+                  "an IP address (0.0.0.0, 127.0.0.1, [::]...), not a name"},
+        ErrorCase{"listeners:\n  outbound: 127.0.0.1\n",
+                  "test.yaml:2:13: listeners.outbound: \"127.0.0.1\": missing \":PORT\"; want "
+                  "ADDRESS:PORT, e.g. 0.0.0.0:15006 or [::]:15006"},
+        ErrorCase{"listeners:\n  admin: [::1]:80\n",
+                  "test.yaml:2:15: invalid YAML: end of map not found (an IPv6 address must be "
+                  "quoted, as in \"[::1]:15006\")"},
+        ErrorCase{"listeners:\n  admin: [a, b]\n",
+                  "test.yaml:2:3: listeners.admin: must be an address like 127.0.0.1:8080, got "
+                  "a list"},
+        ErrorCase{"upstreams:\n  app: 127.0.0.1:0\n",
+                  "test.yaml:2:8: upstreams.app: \"127.0.0.1:0\": port 0 is out of range 1..65535"},
+        ErrorCase{"upstreams:\n  outbound: hst\n",
+                  "test.yaml:2:13: upstreams.outbound: \"hst\": missing \":PORT\"; want "
+                  "HOST:PORT, e.g. 127.0.0.1:8080 or app.local:8080"},
+        ErrorCase{"workers: 1025\n", "test.yaml:1:10: workers: must be at most 1024, got \"1025\""},
+        ErrorCase{"workers:\n", "test.yaml:1:1: workers: must be a positive integer, got no value"},
+        ErrorCase{"limits:\n  request:\n    max_headers: -1\n",
+                  "test.yaml:3:18: limits.request.max_headers: must be a positive integer, got "
+                  "\"-1\""},
+        ErrorCase{"limits:\n  request:\n    max_uri_length: 1.5\n",
+                  "test.yaml:3:21: limits.request.max_uri_length: must be a positive integer, "
+                  "got \"1.5\""},
+        ErrorCase{"limits:\n  response:\n    max_header_bytes: 0\n",
+                  "test.yaml:3:23: limits.response.max_header_bytes: must be a positive "
+                  "integer, got \"0\""},
+        ErrorCase{"limits:\n  response:\n    max_headers: 65537\n",
+                  "test.yaml:3:18: limits.response.max_headers: must be at most 65536, got "
+                  "\"65537\""},
+        ErrorCase{"limits:\n  baggage:\n    max_bytes: 8191\n",
+                  "test.yaml:3:16: limits.baggage.max_bytes: baggage max bytes 8191 is below "
+                  "the W3C minimum of 8192"},
+        ErrorCase{"limits:\n  baggage:\n    max_members: 63\n",
+                  "test.yaml:3:18: limits.baggage.max_members: baggage max members 63 is below "
+                  "the W3C minimum of 64"},
+        ErrorCase{"limits:\n  baggage:\n    policy: drop\n",
+                  "test.yaml:3:13: limits.baggage.policy: must be truncate or reject, got "
+                  "\"drop\""},
+        ErrorCase{"limits:\n  tracestate:\n    max_length: 511\n",
+                  "test.yaml:3:17: limits.tracestate.max_length: tracestate max length 511 is "
+                  "below the W3C minimum of 512 characters"},
+        ErrorCase{"limits:\n  tracestate:\n    policy: [reject]\n",
+                  "test.yaml:3:5: limits.tracestate.policy: must be truncate or reject, got a "
+                  "list"},
+        ErrorCase{"timeouts:\n  request_header: 0\n",
+                  "test.yaml:2:19: timeouts.request_header: must be between 1ms and "
+                  "2147483647ms, got \"0\""},
+        ErrorCase{"timeouts:\n  downstream_idle: 1y\n",
+                  "test.yaml:2:20: timeouts.downstream_idle: must be a duration like 500ms, 10s "
+                  "or 1m (a bare number is milliseconds), got \"1y\": unknown unit \"y\" (ms, s, "
+                  "m or h)"},
+        ErrorCase{"timeouts:\n  upstream_idle: -5s\n",
+                  "test.yaml:2:18: timeouts.upstream_idle: must be a duration like 500ms, 10s or "
+                  "1m (a bare number is milliseconds), got \"-5s\""},
+        ErrorCase{"timeouts:\n  upstream_connect: 1m30\n",
+                  "test.yaml:2:21: timeouts.upstream_connect: must be a duration like 500ms, 10s "
+                  "or 1m (a bare number is milliseconds), got \"1m30\": every number needs a "
+                  "unit"},
+        ErrorCase{"timeouts:\n  upstream_response: 600h\n",
+                  "test.yaml:2:22: timeouts.upstream_response: must be between 1ms and "
+                  "2147483647ms, got \"600h\""},
+        ErrorCase{"timeouts:\n  drain: {s: 1}\n",
+                  "test.yaml:2:3: timeouts.drain: must be a duration like 500ms, 10s or 1m, got "
+                  "a map"},
+        ErrorCase{"routes: /users/{id}\n",
+                  "test.yaml:1:9: routes: must be a list, got \"/users/{id}\""},
+        ErrorCase{"routes:\n  - /users/{id}\n  - users\n",
+                  "test.yaml:3:5: routes[1]: route template \"users\", position 0: does not "
+                  "start with '/'"},
+        ErrorCase{"routes:\n  - \"\"\n", "test.yaml:2:5: routes[0]: must be a non-empty string"},
+        ErrorCase{"tracing:\n  propagators: [tracecontext, none]\n",
+                  "test.yaml:2:3: tracing.propagators: \"none\" cannot be combined with other "
+                  "propagators"},
+        ErrorCase{"tracing:\n  service_name: \"\"\n",
+                  "test.yaml:2:17: tracing.service_name: must be a non-empty string"},
+        ErrorCase{"tracing:\n  resource_attributes: [a]\n",
+                  "test.yaml:2:3: tracing.resource_attributes: must be a map of names to "
+                  "values, got a list"},
+        ErrorCase{"tracing:\n  resource_attributes:\n    team: [a]\n",
+                  "test.yaml:3:5: tracing.resource_attributes.team: must be a string, got a "
+                  "list"},
+        ErrorCase{"tracing:\n  route_cardinality_limit: 65537\n",
+                  "test.yaml:2:28: tracing.route_cardinality_limit: must be at most 65536, got "
+                  "\"65537\""},
+        ErrorCase{"tracing:\n  redact_all_query_values: yes\n",
+                  "test.yaml:2:28: tracing.redact_all_query_values: must be true or false, got "
+                  "\"yes\""},
+        ErrorCase{"tracing:\n  sensitive_query_keys: [token, \"\"]\n",
+                  "test.yaml:2:33: tracing.sensitive_query_keys[1]: must be a non-empty string"},
+        ErrorCase{"tracing:\n  span_attribute_count_limit: -1\n",
+                  "test.yaml:2:31: tracing.span_attribute_count_limit: must be a non-negative "
+                  "integer, got \"-1\""},
+        ErrorCase{"tracing:\n  span_attribute_value_length_limit: lots\n",
+                  "test.yaml:2:38: tracing.span_attribute_value_length_limit: must be a "
+                  "non-negative integer, got \"lots\""},
+        ErrorCase{"exporter:\n  type: jaeger\n",
+                  "test.yaml:2:9: exporter.type: must be otlp or console or none, got \"jaeger\""},
+        ErrorCase{"exporter:\n  console_path:\n",
+                  "test.yaml:2:3: exporter.console_path: must be a non-empty string, got no "
+                  "value"},
+        ErrorCase{"exporter:\n  endpoint: collector:4318\n",
+                  "test.yaml:2:13: exporter.endpoint: not a usable endpoint: not an absolute "
+                  "URL: want http(s)://host[:port][/path]"},
+        ErrorCase{"exporter:\n  traces_endpoint: http://u:p@c/v1/traces\n",
+                  "test.yaml:2:20: exporter.traces_endpoint: not a usable endpoint: userinfo "
+                  "(user:password@) is not allowed; send credentials in headers"},
+        ErrorCase{"exporter:\n  protocol: grpc\n",
+                  "test.yaml:2:13: exporter.protocol: grpc is not supported by this build yet; "
+                  "use http/protobuf or http/json"},
+        ErrorCase{"exporter:\n  headers:\n    bad name: x\n",
+                  "test.yaml:3:15: exporter.headers.bad name: the key is not an HTTP header "
+                  "name (token)"},
+        ErrorCase{"exporter:\n  headers:\n    content-type: text/plain\n",
+                  "test.yaml:3:19: exporter.headers.content-type: the exporter sets this header "
+                  "itself"},
+        ErrorCase{"exporter:\n  timeout: 10 s\n",
+                  "test.yaml:2:12: exporter.timeout: must be a duration like 500ms, 10s or 1m (a "
+                  "bare number is milliseconds), got \"10 s\": unexpected ' '"},
+        ErrorCase{"exporter:\n  compression: zstd\n",
+                  "test.yaml:2:16: exporter.compression: must be gzip or none, got \"zstd\""},
+        ErrorCase{"exporter:\n  certificate: \"\"\n",
+                  "test.yaml:2:16: exporter.certificate: must be a non-empty string"},
+        ErrorCase{"exporter:\n  client_key: [a]\n",
+                  "test.yaml:2:3: exporter.client_key: must be a non-empty string, got a list"},
+        ErrorCase{"exporter:\n  client_certificate: {a: b}\n",
+                  "test.yaml:2:3: exporter.client_certificate: must be a non-empty string, got "
+                  "a map"},
+        ErrorCase{"exporter:\n  batch:\n    schedule_delay: 0ms\n",
+                  "test.yaml:3:21: exporter.batch.schedule_delay: must be between 1ms and "
+                  "2147483647ms, got \"0ms\""},
+        ErrorCase{"exporter:\n  batch:\n    export_timeout: forever\n",
+                  "test.yaml:3:21: exporter.batch.export_timeout: must be a duration like "
+                  "500ms, 10s or 1m (a bare number is milliseconds), got \"forever\""},
+        ErrorCase{"exporter:\n  batch:\n    max_queue_size: 1048577\n",
+                  "test.yaml:3:21: exporter.batch.max_queue_size: must be at most 1048576, got "
+                  "\"1048577\""},
+        ErrorCase{"exporter:\n  batch:\n    max_queue_size: 10\n    max_export_batch_size: 11\n",
+                  "test.yaml:4: exporter.batch.max_export_batch_size: must not be larger than "
+                  "exporter.batch.max_queue_size (10)"}));
+
+// Every limit: accepted at its bound, refused one past it.
+struct LimitCase {
+  const char* section;
+  const char* key;
+  long long lowest;
+  long long highest;
+};
+
+class ProxyConfigLimitBounds : public ::testing::TestWithParam<LimitCase> {};
+
+TEST_P(ProxyConfigLimitBounds, AcceptsTheBoundsAndRefusesOnePast) {
+  const LimitCase& c = GetParam();
+  const auto yaml = [&c](long long value) {
+    return std::string("limits:\n  ") + c.section + ":\n    " + c.key + ": " +
+           std::to_string(value) + "\n";
+  };
+  EXPECT_TRUE(load(yaml(c.lowest)).ok()) << c.key << " " << c.lowest;
+  EXPECT_TRUE(load(yaml(c.highest)).ok()) << c.key << " " << c.highest;
+  EXPECT_FALSE(load(yaml(c.lowest - 1)).ok()) << c.key << " " << c.lowest - 1;
+  EXPECT_FALSE(load(yaml(c.highest + 1)).ok()) << c.key << " " << c.highest + 1;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryLimit, ProxyConfigLimitBounds,
+    ::testing::Values(LimitCase{"request", "max_header_bytes", 1, 16 * 1024 * 1024},
+                      LimitCase{"request", "max_headers", 1, 65536},
+                      LimitCase{"request", "max_uri_length", 1, 16 * 1024 * 1024},
+                      LimitCase{"response", "max_header_bytes", 1, 16 * 1024 * 1024},
+                      LimitCase{"response", "max_headers", 1, 65536},
+                      // The W3C minimums are the floors.
+                      LimitCase{"baggage", "max_members", 64, 16 * 1024 * 1024},
+                      LimitCase{"baggage", "max_bytes", 8192, 16 * 1024 * 1024},
+                      LimitCase{"tracestate", "max_length", 512, 16 * 1024 * 1024}));
+
+TEST(ProxyConfigLimits, FileLimitsReachTheStructs) {
+  const LoadedConfig loaded = load(
+      "limits:\n"
+      "  request: {max_header_bytes: 1000, max_headers: 10, max_uri_length: 100}\n"
+      "  response: {max_header_bytes: 2000, max_headers: 20}\n"
+      "  baggage: {max_members: 64, max_bytes: 8192, policy: reject}\n"
+      "  tracestate: {max_length: 512, policy: reject}\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  const ProxyConfig& c = loaded.config;
+  EXPECT_EQ(c.limits.request.max_header_bytes, 1000u);
+  EXPECT_EQ(c.limits.request.max_header_count, 10u);
+  EXPECT_EQ(c.limits.request.max_uri_length, 100u);
+  EXPECT_EQ(c.limits.response.max_header_bytes, 2000u);
+  EXPECT_EQ(c.limits.response.max_header_count, 20u);
+  EXPECT_EQ(c.limits.baggage_policy, HeaderPolicy::kReject);
+  EXPECT_EQ(c.limits.tracestate_policy, HeaderPolicy::kReject);
+  EXPECT_TRUE(c.propagation.validate().ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flags and settings that depend on each other
+
+TEST(ProxyConfigFlags, BadFlagValuesAreNamed) {
+  ConfigFlags flags;
+  flags.inbound = "0.0.0.0";
+  flags.workers = "0";
+  flags.upstream = "[::1]";
+  flags.routes = {"/ok", "/users/{id}/{id}"};
+  const LoadedConfig loaded = loadWithoutFile({}, flags);
+  EXPECT_THAT(loaded.errors,
+              ElementsAre(HasSubstr("--inbound: \"0.0.0.0\": missing \":PORT\""),
+                          "--upstream: \"[::1]\": missing \":PORT\"",
+                          "--workers: must be \"auto\" or an integer in 1..1024, got \"0\"",
+                          HasSubstr("--route: route template \"/users/{id}/{id}\", position 12: "
+                                    "duplicate parameter name 'id'")));
+}
+
+TEST(ProxyConfigFlags, OverlappingListenersAreRefused) {
+  ConfigFlags flags;
+  flags.outbound = "127.0.0.1:15006";
+  const LoadedConfig loaded = loadWithoutFile({}, flags);
+  EXPECT_THAT(loaded.errors,
+              ElementsAre("listeners.outbound: 127.0.0.1:15006 (set by --outbound) overlaps "
+                          "listeners.inbound 0.0.0.0:15006 (the default)"));
+}
+
+TEST(ProxyConfigFlags, AppThatIsOurOwnListenerIsRefused) {
+  const LoadedConfig loaded = load("upstreams:\n  app: 127.0.0.1:15006\n");
+  EXPECT_THAT(loaded.errors,
+              ElementsAre("upstreams.app: 127.0.0.1:15006 (set at test.yaml:2) is tracecar's own "
+                          "listeners.inbound; requests would loop"));
+}
+
+TEST(ProxyConfigFlags, PortZeroListenersNeverOverlap) {
+  ConfigFlags flags;
+  flags.inbound = "127.0.0.1:0";
+  flags.outbound = "127.0.0.1:0";
+  flags.admin = "127.0.0.1:0";
+  EXPECT_TRUE(loadWithoutFile({}, flags).ok());
+}
+
+TEST(ProxyConfigFlags, AddConfigFlagsParsesEveryOption) {
+  CLI::App app;
+  ConfigFlags flags;
+  addConfigFlags(app, flags);
+  std::vector<std::string> args = {
+      "--route",   "/b",          "--workers",  "auto",        "--config", "t.yaml",
+      "--inbound", "0.0.0.0:1",   "--outbound", "127.0.0.1:2", "--app",    "app:3",
+      "--admin",   "127.0.0.1:4", "--upstream", "host",        "--route",  "/a"};
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+  app.parse(args);
+  EXPECT_EQ(flags.config_file, "t.yaml");
+  EXPECT_EQ(flags.inbound, "0.0.0.0:1");
+  EXPECT_EQ(flags.outbound, "127.0.0.1:2");
+  EXPECT_EQ(flags.app, "app:3");
+  EXPECT_EQ(flags.admin, "127.0.0.1:4");
+  EXPECT_EQ(flags.workers, "auto");
+  EXPECT_EQ(flags.upstream, "host");
+  EXPECT_THAT(flags.routes, ElementsAre("/b", "/a"));
+}
+
+TEST(ProxyConfigPrint, EveryLineNamesItsOrigin) {
+  ConfigFlags flags;
+  flags.inbound = "0.0.0.0:9006";
+  const LoadedConfig loaded = load(
+      "timeouts:\n  drain: 90s\nexporter:\n  endpoint: http://c:4318\n  headers:\n"
+      "    authorization: secret-token\n",
+      {{"OTEL_PROPAGATORS", "b3"}}, flags);
+  ASSERT_TRUE(loaded.ok());
+  const std::string text = formatEffectiveConfig(loaded);
+  EXPECT_THAT(text, HasSubstr("listeners.inbound: 0.0.0.0:9006"));
+  EXPECT_THAT(text, HasSubstr("# flag --inbound\n"));
+  EXPECT_THAT(text, HasSubstr("timeouts.drain: 90s"));
+  EXPECT_THAT(text, HasSubstr("# file test.yaml:2\n"));
+  EXPECT_THAT(text, HasSubstr("tracing.propagators: b3"));
+  EXPECT_THAT(text, HasSubstr("# env OTEL_PROPAGATORS\n"));
+  EXPECT_THAT(text, HasSubstr("exporter.traces_endpoint: http://c:4318/v1/traces"));
+  EXPECT_THAT(text, HasSubstr("exporter.headers: [authorization] (values hidden)"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("secret-token")));
+  for (size_t start = 0; start < text.size();) {
+    const size_t end = text.find('\n', start);
+    EXPECT_THAT(text.substr(start, end - start), HasSubstr("# ")) << "every line has an origin";
+    start = end + 1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+TEST(Duration, ParsesUnitsAndBareMilliseconds) {
+  EXPECT_EQ(*parseDuration("500"), 500ms);
+  EXPECT_EQ(*parseDuration("500ms"), 500ms);
+  EXPECT_EQ(*parseDuration("10s"), 10s);
+  EXPECT_EQ(*parseDuration("1m"), 60s);
+  EXPECT_EQ(*parseDuration("2h"), 7200s);
+  EXPECT_EQ(*parseDuration("1m30s"), 90s);
+  EXPECT_EQ(*parseDuration("1s500ms"), 1500ms);
+  EXPECT_EQ(*parseDuration(" 0 "), 0ms);
+}
+
+TEST(Duration, RefusesWhatIsNotADuration) {
+  for (const char* text : {"", " ", "s", "10x", "1.5s", "-1s", "10 s", "1m30", "ms10",
+                           "99999999999999999999ms", "9999999999999h"}) {
+    EXPECT_FALSE(parseDuration(text).ok()) << text;
+  }
+}
+
+TEST(Duration, FormatsInTheLargestExactUnit) {
+  EXPECT_EQ(formatDuration(1500ms), "1500ms");
+  EXPECT_EQ(formatDuration(20s), "20s");
+  EXPECT_EQ(formatDuration(60s), "1m");
+  EXPECT_EQ(formatDuration(90s), "90s");
+  EXPECT_EQ(formatDuration(7200s), "2h");
+  EXPECT_EQ(formatDuration(0ms), "0ms");
+}
+
+TEST(HostPortParse, AcceptsIpv4Ipv6AndNames) {
+  EXPECT_EQ(parseHostPort("0.0.0.0:15006", AddressUse::kListen)->toString(), "0.0.0.0:15006");
+  const auto v6 = parseHostPort("[::]:15006", AddressUse::kListen);
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::");
+  EXPECT_TRUE(v6->isIpv6());
+  EXPECT_EQ(v6->toString(), "[::]:15006");
+  EXPECT_EQ(parseHostPort("[2001:db8::1]:443", AddressUse::kPeer)->host, "2001:db8::1");
+  EXPECT_EQ(parseHostPort("app.default.svc:8080", AddressUse::kPeer)->host, "app.default.svc");
+  EXPECT_EQ(parseHostPort("127.0.0.1:0", AddressUse::kListen)->port, 0);
+  EXPECT_EQ(parseHostPort("127.0.0.1:65535", AddressUse::kPeer)->port, 65535);
+}
+
+TEST(HostPortParse, RefusesBadAddressesAndPorts) {
+  const std::pair<const char*, AddressUse> bad[] = {
+      {"", AddressUse::kListen},
+      {"0.0.0.0", AddressUse::kListen},
+      {"0.0.0.0:", AddressUse::kListen},
+      {"0.0.0.0:65536", AddressUse::kListen},
+      {"0.0.0.0:-1", AddressUse::kListen},
+      {"0.0.0.0:http", AddressUse::kListen},
+      {":80", AddressUse::kPeer},
+      {"127.0.0.1:0", AddressUse::kPeer},
+      {"::1:80", AddressUse::kPeer},
+      {"[::1]", AddressUse::kPeer},
+      {"[::1:80", AddressUse::kPeer},
+      {"[::1]x:80", AddressUse::kPeer},
+      {"[fe80::1%eth0]:80", AddressUse::kPeer},
+      {"[1.2.3.4]:80", AddressUse::kPeer},
+      {"localhost:80", AddressUse::kListen},
+      {"300.1.1.1:80", AddressUse::kPeer},
+      {"-app:80", AddressUse::kPeer},
+      {"a..b:80", AddressUse::kPeer},
+      {"app_@:80", AddressUse::kPeer},
+  };
+  for (const auto& [text, use] : bad) EXPECT_FALSE(parseHostPort(text, use).ok()) << text;
+  EXPECT_THAT(std::string(parseHostPort("::1:80", AddressUse::kPeer).status().message()),
+              HasSubstr("must be in brackets"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workers: the container's CPU limit
+
+class FakeCgroup : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ =
+        std::filesystem::path(::testing::TempDir()) /
+        ("cgroup_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_ / "sys");
+    probe_.cgroup_root = (root_ / "sys").string();
+    probe_.proc_self_cgroup = (root_ / "self_cgroup").string();
+    probe_.available_cpus = 8;
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  void write(const std::string& relative, const std::string& text) {
+    const std::filesystem::path path = root_ / relative;
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path) << text;
+  }
+
+  std::filesystem::path root_;
+  CpuProbe probe_;
+};
+
+TEST(CgroupParse, V2CpuMax) {
+  EXPECT_EQ(parseCgroupV2CpuMax("150000 100000\n"), 1.5);
+  EXPECT_EQ(parseCgroupV2CpuMax("200000 100000"), 2.0);
+  EXPECT_EQ(parseCgroupV2CpuMax("max 100000\n"), std::nullopt);
+  EXPECT_EQ(parseCgroupV2CpuMax(""), std::nullopt);
+  EXPECT_EQ(parseCgroupV2CpuMax("abc 100000"), std::nullopt);
+  EXPECT_EQ(parseCgroupV2CpuMax("100000 0"), std::nullopt);
+}
+
+TEST(CgroupParse, V1Quota) {
+  EXPECT_EQ(parseCgroupV1Quota("50000\n", "100000\n"), 0.5);
+  EXPECT_EQ(parseCgroupV1Quota("-1\n", "100000\n"), std::nullopt);
+  EXPECT_EQ(parseCgroupV1Quota("x", "100000"), std::nullopt);
+}
+
+TEST_F(FakeCgroup, V2ContainerViewReadsTheRoot) {
+  write("self_cgroup", "0::/\n");
+  write("sys/cpu.max", "150000 100000\n");
+  const auto limit = cgroupCpuLimit(probe_);
+  ASSERT_TRUE(limit.has_value());
+  EXPECT_EQ(limit->cores, 1.5);
+  EXPECT_EQ(defaultWorkerCount(probe_).workers, 2u);  // rounded up
+}
+
+TEST_F(FakeCgroup, V2TightestOfTheCgroupAndItsAncestors) {
+  write("self_cgroup", "0::/kubepods/pod1/c1\n");
+  write("sys/kubepods/pod1/c1/cpu.max", "max 100000\n");
+  write("sys/kubepods/pod1/cpu.max", "250000 100000\n");
+  write("sys/kubepods/cpu.max", "400000 100000\n");
+  const WorkerCount count = defaultWorkerCount(probe_);
+  EXPECT_EQ(count.workers, 3u);
+  EXPECT_THAT(count.reason, HasSubstr("kubepods/pod1/cpu.max"));
+}
+
+TEST_F(FakeCgroup, V2PathNotVisibleFallsBackToTheRoot) {
+  write("self_cgroup", "0::/system.slice/docker-abc.scope\n");
+  write("sys/cpu.max", "100000 100000\n");
+  EXPECT_EQ(defaultWorkerCount(probe_).workers, 1u);
+}
+
+TEST_F(FakeCgroup, V1CfsQuota) {
+  write("self_cgroup", "5:cpuacct,cpu:/docker/abc\n4:memory:/docker/abc\n");
+  write("sys/cpuacct,cpu/cpu.cfs_quota_us", "300000\n");
+  write("sys/cpuacct,cpu/cpu.cfs_period_us", "100000\n");
+  EXPECT_EQ(defaultWorkerCount(probe_).workers, 3u);
+}
+
+TEST_F(FakeCgroup, V1UnlimitedQuotaUsesTheCpus) {
+  write("self_cgroup", "1:cpu:/\n");
+  write("sys/cpu/cpu.cfs_quota_us", "-1\n");
+  write("sys/cpu/cpu.cfs_period_us", "100000\n");
+  EXPECT_EQ(cgroupCpuLimit(probe_), std::nullopt);
+  const WorkerCount count = defaultWorkerCount(probe_);
+  EXPECT_EQ(count.workers, 8u);
+  EXPECT_THAT(count.reason, HasSubstr("no cgroup CPU limit"));
+}
+
+TEST_F(FakeCgroup, QuotaAboveTheCpusIsCapped) {
+  write("self_cgroup", "0::/\n");
+  write("sys/cpu.max", "1600000 100000\n");
+  probe_.available_cpus = 2;
+  const WorkerCount count = defaultWorkerCount(probe_);
+  EXPECT_EQ(count.workers, 2u);
+  EXPECT_THAT(count.reason, HasSubstr("capped"));
+}
+
+TEST_F(FakeCgroup, SmallQuotaIsAtLeastOneWorker) {
+  write("self_cgroup", "0::/\n");
+  write("sys/cpu.max", "10000 100000\n");
+  EXPECT_EQ(defaultWorkerCount(probe_).workers, 1u);
+}
+
+TEST_F(FakeCgroup, NothingReadableUsesTheCpus) {
+  EXPECT_EQ(defaultWorkerCount(probe_).workers, 8u);
+}
+
+TEST_F(FakeCgroup, LoaderUsesTheProbeForAuto) {
+  write("self_cgroup", "0::/\n");
+  write("sys/cpu.max", "250000 100000\n");
+  ConfigInputs inputs;
+  inputs.env = exporter::mapEnvironment({});
+  inputs.cpu = probe_;
+  const LoadedConfig loaded = loadConfig(ConfigFlags{}, inputs);
+  EXPECT_EQ(loaded.config.workers, 3u);
+  EXPECT_THAT(loaded.origin("workers").detail, HasSubstr("CPU limit 2.5"));
+}
+
+TEST(AvailableCpus, IsAtLeastOne) { EXPECT_GE(availableCpus(CpuProbe{}), 1u); }
+
+}  // namespace
+}  // namespace tracecar::proxy

@@ -1,0 +1,255 @@
+#include "proxy/data_path_headers.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tracecar::proxy {
+namespace {
+
+http::HeaderMap makeHeaders(std::vector<std::pair<std::string, std::string>> fields) {
+  http::HeaderMap headers;
+  for (const auto& [name, value] : fields) headers.add(name, value);
+  return headers;
+}
+
+std::string serialize(const http::HeaderMap& headers) {
+  std::string out;
+  headers.serialize(out);
+  return out;
+}
+
+// ---- hop-by-hop ----
+
+TEST(StripHopByHop, RemovesFixedHopByHopFields) {
+  http::HeaderMap headers = makeHeaders({{"Host", "a"},
+                                         {"Connection", "keep-alive"},
+                                         {"Keep-Alive", "timeout=5"},
+                                         {"Proxy-Connection", "keep-alive"},
+                                         {"TE", "trailers"},
+                                         {"Transfer-Encoding", "chunked"},
+                                         {"Upgrade", "websocket"},
+                                         {"Accept", "*/*"}});
+  stripHopByHop(headers);
+  EXPECT_EQ(serialize(headers), "Host: a\r\nAccept: */*\r\n");
+}
+
+TEST(StripHopByHop, RemovesFieldsNamedByConnectionAcrossLines) {
+  http::HeaderMap headers = makeHeaders({{"Connection", "X-One, x-two"},
+                                         {"connection", " X-Three ,,"},
+                                         {"X-One", "1"},
+                                         {"X-TWO", "2"},
+                                         {"x-three", "3"},
+                                         {"X-Four", "4"}});
+  stripHopByHop(headers);
+  EXPECT_EQ(serialize(headers), "X-Four: 4\r\n");
+}
+
+TEST(StripHopByHop, NeverRemovesHostOrContentLengthNamedByConnection) {
+  http::HeaderMap headers =
+      makeHeaders({{"Connection", "host, content-length"}, {"Host", "a"}, {"Content-Length", "3"}});
+  stripHopByHop(headers);
+  EXPECT_EQ(serialize(headers), "Host: a\r\nContent-Length: 3\r\n");
+}
+
+TEST(StripHopByHop, KeepsUpgradeWhenTunnelling) {
+  http::HeaderMap headers = makeHeaders({{"Connection", "Upgrade"}, {"Upgrade", "websocket"}});
+  HopByHopOptions options;
+  options.keep_upgrade = true;
+  stripHopByHop(headers, options);
+  EXPECT_EQ(serialize(headers), "Upgrade: websocket\r\n");
+}
+
+TEST(StripHopByHop, ProxyAuthorizationOnlyWhenAsked) {
+  http::HeaderMap kept = makeHeaders({{"Proxy-Authorization", "Basic eA=="}});
+  stripHopByHop(kept);
+  EXPECT_EQ(kept.size(), 1u);
+  http::HeaderMap dropped = makeHeaders({{"Proxy-Authorization", "Basic eA=="}});
+  HopByHopOptions options;
+  options.keep_proxy_authorization = false;
+  stripHopByHop(dropped, options);
+  EXPECT_TRUE(dropped.empty());
+}
+
+TEST(StripHopByHop, ReportsTeTrailers) {
+  http::HeaderMap yes = makeHeaders({{"TE", "gzip;q=0.5, Trailers"}});
+  EXPECT_TRUE(stripHopByHop(yes).te_trailers);
+  http::HeaderMap no = makeHeaders({{"TE", "gzip"}});
+  EXPECT_FALSE(stripHopByHop(no).te_trailers);
+  http::HeaderMap none;
+  EXPECT_FALSE(stripHopByHop(none).te_trailers);
+}
+
+// ---- authority and request targets ----
+
+TEST(ParseAuthority, HostAndPort) {
+  auto a = parseAuthority("example.com:8080");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "example.com");
+  EXPECT_EQ(a->port, 8080);
+  EXPECT_TRUE(a->has_port);
+  auto b = parseAuthority("example.com");
+  ASSERT_TRUE(b);
+  EXPECT_FALSE(b->has_port);
+}
+
+TEST(ParseAuthority, Ipv6Literal) {
+  auto a = parseAuthority("[::1]:80");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "::1");
+  EXPECT_EQ(a->port, 80);
+  EXPECT_TRUE(a->ipv6);
+  EXPECT_TRUE(parseAuthority("[::1]"));
+  EXPECT_FALSE(parseAuthority("[::1"));
+  EXPECT_FALSE(parseAuthority("[::1]x"));
+  EXPECT_FALSE(parseAuthority("[zz]:80"));
+}
+
+TEST(ParseAuthority, RefusesBadInput) {
+  EXPECT_FALSE(parseAuthority(""));
+  EXPECT_FALSE(parseAuthority(":80"));
+  EXPECT_FALSE(parseAuthority("a:"));
+  EXPECT_FALSE(parseAuthority("a:0"));
+  EXPECT_FALSE(parseAuthority("a:65536"));
+  EXPECT_FALSE(parseAuthority("a:123456"));
+  EXPECT_FALSE(parseAuthority("a:8x"));
+  EXPECT_FALSE(parseAuthority("user@host"));
+  EXPECT_FALSE(parseAuthority("a b"));
+  EXPECT_FALSE(parseAuthority("a%zz"));
+  EXPECT_TRUE(parseAuthority("a%20b:1"));
+  EXPECT_TRUE(parseAuthority("a:65535"));
+}
+
+TEST(ParseRequestTarget, OriginForm) {
+  auto t = parseRequestTarget("GET", "/a/b?c=d");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->form, RequestTargetForm::kOrigin);
+  EXPECT_EQ(t->path, "/a/b?c=d");
+}
+
+TEST(ParseRequestTarget, AbsoluteForm) {
+  auto t = parseRequestTarget("GET", "http://example.com:81/x?y");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->form, RequestTargetForm::kAbsolute);
+  EXPECT_EQ(t->scheme, "http");
+  EXPECT_EQ(t->authority, "example.com:81");
+  EXPECT_EQ(t->path, "/x?y");
+  auto bare = parseRequestTarget("GET", "HTTP://example.com");
+  ASSERT_TRUE(bare);
+  EXPECT_TRUE(schemeIs(bare->scheme, "http"));
+  EXPECT_EQ(bare->path, "");
+  auto query = parseRequestTarget("GET", "http://example.com?q");
+  ASSERT_TRUE(query);
+  EXPECT_EQ(query->authority, "example.com");
+  EXPECT_EQ(query->path, "?q");
+}
+
+TEST(ParseRequestTarget, AuthorityFormOnlyForConnect) {
+  auto t = parseRequestTarget("CONNECT", "example.com:443");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->form, RequestTargetForm::kAuthority);
+  EXPECT_EQ(t->authority, "example.com:443");
+  EXPECT_FALSE(parseRequestTarget("CONNECT", "example.com"));
+  EXPECT_FALSE(parseRequestTarget("CONNECT", "/x"));
+  EXPECT_FALSE(parseRequestTarget("GET", "example.com:443"));
+}
+
+TEST(ParseRequestTarget, AsteriskOnlyForOptions) {
+  auto t = parseRequestTarget("OPTIONS", "*");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->form, RequestTargetForm::kAsterisk);
+  EXPECT_FALSE(parseRequestTarget("GET", "*"));
+}
+
+TEST(ParseRequestTarget, RefusesOtherShapes) {
+  EXPECT_FALSE(parseRequestTarget("GET", "x"));
+  EXPECT_FALSE(parseRequestTarget("GET", "http:/x"));
+  EXPECT_FALSE(parseRequestTarget("GET", "http:///x"));
+  EXPECT_FALSE(parseRequestTarget("GET", "1http://a/"));
+  EXPECT_FALSE(parseRequestTarget("GET", "http://user@a/"));
+}
+
+TEST(IsValidHost, EmptyOrAuthority) {
+  EXPECT_TRUE(isValidHost(""));
+  EXPECT_TRUE(isValidHost("a.b:80"));
+  EXPECT_TRUE(isValidHost("[::1]:80"));
+  EXPECT_FALSE(isValidHost("a b"));
+  EXPECT_FALSE(isValidHost("a/b"));
+}
+
+// ---- local replies and framing ----
+
+TEST(AppendLocalReply, OneLineTextPlain) {
+  std::string out;
+  appendLocalReply(out, 502, "upstream refused", true, false);
+  EXPECT_EQ(out,
+            "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: 17\r\nConnection: close\r\n\r\nupstream refused\n");
+}
+
+TEST(AppendLocalReply, HeadRequestGetsNoBody) {
+  std::string out;
+  appendLocalReply(out, 400, "bad", false, true);
+  EXPECT_EQ(out,
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: 4\r\n\r\n");
+}
+
+TEST(Chunks, HeaderAndLastChunk) {
+  std::string out;
+  appendChunkHeader(out, 0x1a2b);
+  EXPECT_EQ(out, "1a2b\r\n");
+  out.clear();
+  appendLastChunk(out, nullptr);
+  EXPECT_EQ(out, "0\r\n\r\n");
+  out.clear();
+  http::HeaderMap trailers = makeHeaders({{"X-Sum", "1"}});
+  appendLastChunk(out, &trailers);
+  EXPECT_EQ(out, "0\r\nX-Sum: 1\r\n\r\n");
+}
+
+TEST(ChooseResponseFraming, ContentLengthPassesThrough) {
+  const ResponseFraming f = chooseResponseFraming(false, 10, "", false, true, false);
+  EXPECT_EQ(f.framing, BodyFraming::kLength);
+  EXPECT_EQ(f.transfer_encoding, "");
+  EXPECT_FALSE(f.close);
+}
+
+TEST(ChooseResponseFraming, ChunkedStaysChunkedForHttp11) {
+  const ResponseFraming f = chooseResponseFraming(false, std::nullopt, "gzip, chunked", true,
+                                                  true, false);
+  EXPECT_EQ(f.framing, BodyFraming::kChunked);
+  EXPECT_EQ(f.transfer_encoding, "gzip, chunked");
+  EXPECT_FALSE(f.close);
+}
+
+TEST(ChooseResponseFraming, CloseDelimitedBecomesChunkedForHttp11) {
+  const ResponseFraming f = chooseResponseFraming(false, std::nullopt, "", false, true, false);
+  EXPECT_EQ(f.framing, BodyFraming::kChunked);
+  EXPECT_EQ(f.transfer_encoding, "chunked");
+  const ResponseFraming g = chooseResponseFraming(false, std::nullopt, "gzip", false, true, false);
+  EXPECT_EQ(g.transfer_encoding, "gzip, chunked");
+}
+
+TEST(ChooseResponseFraming, Http10ClientsGetCloseDelimited) {
+  const ResponseFraming f = chooseResponseFraming(false, std::nullopt, "chunked", true, false,
+                                                  false);
+  EXPECT_EQ(f.framing, BodyFraming::kClose);
+  EXPECT_EQ(f.transfer_encoding, "");
+  EXPECT_TRUE(f.close);
+}
+
+TEST(ChooseResponseFraming, NoBodyKeepsHeadFramingOnlyForHead) {
+  const ResponseFraming head = chooseResponseFraming(true, std::nullopt, "chunked", true, true,
+                                                     true);
+  EXPECT_EQ(head.framing, BodyFraming::kNone);
+  EXPECT_EQ(head.transfer_encoding, "chunked");
+  const ResponseFraming no_content = chooseResponseFraming(true, std::nullopt, "chunked", true,
+                                                           true, false);
+  EXPECT_EQ(no_content.transfer_encoding, "");
+}
+
+}  // namespace
+}  // namespace tracecar::proxy

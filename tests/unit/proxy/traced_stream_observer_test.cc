@@ -1,0 +1,400 @@
+#include "proxy/traced_stream_observer.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_family.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "exporter/span.h"
+#include "http/http1_parser.h"
+#include "http/route_resolver.h"
+#include "http/route_template.h"
+#include "propagation/composite_propagator.h"
+#include "propagation/ids.h"
+#include "proxy/metrics.h"
+#include "proxy/run_metrics.h"
+
+namespace tracecar::proxy {
+namespace {
+
+using exporter::SpanKind;
+using exporter::SpanRecord;
+using exporter::StatusCode;
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using LabelPairs = std::vector<std::pair<std::string, std::string>>;
+
+constexpr std::string_view kTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
+constexpr std::string_view kParent = "00f067aa0ba902b7";
+constexpr uint64_t kMs = 1'000'000;
+
+uint64_t fakeNow() noexcept {
+  static uint64_t now = 1'700'000'000'000'000'000;
+  return now += kMs;
+}
+
+class CollectingSink : public SpanSink {
+ public:
+  void onSpanEnd(std::unique_ptr<SpanRecord>&& span) override { spans.push_back(std::move(span)); }
+  std::vector<std::unique_ptr<SpanRecord>> spans;
+};
+
+std::string traceparent(std::string_view flags) {
+  return "00-" + std::string(kTrace) + "-" + std::string(kParent) + "-" + std::string(flags);
+}
+
+http::Http1Head requestHead(std::string method, std::string target,
+                            std::initializer_list<std::pair<std::string_view, std::string_view>>
+                                fields = {}) {
+  http::Http1Head head;
+  head.method = std::move(method);
+  head.target = std::move(target);
+  head.headers.add("Host", "app.local:8080");
+  for (const auto& [name, value] : fields) head.headers.add(name, value);
+  return head;
+}
+
+http::Http1Head responseHead(int status) {
+  http::Http1Head head;
+  head.status = status;
+  return head;
+}
+
+// First byte at 1 s of the monotonic clock, last byte duration_ms later.
+StreamStats stats(ListenerRole listener, int status, uint64_t duration_ms) {
+  StreamStats s;
+  s.listener = listener;
+  s.status = status;
+  s.start_ns = 1'000 * kMs;
+  s.request_head_ns = s.start_ns;
+  s.end_ns = s.start_ns + duration_ms * kMs;
+  return s;
+}
+
+StreamStats localReply(ListenerRole listener, int status, LocalReplyReason reason) {
+  StreamStats s = stats(listener, status, 1);
+  s.local_reply = true;
+  s.local_reply_reason = reason;
+  return s;
+}
+
+const ClientMetric* findSample(const std::vector<MetricFamily>& families, std::string_view name,
+                               const LabelPairs& labels) {
+  for (const MetricFamily& family : families) {
+    if (family.name != name) continue;
+    for (const ClientMetric& metric : family.metric) {
+      if (metric.label.size() != labels.size()) continue;
+      bool all = true;
+      for (const auto& [key, value] : labels) {
+        bool found = false;
+        for (const auto& label : metric.label) found |= label.name == key && label.value == value;
+        all &= found;
+      }
+      if (all) return &metric;
+    }
+  }
+  return nullptr;
+}
+
+double counter(const std::vector<MetricFamily>& families, std::string_view name,
+               const LabelPairs& labels) {
+  const ClientMetric* metric = findSample(families, name, labels);
+  return metric == nullptr ? -1 : metric->counter.value;
+}
+
+// The histogram sample with these labels; count -1 when absent.
+struct Observed {
+  double count = -1;
+  double sum = 0;
+};
+Observed histogram(const std::vector<MetricFamily>& families, std::string_view name,
+                   const LabelPairs& labels) {
+  const ClientMetric* metric = findSample(families, name, labels);
+  if (metric == nullptr) return {};
+  return {static_cast<double>(metric->histogram.sample_count), metric->histogram.sample_sum};
+}
+
+std::string attribute(const SpanRecord& span, std::string_view key) {
+  for (const exporter::Attribute& a : span.attributes.items()) {
+    if (a.key != key) continue;
+    if (const auto* s = std::get_if<std::string>(&a.value)) return *s;
+    if (const auto* i = std::get_if<int64_t>(&a.value)) return std::to_string(*i);
+    return "<other>";
+  }
+  return "<absent>";
+}
+
+// One worker's two factories over a collecting sink and a fresh metrics shard.
+struct Worker {
+  explicit Worker(RequestTracingConfig tracing = {})
+      : routes(*http::RouteMatcher::compile({"/users/{id}"})),
+        config(std::move(tracing)),
+        ids(7),
+        shard(metrics.addShard()),
+        inbound(ListenerRole::kInbound, propagator, &routes, config, sink, shard, fakeNow, &ids),
+        outbound(ListenerRole::kOutbound, propagator, nullptr, config, sink, shard, fakeNow,
+                 &ids) {}
+
+  std::vector<MetricFamily> scrape() const { return metrics.Collect(); }
+
+  propagation::CompositePropagator propagator;
+  http::RouteResolver routes;
+  RequestTracingConfig config;
+  CollectingSink sink;
+  propagation::IdGenerator ids;
+  ProxyMetrics metrics;
+  WorkerMetrics& shard;
+  TracedStreamObserverFactory inbound;
+  TracedStreamObserverFactory outbound;
+};
+
+const PeerInfo kPeer{ListenerRole::kInbound, "10.1.2.3", 51234, "10.1.2.4", 15006, -1};
+
+TEST(TracedStreamObserverTest, InboundRequestBecomesServerSpanAndChildContextGoesUpstream) {
+  Worker w;
+  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+  http::Http1Head head =
+      requestHead("GET", "/users/42?token=s3cret", {{"traceparent", traceparent("01")}});
+  EXPECT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  observer->onResponseHead(responseHead(200));
+  observer->onComplete(stats(ListenerRole::kInbound, 200, 250));
+
+  ASSERT_EQ(w.sink.spans.size(), 1u);
+  const SpanRecord& span = *w.sink.spans[0];
+  EXPECT_EQ(span.kind, SpanKind::kServer);
+  EXPECT_EQ(span.name, "GET /users/{id}");
+  EXPECT_EQ(span.trace_id.toHex(), kTrace);
+  EXPECT_EQ(span.parent_span_id.toHex(), kParent);
+  EXPECT_EQ(attribute(span, "http.route"), "/users/{id}");
+  EXPECT_EQ(attribute(span, "http.response.status_code"), "200");
+  EXPECT_EQ(attribute(span, "url.query"), "token=REDACTED");
+  EXPECT_EQ(attribute(span, "client.address"), "10.1.2.3");
+  // The request sent on carries the span just started as its parent.
+  EXPECT_EQ(std::string(head.headers.get("traceparent").value_or("")),
+            "00-" + std::string(kTrace) + "-" + span.span_id.toHex() + "-01");
+
+  const std::vector<MetricFamily> families = w.scrape();
+  const Observed observed =
+      histogram(families, "http_server_request_duration_seconds",
+                {{"http_request_method", "GET"},
+                 {"http_route", "/users/{id}"},
+                 {"http_response_status_code", "200"}});
+  EXPECT_EQ(observed.count, 1);
+  EXPECT_DOUBLE_EQ(observed.sum, 0.25);  // first byte to last byte, from the stream's stats
+  EXPECT_EQ(counter(families, "tracecar_spans_started_total", {{"kind", "server"}}), 1);
+  EXPECT_EQ(counter(families, "tracecar_spans_sampled_total", {{"kind", "server"}}), 1);
+}
+
+TEST(TracedStreamObserverTest, OutboundRequestBecomesClientSpanWithoutRoute) {
+  Worker w;
+  std::unique_ptr<StreamObserver> observer = w.outbound.create(ListenerRole::kOutbound);
+  http::Http1Head head = requestHead("POST", "http://orders.local:9000/users/42");
+  EXPECT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  observer->onResponseHead(responseHead(404));
+  observer->onComplete(stats(ListenerRole::kOutbound, 404, 10));
+
+  ASSERT_EQ(w.sink.spans.size(), 1u);
+  const SpanRecord& span = *w.sink.spans[0];
+  EXPECT_EQ(span.kind, SpanKind::kClient);
+  EXPECT_EQ(span.name, "POST");
+  EXPECT_EQ(span.status_code, StatusCode::kError);  // CLIENT: 4xx is an error
+  EXPECT_EQ(attribute(span, "url.full"), "http://orders.local:9000/users/42");
+  EXPECT_EQ(attribute(span, "server.address"), "orders.local");
+  // A new trace: the context sent on is the CLIENT span's.
+  EXPECT_NE(std::string(head.headers.get("traceparent").value_or("")).find(span.span_id.toHex()),
+            std::string::npos);
+
+  const std::vector<MetricFamily> families = w.scrape();
+  EXPECT_EQ(histogram(families, "http_client_request_duration_seconds",
+                      {{"http_request_method", "POST"}, {"http_response_status_code", "404"}})
+                .count,
+            1);
+  EXPECT_EQ(counter(families, "tracecar_spans_started_total", {{"kind", "client"}}), 1);
+  EXPECT_EQ(counter(families, "tracecar_spans_started_total", {{"kind", "server"}}), 0);
+}
+
+TEST(TracedStreamObserverTest, UnsampledRequestIsMeasuredAndPropagatedButNotExported) {
+  Worker w;
+  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+  http::Http1Head head = requestHead("GET", "/users/7", {{"traceparent", traceparent("00")}});
+  EXPECT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  observer->onResponseHead(responseHead(200));
+  observer->onComplete(stats(ListenerRole::kInbound, 200, 3));
+
+  EXPECT_TRUE(w.sink.spans.empty());
+  EXPECT_TRUE(std::string(head.headers.get("traceparent").value_or("")).ends_with("-00"));
+  const std::vector<MetricFamily> families = w.scrape();
+  EXPECT_EQ(histogram(families, "http_server_request_duration_seconds",
+                      {{"http_request_method", "GET"},
+                       {"http_route", "/users/{id}"},
+                       {"http_response_status_code", "200"}})
+                .count,
+            1);
+  EXPECT_EQ(counter(families, "tracecar_spans_started_total", {{"kind", "server"}}), 1);
+  EXPECT_EQ(counter(families, "tracecar_spans_sampled_total", {{"kind", "server"}}), 0);
+}
+
+TEST(TracedStreamObserverTest, BaggageOverLimitUnderRejectPolicyAnswers431AndIsNeverTraced) {
+  RequestTracingConfig tracing;
+  tracing.baggage_policy = ContextHeaderPolicy::kReject;
+  Worker w(tracing);
+  std::string baggage;
+  for (int i = 0; i < 65; ++i) baggage += (i ? ",k" : "k") + std::to_string(i) + "=v";
+  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+  http::Http1Head head = requestHead("GET", "/users/7", {{"baggage", baggage}});
+  const std::optional<LocalReply> reply = observer->onRequestHead(head, kPeer);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 431);
+  EXPECT_EQ(reply->code, LocalReplyReason::kBaggage);
+  EXPECT_NE(reply->reason.find("baggage"), std::string::npos);
+  EXPECT_FALSE(head.headers.get("traceparent").has_value());  // nothing injected
+  observer->onComplete(localReply(ListenerRole::kInbound, 431, LocalReplyReason::kBaggage));
+
+  EXPECT_TRUE(w.sink.spans.empty());
+  const std::vector<MetricFamily> families = w.scrape();
+  EXPECT_EQ(counter(families, "tracecar_requests_rejected_total",
+                    {{"listener", "inbound"}, {"reason", "431_baggage"}}),
+            1);
+  EXPECT_EQ(histogram(families, "http_server_request_duration_seconds",
+                      {{"http_request_method", "GET"}, {"http_response_status_code", "431"}})
+                .count,
+            1);
+  EXPECT_EQ(counter(families, "tracecar_spans_started_total", {{"kind", "server"}}), 0);
+}
+
+TEST(TracedStreamObserverTest, RefusedUpstreamEndsServerSpanWithErrorTypeAnd502) {
+  Worker w;
+  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+  http::Http1Head head = requestHead("GET", "/users/7");
+  ASSERT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  observer->onUpstreamFailure(UpstreamFailure::kConnectionRefused);
+  observer->onComplete(
+      localReply(ListenerRole::kInbound, 502, LocalReplyReason::kUpstreamRefused));
+
+  ASSERT_EQ(w.sink.spans.size(), 1u);
+  const SpanRecord& span = *w.sink.spans[0];
+  EXPECT_EQ(span.status_code, StatusCode::kError);
+  EXPECT_EQ(attribute(span, "error.type"), "connection_refused");
+  EXPECT_EQ(attribute(span, "http.response.status_code"), "502");
+
+  const std::vector<MetricFamily> families = w.scrape();
+  EXPECT_EQ(histogram(families, "http_server_request_duration_seconds",
+                      {{"http_request_method", "GET"},
+                       {"http_route", "/users/{id}"},
+                       {"http_response_status_code", "502"},
+                       {"error_type", "connection_refused"}})
+                .count,
+            1);
+  EXPECT_EQ(counter(families, "tracecar_requests_rejected_total",
+                    {{"listener", "inbound"}, {"reason", "502_refused"}}),
+            1);
+}
+
+TEST(TracedStreamObserverTest, UpstreamAnswer5xxHasNoErrorTypeLabel) {
+  Worker w;
+  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+  http::Http1Head head = requestHead("GET", "/users/7");
+  ASSERT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  observer->onResponseHead(responseHead(503));
+  observer->onComplete(stats(ListenerRole::kInbound, 503, 2));
+
+  ASSERT_EQ(w.sink.spans.size(), 1u);
+  EXPECT_EQ(attribute(*w.sink.spans[0], "error.type"), "503");  // the span says it
+  EXPECT_EQ(histogram(w.scrape(), "http_server_request_duration_seconds",
+                      {{"http_request_method", "GET"},
+                       {"http_route", "/users/{id}"},
+                       {"http_response_status_code", "503"}})
+                .count,
+            1);  // the status label says it
+}
+
+TEST(TracedStreamObserverTest, DataPathLocalReplyIsTheServerSpansStatus) {
+  Worker w;
+  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+  http::Http1Head head = requestHead("GET", "/users/7");
+  ASSERT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  observer->onComplete(localReply(ListenerRole::kInbound, 508, LocalReplyReason::kLoopDetected));
+
+  ASSERT_EQ(w.sink.spans.size(), 1u);
+  EXPECT_EQ(attribute(*w.sink.spans[0], "http.response.status_code"), "508");
+  EXPECT_EQ(w.sink.spans[0]->status_code, StatusCode::kError);
+}
+
+TEST(TracedStreamObserverTest, DownstreamGoneWithoutAnswerIsAnErrorWithOtherType) {
+  Worker w;
+  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+  http::Http1Head head = requestHead("GET", "/users/7");
+  ASSERT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  StreamStats s = stats(ListenerRole::kInbound, 0, 5);
+  s.aborted = true;
+  observer->onComplete(s);
+  observer->onComplete(s);  // a second call changes nothing
+
+  ASSERT_EQ(w.sink.spans.size(), 1u);
+  EXPECT_EQ(attribute(*w.sink.spans[0], "error.type"), "_OTHER");
+  EXPECT_EQ(histogram(w.scrape(), "http_server_request_duration_seconds",
+                      {{"http_request_method", "GET"},
+                       {"http_route", "/users/{id}"},
+                       {"error_type", "_OTHER"}})
+                .count,
+            1);
+}
+
+TEST(TracedStreamObserverTest, EachRejectionIsCountedOnceBetweenObserversAndDataPath) {
+  Worker w;
+  // The observer saw a refused upstream; the data path counted it too, and a 431 for a head too
+  // large that no observer ever saw.
+  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+  http::Http1Head head = requestHead("GET", "/users/7");
+  ASSERT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  observer->onUpstreamFailure(UpstreamFailure::kConnectionRefused);
+  observer->onComplete(
+      localReply(ListenerRole::kInbound, 502, LocalReplyReason::kUpstreamRefused));
+
+  DataPathSnapshot snapshot;
+  snapshot.connections_open[0] = 2;
+  snapshot.connections_total[0] = 5;
+  snapshot.connections_total[1] = 3;
+  snapshot.local_replies[0][static_cast<size_t>(LocalReplyReason::kUpstreamRefused)] = 1;
+  snapshot.local_replies[0][static_cast<size_t>(LocalReplyReason::kHeadersTooLarge)] = 4;
+  snapshot.local_replies[1][static_cast<size_t>(LocalReplyReason::kBadRequest)] = 2;
+  RunMetrics run(w.metrics, [&] { return snapshot; });
+  const std::vector<MetricFamily> families = run.Collect();
+
+  EXPECT_EQ(counter(families, "tracecar_requests_rejected_total",
+                    {{"listener", "inbound"}, {"reason", "502_refused"}}),
+            1);
+  EXPECT_EQ(counter(families, "tracecar_requests_rejected_total",
+                    {{"listener", "inbound"}, {"reason", "431_header_too_large"}}),
+            4);
+  EXPECT_EQ(counter(families, "tracecar_requests_rejected_total",
+                    {{"listener", "outbound"}, {"reason", "400_bad_request"}}),
+            2);
+  EXPECT_EQ(counter(families, "tracecar_connections_total", {{"listener", "inbound"}}), 5);
+  EXPECT_EQ(counter(families, "tracecar_connections_total", {{"listener", "outbound"}}), 3);
+  EXPECT_EQ(counter(families, "tracecar_connections_total", {{"listener", "admin"}}), 0);
+  const ClientMetric* open =
+      findSample(families, "tracecar_connections_open", {{"listener", "inbound"}});
+  ASSERT_NE(open, nullptr);
+  EXPECT_EQ(open->gauge.value, 2);
+}
+
+TEST(TracedStreamObserverTest, EveryRejectReasonMapsBackToItsLocalReply) {
+  for (size_t k = 0; k < static_cast<size_t>(RejectReason::kCount); ++k) {
+    const auto local = static_cast<LocalReplyReason>(k);
+    const std::optional<RejectReason> reason = rejectReasonOf(local);
+    ASSERT_TRUE(reason.has_value()) << localReplyReasonName(local);
+    EXPECT_EQ(static_cast<size_t>(*reason), k);
+  }
+  EXPECT_FALSE(rejectReasonOf(LocalReplyReason::kLoopDetected).has_value());
+  EXPECT_FALSE(rejectReasonOf(LocalReplyReason::kObserver).has_value());
+}
+
+}  // namespace
+}  // namespace tracecar::proxy
