@@ -8,6 +8,7 @@
 #include <charconv>
 #include <optional>
 
+#include "http/token.h"
 #include "propagation/percent_encoding.h"
 
 namespace tracecar::exporter {
@@ -46,18 +47,6 @@ std::string_view trimmed(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-// RFC 9110 tchar.
-bool isTokenChar(char c) noexcept {
-  if (isDigit(c) || isAlpha(c)) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
 }
 
 // std::nullopt when a '%' is not followed by two hex digits.
@@ -305,7 +294,7 @@ void addHeaders(const Setting& setting, std::vector<std::pair<std::string, std::
       continue;
     }
     bool token = true;
-    for (char c : key) token = token && isTokenChar(c);
+    for (char c : key) token = token && http::isTokenChar(c);
     if (!token) {
       skip("the key is not an HTTP header name (token)");
       continue;

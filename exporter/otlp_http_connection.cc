@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "exporter/log.h"
+#include "http/tcp_address.h"
 #include "http/tls.h"
 
 namespace tracecar::exporter {
@@ -48,29 +49,6 @@ bool isReservedHeader(std::string_view name) noexcept {
     if (http::HeaderMap::nameEquals(name, reserved)) return true;
   }
   return false;
-}
-
-// "127.0.0.1:4318" or "[::1]:4318".
-std::string describeAddress(const sockaddr_storage& address) {
-  char ip[INET6_ADDRSTRLEN] = {};
-  int port = 0;
-  if (address.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&address);
-    uv_ip6_name(a, ip, sizeof ip);
-    port = ntohs(a->sin6_port);
-    std::string text = "[";
-    text += ip;
-    text += "]:";
-    text += std::to_string(port);
-    return text;
-  }
-  const auto* a = reinterpret_cast<const sockaddr_in*>(&address);
-  uv_ip4_name(a, ip, sizeof ip);
-  port = ntohs(a->sin_port);
-  std::string text = ip;
-  text += ':';
-  text += std::to_string(port);
-  return text;
 }
 
 uv_stream_t* stream(uv_tcp_t* tcp) noexcept { return reinterpret_cast<uv_stream_t*>(tcp); }
@@ -161,15 +139,9 @@ absl::Status OtlpHttpConnection::start() noexcept {
     tls_->start();
     tls_->takeOutgoing(queued_);
   }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_protocol = IPPROTO_TCP;
-  char port[8];
-  std::snprintf(port, sizeof port, "%u", static_cast<unsigned>(target_.port));
   dns_req_.data = this;
-  const int rc = uv_getaddrinfo(loop_, &dns_req_, &OtlpHttpConnection::onResolved,
-                                target_.host.c_str(), port, &hints);
+  const int rc = http::resolveTcp(loop_, &dns_req_, &OtlpHttpConnection::onResolved,
+                                  target_.host, target_.port);
   if (rc < 0) {
     return absl::UnavailableError("resolving " + target_.host + ": " + uvError(rc));
   }
@@ -251,12 +223,7 @@ void OtlpHttpConnection::onResolvedImpl(int status, addrinfo* result) noexcept {
     return;
   }
   try {
-    for (const addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
-      if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-      sockaddr_storage address{};
-      std::memcpy(&address, ai->ai_addr, std::min<size_t>(ai->ai_addrlen, sizeof address));
-      addresses_.push_back(address);
-    }
+    http::appendAddresses(result, addresses_);
   } catch (const std::bad_alloc&) {
     // Try the addresses copied so far.
   }
@@ -288,7 +255,7 @@ void OtlpHttpConnection::connectNext() noexcept {
                                   reinterpret_cast<const sockaddr*>(&address),
                                   &OtlpHttpConnection::onConnected);
     if (rc == 0) return;
-    last_connect_error_ = uvError(rc) + " (" + describeAddress(address) + ")";
+    last_connect_error_ = uvError(rc) + " (" + http::describeAddress(address) + ")";
     closeSocket(false);
   }
   fail("cannot connect to " + target_.host + ": " +
@@ -306,7 +273,7 @@ void OtlpHttpConnection::onConnectedImpl(int status) noexcept {
   if (status == UV_ECANCELED || released_ || failed_ || socket_ == nullptr) return;
   if (status < 0) {
     last_connect_error_ =
-        uvError(status) + " (" + describeAddress(addresses_[next_address_ - 1]) + ")";
+        uvError(status) + " (" + http::describeAddress(addresses_[next_address_ - 1]) + ")";
     closeSocket(false);
     connectNext();
     return;

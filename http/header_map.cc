@@ -171,6 +171,15 @@ size_t HeaderMap::count(std::string_view name) const noexcept {
   return n;
 }
 
+std::string HeaderMap::joined(std::string_view name) const {
+  std::string out;
+  forEach(name, [&](std::string_view value) {
+    if (!out.empty()) out += ", ";
+    out += value;
+  });
+  return out;
+}
+
 bool HeaderMap::hasToken(std::string_view name, std::string_view token) const noexcept {
   if (token.empty()) return false;
   for (size_t i = 0; i < entries_.size(); ++i) {

@@ -44,6 +44,8 @@ class HeaderMap {
       if (nameEquals(this->name(i), name)) visit(value(i));
     }
   }
+  // Every value of name, joined with ", " as one list.
+  std::string joined(std::string_view name) const;
   // Does any field of name hold token in its comma-separated list (case-insensitive)? For
   // Connection, Transfer-Encoding, Expect, Upgrade.
   bool hasToken(std::string_view name, std::string_view token) const noexcept;

@@ -14,12 +14,6 @@
 namespace tracecar::proxy {
 namespace {
 
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  return out;
-}
-
 void readListeners(FileReader& r, const Entry& entry) {
   ListenerConfig& listeners = r.loaded().config.listeners;
   const auto listen = [&r](HostPort& out) {

@@ -30,6 +30,8 @@ struct Field {
 };
 
 std::string joinPath(std::string_view path, std::string_view key);
+// ASCII lowercase, for keys and enum-like values that match case-insensitively.
+std::string lowercase(std::string_view s);
 
 // Walks a YAML configuration file: typed values, maps with known keys, and errors that carry
 // the file name, line, column and key path.

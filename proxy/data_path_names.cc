@@ -41,20 +41,6 @@ std::string_view localReplyReasonName(LocalReplyReason reason) noexcept {
   return "unknown";
 }
 
-std::string_view upstreamFailureName(UpstreamFailure failure) noexcept {
-  switch (failure) {
-    case UpstreamFailure::kConnectionRefused: return "connection_refused";
-    case UpstreamFailure::kConnectTimeout: return "connect_timeout";
-    case UpstreamFailure::kResponseTimeout: return "response_timeout";
-    case UpstreamFailure::kConnectionReset: return "connection_reset";
-    case UpstreamFailure::kBadResponse: return "bad_response";
-    case UpstreamFailure::kResponseTooLarge: return "response_too_large";
-    case UpstreamFailure::kResolveFailed: return "resolve_failed";
-    case UpstreamFailure::kOther: return "_OTHER";
-  }
-  return "_OTHER";
-}
-
 std::string_view dataPathTimeoutName(DataPathTimeout timeout) noexcept {
   switch (timeout) {
     case DataPathTimeout::kHeaderRead: return "header_read";

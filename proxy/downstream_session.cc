@@ -7,24 +7,11 @@
 #include <utility>
 #include <variant>
 
+#include "http/tcp_address.h"
 #include "proxy/upstream_pool.h"
 
 namespace tracecar::proxy {
 namespace {
-
-void describe(const sockaddr_storage& address, std::string& ip, uint16_t& port) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (address.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&address);
-    uv_ip6_name(a, text, sizeof text);
-    port = ntohs(a->sin6_port);
-  } else if (address.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&address);
-    uv_ip4_name(a, text, sizeof text);
-    port = ntohs(a->sin_port);
-  }
-  ip = text;
-}
 
 // A listener that cannot take a connection must still accept it, or libuv stops polling.
 void refuse(uv_stream_t* server) noexcept {
@@ -55,16 +42,6 @@ ErrorReply parseErrorReply(http::Http1Error error) noexcept {
     default:
       return {400, LocalReplyReason::kBadRequest};
   }
-}
-
-// Every value of name, joined as one list.
-std::string joinedValues(const http::HeaderMap& headers, std::string_view name) {
-  std::string out;
-  headers.forEach(name, [&](std::string_view value) {
-    if (!out.empty()) out += ", ";
-    out += value;
-  });
-  return out;
 }
 
 }  // namespace
@@ -124,11 +101,15 @@ bool DownstreamSession::open(uv_stream_t* server) noexcept {
     sockaddr_storage address{};
     int length = sizeof address;
     if (uv_tcp_getpeername(socket->tcp(), reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-      describe(address, peer_.address, peer_.port);
+      http::IpPort where = http::ipPort(address);
+      peer_.address = std::move(where.ip);
+      peer_.port = where.port;
     }
     length = sizeof address;
     if (uv_tcp_getsockname(socket->tcp(), reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-      describe(address, peer_.local_address, peer_.local_port);
+      http::IpPort where = http::ipPort(address);
+      peer_.local_address = std::move(where.ip);
+      peer_.local_port = where.port;
     }
   } catch (...) {
     // Peer details only inform observers.
@@ -277,6 +258,10 @@ bool DownstreamSession::requestTruncated() const noexcept {
 void DownstreamSession::resumeParsing() noexcept {
   if (phase_ != Phase::kRequest) return;
   if (ex_.awaiting_upstream || ex_.backpressure || ex_.request_complete) return;
+  parseBuffered();
+}
+
+void DownstreamSession::parseBuffered() noexcept {
   parser_.resume();
   drive({});
   // A client that closed its side has no request left to send.
@@ -368,7 +353,7 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
     // Hop-by-hop fields go before anyone looks at the request. The client addressed tracecar
     // itself as its proxy when it used absolute-form or CONNECT on the outbound listener:
     // Proxy-Authorization was meant for tracecar, which checks none, and must not leak on.
-    const std::string transfer_encoding = joinedValues(head.headers, "transfer-encoding");
+    const std::string transfer_encoding = head.headers.joined("transfer-encoding");
     HopByHopOptions options;
     options.keep_upgrade = ex_.upgrade_requested;
     options.keep_proxy_authorization = !(listener_.role == ListenerRole::kOutbound &&
@@ -571,14 +556,7 @@ void DownstreamSession::onTick() noexcept {
   } else {
     startTimer(TimerMode::kIdle, context_.settings().timeouts.downstream_idle);
   }
-  parser_.resume();
-  drive({});
-  // A client that closed its side has no request left to send.
-  if (downstream_eof_ && phase_ == Phase::kIdle) {
-    closeNow(true);
-    return;
-  }
-  updateReading();
+  parseBuffered();
 }
 
 }  // namespace tracecar::proxy

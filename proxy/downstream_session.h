@@ -100,6 +100,8 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   // Requests.
   void drive(std::string_view fresh) noexcept;
   void resumeParsing() noexcept;
+  // Resumes the parser on what is buffered; closes once a client that closed its side is idle.
+  void parseBuffered() noexcept;
   // The client closed its side before sending the whole request.
   bool requestTruncated() const noexcept;
   void onParseError() noexcept;

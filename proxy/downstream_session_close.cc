@@ -164,20 +164,7 @@ void DownstreamSession::onTimerClosed(uv_handle_t* handle) noexcept {
 // ---- unparsed input ----
 
 void DownstreamSession::keepInput(std::string_view rest, bool from_input) noexcept {
-  const auto before = static_cast<int64_t>(input_.size());
-  try {
-    if (from_input) {
-      input_.erase(0, input_.size() - rest.size());
-    } else {
-      input_.assign(rest);
-    }
-  } catch (...) {
-    input_.clear();
-  }
-  if (input_.empty() && input_.capacity() > WorkerContext::kReadBufferSize) {
-    std::string().swap(input_);
-  }
-  context_.counters().buffered(static_cast<int64_t>(input_.size()) - before);
+  context_.keepUnparsed(input_, rest, from_input);
 }
 
 void DownstreamSession::dropInput() noexcept {

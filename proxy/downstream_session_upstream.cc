@@ -38,15 +38,6 @@ FailureReply failureReply(UpstreamFailure failure) noexcept {
   return {502, LocalReplyReason::kUpstreamReset, "upstream failed"};
 }
 
-std::string joinedValues(const http::HeaderMap& headers, std::string_view name) {
-  std::string out;
-  headers.forEach(name, [&](std::string_view value) {
-    if (!out.empty()) out += ", ";
-    out += value;
-  });
-  return out;
-}
-
 void appendStatusLine(std::string& out, int status, std::string_view reason) {
   char line[32];
   const int n = std::snprintf(line, sizeof line, "HTTP/1.1 %03d ", status);
@@ -165,7 +156,7 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   std::string().swap(ex_.upstream_head);  // no retry once an answer came
   if (observer_ != nullptr) observer_->onResponseHead(head);
 
-  const std::string transfer_encoding = joinedValues(head.headers, "transfer-encoding");
+  const std::string transfer_encoding = head.headers.joined("transfer-encoding");
   const bool no_body = tunnel || ex_.head_request || status == 204 || status == 304;
   const ResponseFraming framing =
       chooseResponseFraming(no_body, head.content_length, transfer_encoding, head.chunked,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "http/token.h"
+
 namespace tracecar::proxy::semconv {
 namespace {
 
@@ -31,18 +33,6 @@ bool equalsIgnoreCase(std::string_view a, std::string_view lower) noexcept {
 
 bool isAlpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool isDigit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-// RFC 9110 tchar.
-bool isTchar(char c) noexcept {
-  if (isAlpha(c) || isDigit(c)) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
 
 int hexValue(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
@@ -119,7 +109,7 @@ absl::StatusOr<KnownMethods> KnownMethods::parse(std::string_view list) {
       return absl::InvalidArgumentError("known HTTP methods: empty method name in the list");
     }
     for (char c : name) {
-      if (!isTchar(c)) {
+      if (!http::isTokenChar(c)) {
         return absl::InvalidArgumentError("known HTTP methods: \"" + std::string(name) +
                                           "\" is not a valid method name");
       }

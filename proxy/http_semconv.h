@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "exporter/span.h"
+#include "proxy/upstream_failure.h"
 
 // Pure helpers for the stable OpenTelemetry HTTP semantic conventions (HTTP spans): method
 // normalisation, span names, request-target splitting, redaction, server/client addresses,
@@ -178,17 +179,7 @@ exporter::StatusCode spanStatusForHttpStatus(exporter::SpanKind kind, int status
 // storage), or "_OTHER" for a code outside that range.
 std::string_view statusCodeErrorType(int status_code) noexcept;
 
-// Why the exchange with the upstream failed. Low-cardinality: each is an error.type value.
-enum class UpstreamFailure : uint8_t {
-  kConnectionRefused,  // "connection_refused": connect() refused
-  kConnectTimeout,     // "connect_timeout": no connection within the connect timeout
-  kResponseTimeout,    // "response_timeout": no complete response head in time
-  kConnectionReset,    // "connection_reset": reset or closed before the response was complete
-  kBadResponse,        // "bad_response": the response could not be parsed
-  kResponseTooLarge,   // "response_too_large": response head over the limits
-  kResolveFailed,      // "resolve_failed": the upstream's name did not resolve
-  kOther,              // "_OTHER"
-};
+using proxy::UpstreamFailure;
 
 std::string_view errorType(UpstreamFailure failure) noexcept;
 // The status tracecar answers downstream with when the upstream failed before a response head:

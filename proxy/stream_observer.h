@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "proxy/data_path_settings.h"
+#include "proxy/upstream_failure.h"
 
 namespace tracecar::http {
 struct Http1Head;
@@ -44,19 +45,6 @@ struct LocalReply {
   std::string reason;  // one line, no CR or LF
   LocalReplyReason code = LocalReplyReason::kObserver;
 };
-
-// Why the exchange with the upstream failed (the values of semconv::UpstreamFailure).
-enum class UpstreamFailure : uint8_t {
-  kConnectionRefused,  // connect() refused, or failed otherwise
-  kConnectTimeout,     // no connection within the connect timeout
-  kResponseTimeout,    // no complete response head in time
-  kConnectionReset,    // reset or closed before the response was complete
-  kBadResponse,        // the response could not be parsed
-  kResponseTooLarge,   // response head over the limits
-  kResolveFailed,      // the upstream's name did not resolve
-  kOther,
-};
-std::string_view upstreamFailureName(UpstreamFailure failure) noexcept;  // "connection_refused"...
 
 // The downstream connection a request came on.
 struct PeerInfo {

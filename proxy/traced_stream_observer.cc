@@ -8,28 +8,6 @@
 namespace tracecar::proxy {
 namespace {
 
-semconv::UpstreamFailure toSemconv(UpstreamFailure failure) noexcept {
-  switch (failure) {
-    case UpstreamFailure::kConnectionRefused:
-      return semconv::UpstreamFailure::kConnectionRefused;
-    case UpstreamFailure::kConnectTimeout:
-      return semconv::UpstreamFailure::kConnectTimeout;
-    case UpstreamFailure::kResponseTimeout:
-      return semconv::UpstreamFailure::kResponseTimeout;
-    case UpstreamFailure::kConnectionReset:
-      return semconv::UpstreamFailure::kConnectionReset;
-    case UpstreamFailure::kBadResponse:
-      return semconv::UpstreamFailure::kBadResponse;
-    case UpstreamFailure::kResponseTooLarge:
-      return semconv::UpstreamFailure::kResponseTooLarge;
-    case UpstreamFailure::kResolveFailed:
-      return semconv::UpstreamFailure::kResolveFailed;
-    case UpstreamFailure::kOther:
-      break;
-  }
-  return semconv::UpstreamFailure::kOther;
-}
-
 Listener metricsListener(ListenerRole role) noexcept {
   return role == ListenerRole::kOutbound ? Listener::kOutbound : Listener::kInbound;
 }
@@ -128,7 +106,7 @@ void TracedStreamObserver::onResponseHead(const http::Http1Head& response) {
 void TracedStreamObserver::onUpstreamFailure(UpstreamFailure kind) {
   if (!begun_ || completed_) return;
   failed_ = true;
-  traced_.onUpstreamFailure(toSemconv(kind));
+  traced_.onUpstreamFailure(kind);
 }
 
 void TracedStreamObserver::onComplete(const StreamStats& stats) {

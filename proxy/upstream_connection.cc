@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 
+#include "http/tcp_address.h"
 #include "proxy/upstream_pool.h"
 
 namespace tracecar::proxy {
@@ -64,15 +65,9 @@ void UpstreamConnection::start(UpstreamConnectionCallbacks& client) noexcept {
     connectNext();
     return;
   }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_protocol = IPPROTO_TCP;
-  char port[8];
-  std::snprintf(port, sizeof port, "%u", static_cast<unsigned>(target_.port));
   dns_req_.data = this;
-  if (uv_getaddrinfo(context_.loop(), &dns_req_, &UpstreamConnection::onResolved,
-                     target_.host.c_str(), port, &hints) < 0) {
+  if (http::resolveTcp(context_.loop(), &dns_req_, &UpstreamConnection::onResolved, target_.host,
+                       target_.port) < 0) {
     pendingFail(UpstreamFailure::kResolveFailed);
     return;
   }
@@ -92,12 +87,7 @@ void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status, addrinfo*
     return;
   }
   try {
-    for (const addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
-      if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-      sockaddr_storage address{};
-      std::memcpy(&address, ai->ai_addr, std::min<size_t>(ai->ai_addrlen, sizeof address));
-      self->addresses_.push_back(address);
-    }
+    http::appendAddresses(result, self->addresses_);
   } catch (...) {
     // Try the addresses copied so far.
   }
@@ -145,17 +135,9 @@ void UpstreamConnection::onSocketConnected(DataPathSocket& socket, int status) n
   sockaddr_storage peer{};
   int length = sizeof peer;
   if (uv_tcp_getpeername(socket.tcp(), reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
-    char ip[INET6_ADDRSTRLEN] = {};
-    if (peer.ss_family == AF_INET6) {
-      const auto* a = reinterpret_cast<const sockaddr_in6*>(&peer);
-      uv_ip6_name(a, ip, sizeof ip);
-      peer_port_ = ntohs(a->sin6_port);
-    } else {
-      const auto* a = reinterpret_cast<const sockaddr_in*>(&peer);
-      uv_ip4_name(a, ip, sizeof ip);
-      peer_port_ = ntohs(a->sin_port);
-    }
-    peer_address_ = ip;
+    http::IpPort where = http::ipPort(peer);
+    peer_address_ = std::move(where.ip);
+    peer_port_ = where.port;
   }
   DataPathCounters::add(context_.counters().upstream_connects);
   updateReading();
@@ -302,20 +284,7 @@ void UpstreamConnection::process(std::string_view fresh) noexcept {
   if (state_ == State::kClosed) rest = {};
 
   // Keep what is left for the next round.
-  const int64_t before = static_cast<int64_t>(input_.size());
-  try {
-    if (from_input) {
-      input_.erase(0, input_.size() - rest.size());
-    } else {
-      input_.assign(rest);
-    }
-  } catch (...) {
-    input_.clear();
-  }
-  if (input_.empty() && input_.capacity() > WorkerContext::kReadBufferSize) {
-    std::string().swap(input_);
-  }
-  context_.counters().buffered(static_cast<int64_t>(input_.size()) - before);
+  context_.keepUnparsed(input_, rest, from_input);
   updateReading();
   if (!tunnel_bytes.empty() && client_ != nullptr) client_->onUpstreamTunnelData(tunnel_bytes);
 }

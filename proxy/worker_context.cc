@@ -37,6 +37,22 @@ void WorkerContext::closeIdle() noexcept {
   uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
 }
 
+void WorkerContext::keepUnparsed(std::string& input, std::string_view rest,
+                                 bool from_input) noexcept {
+  const auto before = static_cast<int64_t>(input.size());
+  try {
+    if (from_input) {
+      input.erase(0, input.size() - rest.size());
+    } else {
+      input.assign(rest);
+    }
+  } catch (...) {
+    input.clear();
+  }
+  if (input.empty() && input.capacity() > kReadBufferSize) std::string().swap(input);
+  counters_.buffered(static_cast<int64_t>(input.size()) - before);
+}
+
 void WorkerContext::post(Tickable& t) noexcept {
   if (std::find(ticks_.begin(), ticks_.end(), &t) != ticks_.end()) return;
   try {

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -50,6 +52,10 @@ class WorkerContext {
   DataPathCounters& counters() noexcept { return counters_; }
   // One buffer for every read of the worker: a reader copies what it keeps.
   char* readBuffer() noexcept { return read_buffer_.get(); }
+  // Keeps rest as a reader's unparsed input and counts the change in buffered bytes: rest is a
+  // tail of input when from_input, else bytes from elsewhere (the read buffer). Out of memory
+  // drops the input.
+  void keepUnparsed(std::string& input, std::string_view rest, bool from_input) noexcept;
 
   UpstreamPool& pool() noexcept { return *pool_; }
   void setPool(UpstreamPool* pool) noexcept { pool_ = pool; }

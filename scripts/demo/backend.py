@@ -6,18 +6,16 @@
 Usage: backend.py PORT
 """
 
-import json
 import re
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from common import JsonHandler, serve
 
 NAMES = ["ada", "grace", "edsger", "barbara", "ken", "margaret", "dennis", "frances"]
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
+class Handler(JsonHandler):
     def do_GET(self):
         m = re.fullmatch(r"/users/(\d+)", self.path.split("?")[0])
         if not m:
@@ -28,17 +26,6 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(500, {"error": "user store unavailable"})
         self.answer(200, {"id": user, "name": NAMES[user % len(NAMES)]})
 
-    def answer(self, status, body):
-        data = (json.dumps(body) + "\n").encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, fmt, *args):
-        pass
-
 
 if __name__ == "__main__":
-    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    serve(int(sys.argv[1]), Handler)

@@ -16,13 +16,13 @@ import re
 import sys
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from common import JsonHandler, serve
 
 CONTEXT_HEADERS = ("traceparent", "tracestate", "baggage")
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(JsonHandler):
     backend = ""
     opener = None
 
@@ -43,20 +43,9 @@ class Handler(BaseHTTPRequestHandler):
         except (urllib.error.URLError, OSError) as e:
             self.answer(502, {"error": "backend unreachable: %s" % e})
 
-    def answer(self, status, body):
-        data = (json.dumps(body) + "\n").encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, fmt, *args):
-        pass
-
 
 if __name__ == "__main__":
     port, Handler.backend, proxy = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     Handler.opener = urllib.request.build_opener(
         urllib.request.ProxyHandler({"http": proxy, "https": proxy}))
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    serve(port, Handler)

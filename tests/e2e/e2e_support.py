@@ -24,6 +24,10 @@ class Failure(Exception):
     pass
 
 
+class Skip(Exception):
+    """A case that cannot run here (a program it needs is missing)."""
+
+
 def check(condition, message):
     if not condition:
         raise Failure(message)

@@ -10,6 +10,7 @@ Usage: tracecar_e2e.py --tracecar PATH --protos DIR CASE   (CASE: see CASES belo
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,8 +18,8 @@ import sys
 import threading
 import time
 
-from e2e_support import (Failure, Harness, check, closed_port, ensure_protos, metric_value,
-                         status_line, wait_for)
+from e2e_support import (HERE, Failure, Harness, Skip, check, closed_port, ensure_protos,
+                         metric_value, status_line, wait_for)
 
 ROUTES = ["--route", "/status/{code}", "--route", "/echo"]
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -289,6 +290,173 @@ def sigterm_drain(h):
     check("drained" in tc.process.stderr(), "drain logged")
 
 
+def split_response(text):
+    """curl -i output: (status, {lower-case name: value}, body) of the last response."""
+    head, _, body = text.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return (int(m.group(1)) if m else None), headers, body
+
+
+def check_local_answer(response, want):
+    status, headers, body = split_response(response)
+    check(status == want, "want %d, got %r" % (want, response[:60]))
+    check(headers.get("content-type", "").startswith("text/plain"),
+          "a text/plain local answer, got %r" % headers.get("content-type"))
+    check(body.endswith("\n") and body.count("\n") == 1 and body.strip() != "",
+          "a one-line reason as the body, got %r" % body)
+    return body.strip()
+
+
+def prometheus_scrapes_tracecar(h):
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        raise Skip("the prometheus binary is missing (scripts/install-deps.sh installs it)")
+    app = h.start("users-app", ["python3", os.path.join(HERE, "users_app.py"),
+                                "--max-seconds", "300"]).printed_port()
+    tc = h.tracecar("sidecar", app, ["--route", "/users/{id}"],
+                    env={"OTEL_TRACES_EXPORTER": "none"})
+
+    directory = os.path.join(h.dir, "prometheus")
+    os.makedirs(directory)
+    config = os.path.join(directory, "prometheus.yml")
+    with open(config, "w") as f:
+        f.write("global:\n"
+                "  scrape_interval: 1s\n"
+                "  scrape_timeout: 1s\n"
+                "  evaluation_interval: 1s\n"
+                "scrape_configs:\n"
+                "  - job_name: tracecar\n"
+                "    static_configs:\n"
+                "      - targets: ['127.0.0.1:%d']\n" % tc.admin)
+    port = closed_port()
+    server = h.start("prometheus", [prometheus, "--config.file=" + config,
+                                    "--storage.tsdb.path=" + os.path.join(directory, "data"),
+                                    "--web.listen-address=127.0.0.1:%d" % port])
+    last = {}
+
+    def query(expr):
+        if server.popen.poll() is not None:
+            raise Failure("prometheus exited (%s): %s" % (server.popen.returncode,
+                                                          server.stderr()[-2000:]))
+        out = h.curl("--max-time", "2", "-G", "http://127.0.0.1:%d/api/v1/query" % port,
+                     "--data-urlencode", "query=" + expr, check_rc=False)
+        last[expr] = out
+        try:
+            answer = json.loads(out)
+        except ValueError:
+            return None
+        return answer["data"]["result"] if answer.get("status") == "success" else None
+
+    def target_up():
+        result = query('up{job="tracecar"}')
+        return bool(result) and result[0]["value"][1] == "1"
+
+    # Prometheus starts, then scrapes the running tracecar before any request went through.
+    wait_for(target_up, 30, "prometheus to scrape tracecar's admin /metrics (up == 1)")
+    series = "http_server_request_duration_seconds_count"
+    before = query(series) or []
+    check(not [s for s in before if s["metric"].get("http_route") == "/users/{id}"],
+          "no /users/{id} series before any request: %r" % before)
+
+    for user, status in (("1", 200), ("2", 200), ("3", 500), ("4", 200), ("5", 500)):
+        suffix = "" if status == 200 else "?status=%d" % status
+        got = h.status_of(tc.url("/users/%s%s" % (user, suffix)))
+        check(got == status, "/users/%s: want %d, got %d" % (user, status, got))
+
+    want = {"200": "3", "500": "2"}
+    instance = "127.0.0.1:%d" % tc.admin
+
+    def counts():
+        found = {}
+        for s in query(series) or []:
+            m = s["metric"]
+            if (m.get("job") == "tracecar" and m.get("instance") == instance
+                    and m.get("http_request_method") == "GET"
+                    and m.get("http_route") == "/users/{id}"
+                    and "error_type" not in m):
+                found[m.get("http_response_status_code")] = s["value"][1]
+        return found if found == want else None
+
+    started = time.monotonic()
+    try:
+        wait_for(counts, 30, "prometheus to show GET /users/{id} 200 x3 and 500 x2")
+    except Failure as e:
+        raise Failure("%s; last answer: %s" % (e, last.get(series)))
+    print("prometheus showed the series %.1f s after the requests" % (time.monotonic() - started))
+    # The scraped histogram is a histogram to Prometheus too: buckets with the same labels.
+    inf = query('http_server_request_duration_seconds_bucket{http_route="/users/{id}",'
+                'http_response_status_code="500",le="+Inf"}')
+    check(inf and inf[0]["value"][1] == "2", "+Inf bucket of the 500s: %r" % inf)
+
+
+def upstream_slow_is_504(h):
+    origin = h.origin()
+    collector, record = h.collector()
+    config = os.path.join(h.dir, "slow-upstream.yaml")
+    with open(config, "w") as f:
+        f.write("timeouts:\n  upstream_response: 500ms\n")
+    tc = h.tracecar("sidecar", origin, ["--config", config, "--route", "/sleep"],
+                    collector_port=collector)
+    started = time.monotonic()
+    response = h.curl("-i", tc.url("/sleep?ms=5000"))
+    elapsed = time.monotonic() - started
+    reason = check_local_answer(response, 504)
+    check(0.45 <= elapsed < 3.0, "answered after %.2f s, timeout 500 ms, app sleeps 5 s" % elapsed)
+    check(h.origin_requests(origin) == 1, "the request reached the app")
+    s = h.wait_spans(record, 1)[0]
+    check(s["kind"] == "SPAN_KIND_SERVER", "kind %s" % s["kind"])
+    check(s["name"] == "GET /sleep", "name %r" % s["name"])
+    check(s["status"] == "STATUS_CODE_ERROR", "status %s" % s["status"])
+    a = s["attributes"]
+    check(a.get("error.type") == "response_timeout", "error.type %r" % a.get("error.type"))
+    check(a.get("http.response.status_code") == 504,
+          "http.response.status_code %r" % a.get("http.response.status_code"))
+    check(s["status_message"] != "", "a status message")
+    text = h.metrics(tc)
+    check(metric_value(text, "tracecar_requests_rejected_total",
+                       {"listener": "inbound", "reason": "504_response_timeout"}) == 1,
+          "504_response_timeout counted")
+    check(metric_value(text, "http_server_request_duration_seconds_count",
+                       {"http_request_method": "GET", "http_route": "/sleep",
+                        "http_response_status_code": "504",
+                        "error_type": "response_timeout"}) == 1, "histogram error_type")
+    print("504 reason: %r" % reason)
+
+
+def upstream_reset_is_502(h):
+    origin = h.origin()
+    collector, record = h.collector()
+    tc = h.tracecar("sidecar", origin, ROUTES + ["--route", "/reset"], collector_port=collector)
+    reason = check_local_answer(h.curl("-i", tc.url("/reset")), 502)
+    check(h.origin_requests(origin) == 1,
+          "one request reached the app (a fresh connection is not retried), got %d"
+          % h.origin_requests(origin))
+    s = h.wait_spans(record, 1)[0]
+    check(s["kind"] == "SPAN_KIND_SERVER", "kind %s" % s["kind"])
+    check(s["name"] == "GET /reset", "name %r" % s["name"])
+    check(s["status"] == "STATUS_CODE_ERROR", "status %s" % s["status"])
+    a = s["attributes"]
+    check(a.get("error.type") == "connection_reset", "error.type %r" % a.get("error.type"))
+    check(a.get("http.response.status_code") == 502,
+          "http.response.status_code %r" % a.get("http.response.status_code"))
+    check(s["status_message"] != "", "a status message")
+    text = h.metrics(tc)
+    check(metric_value(text, "tracecar_requests_rejected_total",
+                       {"listener": "inbound", "reason": "502_reset"}) == 1, "502_reset counted")
+    check(metric_value(text, "http_server_request_duration_seconds_count",
+                       {"http_request_method": "GET", "http_route": "/reset",
+                        "http_response_status_code": "502",
+                        "error_type": "connection_reset"}) == 1, "histogram error_type")
+    # The sidecar still serves the next request.
+    check(h.status_of(tc.url("/status/200")) == 200, "a request after the reset")
+    print("502 reason: %r" % reason)
+
+
 def run_config_errors(h):
     r = subprocess.run([h.tracecar_binary, "run", "--inbound", "0.0.0.0", "--route", "/users/{id",
                         "--admin", "127.0.0.1:0"], capture_output=True, timeout=30,
@@ -309,6 +477,9 @@ CASES = {
     "malformed_requests": malformed_requests,
     "upstream_refused": upstream_refused,
     "sigterm_drain": sigterm_drain,
+    "prometheus_scrapes_tracecar": prometheus_scrapes_tracecar,
+    "upstream_slow_is_504": upstream_slow_is_504,
+    "upstream_reset_is_502": upstream_reset_is_502,
 }
 
 
@@ -322,6 +493,11 @@ def main():
     started = time.monotonic()
     try:
         CASES[args.case](harness)
+    except Skip as e:
+        harness.close()
+        print("SKIP %s: %s" % (args.case, e))
+        shutil.rmtree(harness.dir, ignore_errors=True)
+        return 0
     except Failure as e:
         harness.close()
         harness.dump_logs()

@@ -31,6 +31,7 @@
 
 #include "exporter/recent_spans.h"
 #include "exporter/span.h"
+#include "integration/support/process.h"
 #include "proxy/admin_server.h"
 #include "proxy/metrics.h"
 
@@ -200,18 +201,7 @@ class RawClient {
   std::string pending_;
 };
 
-// A port nobody listens on right now (for programs that cannot be told to pick one).
-inline uint16_t freePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
+using integration::freePort;
 
 inline exporter::SpanRecord testSpan(uint64_t n, std::string name, exporter::SpanKind kind,
                                      exporter::StatusCode status) {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "integration/support/mini_json.h"
+#include "integration/support/process.h"
 #include "proxy/data_path_observers.h"
 #include "proxy/worker.h"
 
@@ -348,38 +349,9 @@ class OriginServer {
   explicit OriginServer(const std::string& host = "127.0.0.1") {
     const std::vector<std::string> args = {"python3", dataPathSupportDir() + "/origin_server.py",
                                            "--host", host, "--max-seconds", "300"};
-    std::vector<char*> argv;
-    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return;
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(126);
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    if (pid < 0) {
-      ::close(fds[0]);
-      return;
-    }
-    pid_ = pid;
-    std::string line;
-    const auto give_up = std::chrono::steady_clock::now() + 20s;
-    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < give_up) {
-      pollfd p{fds[0], POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char buf[64];
-      const ssize_t n = ::read(fds[0], buf, sizeof buf);
-      if (n <= 0) break;
-      line.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fds[0]);
-    if (line.rfind("PORT ", 0) == 0) port_ = static_cast<uint16_t>(std::atoi(line.c_str() + 5));
+    const ReportingChild child = spawnReportingPort(args);
+    pid_ = child.pid;
+    port_ = child.port;
     host_ = host;
   }
   ~OriginServer() {

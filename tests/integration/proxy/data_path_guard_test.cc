@@ -253,21 +253,9 @@ TEST_F(DataPathGuardTest, ResponseHeaderCountAtAndOverTheLimit) {
 
 // ---- upstream failures ----
 
-uint16_t unusedPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 TEST_F(DataPathGuardTest, UpstreamRefusedIs502) {
   proxy::DataPathSettings s = settings();
-  s.app.port = unusedPort();
+  s.app.port = freePort();
   startProxyObserved(s);
   const ProcessResult r = curl({"-w", "\n%{http_code}", inboundUrl("/echo")});
   EXPECT_EQ(r.out, "upstream connection refused\n\n502");

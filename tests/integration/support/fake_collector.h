@@ -26,6 +26,7 @@
 
 #include "exporter/log.h"
 #include "integration/support/mini_json.h"
+#include "integration/support/process.h"
 
 #ifndef TRACECAR_TEST_SUPPORT_DIR
 #error "TRACECAR_TEST_SUPPORT_DIR must name tests/support"
@@ -155,44 +156,9 @@ class FakeCollector {
 
  private:
   void start(const std::vector<std::string>& args) {
-    std::vector<char*> argv;
-    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    const std::string log_path = record_.path() + "/collector.log";
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return;
-    const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      // Only async-signal-safe calls until exec. A test that dies takes the collector along.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(126);
-      ::dup2(fds[1], STDOUT_FILENO);
-      if (log_fd >= 0) ::dup2(log_fd, STDERR_FILENO);
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    if (log_fd >= 0) ::close(log_fd);
-    if (pid < 0) {
-      ::close(fds[0]);
-      return;
-    }
-    pid_ = pid;
-    // "PORT <n>\n", within a generous bound (python starts in well under a second).
-    std::string line;
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < give_up) {
-      pollfd p{fds[0], POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char buf[64];
-      const ssize_t n = ::read(fds[0], buf, sizeof buf);
-      if (n <= 0) break;
-      line.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fds[0]);
-    if (line.rfind("PORT ", 0) == 0) port_ = static_cast<uint16_t>(std::atoi(line.c_str() + 5));
+    const ReportingChild child = spawnReportingPort(args, record_.path() + "/collector.log");
+    pid_ = child.pid;
+    port_ = child.port;
   }
 
   TempDir record_{"tracecar-collector"};

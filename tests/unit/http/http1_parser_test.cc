@@ -283,6 +283,19 @@ TEST(Http1ParserTest, OneByteAtATimeEqualsAllAtOnce) {
   }
 }
 
+TEST(Http1ParserTest, TwoPiecesCutAtEveryOffsetEqualAllAtOnce) {
+  for (const auto& [kind, bytes, expected] :
+       {std::tuple{Kind::kRequest, kRequests, kRequestEvents},
+        std::tuple{Kind::kResponse, kResponses, kResponseEvents}}) {
+    for (size_t at = 0; at <= bytes.size(); ++at) {
+      const Outcome split = parseSplit(kind, bytes, {at});
+      ASSERT_EQ(split.error, Http1Error::kNone) << split.reason << " cut at " << at;
+      ASSERT_EQ(split.consumed, bytes.size()) << "cut at " << at;
+      ASSERT_EQ(split.events, expected) << "cut at " << at;
+    }
+  }
+}
+
 TEST(Http1ParserTest, RandomSplitsEqualAllAtOnce) {
   std::mt19937 random(20240611);
   for (int round = 0; round < 400; ++round) {
@@ -640,6 +653,12 @@ TEST(Http1ParserTest, RefusesEveryMalformedMessage) {
     const Outcome split = parseSplit(m.kind, m.bytes, cuts);
     EXPECT_EQ(split.error, Http1Error::kInvalid);
     EXPECT_EQ(split.reason, whole.reason);
+    // And when they come in two pieces, cut at every offset.
+    for (size_t at = 0; at <= m.bytes.size(); ++at) {
+      const Outcome two = parseSplit(m.kind, m.bytes, {at});
+      EXPECT_EQ(two.error, Http1Error::kInvalid) << "cut at " << at;
+      EXPECT_EQ(two.reason, whole.reason) << "cut at " << at;
+    }
   }
 }
 
