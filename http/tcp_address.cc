@@ -26,16 +26,14 @@ IpPort ipPort(const sockaddr_storage& address) {
 
 std::string describeAddress(const sockaddr_storage& address) {
   const IpPort where = ipPort(address);
-  std::string text;
+  // snprintf rather than string concatenation: g++ 12 at -O3 reports a false -Wrestrict on the
+  // latter.
+  char text[INET6_ADDRSTRLEN + 16];
   if (address.ss_family == AF_INET6) {
-    text = "[";
-    text += where.ip;
-    text += "]:";
+    std::snprintf(text, sizeof text, "[%s]:%u", where.ip.c_str(), unsigned{where.port});
   } else {
-    text = where.ip;
-    text += ':';
+    std::snprintf(text, sizeof text, "%s:%u", where.ip.c_str(), unsigned{where.port});
   }
-  text += std::to_string(where.port);
   return text;
 }
 

@@ -143,7 +143,8 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
   p.line("routes", list(tracing.routes));
   std::string propagators;
   for (propagation::PropagatorKind kind : config.propagation.propagators) {
-    propagators += (propagators.empty() ? "" : ",") + std::string(propagation::toString(kind));
+    if (!propagators.empty()) propagators += ',';
+    propagators += propagation::toString(kind);
   }
   p.line("tracing.propagators", propagators.empty() ? "none" : propagators);
   p.number("tracing.route_cardinality_limit", tracing.route_cardinality_limit);
