@@ -4,21 +4,17 @@
 #include <optional>
 #include <string_view>
 
+#include "base/ascii.h"
+
 namespace tracecar::exporter {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // The value of name when it is a whole number in [min, max]; otherwise a warning and nullopt.
 std::optional<long long> readNumber(const EnvLookup& env, std::string_view name, long long min,
                                     long long max, std::vector<std::string>& warnings) {
   const std::optional<std::string> raw = env(name);
   if (!raw) return std::nullopt;
-  const std::string_view text = trim(*raw);
+  const std::string_view text = ascii::trimOws(*raw);
   if (text.empty()) return std::nullopt;
   long long value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);

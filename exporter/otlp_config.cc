@@ -8,6 +8,7 @@
 #include <charconv>
 #include <optional>
 
+#include "base/ascii.h"
 #include "http/token.h"
 #include "propagation/percent_encoding.h"
 
@@ -27,26 +28,10 @@ constexpr std::string_view kBasePrefix = "OTEL_EXPORTER_OTLP_";
 
 bool isDigit(char c) noexcept { return c >= '0' && c <= '9'; }
 bool isAlpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-char toLower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
 std::string lowercase(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = toLower(c);
+  for (char& c : out) c = ascii::toLower(c);
   return out;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (toLower(a[i]) != toLower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view trimmed(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // std::nullopt when a '%' is not followed by two hex digits.
@@ -150,7 +135,7 @@ struct Setting {
 std::optional<Setting> read(const EnvLookup& env, std::string_view name) {
   const std::optional<std::string> raw = env(name);
   if (!raw) return std::nullopt;
-  const std::string_view value = trimmed(*raw);
+  const std::string_view value = ascii::trimOws(*raw);
   if (value.empty()) return std::nullopt;  // the spec: empty is the same as unset
   return Setting{std::string(name), std::string(value)};
 }
@@ -168,15 +153,15 @@ absl::StatusOr<ExporterKind> exporterKind(const EnvLookup& env) {
     std::string_view list = setting->value;
     while (!list.empty()) {
       const size_t comma = list.find(',');
-      const std::string_view item = trimmed(list.substr(0, comma));
+      const std::string_view item = ascii::trimOws(list.substr(0, comma));
       list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
       if (item.empty()) continue;
       ExporterKind kind;
-      if (equalsIgnoreCase(item, "otlp")) {
+      if (ascii::equalsIgnoreCase(item, "otlp")) {
         kind = ExporterKind::kOtlp;
-      } else if (equalsIgnoreCase(item, "console")) {
+      } else if (ascii::equalsIgnoreCase(item, "console")) {
         kind = ExporterKind::kConsole;
-      } else if (equalsIgnoreCase(item, "none")) {
+      } else if (ascii::equalsIgnoreCase(item, "none")) {
         kind = ExporterKind::kNone;
       } else {
         return absl::InvalidArgumentError(setting->name + "=\"" + setting->value +
@@ -201,9 +186,9 @@ absl::StatusOr<ExporterKind> exporterKind(const EnvLookup& env) {
 absl::StatusOr<OtlpProtocol> protocolFromEnv(const EnvLookup& env) {
   const std::optional<Setting> setting = readSignal(env, "PROTOCOL");
   if (!setting) return OtlpProtocol::kHttpProtobuf;
-  if (equalsIgnoreCase(setting->value, "http/protobuf")) return OtlpProtocol::kHttpProtobuf;
-  if (equalsIgnoreCase(setting->value, "http/json")) return OtlpProtocol::kHttpJson;
-  if (equalsIgnoreCase(setting->value, "grpc")) {
+  if (ascii::equalsIgnoreCase(setting->value, "http/protobuf")) return OtlpProtocol::kHttpProtobuf;
+  if (ascii::equalsIgnoreCase(setting->value, "http/json")) return OtlpProtocol::kHttpJson;
+  if (ascii::equalsIgnoreCase(setting->value, "grpc")) {
     return absl::UnimplementedError(setting->name + "=" + setting->value +
                                     " is not supported by this build yet; use http/protobuf "
                                     "or http/json");
@@ -245,7 +230,7 @@ bool isReservedHeader(std::string_view key) noexcept {
       "te",         "trailer",        "upgrade",           "proxy-connection",
       "content-type", "content-encoding"};
   for (std::string_view reserved : kReserved) {
-    if (equalsIgnoreCase(key, reserved)) return true;
+    if (ascii::equalsIgnoreCase(key, reserved)) return true;
   }
   return false;
 }
@@ -254,7 +239,7 @@ bool isReservedHeader(std::string_view key) noexcept {
 // credentials).
 std::string describePair(std::string_view pair) {
   const size_t eq = pair.find('=');
-  if (eq != std::string_view::npos) return std::string(trimmed(pair.substr(0, eq))) + "=...";
+  if (eq != std::string_view::npos) return std::string(ascii::trimOws(pair.substr(0, eq))) + "=...";
   const size_t cut = pair.find_first_of(" \t:");
   if (cut == std::string_view::npos) return std::string(pair);
   return std::string(pair.substr(0, cut)) + "...";
@@ -263,7 +248,7 @@ std::string describePair(std::string_view pair) {
 void setHeader(std::vector<std::pair<std::string, std::string>>& headers, std::string key,
                std::string value) {
   for (auto& header : headers) {
-    if (equalsIgnoreCase(header.first, key)) {
+    if (ascii::equalsIgnoreCase(header.first, key)) {
       header = {std::move(key), std::move(value)};
       return;
     }
@@ -276,7 +261,7 @@ void addHeaders(const Setting& setting, std::vector<std::pair<std::string, std::
   std::string_view list = setting.value;
   while (!list.empty()) {
     const size_t comma = list.find(',');
-    const std::string_view pair = trimmed(list.substr(0, comma));
+    const std::string_view pair = ascii::trimOws(list.substr(0, comma));
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
     if (pair.empty()) continue;  // "a=1,,b=2" and a trailing comma are harmless
     const auto skip = [&](std::string_view why) {
@@ -288,7 +273,7 @@ void addHeaders(const Setting& setting, std::vector<std::pair<std::string, std::
       skip("want key=value");
       continue;
     }
-    const std::string_view key = trimmed(pair.substr(0, eq));
+    const std::string_view key = ascii::trimOws(pair.substr(0, eq));
     if (key.empty()) {
       skip("the key is empty");
       continue;
@@ -299,7 +284,7 @@ void addHeaders(const Setting& setting, std::vector<std::pair<std::string, std::
       skip("the key is not an HTTP header name (token)");
       continue;
     }
-    std::optional<std::string> value = percentDecoded(trimmed(pair.substr(eq + 1)));
+    std::optional<std::string> value = percentDecoded(ascii::trimOws(pair.substr(eq + 1)));
     if (!value) {
       skip("the value has a '%' not followed by two hex digits");
       continue;
@@ -341,8 +326,8 @@ std::chrono::milliseconds timeoutFromEnv(const EnvLookup& env, std::vector<std::
 Compression compressionFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
   const std::optional<Setting> setting = readSignal(env, "COMPRESSION");
   if (!setting) return Compression::kNone;
-  if (equalsIgnoreCase(setting->value, "gzip")) return Compression::kGzip;
-  if (equalsIgnoreCase(setting->value, "none")) return Compression::kNone;
+  if (ascii::equalsIgnoreCase(setting->value, "gzip")) return Compression::kGzip;
+  if (ascii::equalsIgnoreCase(setting->value, "none")) return Compression::kNone;
   warnings.push_back(setting->name + "=\"" + setting->value +
                      "\" is not a known compression (gzip or none); using none");
   return Compression::kNone;

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <utility>
 
+#include "base/ascii.h"
 #include "exporter/gzip.h"
 #include "exporter/log.h"
 #include "exporter/otlp_http_connection.h"
@@ -28,15 +29,9 @@ constexpr std::string_view kComponent = "exporter";
 
 constexpr auto& equalsIgnoreCase = http::HeaderMap::nameEquals;
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // "application/json; charset=utf-8" -> "application/json".
 std::string_view mediaType(std::string_view content_type) noexcept {
-  return trim(content_type.substr(0, content_type.find(';')));
+  return ascii::trimOws(content_type.substr(0, content_type.find(';')));
 }
 
 bool readVarint(std::string_view& in, uint64_t& value) noexcept {
@@ -90,7 +85,7 @@ bool readPartialSuccess(const OtlpHttpResponse& response, bool sent_json, size_t
   message.clear();
   if (response.body_truncated) return false;
   std::string_view body = response.body;
-  const std::string_view encoding = trim(response.content_encoding);
+  const std::string_view encoding = ascii::trimOws(response.content_encoding);
   if (equalsIgnoreCase(encoding, "gzip")) {
     if (!gzipDecompress(body, scratch, max_bytes).ok()) return false;
     body = scratch;

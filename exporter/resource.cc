@@ -3,6 +3,7 @@
 #include <limits>
 #include <optional>
 
+#include "base/ascii.h"
 #include "propagation/percent_encoding.h"
 
 namespace tracecar::exporter {
@@ -12,12 +13,6 @@ namespace {
 // Resource attributes are not span attributes: no count or length limit applies to them.
 constexpr AttributeLimits kUnlimited{std::numeric_limits<size_t>::max(),
                                      std::numeric_limits<size_t>::max()};
-
-std::string_view trimmed(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // std::nullopt when a '%' is not followed by two hex digits or the result is not UTF-8.
 std::optional<std::string> percentDecoded(std::string_view in) {
@@ -39,13 +34,13 @@ void addResourceAttributes(std::string_view list, Attributes& attributes,
     const size_t comma = list.find(',');
     const std::string_view pair = list.substr(0, comma);
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-    if (trimmed(pair).empty()) continue;  // "a=1,,b=2" and a trailing comma are harmless
+    if (ascii::trimOws(pair).empty()) continue;  // "a=1,,b=2" and a trailing comma are harmless
     const size_t eq = pair.find('=');
     std::optional<std::string> key;
     std::optional<std::string> value;
     if (eq != std::string_view::npos) {
-      key = percentDecoded(trimmed(pair.substr(0, eq)));
-      value = percentDecoded(trimmed(pair.substr(eq + 1)));
+      key = percentDecoded(ascii::trimOws(pair.substr(0, eq)));
+      value = percentDecoded(ascii::trimOws(pair.substr(eq + 1)));
     }
     if (!key || key->empty() || !value) {
       warnings.push_back("OTEL_RESOURCE_ATTRIBUTES: ignoring malformed entry \"" +

@@ -5,6 +5,8 @@
 #include <ctime>
 #include <limits>
 
+#include "base/ascii.h"
+
 namespace tracecar::exporter {
 namespace {
 
@@ -14,12 +16,6 @@ constexpr milliseconds kMaxRetryAfter = std::chrono::hours(24);
 constexpr long long kMaxRetryAfterSeconds = 24 * 60 * 60;
 
 bool isDigit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-std::string_view trimmed(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // A cursor over the date text; every read checks bounds and fails the whole parse on mismatch.
 class Reader {
@@ -184,7 +180,7 @@ HttpDisposition classifyOtlpHttpStatus(int status) noexcept {
 
 std::optional<milliseconds> parseRetryAfter(std::string_view value,
                                             std::chrono::system_clock::time_point now) {
-  const std::string_view text = trimmed(value);
+  const std::string_view text = ascii::trimOws(value);
   if (text.empty()) return std::nullopt;
   if (std::all_of(text.begin(), text.end(), isDigit)) {
     long long seconds = 0;

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "base/ascii.h"
+
 namespace tracecar::exporter {
 
 namespace {
@@ -17,19 +19,13 @@ void applyValueLength(AttributeValue& value, size_t max_chars) {
   }
 }
 
-std::string_view trimmed(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Reads a non-negative decimal limit. Unset or empty (the spec treats empty as unset) keeps
 // out unchanged; anything else that is not a number is a warning.
 void readLimit(const EnvLookup& env, std::string_view name, size_t& out,
                std::vector<std::string>& warnings) {
   const std::optional<std::string> raw = env(name);
   if (!raw) return;
-  const std::string_view v = trimmed(*raw);
+  const std::string_view v = ascii::trimOws(*raw);
   if (v.empty()) return;
   size_t parsed = 0;
   const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);

@@ -5,18 +5,12 @@
 #include <limits>
 #include <stdexcept>
 
+#include "base/ascii.h"
+
 namespace tracecar::http {
 namespace {
 
 constexpr size_t kMaxBytes = std::numeric_limits<uint32_t>::max();
-
-bool isOws(char c) noexcept { return c == ' ' || c == '\t'; }
-
-std::string_view trimOws(std::string_view s) noexcept {
-  while (!s.empty() && isOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isOws(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // Where text starts inside buffer, if it is a view of it.
 std::optional<size_t> offsetIn(const std::string& buffer, std::string_view text) noexcept {
@@ -187,7 +181,7 @@ bool HeaderMap::hasToken(std::string_view name, std::string_view token) const no
     std::string_view rest = value(i);
     while (true) {
       const size_t comma = rest.find(',');
-      if (nameEquals(trimOws(rest.substr(0, comma)), token)) return true;
+      if (nameEquals(ascii::trimOws(rest.substr(0, comma)), token)) return true;
       if (comma == std::string_view::npos) break;
       rest.remove_prefix(comma + 1);
     }
@@ -212,16 +206,7 @@ void HeaderMap::serialize(std::string& out) const {
 }
 
 bool HeaderMap::nameEquals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const auto x = static_cast<unsigned char>(a[i]);
-    const auto y = static_cast<unsigned char>(b[i]);
-    if (x == y) continue;
-    // Only letters differ by case, and only in bit 0x20.
-    const auto lower = static_cast<unsigned char>(x | 0x20);
-    if (lower != (y | 0x20) || lower < 'a' || lower > 'z') return false;
-  }
-  return true;
+  return ascii::equalsIgnoreCase(a, b);
 }
 
 }  // namespace tracecar::http

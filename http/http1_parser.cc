@@ -5,6 +5,8 @@
 #include <limits>
 #include <new>
 
+#include "base/ascii.h"
+
 namespace tracecar::http {
 namespace {
 
@@ -36,12 +38,6 @@ uint64_t hexValue(unsigned char c) noexcept {
 }
 
 constexpr std::string_view kVersionPrefix = "HTTP/1.";
-
-std::string_view trimOws(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 
@@ -547,7 +543,7 @@ int Http1Parser::commitField() noexcept {
     return failCallback(Http1Error::kInvalid, "framing field in trailers");
   }
   try {
-    (in_trailers_ ? trailers_ : head_.headers).add(field_name_, trimOws(field_value_));
+    (in_trailers_ ? trailers_ : head_.headers).add(field_name_, ascii::trimOws(field_value_));
   } catch (...) {
     return failCallback(Http1Error::kInvalid, "out of memory");
   }

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstddef>
 
+#include "base/ascii.h"
 #include "propagation/hex.h"
 
 namespace tracecar::propagation {
@@ -54,21 +55,11 @@ bool parseSamplingState(std::string_view s, Sampling& out) noexcept {
   }
 }
 
-bool equalsIgnoreCase(std::string_view a, std::string_view lower) noexcept {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
-
 // X-B3-Sampled: "1"/"0", and "true"/"false" (any case) as old Finagle/Zipkin clients send.
 bool parseMultiSampled(std::string_view s, bool& sampled) noexcept {
-  if (s == "1" || equalsIgnoreCase(s, "true")) {
+  if (s == "1" || ascii::equalsIgnoreCase(s, "true")) {
     sampled = true;
-  } else if (s == "0" || equalsIgnoreCase(s, "false")) {
+  } else if (s == "0" || ascii::equalsIgnoreCase(s, "false")) {
     sampled = false;
   } else {
     return false;

@@ -2,18 +2,13 @@
 
 #include <string>
 
+#include "base/ascii.h"
 #include "propagation/trace_context_propagator.h"
 
 namespace tracecar::propagation {
 namespace {
 
 uint8_t bit(PropagatorKind kind) { return static_cast<uint8_t>(1u << static_cast<unsigned>(kind)); }
-
-std::string_view trimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Takes the context of a later propagator. The same trace and span already taken from W3C
 // headers stays as it is: B3 and Jaeger cannot carry the random flag or a tracestate. A
@@ -28,16 +23,6 @@ void adopt(ExtractedContext& out, const SpanContext& context, PropagatorKind sou
   }
   out.span_context = context;
   out.report.source = source;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -65,26 +50,26 @@ absl::Status PropagationConfig::validate() const {
 
 absl::StatusOr<std::vector<PropagatorKind>> parsePropagators(std::string_view value) {
   std::vector<PropagatorKind> out;
-  if (trimOws(value).empty()) return PropagationConfig{}.propagators;
+  if (ascii::trimOws(value).empty()) return PropagationConfig{}.propagators;
   const std::string original(value);
   bool saw_none = false;
   size_t names = 0;
   while (true) {
     const size_t comma = value.find(',');
-    const std::string_view name = trimOws(value.substr(0, comma));
+    const std::string_view name = ascii::trimOws(value.substr(0, comma));
     ++names;
     PropagatorKind kind;
-    if (equalsIgnoreCase(name, "tracecontext")) {
+    if (ascii::equalsIgnoreCase(name, "tracecontext")) {
       kind = PropagatorKind::kTraceContext;
-    } else if (equalsIgnoreCase(name, "baggage")) {
+    } else if (ascii::equalsIgnoreCase(name, "baggage")) {
       kind = PropagatorKind::kBaggage;
-    } else if (equalsIgnoreCase(name, "b3")) {
+    } else if (ascii::equalsIgnoreCase(name, "b3")) {
       kind = PropagatorKind::kB3;
-    } else if (equalsIgnoreCase(name, "b3multi")) {
+    } else if (ascii::equalsIgnoreCase(name, "b3multi")) {
       kind = PropagatorKind::kB3Multi;
-    } else if (equalsIgnoreCase(name, "jaeger")) {
+    } else if (ascii::equalsIgnoreCase(name, "jaeger")) {
       kind = PropagatorKind::kJaeger;
-    } else if (equalsIgnoreCase(name, "none")) {
+    } else if (ascii::equalsIgnoreCase(name, "none")) {
       saw_none = true;
       kind = PropagatorKind::kTraceContext;  // unused
     } else if (name.empty()) {
@@ -95,7 +80,7 @@ absl::StatusOr<std::vector<PropagatorKind>> parsePropagators(std::string_view va
           "OTEL_PROPAGATORS: unknown propagator \"" + std::string(name) +
           "\" (known: tracecontext, baggage, b3, b3multi, jaeger, none)");
     }
-    if (!equalsIgnoreCase(name, "none")) {
+    if (!ascii::equalsIgnoreCase(name, "none")) {
       bool dup = false;
       for (PropagatorKind k : out) dup |= (k == kind);
       if (!dup) out.push_back(kind);

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string>
 
+#include "base/ascii.h"
 #include "propagation/hex.h"
 #include "propagation/percent_encoding.h"
 
@@ -17,10 +18,6 @@ constexpr std::string_view kBaggagePrefix = "uberctx-";
 
 constexpr uint8_t kJaegerSampled = 0x01;
 constexpr uint8_t kJaegerDebug = 0x02;
-
-char toLower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
 // Splits "a:b:c:d" or "a%3Ab%3Ac%3Ad" into exactly four parts. One value uses one style: as
 // in OpenTelemetry's Jaeger propagators, a value holding ':' is not URL-decoded, so a "%3A"
@@ -154,11 +151,11 @@ size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage, size_t max_memb
   carrier.forEachField([&](std::string_view name, std::string_view value) {
     if (name.size() <= kBaggagePrefix.size()) return;  // also skips the empty key
     for (size_t i = 0; i < kBaggagePrefix.size(); ++i) {
-      if (toLower(name[i]) != kBaggagePrefix[i]) return;
+      if (ascii::toLower(name[i]) != kBaggagePrefix[i]) return;
     }
     // Header names are case-insensitive (and lowercase on HTTP/2), so keys are too.
     key.assign(name.substr(kBaggagePrefix.size()));
-    std::transform(key.begin(), key.end(), key.begin(), toLower);
+    std::transform(key.begin(), key.end(), key.begin(), ascii::toLower);
     if (!Baggage::isValidKey(key)) return;
     // Past the member limit only existing keys may change: bounds the work of a hostile
     // request with thousands of uberctx- fields.
@@ -192,7 +189,7 @@ void injectJaegerBaggage(WriterRef carrier, const Baggage& baggage) {
   for (size_t i = 0; i < baggage.size(); ++i) {
     const Baggage::Member member = baggage.member(i);
     name.assign(kBaggagePrefix);
-    for (char c : member.key) name.push_back(toLower(c));
+    for (char c : member.key) name.push_back(ascii::toLower(c));
     value.clear();
     urlEncode(Baggage::decodeValue(member.raw_value), value);
     carrier.set(name, value);

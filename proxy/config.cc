@@ -9,6 +9,7 @@
 #include <span>
 #include <sstream>
 
+#include "base/ascii.h"
 #include "propagation/percent_encoding.h"
 #include "proxy/config_file.h"
 #include "proxy/version.h"
@@ -67,17 +68,11 @@ constexpr Binding kBindings[] = {
      {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", ""}},
 };
 
-std::string_view trimmed(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // The OTel rule: a variable set to blanks is unset.
 bool isSet(const exporter::EnvLookup& env, std::string_view name) {
   if (name.empty()) return false;
   const std::optional<std::string> value = env(name);
-  return value && !trimmed(*value).empty();
+  return value && !ascii::trimOws(*value).empty();
 }
 
 // The first variable of a binding that is set, if any.
@@ -115,7 +110,7 @@ std::string encodedList(const std::vector<FileEnvLayer::Pair>& pairs, bool encod
 std::optional<std::string> mergedList(const std::string& from_file,
                                       const std::optional<std::string>& from_env) {
   if (from_file.empty()) return from_env;
-  if (!from_env || trimmed(*from_env).empty()) return from_file;
+  if (!from_env || ascii::trimOws(*from_env).empty()) return from_file;
   return from_file + "," + *from_env;
 }
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "base/ascii.h"
+
 namespace tracecar::proxy {
 namespace {
 
@@ -47,18 +49,12 @@ bool isIpv6Literal(std::string_view s) noexcept {
   return s.find(':') != std::string_view::npos;
 }
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Calls visit(token) for every element of a comma-separated list, OWS trimmed, empty skipped.
 template <class Visit>
 void forEachListElement(std::string_view list, Visit&& visit) {
   while (!list.empty()) {
     const size_t comma = list.find(',');
-    const std::string_view element = trim(list.substr(0, comma));
+    const std::string_view element = ascii::trimOws(list.substr(0, comma));
     if (!element.empty()) visit(element);
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "base/ascii.h"
 #include "http/token.h"
 
 namespace tracecar::proxy::semconv {
@@ -10,26 +11,6 @@ namespace {
 
 constexpr std::string_view kDefaultMethods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
                                                  "CONNECT", "OPTIONS", "TRACE", "PATCH"};
-
-bool isOws(char c) noexcept { return c == ' ' || c == '\t'; }
-
-std::string_view trimOws(std::string_view s) noexcept {
-  while (!s.empty() && isOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isOws(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-char toLower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view lower) noexcept {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (toLower(a[i]) != lower[i]) return false;
-  }
-  return true;
-}
 
 bool isAlpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool isDigit(char c) noexcept { return c >= '0' && c <= '9'; }
@@ -100,11 +81,11 @@ KnownMethods::KnownMethods() : methods_(std::begin(kDefaultMethods), std::end(kD
 
 absl::StatusOr<KnownMethods> KnownMethods::parse(std::string_view list) {
   KnownMethods known;
-  if (trimOws(list).empty()) return known;
+  if (ascii::trimOws(list).empty()) return known;
   known.methods_.clear();
   while (true) {
     const size_t comma = list.find(',');
-    const std::string_view name = trimOws(list.substr(0, comma));
+    const std::string_view name = ascii::trimOws(list.substr(0, comma));
     if (name.empty()) {
       return absl::InvalidArgumentError("known HTTP methods: empty method name in the list");
     }
@@ -192,7 +173,7 @@ RequestTarget splitRequestTarget(std::string_view target, bool connect) noexcept
 }
 
 std::optional<HostPort> parseHostPort(std::string_view authority) noexcept {
-  authority = trimOws(authority);
+  authority = ascii::trimOws(authority);
   if (authority.empty()) return std::nullopt;
   HostPort out;
   if (authority.front() == '[') {
@@ -221,14 +202,14 @@ std::optional<HostPort> parseHostPort(std::string_view authority) noexcept {
 }
 
 std::optional<uint16_t> defaultPort(std::string_view scheme) noexcept {
-  if (equalsIgnoreCase(scheme, "http")) return 80;
-  if (equalsIgnoreCase(scheme, "https")) return 443;
+  if (ascii::equalsIgnoreCase(scheme, "http")) return 80;
+  if (ascii::equalsIgnoreCase(scheme, "https")) return 443;
   return std::nullopt;
 }
 
 std::string_view canonicalScheme(std::string_view scheme) noexcept {
-  if (equalsIgnoreCase(scheme, "http")) return "http";
-  if (equalsIgnoreCase(scheme, "https")) return "https";
+  if (ascii::equalsIgnoreCase(scheme, "http")) return "http";
+  if (ascii::equalsIgnoreCase(scheme, "https")) return "https";
   return scheme;
 }
 
@@ -290,15 +271,15 @@ ForwardedElement parseForwarded(std::string_view value) noexcept {
   size_t i = 0;
   const size_t n = value.size();
   while (i < n) {
-    while (i < n && (isOws(value[i]) || value[i] == ';')) ++i;
+    while (i < n && (ascii::isOws(value[i]) || value[i] == ';')) ++i;
     const size_t name_start = i;
-    while (i < n && value[i] != '=' && value[i] != ';' && value[i] != ',' && !isOws(value[i])) ++i;
+    while (i < n && value[i] != '=' && value[i] != ';' && value[i] != ',' && !ascii::isOws(value[i])) ++i;
     const std::string_view name = value.substr(name_start, i - name_start);
-    while (i < n && isOws(value[i])) ++i;
+    while (i < n && ascii::isOws(value[i])) ++i;
     std::string_view pair_value;
     if (i < n && value[i] == '=') {
       ++i;
-      while (i < n && isOws(value[i])) ++i;
+      while (i < n && ascii::isOws(value[i])) ++i;
       if (i < n && value[i] == '"') {
         const size_t start = ++i;
         while (i < n && value[i] != '"') i += (value[i] == '\\' && i + 1 < n) ? 2 : 1;
@@ -306,18 +287,18 @@ ForwardedElement parseForwarded(std::string_view value) noexcept {
         if (i < n) ++i;  // the closing quote
       } else {
         const size_t start = i;
-        while (i < n && value[i] != ';' && value[i] != ',' && !isOws(value[i])) ++i;
+        while (i < n && value[i] != ';' && value[i] != ',' && !ascii::isOws(value[i])) ++i;
         pair_value = value.substr(start, i - start);
       }
     }
-    if (equalsIgnoreCase(name, "for") && out.for_node.empty()) {
+    if (ascii::equalsIgnoreCase(name, "for") && out.for_node.empty()) {
       out.for_node = pair_value;
-    } else if (equalsIgnoreCase(name, "host") && out.host.empty()) {
+    } else if (ascii::equalsIgnoreCase(name, "host") && out.host.empty()) {
       out.host = pair_value;
-    } else if (equalsIgnoreCase(name, "proto") && out.proto.empty()) {
+    } else if (ascii::equalsIgnoreCase(name, "proto") && out.proto.empty()) {
       out.proto = pair_value;
     }
-    while (i < n && isOws(value[i])) ++i;
+    while (i < n && ascii::isOws(value[i])) ++i;
     if (i < n && value[i] == ',') break;  // only the first element
     if (i < n && value[i] != ';') ++i;     // stray byte: skip it rather than loop on it
   }
@@ -325,8 +306,8 @@ ForwardedElement parseForwarded(std::string_view value) noexcept {
 }
 
 std::optional<std::string_view> nodeAddress(std::string_view node) noexcept {
-  node = trimOws(node);
-  if (node.empty() || node.front() == '_' || equalsIgnoreCase(node, "unknown")) {
+  node = ascii::trimOws(node);
+  if (node.empty() || node.front() == '_' || ascii::equalsIgnoreCase(node, "unknown")) {
     return std::nullopt;
   }
   if (node.front() == '[') {
@@ -343,7 +324,7 @@ std::optional<std::string_view> nodeAddress(std::string_view node) noexcept {
 }
 
 std::string_view firstListElement(std::string_view value) noexcept {
-  return trimOws(value.substr(0, value.find(',')));
+  return ascii::trimOws(value.substr(0, value.find(',')));
 }
 
 // ---- Protocol, status, errors ----------------------------------------------------------------
