@@ -137,19 +137,35 @@ size_t utf8::sanitizedSize(std::string_view s) noexcept {
   return size;
 }
 
-void Attributes::set(std::string_view key, AttributeValue value, const AttributeLimits& limits) {
-  applyValueLength(value, limits.value_length);
+bool Attributes::replaceOrRoom(std::string_view key, AttributeValue& value,
+                               const AttributeLimits& limits) {
+  if (limits.value_length != std::numeric_limits<size_t>::max()) {
+    applyValueLength(value, limits.value_length);
+  }
   for (auto& item : items_) {
     if (item.key == key) {
       item.value = std::move(value);
-      return;
+      return false;
     }
   }
   if (items_.size() >= limits.count) {
     ++dropped_;
-    return;
+    return false;
   }
-  items_.push_back(Attribute{std::string(key), std::move(value)});
+  return true;
+}
+
+void Attributes::set(std::string_view key, AttributeValue value, const AttributeLimits& limits) {
+  if (replaceOrRoom(key, value, limits)) {
+    items_.push_back(Attribute{AttributeKey(key), std::move(value)});
+  }
+}
+
+void Attributes::setStatic(std::string_view key, AttributeValue value,
+                           const AttributeLimits& limits) {
+  if (replaceOrRoom(key, value, limits)) {
+    items_.push_back(Attribute{AttributeKey::ofStatic(key), std::move(value)});
+  }
 }
 
 const AttributeValue* Attributes::find(std::string_view key) const noexcept {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -39,8 +40,44 @@ inline constexpr uint32_t kIsRemote = 0x00000200;
 using StringArray = std::vector<std::string>;
 using AttributeValue = std::variant<std::string, bool, int64_t, double, StringArray>;
 
+// An attribute's name: an owned copy, or a view of static storage (the semantic-convention
+// names set on every span, which so cost no allocation). Copies and moves stay valid.
+class AttributeKey {
+ public:
+  AttributeKey() = default;
+  explicit AttributeKey(std::string_view name) : owned_(name) {}
+  explicit AttributeKey(std::string&& name) noexcept : owned_(std::move(name)) {}
+  // name must outlive every copy of the key (a literal, a constant).
+  static AttributeKey ofStatic(std::string_view name) noexcept {
+    AttributeKey key;
+    key.static_ = name;
+    key.is_static_ = true;
+    return key;
+  }
+
+  std::string_view view() const noexcept { return is_static_ ? static_ : std::string_view(owned_); }
+  operator std::string_view() const noexcept { return view(); }  // NOLINT: a name reads as text
+  bool empty() const noexcept { return view().empty(); }
+  size_t size() const noexcept { return view().size(); }
+
+  friend bool operator==(const AttributeKey& a, std::string_view b) noexcept {
+    return a.view() == b;
+  }
+  friend bool operator==(const AttributeKey& a, const AttributeKey& b) noexcept {
+    return a.view() == b.view();
+  }
+  friend std::ostream& operator<<(std::ostream& os, const AttributeKey& key) {
+    return os << key.view();
+  }
+
+ private:
+  std::string owned_;
+  std::string_view static_;
+  bool is_static_ = false;
+};
+
 struct Attribute {
-  std::string key;
+  AttributeKey key;
   AttributeValue value;
 };
 
@@ -82,6 +119,9 @@ class Attributes {
   // Sets key (replacing an existing value in place). A new key past the count limit is dropped
   // and counted. Strings longer than the value limit are cut at a UTF-8 character boundary.
   void set(std::string_view key, AttributeValue value, const AttributeLimits& limits = {});
+  // The same for a key with static storage (see AttributeKey::ofStatic): no copy of the name.
+  void setStatic(std::string_view key, AttributeValue value, const AttributeLimits& limits = {});
+  void reserve(size_t count) { items_.reserve(count); }
 
   const std::vector<Attribute>& items() const noexcept { return items_; }
   uint32_t dropped() const noexcept { return dropped_; }
@@ -94,6 +134,10 @@ class Attributes {
   }
 
  private:
+  // Applies the value limit; replaces an existing key's value (false), or says whether a new
+  // one fits (true) or was dropped (false).
+  bool replaceOrRoom(std::string_view key, AttributeValue& value, const AttributeLimits& limits);
+
   std::vector<Attribute> items_;
   uint32_t dropped_ = 0;
 };

@@ -66,21 +66,6 @@ void HeaderMap::add(std::string_view name, std::string_view value) {
   bytes_.append(value);
 }
 
-template <class Drop>
-size_t HeaderMap::removeIf(Drop&& drop) {
-  size_t removed = 0;
-  auto kept = entries_.begin();
-  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (drop(*it)) {
-      dead_bytes_ += it->name_length + it->value_length;
-      ++removed;
-    } else {
-      *kept++ = *it;
-    }
-  }
-  entries_.erase(kept, entries_.end());
-  return removed;
-}
 
 void HeaderMap::set(std::string_view name, std::string_view value) {
   size_t first = entries_.size();

@@ -32,6 +32,17 @@ class HeaderMap {
   size_t remove(std::string_view name);
   // Removes every field whose name starts with prefix (case-insensitively).
   size_t removePrefix(std::string_view prefix);
+  // Removes, in one pass, every field for which drop(name, value) holds; returns how many went.
+  // The views drop gets stay valid for the whole pass.
+  template <class Drop>
+  size_t removeWhere(Drop&& drop) {
+    const size_t removed = removeIf([&](const Entry& e) {
+      return drop(std::string_view(bytes_.data() + e.name_offset, e.name_length),
+                  std::string_view(bytes_.data() + e.value_offset, e.value_length));
+    });
+    compactIfWasteful();
+    return removed;
+  }
   void clear() noexcept;
 
   // The first field of name.
@@ -75,5 +86,21 @@ class HeaderMap {
   std::vector<Entry> entries_;
   size_t dead_bytes_ = 0;  // bytes of removed fields still in bytes_ (compacted when large)
 };
+
+template <class Drop>
+size_t HeaderMap::removeIf(Drop&& drop) {
+  size_t removed = 0;
+  auto kept = entries_.begin();
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (drop(*it)) {
+      dead_bytes_ += it->name_length + it->value_length;
+      ++removed;
+    } else {
+      *kept++ = *it;
+    }
+  }
+  entries_.erase(kept, entries_.end());
+  return removed;
+}
 
 }  // namespace tracecar::http

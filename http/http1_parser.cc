@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <limits>
 #include <new>
 
@@ -31,6 +32,25 @@ constexpr std::array<uint8_t, 256> kClass = [] {
 }();
 
 bool is(unsigned char c, uint8_t cls) noexcept { return (kClass[c] & cls) != 0; }
+
+// Skips whole 8-byte words of data[i, end) made only of SP, VCHAR and obs-text (0x20-0x7e,
+// 0x80-0xff): field-value bytes, tested a word at a time. Returns where the first word holding
+// anything else (CR, HTAB, a control character, DEL) starts; the caller goes on byte by byte.
+size_t skipFieldChars(const char* data, size_t i, size_t end) noexcept {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  while (i + 8 <= end) {
+    uint64_t word = 0;
+    std::memcpy(&word, data + i, 8);
+    // Bytes below 0x20 (their high bit clear), and bytes equal to 0x7f.
+    const uint64_t below_space = (word - kOnes * 0x20) & ~word & kHigh;
+    const uint64_t x = word ^ (kOnes * 0x7f);
+    const uint64_t del = (x - kOnes) & ~x & kHigh;
+    if ((below_space | del) != 0) break;
+    i += 8;
+  }
+  return i;
+}
 
 uint64_t hexValue(unsigned char c) noexcept {
   if (c <= '9') return c - '0';
@@ -358,6 +378,22 @@ size_t Http1Parser::scan(const char* data, size_t size) noexcept {
         }
         break;
       default: {
+        if (scan_ == Scan::kValue || scan_ == Scan::kName) {
+          // A run of bytes that only continue the field name or value, up to the size limit:
+          // what the byte-by-byte steps below would accept one at a time.
+          const uint8_t cls = scan_ == Scan::kValue ? kFieldChar : kTchar;
+          const size_t room = limits_.max_header_bytes > section_bytes_
+                                  ? limits_.max_header_bytes - section_bytes_
+                                  : 0;
+          const size_t end = i + std::min(room, size - i);
+          size_t j = cls == kFieldChar ? skipFieldChars(data, i, end) : i;
+          while (j < end && is(static_cast<unsigned char>(data[j]), cls)) ++j;
+          if (j > i) {
+            section_bytes_ += j - i;
+            i = j;
+            continue;
+          }
+        }
         // Head or trailer bytes: all of them count, CRLFs included.
         if (++section_bytes_ > limits_.max_header_bytes) {
           return scanFailed(

@@ -192,14 +192,14 @@ void recordResourceOrigins(const exporter::EnvLookup& env, const FileEnvLayer& f
   std::vector<FileEnvLayer::Pair> from_file = file.resource_attributes;
   if (file.service_name) from_file.push_back(*file.service_name);
   for (const exporter::Attribute& attribute : resource.attributes().items()) {
-    const std::string key = "resource." + attribute.key;
+    const std::string key = "resource." + std::string(attribute.key.view());
     const exporter::AttributeValue* by_env = env_only.attributes().find(attribute.key);
     const exporter::AttributeValue* by_default = defaults.attributes().find(attribute.key);
     if (by_env != nullptr && (by_default == nullptr || !(*by_env == *by_default))) {
       std::string variable = "OTEL_RESOURCE_ATTRIBUTES";
       if (attribute.key == "service.name" && isSet(env, "OTEL_SERVICE_NAME")) {
         variable = "OTEL_SERVICE_NAME";
-      } else if (attribute.key.rfind("k8s.", 0) == 0) {
+      } else if (attribute.key.view().starts_with("k8s.")) {
         variable = "K8S_* (Kubernetes downward API)";
       }
       origins[key] = Origin{Source::kEnv, variable};

@@ -156,7 +156,7 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
              ? "unlimited"
              : std::to_string(tracing.attribute_limits.value_length));
   for (const exporter::Attribute& attribute : tracing.resource.attributes().items()) {
-    p.line("resource." + attribute.key, attributeText(attribute.value));
+    p.line("resource." + std::string(attribute.key.view()), attributeText(attribute.value));
   }
   printExporter(config, loaded, p);
   return p.take();

@@ -68,8 +68,36 @@ bool isProtected(std::string_view name) noexcept {
 
 }  // namespace
 
+namespace {
+
+// The names stripHopByHop acts on, found by length first: most messages carry none of them.
+bool isHopByHopName(std::string_view name) noexcept {
+  switch (name.size()) {
+    case 2:
+      return http::HeaderMap::nameEquals(name, "te");
+    case 7:
+      return http::HeaderMap::nameEquals(name, "upgrade");
+    case 10:
+      return http::HeaderMap::nameEquals(name, "connection") ||
+             http::HeaderMap::nameEquals(name, "keep-alive");
+    case 16:
+      return http::HeaderMap::nameEquals(name, "proxy-connection");
+    case 17:
+      return http::HeaderMap::nameEquals(name, "transfer-encoding");
+    case 19:
+      return http::HeaderMap::nameEquals(name, "proxy-authorization");
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 HopByHopInfo stripHopByHop(http::HeaderMap& headers, const HopByHopOptions& options) {
   HopByHopInfo info;
+  bool any = false;
+  for (size_t i = 0; i < headers.size() && !any; ++i) any = isHopByHopName(headers.name(i));
+  if (!any) return info;  // without Connection, nothing else is named hop-by-hop either
   headers.forEach("te", [&](std::string_view value) {
     forEachListElement(value, [&](std::string_view element) {
       // "trailers" takes no parameters; a weight after it would make it another coding.
@@ -77,22 +105,41 @@ HopByHopInfo stripHopByHop(http::HeaderMap& headers, const HopByHopOptions& opti
     });
   });
 
-  std::vector<std::string> named;
+  // The names Connection lists: views into the map, valid through the one removal pass below.
+  constexpr size_t kInline = 8;
+  std::array<std::string_view, kInline> first_named;
+  std::vector<std::string_view> more_named;
+  size_t named = 0;
   headers.forEach("connection", [&](std::string_view value) {
     forEachListElement(value, [&](std::string_view element) {
       if (isProtected(element)) return;
       if (options.keep_upgrade && http::HeaderMap::nameEquals(element, "upgrade")) return;
-      named.emplace_back(element);
+      if (named < kInline) {
+        first_named[named++] = element;
+      } else {
+        more_named.push_back(element);
+      }
     });
   });
-  for (const std::string& name : named) headers.remove(name);
-
-  for (std::string_view name :
-       {"connection", "proxy-connection", "keep-alive", "te", "transfer-encoding"}) {
-    headers.remove(name);
-  }
-  if (!options.keep_upgrade) headers.remove("upgrade");
-  if (!options.keep_proxy_authorization) headers.remove("proxy-authorization");
+  const auto isNamed = [&](std::string_view name) {
+    for (size_t i = 0; i < named; ++i) {
+      if (http::HeaderMap::nameEquals(name, first_named[i])) return true;
+    }
+    for (std::string_view other : more_named) {
+      if (http::HeaderMap::nameEquals(name, other)) return true;
+    }
+    return false;
+  };
+  headers.removeWhere([&](std::string_view name, std::string_view /*value*/) {
+    if (isNamed(name)) return true;
+    if (!isHopByHopName(name)) return false;
+    if (options.keep_upgrade && http::HeaderMap::nameEquals(name, "upgrade")) return false;
+    if (options.keep_proxy_authorization &&
+        http::HeaderMap::nameEquals(name, "proxy-authorization")) {
+      return false;
+    }
+    return true;
+  });
   return info;
 }
 

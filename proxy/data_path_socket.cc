@@ -21,6 +21,7 @@ DataPathSocket::DataPathSocket(WorkerContext& context, DataPathSocketCallbacks& 
 
 DataPathSocket::~DataPathSocket() {
   context_.cancel(*this);
+  if (batched_) context_.forgetFlush(*this);
   context_.counters().buffered(-static_cast<int64_t>(buffered()));
 }
 
@@ -76,57 +77,104 @@ void DataPathSocket::onAlloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t
 void DataPathSocket::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
   auto* self = static_cast<DataPathSocket*>(stream->data);
   if (nread == 0 || self->closing_) return;
+  WorkerContext& context = self->context_;
+  context.beginWriteBatch();
   if (nread > 0) {
     self->callbacks_.onSocketData(*self, std::string_view(buf->base, static_cast<size_t>(nread)));
-    return;
-  }
-  // libuv has stopped reading on EOF and on errors.
-  self->stopReading();
-  if (nread == UV_EOF) {
-    self->callbacks_.onSocketEof(*self);
   } else {
-    self->callbacks_.onSocketError(*self, static_cast<int>(nread));
+    // libuv has stopped reading on EOF and on errors.
+    self->stopReading();
+    if (nread == UV_EOF) {
+      self->callbacks_.onSocketEof(*self);
+    } else {
+      self->callbacks_.onSocketError(*self, static_cast<int>(nread));
+    }
   }
+  context.endWriteBatch();
 }
 
 bool DataPathSocket::overHighWater() const noexcept {
   return buffered() > context_.settings().high_water_bytes;
 }
 
-void DataPathSocket::write(std::string_view data) noexcept {
-  if (data.empty() || closing_ || write_failed_ || shutdown_requested_) return;
-  if (connected_ && !write_in_flight_ && queued_.empty()) {
-    uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
-    const int n = uv_try_write(stream(), &buf, 1);
-    // Below zero: EAGAIN, or an error uv_write reports from its callback.
-    if (n > 0) data.remove_prefix(static_cast<size_t>(n));
-    if (data.empty()) return;
+void DataPathSocket::write(std::string_view data) noexcept { writeParts(&data, 1); }
+
+void DataPathSocket::write(std::initializer_list<std::string_view> parts) noexcept {
+  writeParts(parts.begin(), parts.size());
+}
+
+void DataPathSocket::writeParts(const std::string_view* parts, size_t count) noexcept {
+  if (closing_ || write_failed_ || shutdown_requested_) return;
+  if (connected_ && !write_in_flight_) {
+    if (deferParts(parts, count)) return;
+    send(parts, count);
+    return;
   }
-  queue(data);
+  for (size_t i = 0; i < count; ++i) {
+    if (!parts[i].empty()) queue(parts[i]);
+  }
   flush();
 }
 
-void DataPathSocket::write(std::initializer_list<std::string_view> parts) noexcept {
-  if (closing_ || write_failed_ || shutdown_requested_) return;
-  constexpr size_t kMaxParts = 4;
-  if (parts.size() > kMaxParts || !connected_ || write_in_flight_ || !queued_.empty()) {
-    for (std::string_view part : parts) write(part);
-    return;
+bool DataPathSocket::deferParts(const std::string_view* parts, size_t count) noexcept {
+  if (!context_.batchingWrites()) return false;
+  size_t total = queued_.size();
+  for (size_t i = 0; i < count; ++i) total += parts[i].size();
+  // Past the high-water mark the bytes go out now, as they would without a batch.
+  if (total > context_.settings().high_water_bytes) return false;
+  if (!batched_) {
+    if (!context_.deferFlush(*this)) return false;
+    batched_ = true;
   }
-  uv_buf_t bufs[kMaxParts] = {};
-  unsigned count = 0;
-  for (std::string_view part : parts) {
-    bufs[count++] = uv_buf_init(const_cast<char*>(part.data()), static_cast<unsigned>(part.size()));
+  for (size_t i = 0; i < count; ++i) {
+    if (!parts[i].empty()) queue(parts[i]);
   }
-  const int n = uv_try_write(stream(), bufs, count);
-  size_t skip = n > 0 ? static_cast<size_t>(n) : 0;
-  for (std::string_view part : parts) {
-    const size_t drop = std::min(skip, part.size());
-    skip -= drop;
-    part.remove_prefix(drop);
+  return true;
+}
+
+void DataPathSocket::send(const std::string_view* parts, size_t count) noexcept {
+  constexpr size_t kMaxBufs = 8;
+  uv_buf_t bufs[kMaxBufs];
+  unsigned n = 0;
+  if (!queued_.empty()) bufs[n++] = uv_buf_init(queued_.data(), static_cast<unsigned>(queued_.size()));
+  size_t i = 0;
+  for (; i < count && n < kMaxBufs; ++i) {
+    if (parts[i].empty()) continue;
+    bufs[n++] = uv_buf_init(const_cast<char*>(parts[i].data()), static_cast<unsigned>(parts[i].size()));
+  }
+  // Parts beyond what fits in one call wait in the queue (after what was not taken).
+  size_t skip = 0;
+  if (n > 0) {
+    const int w = uv_try_write(stream(), bufs, n);
+    // Below zero: EAGAIN, or an error uv_write reports from its callback.
+    if (w > 0) skip = static_cast<size_t>(w);
+  }
+  if (!queued_.empty()) {
+    const size_t taken = std::min(skip, queued_.size());
+    skip -= taken;
+    if (taken > 0) {
+      queued_.erase(0, taken);
+      context_.counters().buffered(-static_cast<int64_t>(taken));
+    }
+  }
+  for (size_t j = 0; j < count; ++j) {
+    std::string_view part = parts[j];
+    if (j < i) {
+      const size_t drop = std::min(skip, part.size());
+      skip -= drop;
+      part.remove_prefix(drop);
+    }
     if (!part.empty()) queue(part);
   }
   flush();
+}
+
+void DataPathSocket::flushBatch() noexcept {
+  batched_ = false;
+  if (closing_ || !connected_ || write_in_flight_) return;
+  if (!queued_.empty() && !write_failed_) send(nullptr, 0);
+  // A shutdown or close asked for while the bytes were held back.
+  if (!closing_ && !write_in_flight_) afterWrite();
 }
 
 void DataPathSocket::queue(std::string_view data) noexcept {
@@ -171,7 +219,10 @@ void DataPathSocket::onWritten(uv_write_t* req, int status) noexcept {
     return;
   }
   self->flush();
+  WorkerContext& context = self->context_;
+  context.beginWriteBatch();
   self->afterWrite();
+  context.endWriteBatch();
 }
 
 void DataPathSocket::afterWrite() noexcept {
@@ -224,14 +275,23 @@ void DataPathSocket::dropQueued() noexcept {
   releaseIfLarge(queued_);
 }
 
+void DataPathSocket::sendBatchedNow() noexcept {
+  if (batched_ && connected_ && !write_in_flight_ && !write_failed_ && !queued_.empty()) {
+    send(nullptr, 0);
+  }
+}
+
 void DataPathSocket::shutdownWrite() noexcept {
   if (shutdown_requested_ || closing_) return;
+  // Whoever ends the stream decides on what is left unwritten: nothing is held back any more.
+  sendBatchedNow();
   shutdown_requested_ = true;
   if (connected_ && !write_in_flight_) afterWrite();
 }
 
 void DataPathSocket::closeAfterFlush() noexcept {
   if (closing_) return;
+  sendBatchedNow();
   close_after_flush_ = true;
   if (buffered() == 0 || write_failed_ || !connected_) close();
 }

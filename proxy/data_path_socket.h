@@ -35,8 +35,9 @@ class DataPathSocketCallbacks {
 // A TCP connection on a worker's loop with a write queue that never blocks: write() tries the
 // socket first and queues what it would not take. Writes that wait count in the worker's
 // buffered-bytes gauge; the high-water mark is the producer's signal to stop reading its own
-// peer (overHighWater()), onSocketWritable the signal to resume.
-class DataPathSocket final : private Tickable {
+// peer (overHighWater()), onSocketWritable the signal to resume. While the worker has a write
+// batch open (during a read callback), writes are gathered and sent together when it ends.
+class DataPathSocket final : private Tickable, private BatchFlushable {
  public:
   DataPathSocket(WorkerContext& context, DataPathSocketCallbacks& callbacks) noexcept;
   DataPathSocket(const DataPathSocket&) = delete;
@@ -82,9 +83,18 @@ class DataPathSocket final : private Tickable {
   static void onShutdown(uv_shutdown_t* req, int status) noexcept;
   static void onClosed(uv_handle_t* handle) noexcept;
   void onTick() noexcept override;
+  void flushBatch() noexcept override;
 
   uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
   void queue(std::string_view data) noexcept;
+  // Holds parts back until the batch ends; false when they must be written now instead.
+  bool deferParts(const std::string_view* parts, size_t count) noexcept;
+  // What is queued, then parts: what the socket takes now, the rest through uv_write.
+  // Only when connected and no write is in flight.
+  void send(const std::string_view* parts, size_t count) noexcept;
+  void writeParts(const std::string_view* parts, size_t count) noexcept;
+  // Sends what a write batch holds back now instead of when the batch ends.
+  void sendBatchedNow() noexcept;
   void flush() noexcept;
   void afterWrite() noexcept;
   void failWrite(int status) noexcept;
@@ -108,6 +118,7 @@ class DataPathSocket final : private Tickable {
   bool shutdown_sent_ = false;
   bool close_after_flush_ = false;
   bool closing_ = false;
+  bool batched_ = false;  // waiting for the worker's write batch to end
 };
 
 }  // namespace tracecar::proxy

@@ -26,6 +26,8 @@ void refuse(uv_stream_t* server) noexcept {
            [](uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); });
 }
 
+constexpr size_t kKeptHeadCapacity = 4096;
+
 struct ErrorReply {
   int status;
   LocalReplyReason code;
@@ -91,6 +93,7 @@ bool DownstreamSession::open(uv_stream_t* server) noexcept {
   socket_ = socket;
   if (uv_timer_init(context_.loop(), &timer_) == 0) {
     timer_.data = this;
+    deadline_.bind(&timer_, &DownstreamSession::onTimer);
     timer_open_ = true;
   }
   if (socket->accept(server) != 0 || !timer_open_) {
@@ -316,7 +319,10 @@ bool DownstreamSession::onHead(http::Http1Head& head) {
 void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
   stopTimer();
   phase_ = Phase::kRequest;
+  std::string head_buffer = std::move(ex_.upstream_head);  // its capacity serves the next head
   ex_ = Exchange{};
+  ex_.upstream_head = std::move(head_buffer);
+  ex_.upstream_head.clear();
   const uint64_t now = uv_hrtime();
   StreamStats& stats = ex_.stats;
   stats.listener = listener_.role;
@@ -536,7 +542,8 @@ void DownstreamSession::finishExchange() noexcept {
     std::unique_ptr<StreamObserver> observer = std::move(observer_);
     observer->onComplete(ex_.stats);
   }
-  std::string().swap(ex_.upstream_head);
+  // A small head buffer is kept for the next request; a big one goes.
+  if (ex_.upstream_head.capacity() > kKeptHeadCapacity) std::string().swap(ex_.upstream_head);
   if (phase_ == Phase::kRequest) phase_ = Phase::kIdle;
   if (phase_ != Phase::kIdle) return;
   if (close_after_ || context_.draining() || (downstream_eof_ && input_.empty())) {

@@ -10,6 +10,7 @@
 #include "http/http1_parser.h"
 #include "proxy/data_path_headers.h"
 #include "proxy/data_path_socket.h"
+#include "proxy/deadline_timer.h"
 #include "proxy/stream_observer.h"
 #include "proxy/upstream_connection.h"
 #include "proxy/upstream_selector.h"
@@ -154,6 +155,7 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   ListenerContext& listener_;
   DataPathSocket* socket_ = nullptr;
   uv_timer_t timer_{};
+  DeadlineTimer deadline_;  // timer_'s deadline for timer_mode_
   bool timer_open_ = false;
   TimerMode timer_mode_ = TimerMode::kNone;
   http::Http1Parser parser_;

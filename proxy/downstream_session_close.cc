@@ -116,16 +116,17 @@ void DownstreamSession::updateReading() noexcept {
 void DownstreamSession::startTimer(TimerMode mode, std::chrono::milliseconds timeout) noexcept {
   if (!timer_open_ || phase_ == Phase::kClosed) return;
   timer_mode_ = mode;
-  uv_timer_start(&timer_, &DownstreamSession::onTimer, ms(timeout), 0);
+  deadline_.arm(ms(timeout));
 }
 
 void DownstreamSession::stopTimer() noexcept {
   timer_mode_ = TimerMode::kNone;
-  if (timer_open_) uv_timer_stop(&timer_);
+  if (timer_open_) deadline_.disarm();
 }
 
 void DownstreamSession::onTimer(uv_timer_t* timer) noexcept {
   auto* self = static_cast<DownstreamSession*>(timer->data);
+  if (!self->deadline_.expired()) return;
   const TimerMode mode = self->timer_mode_;
   self->timer_mode_ = TimerMode::kNone;
   switch (mode) {

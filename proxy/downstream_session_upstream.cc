@@ -39,9 +39,11 @@ FailureReply failureReply(UpstreamFailure failure) noexcept {
 }
 
 void appendStatusLine(std::string& out, int status, std::string_view reason) {
-  char line[32];
-  const int n = std::snprintf(line, sizeof line, "HTTP/1.1 %03d ", status);
-  out.append(line, static_cast<size_t>(n));
+  // The codec only passes three-digit status codes.
+  const auto digit = [](int d) { return static_cast<char>('0' + d % 10); };
+  const char line[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', digit(status / 100),
+                       digit(status / 10), digit(status), ' '};
+  out.append(line, sizeof line);
   out += reason;
   out += "\r\n";
 }
@@ -153,7 +155,7 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   stats.response_head_ns = uv_hrtime();
   stats.status = status;
   stats.response_header_bytes = head.header_bytes;
-  std::string().swap(ex_.upstream_head);  // no retry once an answer came
+  ex_.upstream_head.clear();  // no retry once an answer came
   if (observer_ != nullptr) observer_->onResponseHead(head);
 
   const std::string transfer_encoding = head.headers.joined("transfer-encoding");

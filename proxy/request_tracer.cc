@@ -13,6 +13,8 @@ namespace {
 using exporter::SpanKind;
 
 constexpr std::string_view kJaegerBaggagePrefix = "uberctx-";
+// Room for the attributes an HTTP span usually ends with, so the list grows once.
+constexpr size_t kExpectedAttributes = 16;
 
 // The first value of each header the span attributes read, found in one pass.
 struct InterestingHeaders {
@@ -105,7 +107,7 @@ void TracedRequest::onResponseHead(int status_code, uint8_t version_major,
     // The version the upstream answered in is the one actually spoken to it.
     const std::string_view version = semconv::protocolVersion(version_major, version_minor);
     if (!version.empty()) {
-      record_->attributes.set(semconv::attr::kNetworkProtocolVersion, std::string(version),
+      record_->attributes.setStatic(semconv::attr::kNetworkProtocolVersion, std::string(version),
                               tracer_->config_.attribute_limits);
     }
   }
@@ -119,9 +121,9 @@ void TracedRequest::onUpstreamConnected(std::string_view address, uint16_t port)
   if (!record_ || kind_ != SpanKind::kClient) return;
   const exporter::AttributeLimits& limits = tracer_->config_.attribute_limits;
   if (!address.empty()) {
-    record_->attributes.set(semconv::attr::kNetworkPeerAddress, std::string(address), limits);
+    record_->attributes.setStatic(semconv::attr::kNetworkPeerAddress, std::string(address), limits);
     if (port != 0) {
-      record_->attributes.set(semconv::attr::kNetworkPeerPort, int64_t{port}, limits);
+      record_->attributes.setStatic(semconv::attr::kNetworkPeerPort, int64_t{port}, limits);
     }
   }
 }
@@ -169,10 +171,10 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
     const exporter::AttributeLimits& limits = tracer_->config_.attribute_limits;
     exporter::Attributes& attributes = record_->attributes;
     if (status_code != 0) {
-      attributes.set(semconv::attr::kHttpResponseStatusCode, int64_t{status_code}, limits);
+      attributes.setStatic(semconv::attr::kHttpResponseStatusCode, int64_t{status_code}, limits);
     }
     if (!out.error_type.empty()) {
-      attributes.set(semconv::attr::kErrorType, std::string(out.error_type), limits);
+      attributes.setStatic(semconv::attr::kErrorType, std::string(out.error_type), limits);
     }
     record_->status_code = span_status;
     // The description only when the status code does not already say it.
@@ -291,11 +293,12 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
 
   const exporter::AttributeLimits& limits = config_.attribute_limits;
   exporter::Attributes& attributes = record->attributes;
+  // Every key here is a semantic-convention constant: static storage, no copy.
   const auto setString = [&](std::string_view key, std::string_view value) {
-    attributes.set(key, std::string(value), limits);
+    attributes.setStatic(key, std::string(value), limits);
   };
   const auto setInt = [&](std::string_view key, int64_t value) {
-    attributes.set(key, value, limits);
+    attributes.setStatic(key, value, limits);
   };
 
   setString(attr::kHttpRequestMethod, traced.method_.name);

@@ -47,6 +47,7 @@ void UpstreamConnection::start(UpstreamConnectionCallbacks& client) noexcept {
   state_ = State::kResolving;
   if (uv_timer_init(context_.loop(), &timer_) == 0) {
     timer_.data = this;
+    deadline_.bind(&timer_, &UpstreamConnection::onTimer);
     timer_open_ = true;
     startTimer(TimerMode::kConnect,
                static_cast<uint64_t>(context_.settings().timeouts.upstream_connect.count()));
@@ -490,17 +491,18 @@ void UpstreamConnection::maybeRetire() noexcept {
 void UpstreamConnection::startTimer(TimerMode mode, uint64_t timeout_ms) noexcept {
   if (!timer_open_ || state_ == State::kClosed) return;
   timer_mode_ = mode;
-  uv_timer_start(&timer_, &UpstreamConnection::onTimer, timeout_ms, 0);
+  deadline_.arm(timeout_ms);
 }
 
 void UpstreamConnection::stopTimer() noexcept {
   if (!timer_open_) return;
   timer_mode_ = TimerMode::kNone;
-  uv_timer_stop(&timer_);
+  deadline_.disarm();
 }
 
 void UpstreamConnection::onTimer(uv_timer_t* timer) noexcept {
   auto* self = static_cast<UpstreamConnection*>(timer->data);
+  if (!self->deadline_.expired()) return;
   const TimerMode mode = self->timer_mode_;
   self->timer_mode_ = TimerMode::kNone;
   switch (mode) {

@@ -12,6 +12,7 @@
 
 #include "http/http1_parser.h"
 #include "proxy/data_path_socket.h"
+#include "proxy/deadline_timer.h"
 #include "proxy/stream_observer.h"
 #include "proxy/upstream_selector.h"
 #include "proxy/worker_context.h"
@@ -142,6 +143,7 @@ class UpstreamConnection final : private DataPathSocketCallbacks,
   uint16_t peer_port_ = 0;
 
   uv_timer_t timer_{};
+  DeadlineTimer deadline_;  // timer_'s deadline for timer_mode_
   bool timer_open_ = false;
   TimerMode timer_mode_ = TimerMode::kNone;
 

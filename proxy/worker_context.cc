@@ -69,6 +69,36 @@ void WorkerContext::cancel(Tickable& t) noexcept {
   std::replace(running_.begin(), running_.end(), &t, static_cast<Tickable*>(nullptr));
 }
 
+bool WorkerContext::deferFlush(BatchFlushable& f) noexcept {
+  if (batch_depth_ == 0) return false;
+  try {
+    batched_.push_back(&f);
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+void WorkerContext::forgetFlush(BatchFlushable& f) noexcept {
+  std::replace(batched_.begin(), batched_.end(), &f, static_cast<BatchFlushable*>(nullptr));
+  std::replace(flushing_.begin(), flushing_.end(), &f, static_cast<BatchFlushable*>(nullptr));
+}
+
+void WorkerContext::endWriteBatch() noexcept {
+  if (batch_depth_ == 0 || --batch_depth_ > 0 || in_flush_) return;
+  // Writes made while flushing (from callbacks) go out at once: the batch is closed.
+  in_flush_ = true;
+  while (!batched_.empty()) {
+    flushing_.clear();
+    flushing_.swap(batched_);
+    for (size_t i = 0; i < flushing_.size(); ++i) {
+      if (BatchFlushable* f = flushing_[i]; f != nullptr) f->flushBatch();
+    }
+  }
+  flushing_.clear();
+  in_flush_ = false;
+}
+
 void WorkerContext::retire(Retirable* object) noexcept {
   try {
     graveyard_.push_back(object);

@@ -25,6 +25,13 @@ class Tickable {
   virtual void onTick() noexcept = 0;
 };
 
+// Output held back while a write batch is open, sent when the outermost batch ends.
+class BatchFlushable {
+ public:
+  virtual ~BatchFlushable() = default;
+  virtual void flushBatch() noexcept = 0;
+};
+
 // An object the worker deletes on the next loop turn, once nothing on the stack can still
 // reach it.
 class Retirable {
@@ -66,6 +73,16 @@ class WorkerContext {
   // Deletes the object on the next loop turn, after the posted work.
   void retire(Retirable* object) noexcept;
 
+  // Between beginWriteBatch and the matching endWriteBatch (nested calls count), writes are
+  // gathered per socket and sent together when the outermost batch ends: what one read
+  // produces for a peer goes out in one system call.
+  void beginWriteBatch() noexcept { ++batch_depth_; }
+  void endWriteBatch() noexcept;
+  bool batchingWrites() const noexcept { return batch_depth_ > 0; }
+  // f.flushBatch() when the batch ends. False when it cannot be recorded (write now instead).
+  bool deferFlush(BatchFlushable& f) noexcept;
+  void forgetFlush(BatchFlushable& f) noexcept;
+
   // Downstream sessions alive on this worker (for drain).
   std::unordered_set<DownstreamSession*>& sessions() noexcept { return sessions_; }
 
@@ -92,6 +109,10 @@ class WorkerContext {
   std::vector<Tickable*> ticks_;
   std::vector<Tickable*> running_;  // the batch being run
   std::vector<Retirable*> graveyard_;
+  std::vector<BatchFlushable*> batched_;
+  std::vector<BatchFlushable*> flushing_;  // the batch being sent
+  unsigned batch_depth_ = 0;
+  bool in_flush_ = false;
   std::unordered_set<DownstreamSession*> sessions_;
   std::function<void()> on_retired_;
   bool draining_ = false;
