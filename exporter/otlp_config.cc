@@ -20,8 +20,9 @@ constexpr long long kMaxTimeoutMs = 2147483647;
 constexpr uint16_t kDefaultHttpPort = 80;
 constexpr uint16_t kDefaultHttpsPort = 443;
 
-// The spec's default for http/protobuf and http/json.
+// The spec's defaults: http/protobuf and http/json, and grpc.
 Endpoint defaultEndpoint() { return Endpoint{"http", "localhost", 4318, "/v1/traces"}; }
+Endpoint defaultGrpcEndpoint() { return Endpoint{"http", "localhost", 4317, "/"}; }
 
 constexpr std::string_view kTracesPrefix = "OTEL_EXPORTER_OTLP_TRACES_";
 constexpr std::string_view kBasePrefix = "OTEL_EXPORTER_OTLP_";
@@ -188,30 +189,47 @@ absl::StatusOr<OtlpProtocol> protocolFromEnv(const EnvLookup& env) {
   if (!setting) return OtlpProtocol::kHttpProtobuf;
   if (ascii::equalsIgnoreCase(setting->value, "http/protobuf")) return OtlpProtocol::kHttpProtobuf;
   if (ascii::equalsIgnoreCase(setting->value, "http/json")) return OtlpProtocol::kHttpJson;
-  if (ascii::equalsIgnoreCase(setting->value, "grpc")) {
-    return absl::UnimplementedError(setting->name + "=" + setting->value +
-                                    " is not supported by this build yet; use http/protobuf "
-                                    "or http/json");
-  }
+  if (ascii::equalsIgnoreCase(setting->value, "grpc")) return OtlpProtocol::kGrpc;
   return absl::InvalidArgumentError(setting->name + "=\"" + setting->value +
-                                    "\" is not a known protocol; accepted: http/protobuf, "
-                                    "http/json (grpc is not supported by this build yet)");
+                                    "\" is not a known protocol; accepted: grpc, "
+                                    "http/protobuf, http/json");
 }
 
-absl::StatusOr<Endpoint> endpointFromEnv(const EnvLookup& env) {
+// OTEL_EXPORTER_OTLP_[TRACES_]INSECURE: true or false (case-insensitive); anything else is
+// ignored with a warning.
+bool insecureFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
+  const std::optional<Setting> setting = readSignal(env, "INSECURE");
+  if (!setting) return false;
+  if (ascii::equalsIgnoreCase(setting->value, "true")) return true;
+  if (!ascii::equalsIgnoreCase(setting->value, "false")) {
+    warnings.push_back(setting->name + "=\"" + setting->value +
+                       "\" is not true or false; using false");
+  }
+  return false;
+}
+
+absl::StatusOr<Endpoint> endpointFromEnv(const EnvLookup& env, bool grpc, bool insecure) {
   const auto invalid = [](const Setting& s, const absl::Status& status) {
     return absl::InvalidArgumentError(s.name + "=\"" + redactedUrl(s.value) +
                                       "\" is not a usable endpoint: " +
                                       std::string(status.message()));
   };
+  // gRPC takes "host:port" without a scheme too: TLS unless OTEL_EXPORTER_OTLP_INSECURE=true.
+  const auto parse = [&](const std::string& url) {
+    if (grpc && url.find("://") == std::string::npos) {
+      return parseEndpoint((insecure ? "http://" : "https://") + url);
+    }
+    return parseEndpoint(url);
+  };
   if (const std::optional<Setting> traces = read(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
-    absl::StatusOr<Endpoint> endpoint = parseEndpoint(traces->value);
+    absl::StatusOr<Endpoint> endpoint = parse(traces->value);
     if (!endpoint.ok()) return invalid(*traces, endpoint.status());
     return endpoint;  // as given: no signal path is added
   }
   if (const std::optional<Setting> base = read(env, "OTEL_EXPORTER_OTLP_ENDPOINT")) {
-    absl::StatusOr<Endpoint> endpoint = parseEndpoint(base->value);
+    absl::StatusOr<Endpoint> endpoint = parse(base->value);
     if (!endpoint.ok()) return invalid(*base, endpoint.status());
+    if (grpc) return endpoint;  // gRPC names the method in :path itself
     // The signal path goes at the end of the path, before any query.
     const size_t query = endpoint->path.find('?');
     std::string path = endpoint->path.substr(0, query);
@@ -220,7 +238,7 @@ absl::StatusOr<Endpoint> endpointFromEnv(const EnvLookup& env) {
     endpoint->path = path + "v1/traces" + rest;
     return endpoint;
   }
-  return defaultEndpoint();
+  return grpc ? defaultGrpcEndpoint() : defaultEndpoint();
 }
 
 // Header names the transport sets itself: taking them from the user would break framing.
@@ -479,7 +497,9 @@ absl::StatusOr<ExporterSettings> exporterSettingsFromEnv(const EnvLookup& env,
   absl::StatusOr<OtlpProtocol> protocol = protocolFromEnv(env);
   if (!protocol.ok()) return protocol.status();
   otlp.protocol = *protocol;
-  absl::StatusOr<Endpoint> endpoint = endpointFromEnv(env);
+  const bool grpc = otlp.protocol == OtlpProtocol::kGrpc;
+  absl::StatusOr<Endpoint> endpoint =
+      endpointFromEnv(env, grpc, grpc && insecureFromEnv(env, warnings));
   if (!endpoint.ok()) return endpoint.status();
   otlp.endpoint = *std::move(endpoint);
   // Both lists apply; the signal-specific one is read last so it wins for a shared key.

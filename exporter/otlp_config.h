@@ -39,9 +39,11 @@ enum class ExporterKind : uint8_t { kOtlp, kConsole, kNone };
 // Settings of the OTLP exporter from the OTEL_EXPORTER_OTLP_* variables. Each variable has a
 // _TRACES_ form (OTEL_EXPORTER_OTLP_TRACES_TIMEOUT...) which wins when set and non-empty.
 struct OtlpConfig {
-  // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as given; OTEL_EXPORTER_OTLP_ENDPOINT is a base
-  // to which "v1/traces" is appended (after a '/' when it does not end in one). Default
-  // http://localhost:4318/v1/traces (http/*) or http://localhost:4317 (grpc).
+  // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as given; for http/* OTEL_EXPORTER_OTLP_ENDPOINT
+  // is a base to which "v1/traces" is appended (after a '/' when it does not end in one), for
+  // grpc it is used as given too. Default http://localhost:4318/v1/traces (http/*) or
+  // http://localhost:4317 (grpc). grpc also takes "host:port" without a scheme: https, or http
+  // when OTEL_EXPORTER_OTLP_[TRACES_]INSECURE=true (which matters for nothing else).
   Endpoint endpoint;
   OtlpProtocol protocol = OtlpProtocol::kHttpProtobuf;  // OTEL_EXPORTER_OTLP_PROTOCOL
   Compression compression = Compression::kNone;         // OTEL_EXPORTER_OTLP_COMPRESSION
@@ -65,7 +67,7 @@ struct ExporterSettings {
 // compression, a header pair) add a warning naming the variable and keep the default. What
 // cannot be ignored safely is an error naming the variable and the value: an unknown
 // OTEL_TRACES_EXPORTER or protocol, an endpoint that is not an http(s) URL, a client key
-// without a client certificate (or the reverse), and grpc, which this build does not speak yet.
+// without a client certificate (or the reverse).
 absl::StatusOr<ExporterSettings> exporterSettingsFromEnv(const EnvLookup& env,
                                                         std::vector<std::string>& warnings);
 

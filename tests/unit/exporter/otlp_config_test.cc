@@ -388,29 +388,89 @@ INSTANTIATE_TEST_SUITE_P(
                       {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", ""}},
                      OtlpProtocol::kHttpJson}));
 
-TEST(ProtocolFromEnv, GrpcIsAClearError) {
+TEST(ProtocolFromEnv, GrpcIsAcceptedWithItsDefaultEndpoint) {
   std::vector<std::string> warnings;
   const absl::StatusOr<ExporterSettings> s =
       settingsFrom({{"OTEL_TRACES_EXPORTER", "otlp"}, {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}},
                    warnings);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(s.status().message(),
-            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported by this build yet; use "
-            "http/protobuf or http/json");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.protocol, OtlpProtocol::kGrpc);
+  EXPECT_EQ(s->otlp.endpoint.url(), "http://localhost:4317/");
+  EXPECT_EQ(s->otlp.endpoint.port, 4317);
+  EXPECT_FALSE(s->otlp.endpoint.tls());
+  EXPECT_TRUE(warnings.empty());
 }
 
-TEST(ProtocolFromEnv, GrpcErrorNamesTheTracesVariableWhenThatIsTheOneSet) {
+TEST(ProtocolFromEnv, GrpcFromTheTracesVariableWins) {
   std::vector<std::string> warnings;
   const absl::StatusOr<ExporterSettings> s =
-      settingsFrom({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c"},
+      settingsFrom({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"},
                     {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
                     {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"}},
                    warnings);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().message(),
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc is not supported by this build yet; use "
-            "http/protobuf or http/json");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.protocol, OtlpProtocol::kGrpc);
+}
+
+TEST(ProtocolFromEnv, GrpcUsesTheBaseEndpointAsGiven) {
+  std::vector<std::string> warnings;
+  const absl::StatusOr<ExporterSettings> s =
+      settingsFrom({{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector.example:4317"},
+                    {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}},
+                   warnings);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.endpoint.url(), "https://collector.example:4317/");  // no /v1/traces
+  EXPECT_TRUE(s->otlp.endpoint.tls());
+}
+
+TEST(ProtocolFromEnv, GrpcUsesTheTracesEndpointAsGiven) {
+  std::vector<std::string> warnings;
+  const absl::StatusOr<ExporterSettings> s =
+      settingsFrom({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:1"},
+                    {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:5317"},
+                    {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}},
+                   warnings);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.endpoint.url(), "http://c:5317/");
+}
+
+TEST(ProtocolFromEnv, GrpcEndpointWithoutSchemeIsTlsUnlessInsecure) {
+  std::vector<std::string> warnings;
+  absl::StatusOr<ExporterSettings> s =
+      settingsFrom({{"OTEL_EXPORTER_OTLP_ENDPOINT", "c:4317"},
+                    {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}},
+                   warnings);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.endpoint.url(), "https://c:4317/");
+  s = settingsFrom({{"OTEL_EXPORTER_OTLP_ENDPOINT", "c:4317"},
+                    {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
+                    {"OTEL_EXPORTER_OTLP_TRACES_INSECURE", "TRUE"}},
+                   warnings);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.endpoint.url(), "http://c:4317/");
+  // A scheme decides by itself.
+  s = settingsFrom({{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4317"},
+                    {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
+                    {"OTEL_EXPORTER_OTLP_INSECURE", "true"}},
+                   warnings);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->otlp.endpoint.tls());
+  EXPECT_TRUE(warnings.empty());
+  s = settingsFrom({{"OTEL_EXPORTER_OTLP_ENDPOINT", "c:4317"},
+                    {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
+                    {"OTEL_EXPORTER_OTLP_INSECURE", "yes"}},
+                   warnings);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->otlp.endpoint.tls());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(contains(warnings[0], "OTEL_EXPORTER_OTLP_INSECURE=\"yes\"")) << warnings[0];
+}
+
+TEST(ProtocolFromEnv, HttpEndpointWithoutSchemeIsStillAnError) {
+  std::vector<std::string> warnings;
+  const absl::StatusOr<ExporterSettings> s =
+      settingsFrom({{"OTEL_EXPORTER_OTLP_ENDPOINT", "c:4318"}}, warnings);
+  EXPECT_FALSE(s.ok());
 }
 
 TEST(ProtocolFromEnv, UnknownProtocolNamesValueAndAcceptedOnes) {
@@ -422,7 +482,7 @@ TEST(ProtocolFromEnv, UnknownProtocolNamesValueAndAcceptedOnes) {
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   const std::string message(s.status().message());
   EXPECT_TRUE(contains(message, "OTEL_EXPORTER_OTLP_PROTOCOL=\"http/xml\"")) << message;
-  EXPECT_TRUE(contains(message, "http/protobuf, http/json")) << message;
+  EXPECT_TRUE(contains(message, "grpc, http/protobuf, http/json")) << message;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,433 @@
+// HTTP/2 sessions fed hand-built frames: literal bytes in, exact events and bytes out, and the
+// flood defences.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http/h2_session.h"
+
+namespace tracecar::http {
+namespace {
+
+constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+enum : uint8_t {
+  kData = 0x0,
+  kHeaders = 0x1,
+  kRstStream = 0x3,
+  kSettings = 0x4,
+  kPing = 0x6,
+  kGoaway = 0x7,
+  kWindowUpdate = 0x8,
+  kContinuation = 0x9,
+};
+enum : uint8_t { kEndStream = 0x1, kAck = 0x1, kEndHeaders = 0x4 };
+
+std::string be32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
+}
+
+// RFC 9113 section 4.1: 24-bit length, type, flags, 31-bit stream id, payload.
+std::string frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
+  const auto n = static_cast<uint32_t>(payload.size());
+  std::string f = {static_cast<char>(n >> 16), static_cast<char>(n >> 8), static_cast<char>(n),
+                   static_cast<char>(type), static_cast<char>(flags)};
+  f += be32(stream);
+  f += payload;
+  return f;
+}
+
+std::string setting(uint16_t id, uint32_t value) {
+  return std::string{static_cast<char>(id >> 8), static_cast<char>(id)} + be32(value);
+}
+
+// RFC 7541 section 5.1 integer with an n-bit prefix.
+std::string hpackInt(uint8_t first, int prefix_bits, size_t value) {
+  const size_t max = (size_t{1} << prefix_bits) - 1;
+  if (value < max) return std::string(1, static_cast<char>(first | value));
+  std::string out(1, static_cast<char>(first | max));
+  value -= max;
+  while (value >= 128) {
+    out += static_cast<char>((value & 0x7f) | 0x80);
+    value >>= 7;
+  }
+  out += static_cast<char>(value);
+  return out;
+}
+
+// Literal header field without indexing, new name, no Huffman (RFC 7541 section 6.2.2).
+std::string literal(std::string_view name, std::string_view value) {
+  return std::string(1, '\0') + hpackInt(0, 7, name.size()) + std::string(name) +
+         hpackInt(0, 7, value.size()) + std::string(value);
+}
+
+// :method GET and :scheme http from the static table (indices 2 and 6), then literals.
+std::string requestBlock(std::string_view path = "/") {
+  return "\x82\x86" + literal(":path", path) + literal(":authority", "a.test");
+}
+
+std::string goaway(uint32_t last, uint32_t code) {
+  return frame(kGoaway, 0, 0, be32(last) + be32(code));
+}
+
+// The client's first bytes: preface and an empty SETTINGS.
+std::string clientStart() { return std::string(kPreface) + frame(kSettings, 0, 0, ""); }
+
+struct Frame {
+  uint8_t type;
+  uint8_t flags;
+  uint32_t stream;
+  std::string payload;
+};
+
+std::vector<Frame> parseFrames(std::string_view bytes) {
+  std::vector<Frame> out;
+  while (bytes.size() >= 9) {
+    auto u = [&](size_t i) { return static_cast<uint8_t>(bytes[i]); };
+    const size_t n = (size_t{u(0)} << 16) | (size_t{u(1)} << 8) | u(2);
+    if (bytes.size() < 9 + n) break;
+    const uint32_t stream =
+        ((uint32_t{u(5)} << 24) | (uint32_t{u(6)} << 16) | (uint32_t{u(7)} << 8) | u(8)) &
+        0x7fffffffU;
+    out.push_back(Frame{u(3), u(4), stream, std::string(bytes.substr(9, n))});
+    bytes.remove_prefix(9 + n);
+  }
+  EXPECT_TRUE(bytes.empty()) << "a partial frame at the end";
+  return out;
+}
+
+class Events : public H2SessionCallbacks {
+ public:
+  void onHeaders(int32_t id, H2Head& head) override {
+    std::string e = "headers " + std::to_string(id) + " " + head.method + " " + head.path;
+    for (size_t i = 0; i < head.headers.size(); ++i) {
+      e += " [" + std::string(head.headers.name(i)) + ": " + std::string(head.headers.value(i)) +
+           "]";
+    }
+    events.push_back(e);
+    if (answer) session->submitResponse(id, response, true).IgnoreError();
+  }
+  void onData(int32_t id, std::string_view data) override {
+    events.push_back("data " + std::to_string(id) + " " + std::string(data));
+    session->consume(id, data.size());
+  }
+  void onTrailers(int32_t id, HeaderMap&) override {
+    events.push_back("trailers " + std::to_string(id));
+  }
+  void onEndStream(int32_t id) override { events.push_back("end " + std::to_string(id)); }
+  void onStreamClose(int32_t id, H2ErrorCode code, H2CloseCause cause) override {
+    events.push_back("close " + std::to_string(id) + " " + std::string(h2ErrorCodeName(code)) +
+                     " " + std::string(h2CloseCauseName(cause)));
+  }
+  void onGoaway(int32_t last, H2ErrorCode code, std::string_view) override {
+    events.push_back("goaway " + std::to_string(last) + " " + std::string(h2ErrorCodeName(code)));
+  }
+  void onConnectionError(std::string_view reason) override {
+    events.push_back("error " + std::string(reason));
+    ++errors;
+  }
+
+  H2Session* session = nullptr;
+  bool answer = false;
+  H2Head response;
+  std::vector<std::string> events;
+  int errors = 0;
+};
+
+// A server session fed literal bytes.
+struct Server {
+  explicit Server(const H2Settings& settings = {}) {
+    session = *H2Session::create(H2Session::Kind::kServer, events, settings);
+    events.session = session.get();
+    events.response.status = 200;
+  }
+  std::string out() {
+    std::string bytes;
+    EXPECT_TRUE(session->send(bytes).ok());
+    return bytes;
+  }
+  Events events;
+  std::unique_ptr<H2Session> session;
+};
+
+TEST(H2Preface, SniffsTheClientPreface) {
+  EXPECT_EQ(sniffH2Preface(kPreface), H2Preface::kYes);
+  EXPECT_EQ(sniffH2Preface(std::string(kPreface) + "\x00\x00"), H2Preface::kYes);
+  EXPECT_EQ(sniffH2Preface(""), H2Preface::kNeedMore);
+  EXPECT_EQ(sniffH2Preface("PRI * HTTP/2.0\r\n"), H2Preface::kNeedMore);
+  EXPECT_EQ(sniffH2Preface("PRI * HTTP/1.1\r\n"), H2Preface::kNo);
+  EXPECT_EQ(sniffH2Preface("GET / HTTP/1.1\r\n"), H2Preface::kNo);
+  EXPECT_EQ(sniffH2Preface("P"), H2Preface::kNeedMore);
+  EXPECT_EQ(sniffH2Preface("\x16\x03\x01"), H2Preface::kNo);  // a TLS ClientHello
+  EXPECT_TRUE(looksLikeH2Preface(kPreface));
+  EXPECT_FALSE(looksLikeH2Preface(kPreface.substr(0, 23)));
+}
+
+TEST(H2Frames, ServerGreetsWithItsSettingsAndConnectionWindow) {
+  Server s;
+  const std::string expected =
+      frame(kSettings, 0, 0,
+            setting(0x3, 1024) + setting(0x4, 65535) + setting(0x6, 61440) +
+                setting(0x1, 4096)) +
+      frame(kWindowUpdate, 0, 0, be32(1024 * 1024 - 65535));
+  EXPECT_EQ(s.out(), expected);
+}
+
+TEST(H2Frames, ClientStartsWithThePrefaceAndRefusesPush) {
+  Events events;
+  auto client = *H2Session::create(H2Session::Kind::kClient, events);
+  std::string out;
+  ASSERT_TRUE(client->send(out).ok());
+  ASSERT_EQ(out.substr(0, 24), kPreface);
+  const std::vector<Frame> frames = parseFrames(std::string_view(out).substr(24));
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0].type, kSettings);
+  EXPECT_EQ(frames[0].payload, setting(0x3, 1024) + setting(0x4, 65535) + setting(0x6, 61440) +
+                                   setting(0x1, 4096) + setting(0x2, 0));
+  EXPECT_EQ(frames[1].type, kWindowUpdate);
+}
+
+TEST(H2Frames, LiteralRequestGivesExactEvents) {
+  Server s;
+  const std::string block = requestBlock("/x?y=1") + literal("user-agent", "t/1");
+  ASSERT_TRUE(s.session->receive(clientStart() + frame(kHeaders, kEndHeaders, 1, block)).ok());
+  ASSERT_TRUE(s.session->receive(frame(kData, 0, 1, "hel")).ok());
+  ASSERT_TRUE(s.session->receive(frame(kData, kEndStream, 1, "lo")).ok());
+  EXPECT_EQ(s.events.events,
+            (std::vector<std::string>{"headers 1 GET /x?y=1 [user-agent: t/1]", "data 1 hel",
+                                      "data 1 lo", "end 1"}));
+}
+
+TEST(H2Frames, PingIsAnsweredWithTheSameOpaqueData) {
+  Server s;
+  s.out();
+  ASSERT_TRUE(s.session->receive(clientStart() + frame(kPing, 0, 0, "12345678")).ok());
+  EXPECT_EQ(s.out(), frame(kSettings, kAck, 0, "") + frame(kPing, kAck, 0, "12345678"));
+}
+
+TEST(H2Frames, NotAPrefaceIsAProtocolError) {
+  Server s;
+  s.out();
+  EXPECT_FALSE(s.session->receive("GET / HTTP/1.1\r\nHost: a\r\n\r\n").ok());
+  EXPECT_EQ(s.events.errors, 1);
+  EXPECT_EQ(s.out(), goaway(0, 0x1));
+  EXPECT_EQ(s.session->counters().protocol_errors, 1u);
+  EXPECT_TRUE(s.session->finished());
+}
+
+TEST(H2Frames, AProtocolErrorFromNghttp2IsReported) {
+  Server s;
+  s.out();
+  // DATA on stream 0 is a connection error (RFC 9113 section 6.1); nghttp2 queues the GOAWAY
+  // and the error is reported as it goes out.
+  EXPECT_TRUE(s.session->receive(clientStart() + frame(kData, 0, 0, "x")).ok());
+  EXPECT_EQ(s.events.errors, 0);
+  const std::vector<Frame> frames = parseFrames(s.out());
+  EXPECT_EQ(s.events.events, std::vector<std::string>{"error HTTP/2 PROTOCOL_ERROR: DATA: stream_id == 0"});
+  EXPECT_TRUE(s.session->failed());
+  ASSERT_FALSE(frames.empty());
+  EXPECT_EQ(frames.back().type, kGoaway);
+  EXPECT_EQ(frames.back().payload.substr(4, 4), be32(0x1));
+  EXPECT_TRUE(s.session->finished());
+  EXPECT_FALSE(s.session->receive(frame(kPing, 0, 0, "12345678")).ok());
+  EXPECT_EQ(s.session->counters().protocol_errors, 1u);
+}
+
+// ---- floods ----
+
+// After a flood the answer is exactly one GOAWAY ENHANCE_YOUR_CALM and more input is refused
+// without producing anything: memory stays bounded whatever the peer keeps sending.
+void expectCalm(Server& s, uint32_t last_stream) {
+  EXPECT_TRUE(s.session->failed());
+  EXPECT_EQ(s.events.errors, 1);
+  EXPECT_EQ(s.out(), goaway(last_stream, 0xb));
+  EXPECT_FALSE(s.session->receive(frame(kPing, 0, 0, "12345678")).ok());
+  EXPECT_EQ(s.out(), "");
+  EXPECT_TRUE(s.session->finished());
+}
+
+std::string openAndReset(uint32_t id) {
+  return frame(kHeaders, kEndHeaders, id, requestBlock()) + frame(kRstStream, 0, id, be32(0x8));
+}
+
+TEST(H2Flood, RapidResetAtTheLimitIsTolerated) {
+  Server s;
+  std::string bytes = clientStart();
+  for (uint32_t i = 0; i < 100; ++i) bytes += openAndReset(2 * i + 1);
+  EXPECT_TRUE(s.session->receive(bytes).ok());
+  EXPECT_EQ(s.session->counters().premature_resets, 100u);
+  EXPECT_EQ(s.session->counters().rapid_reset_floods, 0u);
+  EXPECT_FALSE(s.session->failed());
+}
+
+TEST(H2Flood, RapidResetPastTheLimitIsCalmedDown) {
+  Server s;
+  std::string bytes = clientStart();
+  for (uint32_t i = 0; i < 101; ++i) bytes += openAndReset(2 * i + 1);
+  for (uint32_t i = 101; i < 2000; ++i) bytes += openAndReset(2 * i + 1);  // never looked at
+  EXPECT_FALSE(s.session->receive(bytes).ok());
+  EXPECT_EQ(s.session->counters().premature_resets, 101u);
+  EXPECT_EQ(s.session->counters().rapid_reset_floods, 1u);
+  expectCalm(s, 201);
+}
+
+TEST(H2Flood, ResetsAmongManyAnsweredStreamsAreNotAFlood) {
+  Server s;
+  s.events.answer = true;
+  std::string bytes = clientStart();
+  for (uint32_t i = 0; i < 200; ++i) {
+    bytes += frame(kHeaders, kEndHeaders | kEndStream, 2 * i + 1, requestBlock());
+  }
+  s.events.answer = true;
+  ASSERT_TRUE(s.session->receive(bytes).ok());
+  s.out();
+  s.events.answer = false;
+  bytes.clear();
+  for (uint32_t i = 200; i < 301; ++i) bytes += openAndReset(2 * i + 1);
+  EXPECT_TRUE(s.session->receive(bytes).ok());
+  EXPECT_EQ(s.session->counters().premature_resets, 101u);
+  EXPECT_EQ(s.session->counters().rapid_reset_floods, 0u);
+}
+
+// A request block cut into HEADERS + n CONTINUATION frames.
+std::string splitBlock(uint32_t id, const std::string& block, size_t continuations) {
+  const size_t pieces = continuations + 1;
+  const size_t step = block.size() / pieces;
+  std::string out;
+  for (size_t i = 0; i < pieces; ++i) {
+    const size_t at = i * step;
+    const size_t n = i + 1 == pieces ? block.size() - at : step;
+    const uint8_t flags = (i + 1 == pieces ? kEndHeaders : 0) | (i == 0 ? kEndStream : 0);
+    out += frame(i == 0 ? kHeaders : kContinuation, flags, i == 0 ? id : id,
+                 std::string_view(block).substr(at, n));
+  }
+  return out;
+}
+
+TEST(H2Flood, EightContinuationsAreAccepted) {
+  Server s;
+  const std::string block = requestBlock() + literal("x-pad", std::string(300, 'p'));
+  ASSERT_TRUE(s.session->receive(clientStart() + splitBlock(1, block, 8)).ok());
+  ASSERT_EQ(s.events.events.size(), 2u);
+  EXPECT_EQ(s.events.events[1], "end 1");
+  EXPECT_EQ(s.session->counters().continuation_floods, 0u);
+}
+
+TEST(H2Flood, NineContinuationsAreAFlood) {
+  Server s;
+  const std::string block = requestBlock() + literal("x-pad", std::string(300, 'p'));
+  EXPECT_FALSE(s.session->receive(clientStart() + splitBlock(1, block, 9)).ok());
+  EXPECT_EQ(s.session->counters().continuation_floods, 1u);
+  EXPECT_EQ(s.events.events.size(), 1u);  // the error only
+  expectCalm(s, 1);
+}
+
+TEST(H2Flood, HeaderBlockFarOverTheLimitIsAFlood) {
+  H2Settings settings;
+  settings.max_header_list_bytes = 4096;
+  settings.max_continuations = 1000;
+  Server s(settings);
+  std::string block = requestBlock();
+  for (int i = 0; i < 8; ++i) block += literal("x-pad", std::string(4000, 'p'));
+  // 4096 + one 16 KiB frame of slack: the block is cut in 1000-byte frames, so the flood is
+  // seen at the CONTINUATION that passes 20480 bytes, not at the end.
+  EXPECT_FALSE(s.session->receive(clientStart() + splitBlock(1, block, block.size() / 1000)).ok());
+  EXPECT_EQ(s.session->counters().continuation_floods, 1u);
+  expectCalm(s, 1);
+}
+
+TEST(H2Flood, SettingsAcksOwedUpToTheLimitAreFine) {
+  H2Settings settings;
+  settings.max_outbound_acks = 10;
+  Server s(settings);
+  std::string bytes = clientStart();  // its SETTINGS is the first ACK owed
+  for (int i = 0; i < 9; ++i) bytes += frame(kSettings, 0, 0, "");
+  EXPECT_TRUE(s.session->receive(bytes).ok());
+  EXPECT_EQ(s.session->counters().settings_floods, 0u);
+  size_t acks = 0;
+  for (const Frame& f : parseFrames(s.out())) acks += f.type == kSettings && f.flags == kAck;
+  EXPECT_EQ(acks, 10u);
+}
+
+TEST(H2Flood, SettingsFloodPastTheLimit) {
+  H2Settings settings;
+  settings.max_outbound_acks = 10;
+  Server s(settings);
+  std::string bytes = clientStart();
+  for (int i = 0; i < 10; ++i) bytes += frame(kSettings, 0, 0, "");
+  EXPECT_FALSE(s.session->receive(bytes).ok());
+  EXPECT_EQ(s.session->counters().settings_floods, 1u);
+  EXPECT_EQ(s.session->counters().ping_floods, 0u);
+  expectCalm(s, 0);
+}
+
+TEST(H2Flood, SettingsWithTooManyEntries) {
+  Server ok;
+  std::string entries;
+  for (int i = 0; i < 32; ++i) entries += setting(0x3, 100);
+  EXPECT_TRUE(ok.session->receive(clientStart() + frame(kSettings, 0, 0, entries)).ok());
+  EXPECT_EQ(ok.session->counters().settings_floods, 0u);
+
+  Server s;
+  entries += setting(0x3, 100);  // 33
+  EXPECT_FALSE(s.session->receive(clientStart() + frame(kSettings, 0, 0, entries)).ok());
+  EXPECT_EQ(s.session->counters().settings_floods, 1u);
+  expectCalm(s, 0);
+}
+
+TEST(H2Flood, PingsAnsweredAsTheyComeAreNoFlood) {
+  H2Settings settings;
+  settings.max_outbound_acks = 10;
+  Server s(settings);
+  ASSERT_TRUE(s.session->receive(clientStart()).ok());
+  s.out();
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(s.session->receive(frame(kPing, 0, 0, "abcdefgh")).ok()) << i;
+    ASSERT_EQ(s.out(), frame(kPing, kAck, 0, "abcdefgh"));
+  }
+  EXPECT_EQ(s.session->counters().ping_floods, 0u);
+}
+
+TEST(H2Flood, PingFloodPastTheLimit) {
+  H2Settings settings;
+  settings.max_outbound_acks = 10;
+  Server at_limit(settings);
+  std::string bytes = clientStart();  // one ACK owed
+  for (int i = 0; i < 9; ++i) bytes += frame(kPing, 0, 0, "abcdefgh");
+  EXPECT_TRUE(at_limit.session->receive(bytes).ok());
+  EXPECT_EQ(at_limit.session->counters().ping_floods, 0u);
+
+  Server s(settings);
+  bytes += frame(kPing, 0, 0, "abcdefgh");
+  for (int i = 0; i < 5000; ++i) bytes += frame(kPing, 0, 0, "abcdefgh");
+  EXPECT_FALSE(s.session->receive(bytes).ok());
+  EXPECT_EQ(s.session->counters().ping_floods, 1u);
+  EXPECT_EQ(s.session->counters().settings_floods, 0u);
+  expectCalm(s, 0);
+}
+
+TEST(H2Flood, EmptyDataFramesUpToTheLimitAreFine) {
+  Server s;
+  std::string bytes = clientStart() + frame(kHeaders, kEndHeaders, 1, requestBlock());
+  for (int i = 0; i < 64; ++i) bytes += frame(kData, 0, 1, "");
+  bytes += frame(kData, 0, 1, "x");  // payload ends the run
+  for (int i = 0; i < 64; ++i) bytes += frame(kData, 0, 1, "");
+  bytes += frame(kData, kEndStream, 1, "");  // END_STREAM is not part of a flood
+  EXPECT_TRUE(s.session->receive(bytes).ok());
+  EXPECT_EQ(s.session->counters().empty_data_floods, 0u);
+  EXPECT_EQ(s.events.events.back(), "end 1");
+}
+
+TEST(H2Flood, EmptyDataFloodPastTheLimit) {
+  Server s;
+  std::string bytes = clientStart() + frame(kHeaders, kEndHeaders, 1, requestBlock());
+  for (int i = 0; i < 65; ++i) bytes += frame(kData, 0, 1, "");
+  EXPECT_FALSE(s.session->receive(bytes).ok());
+  EXPECT_EQ(s.session->counters().empty_data_floods, 1u);
+  expectCalm(s, 1);
+}
+
+}  // namespace
+}  // namespace tracecar::http
