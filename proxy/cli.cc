@@ -9,6 +9,7 @@
 #include "proxy/config.h"
 #include "proxy/config_flags.h"
 #include "proxy/config_print.h"
+#include "proxy/init_iptables.h"
 #include "proxy/run.h"
 #include "proxy/version.h"
 
@@ -80,6 +81,17 @@ int runCli(int argc, char** argv) noexcept {
                     "with port 0")
         ->type_name("PATH");
 
+    InitIptablesFlags iptables_flags;
+    CLI::App* init_iptables = app.add_subcommand(
+        "init-iptables",
+        "Set up transparent interception in this network namespace (a pod's init container, "
+        "as root): iptables nat rules send inbound TCP to the inbound listener and the app's "
+        "outbound TCP to the outbound listener, except tracecar's own connections (--proxy-uid), "
+        "loopback and the exclusions; IPv4 and IPv6. Running it again leaves one set of rules; "
+        "--cleanup removes them. Exit 0 done, 1 iptables failed or is missing (or lacks "
+        "permission), 2 bad option. See docs/transparent-mode.md");
+    addInitIptablesOptions(*init_iptables, iptables_flags);
+
     app.footer(
         "Configuration (precedence: flags > environment > file > defaults; every key is in\n"
         "docs/configuration.md):\n"
@@ -96,6 +108,7 @@ int runCli(int argc, char** argv) noexcept {
         "    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT\n\n"
         "Run: tracecar run [--config tracecar.yaml] [--app 127.0.0.1:8080] [--route /users/{id}]\n"
         "Check a configuration before rollout: tracecar validate tracecar.yaml [--inbound ...]\n"
+        "Transparent mode (init container): tracecar init-iptables [--dry-run] [--cleanup]\n"
         "Documentation: README.md and docs/ in the source tree.");
     try {
       app.parse(argc, argv);
@@ -114,6 +127,7 @@ int runCli(int argc, char** argv) noexcept {
       return validateConfig(flags);
     }
     if (run->parsed()) return runProxy(run_flags, run_options);
+    if (init_iptables->parsed()) return runInitIptables(iptables_flags);
     if (check_config) return validateConfig(ConfigFlags{});
     std::fputs(app.help().c_str(), stdout);
     return 0;
