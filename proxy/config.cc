@@ -27,6 +27,8 @@ struct Binding {
 
 constexpr Binding kBindings[] = {
     {"tracing.propagators", "OTEL_PROPAGATORS", {"OTEL_PROPAGATORS", ""}},
+    {"sampling.sampler", "OTEL_TRACES_SAMPLER", {"OTEL_TRACES_SAMPLER", ""}},
+    {"sampling.ratio", "OTEL_TRACES_SAMPLER_ARG", {"OTEL_TRACES_SAMPLER_ARG", ""}},
     {"tracing.span_attribute_count_limit",
      "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
      {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"}},
@@ -135,16 +137,19 @@ exporter::EnvLookup layeredEnvironment(const exporter::EnvLookup& env, const Fil
   };
 }
 
+// Warnings name their variable first: `NAME="value" ...` or `NAME: ...`.
 bool warnedAbout(const std::vector<std::string>& warnings, std::string_view variable) {
-  const std::string prefix = std::string(variable) + "=\"";
+  const std::string quoted = std::string(variable) + "=\"";
+  const std::string colon = std::string(variable) + ": ";
   for (const std::string& warning : warnings) {
-    if (warning.rfind(prefix, 0) == 0) return true;
+    if (warning.rfind(quoted, 0) == 0 || warning.rfind(colon, 0) == 0) return true;
   }
   return false;
 }
 
+// grpc: the endpoint is used as given; the HTTP protocols append v1/traces to the base one.
 void recordEnvOrigins(const exporter::EnvLookup& env, const FileEnvLayer& file,
-                      const std::vector<std::string>& warnings, Origins& origins) {
+                      const std::vector<std::string>& warnings, bool grpc, Origins& origins) {
   for (const Binding& binding : kBindings) {
     const std::string_view variable = overridingVariable(env, binding);
     if (!variable.empty()) {
@@ -162,10 +167,10 @@ void recordEnvOrigins(const exporter::EnvLookup& env, const FileEnvLayer& file,
   // One effective endpoint, from either setting.
   if (!origins.contains("exporter.traces_endpoint")) {
     if (const auto base = origins.find("exporter.endpoint"); base != origins.end()) {
-      origins["exporter.traces_endpoint"] =
-          Origin{base->second.source, base->second.detail + ", endpoint + v1/traces"};
+      origins["exporter.traces_endpoint"] = Origin{
+          base->second.source, base->second.detail + (grpc ? ", endpoint" : ", endpoint + v1/traces")};
     }
-  } else if (origins["exporter.traces_endpoint"].detail == "OTEL_EXPORTER_OTLP_ENDPOINT") {
+  } else if (!grpc && origins["exporter.traces_endpoint"].detail == "OTEL_EXPORTER_OTLP_ENDPOINT") {
     origins["exporter.traces_endpoint"].detail += " + v1/traces";
   }
   // Headers merge: the file's, then the environment's.
@@ -234,10 +239,15 @@ void readOtelSettings(const exporter::EnvLookup& env, const FileEnvLayer& file,
     loaded.errors.emplace_back(std::string(settings.status().message()));
   }
   config.exporter.batch = exporter::BatchConfig::fromEnv(layered, warnings);
+  config.sampling.sampler =
+      sampling::fromEnv(layered("OTEL_TRACES_SAMPLER").value_or(""),
+                        layered("OTEL_TRACES_SAMPLER_ARG").value_or(""), warnings);
   config.tracing.attribute_limits = exporter::attributeLimitsFromEnv(layered, warnings);
   config.tracing.resource = exporter::Resource::fromEnvironment(layered, kVersion, warnings);
 
-  recordEnvOrigins(env, file, warnings, loaded.origins);
+  recordEnvOrigins(env, file, warnings,
+                   config.exporter.settings.otlp.protocol == exporter::OtlpProtocol::kGrpc,
+                   loaded.origins);
   recordResourceOrigins(env, file, config.tracing.resource, loaded.origins);
   for (std::string& warning : warnings) loaded.warnings.push_back(std::move(warning));
 }
@@ -315,6 +325,24 @@ void checkAddresses(LoadedConfig& loaded) {
   }
 }
 
+// The sampling settings together (a `+limit` rule needs a rate limit, nothing may follow a
+// catch-all rule...): the Sampler the proxy will build must build.
+void checkSampling(LoadedConfig& loaded) {
+  const absl::StatusOr<sampling::Sampler> sampler =
+      sampling::Sampler::create(loaded.config.sampling);
+  if (sampler.ok()) return;
+  const std::string message(sampler.status().message());
+  std::string key = "sampling.rules";
+  if (message.rfind("rate limit", 0) == 0) {
+    key = "sampling.rate_limit";
+  } else if (message.rfind("threshold precision", 0) == 0) {
+    key = "sampling.threshold_precision";
+  } else if (message.rfind("sampler ratio", 0) == 0) {
+    key = "sampling.ratio";
+  }
+  addErrorOnce(loaded, key + describeOrigin(loaded.origin(key)) + ": " + message);
+}
+
 // Resolves what the layers leave open and checks what involves several settings.
 void finish(LoadedConfig& loaded) {
   ProxyConfig& config = loaded.config;
@@ -332,6 +360,7 @@ void finish(LoadedConfig& loaded) {
     config.tracing.route_matcher = http::RouteMatcher();
   }
   checkAddresses(loaded);
+  checkSampling(loaded);
 }
 
 void flagAddress(const std::optional<std::string>& value, std::string_view flag,
@@ -443,6 +472,17 @@ void applyFlags(const ConfigFlags& flags, LoadedConfig& loaded) {
     if (ok) {
       config.tracing.routes = flags.routes;
       loaded.origins["routes"] = Origin{Source::kFlag, "--route"};
+    }
+  }
+  if (flags.sampling_rules) {
+    auto rules = sampling::parseRules(*flags.sampling_rules);
+    if (rules.ok()) {
+      config.sampling.rules = *std::move(rules);
+      loaded.origins["sampling.rules"] = Origin{Source::kFlag, "--sampling-rules"};
+    } else {
+      std::string message(rules.status().message());
+      if (message.rfind("sampling rules: ", 0) == 0) message.erase(0, 16);
+      loaded.errors.push_back("--sampling-rules: " + message);
     }
   }
   finish(loaded);

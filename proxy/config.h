@@ -21,6 +21,8 @@
 #include "propagation/composite_propagator.h"
 #include "proxy/config_values.h"
 #include "proxy/config_workers.h"
+#include "sampling/sampler.h"
+#include "sampling/trust_policy.h"
 
 namespace tracecar::proxy {
 
@@ -77,6 +79,10 @@ struct TracingConfig {
                                                 "X-Goog-Signature"};
   exporter::Resource resource;
   exporter::AttributeLimits attribute_limits;
+  // Whose incoming context SERVER spans continue (inbound listener, by the downstream peer's
+  // address); the others restart the trace and keep the context as a span link.
+  sampling::TrustPolicy trust_incoming_context;
+  bool drop_untrusted_baggage = false;  // and drop their baggage too
 };
 
 struct ExporterConfig {
@@ -95,6 +101,9 @@ struct ProxyConfig {
   // minimums.
   propagation::PropagationConfig propagation;
   TracingConfig tracing;
+  // OTEL_TRACES_SAMPLER(_ARG) or sampling.sampler/ratio, the rules, the rate limit on root
+  // traces and the `th` precision; checked by sampling::Sampler::create.
+  sampling::SamplingConfig sampling;
   ExporterConfig exporter;
 };
 
@@ -122,6 +131,7 @@ struct ConfigFlags {
   std::optional<std::string> workers;      // --workers N|auto
   std::optional<std::string> upstream;     // --upstream host|HOST:PORT
   std::vector<std::string> routes;         // --route TEMPLATE, repeatable; replace the file's
+  std::optional<std::string> sampling_rules;  // --sampling-rules TEXT; replaces the file's
 };
 
 // The result of loading: the configuration, where each value came from, and what went wrong.

@@ -6,10 +6,16 @@
 #include <initializer_list>
 #include <limits>
 #include <set>
+#include <system_error>
 
 #include "exporter/otlp_config.h"
 #include "propagation/percent_encoding.h"
 #include "proxy/config_yaml.h"
+#include "sampling/rate_limiter.h"
+#include "sampling/rules.h"
+#include "sampling/sampler_settings.h"
+#include "sampling/threshold.h"
+#include "sampling/trust_policy.h"
 
 namespace tracecar::proxy {
 namespace {
@@ -217,6 +223,8 @@ void readPropagators(FileReader& r, const Entry& entry) {
   r.setEnv(entry, "OTEL_PROPAGATORS", joined);
 }
 
+void readTrustPolicy(FileReader& r, const Entry& entry);
+
 void readTracing(FileReader& r, const Entry& entry) {
   TracingConfig& tracing = r.loaded().config.tracing;
   const auto limit = [&r](std::string_view variable, bool unlimited_allowed) -> Handler {
@@ -264,9 +272,192 @@ void readTracing(FileReader& r, const Entry& entry) {
             r.setOrigin(e);
           }
         }},
+       {"trust_incoming_context", [&](const Entry& e) { readTrustPolicy(r, e); }},
+       {"drop_untrusted_baggage",
+        [&](const Entry& e) {
+          if (auto value = r.boolean(e)) {
+            tracing.drop_untrusted_baggage = *value;
+            r.setOrigin(e);
+          }
+        }},
        {"span_attribute_count_limit", limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", false)},
        {"span_attribute_value_length_limit",
         limit("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", true)}});
+}
+
+// A one-rule element's message names the element once: "`X`: why" rather than "element 1
+// (`X`): why"; a list keeps its positions.
+std::string ruleMessage(std::string message, std::string_view prefix, bool single) {
+  message = withoutPrefix(std::move(message), prefix);
+  if (single && message.rfind("element 1 (", 0) == 0) {
+    const size_t close = message.find("`): ");
+    if (close != std::string::npos) {
+      message = message.substr(11, close + 1 - 11) + message.substr(close + 2);
+    }
+  }
+  return message;
+}
+
+// "always", "never", or CIDRs: one string ("10.0.0.0/8, ::1") or a list, each element checked
+// at its own line.
+void readTrustPolicy(FileReader& r, const Entry& entry) {
+  std::string text;
+  if (entry.node.IsScalar()) {
+    text = entry.node.Scalar();
+    const auto policy = sampling::TrustPolicy::parse(text);
+    if (!policy.ok()) {
+      r.error(entry, withoutPrefix(std::string(policy.status().message()),
+                                   "trust_incoming_context: "));
+      return;
+    }
+    r.loaded().config.tracing.trust_incoming_context = *policy;
+    r.setOrigin(entry);
+    return;
+  }
+  const auto list = r.stringList(entry);
+  if (!list) return;
+  if (list->empty()) {
+    r.error(entry, "an empty list; use never to trust no one");
+    return;
+  }
+  bool ok = true;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const auto& [element, mark] = (*list)[i];
+    const auto one = sampling::TrustPolicy::parse(element);
+    if (!one.ok() || one->networks().empty()) {
+      const std::string why =
+          one.ok() ? "always and never stand alone, not in a list of networks"
+                   : ruleMessage(std::string(one.status().message()), "trust_incoming_context: ",
+                                 element.find(',') == std::string::npos);
+      r.error(mark, entry.path + "[" + std::to_string(i) + "]", why);
+      ok = false;
+    }
+    text += (text.empty() ? "" : ",") + element;
+  }
+  if (!ok) return;
+  const auto policy = sampling::TrustPolicy::parse(text);
+  if (!policy.ok()) {
+    r.error(entry, std::string(policy.status().message()));
+    return;
+  }
+  r.loaded().config.tracing.trust_incoming_context = *policy;
+  r.setOrigin(entry);
+}
+
+// One string in the text form ("/healthz=never, *=10%") or a list of rules, one per element.
+void readSamplingRules(FileReader& r, const Entry& entry) {
+  std::vector<sampling::RuleSpec> rules;
+  if (entry.node.IsScalar()) {
+    auto parsed = sampling::parseRules(entry.node.Scalar());
+    if (!parsed.ok()) {
+      r.error(entry, withoutPrefix(std::string(parsed.status().message()), "sampling rules: "));
+      return;
+    }
+    rules = *std::move(parsed);
+  } else {
+    const auto list = r.stringList(entry);
+    if (!list) return;
+    bool ok = true;
+    for (size_t i = 0; i < list->size(); ++i) {
+      const auto& [element, mark] = (*list)[i];
+      auto parsed = sampling::parseRules(element);
+      if (!parsed.ok()) {
+        r.error(mark, entry.path + "[" + std::to_string(i) + "]",
+                ruleMessage(std::string(parsed.status().message()), "sampling rules: ",
+                            element.find(',') == std::string::npos));
+        ok = false;
+        continue;
+      }
+      for (sampling::RuleSpec& rule : *parsed) rules.push_back(std::move(rule));
+    }
+    if (!ok) return;
+  }
+  r.loaded().config.sampling.rules = std::move(rules);
+  r.setOrigin(entry);
+}
+
+void readSampling(FileReader& r, const Entry& entry) {
+  sampling::SamplingConfig& config = r.loaded().config.sampling;
+  std::optional<double> rate;
+  std::optional<uint32_t> burst;
+  std::optional<Entry> burst_entry;
+  r.readMap(
+      entry,
+      {{"sampler",
+        [&](const Entry& e) {
+          const auto text = r.scalar(e, "a sampler name");
+          if (!text) return;
+          const auto kind = sampling::parseSamplerKind(*text);
+          if (!kind.ok()) {
+            r.error(e, std::string(kind.status().message()));
+            return;
+          }
+          r.setEnv(e, "OTEL_TRACES_SAMPLER", std::string(sampling::toString(*kind)));
+        }},
+       {"ratio",
+        [&](const Entry& e) {
+          const auto text = r.scalar(e, "a number in [0, 1]");
+          if (!text) return;
+          const auto ratio = sampling::parseRatio(*text);
+          if (!ratio.ok()) {
+            r.error(e, withoutPrefix(std::string(ratio.status().message()), "sampler argument "));
+            return;
+          }
+          r.setEnv(e, "OTEL_TRACES_SAMPLER_ARG", *text);
+        }},
+       {"rules", [&](const Entry& e) { readSamplingRules(r, e); }},
+       {"rate_limit",
+        [&](const Entry& e) {
+          const auto text = r.scalar(e, "root traces per second");
+          if (!text) return;
+          double value = 0;
+          const char* end = text->data() + text->size();
+          const auto [ptr, ec] = std::from_chars(text->data(), end, value);
+          if (text->empty() || ec != std::errc() || ptr != end) {
+            r.error(e, "must be a number of root traces per second, got \"" + *text + "\"");
+            return;
+          }
+          const auto valid = sampling::RateLimiter::validate({value, 0});
+          if (!valid.ok()) {
+            r.error(e, withoutPrefix(std::string(valid.status().message()), "rate limit: "));
+            return;
+          }
+          rate = value;
+          r.setOrigin(e);
+        }},
+       {"rate_limit_burst",
+        [&](const Entry& e) {
+          if (auto value = r.integer(e, 1, std::numeric_limits<uint32_t>::max())) {
+            burst = static_cast<uint32_t>(*value);
+            burst_entry = e;
+            r.setOrigin(e);
+          }
+        }},
+       {"threshold_precision",
+        [&](const Entry& e) {
+          if (auto value = r.integer(e, 1, sampling::kMaxThresholdDigits)) {
+            config.threshold_precision = static_cast<int>(*value);
+            r.setOrigin(e);
+          }
+        }},
+       {"record_always_on_threshold", [&](const Entry& e) {
+          if (auto value = r.boolean(e)) {
+            config.record_always_on_threshold = *value;
+            r.setOrigin(e);
+          }
+        }}});
+  if (burst && !rate) {
+    r.error(*burst_entry, "needs sampling.rate_limit");
+    return;
+  }
+  if (!rate) return;
+  const auto valid = sampling::RateLimiter::validate({*rate, burst.value_or(0)});
+  if (!valid.ok()) {
+    r.error(burst_entry ? *burst_entry : entry,
+            withoutPrefix(std::string(valid.status().message()), "rate limit: "));
+    return;
+  }
+  config.rate_limit = sampling::RateLimitSettings{*rate, burst.value_or(0)};
 }
 
 // Each header checked with the exporter's own rules (token name, no control characters, not
@@ -326,10 +517,6 @@ void readExporter(FileReader& r, const Entry& entry) {
       const auto text = r.scalar(e, "a string");
       if (!text) return;
       const std::string value = lowercase(*text);
-      if (value == "grpc" && variable == "OTEL_EXPORTER_OTLP_PROTOCOL") {
-        r.error(e, "grpc is not supported by this build yet; use http/protobuf or http/json");
-        return;
-      }
       if (std::find(names.begin(), names.end(), value) == names.end()) {
         std::string list;
         for (std::string_view name : names)
@@ -373,7 +560,7 @@ void readExporter(FileReader& r, const Entry& entry) {
              {"console_path", path("TRACECAR_CONSOLE_EXPORT_PATH")},
              {"endpoint", endpoint("OTEL_EXPORTER_OTLP_ENDPOINT")},
              {"traces_endpoint", endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")},
-             {"protocol", choice("OTEL_EXPORTER_OTLP_PROTOCOL", {"http/protobuf", "http/json"})},
+             {"protocol", choice("OTEL_EXPORTER_OTLP_PROTOCOL", {"http/protobuf", "http/json", "grpc"})},
              {"headers", [&r](const Entry& e) { readHeaders(r, e); }},
              {"timeout", milliseconds("OTEL_EXPORTER_OTLP_TIMEOUT")},
              {"compression", choice("OTEL_EXPORTER_OTLP_COMPRESSION", {"gzip", "none"})},
@@ -438,6 +625,7 @@ void readConfigFile(std::string_view name, std::string_view text, LoadedConfig& 
              {"timeouts", [&r](const Entry& e) { readTimeouts(r, e); }},
              {"routes", [&r](const Entry& e) { readRoutes(r, e); }},
              {"tracing", [&r](const Entry& e) { readTracing(r, e); }},
+             {"sampling", [&r](const Entry& e) { readSampling(r, e); }},
              {"exporter", [&r](const Entry& e) { readExporter(r, e); }}});
 }
 

@@ -38,6 +38,9 @@ void addConfigFlags(CLI::App& command, ConfigFlags& flags) {
       ->type_name("TEMPLATE")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  addStringOption(command, "--sampling-rules", flags.sampling_rules, "RULES",
+                  "Sampling rules, first match wins, e.g. \"/healthz=never, /checkout/*=always, "
+                  "*=10%\"; replaces the file's sampling.rules (see docs/sampling.md)");
 }
 
 }  // namespace tracecar::proxy

@@ -9,8 +9,8 @@ class App;
 namespace tracecar::proxy {
 
 // Adds the configuration options (--config, --inbound, --outbound, --app, --admin, --workers,
-// --upstream, --route) to a command; parsing fills flags, which loadConfig then layers over the
-// file and the environment.
+// --upstream, --route, --sampling-rules) to a command; parsing fills flags, which loadConfig
+// then layers over the file and the environment.
 void addConfigFlags(CLI::App& command, ConfigFlags& flags);
 
 }  // namespace tracecar::proxy

@@ -1,6 +1,8 @@
 #include "proxy/config_print.h"
 
+#include <charconv>
 #include <limits>
+#include <system_error>
 #include <variant>
 #include <vector>
 
@@ -105,6 +107,31 @@ void printExporter(const ProxyConfig& config, const LoadedConfig& loaded, Printe
   p.number("exporter.batch.max_export_batch_size", batch.max_export_batch_size);
 }
 
+std::string number(double value) {
+  char buffer[64];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return ec == std::errc() ? std::string(buffer, end) : std::to_string(value);
+}
+
+void printSampling(const sampling::SamplingConfig& config, Printer& p) {
+  p.line("sampling.sampler", std::string(sampling::toString(config.sampler.kind)));
+  p.line("sampling.ratio", sampling::usesRatio(config.sampler.kind)
+                               ? number(config.sampler.ratio)
+                               : number(config.sampler.ratio) + " (not used by this sampler)");
+  p.line("sampling.rules",
+         config.rules.empty() ? "[]" : "[" + sampling::formatRules(config.rules) + "]");
+  if (config.rate_limit) {
+    p.line("sampling.rate_limit", number(config.rate_limit->traces_per_second) + "/s");
+    const auto valid = sampling::RateLimiter::validate(*config.rate_limit);
+    p.number("sampling.rate_limit_burst", valid.ok() ? valid->burst : config.rate_limit->burst);
+  } else {
+    p.line("sampling.rate_limit", "none");
+  }
+  p.number("sampling.threshold_precision", static_cast<size_t>(config.threshold_precision));
+  p.line("sampling.record_always_on_threshold",
+         config.record_always_on_threshold ? "true" : "false");
+}
+
 }  // namespace
 
 std::string formatEffectiveConfig(const LoadedConfig& loaded) {
@@ -155,6 +182,9 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
          tracing.attribute_limits.value_length == std::numeric_limits<size_t>::max()
              ? "unlimited"
              : std::to_string(tracing.attribute_limits.value_length));
+  p.line("tracing.trust_incoming_context", tracing.trust_incoming_context.toString());
+  p.line("tracing.drop_untrusted_baggage", tracing.drop_untrusted_baggage ? "true" : "false");
+  printSampling(config.sampling, p);
   for (const exporter::Attribute& attribute : tracing.resource.attributes().items()) {
     p.line("resource." + std::string(attribute.key.view()), attributeText(attribute.value));
   }

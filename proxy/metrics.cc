@@ -2,6 +2,7 @@
 
 #include <prometheus/metric_type.h>
 
+#include <algorithm>
 #include <limits>
 #include <map>
 #include <new>
@@ -74,7 +75,10 @@ constexpr std::array<int, static_cast<size_t>(RejectReason::kCount)> kRejectStat
     431, 431, 414, 400, 431, 431, 408, 502, 502, 502, 502, 502, 503, 504};
 
 constexpr std::array<std::string_view, static_cast<size_t>(BaggageDropReason::kCount)>
-    kBaggageDropLabels{"invalid", "member_limit", "byte_limit"};
+    kBaggageDropLabels{"invalid", "member_limit", "byte_limit", "untrusted"};
+
+constexpr std::array<std::string_view, static_cast<size_t>(SamplingDecision::kCount)>
+    kSamplingDecisionLabels{"sampled", "dropped", "rate_limited"};
 
 constexpr std::array<std::string_view, static_cast<size_t>(TraceStateDiscardReason::kCount)>
     kTraceStateDiscardLabels{"too_many_members", "duplicate_key", "invalid_key", "invalid_value",
@@ -153,6 +157,9 @@ int rejectStatusCode(RejectReason reason) noexcept {
   const auto i = static_cast<size_t>(reason);
   return i < kRejectStatus.size() ? kRejectStatus[i] : 500;
 }
+std::string_view samplingDecisionLabel(SamplingDecision decision) noexcept {
+  return labelOf(kSamplingDecisionLabels, decision);
+}
 std::string_view baggageDropReasonLabel(BaggageDropReason reason) noexcept {
   return labelOf(kBaggageDropLabels, reason);
 }
@@ -172,7 +179,9 @@ std::string_view httpMethodLabel(std::string_view method) noexcept {
 
 // ---- WorkerMetrics ----
 
-WorkerMetrics::WorkerMetrics() {
+WorkerMetrics::WorkerMetrics(size_t sampling_rules)
+    : sampling_rules_(std::max<size_t>(sampling_rules, 1)),
+      sampling_decisions_(new std::atomic<uint64_t>[sampling_rules_ * kDecisions]()) {
   for (RoleSeries& role : series_) {
     role.overflow = std::make_unique<Series>();
     role.overflow->labels = {Label{"http_request_method", std::string(kOther)},
@@ -296,6 +305,13 @@ void WorkerMetrics::recordExtractReport(const propagation::ExtractReport& report
   }
 }
 
+void WorkerMetrics::samplingDecision(uint16_t rule, SamplingDecision decision) noexcept {
+  const auto d = static_cast<size_t>(decision);
+  if (rule < sampling_rules_ && d < kDecisions) bump(sampling_decisions_[rule * kDecisions + d]);
+}
+
+void WorkerMetrics::untrustedContextRestarted() noexcept { bump(untrusted_restarts_); }
+
 void WorkerMetrics::spanStarted(HttpRole kind, bool sampled) noexcept {
   const auto k = static_cast<size_t>(kind);
   if (k >= kRoles) return;
@@ -308,9 +324,14 @@ void WorkerMetrics::spanStarted(HttpRole kind, bool sampled) noexcept {
 ProxyMetrics::ProxyMetrics() = default;
 ProxyMetrics::~ProxyMetrics() = default;
 
-WorkerMetrics& ProxyMetrics::addShard() {
-  auto shard = std::make_unique<WorkerMetrics>();
+void ProxyMetrics::setSamplingLabels(SamplingLabels labels) {
   std::lock_guard lock(mutex_);
+  sampling_labels_ = std::move(labels);
+}
+
+WorkerMetrics& ProxyMetrics::addShard() {
+  std::lock_guard lock(mutex_);
+  auto shard = std::make_unique<WorkerMetrics>(sampling_labels_.rules.size());
   shards_.push_back(std::move(shard));
   return *shards_.back();
 }
@@ -341,6 +362,10 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
   std::array<uint64_t, kTraceStateDiscardLabels.size()> discarded{};
   std::array<uint64_t, kRoles> started{};
   std::array<uint64_t, kRoles> sampled{};
+  constexpr size_t kDecisions = WorkerMetrics::kDecisions;
+  SamplingLabels sampling_labels;
+  std::vector<uint64_t> decisions;
+  uint64_t untrusted_restarts = 0;
   const exporter::ExporterCounters* exporter = nullptr;
   std::function<void()> refresh;
 
@@ -348,7 +373,12 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
     std::lock_guard lock(mutex_);
     exporter = exporter_;
     refresh = refresh_;
+    sampling_labels = sampling_labels_;
+    decisions.assign(sampling_labels.rules.size() * kDecisions, 0);
     for (const auto& shard : shards_) {
+      const size_t cells = std::min(decisions.size(), shard->sampling_rules_ * kDecisions);
+      for (size_t i = 0; i < cells; ++i) decisions[i] += read(shard->sampling_decisions_[i]);
+      untrusted_restarts += read(shard->untrusted_restarts_);
       for (size_t r = 0; r < kRoles; ++r) {
         const auto* series = shard->series_[r].head.load(std::memory_order_acquire);
         for (; series != nullptr; series = series->next) {
@@ -466,6 +496,31 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
     }
     out.push_back(std::move(f_started));
     out.push_back(std::move(f_sampled));
+  }
+  {
+    MetricFamily f = family("tracecar_sampling_decisions_total",
+                            "Head sampling decisions, by sampler, rule (parent, default or the "
+                            "rule's methods and route) and decision.",
+                            MetricType::Counter);
+    for (size_t rule = 0; rule < sampling_labels.rules.size(); ++rule) {
+      for (size_t d = 0; d < kDecisions; ++d) {
+        Labels labels{Label{"decision", std::string(kSamplingDecisionLabels[d])},
+                      Label{"rule", sanitizedUtf8(sampling_labels.rules[rule])},
+                      Label{"sampler", sanitizedUtf8(sampling_labels.sampler)}};
+        f.metric.push_back(sample(std::move(labels), MetricType::Counter,
+                                  static_cast<double>(decisions[rule * kDecisions + d])));
+      }
+    }
+    out.push_back(std::move(f));
+  }
+  {
+    MetricFamily f = family("tracecar_untrusted_context_restarts_total",
+                            "Inbound requests whose trace context came from a source "
+                            "trust_incoming_context does not trust: the trace was restarted.",
+                            MetricType::Counter);
+    f.metric.push_back(
+        sample({}, MetricType::Counter, static_cast<double>(untrusted_restarts)));
+    out.push_back(std::move(f));
   }
 
   if (exporter == nullptr) return out;

@@ -58,6 +58,7 @@ enum class BaggageDropReason : uint8_t {
   kInvalid,      // "invalid": not following the grammar
   kMemberLimit,  // "member_limit"
   kByteLimit,    // "byte_limit"
+  kUntrusted,    // "untrusted": from an untrusted source, with drop_untrusted_baggage
   kCount
 };
 std::string_view baggageDropReasonLabel(BaggageDropReason reason) noexcept;
@@ -72,6 +73,22 @@ enum class TraceStateDiscardReason : uint8_t {
   kCount
 };
 std::string_view traceStateDiscardReasonLabel(TraceStateDiscardReason reason) noexcept;
+
+// A head sampling decision (tracecar_sampling_decisions_total's decision label).
+enum class SamplingDecision : uint8_t {
+  kSampled,      // "sampled"
+  kDropped,      // "dropped"
+  kRateLimited,  // "rate_limited": kept by its probability, but the rate limit had no token
+  kCount
+};
+std::string_view samplingDecisionLabel(SamplingDecision decision) noexcept;
+
+// The sampler's label table (sampling::Sampler::samplerName() and ruleLabel(0..ruleCount-1)):
+// a decision's rule index picks its label. The default is the default Sampler's.
+struct SamplingLabels {
+  std::string sampler = "parentbased_always_on";
+  std::vector<std::string> rules{"parent", "default"};
+};
 
 // Which side of a proxied request: SERVER (we received it) or CLIENT (we sent it upstream).
 // Picks the duration histogram and the span kind label.
@@ -105,7 +122,8 @@ class alignas(64) WorkerMetrics {
   // method="_OTHER", route="_OTHER" so a misbehaving peer cannot grow memory without bound.
   static constexpr size_t kMaxSeriesPerRole = 2048;
 
-  WorkerMetrics();
+  // sampling_rules: how many rule indexes sampling decisions may carry (at least 1).
+  explicit WorkerMetrics(size_t sampling_rules = SamplingLabels{}.rules.size());
   ~WorkerMetrics();
   WorkerMetrics(const WorkerMetrics&) = delete;
   WorkerMetrics& operator=(const WorkerMetrics&) = delete;
@@ -125,6 +143,10 @@ class alignas(64) WorkerMetrics {
   void recordExtractReport(const propagation::ExtractReport& report) noexcept;
 
   void spanStarted(HttpRole kind, bool sampled) noexcept;
+  // A span's sampling decision; rule is the sampler's index (out of range: ignored).
+  void samplingDecision(uint16_t rule, SamplingDecision decision) noexcept;
+  // A SERVER span restarted the trace because its source was not trusted.
+  void untrustedContextRestarted() noexcept;
 
  private:
   friend class ProxyMetrics;
@@ -179,6 +201,11 @@ class alignas(64) WorkerMetrics {
       tracestate_discarded_{};
   std::array<std::atomic<uint64_t>, kRoles> spans_started_{};
   std::array<std::atomic<uint64_t>, kRoles> spans_sampled_{};
+  static constexpr size_t kDecisions = static_cast<size_t>(SamplingDecision::kCount);
+  size_t sampling_rules_;
+  // [rule * kDecisions + decision], sized once: recording never allocates.
+  std::unique_ptr<std::atomic<uint64_t>[]> sampling_decisions_;
+  std::atomic<uint64_t> untrusted_restarts_{0};
 };
 
 // All of the proxy's metrics: the shards of every thread and the exporter's counters, merged
@@ -188,6 +215,9 @@ class ProxyMetrics final : public prometheus::Collectable {
  public:
   ProxyMetrics();
   ~ProxyMetrics() override;
+
+  // The sampler's labels; call before the first addShard (shards are sized from it).
+  void setSamplingLabels(SamplingLabels labels);
 
   // A new shard for the calling thread to record into; it lives as long as this object. Takes
   // a mutex: call it when a worker starts, not per request.
@@ -204,6 +234,7 @@ class ProxyMetrics final : public prometheus::Collectable {
  private:
   mutable std::mutex mutex_;  // guards the shard list and the exporter source, never a shard
   std::vector<std::unique_ptr<WorkerMetrics>> shards_;
+  SamplingLabels sampling_labels_;
   const exporter::ExporterCounters* exporter_ = nullptr;
   std::function<void()> refresh_;
 };

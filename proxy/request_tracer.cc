@@ -1,11 +1,14 @@
 #include "proxy/request_tracer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "exporter/batch_processor.h"
 #include "http/http1_parser.h"
 #include "proxy/header_map_carrier.h"
+#include "sampling/sampler.h"
+#include "sampling/trust_policy.h"
 
 namespace tracecar::proxy {
 namespace {
@@ -92,6 +95,19 @@ absl::StatusOr<ContextHeaderPolicy> parseContextHeaderPolicy(std::string_view va
   if (value == "reject") return ContextHeaderPolicy::kReject;
   return absl::InvalidArgumentError("unknown header policy \"" + std::string(value) +
                                     "\" (known: truncate, reject)");
+}
+
+std::string_view toString(SamplingResult result) noexcept {
+  switch (result) {
+    case SamplingResult::kSampled:
+      return "sampled";
+    case SamplingResult::kRateLimited:
+      return "rate_limited";
+    case SamplingResult::kDropped:
+    case SamplingResult::kCount:
+      break;
+  }
+  return "dropped";
 }
 
 std::string_view toString(ContextRejection::Reason reason) noexcept {
@@ -187,10 +203,24 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
 
 // ---- RequestTracer ---------------------------------------------------------------------------
 
+uint64_t RequestTracer::steadyNanos() noexcept {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 RequestTracer::RequestTracer(const propagation::CompositePropagator& propagator,
                              http::RouteResolver* routes, const RequestTracingConfig& config,
-                             SpanSink& sink, propagation::IdGenerator* ids)
-    : propagator_(propagator), routes_(routes), config_(config), sink_(sink), ids_(ids) {
+                             const sampling::Sampler& sampler, const sampling::TrustPolicy& trust,
+                             SpanSink& sink, propagation::IdGenerator* ids, MonotonicClock clock)
+    : propagator_(propagator),
+      routes_(routes),
+      config_(config),
+      sink_(sink),
+      ids_(ids),
+      sampler_(sampler),
+      trust_(trust),
+      clock_(clock) {
   const propagation::PropagationConfig& limits = propagator.config();
   baggage_reject_message_ = "baggage over the limit of " +
                             std::to_string(limits.baggage_limits.max_members) + " members or " +
@@ -251,17 +281,53 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
     }
   }
 
+  // Only the inbound listener's downstream can be outside the pod; the outbound listener's is
+  // the app itself.
+  const propagation::SpanContext& incoming = extracted_.span_context;
+  const bool trusted = kind != SpanKind::kServer || trust_.trustsEveryone() ||
+                       trust_.trusts(peer.address);
+  if (!trusted && config_.drop_untrusted_baggage && !extracted_.baggage.empty()) {
+    traced.untrusted_baggage_dropped_ = static_cast<uint32_t>(extracted_.baggage.size());
+    extracted_.baggage.clear();
+  }
+  traced.restarted_untrusted_ = !trusted && incoming.isValid();
+  static const propagation::SpanContext kNoParent;
+  const propagation::SpanContext& parent = traced.restarted_untrusted_ ? kNoParent : incoming;
+  // A restarted trace starts from an empty tracestate: the caller's is neither forwarded nor
+  // read by the sampler.
+  restart_trace_state_.clear();
+  propagation::TraceState& trace_state =
+      traced.restarted_untrusted_ ? restart_trace_state_ : extracted_.trace_state;
+
   propagation::IdGenerator& ids =
       ids_ != nullptr ? *ids_ : propagation::IdGenerator::forThisThread();
-  const propagation::SpanContext& parent = extracted_.span_context;
   traced.context_ = parent.isValid() ? propagation::startChildSpan(parent, ids, false)
                                      : propagation::startRootSpan(ids, false);
   if (parent.isValid()) traced.parent_span_id_ = parent.span_id;
-  if (sampler_.shouldSample(
-          {parent, traced.context_.trace_id, kind, traced.method_.name, traced.route_})) {
+  sampling::SamplingParams params{parent,
+                                  traced.context_.trace_id,
+                                  trace_state,
+                                  traced.method_.name,
+                                  traced.route_,
+                                  sampler_.rateLimiter() != nullptr ? clock_() : 0};
+  const sampling::Decision decision = sampler_.decide(params);
+  traced.sampling_rule_ = decision.rule;
+  traced.sampling_result_ = decision.sampled       ? SamplingResult::kSampled
+                            : decision.rate_limited ? SamplingResult::kRateLimited
+                                                    : SamplingResult::kDropped;
+  if (decision.sampled) {
     traced.context_.flags |= propagation::trace_flags::kSampled;
     // Before the headers change: the record copies what it reads from them.
-    traced.record_ = startRecord(traced, request, target, peer, scheme);
+    traced.record_ = startRecord(traced, request, target, peer, scheme, parent, trace_state);
+    if (traced.restarted_untrusted_) {
+      exporter::SpanLink link;
+      link.trace_id = incoming.trace_id;
+      link.span_id = incoming.span_id;
+      if (!extracted_.trace_state.empty()) extracted_.trace_state.serialize(link.trace_state);
+      link.flags = incoming.flags | exporter::span_flags::kHasIsRemote |
+                   (incoming.is_remote ? exporter::span_flags::kIsRemote : 0u);
+      traced.record_->links.push_back(std::move(link));
+    }
   }
 
   // The upstream gets our span as its parent, and only the context that fits the limits: the
@@ -270,16 +336,16 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
   if (propagator_.has(propagation::PropagatorKind::kJaeger)) {
     request.headers.removePrefix(kJaegerBaggagePrefix);
   }
-  propagator_.inject(carrier, traced.context_, extracted_.trace_state, extracted_.baggage);
+  propagator_.inject(carrier, traced.context_, trace_state, extracted_.baggage);
   return traced;
 }
 
 std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
     const TracedRequest& traced, const Head& request, const semconv::RequestTarget& target,
-    const Peer& peer, std::string_view scheme) const {
+    const Peer& peer, std::string_view scheme, const propagation::SpanContext& parent,
+    const propagation::TraceState& trace_state) const {
   namespace attr = semconv::attr;
   auto record = std::make_unique<exporter::SpanRecord>();
-  const propagation::SpanContext& parent = extracted_.span_context;
   record->trace_id = traced.context_.trace_id;
   record->span_id = traced.context_.span_id;
   record->parent_span_id = traced.parent_span_id_;
@@ -287,12 +353,13 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
                   (parent.isValid() && parent.is_remote ? exporter::span_flags::kIsRemote : 0u);
   record->kind = traced.kind_;
   record->start_unix_nano = traced.start_unix_nano_;
-  if (!extracted_.trace_state.empty()) extracted_.trace_state.serialize(record->trace_state);
+  if (!trace_state.empty()) trace_state.serialize(record->trace_state);
   semconv::appendSpanName(traced.method_, traced.kind_ == SpanKind::kServer ? traced.route_ : "",
                           record->name);
 
   const exporter::AttributeLimits& limits = config_.attribute_limits;
   exporter::Attributes& attributes = record->attributes;
+  attributes.reserve(kExpectedAttributes);
   // Every key here is a semantic-convention constant: static storage, no copy.
   const auto setString = [&](std::string_view key, std::string_view value) {
     attributes.setStatic(key, std::string(value), limits);
@@ -332,7 +399,7 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
     if (target.has_query) {
       std::string query;
       semconv::appendRedactedQuery(target.query, config_.query_redaction, query);
-      attributes.set(attr::kUrlQuery, std::move(query), limits);
+      attributes.setStatic(attr::kUrlQuery, std::move(query), limits);
     }
     if (!url_scheme.empty()) setString(attr::kUrlScheme, url_scheme);
     if (traced.route_source_ == http::RouteSource::kTemplate && !traced.route_.empty()) {
@@ -393,7 +460,7 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
                            target.has_query ? std::optional<std::string_view>(target.query)
                                             : std::nullopt,
                            config_.query_redaction, full);
-    attributes.set(attr::kUrlFull, std::move(full), limits);
+    attributes.setStatic(attr::kUrlFull, std::move(full), limits);
   }
   return record;
 }

@@ -23,6 +23,10 @@ class BatchProcessor;
 namespace tracecar::http {
 struct Http1Head;
 }
+namespace tracecar::sampling {
+class Sampler;
+class TrustPolicy;
+}  // namespace tracecar::sampling
 
 namespace tracecar::proxy {
 
@@ -63,23 +67,14 @@ struct RequestTracingConfig {
   // X-Forwarded-* when present, as the semantic conventions ask. Off: only the connection, the
   // request target and Host are believed.
   bool use_forwarded_headers = true;
+  // Drop the baggage of requests from sources trust_incoming_context does not trust (SERVER
+  // spans only); off: it is forwarded as received, within the limits.
+  bool drop_untrusted_baggage = false;
 };
 
-// The sampling decision, behind one small class so the sampling work can put a Sampler here:
-// an incoming valid context's sampled flag is honoured; no context starts a sampled trace.
-struct SamplingParams {
-  const propagation::SpanContext& parent;  // invalid when the request carried none
-  const propagation::TraceId& trace_id;    // of the span being started
-  exporter::SpanKind kind;
-  std::string_view method;  // semconv http.request.method
-  std::string_view route;   // "" when none
-};
-class ParentBasedAlwaysOnSampler {
- public:
-  bool shouldSample(const SamplingParams& params) const noexcept {
-    return params.parent.isValid() ? params.parent.sampled() : true;
-  }
-};
+// How a request's sampling decision is counted (tracecar_sampling_decisions_total).
+enum class SamplingResult : uint8_t { kSampled, kDropped, kRateLimited, kCount };
+std::string_view toString(SamplingResult result) noexcept;  // "sampled" | "dropped" | ...
 
 // Why begin() refused a request: a context header over its limits under the reject policy.
 struct ContextRejection {
@@ -122,6 +117,14 @@ class TracedRequest {
   // The incoming parent's span id; invalid (all zero) for a new trace.
   const propagation::SpanId& parentSpanId() const noexcept { return parent_span_id_; }
   bool sampled() const noexcept { return context_.sampled(); }
+  // The sampling decision: what decided (an index into Sampler::ruleLabel()) and the result.
+  uint16_t samplingRule() const noexcept { return sampling_rule_; }
+  SamplingResult samplingResult() const noexcept { return sampling_result_; }
+  // The incoming context came from an untrusted source and the trace was restarted (it is the
+  // new span's link).
+  bool restartedUntrusted() const noexcept { return restarted_untrusted_; }
+  // Baggage members dropped because their source is not trusted (drop_untrusted_baggage).
+  size_t untrustedBaggageDropped() const noexcept { return untrusted_baggage_dropped_; }
   // What extraction saw (baggage and tracestate members dropped, statuses) for metrics.
   const propagation::ExtractReport& extractReport() const noexcept { return report_; }
   std::string_view method() const noexcept { return method_.name; }
@@ -159,15 +162,26 @@ class TracedRequest {
   int status_code_ = 0;
   exporter::SpanKind kind_ = exporter::SpanKind::kServer;
   http::RouteSource route_source_ = http::RouteSource::kOverflow;
+  uint16_t sampling_rule_ = 0;
+  SamplingResult sampling_result_ = SamplingResult::kDropped;
+  bool restarted_untrusted_ = false;
+  uint32_t untrusted_baggage_dropped_ = 0;
   bool ended_ = false;
 };
 
 // The tracing half of proxied requests, one per worker (not thread-safe; no I/O). begin() runs
 // when a request head arrives: it extracts the incoming context, applies the baggage and
-// tracestate policies, starts the span, resolves the route, decides sampling, and rewrites the
-// request's headers for the upstream (the new context injected, tracestate and baggage within
-// their limits). Unsampled requests allocate nothing here; sampled ones the SpanRecord and its
-// strings.
+// tracestate policies, resolves the route, applies the trust policy, starts the span, decides
+// sampling, and rewrites the request's headers for the upstream (the new context injected,
+// tracestate with the sampler's `ot` edit, baggage within its limits). Unsampled requests
+// allocate nothing here once the worker's buffers have grown; sampled ones the SpanRecord and
+// its strings.
+//
+// Trust (SERVER spans only: the outbound listener's downstream is the pod's own app, always
+// believed): a valid incoming context from a peer the TrustPolicy does not trust is not
+// continued. The span starts a new trace with no parent, the sampler sees no parent and an empty
+// tracestate (so neither the sampled flag nor an `rv` from outside can steer it), the caller's
+// tracestate is not forwarded, and the incoming context becomes the span's one link.
 class RequestTracer {
  public:
   // The request head begin() reads; headers are rewritten in place for the upstream.
@@ -184,11 +198,17 @@ class RequestTracer {
     uint16_t port = 0;         // 0 when unknown
   };
 
-  // Everything referenced must outlive the tracer. routes may be null (no route: CLIENT-only
-  // listeners); ids null means the calling thread's generator.
+  // A monotonic clock in nanoseconds, read only when the sampler has a rate limit.
+  using MonotonicClock = uint64_t (*)() noexcept;
+  static uint64_t steadyNanos() noexcept;
+
+  // Everything referenced must outlive the tracer; sampler and trust are shared read-only by
+  // every worker. routes may be null (no route: CLIENT-only listeners); ids null means the
+  // calling thread's generator.
   RequestTracer(const propagation::CompositePropagator& propagator, http::RouteResolver* routes,
-                const RequestTracingConfig& config, SpanSink& sink,
-                propagation::IdGenerator* ids = nullptr);
+                const RequestTracingConfig& config, const sampling::Sampler& sampler,
+                const sampling::TrustPolicy& trust, SpanSink& sink,
+                propagation::IdGenerator* ids = nullptr, MonotonicClock clock = steadyNanos);
   RequestTracer(const RequestTracer&) = delete;
   RequestTracer& operator=(const RequestTracer&) = delete;
 
@@ -208,19 +228,24 @@ class RequestTracer {
   std::unique_ptr<exporter::SpanRecord> startRecord(const TracedRequest& traced,
                                                     const Head& request,
                                                     const semconv::RequestTarget& target,
-                                                    const Peer& peer,
-                                                    std::string_view scheme) const;
+                                                    const Peer& peer, std::string_view scheme,
+                                                    const propagation::SpanContext& parent,
+                                                    const propagation::TraceState& trace_state)
+      const;
 
   const propagation::CompositePropagator& propagator_;
   http::RouteResolver* routes_;
   const RequestTracingConfig& config_;
   SpanSink& sink_;
   propagation::IdGenerator* ids_;
-  ParentBasedAlwaysOnSampler sampler_;
+  const sampling::Sampler& sampler_;
+  const sampling::TrustPolicy& trust_;
+  MonotonicClock clock_;
   std::string baggage_reject_message_;
   std::string tracestate_reject_message_;
   // Reused by every request of this worker.
   propagation::ExtractedContext extracted_;
+  propagation::TraceState restart_trace_state_;  // a restarted trace's own tracestate
   std::string route_scratch_;
 };
 

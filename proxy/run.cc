@@ -19,7 +19,7 @@
 #include "exporter/console_exporter.h"
 #include "exporter/exporter_counters.h"
 #include "exporter/log.h"
-#include "exporter/otlp_http_exporter.h"
+#include "exporter/otlp_exporter_factory.h"
 #include "exporter/recent_spans.h"
 #include "exporter/resource.h"
 #include "http/route_resolver.h"
@@ -32,6 +32,7 @@
 #include "proxy/traced_stream_observer.h"
 #include "proxy/version.h"
 #include "proxy/worker.h"
+#include "sampling/sampler.h"
 
 namespace tracecar::proxy {
 namespace {
@@ -73,12 +74,13 @@ std::string describeExporter(const exporter::ExporterSettings& settings,
 // Everything `tracecar run` starts, in the order it is built; destroyed in reverse.
 class Runner {
  public:
-  Runner(ProxyConfig config, RunOptions options)
+  Runner(ProxyConfig config, RunOptions options, sampling::Sampler sampler)
       : config_(std::move(config)),
         options_(std::move(options)),
         propagator_(config_.propagation),
         inbound_routes_(config_.tracing.route_matcher, config_.tracing.route_cardinality_limit),
-        tracing_config_(requestTracingConfigFrom(config_)) {}
+        tracing_config_(requestTracingConfigFrom(config_)),
+        sampler_(std::move(sampler)) {}
   ~Runner() {
     if (drain_thread_.joinable()) drain_thread_.join();
   }
@@ -102,6 +104,8 @@ class Runner {
   propagation::CompositePropagator propagator_;
   http::RouteResolver inbound_routes_;
   const RequestTracingConfig tracing_config_;
+  // Shared read-only by every worker (the rate limit is one atomic word).
+  const sampling::Sampler sampler_;
 
   exporter::ExporterCounters exporter_counters_;
   exporter::RecentSpans recent_spans_;
@@ -137,9 +141,8 @@ absl::Status Runner::startExporter() {
   exporter::BatchProcessor::ExporterFactory factory =
       [&](uv_loop_t* loop) -> std::unique_ptr<exporter::SpanExporter> {
     if (settings.kind == exporter::ExporterKind::kOtlp) {
-      absl::StatusOr<std::unique_ptr<exporter::OtlpHttpExporter>> made =
-          exporter::OtlpHttpExporter::create(loop, settings.otlp, resource, scope,
-                                             exporter_counters_);
+      absl::StatusOr<std::unique_ptr<exporter::SpanExporter>> made =
+          exporter::makeOtlpExporter(loop, settings.otlp, resource, scope, exporter_counters_);
       if (!made.ok()) {
         failure = "OTLP exporter: " + std::string(made.status().message());
         return nullptr;
@@ -171,6 +174,7 @@ absl::Status Runner::startExporter() {
 
 void Runner::buildDataPath() {
   const DataPathSettings settings = dataPathSettingsFrom(config_);
+  metrics_.setSamplingLabels(samplingLabelsOf(sampler_));
   // One shard per worker (its only writer) and one for the admin listener on this thread.
   for (size_t i = 0; i < std::max<size_t>(settings.workers, 1); ++i) {
     worker_shards_.push_back(&metrics_.addShard());
@@ -182,9 +186,9 @@ void Runner::buildDataPath() {
                            ListenerRole role) -> std::unique_ptr<StreamObserverFactory> {
     if (worker >= worker_shards_.size()) return nullptr;  // never: one shard per worker
     http::RouteResolver* routes = role == ListenerRole::kInbound ? &inbound_routes_ : nullptr;
-    return std::make_unique<TracedStreamObserverFactory>(role, propagator_, routes,
-                                                         tracing_config_, *sink_,
-                                                         *worker_shards_[worker]);
+    return std::make_unique<TracedStreamObserverFactory>(
+        role, propagator_, routes, tracing_config_, sampler_,
+        config_.tracing.trust_incoming_context, *sink_, *worker_shards_[worker]);
   };
   pool_ = std::make_unique<WorkerPool>(settings, std::move(hooks));
   WorkerPool* pool = pool_.get();
@@ -293,6 +297,9 @@ int Runner::run() {
             " (/metrics /healthz /readyz /debug/spans)");
     logInfo("exporter: " +
             describeExporter(config_.exporter.settings, config_.exporter.batch));
+    logInfo("sampler: " + sampler_.describe());
+    logInfo("trust_incoming_context: " + config_.tracing.trust_incoming_context.toString() +
+            (config_.tracing.drop_untrusted_baggage ? " (untrusted baggage dropped)" : ""));
 
     uv_signal_init(&loop_, &sigterm_);
     uv_signal_init(&loop_, &sigint_);
@@ -333,7 +340,12 @@ int runProxy(const ConfigFlags& flags, const RunOptions& options) {
                  loaded.errors.size() == 1 ? "" : "s");
     return 2;
   }
-  Runner runner(std::move(loaded.config), options);
+  absl::StatusOr<sampling::Sampler> sampler = samplerFrom(loaded.config);
+  if (!sampler.ok()) {  // never: loadConfig checked it
+    std::fprintf(stderr, "sampling: %s\n", std::string(sampler.status().message()).c_str());
+    return 2;
+  }
+  Runner runner(std::move(loaded.config), options, *std::move(sampler));
   return runner.run();
 }
 

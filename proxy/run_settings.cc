@@ -14,6 +14,20 @@ ContextHeaderPolicy policy(HeaderPolicy policy) noexcept {
 
 }  // namespace
 
+absl::StatusOr<sampling::Sampler> samplerFrom(const ProxyConfig& config) {
+  return sampling::Sampler::create(config.sampling);
+}
+
+SamplingLabels samplingLabelsOf(const sampling::Sampler& sampler) {
+  SamplingLabels labels;
+  labels.sampler = std::string(sampler.samplerName());
+  labels.rules.clear();
+  for (size_t rule = 0; rule < sampler.ruleCount(); ++rule) {
+    labels.rules.emplace_back(sampler.ruleLabel(static_cast<uint16_t>(rule)));
+  }
+  return labels;
+}
+
 DataPathSettings dataPathSettingsFrom(const ProxyConfig& config) {
   DataPathSettings settings;
   settings.inbound = address(config.listeners.inbound);
@@ -43,6 +57,7 @@ RequestTracingConfig requestTracingConfigFrom(const ProxyConfig& config) {
                                      : semconv::QueryRedaction::Mode::kSensitiveKeys;
   tracing.query_redaction.sensitive_keys = config.tracing.sensitive_query_keys;
   tracing.attribute_limits = config.tracing.attribute_limits;
+  tracing.drop_untrusted_baggage = config.tracing.drop_untrusted_baggage;
   return tracing;
 }
 

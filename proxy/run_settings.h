@@ -1,8 +1,11 @@
 #pragma once
 
+#include "absl/status/statusor.h"
 #include "proxy/config.h"
 #include "proxy/data_path_settings.h"
+#include "proxy/metrics.h"
 #include "proxy/request_tracer.h"
+#include "sampling/sampler.h"
 
 namespace tracecar::proxy {
 
@@ -11,7 +14,13 @@ namespace tracecar::proxy {
 DataPathSettings dataPathSettingsFrom(const ProxyConfig& config);
 
 // The tracing settings every worker's RequestTracer shares: the baggage and tracestate policies,
-// query redaction and attribute limits.
+// query redaction, attribute limits and whether untrusted baggage is dropped.
 RequestTracingConfig requestTracingConfigFrom(const ProxyConfig& config);
+
+// The one Sampler every worker shares (a loaded, ok() configuration has been checked to build).
+absl::StatusOr<sampling::Sampler> samplerFrom(const ProxyConfig& config);
+
+// The sampler's metric labels: its name and one label per rule index.
+SamplingLabels samplingLabelsOf(const sampling::Sampler& sampler);
 
 }  // namespace tracecar::proxy

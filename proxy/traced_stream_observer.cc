@@ -21,6 +21,19 @@ HttpRole httpRole(exporter::SpanKind kind) noexcept {
   return kind == exporter::SpanKind::kClient ? HttpRole::kClient : HttpRole::kServer;
 }
 
+SamplingDecision samplingDecision(SamplingResult result) noexcept {
+  switch (result) {
+    case SamplingResult::kSampled:
+      return SamplingDecision::kSampled;
+    case SamplingResult::kRateLimited:
+      return SamplingDecision::kRateLimited;
+    case SamplingResult::kDropped:
+    case SamplingResult::kCount:
+      break;
+  }
+  return SamplingDecision::kDropped;
+}
+
 }  // namespace
 
 uint64_t systemUnixNanos() noexcept {
@@ -94,6 +107,12 @@ std::optional<LocalReply> TracedStreamObserver::onRequestHead(http::Http1Head& r
                           : LocalReplyReason::kTracestate};
   }
   metrics_.spanStarted(httpRole(kind), traced_.sampled());
+  metrics_.samplingDecision(traced_.samplingRule(), samplingDecision(traced_.samplingResult()));
+  if (traced_.restartedUntrusted()) metrics_.untrustedContextRestarted();
+  if (traced_.untrustedBaggageDropped() != 0) {
+    metrics_.baggageMembersDropped(BaggageDropReason::kUntrusted,
+                                   traced_.untrustedBaggageDropped());
+  }
   return std::nullopt;
 }
 
@@ -141,10 +160,11 @@ void TracedStreamObserver::onComplete(const StreamStats& stats) {
 
 TracedStreamObserverFactory::TracedStreamObserverFactory(
     ListenerRole listener, const propagation::CompositePropagator& propagator,
-    http::RouteResolver* routes, const RequestTracingConfig& config, SpanSink& sink,
+    http::RouteResolver* routes, const RequestTracingConfig& config,
+    const sampling::Sampler& sampler, const sampling::TrustPolicy& trust, SpanSink& sink,
     WorkerMetrics& metrics, UnixClock clock, propagation::IdGenerator* ids)
     : listener_(listener),
-      tracer_(propagator, routes, config, sink, ids),
+      tracer_(propagator, routes, config, sampler, trust, sink, ids),
       metrics_(metrics),
       clock_(clock) {}
 

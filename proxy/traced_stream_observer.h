@@ -16,6 +16,11 @@ class CompositePropagator;
 class IdGenerator;
 }  // namespace tracecar::propagation
 
+namespace tracecar::sampling {
+class Sampler;
+class TrustPolicy;
+}  // namespace tracecar::sampling
+
 namespace tracecar::proxy {
 
 // Wall-clock nanoseconds since the Unix epoch: span timestamps. Tests pass a fake.
@@ -34,7 +39,8 @@ bool repliedBeforeObservers(LocalReplyReason reason) noexcept;
 // The StreamObserver of tracecar itself: one request's TracedRequest (a SERVER span on the
 // inbound listener, a CLIENT span on the outbound one) and its metrics in the worker's shard.
 //  - onRequestHead: RequestTracer::begin; a baggage or tracestate rejection becomes a 431
-//    LocalReply; the extraction figures are recorded, and the span start when not rejected.
+//    LocalReply; the extraction figures are recorded, and when not rejected the span start,
+//    the sampling decision (by rule) and an untrusted context's restart.
 //  - onResponseHead, onUpstreamFailure: forwarded to the TracedRequest.
 //  - onComplete: ends the span (queued when sampled) and records the request's duration with
 //    its method, route, status and error type, sampled or not; and the local reply, if any.
@@ -62,8 +68,9 @@ class TracedStreamObserver final : public StreamObserver {
 };
 
 // One per worker and listener (its RequestTracer is that worker's). Everything referenced must
-// outlive the factory; propagator, routes, config and sink are shared by every worker (routes
-// and sink are thread-safe), metrics is the worker's own shard.
+// outlive the factory; propagator, routes, config, sampler, trust and sink are shared by every
+// worker (routes, sink and the sampler's rate limit are thread-safe), metrics is the worker's
+// own shard.
 class TracedStreamObserverFactory final : public StreamObserverFactory {
  public:
   // routes: the listener's route resolver; null for none (the outbound listener's CLIENT spans
@@ -71,7 +78,9 @@ class TracedStreamObserverFactory final : public StreamObserverFactory {
   TracedStreamObserverFactory(ListenerRole listener,
                               const propagation::CompositePropagator& propagator,
                               http::RouteResolver* routes, const RequestTracingConfig& config,
-                              SpanSink& sink, WorkerMetrics& metrics,
+                              const sampling::Sampler& sampler,
+                              const sampling::TrustPolicy& trust, SpanSink& sink,
+                              WorkerMetrics& metrics,
                               UnixClock clock = systemUnixNanos,
                               propagation::IdGenerator* ids = nullptr);
 

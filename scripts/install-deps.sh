@@ -13,6 +13,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev protobuf-compiler python3
   # the admin server's tests: curl as the client, promtool and a real Prometheus server
   curl prometheus
+  # OTLP/gRPC export tests: a grpcio collector (Debian's /usr/bin/python3)
+  python3-grpcio python3-protobuf
+  # transparent mode tests: pods as network namespaces
+  iptables iproute2
 )
 # npm fetches the official OTLP .proto files at test time; Debian's npm only if none is there.
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -1,5 +1,6 @@
 // The tracing half of one proxied request: RequestTracer::begin + TracedRequest::end for a
-// typical inbound GET (traceparent, tracestate, baggage), sampled and not. Figures, not tests:
+// typical inbound GET (traceparent, tracestate, baggage), sampled and not, and restarted from an
+// untrusted source. Figures, not tests:
 // run scripts/bench.sh. Time per iteration is ns per request; allocs/req counts heap
 // allocations per request (operator new is replaced in this program to count them).
 #include <benchmark/benchmark.h>
@@ -11,6 +12,7 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "exporter/span.h"
 #include "http/header_map.h"
@@ -18,6 +20,8 @@
 #include "http/route_template.h"
 #include "propagation/composite_propagator.h"
 #include "proxy/request_tracer.h"
+#include "sampling/sampler.h"
+#include "sampling/trust_policy.h"
 
 namespace {
 std::atomic<uint64_t> g_allocations{0};
@@ -48,15 +52,20 @@ class DroppingSink : public SpanSink {
 };
 
 struct Setup {
-  Setup()
+  explicit Setup(sampling::Sampler sampler_in = sampling::Sampler(),
+                 sampling::TrustPolicy trust_in = sampling::TrustPolicy())
       : routes(*http::RouteMatcher::compile({"/api/v1/users/{id}", "/api/v1/orders/{id}",
                                              "/static/{path...}", "/healthz"})),
+        sampler(std::move(sampler_in)),
+        trust(std::move(trust_in)),
         ids(1),
-        tracer(propagator, &routes, config, sink, &ids) {}
+        tracer(propagator, &routes, config, sampler, trust, sink, &ids) {}
 
   propagation::CompositePropagator propagator;  // tracecontext,baggage
   http::RouteResolver routes;
   RequestTracingConfig config;
+  sampling::Sampler sampler;
+  sampling::TrustPolicy trust;
   DroppingSink sink;
   propagation::IdGenerator ids;
   RequestTracer tracer;
@@ -79,8 +88,7 @@ http::HeaderMap typicalHeaders(std::string_view flags) {
 const RequestTracer::Peer kPeer{"10.1.2.3", 51234};
 
 void run(benchmark::State& state, std::string_view flags, exporter::SpanKind kind,
-         std::string_view target) {
-  Setup setup;
+         std::string_view target, Setup& setup) {
   const http::HeaderMap tmpl = typicalHeaders(flags);
   http::HeaderMap headers = tmpl;
   const std::string method = "GET";
@@ -103,6 +111,12 @@ void run(benchmark::State& state, std::string_view flags, exporter::SpanKind kin
       benchmark::Counter(static_cast<double>(allocations), benchmark::Counter::kAvgIterations);
 }
 
+void run(benchmark::State& state, std::string_view flags, exporter::SpanKind kind,
+         std::string_view target) {
+  Setup setup;
+  run(state, flags, kind, target, setup);
+}
+
 void BM_HeaderCopyBaseline(benchmark::State& state) {
   const http::HeaderMap tmpl = typicalHeaders("01");
   http::HeaderMap headers = tmpl;
@@ -122,6 +136,15 @@ void BM_InboundGetSampled(benchmark::State& state) {
   run(state, "01", exporter::SpanKind::kServer, "/api/v1/users/42?expand=orders");
 }
 BENCHMARK(BM_InboundGetSampled);
+
+// A peer outside trust_incoming_context, parentbased_always_off: the trace restarts unsampled.
+void BM_InboundGetUntrustedUnsampled(benchmark::State& state) {
+  sampling::SamplingConfig config;
+  config.sampler.kind = sampling::SamplerKind::kParentBasedAlwaysOff;
+  Setup setup(*sampling::Sampler::create(config), *sampling::TrustPolicy::parse("192.0.2.0/24"));
+  run(state, "01", exporter::SpanKind::kServer, "/api/v1/users/42?expand=orders", setup);
+}
+BENCHMARK(BM_InboundGetUntrustedUnsampled);
 
 void BM_OutboundGetSampled(benchmark::State& state) {
   run(state, "01", exporter::SpanKind::kClient, "/api/v1/users/42?expand=orders");

@@ -362,6 +362,12 @@ def decode_export_request(body_path, protos_dir):
             scope = ss.get("scope", [{}])[0]
             for s in ss.get("spans", []):
                 status = s.get("status", [{}])[0]
+                links = [{
+                    "trace_id": l.get("trace_id", [b""])[0].hex(),
+                    "span_id": l.get("span_id", [b""])[0].hex(),
+                    "trace_state": l.get("trace_state", [b""])[0].decode("utf-8", "replace"),
+                    "flags": int(l.get("flags", ["0"])[0]),
+                } for l in s.get("links", [])]
                 spans.append({
                     "service": resource.get("service.name"),
                     "scope": scope.get("name", [b""])[0].decode(),
@@ -375,6 +381,9 @@ def decode_export_request(body_path, protos_dir):
                     "attributes": _attributes(s.get("attributes")),
                     "status": status.get("code", ["STATUS_CODE_UNSET"])[0],
                     "status_message": status.get("message", [b""])[0].decode("utf-8", "replace"),
+                    "trace_state": s.get("trace_state", [b""])[0].decode("utf-8", "replace"),
+                    "flags": int(s.get("flags", ["0"])[0]),
+                    "links": links,
                 })
     return spans
 

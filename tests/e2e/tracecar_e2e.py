@@ -8,8 +8,11 @@ Usage: tracecar_e2e.py --tracecar PATH --protos DIR CASE   (CASE: see CASES belo
 """
 
 import argparse
+import http.client
 import json
+import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -457,6 +460,151 @@ def upstream_reset_is_502(h):
     print("502 reason: %r" % reason)
 
 
+def exported_spans_settled(h, tc, record, timeout=20):
+    """Every span tracecar sampled, once the exporter has delivered them all, decoded once."""
+    def settled():
+        text = h.metrics(tc)
+        sampled = metric_value(text, "tracecar_spans_sampled_total", {"kind": "server"}) or 0
+        exported = metric_value(text, "tracecar_exporter_spans_exported_total", {}) or 0
+        return (sampled, exported) if exported >= sampled else None
+    sampled, _ = wait_for(settled, timeout, "the exporter to deliver every sampled span")
+    spans = h.spans(record)
+    check(len(spans) == sampled, "%d spans at the collector, %d sampled" % (len(spans), sampled))
+    return spans
+
+
+def sampling_ratio(h):
+    """traceidratio 0.25 ignores the incoming sampled flag and decides by the trace id (the
+    consistent-probability rule R >= T, T = 0xc0000000000000): 4,000 requests with fresh random
+    trace ids and sampled=1. The exported share is within 5 sigma of 25 %, each request's
+    decision is exactly the one its trace id dictates, the app receives the decision in the
+    traceparent flags, and `ot=th:c` in tracestate exactly when sampled."""
+    origin = h.origin()
+    collector, record = h.collector()
+    tc = h.tracecar("sidecar", origin, ROUTES, collector_port=collector,
+                    env={"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25",
+                         "OTEL_BSP_MAX_QUEUE_SIZE": "8192"})
+    check("sampler: traceidratio ratio=0.25" in tc.process.stderr(),
+          "the sampler is logged at startup: %r" % tc.process.stderr()[-2000:])
+    n = 4000
+    threshold = 0xc0000000000000
+    rng = random.Random(20240601)
+    conn = http.client.HTTPConnection("127.0.0.1", tc.inbound, timeout=10)
+    want_sampled = set()
+    got_sampled = set()
+    for i in range(n):
+        trace_id = "%032x" % rng.getrandbits(128)
+        if (int(trace_id, 16) & ((1 << 56) - 1)) >= threshold:
+            want_sampled.add(trace_id)
+        conn.request("GET", "/echo?nobody=1", headers={
+            "traceparent": "00-%s-%016x-01" % (trace_id, rng.getrandbits(64) | 1),
+            "tracestate": "congo=t61rcWkgMzE"})
+        response = conn.getresponse()
+        body = response.read()
+        check(response.status == 200, "request %d: status %d" % (i, response.status))
+        got_trace, _, flags = traceparent_parts(echoed_header(body, "traceparent"))
+        check(got_trace == trace_id, "request %d continues its trace" % i)
+        tracestate = echoed_header(body, "tracestate")
+        if flags == "01":
+            got_sampled.add(trace_id)
+            check(tracestate == "ot=th:c,congo=t61rcWkgMzE",
+                  "sampled request %d: tracestate %r" % (i, tracestate))
+        else:
+            check(flags == "00", "request %d: flags %s" % (i, flags))
+            check(tracestate == "congo=t61rcWkgMzE",
+                  "dropped request %d: tracestate %r" % (i, tracestate))
+    conn.close()
+    check(got_sampled == want_sampled,
+          "the decisions follow the trace ids: %d sampled, %d expected, %d differ"
+          % (len(got_sampled), len(want_sampled), len(got_sampled ^ want_sampled)))
+
+    spans = exported_spans_settled(h, tc, record)
+    exported = {s["trace_id"] for s in spans}
+    check(exported == got_sampled, "exported exactly the sampled traces (%d vs %d)"
+          % (len(exported), len(got_sampled)))
+    check(all(s["trace_state"] == "ot=th:c,congo=t61rcWkgMzE" for s in spans),
+          "every exported span records th:c")
+    sigma = math.sqrt(n * 0.25 * 0.75)
+    check(abs(len(spans) - n * 0.25) <= 5 * sigma,
+          "exported %d of %d: outside 25 %% +- 5 sigma (%.0f)" % (len(spans), n, 5 * sigma))
+    text = h.metrics(tc)
+    labels = {"sampler": "traceidratio", "rule": "default"}
+    check(metric_value(text, "tracecar_sampling_decisions_total",
+                       dict(labels, decision="sampled")) == len(spans), "sampled counted")
+    check(metric_value(text, "tracecar_sampling_decisions_total",
+                       dict(labels, decision="dropped")) == n - len(spans), "dropped counted")
+    print("exported %d of %d (%.2f %%)" % (len(spans), n, 100.0 * len(spans) / n))
+
+
+def untrusted_restart(h):
+    """A context from a peer outside trust_incoming_context (127.0.0.1 is not in
+    192.0.2.0/24) is not continued: a new trace, no parent, the caller's tracestate dropped,
+    the incoming context kept as the span's link; its sampled flag cannot force sampling."""
+    origin = h.origin()
+    collector, record = h.collector()
+    config = os.path.join(h.dir, "untrusted.yaml")
+    with open(config, "w") as f:
+        f.write("tracing:\n  trust_incoming_context: [192.0.2.0/24]\n"
+                "  drop_untrusted_baggage: true\n"
+                "sampling:\n  record_always_on_threshold: true\n")
+    tc = h.tracecar("sidecar", origin, ROUTES + ["--config", config], collector_port=collector)
+    echo = h.curl("-H", "traceparent: 00-%s-%s-01" % (TRACE, PARENT),
+                  "-H", "tracestate: congo=t61rcWkgMzE", "-H", "baggage: uid=mallory",
+                  tc.url("/echo?nobody=1"))
+    s = h.wait_spans(record, 1)[0]
+    check(s["trace_id"] != TRACE, "a new trace id, got the caller's")
+    check(s["parent_span_id"] == "", "no parent: %r" % s["parent_span_id"])
+    check(s["trace_state"] == "ot=th:0", "the span's tracestate %r" % s["trace_state"])
+    check(len(s["links"]) == 1, "one link, got %r" % s["links"])
+    link = s["links"][0]
+    check(link["trace_id"] == TRACE and link["span_id"] == PARENT,
+          "the link is the incoming context: %r" % link)
+    check(link["trace_state"] == "congo=t61rcWkgMzE", "the link keeps the caller's tracestate")
+    trace_id, parent_id, flags = traceparent_parts(echoed_header(echo, "traceparent"))
+    check(trace_id == s["trace_id"] and parent_id == s["span_id"] and flags == "03",
+          "the app's traceparent continues the new trace: %s-%s-%s" % (trace_id, parent_id, flags))
+    check(echoed_header(echo, "tracestate") == "ot=th:0",
+          "the app's tracestate %r" % echoed_header(echo, "tracestate"))
+    check(echoed_header(echo, "baggage") is None, "untrusted baggage dropped")
+
+    text = h.metrics(tc)
+    check(metric_value(text, "tracecar_untrusted_context_restarts_total", {}) == 1,
+          "the restart counted")
+    check(metric_value(text, "tracecar_baggage_members_dropped_total",
+                       {"reason": "untrusted"}) == 1, "the dropped baggage counted")
+    r = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=30)
+    check(r.returncode == 0, "promtool check metrics: %s%s" % (r.stdout.decode(),
+                                                               r.stderr.decode()))
+
+
+def sampling_rules(h):
+    """Rules by route template and method, first match wins, counted by rule; `never` roots
+    reach the app unsampled and without `th`."""
+    origin = h.origin()
+    collector, record = h.collector()
+    tc = h.tracecar("sidecar", origin, ROUTES + ["--sampling-rules",
+                                                 "GET /status/*=never, /echo=always, *=0%"],
+                    collector_port=collector)
+    for _ in range(3):
+        check(h.status_of(tc.url("/status/200")) == 200, "200 relayed")
+    echo = h.curl("-X", "POST", tc.url("/echo?nobody=1"))
+    check(traceparent_parts(echoed_header(echo, "traceparent"))[2] == "03", "/echo sampled")
+    check(echoed_header(echo, "tracestate") is None,
+          "an always rule adds no tracestate unless record_always_on_threshold is set")
+    check(h.status_of("-X", "POST", tc.url("/status/201")) == 201, "201 relayed")
+    spans = exported_spans_settled(h, tc, record)
+    check([s["name"] for s in spans] == ["POST /echo"], "only /echo exported: %r"
+          % [s["name"] for s in spans])
+    text = h.metrics(tc)
+    labels = {"sampler": "parentbased_always_on"}
+    for rule, decision, want in (("GET /status/*", "dropped", 3), ("/echo", "sampled", 1),
+                                 ("default", "dropped", 1), ("default", "sampled", 0)):
+        got = metric_value(text, "tracecar_sampling_decisions_total",
+                           dict(labels, rule=rule, decision=decision))
+        check(got == want, "%s %s: want %d, got %r" % (rule, decision, want, got))
+
+
 def run_config_errors(h):
     r = subprocess.run([h.tracecar_binary, "run", "--inbound", "0.0.0.0", "--route", "/users/{id",
                         "--admin", "127.0.0.1:0"], capture_output=True, timeout=30,
@@ -480,6 +628,9 @@ CASES = {
     "prometheus_scrapes_tracecar": prometheus_scrapes_tracecar,
     "upstream_slow_is_504": upstream_slow_is_504,
     "upstream_reset_is_502": upstream_reset_is_502,
+    "sampling_ratio": sampling_ratio,
+    "untrusted_restart": untrusted_restart,
+    "sampling_rules": sampling_rules,
 }
 
 

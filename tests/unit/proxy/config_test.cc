@@ -233,6 +233,18 @@ TEST(ProxyConfigPrecedence, FileEndpointSelectsOtlpAndGetsTheSignalPath) {
   EXPECT_EQ(s.otlp.compression, exporter::Compression::kGzip);
 }
 
+TEST(ProxyConfigPrecedence, FileGrpcEndpointIsUsedAsGiven) {
+  const LoadedConfig loaded =
+      load("exporter:\n  endpoint: http://collector:4317\n  protocol: grpc\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  const exporter::ExporterSettings& s = loaded.config.exporter.settings;
+  EXPECT_EQ(s.kind, exporter::ExporterKind::kOtlp);
+  EXPECT_EQ(s.otlp.protocol, exporter::OtlpProtocol::kGrpc);
+  EXPECT_EQ(s.otlp.endpoint.url(), "http://collector:4317/");
+  EXPECT_EQ(loaded.origins.at("exporter.traces_endpoint").detail.find("v1/traces"),
+            std::string::npos);
+}
+
 TEST(ProxyConfigPrecedence, EitherEndpointVariableHidesBothFileEndpoints) {
   const LoadedConfig loaded = load("exporter:\n  traces_endpoint: http://file:4318/custom\n",
                                    {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"}});
@@ -570,9 +582,9 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"exporter:\n  traces_endpoint: http://u:p@c/v1/traces\n",
                   "test.yaml:2:20: exporter.traces_endpoint: not a usable endpoint: userinfo "
                   "(user:password@) is not allowed; send credentials in headers"},
-        ErrorCase{"exporter:\n  protocol: grpc\n",
-                  "test.yaml:2:13: exporter.protocol: grpc is not supported by this build yet; "
-                  "use http/protobuf or http/json"},
+        ErrorCase{"exporter:\n  protocol: h2\n",
+                  "test.yaml:2:13: exporter.protocol: must be http/protobuf or http/json or grpc, "
+                  "got \"h2\""},
         ErrorCase{"exporter:\n  headers:\n    bad name: x\n",
                   "test.yaml:3:15: exporter.headers.bad name: the key is not an HTTP header "
                   "name (token)"},
@@ -602,7 +614,38 @@ INSTANTIATE_TEST_SUITE_P(
                   "\"1048577\""},
         ErrorCase{"exporter:\n  batch:\n    max_queue_size: 10\n    max_export_batch_size: 11\n",
                   "test.yaml:4: exporter.batch.max_export_batch_size: must not be larger than "
-                  "exporter.batch.max_queue_size (10)"}));
+                  "exporter.batch.max_queue_size (10)"},
+        ErrorCase{"sampling:\n  rules:\n    - /healthz=never\n    - GET /x=sometimes\n",
+                  "test.yaml:4:7: sampling.rules[1]: `GET /x=sometimes`: unknown sampler "
+                  "`sometimes`; expected always, never, a ratio in [0, 1] or a percent"},
+        ErrorCase{"sampling:\n  rules: \"/healthz=never, /a/*/b=always\"\n",
+                  "test.yaml:2:10: sampling.rules: element 2 (`/a/*/b=always`): route pattern "
+                  "`/a/*/b`: `*` is allowed only as a final `/*` segment"},
+        ErrorCase{"sampling:\n  sampler: jaeger_remote\n",
+                  "test.yaml:2:12: sampling.sampler: unknown sampler `jaeger_remote`; expected "
+                  "always_on, always_off, traceidratio, parentbased_always_on, "
+                  "parentbased_always_off or parentbased_traceidratio"},
+        ErrorCase{"sampling:\n  ratio: 1.5\n",
+                  "test.yaml:2:10: sampling.ratio: `1.5` is outside [0, 1]"},
+        ErrorCase{"sampling:\n  rate_limit: -1\n",
+                  "test.yaml:2:15: sampling.rate_limit: traces per second must be a number > 0, "
+                  "got -1"},
+        ErrorCase{"sampling:\n  rate_limit_burst: 5\n",
+                  "test.yaml:2:21: sampling.rate_limit_burst: needs sampling.rate_limit"},
+        ErrorCase{"sampling:\n  threshold_precision: 15\n",
+                  "test.yaml:2:24: sampling.threshold_precision: must be at most 14, got \"15\""},
+        ErrorCase{"sampling:\n  rules: [\"/a=always+limit\"]\n",
+                  "sampling.rules (set at test.yaml:2): sampling rule 1 (`/a=always+limit`): "
+                  "`+limit` needs a rate limit (traces per second) to be configured"},
+        ErrorCase{"tracing:\n  trust_incoming_context: \"10.0.0.0/8, 10.1.2.3/8\"\n",
+                  "test.yaml:2:27: tracing.trust_incoming_context: element 2 (`10.1.2.3/8`): "
+                  "`10.1.2.3/8` has bits set below its /8 prefix"},
+        ErrorCase{"tracing:\n  trust_incoming_context:\n    - 10.0.0.0/8\n    - 300.1.1.1\n",
+                  "test.yaml:4:7: tracing.trust_incoming_context[1]: `300.1.1.1`: `300.1.1.1` is "
+                  "not an IPv4 or IPv6 address"},
+        ErrorCase{"tracing:\n  drop_untrusted_baggage: maybe\n",
+                  "test.yaml:2:27: tracing.drop_untrusted_baggage: must be true or false, got "
+                  "\"maybe\""}));
 
 // Every limit: accepted at its bound, refused one past it.
 struct LimitCase {
@@ -706,7 +749,8 @@ TEST(ProxyConfigFlags, AddConfigFlagsParsesEveryOption) {
   std::vector<std::string> args = {
       "--route",   "/b",          "--workers",  "auto",        "--config", "t.yaml",
       "--inbound", "0.0.0.0:1",   "--outbound", "127.0.0.1:2", "--app",    "app:3",
-      "--admin",   "127.0.0.1:4", "--upstream", "host",        "--route",  "/a"};
+      "--admin",   "127.0.0.1:4", "--upstream", "host",        "--route",  "/a",
+      "--sampling-rules", "*=10%"};
   std::reverse(args.begin(), args.end());  // CLI11 takes them last first
   app.parse(args);
   EXPECT_EQ(flags.config_file, "t.yaml");
@@ -717,6 +761,148 @@ TEST(ProxyConfigFlags, AddConfigFlagsParsesEveryOption) {
   EXPECT_EQ(flags.workers, "auto");
   EXPECT_EQ(flags.upstream, "host");
   EXPECT_THAT(flags.routes, ElementsAre("/b", "/a"));
+  EXPECT_EQ(flags.sampling_rules, "*=10%");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling and trust
+
+TEST(ProxyConfigSampling, DefaultsAreParentBasedAlwaysOnTrustingEveryone) {
+  const LoadedConfig loaded = loadWithoutFile();
+  ASSERT_TRUE(loaded.ok());
+  const ProxyConfig& c = loaded.config;
+  EXPECT_EQ(c.sampling.sampler.kind, sampling::SamplerKind::kParentBasedAlwaysOn);
+  EXPECT_TRUE(c.sampling.rules.empty());
+  EXPECT_FALSE(c.sampling.rate_limit.has_value());
+  EXPECT_EQ(c.sampling.threshold_precision, 4);
+  EXPECT_TRUE(c.tracing.trust_incoming_context.trustsEveryone());
+  EXPECT_FALSE(c.tracing.drop_untrusted_baggage);
+}
+
+TEST(ProxyConfigSampling, FileSectionReachesTheConfig) {
+  const LoadedConfig loaded = load(
+      "sampling:\n  sampler: ParentBased_TraceIdRatio\n  ratio: 0.25\n  rules:\n"
+      "    - /healthz=never\n    - GET|HEAD /checkout/*=always\n    - \"*=10%+limit\"\n"
+      "  rate_limit: 2.5\n  rate_limit_burst: 7\n  threshold_precision: 14\n"
+      "tracing:\n  trust_incoming_context: [10.0.0.0/8, \"::1\"]\n"
+      "  drop_untrusted_baggage: true\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  const ProxyConfig& c = loaded.config;
+  EXPECT_EQ(c.sampling.sampler.kind, sampling::SamplerKind::kParentBasedTraceIdRatio);
+  EXPECT_DOUBLE_EQ(c.sampling.sampler.ratio, 0.25);
+  EXPECT_EQ(sampling::formatRules(c.sampling.rules),
+            "/healthz=never, GET|HEAD /checkout/*=always, *=0.1+limit");
+  ASSERT_TRUE(c.sampling.rate_limit.has_value());
+  EXPECT_DOUBLE_EQ(c.sampling.rate_limit->traces_per_second, 2.5);
+  EXPECT_EQ(c.sampling.rate_limit->burst, 7u);
+  EXPECT_EQ(c.sampling.threshold_precision, 14);
+  EXPECT_EQ(c.tracing.trust_incoming_context.toString(), "10.0.0.0/8, ::1/128");
+  EXPECT_TRUE(c.tracing.drop_untrusted_baggage);
+  EXPECT_EQ(loaded.origin("sampling.sampler").detail, "test.yaml:2");
+  EXPECT_EQ(loaded.origin("sampling.rules").detail, "test.yaml:4");
+  EXPECT_EQ(loaded.origin("tracing.trust_incoming_context").detail, "test.yaml:12");
+}
+
+TEST(ProxyConfigSampling, EnvSamplerOverridesTheFile) {
+  const LoadedConfig loaded =
+      load("sampling:\n  sampler: always_off\n  ratio: 0.5\n",
+           {{"OTEL_TRACES_SAMPLER", "traceidratio"}, {"OTEL_TRACES_SAMPLER_ARG", "0.125"}});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded.config.sampling.sampler.kind, sampling::SamplerKind::kTraceIdRatio);
+  EXPECT_DOUBLE_EQ(loaded.config.sampling.sampler.ratio, 0.125);
+  EXPECT_EQ(loaded.origin("sampling.sampler").source, Source::kEnv);
+  EXPECT_EQ(loaded.origin("sampling.ratio").detail, "OTEL_TRACES_SAMPLER_ARG");
+}
+
+TEST(ProxyConfigSampling, FileRatioAppliesUnderAnEnvSampler) {
+  const LoadedConfig loaded =
+      load("sampling:\n  ratio: 0.5\n", {{"OTEL_TRACES_SAMPLER", "parentbased_traceidratio"}});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_DOUBLE_EQ(loaded.config.sampling.sampler.ratio, 0.5);
+  EXPECT_EQ(loaded.origin("sampling.ratio").detail, "test.yaml:2");
+}
+
+TEST(ProxyConfigSampling, InvalidEnvSamplerIsAWarningAndTheDefaultStays) {
+  const LoadedConfig loaded = loadWithoutFile({{"OTEL_TRACES_SAMPLER", "xray"}});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded.config.sampling.sampler.kind, sampling::SamplerKind::kParentBasedAlwaysOn);
+  ASSERT_EQ(loaded.warnings.size(), 1u);
+  EXPECT_THAT(loaded.warnings[0], HasSubstr("OTEL_TRACES_SAMPLER: unknown sampler `xray`"));
+  EXPECT_EQ(loaded.origin("sampling.sampler").source, Source::kDefault);
+  EXPECT_THAT(loaded.origin("sampling.sampler").detail, HasSubstr("invalid and was ignored"));
+}
+
+TEST(ProxyConfigSampling, InvalidEnvRatioIsAWarningAndMeansOne) {
+  const LoadedConfig loaded = loadWithoutFile(
+      {{"OTEL_TRACES_SAMPLER", "traceidratio"}, {"OTEL_TRACES_SAMPLER_ARG", "lots"}});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded.config.sampling.sampler.kind, sampling::SamplerKind::kTraceIdRatio);
+  EXPECT_DOUBLE_EQ(loaded.config.sampling.sampler.ratio, 1.0);
+  ASSERT_EQ(loaded.warnings.size(), 1u);
+  EXPECT_THAT(loaded.warnings[0], HasSubstr("OTEL_TRACES_SAMPLER_ARG"));
+}
+
+TEST(ProxyConfigSampling, RulesFlagReplacesTheFileRules) {
+  ConfigFlags flags;
+  flags.sampling_rules = "/healthz=never, /checkout/*=always, *=10%";
+  const LoadedConfig loaded = load("sampling:\n  rules: [\"*=never\"]\n", {}, flags);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(sampling::formatRules(loaded.config.sampling.rules),
+            "/healthz=never, /checkout/*=always, *=0.1");
+  EXPECT_EQ(loaded.origin("sampling.rules").detail, "--sampling-rules");
+}
+
+TEST(ProxyConfigSampling, BadRulesFlagNamesTheElement) {
+  ConfigFlags flags;
+  flags.sampling_rules = "/healthz=never, GET /checkout/*=sometimes";
+  const LoadedConfig loaded = loadWithoutFile({}, flags);
+  EXPECT_THAT(loaded.errors,
+              ElementsAre("--sampling-rules: element 2 (`GET /checkout/*=sometimes`): unknown "
+                          "sampler `sometimes`; expected always, never, a ratio in [0, 1] or a "
+                          "percent"));
+}
+
+TEST(ProxyConfigSampling, RuleAfterTheCatchAllIsRefused) {
+  ConfigFlags flags;
+  flags.sampling_rules = "*=always, /healthz=never";
+  const LoadedConfig loaded = loadWithoutFile({}, flags);
+  EXPECT_THAT(loaded.errors,
+              ElementsAre("sampling.rules (set by --sampling-rules): sampling rule 2 "
+                          "(`/healthz=never`): unreachable: an earlier `*` rule matches every "
+                          "span"));
+}
+
+TEST(ProxyConfigSampling, TrustNeverAndAlwaysAreWords) {
+  EXPECT_TRUE(load("tracing:\n  trust_incoming_context: never\n")
+                  .config.tracing.trust_incoming_context.trustsNoOne());
+  EXPECT_TRUE(load("tracing:\n  trust_incoming_context: Always\n")
+                  .config.tracing.trust_incoming_context.trustsEveryone());
+  const LoadedConfig mixed = load("tracing:\n  trust_incoming_context: [never, 10.0.0.0/8]\n");
+  EXPECT_THAT(mixed.errors,
+              ElementsAre("test.yaml:2:28: tracing.trust_incoming_context[0]: always and never "
+                          "stand alone, not in a list of networks"));
+}
+
+TEST(ProxyConfigSampling, PrintShowsEverySamplingSettingWithItsOrigin) {
+  ConfigFlags flags;
+  flags.sampling_rules = "/healthz=never";
+  const LoadedConfig loaded =
+      load("sampling:\n  rate_limit: 100\ntracing:\n  trust_incoming_context: 192.0.2.0/24\n",
+           {{"OTEL_TRACES_SAMPLER", "parentbased_traceidratio"},
+            {"OTEL_TRACES_SAMPLER_ARG", "0.1"}},
+           flags);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  const std::string text = formatEffectiveConfig(loaded);
+  EXPECT_THAT(text, HasSubstr("sampling.sampler: parentbased_traceidratio"));
+  EXPECT_THAT(text, HasSubstr("# env OTEL_TRACES_SAMPLER\n"));
+  EXPECT_THAT(text, HasSubstr("sampling.ratio: 0.1"));
+  EXPECT_THAT(text, HasSubstr("sampling.rules: [/healthz=never]"));
+  EXPECT_THAT(text, HasSubstr("# flag --sampling-rules\n"));
+  EXPECT_THAT(text, HasSubstr("sampling.rate_limit: 100/s"));
+  EXPECT_THAT(text, HasSubstr("sampling.rate_limit_burst: 100"));
+  EXPECT_THAT(text, HasSubstr("sampling.threshold_precision: 4"));
+  EXPECT_THAT(text, HasSubstr("tracing.trust_incoming_context: 192.0.2.0/24"));
+  EXPECT_THAT(text, HasSubstr("tracing.drop_untrusted_baggage: false"));
 }
 
 TEST(ProxyConfigPrint, EveryLineNamesItsOrigin) {

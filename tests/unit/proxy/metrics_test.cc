@@ -483,6 +483,44 @@ TEST(ProxyMetrics, NamesFollowPrometheusConventions) {
   }
 }
 
+TEST(ProxyMetrics, SamplingDecisionsAreCountedBySamplerRuleAndDecision) {
+  ProxyMetrics metrics;
+  metrics.setSamplingLabels(
+      SamplingLabels{"parentbased_traceidratio", {"parent", "default", "/healthz", "GET /a/*"}});
+  WorkerMetrics& a = metrics.addShard();
+  WorkerMetrics& b = metrics.addShard();
+  a.samplingDecision(2, SamplingDecision::kDropped);
+  b.samplingDecision(2, SamplingDecision::kDropped);
+  a.samplingDecision(0, SamplingDecision::kSampled);
+  b.samplingDecision(1, SamplingDecision::kRateLimited);
+  a.samplingDecision(4, SamplingDecision::kSampled);  // past the table: ignored
+  a.untrustedContextRestarted();
+  b.untrustedContextRestarted();
+  const std::vector<MetricFamily> families = metrics.Collect();
+  const auto decisions = [&](std::string rule, std::string decision) {
+    return counterValue(families, "tracecar_sampling_decisions_total",
+                        {{"sampler", "parentbased_traceidratio"},
+                         {"rule", std::move(rule)},
+                         {"decision", std::move(decision)}});
+  };
+  EXPECT_EQ(decisions("/healthz", "dropped"), 2);
+  EXPECT_EQ(decisions("parent", "sampled"), 1);
+  EXPECT_EQ(decisions("default", "rate_limited"), 1);
+  EXPECT_EQ(decisions("GET /a/*", "sampled"), 0);  // every series exists from the start
+  EXPECT_EQ(findFamily(families, "tracecar_sampling_decisions_total")->metric.size(), 4u * 3u);
+  EXPECT_EQ(counterValue(families, "tracecar_untrusted_context_restarts_total", {}), 2);
+}
+
+TEST(ProxyMetrics, DefaultSamplingLabelsAreTheDefaultSamplers) {
+  ProxyMetrics metrics;
+  metrics.addShard().samplingDecision(1, SamplingDecision::kSampled);
+  EXPECT_EQ(counterValue(metrics.Collect(), "tracecar_sampling_decisions_total",
+                         {{"sampler", "parentbased_always_on"},
+                          {"rule", "default"},
+                          {"decision", "sampled"}}),
+            1);
+}
+
 TEST(RejectReason, LabelsAndStatusCodesAreStable) {
   const std::vector<std::pair<std::string_view, int>> expected{{"431_header_too_large", 431},
                                                                {"431_too_many_headers", 431},
@@ -536,6 +574,8 @@ TEST(WorkerMetrics, SteadyStateRecordingAllocatesNothing) {
       shard.requestRejected(Listener::kInbound, RejectReason::kBaggage);
       shard.recordExtractReport(report);
       shard.spanStarted(HttpRole::kClient, true);
+      shard.samplingDecision(1, SamplingDecision::kRateLimited);
+      shard.untrustedContextRestarted();
       shard.connectionClosed(Listener::kInbound);
     }
   };

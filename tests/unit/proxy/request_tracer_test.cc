@@ -15,6 +15,8 @@
 #include "http/route_template.h"
 #include "propagation/composite_propagator.h"
 #include "proxy/header_map_carrier.h"
+#include "sampling/sampler.h"
+#include "sampling/trust_policy.h"
 #include "support/counting_allocator.h"
 
 namespace tracecar::proxy {
@@ -51,23 +53,39 @@ http::RouteMatcher routeMatcher() {
   return *http::RouteMatcher::compile({"/users/{id}", "/files/{path...}"});
 }
 
-// One worker's tracer over a seeded id generator and a collecting sink.
+uint64_t g_mono_ns = 0;
+uint64_t fakeMonotonic() noexcept { return g_mono_ns; }
+
+// One worker's tracer over a seeded id generator and a collecting sink; the default sampler
+// (parentbased_always_on) and trust policy (always) unless given.
 struct Tracing {
   explicit Tracing(std::string_view propagators = "tracecontext,baggage",
-                   RequestTracingConfig tracing_config = {})
+                   RequestTracingConfig tracing_config = {},
+                   sampling::Sampler sampler_in = sampling::Sampler(),
+                   sampling::TrustPolicy trust_in = sampling::TrustPolicy())
       : propagator(propagationConfig(propagators)),
         routes(routeMatcher()),
         config(std::move(tracing_config)),
+        sampler(std::move(sampler_in)),
+        trust(std::move(trust_in)),
         ids(42),
-        tracer(propagator, &routes, config, sink, &ids) {}
+        tracer(propagator, &routes, config, sampler, trust, sink, &ids, fakeMonotonic) {}
 
   propagation::CompositePropagator propagator;
   http::RouteResolver routes;
   RequestTracingConfig config;
+  sampling::Sampler sampler;
+  sampling::TrustPolicy trust;
   CollectingSink sink;
   propagation::IdGenerator ids;
   RequestTracer tracer;
 };
+
+sampling::Sampler samplerOf(sampling::SamplingConfig config) {
+  absl::StatusOr<sampling::Sampler> sampler = sampling::Sampler::create(config);
+  EXPECT_TRUE(sampler.ok()) << sampler.status();
+  return *std::move(sampler);
+}
 
 struct Request {
   Request(std::string m, std::string t,
@@ -249,14 +267,18 @@ TEST(RequestTracerTest, NoContextStartsASampledRootTrace) {
   EXPECT_EQ(traced.spanContext().flags, 0x03);  // sampled + random
   EXPECT_EQ(r.get("traceparent"), "00-" + traced.spanContext().trace_id.toHex() + "-" +
                                       traced.spanContext().span_id.toHex() + "-03");
+  // A root kept by parentbased_always_on adds no tracestate (th:0 only when configured).
   EXPECT_EQ(r.get("tracestate"), "<absent>");
+  EXPECT_EQ(traced.samplingRule(), sampling::Sampler::kDefaultRule);
+  EXPECT_EQ(traced.samplingResult(), SamplingResult::kSampled);
   traced.onResponseHead(200);
   traced.end(kEnd);
   ASSERT_EQ(t.sink.spans.size(), 1u);
   const SpanRecord& span = *t.sink.spans[0];
   EXPECT_FALSE(span.parent_span_id.isValid());
   EXPECT_EQ(span.flags, 0x03u | exporter::span_flags::kHasIsRemote);  // no remote parent
-  EXPECT_TRUE(span.trace_state.empty());
+  EXPECT_EQ(span.trace_state, "");
+  EXPECT_TRUE(span.links.empty());
 }
 
 TEST(RequestTracerTest, InvalidTraceparentRestartsAndDropsTracestate) {
@@ -267,12 +289,13 @@ TEST(RequestTracerTest, InvalidTraceparentRestartsAndDropsTracestate) {
   EXPECT_EQ(traced.extractReport().traceparent, propagation::TraceparentStatus::kBadFormat);
   EXPECT_NE(traced.spanContext().trace_id.toHex(), "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_FALSE(traced.parentSpanId().isValid());
+  // The incoming tracestate is gone, and the new root adds none.
   EXPECT_EQ(r.get("tracestate"), "<absent>");
   EXPECT_EQ(r.get("traceparent").substr(3, 32), traced.spanContext().trace_id.toHex());
   traced.onResponseHead(200);
   traced.end(kEnd);
   ASSERT_EQ(t.sink.spans.size(), 1u);
-  EXPECT_TRUE(t.sink.spans[0]->trace_state.empty());
+  EXPECT_EQ(t.sink.spans[0]->trace_state, "");
   EXPECT_FALSE(t.sink.spans[0]->parent_span_id.isValid());
 }
 
@@ -310,6 +333,200 @@ TEST(RequestTracerTest, BaggageIsForwarded) {
   Request r("GET", "/", {{"baggage", "userId=alice, isProduction=false"}});
   TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
   EXPECT_EQ(r.get("baggage"), "userId=alice,isProduction=false");
+  traced.end(kEnd);
+}
+
+// ---- Sampling and trust ------------------------------------------------------------------------
+
+sampling::SamplingConfig samplerConfig(sampling::SamplerKind kind, double ratio = 1.0) {
+  sampling::SamplingConfig config;
+  config.sampler = {kind, ratio};
+  return config;
+}
+
+// R = the trace id's low 56 bits: 0xce929d0e0e4736 for kTrace (kept at 0.25), 1 for kLowTrace.
+constexpr std::string_view kLowTrace = "4bf92f3577b34da6a300000000000001";
+
+TEST(SamplingTest, RatioKeepsByTraceIdAndWritesTheThreshold) {
+  Tracing t("tracecontext,baggage", {},
+            samplerOf(samplerConfig(sampling::SamplerKind::kTraceIdRatio, 0.25)));
+  Request kept("GET", "/", {{"traceparent", traceparent("00")}, {"tracestate", "congo=x"}});
+  TracedRequest a = t.tracer.begin(SpanKind::kServer, kept.head(), kPeer, "http", kStart);
+  EXPECT_TRUE(a.sampled());  // traceidratio ignores the parent's flag
+  EXPECT_EQ(kept.get("tracestate"), "ot=th:c,congo=x");
+  EXPECT_EQ(a.samplingRule(), sampling::Sampler::kDefaultRule);
+  a.end(kEnd);
+  ASSERT_EQ(t.sink.spans.size(), 1u);
+  EXPECT_EQ(t.sink.spans[0]->trace_state, "ot=th:c,congo=x");
+
+  Request dropped("GET", "/", {{"traceparent", "00-" + std::string(kLowTrace) + "-" +
+                                                   std::string(kParent) + "-01"},
+                               {"tracestate", "ot=th:8,congo=x"}});
+  TracedRequest b = t.tracer.begin(SpanKind::kServer, dropped.head(), kPeer, "http", kStart);
+  EXPECT_FALSE(b.sampled());
+  EXPECT_EQ(b.samplingResult(), SamplingResult::kDropped);
+  EXPECT_TRUE(dropped.get("traceparent").ends_with("-00"));
+  EXPECT_EQ(dropped.get("tracestate"), "congo=x");  // a dropped span carries no th
+  b.end(kEnd);
+  EXPECT_EQ(t.sink.spans.size(), 1u);
+}
+
+TEST(SamplingTest, ParentBasedFollowsTheParentAndPassesItsThresholdOn) {
+  Tracing t("tracecontext,baggage", {},
+            samplerOf(samplerConfig(sampling::SamplerKind::kParentBasedTraceIdRatio, 0.25)));
+  Request r("GET", "/", {{"traceparent", traceparent("01")}, {"tracestate", "ot=th:c"}});
+  TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+  EXPECT_TRUE(traced.sampled());
+  EXPECT_EQ(traced.samplingRule(), sampling::Sampler::kParentRule);
+  EXPECT_EQ(r.get("tracestate"), "ot=th:c");
+  traced.end(kEnd);
+}
+
+TEST(SamplingTest, FirstMatchingRuleByRouteAndMethodDecides) {
+  sampling::SamplingConfig config = samplerConfig(sampling::SamplerKind::kParentBasedAlwaysOn);
+  config.rules = *sampling::parseRules("GET /users/*=never, *=always");
+  Tracing t("tracecontext,baggage", {}, samplerOf(config));
+  Request get("GET", "/users/7", {});
+  TracedRequest a = t.tracer.begin(SpanKind::kServer, get.head(), kPeer, "http", kStart);
+  EXPECT_EQ(a.route(), "/users/{id}");
+  EXPECT_FALSE(a.sampled());
+  EXPECT_EQ(t.sampler.ruleLabel(a.samplingRule()), "GET /users/*");
+  EXPECT_EQ(get.get("tracestate"), "<absent>");
+  a.end(kEnd);
+  Request post("POST", "/users/7", {});
+  TracedRequest b = t.tracer.begin(SpanKind::kServer, post.head(), kPeer, "http", kStart);
+  EXPECT_TRUE(b.sampled());
+  EXPECT_EQ(t.sampler.ruleLabel(b.samplingRule()), "default");
+  EXPECT_EQ(post.get("tracestate"), "<absent>");
+  b.end(kEnd);
+}
+
+TEST(SamplingTest, RateLimitDropsRootsPastTheBurstAndErasesTheThreshold) {
+  sampling::SamplingConfig config = samplerConfig(sampling::SamplerKind::kParentBasedAlwaysOn);
+  config.rate_limit = sampling::RateLimitSettings{1, 2};
+  Tracing t("tracecontext,baggage", {}, samplerOf(config));
+  g_mono_ns = 5'000'000'000;
+  std::vector<SamplingResult> results;
+  for (int i = 0; i < 3; ++i) {
+    Request r("GET", "/", {});
+    TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+    results.push_back(traced.samplingResult());
+    EXPECT_EQ(r.get("tracestate"), "<absent>");  // the rate limit makes p unknown: no th
+    traced.end(kEnd);
+  }
+  EXPECT_EQ(results, (std::vector<SamplingResult>{SamplingResult::kSampled,
+                                                  SamplingResult::kSampled,
+                                                  SamplingResult::kRateLimited}));
+  g_mono_ns += 1'000'000'000;  // one more token
+  Request r("GET", "/", {});
+  TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+  EXPECT_EQ(traced.samplingResult(), SamplingResult::kSampled);
+  traced.end(kEnd);
+  // A child of a sampled parent takes no token.
+  Request child("GET", "/", {{"traceparent", traceparent("01")}});
+  TracedRequest c = t.tracer.begin(SpanKind::kServer, child.head(), kPeer, "http", kStart);
+  EXPECT_EQ(c.samplingResult(), SamplingResult::kSampled);
+  c.end(kEnd);
+  EXPECT_EQ(t.sink.spans.size(), 4u);
+}
+
+sampling::TrustPolicy trustOf(std::string_view text) {
+  absl::StatusOr<sampling::TrustPolicy> policy = sampling::TrustPolicy::parse(text);
+  EXPECT_TRUE(policy.ok()) << policy.status();
+  return *std::move(policy);
+}
+
+TEST(TrustTest, UntrustedSourceRestartsTheTraceWithALinkToTheIncomingContext) {
+  Tracing t("tracecontext,baggage", {}, sampling::Sampler(), trustOf("192.0.2.0/24"));
+  Request r("GET", "/users/1", {{"traceparent", traceparent("01")},
+                                {"tracestate", "congo=t61rcWkgMzE"},
+                                {"baggage", "uid=alice"}});
+  TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+  EXPECT_TRUE(traced.restartedUntrusted());
+  EXPECT_NE(traced.spanContext().trace_id.toHex(), kTrace);
+  EXPECT_FALSE(traced.parentSpanId().isValid());
+  EXPECT_TRUE(traced.sampled());  // a root of parentbased_always_on
+  EXPECT_EQ(r.get("traceparent"), "00-" + traced.spanContext().trace_id.toHex() + "-" +
+                                      traced.spanContext().span_id.toHex() + "-03");
+  EXPECT_EQ(r.get("tracestate"), "<absent>");  // the caller's congo is not forwarded
+  EXPECT_EQ(r.get("baggage"), "uid=alice");   // kept unless drop_untrusted_baggage
+  traced.onResponseHead(200);
+  traced.end(kEnd);
+  ASSERT_EQ(t.sink.spans.size(), 1u);
+  const SpanRecord& span = *t.sink.spans[0];
+  EXPECT_FALSE(span.parent_span_id.isValid());
+  EXPECT_EQ(span.flags, 0x03u | exporter::span_flags::kHasIsRemote);
+  EXPECT_EQ(span.trace_state, "");
+  ASSERT_EQ(span.links.size(), 1u);
+  const exporter::SpanLink& link = span.links[0];
+  EXPECT_EQ(link.trace_id.toHex(), kTrace);
+  EXPECT_EQ(link.span_id.toHex(), kParent);
+  EXPECT_EQ(link.trace_state, "congo=t61rcWkgMzE");
+  EXPECT_EQ(link.flags, 0x01u | exporter::span_flags::kHasIsRemote |
+                            exporter::span_flags::kIsRemote);
+}
+
+TEST(TrustTest, UntrustedSampledFlagCannotForceSampling) {
+  sampling::SamplingConfig config = samplerConfig(sampling::SamplerKind::kParentBasedAlwaysOff);
+  Tracing t("tracecontext,baggage", {}, samplerOf(config), trustOf("192.0.2.0/24, ::1"));
+  Request outside("GET", "/", {{"traceparent", traceparent("01")}, {"tracestate", "ot=th:0"}});
+  TracedRequest a = t.tracer.begin(SpanKind::kServer, outside.head(), kPeer, "http", kStart);
+  EXPECT_TRUE(a.restartedUntrusted());
+  EXPECT_FALSE(a.sampled());
+  EXPECT_EQ(a.samplingRule(), sampling::Sampler::kDefaultRule);
+  EXPECT_EQ(outside.get("tracestate"), "<absent>");
+  a.end(kEnd);
+  // The same context from a trusted peer is followed.
+  Request inside("GET", "/", {{"traceparent", traceparent("01")}, {"tracestate", "ot=th:0"}});
+  TracedRequest b = t.tracer.begin(SpanKind::kServer, inside.head(),
+                                   RequestTracer::Peer{"192.0.2.9", 4000}, "http", kStart);
+  EXPECT_FALSE(b.restartedUntrusted());
+  EXPECT_TRUE(b.sampled());
+  EXPECT_EQ(b.spanContext().trace_id.toHex(), kTrace);
+  EXPECT_EQ(inside.get("tracestate"), "ot=th:0");
+  b.end(kEnd);
+  // And so is one from an IPv6 peer in the list.
+  Request local("GET", "/", {{"traceparent", traceparent("01")}});
+  TracedRequest c = t.tracer.begin(SpanKind::kServer, local.head(),
+                                   RequestTracer::Peer{"::1", 4000}, "http", kStart);
+  EXPECT_FALSE(c.restartedUntrusted());
+  c.end(kEnd);
+}
+
+TEST(TrustTest, DropUntrustedBaggageDropsOnlyTheUntrustedSourcesBaggage) {
+  RequestTracingConfig config;
+  config.drop_untrusted_baggage = true;
+  Tracing t("tracecontext,baggage", config, sampling::Sampler(), trustOf("192.0.2.0/24"));
+  Request outside("GET", "/", {{"baggage", "uid=alice,tier=gold"}});
+  TracedRequest a = t.tracer.begin(SpanKind::kServer, outside.head(), kPeer, "http", kStart);
+  EXPECT_FALSE(a.restartedUntrusted());  // no context to restart, but the baggage goes
+  EXPECT_EQ(a.untrustedBaggageDropped(), 2u);
+  EXPECT_EQ(outside.get("baggage"), "<absent>");
+  a.end(kEnd);
+  Request inside("GET", "/", {{"baggage", "uid=alice,tier=gold"}});
+  TracedRequest b = t.tracer.begin(SpanKind::kServer, inside.head(),
+                                   RequestTracer::Peer{"192.0.2.9", 4000}, "http", kStart);
+  EXPECT_EQ(b.untrustedBaggageDropped(), 0u);
+  EXPECT_EQ(inside.get("baggage"), "uid=alice,tier=gold");
+  b.end(kEnd);
+}
+
+TEST(TrustTest, ClientSpansContinueTheAppsContextWhateverThePolicy) {
+  Tracing t("tracecontext,baggage", {}, sampling::Sampler(), sampling::TrustPolicy::never());
+  Request r("GET", "http://up.example/x", {{"traceparent", traceparent("01")}});
+  TracedRequest traced = t.tracer.begin(SpanKind::kClient, r.head(),
+                                        RequestTracer::Peer{"127.0.0.1", 5000}, "http", kStart);
+  EXPECT_FALSE(traced.restartedUntrusted());
+  EXPECT_EQ(traced.spanContext().trace_id.toHex(), kTrace);
+  traced.end(kEnd);
+}
+
+TEST(TrustTest, UnknownPeerAddressIsNotTrustedByAList) {
+  Tracing t("tracecontext,baggage", {}, sampling::Sampler(), trustOf("127.0.0.1"));
+  Request r("GET", "/", {{"traceparent", traceparent("01")}});
+  TracedRequest traced =
+      t.tracer.begin(SpanKind::kServer, r.head(), RequestTracer::Peer{}, "http", kStart);
+  EXPECT_TRUE(traced.restartedUntrusted());
   traced.end(kEnd);
 }
 
@@ -644,7 +861,9 @@ TEST(ServerSpanTest, NoRouteResolverMeansMethodAloneAsName) {
   RequestTracingConfig config;
   CollectingSink sink;
   propagation::IdGenerator ids(7);
-  RequestTracer tracer(propagator, nullptr, config, sink, &ids);
+  const sampling::Sampler sampler;
+  const sampling::TrustPolicy trust;
+  RequestTracer tracer(propagator, nullptr, config, sampler, trust, sink, &ids);
   Request r("GET", "/users/1", {});
   TracedRequest traced = tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
   traced.onResponseHead(200);
@@ -976,6 +1195,38 @@ TEST(AllocationTest, WarmUnsampledRequestAllocatesNothing) {
   for (int i = 0; i < 100; ++i) once();
   EXPECT_EQ(g_allocations.load() - before, 0u);
   EXPECT_TRUE(t.sink.spans.empty());
+}
+
+TEST(AllocationTest, WarmUnsampledUntrustedRestartAllocatesNothing) {
+  Tracing t("tracecontext,baggage", {},
+            samplerOf(samplerConfig(sampling::SamplerKind::kParentBasedTraceIdRatio, 0.0)),
+            trustOf("192.0.2.0/24"));
+  // A browser-like head: in a tiny one, the replaced traceparent and removed tracestate would be
+  // most of the header map's bytes, and HeaderMap compacts (allocates) when half are dead.
+  Request tmpl("GET", "/users/42",
+               {{"Host", "shop.example"},
+                {"User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0"},
+                {"Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+                {"Accept-Language", "en-US,en;q=0.5"},
+                {"traceparent", traceparent("01")},
+                {"tracestate", "congo=t61rcWkgMzE,ot=th:0"}});
+  Request r = tmpl;
+  size_t allocations = 0;
+  const auto once = [&] {
+    // Restoring the removed tracestate field allocates: only the tracer's part is counted.
+    r.headers = tmpl.headers;
+    const size_t before = g_allocations.load();
+    TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+    EXPECT_TRUE(traced.restartedUntrusted());
+    traced.onResponseHead(200);
+    EXPECT_FALSE(traced.end(kEnd).sampled);
+    allocations += g_allocations.load() - before;
+    EXPECT_EQ(r.get("tracestate"), "<absent>");
+  };
+  for (int i = 0; i < 3; ++i) once();
+  allocations = 0;
+  for (int i = 0; i < 100; ++i) once();
+  EXPECT_EQ(allocations, 0u);
 }
 
 TEST(AllocationTest, SampledRequestAllocatesABoundedAmount) {

@@ -19,6 +19,9 @@
 #include "propagation/ids.h"
 #include "proxy/metrics.h"
 #include "proxy/run_metrics.h"
+#include "proxy/run_settings.h"
+#include "sampling/sampler.h"
+#include "sampling/trust_policy.h"
 
 namespace tracecar::proxy {
 namespace {
@@ -130,22 +133,34 @@ std::string attribute(const SpanRecord& span, std::string_view key) {
   return "<absent>";
 }
 
+WorkerMetrics& shardFor(ProxyMetrics& metrics, const sampling::Sampler& sampler) {
+  metrics.setSamplingLabels(samplingLabelsOf(sampler));
+  return metrics.addShard();
+}
+
 // One worker's two factories over a collecting sink and a fresh metrics shard.
 struct Worker {
-  explicit Worker(RequestTracingConfig tracing = {})
+  explicit Worker(RequestTracingConfig tracing = {},
+                  sampling::Sampler sampler_in = sampling::Sampler(),
+                  sampling::TrustPolicy trust_in = sampling::TrustPolicy())
       : routes(*http::RouteMatcher::compile({"/users/{id}"})),
         config(std::move(tracing)),
+        sampler(std::move(sampler_in)),
+        trust(std::move(trust_in)),
         ids(7),
-        shard(metrics.addShard()),
-        inbound(ListenerRole::kInbound, propagator, &routes, config, sink, shard, fakeNow, &ids),
-        outbound(ListenerRole::kOutbound, propagator, nullptr, config, sink, shard, fakeNow,
-                 &ids) {}
+        shard(shardFor(metrics, sampler)),
+        inbound(ListenerRole::kInbound, propagator, &routes, config, sampler, trust, sink, shard,
+                fakeNow, &ids),
+        outbound(ListenerRole::kOutbound, propagator, nullptr, config, sampler, trust, sink,
+                 shard, fakeNow, &ids) {}
 
   std::vector<MetricFamily> scrape() const { return metrics.Collect(); }
 
   propagation::CompositePropagator propagator;
   http::RouteResolver routes;
   RequestTracingConfig config;
+  sampling::Sampler sampler;
+  sampling::TrustPolicy trust;
   CollectingSink sink;
   propagation::IdGenerator ids;
   ProxyMetrics metrics;
@@ -189,6 +204,65 @@ TEST(TracedStreamObserverTest, InboundRequestBecomesServerSpanAndChildContextGoe
   EXPECT_DOUBLE_EQ(observed.sum, 0.25);  // first byte to last byte, from the stream's stats
   EXPECT_EQ(counter(families, "tracecar_spans_started_total", {{"kind", "server"}}), 1);
   EXPECT_EQ(counter(families, "tracecar_spans_sampled_total", {{"kind", "server"}}), 1);
+}
+
+TEST(TracedStreamObserverTest, SamplingDecisionsAreCountedBySamplerAndRule) {
+  sampling::SamplingConfig config;
+  config.sampler = {sampling::SamplerKind::kParentBasedAlwaysOn, 1.0};
+  config.rules = *sampling::parseRules("GET /users/*=never");
+  config.rate_limit = sampling::RateLimitSettings{0.001, 1};
+  Worker w({}, *sampling::Sampler::create(config));
+  const auto serve = [&](http::Http1Head head) {
+    std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+    EXPECT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+    observer->onResponseHead(responseHead(200));
+    observer->onComplete(stats(ListenerRole::kInbound, 200, 1));
+  };
+  serve(requestHead("GET", "/users/1"));                                  // the rule: dropped
+  serve(requestHead("GET", "/users/2", {{"traceparent", traceparent("01")}}));  // parent
+  serve(requestHead("POST", "/users/3"));  // default, takes the one token
+  serve(requestHead("POST", "/users/4"));  // default, no token left
+
+  const std::vector<MetricFamily> families = w.scrape();
+  const auto decisions = [&](std::string_view rule, std::string_view decision) {
+    return counter(families, "tracecar_sampling_decisions_total",
+                   {{"sampler", "parentbased_always_on"},
+                    {"rule", std::string(rule)},
+                    {"decision", std::string(decision)}});
+  };
+  EXPECT_EQ(decisions("GET /users/*", "dropped"), 1);
+  EXPECT_EQ(decisions("GET /users/*", "sampled"), 0);
+  EXPECT_EQ(decisions("parent", "sampled"), 1);
+  EXPECT_EQ(decisions("default", "sampled"), 1);
+  EXPECT_EQ(decisions("default", "rate_limited"), 1);
+  EXPECT_EQ(decisions("default", "dropped"), 0);
+  EXPECT_EQ(counter(families, "tracecar_untrusted_context_restarts_total", {}), 0);
+}
+
+TEST(TracedStreamObserverTest, UntrustedContextRestartAndDroppedBaggageAreCounted) {
+  RequestTracingConfig tracing;
+  tracing.drop_untrusted_baggage = true;
+  Worker w(tracing, sampling::Sampler(), *sampling::TrustPolicy::parse("192.0.2.0/24"));
+  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+  http::Http1Head head = requestHead(
+      "GET", "/users/1", {{"traceparent", traceparent("01")}, {"baggage", "a=1,b=2,c=3"}});
+  EXPECT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  observer->onResponseHead(responseHead(200));
+  observer->onComplete(stats(ListenerRole::kInbound, 200, 1));
+
+  ASSERT_EQ(w.sink.spans.size(), 1u);
+  EXPECT_NE(w.sink.spans[0]->trace_id.toHex(), kTrace);
+  ASSERT_EQ(w.sink.spans[0]->links.size(), 1u);
+  EXPECT_EQ(w.sink.spans[0]->links[0].trace_id.toHex(), kTrace);
+  const std::vector<MetricFamily> families = w.scrape();
+  EXPECT_EQ(counter(families, "tracecar_untrusted_context_restarts_total", {}), 1);
+  EXPECT_EQ(counter(families, "tracecar_baggage_members_dropped_total", {{"reason", "untrusted"}}),
+            3);
+  EXPECT_EQ(counter(families, "tracecar_sampling_decisions_total",
+                    {{"sampler", "parentbased_always_on"},
+                     {"rule", "default"},
+                     {"decision", "sampled"}}),
+            1);
 }
 
 TEST(TracedStreamObserverTest, OutboundRequestBecomesClientSpanWithoutRoute) {
