@@ -10,6 +10,7 @@
 #include "proxy/config_flags.h"
 #include "proxy/config_print.h"
 #include "proxy/init_iptables.h"
+#include "proxy/inject_webhook_server.h"
 #include "proxy/run.h"
 #include "proxy/version.h"
 
@@ -92,6 +93,16 @@ int runCli(int argc, char** argv) noexcept {
         "permission), 2 bad option. See docs/transparent-mode.md");
     addInitIptablesOptions(*init_iptables, iptables_flags);
 
+    InjectWebhookOptions webhook_options;
+    CLI::App* inject_webhook = app.add_subcommand(
+        "inject-webhook",
+        "Serve the Kubernetes sidecar injector (a mutating admission webhook) over HTTPS: "
+        "POST /inject answers an AdmissionReview for a pod with a JSON Patch that adds the "
+        "init-iptables container and the sidecar from --template, with the pod's tracecar.io/* "
+        "annotations applied; bad input is allowed with a warning. The certificate files are "
+        "reloaded when they change. See docs/kubernetes.md");
+    addInjectWebhookOptions(*inject_webhook, webhook_options);
+
     app.footer(
         "Configuration (precedence: flags > environment > file > defaults; every key is in\n"
         "docs/configuration.md):\n"
@@ -109,6 +120,7 @@ int runCli(int argc, char** argv) noexcept {
         "Run: tracecar run [--config tracecar.yaml] [--app 127.0.0.1:8080] [--route /users/{id}]\n"
         "Check a configuration before rollout: tracecar validate tracecar.yaml [--inbound ...]\n"
         "Transparent mode (init container): tracecar init-iptables [--dry-run] [--cleanup]\n"
+        "Kubernetes injector: tracecar inject-webhook --tls-cert F --tls-key F --template F\n"
         "Documentation: README.md and docs/ in the source tree.");
     try {
       app.parse(argc, argv);
@@ -128,6 +140,7 @@ int runCli(int argc, char** argv) noexcept {
     }
     if (run->parsed()) return runProxy(run_flags, run_options);
     if (init_iptables->parsed()) return runInitIptables(iptables_flags);
+    if (inject_webhook->parsed()) return runInjectWebhook(webhook_options);
     if (check_config) return validateConfig(ConfigFlags{});
     std::fputs(app.help().c_str(), stdout);
     return 0;

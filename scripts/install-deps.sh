@@ -17,6 +17,10 @@ packages=(
   python3-grpcio python3-protobuf
   # transparent mode tests: pods as network namespaces
   iptables iproute2
+  # Kubernetes: the chart rendered without helm (Go text/template + Sprig) and its values schema
+  # (scripts/image.sh installs the image tools itself)
+  golang-1.19-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev python3-yaml
+  python3-jsonschema
 )
 # npm fetches the official OTLP .proto files at test time; Debian's npm only if none is there.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
