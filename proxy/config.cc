@@ -377,6 +377,22 @@ void flagAddress(const std::optional<std::string>& value, std::string_view flag,
 
 }  // namespace
 
+std::string_view toString(OutboundMode mode) noexcept {
+  switch (mode) {
+    case OutboundMode::kHost:
+      return "host";
+    case OutboundMode::kUpstream:
+      return "upstream";
+    case OutboundMode::kOriginalDestination:
+      return "original_destination";
+  }
+  return "host";
+}
+
+std::string_view toString(InboundMode mode) noexcept {
+  return mode == InboundMode::kApp ? "app" : "original_port";
+}
+
 std::string_view toString(HeaderPolicy policy) noexcept {
   return policy == HeaderPolicy::kReject ? "reject" : "truncate";
 }
@@ -429,8 +445,10 @@ void applyFlags(const ConfigFlags& flags, LoadedConfig& loaded) {
               config.listeners.admin, loaded);
   flagAddress(flags.app, "--app", "upstreams.app", AddressUse::kPeer, config.upstreams.app, loaded);
   if (flags.upstream) {
-    if (*flags.upstream == "host") {
-      config.upstreams.outbound_mode = OutboundMode::kHost;
+    if (*flags.upstream == "host" || *flags.upstream == "original_destination") {
+      config.upstreams.outbound_mode = *flags.upstream == "host"
+                                           ? OutboundMode::kHost
+                                           : OutboundMode::kOriginalDestination;
       loaded.origins["upstreams.outbound"] = Origin{Source::kFlag, "--upstream"};
     } else {
       HostPort upstream;

@@ -33,12 +33,21 @@ struct ListenerConfig {
 };
 
 // Where the outbound listener forwards: to the host each request names (absolute-form URI or
-// Host, as an HTTP proxy does), or always to one fixed upstream.
-enum class OutboundMode : uint8_t { kHost, kUpstream };
+// Host, as an HTTP proxy does), always to one fixed upstream, or (transparent mode) a redirected
+// connection to where it was going and any other one as kHost.
+enum class OutboundMode : uint8_t { kHost, kUpstream, kOriginalDestination };
+// "host", "upstream", "original_destination"
+std::string_view toString(OutboundMode mode) noexcept;
+
+// Where the inbound listener forwards a redirected connection: to the app's host at the port the
+// connection was sent to, or always to the app.
+enum class InboundMode : uint8_t { kOriginalPort, kApp };
+std::string_view toString(InboundMode mode) noexcept;  // "original_port" | "app"
 
 struct UpstreamConfig {
   HostPort app{"127.0.0.1", 8080};  // where inbound requests go
-  OutboundMode outbound_mode = OutboundMode::kHost;
+  InboundMode inbound_mode = InboundMode::kOriginalPort;
+  OutboundMode outbound_mode = OutboundMode::kOriginalDestination;
   HostPort outbound_upstream;  // meaningful when outbound_mode == kUpstream
 };
 
@@ -64,6 +73,9 @@ struct TimeoutConfig {
   std::chrono::milliseconds upstream_response{60000};  // request sent to first byte of the
                                                        // response head; over: 504
   std::chrono::milliseconds drain{20000};              // SIGTERM to forced exit
+  // A redirected connection whose client sends nothing for this long is taken for a
+  // server-first protocol and tunnelled.
+  std::chrono::milliseconds sniff{100};
 };
 
 struct TracingConfig {
@@ -129,7 +141,7 @@ struct ConfigFlags {
   std::optional<std::string> app;          // --app HOST:PORT
   std::optional<std::string> admin;        // --admin ADDR:PORT
   std::optional<std::string> workers;      // --workers N|auto
-  std::optional<std::string> upstream;     // --upstream host|HOST:PORT
+  std::optional<std::string> upstream;     // --upstream host|original_destination|HOST:PORT
   std::vector<std::string> routes;         // --route TEMPLATE, repeatable; replace the file's
   std::optional<std::string> sampling_rules;  // --sampling-rules TEXT; replaces the file's
 };

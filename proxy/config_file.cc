@@ -44,11 +44,26 @@ void readUpstreams(FileReader& r, const Entry& entry) {
                          r.setOrigin(e);
                        }
                      }},
-                    {"outbound", [&](const Entry& e) {
-                       const auto text = r.scalar(e, "\"host\" or HOST:PORT");
+                    {"inbound",
+                     [&](const Entry& e) {
+                       const auto text = r.scalar(e, "original_port or app");
                        if (!text) return;
-                       if (*text == "host") {
-                         upstreams.outbound_mode = OutboundMode::kHost;
+                       if (*text == "original_port" || *text == "app") {
+                         upstreams.inbound_mode =
+                             *text == "app" ? InboundMode::kApp : InboundMode::kOriginalPort;
+                         r.setOrigin(e);
+                       } else {
+                         r.error(e, "must be original_port or app, got \"" + *text + "\"");
+                       }
+                     }},
+                    {"outbound", [&](const Entry& e) {
+                       const auto text =
+                           r.scalar(e, "\"original_destination\", \"host\" or HOST:PORT");
+                       if (!text) return;
+                       if (*text == "host" || *text == "original_destination") {
+                         upstreams.outbound_mode = *text == "host"
+                                                       ? OutboundMode::kHost
+                                                       : OutboundMode::kOriginalDestination;
                          r.setOrigin(e);
                          return;
                        }
@@ -166,7 +181,8 @@ void readTimeouts(FileReader& r, const Entry& entry) {
                     {"upstream_idle", field(t.upstream_idle)},
                     {"upstream_connect", field(t.upstream_connect)},
                     {"upstream_response", field(t.upstream_response)},
-                    {"drain", field(t.drain)}});
+                    {"drain", field(t.drain)},
+                    {"sniff", field(t.sniff)}});
 }
 
 void readRoutes(FileReader& r, const Entry& entry) {

@@ -28,9 +28,10 @@ void addConfigFlags(CLI::App& command, ConfigFlags& flags) {
                   "Admin listener: /metrics, /healthz, /readyz (default 127.0.0.1:15000)");
   addStringOption(command, "--workers", flags.workers, "N|auto",
                   "Worker threads (default auto: the container's CPU limit)");
-  addStringOption(command, "--upstream", flags.upstream, "host|HOST:PORT",
-                  "Where outbound requests go: the host each request names (default) or a "
-                  "fixed upstream");
+  addStringOption(command, "--upstream", flags.upstream, "original_destination|host|HOST:PORT",
+                  "Where outbound requests go: where a redirected connection was going, else "
+                  "the host each request names (original_destination, the default); always the "
+                  "host each request names; or a fixed upstream");
   command
       .add_option("--route", flags.routes,
                   "Route template, e.g. /users/{id}; repeatable, in match order; replaces the "

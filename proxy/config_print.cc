@@ -141,9 +141,10 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
   p.line("listeners.outbound", config.listeners.outbound.toString());
   p.line("listeners.admin", config.listeners.admin.toString());
   p.line("upstreams.app", config.upstreams.app.toString());
-  p.line("upstreams.outbound", config.upstreams.outbound_mode == OutboundMode::kHost
-                                   ? "host"
-                                   : config.upstreams.outbound_upstream.toString());
+  p.line("upstreams.inbound", std::string(toString(config.upstreams.inbound_mode)));
+  p.line("upstreams.outbound", config.upstreams.outbound_mode == OutboundMode::kUpstream
+                                   ? config.upstreams.outbound_upstream.toString()
+                                   : std::string(toString(config.upstreams.outbound_mode)));
   p.number("workers", config.workers);
 
   const LimitsConfig& limits = config.limits;
@@ -164,6 +165,7 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
   p.duration("timeouts.upstream_idle", timeouts.upstream_idle);
   p.duration("timeouts.upstream_connect", timeouts.upstream_connect);
   p.duration("timeouts.upstream_response", timeouts.upstream_response);
+  p.duration("timeouts.sniff", timeouts.sniff);
   p.duration("timeouts.drain", timeouts.drain);
 
   const TracingConfig& tracing = config.tracing;

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "proxy/data_path_settings.h"
+#include "proxy/sniff.h"
 #include "proxy/stream_observer.h"
 
 namespace tracecar::proxy {
@@ -23,6 +24,25 @@ enum class DataPathTimeout : uint8_t {
 };
 inline constexpr size_t kDataPathTimeoutCount = static_cast<size_t>(DataPathTimeout::kCount);
 std::string_view dataPathTimeoutName(DataPathTimeout timeout) noexcept;  // "header_read", ...
+
+// Why a downstream connection was closed without being forwarded.
+enum class ConnectionRefusal : uint8_t {
+  kLoop,           // its original destination is tracecar itself
+  kNoDestination,  // not HTTP, and nowhere to tunnel it (the outbound listener, not redirected)
+  kUpstreamFailed,  // its opaque tunnel's destination could not be reached
+  kCount
+};
+inline constexpr size_t kConnectionRefusalCount = static_cast<size_t>(ConnectionRefusal::kCount);
+std::string_view connectionRefusalName(ConnectionRefusal refusal) noexcept;  // "loop", ...
+
+// The two directions of a tunnel.
+enum class TunnelDirection : uint8_t {
+  kToUpstream,    // sent by the downstream peer
+  kToDownstream,  // sent by the upstream peer
+  kCount
+};
+inline constexpr size_t kTunnelDirectionCount = static_cast<size_t>(TunnelDirection::kCount);
+std::string_view tunnelDirectionName(TunnelDirection direction) noexcept;  // "to_upstream", ...
 
 // One worker's data path figures. The worker is the only writer (a relaxed load and store, no
 // read-modify-write); any thread may read them, e.g. the metrics scrape.
@@ -50,6 +70,16 @@ struct DataPathCounters {
   Gauge buffered_bytes{0};
   Gauge buffered_bytes_peak{0};
 
+  // Transparent mode and sniffing: connections by listener and sniffed protocol, the opaque
+  // tunnels among them and their bytes, and the connections refused.
+  using ProtocolCounters = std::array<Counter, kSniffedProtocolCount>;
+  std::array<ProtocolCounters, kListenerRoleCount> sniffed{};
+  std::array<ProtocolCounters, kListenerRoleCount> opaque_tunnels{};
+  std::array<std::array<std::array<Counter, kTunnelDirectionCount>, kSniffedProtocolCount>,
+             kListenerRoleCount>
+      opaque_bytes{};
+  std::array<std::array<Counter, kConnectionRefusalCount>, kListenerRoleCount> refused{};
+
   static void add(Counter& counter, uint64_t n = 1) noexcept {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -60,6 +90,9 @@ struct DataPathCounters {
     add(local_replies[static_cast<size_t>(role)][static_cast<size_t>(reason)]);
   }
   void timeout(DataPathTimeout which) noexcept { add(timeouts[static_cast<size_t>(which)]); }
+  void refusal(ListenerRole role, ConnectionRefusal why) noexcept {
+    add(refused[static_cast<size_t>(role)][static_cast<size_t>(why)]);
+  }
   void buffered(int64_t delta) noexcept {
     const int64_t now = buffered_bytes.load(std::memory_order_relaxed) + delta;
     buffered_bytes.store(now, std::memory_order_relaxed);
@@ -86,12 +119,33 @@ struct DataPathSnapshot {
   int64_t upstream_connections_idle = 0;
   int64_t buffered_bytes = 0;
   int64_t buffered_bytes_peak = 0;
+  using ProtocolFigures = std::array<uint64_t, kSniffedProtocolCount>;
+  std::array<ProtocolFigures, kListenerRoleCount> sniffed{};
+  std::array<ProtocolFigures, kListenerRoleCount> opaque_tunnels{};
+  std::array<std::array<std::array<uint64_t, kTunnelDirectionCount>, kSniffedProtocolCount>,
+             kListenerRoleCount>
+      opaque_bytes{};
+  std::array<std::array<uint64_t, kConnectionRefusalCount>, kListenerRoleCount> refused{};
 
   uint64_t localReplies(ListenerRole role, LocalReplyReason reason) const noexcept {
     return local_replies[static_cast<size_t>(role)][static_cast<size_t>(reason)];
   }
   uint64_t timeoutCount(DataPathTimeout which) const noexcept {
     return timeouts[static_cast<size_t>(which)];
+  }
+  uint64_t sniffedCount(ListenerRole role, SniffedProtocol protocol) const noexcept {
+    return sniffed[static_cast<size_t>(role)][static_cast<size_t>(protocol)];
+  }
+  uint64_t opaqueTunnels(ListenerRole role, SniffedProtocol protocol) const noexcept {
+    return opaque_tunnels[static_cast<size_t>(role)][static_cast<size_t>(protocol)];
+  }
+  uint64_t opaqueBytes(ListenerRole role, SniffedProtocol protocol,
+                       TunnelDirection direction) const noexcept {
+    return opaque_bytes[static_cast<size_t>(role)][static_cast<size_t>(protocol)]
+                       [static_cast<size_t>(direction)];
+  }
+  uint64_t refusals(ListenerRole role, ConnectionRefusal why) const noexcept {
+    return refused[static_cast<size_t>(role)][static_cast<size_t>(why)];
   }
   void add(const DataPathCounters& counters) noexcept;
 };

@@ -54,6 +54,25 @@ std::string_view dataPathTimeoutName(DataPathTimeout timeout) noexcept {
   return "unknown";
 }
 
+std::string_view connectionRefusalName(ConnectionRefusal refusal) noexcept {
+  switch (refusal) {
+    case ConnectionRefusal::kLoop: return "loop";
+    case ConnectionRefusal::kNoDestination: return "no_destination";
+    case ConnectionRefusal::kUpstreamFailed: return "upstream_failed";
+    case ConnectionRefusal::kCount: break;
+  }
+  return "unknown";
+}
+
+std::string_view tunnelDirectionName(TunnelDirection direction) noexcept {
+  switch (direction) {
+    case TunnelDirection::kToUpstream: return "to_upstream";
+    case TunnelDirection::kToDownstream: return "to_downstream";
+    case TunnelDirection::kCount: break;
+  }
+  return "unknown";
+}
+
 void DataPathSnapshot::add(const DataPathCounters& c) noexcept {
   constexpr auto relaxed = std::memory_order_relaxed;
   for (size_t r = 0; r < kListenerRoleCount; ++r) {
@@ -62,6 +81,16 @@ void DataPathSnapshot::add(const DataPathCounters& c) noexcept {
     requests_total[r] += c.requests_total[r].load(relaxed);
     for (size_t i = 0; i < kLocalReplyReasonCount; ++i) {
       local_replies[r][i] += c.local_replies[r][i].load(relaxed);
+    }
+    for (size_t p = 0; p < kSniffedProtocolCount; ++p) {
+      sniffed[r][p] += c.sniffed[r][p].load(relaxed);
+      opaque_tunnels[r][p] += c.opaque_tunnels[r][p].load(relaxed);
+      for (size_t d = 0; d < kTunnelDirectionCount; ++d) {
+        opaque_bytes[r][p][d] += c.opaque_bytes[r][p][d].load(relaxed);
+      }
+    }
+    for (size_t i = 0; i < kConnectionRefusalCount; ++i) {
+      refused[r][i] += c.refused[r][i].load(relaxed);
     }
   }
   for (size_t i = 0; i < kDataPathTimeoutCount; ++i) timeouts[i] += c.timeouts[i].load(relaxed);

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "http/http1_parser.h"
 
@@ -32,6 +33,9 @@ struct DataPathTimeouts {
                                                        // the response head: 504
   std::chrono::milliseconds upstream_idle{30000};      // pooled upstream connection, unused
   std::chrono::milliseconds linger{2000};              // after the last byte of a closing reply
+  // A redirected connection whose client sent nothing for this long speaks a server-first
+  // protocol: it becomes an opaque tunnel to its destination.
+  std::chrono::milliseconds sniff{100};
 };
 
 // What the data path needs to run; the configuration loader fills it from ProxyConfig.
@@ -40,15 +44,27 @@ struct DataPathSettings {
   enum class OutboundMode : uint8_t {
     kHost,      // to the host each request names (absolute-form target, CONNECT, or Host)
     kUpstream,  // always to outbound_upstream
+    // A connection redirected by iptables goes where it was going (SO_ORIGINAL_DST); any other
+    // one as in kHost.
+    kOriginalDestination,
+  };
+  // Where the inbound listener sends a redirected connection.
+  enum class InboundMode : uint8_t {
+    kOriginalPort,  // app.host at the port it was sent to (app when not redirected)
+    kApp,           // always app
   };
 
   bool inbound_enabled = true;
   DataPathAddress inbound{"0.0.0.0", 15006};
   DataPathAddress app{"127.0.0.1", 8080};  // inbound requests go here
+  InboundMode inbound_mode = InboundMode::kOriginalPort;
 
   bool outbound_enabled = true;
   DataPathAddress outbound{"127.0.0.1", 15001};
-  OutboundMode outbound_mode = OutboundMode::kHost;
+  OutboundMode outbound_mode = OutboundMode::kOriginalDestination;
+  // An outbound listener on 127.0.0.1 also listens on [::1] at the same port, where ip6tables
+  // REDIRECT sends the app's IPv6 connections (skipped when the host has no IPv6 loopback).
+  bool outbound_ipv6_loopback = true;
   DataPathAddress outbound_upstream;  // used when outbound_mode == kUpstream
 
   size_t workers = 1;
@@ -62,6 +78,10 @@ struct DataPathSettings {
   // over the high-water mark, and is read again once that falls to the low-water mark.
   size_t high_water_bytes = 64 * 1024;
   size_t low_water_bytes = 32 * 1024;
+
+  // Other listening addresses of this process (the admin listener): a redirected connection to
+  // one of them, like one to a data path listener, is a loop and is refused.
+  std::vector<DataPathAddress> other_own_listeners;
 
   // Idle keep-alive upstream connections kept per destination and worker.
   size_t max_idle_upstream_per_destination = 64;

@@ -124,8 +124,8 @@ bool DownstreamSession::open(uv_stream_t* server) noexcept {
   DataPathCounters::add(context_.counters().connections_open[role], 1);
   DataPathCounters::add(context_.counters().connections_total[role]);
   counted_ = true;
-  startTimer(TimerMode::kIdle, context_.settings().timeouts.downstream_idle);
-  updateReading();
+  if (!lookUpOriginalDestination(fd)) return true;
+  startSniffing();
   return true;
 }
 
@@ -133,10 +133,19 @@ bool DownstreamSession::open(uv_stream_t* server) noexcept {
 
 void DownstreamSession::onSocketData(DataPathSocket& /*socket*/, std::string_view data) noexcept {
   switch (phase_) {
+    case Phase::kSniff:
+      onSniffData(data);
+      return;
+    case Phase::kOpening:
+      // The tunnel's first bytes, sent once its upstream is connected.
+      drive(data);
+      updateReading();
+      return;
     case Phase::kTunnel:
       if (upstream_ == nullptr) return;
       upstream_->write(data);
       ex_.stats.tunnel_bytes_upstream += data.size();
+      countTunnelBytes(TunnelDirection::kToUpstream, data.size());
       if (upstream_->overHighWater()) updateReading();
       return;
     case Phase::kClosing:
@@ -158,6 +167,11 @@ void DownstreamSession::onSocketData(DataPathSocket& /*socket*/, std::string_vie
 void DownstreamSession::onSocketEof(DataPathSocket& /*socket*/) noexcept {
   downstream_eof_ = true;
   switch (phase_) {
+    case Phase::kSniff:
+      onSniffEof();
+      return;
+    case Phase::kOpening:
+      return;  // the tunnel passes the FIN on once open
     case Phase::kClosing:
       closeNow(true);
       return;
@@ -214,8 +228,9 @@ void DownstreamSession::onSocketClosed(DataPathSocket& /*socket*/) noexcept {
 // ---- parsing requests ----
 
 void DownstreamSession::drive(std::string_view fresh) noexcept {
-  if (phase_ != Phase::kIdle && phase_ != Phase::kRequest) return;
-  const bool from_input = !input_.empty() || driving_;
+  const bool holding = phase_ == Phase::kSniff || phase_ == Phase::kOpening;
+  if (phase_ != Phase::kIdle && phase_ != Phase::kRequest && !holding) return;
+  const bool from_input = !input_.empty() || driving_ || holding;
   if (from_input && !fresh.empty()) {
     try {
       input_.append(fresh);
@@ -226,7 +241,7 @@ void DownstreamSession::drive(std::string_view fresh) noexcept {
     }
     context_.counters().buffered(static_cast<int64_t>(fresh.size()));
   }
-  if (driving_) return;
+  if (driving_ || holding) return;
   const std::string_view data = from_input ? std::string_view(input_) : fresh;
   size_t consumed = 0;
   driving_ = true;
@@ -363,7 +378,8 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
     HopByHopOptions options;
     options.keep_upgrade = ex_.upgrade_requested;
     options.keep_proxy_authorization = !(listener_.role == ListenerRole::kOutbound &&
-                                         parts->form != RequestTargetForm::kOrigin);
+                                         parts->form != RequestTargetForm::kOrigin &&
+                                         !peer_.redirected);
     ex_.te_trailers = stripHopByHop(head.headers, options).te_trailers;
 
     if (listener_.observers != nullptr) observer_ = listener_.observers->create(listener_.role);
@@ -381,6 +397,7 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
     UpstreamRoute& route = std::get<UpstreamRoute>(choice);
     ex_.target = std::move(route.target);
     ex_.terminate_connect = route.terminate_connect && ex_.connect;
+    ex_.preserve_target = route.preserve_target;
     if (!ex_.terminate_connect) buildUpstreamHead(head, *parts, transfer_encoding, hosts == 1);
   } catch (...) {
     return reject({500, "out of memory", LocalReplyReason::kObserver});
@@ -392,7 +409,8 @@ bool DownstreamSession::buildUpstreamHead(http::Http1Head& head, const RequestTa
                                           const std::string& transfer_encoding, bool had_host) {
   std::string& out = ex_.upstream_head;
   out.clear();
-  if (target.form == RequestTargetForm::kAbsolute) {
+  const bool absolute = target.form == RequestTargetForm::kAbsolute && !ex_.preserve_target;
+  if (absolute) {
     head.headers.set("Host", target.authority);
   } else if (!had_host) {
     head.headers.set("Host", ex_.target.key());  // HTTP/1.0 without Host: HTTP/1.1 needs one
@@ -400,7 +418,7 @@ bool DownstreamSession::buildUpstreamHead(http::Http1Head& head, const RequestTa
   out.reserve(head.target.size() + head.headers.byteSize() + 128);
   out += head.method;
   out += ' ';
-  if (target.form == RequestTargetForm::kAbsolute) {
+  if (absolute) {
     std::string_view path = target.path.substr(0, target.path.find('#'));
     if (path.empty()) {
       out += head.method == "OPTIONS" ? "*" : "/";

@@ -9,8 +9,11 @@
 
 #include "http/http1_parser.h"
 #include "proxy/data_path_headers.h"
+#include "proxy/data_path_counters.h"
 #include "proxy/data_path_socket.h"
 #include "proxy/deadline_timer.h"
+#include "proxy/original_destination.h"
+#include "proxy/sniff.h"
 #include "proxy/stream_observer.h"
 #include "proxy/upstream_connection.h"
 #include "proxy/upstream_selector.h"
@@ -23,12 +26,18 @@ struct ListenerContext {
   ListenerRole role = ListenerRole::kInbound;
   UpstreamSelector* selector = nullptr;
   StreamObserverFactory* observers = nullptr;  // null: requests are not observed
+  // Transparent mode: looks up where each accepted connection was going (null: nowhere, every
+  // connection is taken as not redirected), and what counts as tracecar itself (loops).
+  const OriginalDestinationLookup* original_destination = nullptr;
+  const OwnListeners* own = nullptr;
 };
 
-// One downstream HTTP/1.1 connection: parses requests (request limits), answers malformed ones
-// itself, forwards the others one at a time through the upstream pool (pipelined requests wait
-// their turn, so answers come in order), relays the responses with re-framed bodies, and turns
-// into a byte tunnel after a 101 or a CONNECT 2xx.
+// One downstream connection. Once accepted, it looks up its original destination (refusing a
+// loop) and sniffs its first bytes: anything but HTTP/1.x becomes an opaque byte tunnel to the
+// selector's tunnelTarget. An HTTP/1.x connection parses requests (request limits), answers
+// malformed ones itself, forwards the others one at a time through the upstream pool (pipelined
+// requests wait their turn, so answers come in order), relays the responses with re-framed
+// bodies, and turns into a byte tunnel after a 101 or a CONNECT 2xx.
 //
 // Lifetime: made by the listener, registered in the worker's sessions; it deletes itself (on
 // the next loop turn) once its socket and timer are closed.
@@ -50,13 +59,15 @@ class DownstreamSession final : private DataPathSocketCallbacks,
 
  private:
   enum class Phase : uint8_t {
+    kSniff,    // the first bytes decide what the connection speaks (kept in input_)
+    kOpening,  // an opaque tunnel waits for its upstream connection (input_ waits too)
     kIdle,     // between requests (maybe inside a request head)
     kRequest,  // a request head was parsed; its exchange is in progress
     kTunnel,   // bytes both ways
     kClosing,  // the last answer is written; waiting for the peer to close (lingering)
     kClosed,
   };
-  enum class TimerMode : uint8_t { kNone, kIdle, kHeader, kClosing };
+  enum class TimerMode : uint8_t { kNone, kIdle, kHeader, kClosing, kSniff };
 
   // The request in flight and its exchange.
   struct Exchange {
@@ -68,6 +79,7 @@ class DownstreamSession final : private DataPathSocketCallbacks,
     bool request_chunked = false;
     bool request_has_body = false;
     bool terminate_connect = false;
+    bool preserve_target = false;
     UpstreamTarget target;
     std::string upstream_head;  // kept until the response head, to retry
 
@@ -90,6 +102,19 @@ class DownstreamSession final : private DataPathSocketCallbacks,
 
   DownstreamSession(WorkerContext& context, ListenerContext& listener);
   bool open(uv_stream_t* server) noexcept;
+
+  // Transparent mode and sniffing (downstream_session_sniff.cc).
+  // Looks up the original destination; false when the connection is a loop (then refused).
+  bool lookUpOriginalDestination(int fd) noexcept;
+  void startSniffing() noexcept;
+  void onSniffData(std::string_view data) noexcept;
+  void onSniffEof() noexcept;
+  // Ends sniffing: HTTP/1.x from here on (what input_ holds is parsed), or an opaque tunnel.
+  void startHttp() noexcept;
+  void openTunnel(SniffedProtocol protocol) noexcept;
+  // Closes at once with a reset, never forwarded; counted.
+  void refuseConnection(ConnectionRefusal why) noexcept;
+  void countTunnelBytes(TunnelDirection direction, size_t n) noexcept;
 
   // Downstream socket.
   void onSocketData(DataPathSocket& socket, std::string_view data) noexcept override;
@@ -172,6 +197,8 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   bool counted_ = false;  // in connections_open
   bool retired_ = false;
   uint64_t request_start_ns_ = 0;
+  SniffedProtocol protocol_ = SniffedProtocol::kHttp1;
+  bool opaque_ = false;  // an opaque tunnel (not HTTP/1.x)
 
   Exchange ex_;
   std::unique_ptr<StreamObserver> observer_;

@@ -16,6 +16,7 @@ uint64_t ms(std::chrono::milliseconds d) noexcept { return static_cast<uint64_t>
 
 void DownstreamSession::drain() noexcept {
   switch (phase_) {
+    case Phase::kSniff:
     case Phase::kIdle:
       closeNow(true);  // nothing in flight (at most a partial head, never forwarded)
       return;
@@ -91,6 +92,8 @@ void DownstreamSession::updateReading() noexcept {
   if (socket_ == nullptr || socket_->closing() || downstream_eof_) return;
   bool want = false;
   switch (phase_) {
+    case Phase::kSniff:
+    case Phase::kOpening:
     case Phase::kIdle:
       want = input_.size() < context_.settings().high_water_bytes;
       break;
@@ -134,7 +137,23 @@ void DownstreamSession::onTimer(uv_timer_t* timer) noexcept {
       self->context_.counters().timeout(DataPathTimeout::kDownstreamIdle);
       self->closeNow(true);
       return;
+    case TimerMode::kSniff:
+      // The client said nothing: a server-first protocol.
+      if (self->phase_ == Phase::kSniff && self->input_.empty()) {
+        self->openTunnel(SniffedProtocol::kServerFirst);
+      }
+      return;
     case TimerMode::kHeader: {
+      if (self->phase_ == Phase::kSniff) {
+        // Bytes came, but never enough to tell what they are.
+        const SniffedProtocol protocol = sniffFinal(self->input_);
+        if (protocol != SniffedProtocol::kHttp1) {
+          self->openTunnel(protocol);
+          return;
+        }
+        self->startHttp();
+        self->drive({});
+      }
       if (self->phase_ != Phase::kIdle) return;
       self->context_.counters().timeout(DataPathTimeout::kHeaderRead);
       self->context_.counters().localReply(self->listener_.role, LocalReplyReason::kHeaderTimeout);

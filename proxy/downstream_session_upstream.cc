@@ -57,6 +57,11 @@ void DownstreamSession::releaseUpstream(bool reusable) noexcept {
 }
 
 void DownstreamSession::onUpstreamReady(UpstreamConnection& /*connection*/) noexcept {
+  if (phase_ == Phase::kOpening && upstream_ != nullptr) {
+    ex_.stats.upstream_ready_ns = uv_hrtime();
+    enterTunnel();
+    return;
+  }
   if (phase_ != Phase::kRequest || upstream_ == nullptr) return;
   const uint64_t now = uv_hrtime();
   ex_.stats.upstream_ready_ns = now;
@@ -89,6 +94,11 @@ void DownstreamSession::onUpstreamReady(UpstreamConnection& /*connection*/) noex
 
 void DownstreamSession::onUpstreamFailed(UpstreamFailure failure, bool retryable) noexcept {
   upstream_ = nullptr;
+  if (phase_ == Phase::kOpening) {
+    ex_.stats.upstream_failure = failure;
+    refuseConnection(ConnectionRefusal::kUpstreamFailed);
+    return;
+  }
   if (phase_ == Phase::kTunnel) {
     // The upstream side of the tunnel broke: pass on what came, then close.
     ex_.stats.upstream_failure = failure;
@@ -264,7 +274,7 @@ void DownstreamSession::enterTunnel() noexcept {
   phase_ = Phase::kTunnel;
   ex_.stats.tunnel = true;
   ex_.response_complete = true;
-  DataPathCounters::add(context_.counters().tunnels);
+  if (!opaque_) DataPathCounters::add(context_.counters().tunnels);
   stopTimer();
   parser_.pause();
   upstream_->enterTunnel();
@@ -272,6 +282,7 @@ void DownstreamSession::enterTunnel() noexcept {
     // Bytes the client sent right after its request: the first of the tunnel.
     upstream_->write(input_);
     ex_.stats.tunnel_bytes_upstream += input_.size();
+    countTunnelBytes(TunnelDirection::kToUpstream, input_.size());
     dropInput();
   }
   if (downstream_eof_) {
@@ -285,6 +296,7 @@ void DownstreamSession::onUpstreamTunnelData(std::string_view data) noexcept {
   if (phase_ != Phase::kTunnel || socket_ == nullptr) return;
   socket_->write(data);
   ex_.stats.tunnel_bytes_downstream += data.size();
+  countTunnelBytes(TunnelDirection::kToDownstream, data.size());
   if (socket_->overHighWater() && upstream_ != nullptr) upstream_->pauseReading();
 }
 

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,11 @@ namespace tracecar::proxy {
 // kernel tracks no NAT for it (its original destination is the socket's own local address) or
 // does not track it at all. An error for anything else (not a TCP socket, closed fd).
 absl::StatusOr<std::optional<sockaddr_storage>> originalDestination(int fd);
+
+// What the listeners call on each accepted connection: originalDestination, or a stand-in (tests
+// redirect connections without iptables that way).
+using OriginalDestinationLookup =
+    std::function<absl::StatusOr<std::optional<sockaddr_storage>>(int fd)>;
 
 // tracecar's own listening addresses, for loop prevention: a redirected connection whose original
 // destination is one of them would come straight back into the proxy, so it is refused. A

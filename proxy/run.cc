@@ -277,7 +277,11 @@ int Runner::run() {
 
   int exit_code = 0;
   absl::Status started = admin_->start();
-  if (started.ok()) started = pool_->start();
+  if (started.ok()) {
+    // A redirected connection to the admin port is tracecar itself too.
+    pool_->addOwnListener(DataPathAddress{admin_options.address, admin_->port()});
+    started = pool_->start();
+  }
   if (!started.ok()) {
     logError(std::string(started.message()));
     exit_code = 1;
@@ -286,13 +290,30 @@ int Runner::run() {
     logInfo(std::string("tracecar ") + kVersion + " running with " +
             std::to_string(pool_->size()) + (pool_->size() == 1 ? " worker" : " workers"));
     logInfo("inbound listener " +
-            addressText(settings.inbound.host, pool_->port(ListenerRole::kInbound)) +
-            " -> app " + addressText(settings.app.host, settings.app.port));
+            addressText(settings.inbound.host, pool_->port(ListenerRole::kInbound)) + " -> " +
+            (settings.inbound_mode == DataPathSettings::InboundMode::kApp
+                 ? "app " + addressText(settings.app.host, settings.app.port)
+                 : "app " + addressText(settings.app.host, settings.app.port) +
+                       " (a redirected connection: " + settings.app.host +
+                       " at the port it was sent to)"));
+    std::string outbound_target;
+    switch (settings.outbound_mode) {
+      case DataPathSettings::OutboundMode::kUpstream:
+        outbound_target =
+            addressText(settings.outbound_upstream.host, settings.outbound_upstream.port);
+        break;
+      case DataPathSettings::OutboundMode::kHost:
+        outbound_target = "the host each request names";
+        break;
+      case DataPathSettings::OutboundMode::kOriginalDestination:
+        outbound_target =
+            "the original destination (a connection not redirected: the host each request "
+            "names)";
+        break;
+    }
     logInfo("outbound listener " +
             addressText(settings.outbound.host, pool_->port(ListenerRole::kOutbound)) + " -> " +
-            (settings.outbound_mode == DataPathSettings::OutboundMode::kUpstream
-                 ? addressText(settings.outbound_upstream.host, settings.outbound_upstream.port)
-                 : std::string("the host each request names")));
+            outbound_target);
     logInfo("admin listener http://" + addressText(admin_options.address, admin_->port()) +
             " (/metrics /healthz /readyz /debug/spans)");
     logInfo("exporter: " +

@@ -1,7 +1,9 @@
 #include "proxy/run_metrics.h"
 
 #include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
 
 #include "proxy/traced_stream_observer.h"
 
@@ -24,6 +26,70 @@ std::optional<ListenerRole> dataPathListener(const prometheus::ClientMetric& met
     if (*listener == listenerRoleName(role)) return role;
   }
   return std::nullopt;  // "admin"
+}
+
+prometheus::MetricFamily counterFamily(std::string name, std::string help) {
+  prometheus::MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = prometheus::MetricType::Counter;
+  return family;
+}
+
+void addCounter(prometheus::MetricFamily& family,
+                std::vector<prometheus::ClientMetric::Label> labels, uint64_t value) {
+  prometheus::ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.counter.value = static_cast<double>(value);
+  family.metric.push_back(std::move(metric));
+}
+
+// Sniffing, opaque tunnels and refused connections (docs/transparent-mode.md).
+void addTransparentFamilies(const DataPathSnapshot& snapshot,
+                            std::vector<prometheus::MetricFamily>& families) {
+  prometheus::MetricFamily sniffed = counterFamily(
+      "tracecar_sniffed_connections_total",
+      "Downstream connections by the protocol their first bytes showed.");
+  prometheus::MetricFamily tunnels = counterFamily(
+      "tracecar_opaque_tunnels_total",
+      "Connections that are not HTTP/1.x relayed as opaque TCP tunnels, by sniffed protocol.");
+  prometheus::MetricFamily bytes = counterFamily(
+      "tracecar_opaque_tunnel_bytes_total",
+      "Bytes relayed through opaque TCP tunnels, by sniffed protocol and direction.");
+  prometheus::MetricFamily refused = counterFamily(
+      "tracecar_connections_refused_total",
+      "Downstream connections closed with a reset without being forwarded.");
+  for (size_t r = 0; r < kListenerRoleCount; ++r) {
+    const auto role = static_cast<ListenerRole>(r);
+    const std::string listener(listenerRoleName(role));
+    for (size_t p = 0; p < kSniffedProtocolCount; ++p) {
+      const auto protocol = static_cast<SniffedProtocol>(p);
+      const std::string name(sniffedProtocolName(protocol));
+      addCounter(sniffed, {{"listener", listener}, {"protocol", name}},
+                 snapshot.sniffedCount(role, protocol));
+      if (protocol == SniffedProtocol::kHttp1) continue;  // never an opaque tunnel
+      addCounter(tunnels, {{"listener", listener}, {"protocol", name}},
+                 snapshot.opaqueTunnels(role, protocol));
+      for (size_t d = 0; d < kTunnelDirectionCount; ++d) {
+        const auto direction = static_cast<TunnelDirection>(d);
+        addCounter(bytes,
+                   {{"direction", std::string(tunnelDirectionName(direction))},
+                    {"listener", listener},
+                    {"protocol", name}},
+                   snapshot.opaqueBytes(role, protocol, direction));
+      }
+    }
+    for (size_t i = 0; i < kConnectionRefusalCount; ++i) {
+      const auto why = static_cast<ConnectionRefusal>(i);
+      addCounter(refused,
+                 {{"listener", listener}, {"reason", std::string(connectionRefusalName(why))}},
+                 snapshot.refusals(role, why));
+    }
+  }
+  families.push_back(std::move(sniffed));
+  families.push_back(std::move(tunnels));
+  families.push_back(std::move(bytes));
+  families.push_back(std::move(refused));
 }
 
 }  // namespace
@@ -61,6 +127,7 @@ void addDataPathFigures(const DataPathSnapshot& snapshot,
       }
     }
   }
+  addTransparentFamilies(snapshot, families);
 }
 
 std::vector<prometheus::MetricFamily> RunMetrics::Collect() const {

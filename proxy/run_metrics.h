@@ -13,8 +13,10 @@ namespace tracecar::proxy {
 
 // /metrics of a running proxy: ProxyMetrics' families, with what only the data path sees added
 // from its counters at scrape time: downstream connections (open and total) of the inbound and
-// outbound listeners, and the rejections answered before any StreamObserver existed (see
-// repliedBeforeObservers). The observers count every other rejection, so none is counted twice.
+// outbound listeners, the rejections answered before any StreamObserver existed (see
+// repliedBeforeObservers; the observers count every other rejection, so none is counted twice),
+// and the transparent mode's families: connections by sniffed protocol, opaque tunnels and their
+// bytes, refused connections.
 class RunMetrics final : public prometheus::Collectable {
  public:
   // Both must outlive this object; snapshot is called from the scraping thread.

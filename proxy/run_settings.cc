@@ -33,9 +33,20 @@ DataPathSettings dataPathSettingsFrom(const ProxyConfig& config) {
   settings.inbound = address(config.listeners.inbound);
   settings.outbound = address(config.listeners.outbound);
   settings.app = address(config.upstreams.app);
-  settings.outbound_mode = config.upstreams.outbound_mode == OutboundMode::kUpstream
-                               ? DataPathSettings::OutboundMode::kUpstream
-                               : DataPathSettings::OutboundMode::kHost;
+  settings.inbound_mode = config.upstreams.inbound_mode == InboundMode::kApp
+                              ? DataPathSettings::InboundMode::kApp
+                              : DataPathSettings::InboundMode::kOriginalPort;
+  switch (config.upstreams.outbound_mode) {
+    case OutboundMode::kHost:
+      settings.outbound_mode = DataPathSettings::OutboundMode::kHost;
+      break;
+    case OutboundMode::kUpstream:
+      settings.outbound_mode = DataPathSettings::OutboundMode::kUpstream;
+      break;
+    case OutboundMode::kOriginalDestination:
+      settings.outbound_mode = DataPathSettings::OutboundMode::kOriginalDestination;
+      break;
+  }
   settings.outbound_upstream = address(config.upstreams.outbound_upstream);
   settings.workers = config.workers;
   settings.request_limits = config.limits.request;
@@ -45,6 +56,7 @@ DataPathSettings dataPathSettingsFrom(const ProxyConfig& config) {
   settings.timeouts.upstream_connect = config.timeouts.upstream_connect;
   settings.timeouts.upstream_response = config.timeouts.upstream_response;
   settings.timeouts.upstream_idle = config.timeouts.upstream_idle;
+  settings.timeouts.sniff = config.timeouts.sniff;
   return settings;
 }
 

@@ -53,7 +53,12 @@ struct PeerInfo {
   uint16_t port = 0;
   std::string local_address;  // the address the peer connected to
   uint16_t local_port = 0;
-  int fd = -1;  // the downstream socket (e.g. for SO_ORIGINAL_DST); never close or read it
+  int fd = -1;  // the downstream socket; never close or read it
+  // Transparent mode: the connection came through a nat REDIRECT and was going to
+  // original_address:original_port (looked up once, when it was accepted).
+  bool redirected = false;
+  std::string original_address;  // IPv6 without brackets
+  uint16_t original_port = 0;
 };
 
 // What happened to one request, for onComplete. Times are uv_hrtime() nanoseconds (monotonic);

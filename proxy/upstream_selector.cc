@@ -43,6 +43,36 @@ std::string UpstreamTarget::key() const {
   return out;
 }
 
+std::optional<UpstreamTarget> originalTarget(const PeerInfo& peer) {
+  if (!peer.redirected) return std::nullopt;
+  return UpstreamTarget{peer.original_address, peer.original_port};
+}
+
+std::variant<UpstreamRoute, LocalReply> AppUpstreamSelector::select(
+    const http::Http1Head& /*request*/, const RequestTargetParts& /*target*/,
+    const PeerInfo& peer) {
+  UpstreamRoute route;
+  route.target = *tunnelTarget(peer);
+  return route;
+}
+
+std::optional<UpstreamTarget> AppUpstreamSelector::tunnelTarget(const PeerInfo& peer) {
+  if (mode_ == DataPathSettings::InboundMode::kOriginalPort && peer.redirected) {
+    return UpstreamTarget{app_.host, peer.original_port};
+  }
+  return app_;
+}
+
+std::variant<UpstreamRoute, LocalReply> OriginalDestinationSelector::select(
+    const http::Http1Head& request, const RequestTargetParts& target, const PeerInfo& peer) {
+  if (!peer.redirected) return host_.select(request, target, peer);
+  // The app addressed the destination itself: whatever form its target has is meant for it.
+  UpstreamRoute route;
+  route.target = UpstreamTarget{peer.original_address, peer.original_port};
+  route.preserve_target = true;
+  return route;
+}
+
 std::variant<UpstreamRoute, LocalReply> FixedUpstreamSelector::select(
     const http::Http1Head& /*request*/, const RequestTargetParts& /*target*/,
     const PeerInfo& /*peer*/) {
@@ -86,12 +116,17 @@ std::variant<UpstreamRoute, LocalReply> HostUpstreamSelector::select(
 std::unique_ptr<UpstreamSelector> makeUpstreamSelector(const DataPathSettings& settings,
                                                        ListenerRole role) {
   if (role == ListenerRole::kInbound) {
-    return std::make_unique<FixedUpstreamSelector>(
-        UpstreamTarget{settings.app.host, settings.app.port});
+    return std::make_unique<AppUpstreamSelector>(
+        UpstreamTarget{settings.app.host, settings.app.port}, settings.inbound_mode);
   }
-  if (settings.outbound_mode == DataPathSettings::OutboundMode::kUpstream) {
-    return std::make_unique<FixedUpstreamSelector>(
-        UpstreamTarget{settings.outbound_upstream.host, settings.outbound_upstream.port});
+  switch (settings.outbound_mode) {
+    case DataPathSettings::OutboundMode::kUpstream:
+      return std::make_unique<FixedUpstreamSelector>(
+          UpstreamTarget{settings.outbound_upstream.host, settings.outbound_upstream.port});
+    case DataPathSettings::OutboundMode::kOriginalDestination:
+      return std::make_unique<OriginalDestinationSelector>();
+    case DataPathSettings::OutboundMode::kHost:
+      break;
   }
   return std::make_unique<HostUpstreamSelector>();
 }

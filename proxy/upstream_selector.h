@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -29,11 +30,16 @@ struct UpstreamRoute {
   // CONNECT answered by tracecar itself: connect to target, answer 200, tunnel the bytes. When
   // false a CONNECT is forwarded to the upstream like any request.
   bool terminate_connect = false;
+  // The request target goes upstream as received (an absolute-form target is not rewritten to
+  // origin-form): the client meant it for the next hop, which may be a proxy.
+  bool preserve_target = false;
 };
 
-// Decides the upstream of each request of one listener. One per worker and listener, used on
-// that worker's thread. The transparent original-destination mode is another implementation
-// (it reads PeerInfo::fd).
+// The original destination of a redirected connection; nullopt when it was not redirected.
+std::optional<UpstreamTarget> originalTarget(const PeerInfo& peer);
+
+// Decides the upstream of each request of one listener, and of a connection that is not HTTP.
+// One per worker and listener, used on that worker's thread.
 class UpstreamSelector {
  public:
   virtual ~UpstreamSelector() = default;
@@ -41,9 +47,30 @@ class UpstreamSelector {
   virtual std::variant<UpstreamRoute, LocalReply> select(const http::Http1Head& request,
                                                          const RequestTargetParts& target,
                                                          const PeerInfo& peer) = 0;
+  // Where a connection that does not speak HTTP/1.x goes as an opaque tunnel; nullopt: nowhere
+  // (it is closed). By default its original destination, when it was redirected.
+  virtual std::optional<UpstreamTarget> tunnelTarget(const PeerInfo& peer) {
+    return originalTarget(peer);
+  }
 };
 
-// Every request to one upstream (the inbound listener's app, or a configured outbound one).
+// The inbound listener: requests and tunnels go to the app; in kOriginalPort mode a redirected
+// connection goes to the app's host at the port it was sent to.
+class AppUpstreamSelector final : public UpstreamSelector {
+ public:
+  AppUpstreamSelector(UpstreamTarget app, DataPathSettings::InboundMode mode)
+      : app_(std::move(app)), mode_(mode) {}
+  std::variant<UpstreamRoute, LocalReply> select(const http::Http1Head& request,
+                                                 const RequestTargetParts& target,
+                                                 const PeerInfo& peer) override;
+  std::optional<UpstreamTarget> tunnelTarget(const PeerInfo& peer) override;
+
+ private:
+  UpstreamTarget app_;
+  DataPathSettings::InboundMode mode_;
+};
+
+// Every request to one upstream (a configured outbound one, or an app in tests).
 class FixedUpstreamSelector final : public UpstreamSelector {
  public:
   explicit FixedUpstreamSelector(UpstreamTarget target) : target_(std::move(target)) {}
@@ -63,6 +90,19 @@ class HostUpstreamSelector final : public UpstreamSelector {
   std::variant<UpstreamRoute, LocalReply> select(const http::Http1Head& request,
                                                  const RequestTargetParts& target,
                                                  const PeerInfo& peer) override;
+};
+
+// Transparent outbound (kOriginalDestination): a redirected connection's requests go where the
+// connection was going, with the request target as received; any other connection's as with
+// HostUpstreamSelector.
+class OriginalDestinationSelector final : public UpstreamSelector {
+ public:
+  std::variant<UpstreamRoute, LocalReply> select(const http::Http1Head& request,
+                                                 const RequestTargetParts& target,
+                                                 const PeerInfo& peer) override;
+
+ private:
+  HostUpstreamSelector host_;
 };
 
 // The selector settings give a listener.

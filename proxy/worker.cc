@@ -9,6 +9,7 @@
 #include <system_error>
 #include <utility>
 
+#include "exporter/log.h"
 #include "proxy/upstream_pool.h"
 
 namespace tracecar::proxy {
@@ -23,8 +24,9 @@ void closeFds(Worker::ListenFds& fds) noexcept {
 
 }  // namespace
 
-Worker::Worker(size_t index, const DataPathSettings& settings, const DataPathHooks& hooks)
-    : index_(index), settings_(settings), hooks_(hooks) {}
+Worker::Worker(size_t index, const DataPathSettings& settings, const DataPathHooks& hooks,
+               const OwnListeners& own)
+    : index_(index), settings_(settings), hooks_(hooks), own_(own) {}
 
 Worker::~Worker() { join(); }
 
@@ -71,6 +73,8 @@ void Worker::run(ListenFds fds) noexcept {
   }
   absl::Status status;
   try {
+    original_destination_ =
+        hooks_.original_destination ? hooks_.original_destination : &originalDestination;
     context_ = std::make_unique<WorkerContext>(&loop_, settings_, counters_);
     pool_ = std::make_unique<UpstreamPool>(*context_);
     context_->setPool(pool_.get());
@@ -91,13 +95,23 @@ void Worker::run(ListenFds fds) noexcept {
       if (hooks_.selectors) selectors_[r] = hooks_.selectors(index_, role);
       if (!selectors_[r]) selectors_[r] = makeUpstreamSelector(settings_, role);
       if (hooks_.observers) observers_[r] = hooks_.observers(index_, role);
-      listeners_[r] = ListenerContext{role, selectors_[r].get(), observers_[r].get()};
+      listeners_[r] = ListenerContext{role, selectors_[r].get(), observers_[r].get(),
+                                      &original_destination_, &own_};
       sockets_.push_back(std::make_unique<ListenerSocket>(*context_, listeners_[r]));
       const int fd = fds[r];
       fds[r] = -1;
       if (const int rc = sockets_.back()->start(fd, settings_.listen_backlog); rc < 0) {
         status = absl::UnavailableError(std::string(listenerRoleName(role)) +
                                         " listener: " + uv_strerror(rc));
+      }
+    }
+    const size_t outbound = static_cast<size_t>(ListenerRole::kOutbound);
+    if (status.ok() && fds[kOutboundIpv6Loopback] >= 0 && selectors_[outbound]) {
+      sockets_.push_back(std::make_unique<ListenerSocket>(*context_, listeners_[outbound]));
+      const int fd = fds[kOutboundIpv6Loopback];
+      fds[kOutboundIpv6Loopback] = -1;
+      if (const int rc = sockets_.back()->start(fd, settings_.listen_backlog); rc < 0) {
+        status = absl::UnavailableError(std::string("outbound listener [::1]: ") + uv_strerror(rc));
       }
     }
   } catch (const std::exception& error) {
@@ -227,9 +241,34 @@ absl::Status WorkerPool::start() {
       }
     }
   }
+  const size_t outbound = static_cast<size_t>(ListenerRole::kOutbound);
+  outbound_ipv6_loopback_ = false;
+  if (settings_.outbound_ipv6_loopback && ports_[outbound] != 0 &&
+      settings_.outbound.host == "127.0.0.1") {
+    // Best effort: a host without IPv6 (or with the port taken on ::1) has the IPv4 one only.
+    outbound_ipv6_loopback_ = true;
+    for (size_t w = 0; w < n && outbound_ipv6_loopback_; ++w) {
+      absl::StatusOr<int> fd = openListenSocket(DataPathAddress{"::1", ports_[outbound]});
+      if (fd.ok()) {
+        fds[w][Worker::kOutboundIpv6Loopback] = *fd;
+        continue;
+      }
+      outbound_ipv6_loopback_ = false;
+      for (auto& worker_fds : fds) {
+        int& extra = worker_fds[Worker::kOutboundIpv6Loopback];
+        if (extra >= 0) ::close(extra);
+        extra = -1;
+      }
+    }
+  }
+  if (absl::Status status = buildOwnListeners(); !status.ok()) {
+    closeAll();
+    ports_.fill(0);
+    return status;
+  }
   workers_.clear();
   for (size_t w = 0; w < n; ++w) {
-    workers_.push_back(std::make_unique<Worker>(w, settings_, hooks_));
+    workers_.push_back(std::make_unique<Worker>(w, settings_, hooks_, own_listeners_));
     absl::Status status = workers_.back()->start(fds[w]);
     fds[w].fill(-1);  // the worker owns them now
     if (!status.ok()) {
@@ -242,6 +281,35 @@ absl::Status WorkerPool::start() {
     }
   }
   running_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status WorkerPool::buildOwnListeners() {
+  own_listeners_ = OwnListeners();
+  for (size_t r = 0; r < kListenerRoleCount; ++r) {
+    if (ports_[r] == 0) continue;
+    const DataPathAddress& address =
+        static_cast<ListenerRole>(r) == ListenerRole::kInbound ? settings_.inbound
+                                                               : settings_.outbound;
+    if (absl::Status status = own_listeners_.add(address.host, ports_[r]); !status.ok()) {
+      return status;
+    }
+  }
+  if (outbound_ipv6_loopback_) {
+    const size_t outbound = static_cast<size_t>(ListenerRole::kOutbound);
+    if (absl::Status status = own_listeners_.add("::1", ports_[outbound]); !status.ok()) {
+      return status;
+    }
+  }
+  for (const DataPathAddress& address : settings_.other_own_listeners) {
+    if (absl::Status status = own_listeners_.add(address.host, address.port); !status.ok()) {
+      return status;
+    }
+  }
+  // A wildcard listener answers on every local address; without the list, loopback still counts.
+  if (absl::Status status = own_listeners_.loadLocalAddresses(); !status.ok()) {
+    log(LogLevel::kWarn, "proxy", std::string(status.message()));
+  }
   return absl::OkStatus();
 }
 

@@ -20,6 +20,7 @@
 #include "proxy/data_path_settings.h"
 #include "proxy/downstream_session.h"
 #include "proxy/listener_socket.h"
+#include "proxy/original_destination.h"
 #include "proxy/stream_observer.h"
 #include "proxy/upstream_selector.h"
 #include "proxy/worker_context.h"
@@ -37,15 +38,23 @@ struct DataPathHooks {
       observers;
   // Where requests go; none: from the settings (makeUpstreamSelector).
   std::function<std::unique_ptr<UpstreamSelector>(size_t worker, ListenerRole role)> selectors;
+  // Where each accepted connection was going, called on the workers' threads; none:
+  // originalDestination (SO_ORIGINAL_DST).
+  OriginalDestinationLookup original_destination;
 };
 
 // One data-path thread: its own libuv loop, its own listening sockets, sessions and upstream
 // pool. Talks to other threads only through drain() (uv_async) and its counters.
 class Worker {
  public:
-  using ListenFds = std::array<int, kListenerRoleCount>;  // -1: listener disabled
+  // One socket per listener (-1: disabled), then the outbound listener's second socket on [::1]
+  // (-1: none).
+  static constexpr size_t kOutboundIpv6Loopback = kListenerRoleCount;
+  using ListenFds = std::array<int, kListenerRoleCount + 1>;
 
-  Worker(size_t index, const DataPathSettings& settings, const DataPathHooks& hooks);
+  // own: tracecar's listening addresses (loop prevention), shared read-only by every worker.
+  Worker(size_t index, const DataPathSettings& settings, const DataPathHooks& hooks,
+         const OwnListeners& own);
   ~Worker();  // after join()
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -73,6 +82,7 @@ class Worker {
   const size_t index_;
   const DataPathSettings& settings_;
   const DataPathHooks& hooks_;
+  const OwnListeners& own_;
   DataPathCounters counters_;
   std::thread thread_;
 
@@ -92,6 +102,7 @@ class Worker {
   std::array<std::unique_ptr<UpstreamSelector>, kListenerRoleCount> selectors_;
   std::array<std::unique_ptr<StreamObserverFactory>, kListenerRoleCount> observers_;
   std::array<ListenerContext, kListenerRoleCount> listeners_{};
+  OriginalDestinationLookup original_destination_;
   std::vector<std::unique_ptr<ListenerSocket>> sockets_;
   bool handles_open_ = false;
   bool draining_ = false;
@@ -106,6 +117,11 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
+  // Another listening address of this process (the admin listener), as bound: a redirected
+  // connection to it is refused as a loop. Before start().
+  void addOwnListener(const DataPathAddress& address) {
+    settings_.other_own_listeners.push_back(address);
+  }
   // Binds every listener (port 0: a free one, the same for every worker), starts the workers and
   // returns once all listen. On error nothing is left running.
   absl::Status start();
@@ -124,10 +140,15 @@ class WorkerPool {
   DataPathSnapshot snapshot() const noexcept;
 
  private:
+  // Builds own_listeners_ from the bound listeners, the other ones and the local addresses.
+  absl::Status buildOwnListeners();
+
   DataPathSettings settings_;
   DataPathHooks hooks_;
+  OwnListeners own_listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::array<uint16_t, kListenerRoleCount> ports_{};
+  bool outbound_ipv6_loopback_ = false;  // the outbound listener also listens on [::1]
   bool running_ = false;
 };
 

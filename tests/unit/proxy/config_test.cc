@@ -70,7 +70,9 @@ TEST(ProxyConfigDefaults, MatchTheDocumentedValues) {
   EXPECT_EQ(c.listeners.outbound.toString(), "127.0.0.1:15001");
   EXPECT_EQ(c.listeners.admin.toString(), "127.0.0.1:15000");
   EXPECT_EQ(c.upstreams.app.toString(), "127.0.0.1:8080");
-  EXPECT_EQ(c.upstreams.outbound_mode, OutboundMode::kHost);
+  EXPECT_EQ(c.upstreams.outbound_mode, OutboundMode::kOriginalDestination);
+  EXPECT_EQ(c.upstreams.inbound_mode, InboundMode::kOriginalPort);
+  EXPECT_EQ(c.timeouts.sniff, 100ms);
   EXPECT_EQ(c.workers, 4u);
   EXPECT_EQ(c.limits.request.max_header_bytes, 60u * 1024);
   EXPECT_EQ(c.limits.request.max_header_count, 100u);
@@ -315,6 +317,41 @@ TEST(ProxyConfigPrecedence, UpstreamFlagHostRestoresHostMode) {
   flags.upstream = "host";
   const LoadedConfig loaded = load("upstreams:\n  outbound: 10.0.0.1:80\n", {}, flags);
   EXPECT_EQ(loaded.config.upstreams.outbound_mode, OutboundMode::kHost);
+}
+
+TEST(ProxyConfigTransparent, FileSetsTheModesAndTheSniffTimeout) {
+  const LoadedConfig loaded = load(
+      "upstreams:\n  inbound: app\n  outbound: host\ntimeouts:\n  sniff: 250ms\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.upstreams.inbound_mode, InboundMode::kApp);
+  EXPECT_EQ(loaded.config.upstreams.outbound_mode, OutboundMode::kHost);
+  EXPECT_EQ(loaded.config.timeouts.sniff, 250ms);
+  EXPECT_EQ(loaded.origin("timeouts.sniff").source, Source::kFile);
+  const std::string text = formatEffectiveConfig(loaded);
+  EXPECT_THAT(text, HasSubstr("upstreams.inbound: app"));
+  EXPECT_THAT(text, HasSubstr("upstreams.outbound: host"));
+  EXPECT_THAT(text, HasSubstr("timeouts.sniff: 250ms"));
+}
+
+TEST(ProxyConfigTransparent, OriginalDestinationFromFileAndFlag) {
+  LoadedConfig loaded = load("upstreams:\n  outbound: original_destination\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.upstreams.outbound_mode, OutboundMode::kOriginalDestination);
+  ConfigFlags flags;
+  flags.upstream = "original_destination";
+  loaded = load("upstreams:\n  outbound: 10.0.0.1:80\n", {}, flags);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.upstreams.outbound_mode, OutboundMode::kOriginalDestination);
+  EXPECT_EQ(loaded.origin("upstreams.outbound").detail, "--upstream");
+  EXPECT_THAT(formatEffectiveConfig(loaded),
+              HasSubstr("upstreams.outbound: original_destination"));
+}
+
+TEST(ProxyConfigTransparent, BadInboundModeIsAnError) {
+  const LoadedConfig loaded = load("upstreams:\n  inbound: port\n");
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_EQ(loaded.errors[0],
+            "test.yaml:2:12: upstreams.inbound: must be original_port or app, got \"port\"");
 }
 
 TEST(ProxyConfigPrecedence, WorkersAutoFlagOverridesFileCount) {

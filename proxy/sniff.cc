@@ -1,0 +1,95 @@
+#include "proxy/sniff.h"
+
+#include <cstring>
+
+#include "http/h2_session.h"
+
+namespace tracecar::proxy {
+namespace {
+
+// Longer than any registered method ("UPDATEREDIRECTREF" is 17).
+constexpr size_t kMaxMethodLength = 20;
+
+// Methods are uppercase in practice (every registered one is); lowercase words are left to the
+// text protocols that use them (memcached, ...). '-' and '_' occur in extension methods.
+bool isMethodChar(char c) noexcept { return (c >= 'A' && c <= 'Z') || c == '-' || c == '_'; }
+
+enum class Line : uint8_t { kRequestLine, kPrefix, kNo };
+
+// Does bytes start with a request line ("METHOD SP target SP HTTP/d.d" CRLF), a prefix of one, or
+// neither? Only the method and the version are checked: the parser judges the rest.
+Line requestLine(std::string_view bytes, size_t max_line) noexcept {
+  size_t method = 0;
+  while (method < bytes.size() && isMethodChar(bytes[method])) {
+    if (++method > kMaxMethodLength) return Line::kNo;
+  }
+  if (method == bytes.size()) return Line::kPrefix;
+  if (method == 0 || bytes[method] != ' ') return Line::kNo;
+  const auto* newline =
+      static_cast<const char*>(std::memchr(bytes.data(), '\n', bytes.size()));
+  if (newline == nullptr) return bytes.size() > max_line ? Line::kRequestLine : Line::kPrefix;
+  std::string_view line(bytes.data(), static_cast<size_t>(newline - bytes.data()));
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // " HTTP/d.d" at the end; the parser answers versions it does not take with 400.
+  constexpr size_t kVersion = 9;
+  if (line.size() < method + 1 + kVersion) return Line::kNo;
+  const std::string_view version = line.substr(line.size() - kVersion);
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (version.substr(0, 6) != " HTTP/" || !digit(version[6]) || version[7] != '.' ||
+      !digit(version[8])) {
+    return Line::kNo;
+  }
+  return Line::kRequestLine;
+}
+
+}  // namespace
+
+std::string_view sniffedProtocolName(SniffedProtocol protocol) noexcept {
+  switch (protocol) {
+    case SniffedProtocol::kHttp1: return "http1";
+    case SniffedProtocol::kH2: return "h2";
+    case SniffedProtocol::kTls: return "tls";
+    case SniffedProtocol::kServerFirst: return "server_first";
+    case SniffedProtocol::kOther: return "other";
+    case SniffedProtocol::kCount: break;
+  }
+  return "other";
+}
+
+std::optional<SniffedProtocol> sniffProtocol(std::string_view first_bytes,
+                                             size_t max_line) noexcept {
+  if (first_bytes.empty()) return std::nullopt;
+  if (first_bytes[0] == 0x16) {
+    if (first_bytes.size() < 2) return std::nullopt;
+    return first_bytes[1] == 0x03 ? SniffedProtocol::kTls : SniffedProtocol::kOther;
+  }
+  // "PRI * HTTP/2.0" would pass for a request line: the preface is checked first.
+  switch (http::sniffH2Preface(first_bytes)) {
+    case http::H2Preface::kYes:
+      return SniffedProtocol::kH2;
+    case http::H2Preface::kNeedMore:
+      return std::nullopt;
+    case http::H2Preface::kNo:
+      break;
+  }
+  switch (requestLine(first_bytes, max_line)) {
+    case Line::kRequestLine:
+      return SniffedProtocol::kHttp1;
+    case Line::kPrefix:
+      return std::nullopt;
+    case Line::kNo:
+      break;
+  }
+  return SniffedProtocol::kOther;
+}
+
+SniffedProtocol sniffFinal(std::string_view first_bytes) noexcept {
+  if (std::optional<SniffedProtocol> decided = sniffProtocol(first_bytes, first_bytes.size())) {
+    return *decided;
+  }
+  if (first_bytes[0] == 0x16) return SniffedProtocol::kOther;
+  // A part of the preface or of a request line: the HTTP/1.1 parser answers it (408, 400).
+  return SniffedProtocol::kHttp1;
+}
+
+}  // namespace tracecar::proxy
