@@ -399,4 +399,70 @@ std::string_view failureReason(UpstreamFailure failure) noexcept {
   return "upstream failure";
 }
 
+// ---- gRPC ------------------------------------------------------------------------------------
+
+bool isGrpcContentType(std::string_view content_type) noexcept {
+  constexpr std::string_view kGrpc = "application/grpc";
+  if (content_type.size() < kGrpc.size() ||
+      !ascii::equalsIgnoreCase(content_type.substr(0, kGrpc.size()), kGrpc)) {
+    return false;
+  }
+  if (content_type.size() == kGrpc.size()) return true;
+  const char next = content_type[kGrpc.size()];
+  return next == '+' || next == ';';
+}
+
+std::optional<GrpcMethod> parseGrpcPath(std::string_view path) noexcept {
+  if (path.size() < 4 || path.front() != '/') return std::nullopt;
+  const std::string_view rest = path.substr(1);
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) {
+    return std::nullopt;
+  }
+  GrpcMethod out{rest.substr(0, slash), rest.substr(slash + 1)};
+  if (out.method.find_first_of("/?#") != std::string_view::npos ||
+      out.service.find_first_of("?#") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<int> parseGrpcStatus(std::string_view value) noexcept {
+  value = ascii::trimOws(value);
+  if (value.empty() || value.size() > 3) return std::nullopt;
+  int code = 0;
+  for (char c : value) {
+    if (!isDigit(c)) return std::nullopt;
+    code = code * 10 + (c - '0');
+  }
+  return code;
+}
+
+std::string_view grpcStatusName(int code) noexcept {
+  static constexpr std::string_view kNames[] = {
+      "OK",           "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS", "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",    "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  if (code < 0 || static_cast<size_t>(code) >= std::size(kNames)) return kOtherValue;
+  return kNames[code];
+}
+
+exporter::StatusCode spanStatusForGrpcStatus(exporter::SpanKind kind, int code) noexcept {
+  if (code == 0) return exporter::StatusCode::kUnset;
+  if (kind == exporter::SpanKind::kClient) return exporter::StatusCode::kError;
+  switch (code) {
+    case 2:   // UNKNOWN
+    case 4:   // DEADLINE_EXCEEDED
+    case 12:  // UNIMPLEMENTED
+    case 13:  // INTERNAL
+    case 14:  // UNAVAILABLE
+    case 15:  // DATA_LOSS
+      return exporter::StatusCode::kError;
+    default:
+      return exporter::StatusCode::kUnset;
+  }
+}
+
 }  // namespace tracecar::proxy::semconv

@@ -35,6 +35,10 @@ inline constexpr std::string_view kNetworkPeerPort = "network.peer.port";
 inline constexpr std::string_view kNetworkProtocolVersion = "network.protocol.version";
 inline constexpr std::string_view kUserAgentOriginal = "user_agent.original";
 inline constexpr std::string_view kErrorType = "error.type";
+inline constexpr std::string_view kRpcSystem = "rpc.system";
+inline constexpr std::string_view kRpcService = "rpc.service";
+inline constexpr std::string_view kRpcMethod = "rpc.method";
+inline constexpr std::string_view kRpcGrpcStatusCode = "rpc.grpc.status_code";
 }  // namespace attr
 
 // The value that replaces redacted credentials and query values (the spec's wording).
@@ -187,5 +191,32 @@ std::string_view errorType(UpstreamFailure failure) noexcept;
 int localResponseStatus(UpstreamFailure failure) noexcept;
 // A one-line human reason, for the local answer's body and the span status message.
 std::string_view failureReason(UpstreamFailure failure) noexcept;
+
+// ---- gRPC (OTel RPC semantic conventions, gRPC) -------------------------------------------
+
+// rpc.system of gRPC requests.
+inline constexpr std::string_view kGrpcSystem = "grpc";
+
+// content-type "application/grpc", alone or followed by "+proto", "+json", ";...".
+bool isGrpcContentType(std::string_view content_type) noexcept;
+
+// The parts of a gRPC request path "/package.Service/Method" (views into it).
+struct GrpcMethod {
+  std::string_view service;  // "package.Service"
+  std::string_view method;   // "Method"
+};
+// nullopt unless path is "/" service "/" method with both non-empty and no further '/', '?'.
+std::optional<GrpcMethod> parseGrpcPath(std::string_view path) noexcept;
+
+// A grpc-status value: 1 to 3 digits; nullopt otherwise.
+std::optional<int> parseGrpcStatus(std::string_view value) noexcept;
+
+// "OK", "CANCELLED", ... "UNAUTHENTICATED" for 0..16 (static storage); "_OTHER" otherwise.
+std::string_view grpcStatusName(int code) noexcept;
+
+// The span status a gRPC status gives: SERVER spans are Error for UNKNOWN, DEADLINE_EXCEEDED,
+// UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS (errors of the server, not of the
+// caller); CLIENT spans for any code but OK.
+exporter::StatusCode spanStatusForGrpcStatus(exporter::SpanKind kind, int code) noexcept;
 
 }  // namespace tracecar::proxy::semconv

@@ -80,6 +80,14 @@ bool isHttpScheme(std::string_view scheme) {
   return semconv::defaultPort(scheme).has_value();
 }
 
+// A gRPC request: content-type application/grpc[+...] and an origin-form path naming a method.
+bool isGrpc(const RequestTracer::Head& request, const semconv::RequestTarget& target) {
+  if (target.form != semconv::TargetForm::kOrigin || target.has_query) return false;
+  const std::optional<std::string_view> content_type = request.headers.get("content-type");
+  return content_type && semconv::isGrpcContentType(*content_type) &&
+         semconv::parseGrpcPath(target.path).has_value();
+}
+
 }  // namespace
 
 void BatchProcessorSink::onSpanEnd(std::unique_ptr<exporter::SpanRecord>&& span) {
@@ -131,6 +139,18 @@ void TracedRequest::onResponseHead(int status_code, uint8_t version_major,
 
 void TracedRequest::onResponseHead(const http::Http1Head& response) {
   onResponseHead(response.status, response.version_major, response.version_minor);
+  if (grpc_) {
+    if (const std::optional<std::string_view> status = response.headers.get("grpc-status")) {
+      grpc_->status = semconv::parseGrpcStatus(*status);
+    }
+  }
+}
+
+void TracedRequest::onResponseTrailers(const http::HeaderMap& trailers) {
+  if (!grpc_) return;
+  if (const std::optional<std::string_view> status = trailers.get("grpc-status")) {
+    grpc_->status = semconv::parseGrpcStatus(*status);
+  }
 }
 
 void TracedRequest::onUpstreamConnected(std::string_view address, uint16_t port) {
@@ -182,12 +202,23 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
     out.error_type = semconv::kOtherValue;
   }
   out.status_code = status_code;
+  // gRPC carries its outcome in grpc-status: it decides when HTTP said nothing worse.
+  const std::optional<int> grpc_status = grpc_ ? grpc_->status : std::nullopt;
+  if (grpc_status && span_status != exporter::StatusCode::kError) {
+    span_status = semconv::spanStatusForGrpcStatus(kind_, *grpc_status);
+    if (span_status == exporter::StatusCode::kError) {
+      out.error_type = semconv::grpcStatusName(*grpc_status);
+    }
+  }
 
   if (record_) {
     const exporter::AttributeLimits& limits = tracer_->config_.attribute_limits;
     exporter::Attributes& attributes = record_->attributes;
     if (status_code != 0) {
       attributes.setStatic(semconv::attr::kHttpResponseStatusCode, int64_t{status_code}, limits);
+    }
+    if (grpc_status) {
+      attributes.setStatic(semconv::attr::kRpcGrpcStatusCode, int64_t{*grpc_status}, limits);
     }
     if (!out.error_type.empty()) {
       attributes.setStatic(semconv::attr::kErrorType, std::string(out.error_type), limits);
@@ -270,6 +301,8 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
 
   const semconv::RequestTarget target =
       semconv::splitRequestTarget(request.target, request.method == "CONNECT");
+  const bool grpc = isGrpc(request, target);
+  if (grpc) traced.grpc_ = std::make_unique<TracedRequest::Grpc>();
   if (kind == SpanKind::kServer && routes_ != nullptr) {
     if (target.form == semconv::TargetForm::kOrigin ||
         target.form == semconv::TargetForm::kAbsolute) {
@@ -278,6 +311,13 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
                            route_scratch_);
       traced.route_ = route.route;
       traced.route_source_ = route.source;
+      // A gRPC method's path is its route. The resolver still admits it, so that clients
+      // cannot mint routes past the heuristic cap; a configured template wins.
+      if (grpc && route.source == http::RouteSource::kHeuristic) {
+        traced.grpc_->route.assign(target.path);
+        traced.route_ = traced.grpc_->route;
+        traced.route_source_ = http::RouteSource::kTemplate;
+      }
     }
   }
 
@@ -354,8 +394,15 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
   record->kind = traced.kind_;
   record->start_unix_nano = traced.start_unix_nano_;
   if (!trace_state.empty()) trace_state.serialize(record->trace_state);
-  semconv::appendSpanName(traced.method_, traced.kind_ == SpanKind::kServer ? traced.route_ : "",
-                          record->name);
+  const std::optional<semconv::GrpcMethod> grpc =
+      traced.grpc_ ? semconv::parseGrpcPath(target.path) : std::nullopt;
+  if (grpc) {
+    // RPC spans are named "{rpc.service}/{rpc.method}".
+    record->name.append(grpc->service).append("/").append(grpc->method);
+  } else {
+    semconv::appendSpanName(traced.method_,
+                            traced.kind_ == SpanKind::kServer ? traced.route_ : "", record->name);
+  }
 
   const exporter::AttributeLimits& limits = config_.attribute_limits;
   exporter::Attributes& attributes = record->attributes;
@@ -369,6 +416,11 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
   };
 
   setString(attr::kHttpRequestMethod, traced.method_.name);
+  if (grpc) {
+    setString(attr::kRpcSystem, semconv::kGrpcSystem);
+    setString(attr::kRpcService, grpc->service);
+    setString(attr::kRpcMethod, grpc->method);
+  }
   if (traced.method_.other) setString(attr::kHttpRequestMethodOriginal, request.method);
 
   const InterestingHeaders headers = scanHeaders(request.headers);

@@ -136,6 +136,11 @@ class TracedRequest {
   // SERVER span, a response tracecar makes itself counts too. The last call wins.
   void onResponseHead(int status_code, uint8_t version_major = 1, uint8_t version_minor = 1);
   void onResponseHead(const http::Http1Head& response);
+  // The response's trailers: a gRPC request's grpc-status (a trailers-only response carries it
+  // in the head instead, which onResponseHead reads).
+  void onResponseTrailers(const http::HeaderMap& trailers);
+  // A gRPC request (content-type application/grpc, path /package.Service/Method)?
+  bool grpc() const noexcept { return grpc_ != nullptr; }
   // CLIENT spans: the upstream connection's peer (network.peer.address/port).
   void onUpstreamConnected(std::string_view address, uint16_t port);
   // The exchange with the upstream failed: the span ends with status Error and error.type
@@ -156,6 +161,13 @@ class TracedRequest {
   propagation::ExtractReport report_;
   std::optional<ContextRejection> rejection_;
   std::optional<semconv::UpstreamFailure> failure_;
+  // gRPC requests only: the route (the method's path; heap-held so route_ survives moves) and
+  // the grpc-status received.
+  struct Grpc {
+    std::string route;
+    std::optional<int> status;
+  };
+  std::unique_ptr<Grpc> grpc_;
   semconv::HttpMethod method_;
   std::string_view route_;
   uint64_t start_unix_nano_ = 0;

@@ -11,6 +11,7 @@
 
 namespace tracecar::http {
 struct Http1Head;
+class HeaderMap;
 }
 
 namespace tracecar::proxy {
@@ -110,6 +111,8 @@ class StreamObserver {
   virtual void onResponseHead(const http::Http1Head& response) = 0;
   // The upstream failed; a local reply follows when no response head was sent yet.
   virtual void onUpstreamFailure(UpstreamFailure kind) = 0;
+  // The response's trailer fields (HTTP/2 trailers, HTTP/1.1 chunked trailers), after its head.
+  virtual void onResponseTrailers(const http::HeaderMap& /*trailers*/) {}
   virtual void onComplete(const StreamStats& stats) = 0;
 };
 

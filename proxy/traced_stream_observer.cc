@@ -128,6 +128,11 @@ void TracedStreamObserver::onUpstreamFailure(UpstreamFailure kind) {
   traced_.onUpstreamFailure(kind);
 }
 
+void TracedStreamObserver::onResponseTrailers(const http::HeaderMap& trailers) {
+  if (!begun_ || completed_) return;
+  traced_.onResponseTrailers(trailers);
+}
+
 void TracedStreamObserver::onComplete(const StreamStats& stats) {
   if (!begun_ || completed_) return;
   completed_ = true;

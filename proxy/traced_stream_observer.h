@@ -41,7 +41,7 @@ bool repliedBeforeObservers(LocalReplyReason reason) noexcept;
 //  - onRequestHead: RequestTracer::begin; a baggage or tracestate rejection becomes a 431
 //    LocalReply; the extraction figures are recorded, and when not rejected the span start,
 //    the sampling decision (by rule) and an untrusted context's restart.
-//  - onResponseHead, onUpstreamFailure: forwarded to the TracedRequest.
+//  - onResponseHead, onResponseTrailers, onUpstreamFailure: forwarded to the TracedRequest.
 //  - onComplete: ends the span (queued when sampled) and records the request's duration with
 //    its method, route, status and error type, sampled or not; and the local reply, if any.
 class TracedStreamObserver final : public StreamObserver {
@@ -53,6 +53,7 @@ class TracedStreamObserver final : public StreamObserver {
   std::optional<LocalReply> onRequestHead(http::Http1Head& request, const PeerInfo& peer) override;
   void onResponseHead(const http::Http1Head& response) override;
   void onUpstreamFailure(UpstreamFailure kind) override;
+  void onResponseTrailers(const http::HeaderMap& trailers) override;
   void onComplete(const StreamStats& stats) override;
 
  private:

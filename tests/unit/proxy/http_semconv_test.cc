@@ -442,5 +442,53 @@ TEST(ErrorTypeTest, UpstreamFailureNamesAndLocalStatuses) {
   }
 }
 
+// ---- gRPC ------------------------------------------------------------------------------------
+
+TEST(GrpcSemconvTest, RecognisesGrpcContentTypes) {
+  EXPECT_TRUE(isGrpcContentType("application/grpc"));
+  EXPECT_TRUE(isGrpcContentType("application/grpc+proto"));
+  EXPECT_TRUE(isGrpcContentType("Application/GRPC;charset=utf-8"));
+  EXPECT_FALSE(isGrpcContentType("application/grpc-web"));
+  EXPECT_FALSE(isGrpcContentType("application/json"));
+  EXPECT_FALSE(isGrpcContentType("application/grp"));
+}
+
+TEST(GrpcSemconvTest, SplitsThePathIntoServiceAndMethod) {
+  const std::optional<GrpcMethod> m = parseGrpcPath("/pkg.v1.Greeter/SayHello");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->service, "pkg.v1.Greeter");
+  EXPECT_EQ(m->method, "SayHello");
+  EXPECT_FALSE(parseGrpcPath("/Greeter").has_value());
+  EXPECT_FALSE(parseGrpcPath("//SayHello").has_value());
+  EXPECT_FALSE(parseGrpcPath("/Greeter/").has_value());
+  EXPECT_FALSE(parseGrpcPath("/a/b/c").has_value());
+  EXPECT_FALSE(parseGrpcPath("/a/b?x=1").has_value());
+}
+
+TEST(GrpcSemconvTest, ParsesStatusValuesAndNamesThem) {
+  EXPECT_EQ(parseGrpcStatus("0"), 0);
+  EXPECT_EQ(parseGrpcStatus("14"), 14);
+  EXPECT_FALSE(parseGrpcStatus("").has_value());
+  EXPECT_FALSE(parseGrpcStatus("1x").has_value());
+  EXPECT_FALSE(parseGrpcStatus("1234").has_value());
+  EXPECT_EQ(grpcStatusName(0), "OK");
+  EXPECT_EQ(grpcStatusName(4), "DEADLINE_EXCEEDED");
+  EXPECT_EQ(grpcStatusName(16), "UNAUTHENTICATED");
+  EXPECT_EQ(grpcStatusName(17), "_OTHER");
+}
+
+TEST(GrpcSemconvTest, ServerSpansAreErrorOnlyForServerSideCodes) {
+  for (int code = 0; code <= 16; ++code) {
+    const bool server_error =
+        code == 2 || code == 4 || code == 12 || code == 13 || code == 14 || code == 15;
+    EXPECT_EQ(spanStatusForGrpcStatus(SpanKind::kServer, code),
+              server_error ? StatusCode::kError : StatusCode::kUnset)
+        << code;
+    EXPECT_EQ(spanStatusForGrpcStatus(SpanKind::kClient, code),
+              code == 0 ? StatusCode::kUnset : StatusCode::kError)
+        << code;
+  }
+}
+
 }  // namespace
 }  // namespace tracecar::proxy::semconv

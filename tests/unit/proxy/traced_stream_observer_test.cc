@@ -169,7 +169,7 @@ struct Worker {
   TracedStreamObserverFactory outbound;
 };
 
-const PeerInfo kPeer{ListenerRole::kInbound, "10.1.2.3", 51234, "10.1.2.4", 15006, -1};
+const PeerInfo kPeer{ListenerRole::kInbound, "10.1.2.3", 51234, "10.1.2.4", 15006, -1, false, "", 0};
 
 TEST(TracedStreamObserverTest, InboundRequestBecomesServerSpanAndChildContextGoesUpstream) {
   Worker w;
@@ -468,6 +468,66 @@ TEST(TracedStreamObserverTest, EveryRejectReasonMapsBackToItsLocalReply) {
   }
   EXPECT_FALSE(rejectReasonOf(LocalReplyReason::kLoopDetected).has_value());
   EXPECT_FALSE(rejectReasonOf(LocalReplyReason::kObserver).has_value());
+}
+
+TEST(TracedStreamObserverTest, GrpcStatusFromTrailersDecidesTheServerSpan) {
+  Worker w;
+  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+  http::Http1Head head =
+      requestHead("POST", "/pkg.Greeter/SayHello", {{"content-type", "application/grpc"}});
+  head.version_major = 2;
+  head.version_minor = 0;
+  EXPECT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  observer->onResponseHead(responseHead(200));
+  http::HeaderMap trailers;
+  trailers.add("grpc-status", "14");
+  observer->onResponseTrailers(trailers);
+  observer->onComplete(stats(ListenerRole::kInbound, 200, 5));
+
+  ASSERT_EQ(w.sink.spans.size(), 1u);
+  const SpanRecord& span = *w.sink.spans[0];
+  EXPECT_EQ(span.name, "pkg.Greeter/SayHello");
+  EXPECT_EQ(attribute(span, "rpc.system"), "grpc");
+  EXPECT_EQ(attribute(span, "rpc.service"), "pkg.Greeter");
+  EXPECT_EQ(attribute(span, "rpc.method"), "SayHello");
+  EXPECT_EQ(attribute(span, "rpc.grpc.status_code"), "14");
+  EXPECT_EQ(attribute(span, "http.route"), "/pkg.Greeter/SayHello");
+  EXPECT_EQ(attribute(span, "error.type"), "UNAVAILABLE");
+  EXPECT_EQ(span.status_code, exporter::StatusCode::kError);
+}
+
+TEST(TracedStreamObserverTest, TrailersOnlyGrpcResponseCarriesItsStatusInTheHead) {
+  Worker w;
+  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+  http::Http1Head head =
+      requestHead("POST", "/pkg.Greeter/SayHello", {{"content-type", "application/grpc+proto"}});
+  EXPECT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  http::Http1Head response = responseHead(200);
+  response.headers.add("grpc-status", "5");  // NOT_FOUND: the caller's error, not the server's
+  observer->onResponseHead(response);
+  observer->onComplete(stats(ListenerRole::kInbound, 200, 5));
+
+  ASSERT_EQ(w.sink.spans.size(), 1u);
+  const SpanRecord& span = *w.sink.spans[0];
+  EXPECT_EQ(attribute(span, "rpc.grpc.status_code"), "5");
+  EXPECT_EQ(span.status_code, exporter::StatusCode::kUnset);
+  EXPECT_EQ(attribute(span, "error.type"), "<absent>");
+}
+
+TEST(TracedStreamObserverTest, NonGrpcRequestGetsNoRpcAttributes) {
+  Worker w;
+  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+  http::Http1Head head = requestHead("POST", "/pkg.Greeter/SayHello");
+  EXPECT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  http::HeaderMap trailers;
+  trailers.add("grpc-status", "14");
+  observer->onResponseHead(responseHead(200));
+  observer->onResponseTrailers(trailers);
+  observer->onComplete(stats(ListenerRole::kInbound, 200, 5));
+  ASSERT_EQ(w.sink.spans.size(), 1u);
+  EXPECT_EQ(attribute(*w.sink.spans[0], "rpc.system"), "<absent>");
+  EXPECT_EQ(attribute(*w.sink.spans[0], "rpc.grpc.status_code"), "<absent>");
+  EXPECT_EQ(w.sink.spans[0]->status_code, exporter::StatusCode::kUnset);
 }
 
 }  // namespace

@@ -1,0 +1,917 @@
+#include "proxy/h2_downstream_session.h"
+
+#include <algorithm>
+#include <new>
+#include <optional>
+#include <utility>
+#include <variant>
+
+#include "http/http1_parser.h"
+#include "http/tcp_address.h"
+#include "proxy/data_path_headers.h"
+#include "proxy/h2_upstream_pool.h"
+#include "proxy/http_semconv.h"
+
+namespace tracecar::proxy {
+namespace {
+
+using http::H2CloseCause;
+using http::H2ErrorCode;
+
+// A listener that cannot take a connection must still accept it, or libuv stops polling.
+void refuse(uv_stream_t* server) noexcept {
+  auto* tcp = new (std::nothrow) uv_tcp_t;
+  if (tcp == nullptr) return;
+  if (uv_tcp_init(server->loop, tcp) != 0) {
+    delete tcp;
+    return;
+  }
+  uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp));
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp),
+           [](uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); });
+}
+
+LocalReplyReason replyReasonOf(UpstreamFailure failure) noexcept {
+  switch (failure) {
+    case UpstreamFailure::kConnectionRefused: return LocalReplyReason::kUpstreamRefused;
+    case UpstreamFailure::kConnectTimeout: return LocalReplyReason::kConnectTimeout;
+    case UpstreamFailure::kResponseTimeout: return LocalReplyReason::kResponseTimeout;
+    case UpstreamFailure::kConnectionReset: return LocalReplyReason::kUpstreamReset;
+    case UpstreamFailure::kBadResponse: return LocalReplyReason::kBadResponse;
+    case UpstreamFailure::kResponseTooLarge: return LocalReplyReason::kResponseTooLarge;
+    case UpstreamFailure::kResolveFailed: return LocalReplyReason::kResolveFailed;
+    case UpstreamFailure::kOther: break;
+  }
+  return LocalReplyReason::kUpstreamReset;
+}
+
+// The drain's shutdown notice goes first; the final GOAWAY follows after about one round trip.
+constexpr uint64_t kDrainGoawayDelayMs = 200;
+
+}  // namespace
+
+// ---- one stream ----
+
+class H2DownstreamSession::Stream final : public H2UpstreamStream {
+ public:
+  Stream(H2DownstreamSession& session, int32_t id, http::H2Head&& head)
+      : s_(session), id_(id), head_(std::move(head)) {
+    stats_.listener = session.listener_.role;
+    stats_.start_ns = uv_hrtime();
+    stats_.request_head_ns = stats_.start_ns;
+    stats_.request_header_bytes = head_.header_list_bytes;
+  }
+
+  int32_t id() const noexcept { return id_; }
+  uint64_t deadline() const noexcept { return deadline_ms_; }
+
+  // The request head is complete (with END_STREAM when it has no body): observe, route, send.
+  void start() noexcept {
+    try {
+      startOrThrow();
+    } catch (...) {
+      localReply(502, "out of memory", LocalReplyReason::kUpstreamReset);
+    }
+  }
+
+  void onDownstreamData(std::string_view data) noexcept {
+    stats_.request_body_bytes += data.size();
+    received_ += data.size();
+    if (discard_) {
+      consumeDownstream(received_);
+      return;
+    }
+    if (submitted_ && upstream_ != nullptr) {
+      forwarded_ += data.size();
+      (void)upstream_->submitData(upstream_id_, data, false);
+      armResponseTimer();
+      return;
+    }
+    try {
+      body_.append(data);  // until the upstream takes the request: at most one stream window
+    } catch (...) {
+      localReply(502, "out of memory", LocalReplyReason::kUpstreamReset);
+    }
+  }
+
+  void onDownstreamTrailers(http::HeaderMap& trailers) noexcept {
+    if (discard_) return;
+    if (submitted_ && upstream_ != nullptr) {
+      (void)upstream_->submitTrailers(upstream_id_, trailers);
+      request_trailers_sent_ = true;
+      return;
+    }
+    try {
+      trailers_ = std::make_unique<http::HeaderMap>(std::move(trailers));
+    } catch (...) {
+    }
+  }
+
+  void onDownstreamEnd() noexcept {
+    request_ended_ = true;
+    if (discard_ || !submitted_ || upstream_ == nullptr || request_trailers_sent_) return;
+    (void)upstream_->submitData(upstream_id_, {}, true);
+    armResponseTimer();
+  }
+
+  // Response bytes framed downstream: acknowledge them to the upstream.
+  void onDownstreamSendProgress(size_t pending) noexcept {
+    const uint64_t taken = response_forwarded_ - std::min<uint64_t>(pending, response_forwarded_);
+    if (taken > response_consumed_ && upstream_ != nullptr && submitted_) {
+      upstream_->consume(upstream_id_, taken - response_consumed_);
+    }
+    response_consumed_ = std::max(response_consumed_, taken);
+  }
+
+  void onDownstreamClose(H2ErrorCode code, H2CloseCause cause) noexcept {
+    if (closed_) return;
+    closed_ = true;
+    deadline_ms_ = 0;
+    const bool reset_by_client = cause == H2CloseCause::kResetByPeer;
+    if (upstream_ != nullptr) {
+      if (submitted_) {
+        if (reset_by_client) DataPathCounters::add(s_.worker_.counters().resets_to_upstream);
+        const bool done = response_ended_ && cause == H2CloseCause::kDone;
+        upstream_->detach(upstream_id_,
+                          done ? H2ErrorCode::kNoError
+                               : (reset_by_client ? code : H2ErrorCode::kCancel),
+                          response_forwarded_ - response_consumed_);
+      } else {
+        upstream_->cancelWait(*this);
+      }
+      upstream_ = nullptr;
+    }
+    stats_.end_ns = uv_hrtime();
+    if (!response_ended_ || cause != H2CloseCause::kDone) stats_.aborted = true;
+    if (observer_) {
+      observer_->onComplete(stats_);
+      observer_.reset();
+    }
+  }
+
+  // H2UpstreamStream.
+  void onUpstreamReady(H2UpstreamConnection& connection) noexcept override {
+    upstream_ = &connection;
+    submit();
+  }
+
+  void onUpstreamFailed(UpstreamFailure failure) noexcept override {
+    upstream_ = nullptr;
+    fail(failure);
+  }
+
+  void onUpstreamHeaders(http::H2Head& head) noexcept override {
+    if (discard_) return;
+    if (head.status < 200) {
+      // 101 has no meaning in HTTP/2 and nghttp2 refuses it upstream already.
+      if (!response_started_ && !pending_head_) {
+        http::H2Head interim;
+        interim.status = head.status;
+        interim.headers = std::move(head.headers);
+        (void)s_.session_->submitResponse(id_, interim, false);
+        s_.scheduleFlush();
+      }
+      return;
+    }
+    deadline_ms_ = 0;
+    stats_.response_head_ns = uv_hrtime();
+    stats_.response_header_bytes = head.header_list_bytes;
+    stats_.status = head.status;
+    response_.status = head.status;
+    response_.version_major = 2;
+    response_.version_minor = 0;
+    response_.headers = std::move(head.headers);
+    pending_head_ = true;
+    if (observer_) {
+      try {
+        observer_->onResponseHead(response_);
+      } catch (...) {
+      }
+    }
+  }
+
+  void onUpstreamData(std::string_view data) noexcept override {
+    if (discard_) {
+      consumeUpstream(data.size());
+      return;
+    }
+    flushHead(false);
+    response_forwarded_ += data.size();
+    stats_.response_body_bytes += data.size();
+    (void)s_.session_->submitData(id_, data, false);
+    s_.markResponding(id_);
+    s_.scheduleFlush();
+  }
+
+  void onUpstreamTrailers(http::HeaderMap& trailers) noexcept override {
+    if (discard_) return;
+    flushHead(false);
+    if (observer_) {
+      try {
+        observer_->onResponseTrailers(trailers);
+      } catch (...) {
+      }
+    }
+    (void)s_.session_->submitTrailers(id_, trailers);
+    response_ended_ = true;
+    s_.scheduleFlush();
+  }
+
+  void onUpstreamEnd() noexcept override {
+    if (discard_ || response_ended_) return;
+    if (pending_head_) {
+      flushHead(true);  // a trailers-only response stays one HEADERS frame
+    } else if (response_started_) {
+      (void)s_.session_->submitData(id_, {}, true);
+    }
+    response_ended_ = true;
+    s_.scheduleFlush();
+  }
+
+  void onUpstreamCommit() noexcept override { flushHead(false); }
+
+  void onUpstreamSendProgress(size_t pending) noexcept override {
+    const uint64_t taken = forwarded_ - std::min<uint64_t>(pending, forwarded_);
+    // The request head's own bytes never counted: only body bytes are acknowledged.
+    if (taken > consumed_) consumeDownstream(taken);
+  }
+
+  void onUpstreamClose(H2ErrorCode code, H2CloseCause cause, bool lost) noexcept override {
+    H2UpstreamConnection* connection = upstream_;
+    upstream_ = nullptr;
+    const uint64_t unconsumed = response_forwarded_ - response_consumed_;
+    if (!lost && connection != nullptr && unconsumed > 0) {
+      // The upstream stream is gone: what waits here is bounded by its window; credit it now.
+      connection->consume(upstream_id_, unconsumed);
+      response_consumed_ = response_forwarded_;
+    }
+    if (discard_ || closed_) return;
+    if (response_ended_) {
+      consumeDownstream(received_);  // a request body the upstream no longer reads
+      discard_ = !request_ended_;
+      return;
+    }
+    const bool refused = !lost && (cause == H2CloseCause::kRefused ||
+                                   (cause == H2CloseCause::kResetByPeer &&
+                                    code == H2ErrorCode::kRefusedStream));
+    if (refused && !response_started_ && !retried_ && forwarded_ == 0) {
+      // Never processed by the upstream: safe to send again, once, on another connection.
+      retried_ = true;
+      stats_.retried = true;
+      submitted_ = false;
+      pending_head_ = false;
+      DataPathCounters::add(s_.worker_.counters().refused_retries);
+      acquire();
+      return;
+    }
+    if (!response_started_) {
+      pending_head_ = false;
+      fail(cause == H2CloseCause::kHeadersTooLarge ? UpstreamFailure::kResponseTooLarge
+                                                   : UpstreamFailure::kConnectionReset);
+      return;
+    }
+    // The response had begun: the client sees the stream reset, with the upstream's code when
+    // the upstream reset it.
+    if (observer_) observer_->onUpstreamFailure(UpstreamFailure::kConnectionReset);
+    stats_.upstream_failure = UpstreamFailure::kConnectionReset;
+    DataPathCounters::add(s_.context_.counters().upstream_failures);
+    discard_ = true;
+    consumeDownstream(received_);
+    (void)s_.session_->resetStream(
+        id_, cause == H2CloseCause::kResetByPeer && !lost ? code : H2ErrorCode::kInternalError);
+    s_.scheduleFlush();
+  }
+
+  // The response head did not come in time.
+  void onResponseTimeout() noexcept {
+    deadline_ms_ = 0;
+    if (discard_ || closed_ || response_started_ || pending_head_) return;
+    s_.context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
+    if (upstream_ != nullptr) {
+      if (submitted_) {
+        upstream_->detach(upstream_id_, H2ErrorCode::kCancel, 0);
+      } else {
+        upstream_->cancelWait(*this);
+      }
+      upstream_ = nullptr;
+    }
+    fail(UpstreamFailure::kResponseTimeout);
+  }
+
+ private:
+  void startOrThrow() {
+    const ListenerContext& listener = s_.listener_;
+    // The protocol-neutral head the observer and the selector read.
+    request_.method = std::move(head_.method);
+    request_.version_major = 2;
+    request_.version_minor = 0;
+    request_.headers = std::move(head_.headers);
+    const bool connect = request_.method == "CONNECT";
+    request_.target = connect ? head_.authority : std::move(head_.path);
+    if (!head_.authority.empty() && !request_.headers.get("host")) {
+      request_.headers.add("host", head_.authority);
+    }
+    if (connect || !head_.protocol.empty()) {
+      localReply(501, "CONNECT over HTTP/2 is not supported", LocalReplyReason::kBadRequest);
+      return;
+    }
+    const std::optional<RequestTargetParts> parts =
+        parseRequestTarget(request_.method, request_.target);
+    if (!parts) {
+      localReply(400, "invalid :path", LocalReplyReason::kBadRequest);
+      return;
+    }
+    if (listener.observers != nullptr) observer_ = listener.observers->create(listener.role);
+    if (observer_) {
+      if (std::optional<LocalReply> reply = observer_->onRequestHead(request_, s_.peer_)) {
+        localReply(reply->status, reply->reason, reply->code);
+        return;
+      }
+    }
+    if (listener.selector == nullptr) {
+      localReply(502, "no upstream", LocalReplyReason::kUpstreamRefused);
+      return;
+    }
+    std::variant<UpstreamRoute, LocalReply> routed =
+        listener.selector->select(request_, *parts, s_.peer_);
+    if (LocalReply* reply = std::get_if<LocalReply>(&routed)) {
+      localReply(reply->status, reply->reason, reply->code);
+      return;
+    }
+    target_ = std::move(std::get<UpstreamRoute>(routed).target);
+
+    // The head for the upstream: Host becomes :authority again.
+    upstream_head_.method = std::move(request_.method);
+    upstream_head_.scheme = head_.scheme.empty() ? "http" : std::move(head_.scheme);
+    if (std::optional<std::string_view> host = request_.headers.get("host")) {
+      upstream_head_.authority = std::string(*host);
+    }
+    request_.headers.remove("host");
+    upstream_head_.path = std::move(request_.target);
+    upstream_head_.headers = std::move(request_.headers);
+    acquire();
+  }
+
+  void acquire() noexcept {
+    H2UpstreamConnection* connection = s_.worker_.pool().acquire(target_, *this);
+    if (connection == nullptr) {
+      fail(UpstreamFailure::kOther);
+      return;
+    }
+    upstream_ = connection;
+    armResponseTimer();
+    if (connection->ready()) submit();
+  }
+
+  void submit() noexcept {
+    if (upstream_ == nullptr || discard_) return;
+    stats_.upstream_ready_ns = uv_hrtime();
+    const bool end = request_ended_ && body_.empty() && !trailers_;
+    absl::StatusOr<int32_t> id = upstream_->submitRequest(upstream_head_, end, *this);
+    if (!id.ok()) {
+      upstream_ = nullptr;
+      fail(UpstreamFailure::kConnectionReset);
+      return;
+    }
+    submitted_ = true;
+    upstream_id_ = *id;
+    if (!body_.empty()) {
+      forwarded_ += body_.size();
+      (void)upstream_->submitData(upstream_id_, body_, request_ended_ && !trailers_);
+      std::string().swap(body_);
+    }
+    if (trailers_) {
+      (void)upstream_->submitTrailers(upstream_id_, *trailers_);
+      request_trailers_sent_ = true;
+      trailers_.reset();
+    }
+    armResponseTimer();
+  }
+
+  void flushHead(bool end) noexcept {
+    if (!pending_head_) return;
+    pending_head_ = false;
+    response_started_ = true;
+    http::H2Head head;
+    head.status = response_.status;
+    head.headers = std::move(response_.headers);
+    if (!s_.session_->submitResponse(id_, head, end).ok()) {
+      (void)s_.session_->resetStream(id_, H2ErrorCode::kInternalError);
+    }
+    if (end) response_ended_ = true;
+    s_.scheduleFlush();
+  }
+
+  // Before any response went downstream: tracecar answers; after: the stream is reset.
+  void fail(UpstreamFailure failure) noexcept {
+    if (closed_ || discard_) return;
+    stats_.upstream_failure = failure;
+    DataPathCounters::add(s_.context_.counters().upstream_failures);
+    if (observer_) observer_->onUpstreamFailure(failure);
+    if (!response_started_) {
+      localReply(semconv::localResponseStatus(failure),
+                 semconv::failureReason(failure), replyReasonOf(failure));
+      return;
+    }
+    discard_ = true;
+    (void)s_.session_->resetStream(id_, H2ErrorCode::kInternalError);
+    s_.scheduleFlush();
+  }
+
+  void localReply(int status, std::string_view reason, LocalReplyReason code) noexcept {
+    if (closed_ || response_started_) return;
+    s_.context_.counters().localReply(s_.listener_.role, code);
+    stats_.local_reply = true;
+    stats_.local_reply_reason = code;
+    stats_.status = status;
+    response_started_ = true;
+    response_ended_ = true;
+    discard_ = true;
+    deadline_ms_ = 0;
+    consumeDownstream(received_);
+    if (upstream_ != nullptr) {
+      if (submitted_) {
+        upstream_->detach(upstream_id_, H2ErrorCode::kCancel, 0);
+      } else {
+        upstream_->cancelWait(*this);
+      }
+      upstream_ = nullptr;
+    }
+    try {
+      std::string body(reason);
+      body += '\n';
+      http::H2Head head;
+      head.status = status;
+      head.headers.add("content-type", "text/plain; charset=utf-8");
+      head.headers.add("content-length", std::to_string(body.size()));
+      if (s_.session_->submitResponse(id_, head, false).ok()) {
+        (void)s_.session_->submitData(id_, body, true);
+      }
+    } catch (...) {
+      (void)s_.session_->resetStream(id_, H2ErrorCode::kInternalError);
+    }
+    s_.scheduleFlush();
+  }
+
+  void armResponseTimer() noexcept {
+    if (response_started_ || pending_head_ || discard_) return;
+    const auto timeout =
+        static_cast<uint64_t>(s_.context_.settings().timeouts.upstream_response.count());
+    deadline_ms_ = uv_now(s_.context_.loop()) + timeout;
+    s_.armDeadline(deadline_ms_);
+  }
+
+  void consumeDownstream(uint64_t upto) noexcept {
+    if (upto <= consumed_) return;
+    s_.session_->consume(id_, upto - consumed_);
+    consumed_ = upto;
+    s_.scheduleFlush();
+  }
+
+  void consumeUpstream(size_t n) noexcept {
+    response_forwarded_ += n;
+    response_consumed_ += n;
+    if (upstream_ != nullptr && submitted_) upstream_->consume(upstream_id_, n);
+  }
+
+  H2DownstreamSession& s_;
+  const int32_t id_;
+  http::H2Head head_;       // as received
+  http::Http1Head request_;  // the protocol-neutral head the observer and selector see
+  http::H2Head upstream_head_;
+  http::Http1Head response_;  // the final response head until it is relayed
+  UpstreamTarget target_;
+  std::unique_ptr<StreamObserver> observer_;
+  StreamStats stats_;
+
+  H2UpstreamConnection* upstream_ = nullptr;  // waiting for it, or the stream is open on it
+  int32_t upstream_id_ = 0;
+  std::string body_;  // request body received before the upstream stream opened
+  std::unique_ptr<http::HeaderMap> trailers_;
+
+  uint64_t received_ = 0;   // request body bytes received from the downstream
+  uint64_t forwarded_ = 0;  // ... handed to the upstream session
+  uint64_t consumed_ = 0;   // ... acknowledged to the downstream
+  uint64_t response_forwarded_ = 0;  // response body bytes handed to the downstream session
+  uint64_t response_consumed_ = 0;   // ... acknowledged to the upstream
+  uint64_t deadline_ms_ = 0;         // response timeout (loop time); 0: none
+
+  bool submitted_ = false;
+  bool request_ended_ = false;
+  bool request_trailers_sent_ = false;
+  bool pending_head_ = false;
+  bool response_started_ = false;
+  bool response_ended_ = false;
+  bool discard_ = false;  // answered or failed: nothing more goes either way
+  bool retried_ = false;
+  bool closed_ = false;
+};
+
+// ---- the connection ----
+
+bool H2DownstreamSession::accept(H2Worker& worker, ListenerContext& listener,
+                                 uv_stream_t* server) {
+  auto* session = new (std::nothrow) H2DownstreamSession(worker, listener);
+  if (session == nullptr) {
+    refuse(server);
+    return false;
+  }
+  return session->open(server);
+}
+
+H2DownstreamSession* H2DownstreamSession::adopt(H2Worker& worker, ListenerContext& listener,
+                                                DataPathSocket& socket, const PeerInfo& peer,
+                                                std::string_view already_read) {
+  auto* session = new (std::nothrow) H2DownstreamSession(worker, listener);
+  if (session == nullptr) return nullptr;
+  try {
+    worker.sessions().insert(session);
+    session->peer_ = peer;
+  } catch (...) {
+    delete session;
+    return nullptr;
+  }
+  session->socket_ = &socket;
+  session->own_socket_ = false;
+  if (!session->start(already_read)) return session;  // closing; its socket events still come
+  return session;
+}
+
+H2DownstreamSession::H2DownstreamSession(H2Worker& worker, ListenerContext& listener)
+    : context_(worker.context()), worker_(worker), listener_(listener) {
+  peer_.listener = listener.role;
+}
+
+H2DownstreamSession::~H2DownstreamSession() {
+  context_.cancel(*this);
+  if (flush_pending_) context_.forgetFlush(*this);
+  worker_.sessions().erase(this);
+  if (counted_) {
+    DataPathCounters::add(context_.counters().connections_open[static_cast<size_t>(listener_.role)],
+                          -1);
+  }
+}
+
+bool H2DownstreamSession::open(uv_stream_t* server) noexcept {
+  try {
+    worker_.sessions().insert(this);
+  } catch (...) {
+    refuse(server);
+    delete this;
+    return false;
+  }
+  auto* socket = new (std::nothrow) DataPathSocket(context_, *this);
+  if (socket == nullptr || socket->init() != 0) {
+    if (socket != nullptr) socket->discard();
+    refuse(server);
+    delete this;
+    return false;
+  }
+  socket_ = socket;
+  if (socket->accept(server) != 0) {
+    closeConnection();
+    return false;
+  }
+  try {
+    sockaddr_storage address{};
+    int length = sizeof address;
+    if (uv_tcp_getpeername(socket->tcp(), reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      http::IpPort where = http::ipPort(address);
+      peer_.address = std::move(where.ip);
+      peer_.port = where.port;
+    }
+    length = sizeof address;
+    if (uv_tcp_getsockname(socket->tcp(), reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      http::IpPort where = http::ipPort(address);
+      peer_.local_address = std::move(where.ip);
+      peer_.local_port = where.port;
+    }
+  } catch (...) {
+    // Peer details only inform observers.
+  }
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(socket->tcp()), &fd) == 0) peer_.fd = fd;
+  const auto role = static_cast<size_t>(listener_.role);
+  DataPathCounters::add(context_.counters().sniffed[role][static_cast<size_t>(SniffedProtocol::kH2)]);
+  return start({});
+}
+
+bool H2DownstreamSession::start(std::string_view already_read) noexcept {
+  countConnection();
+  if (uv_timer_init(context_.loop(), &timer_) == 0) {
+    timer_.data = this;
+    deadline_.bind(&timer_, &H2DownstreamSession::onTimer);
+    timer_open_ = true;
+  }
+  auto created = http::H2Session::create(http::H2Session::Kind::kServer, *this,
+                                         worker_.downstreamSettings());
+  if (!created.ok() || !timer_open_) {
+    closeConnection();
+    return false;
+  }
+  session_ = std::move(*created);
+  updateIdle();
+  if (own_socket_) socket_->startReading();
+  scheduleFlush();  // our SETTINGS
+  if (!already_read.empty()) receive(already_read);
+  return !closed_;
+}
+
+void H2DownstreamSession::countConnection() noexcept {
+  const auto role = static_cast<size_t>(listener_.role);
+  DataPathCounters::add(context_.counters().connections_open[role], 1);
+  DataPathCounters::add(context_.counters().connections_total[role]);
+  counted_ = true;
+}
+
+H2DownstreamSession::Stream* H2DownstreamSession::find(int32_t id) noexcept {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+// ---- socket events ----
+
+void H2DownstreamSession::onSocketData(DataPathSocket& /*socket*/,
+                                       std::string_view data) noexcept {
+  receive(data);
+}
+
+void H2DownstreamSession::receive(std::string_view data) noexcept {
+  if (closed_ || !session_) return;
+  receiving_ = true;
+  const absl::Status status = session_->receive(data);
+  receiving_ = false;
+  std::vector<int32_t> starting;
+  starting.swap(starting_);
+  for (int32_t id : starting) {
+    if (Stream* stream = find(id)) stream->start();
+  }
+  updateIdle();
+  (void)status;  // a failed session's GOAWAY goes out with the flush, then it closes
+  scheduleFlush();
+}
+
+void H2DownstreamSession::onSocketEof(DataPathSocket& /*socket*/) noexcept {
+  // The client is gone (HTTP/2 never half-closes a connection): its streams are reset.
+  abortStreams();
+  closeConnection();
+}
+
+void H2DownstreamSession::onSocketError(DataPathSocket& /*socket*/, int /*status*/) noexcept {
+  abortStreams();
+  closeConnection();
+}
+
+void H2DownstreamSession::onSocketWritable(DataPathSocket& /*socket*/) noexcept {
+  scheduleFlush();
+}
+
+void H2DownstreamSession::onSocketClosed(DataPathSocket& socket) noexcept {
+  if (&socket == socket_) socket_ = nullptr;
+  maybeRetire();
+}
+
+// ---- session events ----
+
+void H2DownstreamSession::onHeaders(int32_t id, http::H2Head& head) {
+  DataPathCounters::add(context_.counters().requests_total[static_cast<size_t>(listener_.role)]);
+  auto stream = std::make_unique<Stream>(*this, id, std::move(head));
+  streams_[id] = std::move(stream);
+  starting_.push_back(id);
+  idle_at_ms_ = 0;
+}
+
+void H2DownstreamSession::onData(int32_t id, std::string_view data) {
+  if (Stream* stream = find(id)) {
+    stream->onDownstreamData(data);
+  } else {
+    session_->consume(id, data.size());
+  }
+}
+
+void H2DownstreamSession::onTrailers(int32_t id, http::HeaderMap& trailers) {
+  if (Stream* stream = find(id)) stream->onDownstreamTrailers(trailers);
+}
+
+void H2DownstreamSession::onEndStream(int32_t id) {
+  if (Stream* stream = find(id)) stream->onDownstreamEnd();
+}
+
+void H2DownstreamSession::onStreamClose(int32_t id, H2ErrorCode code, H2CloseCause cause) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  std::unique_ptr<Stream> stream = std::move(it->second);
+  streams_.erase(it);
+  responding_.erase(id);
+  starting_.erase(std::remove(starting_.begin(), starting_.end(), id), starting_.end());
+  stream->onDownstreamClose(code, cause);
+  finished_.push_back(std::move(stream));  // may be on the stack: freed on the next turn
+  context_.post(*this);
+  if (!receiving_) updateIdle();
+}
+
+void H2DownstreamSession::onGoaway(int32_t /*last_stream_id*/, H2ErrorCode /*code*/,
+                                   std::string_view /*debug_data*/) {
+  // The client is leaving: its open streams finish; the connection closes when they are done.
+}
+
+void H2DownstreamSession::onConnectionError(std::string_view /*reason*/) {
+  // A flood or a protocol error: send() holds the GOAWAY; the flush writes it and closes.
+}
+
+// ---- frames out ----
+
+void H2DownstreamSession::markResponding(int32_t id) noexcept {
+  try {
+    responding_.insert(id);
+  } catch (...) {
+  }
+}
+
+void H2DownstreamSession::scheduleFlush() noexcept {
+  if (flush_pending_ || closed_) return;
+  if (!context_.deferFlush(*this)) context_.post(*this);
+  flush_pending_ = true;
+}
+
+void H2DownstreamSession::flushBatch() noexcept {
+  if (!flush_pending_) return;
+  flush_pending_ = false;
+  flush();
+}
+
+void H2DownstreamSession::onTick() noexcept {
+  finished_.clear();
+  if (flush_pending_) {
+    flush_pending_ = false;
+    context_.forgetFlush(*this);
+    flush();
+  }
+}
+
+void H2DownstreamSession::flush() noexcept {
+  if (closed_ || !session_ || socket_ == nullptr) return;
+  // A slow client: frames wait in nghttp2 (bounded by the upstream windows) rather than in the
+  // socket queue; the upstream is acknowledged only for what went out.
+  if (!socket_->overHighWater()) {
+    out_.clear();
+    (void)session_->send(out_);
+    if (!out_.empty()) socket_->write(out_);
+    if (out_.capacity() > 64 * 1024) std::string().swap(out_);
+    if (closed_) return;
+    if (!responding_.empty()) {
+      std::vector<int32_t> ids(responding_.begin(), responding_.end());
+      for (int32_t id : ids) {
+        Stream* stream = find(id);
+        const size_t pending = session_->pendingData(id);
+        if (stream == nullptr || pending == 0) responding_.erase(id);
+        if (stream != nullptr) stream->onDownstreamSendProgress(pending);
+      }
+    }
+  }
+  if (session_->failed() || session_->finished()) {
+    if (!floods_counted_) {
+      floods_counted_ = true;
+      worker_.counters().add(worker_.counters().downstream, session_->counters());
+    }
+    abortStreams();
+    closed_ = true;
+    if (socket_ != nullptr) socket_->closeAfterFlush();
+    if (timer_open_) {
+      deadline_.stop();
+      timer_open_ = false;
+      timer_closing_ = true;
+      uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* handle) {
+        auto* self = static_cast<H2DownstreamSession*>(handle->data);
+        self->timer_closing_ = false;
+        self->maybeRetire();
+      });
+    }
+    maybeRetire();
+  }
+}
+
+// ---- deadlines ----
+
+void H2DownstreamSession::armDeadline(uint64_t at_ms) noexcept {
+  if (!timer_open_ || at_ms == 0) return;
+  if (timer_due_ms_ != 0 && timer_due_ms_ <= at_ms && deadline_.armed()) return;
+  const uint64_t now = uv_now(context_.loop());
+  timer_due_ms_ = at_ms;
+  deadline_.arm(at_ms > now ? at_ms - now : 0);
+}
+
+void H2DownstreamSession::onTimer(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<H2DownstreamSession*>(timer->data);
+  if (!self->deadline_.expired()) return;
+  self->timer_due_ms_ = 0;
+  self->context_.beginWriteBatch();
+  self->onDeadline();
+  self->context_.endWriteBatch();
+}
+
+void H2DownstreamSession::onDeadline() noexcept {
+  if (closed_) return;
+  const uint64_t now = uv_now(context_.loop());
+  uint64_t next = 0;
+  const auto consider = [&](uint64_t at) {
+    if (at != 0 && (next == 0 || at < next)) next = at;
+  };
+  std::vector<Stream*> expired;
+  for (auto& [id, stream] : streams_) {
+    if (stream->deadline() != 0 && stream->deadline() <= now) {
+      expired.push_back(stream.get());
+    } else {
+      consider(stream->deadline());
+    }
+  }
+  for (Stream* stream : expired) stream->onResponseTimeout();
+  if (goaway_at_ms_ != 0 && goaway_at_ms_ <= now) {
+    goaway_at_ms_ = 0;
+    session_->sendGoaway(H2ErrorCode::kNoError);
+    scheduleFlush();
+  }
+  consider(goaway_at_ms_);
+  if (idle_at_ms_ != 0 && streams_.empty()) {
+    const auto idle = static_cast<uint64_t>(context_.settings().timeouts.downstream_idle.count());
+    if (idle_at_ms_ + idle <= now) {
+      context_.counters().timeout(DataPathTimeout::kDownstreamIdle);
+      idle_at_ms_ = 0;
+      session_->sendGoaway(H2ErrorCode::kNoError);
+      scheduleFlush();
+    } else {
+      consider(idle_at_ms_ + idle);
+    }
+  }
+  if (next != 0) armDeadline(next);
+}
+
+void H2DownstreamSession::updateIdle() noexcept {
+  if (closed_ || !streams_.empty() || idle_at_ms_ != 0) return;
+  idle_at_ms_ = uv_now(context_.loop());
+  armDeadline(idle_at_ms_ +
+              static_cast<uint64_t>(context_.settings().timeouts.downstream_idle.count()));
+}
+
+// ---- closing ----
+
+void H2DownstreamSession::drain() noexcept {
+  if (closed_ || draining_ || !session_) return;
+  draining_ = true;
+  if (streams_.empty()) {
+    session_->sendGoaway(H2ErrorCode::kNoError);
+  } else {
+    session_->sendShutdownNotice();
+    goaway_at_ms_ = uv_now(context_.loop()) + kDrainGoawayDelayMs;
+    armDeadline(goaway_at_ms_);
+  }
+  scheduleFlush();
+}
+
+void H2DownstreamSession::forceClose() noexcept {
+  context_.counters().timeout(DataPathTimeout::kDrain);
+  abortStreams();
+  closeConnection();
+}
+
+void H2DownstreamSession::abortStreams() noexcept {
+  while (!streams_.empty()) {
+    auto it = streams_.begin();
+    const int32_t id = it->first;
+    std::unique_ptr<Stream> stream = std::move(it->second);
+    streams_.erase(it);
+    responding_.erase(id);
+    stream->onDownstreamClose(H2ErrorCode::kCancel, H2CloseCause::kResetByPeer);
+    finished_.push_back(std::move(stream));
+  }
+  starting_.clear();
+  context_.post(*this);
+}
+
+void H2DownstreamSession::closeConnection() noexcept {
+  if (session_ && !floods_counted_) {
+    floods_counted_ = true;
+    worker_.counters().add(worker_.counters().downstream, session_->counters());
+  }
+  closed_ = true;
+  if (socket_ != nullptr && !socket_->closing()) socket_->close();
+  if (timer_open_) {
+    deadline_.stop();
+    timer_open_ = false;
+    timer_closing_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* handle) {
+      auto* self = static_cast<H2DownstreamSession*>(handle->data);
+      self->timer_closing_ = false;
+      self->maybeRetire();
+    });
+  }
+  maybeRetire();
+}
+
+void H2DownstreamSession::maybeRetire() noexcept {
+  if (!closed_ || retired_ || socket_ != nullptr || timer_open_ || timer_closing_) return;
+  retired_ = true;
+  context_.retire(this);
+}
+
+}  // namespace tracecar::proxy
