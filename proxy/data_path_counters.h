@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "http/h2_session.h"
 #include "proxy/data_path_settings.h"
 #include "proxy/sniff.h"
 #include "proxy/stream_observer.h"
@@ -46,6 +47,49 @@ std::string_view tunnelDirectionName(TunnelDirection direction) noexcept;  // "t
 
 // One worker's data path figures. The worker is the only writer (a relaxed load and store, no
 // read-modify-write); any thread may read them, e.g. the metrics scrape.
+// One worker's HTTP/2 figures beyond DataPathCounters (which counts HTTP/2 requests, local
+// replies, timeouts and connections like HTTP/1.1 ones). Single writer, relaxed atomics.
+struct H2PathCounters {
+  using Counter = std::atomic<uint64_t>;
+  using Gauge = std::atomic<int64_t>;
+
+  // H2Session's counters, summed over the connections when they close, per side.
+  struct Side {
+    Counter streams{0};
+    Counter headers_too_large{0};
+    Counter premature_resets{0};
+    Counter rapid_reset_floods{0};
+    Counter continuation_floods{0};
+    Counter settings_floods{0};
+    Counter ping_floods{0};
+    Counter empty_data_floods{0};
+    Counter protocol_errors{0};
+  };
+  Side downstream;
+  Side upstream;
+
+  Counter resets_to_upstream{0};    // RST_STREAM from the downstream, relayed
+  Counter resets_to_downstream{0};  // RST_STREAM from the upstream, relayed
+  Counter upstream_goaways{0};      // GOAWAY received from upstreams
+  Counter refused_retries{0};       // refused upstream streams sent again on another connection
+  Gauge upstream_connections_open{0};
+
+  static void bump(Counter& counter, uint64_t n = 1) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void add(Side& side, const http::H2Counters& c) noexcept {
+    bump(side.streams, c.streams_opened);
+    bump(side.headers_too_large, c.headers_too_large);
+    bump(side.premature_resets, c.premature_resets);
+    bump(side.rapid_reset_floods, c.rapid_reset_floods);
+    bump(side.continuation_floods, c.continuation_floods);
+    bump(side.settings_floods, c.settings_floods);
+    bump(side.ping_floods, c.ping_floods);
+    bump(side.empty_data_floods, c.empty_data_floods);
+    bump(side.protocol_errors, c.protocol_errors);
+  }
+};
+
 struct DataPathCounters {
   using Counter = std::atomic<uint64_t>;
   using Gauge = std::atomic<int64_t>;
@@ -79,6 +123,9 @@ struct DataPathCounters {
              kListenerRoleCount>
       opaque_bytes{};
   std::array<std::array<Counter, kConnectionRefusalCount>, kListenerRoleCount> refused{};
+
+  // The HTTP/2 data path's own figures (its connections, requests and replies count above).
+  H2PathCounters h2;
 
   static void add(Counter& counter, uint64_t n = 1) noexcept {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -126,6 +173,26 @@ struct DataPathSnapshot {
              kListenerRoleCount>
       opaque_bytes{};
   std::array<std::array<uint64_t, kConnectionRefusalCount>, kListenerRoleCount> refused{};
+  // HTTP/2, per side (kH2Downstream, kH2Upstream): the codec's figures of closed connections.
+  struct H2Side {
+    uint64_t streams = 0;
+    uint64_t headers_too_large = 0;
+    uint64_t premature_resets = 0;
+    uint64_t rapid_reset_floods = 0;
+    uint64_t continuation_floods = 0;
+    uint64_t settings_floods = 0;
+    uint64_t ping_floods = 0;
+    uint64_t empty_data_floods = 0;
+    uint64_t protocol_errors = 0;
+  };
+  static constexpr size_t kH2Downstream = 0;
+  static constexpr size_t kH2Upstream = 1;
+  std::array<H2Side, 2> h2_sides{};
+  uint64_t h2_resets_to_upstream = 0;
+  uint64_t h2_resets_to_downstream = 0;
+  uint64_t h2_upstream_goaways = 0;
+  uint64_t h2_refused_retries = 0;
+  int64_t h2_upstream_connections_open = 0;
 
   uint64_t localReplies(ListenerRole role, LocalReplyReason reason) const noexcept {
     return local_replies[static_cast<size_t>(role)][static_cast<size_t>(reason)];

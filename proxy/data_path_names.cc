@@ -103,6 +103,24 @@ void DataPathSnapshot::add(const DataPathCounters& c) noexcept {
   upstream_connections_idle += c.upstream_connections_idle.load(relaxed);
   buffered_bytes += c.buffered_bytes.load(relaxed);
   buffered_bytes_peak = std::max(buffered_bytes_peak, c.buffered_bytes_peak.load(relaxed));
+  const auto addSide = [relaxed](H2Side& to, const H2PathCounters::Side& from) {
+    to.streams += from.streams.load(relaxed);
+    to.headers_too_large += from.headers_too_large.load(relaxed);
+    to.premature_resets += from.premature_resets.load(relaxed);
+    to.rapid_reset_floods += from.rapid_reset_floods.load(relaxed);
+    to.continuation_floods += from.continuation_floods.load(relaxed);
+    to.settings_floods += from.settings_floods.load(relaxed);
+    to.ping_floods += from.ping_floods.load(relaxed);
+    to.empty_data_floods += from.empty_data_floods.load(relaxed);
+    to.protocol_errors += from.protocol_errors.load(relaxed);
+  };
+  addSide(h2_sides[kH2Downstream], c.h2.downstream);
+  addSide(h2_sides[kH2Upstream], c.h2.upstream);
+  h2_resets_to_upstream += c.h2.resets_to_upstream.load(relaxed);
+  h2_resets_to_downstream += c.h2.resets_to_downstream.load(relaxed);
+  h2_upstream_goaways += c.h2.upstream_goaways.load(relaxed);
+  h2_refused_retries += c.h2.refused_retries.load(relaxed);
+  h2_upstream_connections_open += c.h2.upstream_connections_open.load(relaxed);
 }
 
 }  // namespace tracecar::proxy

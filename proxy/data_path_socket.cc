@@ -17,7 +17,7 @@ void releaseIfLarge(std::string& s) noexcept {
 }  // namespace
 
 DataPathSocket::DataPathSocket(WorkerContext& context, DataPathSocketCallbacks& callbacks) noexcept
-    : context_(context), callbacks_(callbacks) {}
+    : context_(context), callbacks_(&callbacks) {}
 
 DataPathSocket::~DataPathSocket() {
   context_.cancel(*this);
@@ -53,7 +53,7 @@ void DataPathSocket::onConnect(uv_connect_t* req, int status) noexcept {
     uv_tcp_nodelay(&self->tcp_, 1);
     self->flush();
   }
-  self->callbacks_.onSocketConnected(*self, status);
+  self->callbacks_->onSocketConnected(*self, status);
 }
 
 int DataPathSocket::startReading() noexcept {
@@ -80,14 +80,14 @@ void DataPathSocket::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
   WorkerContext& context = self->context_;
   context.beginWriteBatch();
   if (nread > 0) {
-    self->callbacks_.onSocketData(*self, std::string_view(buf->base, static_cast<size_t>(nread)));
+    self->callbacks_->onSocketData(*self, std::string_view(buf->base, static_cast<size_t>(nread)));
   } else {
     // libuv has stopped reading on EOF and on errors.
     self->stopReading();
     if (nread == UV_EOF) {
-      self->callbacks_.onSocketEof(*self);
+      self->callbacks_->onSocketEof(*self);
     } else {
-      self->callbacks_.onSocketError(*self, static_cast<int>(nread));
+      self->callbacks_->onSocketError(*self, static_cast<int>(nread));
     }
   }
   context.endWriteBatch();
@@ -215,7 +215,7 @@ void DataPathSocket::onWritten(uv_write_t* req, int status) noexcept {
       self->close();
       return;
     }
-    self->callbacks_.onSocketError(*self, status);
+    self->callbacks_->onSocketError(*self, status);
     return;
   }
   self->flush();
@@ -241,7 +241,7 @@ void DataPathSocket::afterWrite() noexcept {
   }
   if (over_high_water_ && buffered() <= context_.settings().low_water_bytes) {
     over_high_water_ = false;
-    callbacks_.onSocketWritable(*this);
+    callbacks_->onSocketWritable(*this);
   }
 }
 
@@ -266,7 +266,7 @@ void DataPathSocket::onTick() noexcept {
     close();
     return;
   }
-  callbacks_.onSocketError(*this, status);
+  callbacks_->onSocketError(*this, status);
 }
 
 void DataPathSocket::dropQueued() noexcept {
@@ -307,7 +307,7 @@ void DataPathSocket::close() noexcept {
 
 void DataPathSocket::onClosed(uv_handle_t* handle) noexcept {
   auto* self = static_cast<DataPathSocket*>(handle->data);
-  self->callbacks_.onSocketClosed(*self);
+  self->callbacks_->onSocketClosed(*self);
   delete self;
 }
 

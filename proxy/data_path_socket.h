@@ -73,6 +73,10 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
   void close() noexcept;
   bool closing() const noexcept { return closing_; }
 
+  // Hands the socket's events to another owner (a connection found to speak HTTP/2 goes from
+  // the HTTP/1.1 session that sniffed it to an HTTP/2 one). From the next event on.
+  void setCallbacks(DataPathSocketCallbacks& callbacks) noexcept { callbacks_ = &callbacks; }
+
  private:
   ~DataPathSocket() override;
 
@@ -101,7 +105,7 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
   void dropQueued() noexcept;
 
   WorkerContext& context_;
-  DataPathSocketCallbacks& callbacks_;
+  DataPathSocketCallbacks* callbacks_;
   uv_tcp_t tcp_{};
   uv_write_t write_req_{};
   uv_connect_t connect_req_{};

@@ -33,8 +33,9 @@ struct ListenerContext {
 };
 
 // One downstream connection. Once accepted, it looks up its original destination (refusing a
-// loop) and sniffs its first bytes: anything but HTTP/1.x becomes an opaque byte tunnel to the
-// selector's tunnelTarget. An HTTP/1.x connection parses requests (request limits), answers
+// loop) and sniffs its first bytes: the HTTP/2 client preface hands the connection to the
+// worker's HTTP/2 data path (H2DownstreamSession::adopt); anything else but HTTP/1.x becomes an
+// opaque byte tunnel to the selector's tunnelTarget. An HTTP/1.x connection parses requests (request limits), answers
 // malformed ones itself, forwards the others one at a time through the upstream pool (pipelined
 // requests wait their turn, so answers come in order), relays the responses with re-framed
 // bodies, and turns into a byte tunnel after a 101 or a CONNECT 2xx.
@@ -112,6 +113,9 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   // Ends sniffing: HTTP/1.x from here on (what input_ holds is parsed), or an opaque tunnel.
   void startHttp() noexcept;
   void openTunnel(SniffedProtocol protocol) noexcept;
+  // An h2c connection goes to the worker's HTTP/2 data path; false when there is none (or no
+  // memory), and the connection is tunnelled instead.
+  bool handOverToH2() noexcept;
   // Closes at once with a reset, never forwarded; counted.
   void refuseConnection(ConnectionRefusal why) noexcept;
   void countTunnelBytes(TunnelDirection direction, size_t n) noexcept;

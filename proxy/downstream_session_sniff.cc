@@ -9,6 +9,8 @@
 
 #include "http/tcp_address.h"
 #include "proxy/downstream_session.h"
+#include "proxy/h2_downstream_session.h"
+#include "proxy/h2_worker.h"
 #include "proxy/upstream_pool.h"
 
 namespace tracecar::proxy {
@@ -93,6 +95,7 @@ void DownstreamSession::onSniffData(std::string_view data) noexcept {
   }
   if (!held) drive(data);  // kept: the tunnel's first bytes, or more to sniff
   if (phase_ != Phase::kSniff) return;
+  if (protocol == SniffedProtocol::kH2 && handOverToH2()) return;
   if (protocol) {
     openTunnel(*protocol);
     return;
@@ -121,6 +124,28 @@ void DownstreamSession::startHttp() noexcept {
   DataPathCounters::add(context_.counters().sniffed[static_cast<size_t>(listener_.role)]
                                                    [static_cast<size_t>(protocol_)]);
   phase_ = Phase::kIdle;
+}
+
+bool DownstreamSession::handOverToH2() noexcept {
+  H2Worker* h2 = context_.h2();
+  if (h2 == nullptr || socket_ == nullptr) return false;
+  H2DownstreamSession* session = nullptr;
+  try {
+    session = H2DownstreamSession::adopt(*h2, listener_, *socket_, peer_, input_);
+  } catch (...) {
+    session = nullptr;
+  }
+  if (session == nullptr) return false;  // out of memory: tunnelled instead
+  protocol_ = SniffedProtocol::kH2;
+  DataPathCounters::add(context_.counters().sniffed[static_cast<size_t>(listener_.role)]
+                                                   [static_cast<size_t>(protocol_)]);
+  // From here the socket and the connection's count belong to the HTTP/2 session; this one
+  // only closes its timer and goes.
+  socket_->setCallbacks(session->socketCallbacks());
+  socket_ = nullptr;
+  counted_ = false;
+  closeNow(false);
+  return true;
 }
 
 void DownstreamSession::openTunnel(SniffedProtocol protocol) noexcept {

@@ -533,7 +533,7 @@ H2DownstreamSession* H2DownstreamSession::adopt(H2Worker& worker, ListenerContex
   }
   session->socket_ = &socket;
   session->own_socket_ = false;
-  if (!session->start(already_read)) return session;  // closing; its socket events still come
+  if (!session->start(already_read, false)) return session;  // closing; its socket events still come
   return session;
 }
 
@@ -596,8 +596,12 @@ bool H2DownstreamSession::open(uv_stream_t* server) noexcept {
   return start({});
 }
 
-bool H2DownstreamSession::start(std::string_view already_read) noexcept {
-  countConnection();
+bool H2DownstreamSession::start(std::string_view already_read, bool count_connection) noexcept {
+  if (count_connection) {
+    countConnection();
+  } else {
+    counted_ = true;  // the session that accepted the connection counted it; it ends here
+  }
   if (uv_timer_init(context_.loop(), &timer_) == 0) {
     timer_.data = this;
     deadline_.bind(&timer_, &H2DownstreamSession::onTimer);

@@ -44,10 +44,11 @@ class H2DownstreamSession final : private DataPathSocketCallbacks,
   static bool accept(H2Worker& worker, ListenerContext& listener, uv_stream_t* server);
 
   // Takes over a connection whose first bytes a sniffer already read (already_read: every byte
-  // read so far, starting with the client preface). The session is returned; from now on the
-  // socket's events must reach socketCallbacks() (DataPathSocket has no way yet to change its
-  // callbacks: until it does, the owner forwards each onSocket* call). peer is the connection's
-  // PeerInfo (listener, addresses, fd). Null when out of memory (the socket is then untouched).
+  // read so far, starting with the client preface). The session is returned; the caller then
+  // points the socket's events at socketCallbacks() (DataPathSocket::setCallbacks) and lets go
+  // of the socket. The connection stays counted once: the caller's count passes to the session.
+  // peer is the connection's PeerInfo (listener, addresses, fd). Null when out of memory (the
+  // socket is then untouched).
   static H2DownstreamSession* adopt(H2Worker& worker, ListenerContext& listener,
                                     DataPathSocket& socket, const PeerInfo& peer,
                                     std::string_view already_read);
@@ -67,7 +68,7 @@ class H2DownstreamSession final : private DataPathSocketCallbacks,
 
   H2DownstreamSession(H2Worker& worker, ListenerContext& listener);
   bool open(uv_stream_t* server) noexcept;
-  bool start(std::string_view already_read) noexcept;
+  bool start(std::string_view already_read, bool count_connection = true) noexcept;
   void countConnection() noexcept;
 
   // Socket events.

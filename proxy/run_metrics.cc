@@ -92,6 +92,61 @@ void addTransparentFamilies(const DataPathSnapshot& snapshot,
   families.push_back(std::move(refused));
 }
 
+// HTTP/2 (docs/http2.md): the codec's figures per side, summed as connections close, and the
+// proxy's relays.
+void addH2Families(const DataPathSnapshot& snapshot,
+                   std::vector<prometheus::MetricFamily>& families) {
+  prometheus::MetricFamily streams = counterFamily(
+      "tracecar_h2_streams_total", "HTTP/2 streams opened, by side, counted when the connection closes.");
+  prometheus::MetricFamily floods = counterFamily(
+      "tracecar_h2_floods_total",
+      "HTTP/2 connections closed with GOAWAY ENHANCE_YOUR_CALM, by side and kind of flood.");
+  prometheus::MetricFamily too_large = counterFamily(
+      "tracecar_h2_header_lists_too_large_total",
+      "HTTP/2 header lists over the size limit (answered 431 or reset), by side.");
+  prometheus::MetricFamily premature = counterFamily(
+      "tracecar_h2_premature_resets_total",
+      "HTTP/2 streams the peer reset before their response ended, by side.");
+  prometheus::MetricFamily protocol_errors = counterFamily(
+      "tracecar_h2_protocol_errors_total", "HTTP/2 connections ended by a protocol error, by side.");
+  for (size_t s = 0; s < 2; ++s) {
+    const DataPathSnapshot::H2Side& side = snapshot.h2_sides[s];
+    const std::string name = s == DataPathSnapshot::kH2Downstream ? "downstream" : "upstream";
+    addCounter(streams, {{"side", name}}, side.streams);
+    addCounter(too_large, {{"side", name}}, side.headers_too_large);
+    addCounter(premature, {{"side", name}}, side.premature_resets);
+    addCounter(protocol_errors, {{"side", name}}, side.protocol_errors);
+    const std::pair<const char*, uint64_t> kinds[] = {
+        {"rapid_reset", side.rapid_reset_floods}, {"continuation", side.continuation_floods},
+        {"settings", side.settings_floods},       {"ping", side.ping_floods},
+        {"empty_data", side.empty_data_floods}};
+    for (const auto& [kind, value] : kinds) addCounter(floods, {{"side", name}, {"kind", kind}}, value);
+  }
+  prometheus::MetricFamily resets = counterFamily(
+      "tracecar_h2_resets_relayed_total", "RST_STREAM relayed from one side to the other.");
+  addCounter(resets, {{"direction", "to_upstream"}}, snapshot.h2_resets_to_upstream);
+  addCounter(resets, {{"direction", "to_downstream"}}, snapshot.h2_resets_to_downstream);
+  prometheus::MetricFamily goaways = counterFamily(
+      "tracecar_h2_upstream_goaways_total", "GOAWAY frames received from HTTP/2 upstreams.");
+  addCounter(goaways, {}, snapshot.h2_upstream_goaways);
+  prometheus::MetricFamily retries = counterFamily(
+      "tracecar_h2_refused_stream_retries_total",
+      "Requests sent again on another HTTP/2 upstream connection after a refused stream.");
+  addCounter(retries, {}, snapshot.h2_refused_retries);
+  prometheus::MetricFamily open;
+  open.name = "tracecar_h2_upstream_connections_open";
+  open.help = "HTTP/2 upstream connections open.";
+  open.type = prometheus::MetricType::Gauge;
+  prometheus::ClientMetric gauge;
+  gauge.gauge.value = static_cast<double>(snapshot.h2_upstream_connections_open);
+  open.metric.push_back(std::move(gauge));
+  for (prometheus::MetricFamily* family :
+       {&streams, &floods, &too_large, &premature, &protocol_errors, &resets, &goaways, &retries,
+        &open}) {
+    families.push_back(std::move(*family));
+  }
+}
+
 }  // namespace
 
 void addDataPathFigures(const DataPathSnapshot& snapshot,
@@ -128,6 +183,7 @@ void addDataPathFigures(const DataPathSnapshot& snapshot,
     }
   }
   addTransparentFamilies(snapshot, families);
+  addH2Families(snapshot, families);
 }
 
 std::vector<prometheus::MetricFamily> RunMetrics::Collect() const {

@@ -78,6 +78,8 @@ void Worker::run(ListenFds fds) noexcept {
     context_ = std::make_unique<WorkerContext>(&loop_, settings_, counters_);
     pool_ = std::make_unique<UpstreamPool>(*context_);
     context_->setPool(pool_.get());
+    h2_ = std::make_unique<H2Worker>(*context_);
+    context_->setH2(h2_.get());
     context_->setOnRetired([this] { checkDrained(); });
     if (const int rc = context_->init(); rc < 0) {
       status = absl::InternalError(std::string("worker loop: ") + uv_strerror(rc));
@@ -166,6 +168,7 @@ void Worker::beginDrain(std::chrono::milliseconds timeout) noexcept {
                                                    context_->sessions().end());
     for (DownstreamSession* session : sessions) session->drain();
     pool_->closeIdle();
+    h2_->drain();
   }
   // A later request may shorten the deadline.
   const uint64_t due = static_cast<uint64_t>(std::max<int64_t>(timeout.count(), 0));
@@ -182,12 +185,13 @@ void Worker::onDrainTimer(uv_timer_t* timer) noexcept {
                                                  self->context_->sessions().end());
   for (DownstreamSession* session : sessions) session->forceClose();
   self->pool_->closeAll();
+  self->h2_->forceClose();
   self->checkDrained();
 }
 
 void Worker::checkDrained() noexcept {
   if (!draining_ || finished_) return;
-  if (!context_->sessions().empty() || !pool_->empty()) return;
+  if (!context_->sessions().empty() || !pool_->empty() || !h2_->idle()) return;
   finish();
 }
 

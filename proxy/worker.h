@@ -19,6 +19,7 @@
 #include "proxy/data_path_counters.h"
 #include "proxy/data_path_settings.h"
 #include "proxy/downstream_session.h"
+#include "proxy/h2_worker.h"
 #include "proxy/listener_socket.h"
 #include "proxy/original_destination.h"
 #include "proxy/stream_observer.h"
@@ -99,6 +100,7 @@ class Worker {
   uv_timer_t drain_timer_{};
   std::unique_ptr<WorkerContext> context_;
   std::unique_ptr<UpstreamPool> pool_;
+  std::unique_ptr<H2Worker> h2_;  // the HTTP/2 data path: sessions the sniffer hands over
   std::array<std::unique_ptr<UpstreamSelector>, kListenerRoleCount> selectors_;
   std::array<std::unique_ptr<StreamObserverFactory>, kListenerRoleCount> observers_;
   std::array<ListenerContext, kListenerRoleCount> listeners_{};

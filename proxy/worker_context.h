@@ -17,6 +17,7 @@ namespace tracecar::proxy {
 
 class DownstreamSession;
 class UpstreamPool;
+class H2Worker;
 
 // Work to run on the next turn of the worker's loop (never inside the caller's stack).
 class Tickable {
@@ -66,6 +67,9 @@ class WorkerContext {
 
   UpstreamPool& pool() noexcept { return *pool_; }
   void setPool(UpstreamPool* pool) noexcept { pool_ = pool; }
+  // The worker's HTTP/2 data path; null where there is none (h2c is then tunnelled).
+  H2Worker* h2() noexcept { return h2_; }
+  void setH2(H2Worker* h2) noexcept { h2_ = h2; }
 
   // t.onTick() on the next loop turn; posting twice before it runs runs it once.
   void post(Tickable& t) noexcept;
@@ -103,6 +107,7 @@ class WorkerContext {
   DataPathCounters& counters_;
   std::unique_ptr<char[]> read_buffer_;
   UpstreamPool* pool_ = nullptr;
+  H2Worker* h2_ = nullptr;
   uv_idle_t idle_{};
   bool idle_open_ = false;
   bool idle_active_ = false;

@@ -15,6 +15,8 @@ packages=(
   curl prometheus
   # OTLP/gRPC export tests: a grpcio collector (Debian's /usr/bin/python3)
   python3-grpcio python3-protobuf
+  # HTTP/2 tests: nghttp and h2load as clients, nginx as an h2c origin
+  nghttp2-client nginx
   # transparent mode tests: pods as network namespaces
   iptables iproute2
   # Kubernetes: the chart rendered without helm (Go text/template + Sprig) and its values schema

@@ -16,6 +16,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -605,6 +606,94 @@ def sampling_rules(h):
         check(got == want, "%s %s: want %d, got %r" % (rule, decision, want, got))
 
 
+def h2c_origin(h):
+    """nginx serving h2c with prior knowledge on a free port: every path answers 200 with the
+    path and the traceparent it received."""
+    if shutil.which("nginx") is None and not os.path.exists("/usr/sbin/nginx"):
+        raise Skip("nginx is missing (scripts/install-deps.sh installs it)")
+    port = closed_port()
+    prefix = os.path.join(h.dir, "nginx-h2")
+    os.makedirs(prefix, exist_ok=True)
+    conf = os.path.join(prefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("worker_processes 1;\ndaemon off;\nmaster_process off;\n"
+                "pid %s/nginx.pid;\nerror_log %s/error.log warn;\n"
+                "events { worker_connections 256; }\nhttp {\n  access_log off;\n"
+                "  client_body_temp_path %s/b; proxy_temp_path %s/p; fastcgi_temp_path %s/f;\n"
+                "  uwsgi_temp_path %s/u; scgi_temp_path %s/s;\n"
+                "  server { listen 127.0.0.1:%d http2;\n"
+                "    location / { default_type text/plain;\n"
+                "      return 200 \"h2 origin $request_uri $http_traceparent\\n\"; } }\n}\n"
+                % ((prefix,) * 7 + (port,)))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    h.start("nginx-h2", [nginx, "-e", os.path.join(prefix, "error.log"), "-p", prefix + "/",
+                         "-c", conf])
+
+    def listening():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return None
+    wait_for(listening, 10, "nginx (h2c) to listen")
+    return port
+
+
+def nghttp(*args):
+    if shutil.which("nghttp") is None:
+        raise Skip("nghttp is missing (Debian nghttp2-client; scripts/install-deps.sh installs it)")
+    r = subprocess.run(["nghttp", "-t", "10"] + list(args), capture_output=True, timeout=30)
+    if r.returncode != 0:
+        raise Failure("nghttp %s failed (%d): %s" % (" ".join(args), r.returncode,
+                                                     r.stderr.decode("utf-8", "replace")))
+    return r.stdout.decode("utf-8", "replace")
+
+
+def h2c_and_h1_same_port(h):
+    """The listeners sniff each connection: HTTP/2 with prior knowledge and HTTP/1.1 share one
+    port, each forwarded in the protocol it came in, each with its span."""
+    h2_origin = h2c_origin(h)
+    h1_origin = h.origin()
+    collector, record = h.collector()
+    tc = h.tracecar("sidecar", h2_origin, ROUTES, collector_port=collector)
+
+    # Inbound: h2c to the app (which speaks h2c only).
+    body = nghttp("http://127.0.0.1:%d/users/7?x=1" % tc.inbound)
+    check(body.startswith("h2 origin /users/7?x=1 00-"), "the app answered over HTTP/2: %r" % body)
+    server = h.wait_spans(record, 1)[0]
+    check(server["kind"] == "SPAN_KIND_SERVER" and server["name"] == "GET /users/{id}",
+          "SERVER span %r %r" % (server["kind"], server["name"]))
+    check(server["attributes"].get("network.protocol.version") == "2",
+          "network.protocol.version %r" % server["attributes"].get("network.protocol.version"))
+    trace_id, parent_id, _ = traceparent_parts(body.split()[3])
+    check(trace_id == server["trace_id"] and parent_id == server["span_id"],
+          "the app's parent is the SERVER span")
+
+    # Outbound, one port: HTTP/1.1 as the app's proxy to an HTTP/1.1 origin, and h2c naming
+    # the h2c origin in :authority.
+    echo = h.curl("-x", "http://127.0.0.1:%d" % tc.outbound, "http://127.0.0.1:%d/echo" % h1_origin)
+    check(echoed_header(echo, "traceparent") is not None, "HTTP/1.1 forwarded with context")
+    body = nghttp("-H", ":authority: 127.0.0.1:%d" % h2_origin,
+                  "http://127.0.0.1:%d/items/9" % tc.outbound)
+    check(body.startswith("h2 origin /items/9 00-"), "h2c forwarded to the h2c origin: %r" % body)
+    clients = h.wait_spans(record, 2, where=lambda s: s["kind"] == "SPAN_KIND_CLIENT")
+    versions = sorted(s["attributes"].get("network.protocol.version") for s in clients)
+    check(versions == ["1.1", "2"], "CLIENT spans by protocol: %r" % versions)
+
+    text = h.metrics(tc)
+    for listener in ("inbound", "outbound"):
+        check(metric_value(text, "tracecar_sniffed_connections_total",
+                           {"listener": listener, "protocol": "h2"}) == 1,
+              "one h2 connection sniffed on %s" % listener)
+    check(metric_value(text, "tracecar_sniffed_connections_total",
+                       {"listener": "outbound", "protocol": "http1"}) == 1,
+          "one HTTP/1.1 connection sniffed on outbound")
+    r = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=30)
+    check(r.returncode == 0, "promtool check metrics: %s%s" % (r.stdout.decode(),
+                                                               r.stderr.decode()))
+
+
 def run_config_errors(h):
     r = subprocess.run([h.tracecar_binary, "run", "--inbound", "0.0.0.0", "--route", "/users/{id",
                         "--admin", "127.0.0.1:0"], capture_output=True, timeout=30,
@@ -631,6 +720,7 @@ CASES = {
     "sampling_ratio": sampling_ratio,
     "untrusted_restart": untrusted_restart,
     "sampling_rules": sampling_rules,
+    "h2c_and_h1_same_port": h2c_and_h1_same_port,
 }
 
 

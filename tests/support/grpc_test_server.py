@@ -68,16 +68,23 @@ def big(request, context):
 def endless(request, context):
     global cancelled
     i = 0
-    while context.is_active():
-        yield ("tick-%d" % i).encode()
-        i += 1
-        if i == 5 and args.stop_after_first_endless:
-            threading.Thread(target=lambda: server_ref["server"].stop(10)).start()
-        if args.stop_after_first_endless and i >= 40:
-            return
-        time.sleep(0.02)
-    with lock:
-        cancelled += 1
+    finished = False
+    try:
+        while context.is_active():
+            yield ("tick-%d" % i).encode()
+            i += 1
+            if i == 5 and args.stop_after_first_endless:
+                threading.Thread(target=lambda: server_ref["server"].stop(10)).start()
+            if args.stop_after_first_endless and i >= 40:
+                finished = True
+                return
+            time.sleep(0.02)
+    finally:
+        # A cancel shows either as the call turning inactive between two messages or as the
+        # generator being closed at its yield: both count.
+        if not finished:
+            with lock:
+                cancelled += 1
 
 
 def stats(request, context):
