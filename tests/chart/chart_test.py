@@ -147,9 +147,11 @@ def case_render_default(args):
 def case_overrides(args):
     vf = values_file({
         "sidecar": {"native": False, "routes": ["/users/{id}"], "samplingRules": "*=10%",
+                    "inboundAddress": "[::]",
                     "otlpEndpoint": "http://collector:4318", "preStopSleepSeconds": 7,
                     "env": [{"name": "X", "value": "x1"}]},
-        "interception": {"excludeInboundPorts": "22", "excludeOutboundCidrs": "10.0.0.0/8"},
+        "interception": {"excludeInboundPorts": "22", "excludeOutboundCidrs": "10.0.0.0/8",
+                         "ipv6": "auto"},
         "injector": {"namespaceSelector": {"matchLabels": {"team": "a",
                                                            "tracecar.io/inject": None}}},
     })
@@ -167,12 +169,14 @@ def case_overrides(args):
     a = sidecar["args"]
     check(a[a.index("--route") + 1] == "/users/{id}", "routes: %r" % a)
     check(a[a.index("--sampling-rules") + 1] == "*=10%", "sampling rules: %r" % a)
+    check(a[a.index("--inbound") + 1] == "[::]:15006", "dual-stack inbound: %r" % a)
     env = {e["name"]: e.get("value") for e in sidecar["env"]}
     check(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") == "http://collector:4318" and env.get("X") == "x1",
           "env: %r" % env)
     i = init["args"]
     check(i[i.index("--exclude-inbound-ports") + 1] == "22", "init args: %r" % i)
     check(i[i.index("--exclude-outbound-cidrs") + 1] == "10.0.0.0/8", "init args: %r" % i)
+    check(i[i.index("--ipv6") + 1] == "auto", "init args: %r" % i)
     kinds = by_kind(docs)
     check(kinds["Deployment"][0]["spec"]["replicas"] == 3, "replicas")
     hook = kinds["MutatingWebhookConfiguration"][0]["webhooks"][0]
@@ -222,6 +226,7 @@ def case_schema(args):
         ("sidecar", "native", "yes"),
         ("sidecar", "adminPort", 70000),
         ("interception", "ipv6", "maybe"),
+        ("sidecar", "inboundAddress", "10.0.0.1"),
         ("injector", "timeoutSeconds", 60),
         ("sidecar", "routes", "/users/{id}"),
         ("image", "tag", ""),

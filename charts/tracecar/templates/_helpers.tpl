@@ -117,7 +117,7 @@ restartPolicy: Always
 args:
   - run
   - --inbound
-  - {{ printf "0.0.0.0:%v" $s.inboundPort | quote }}
+  - {{ printf "%s:%v" $s.inboundAddress $s.inboundPort | quote }}
   - --outbound
   - {{ printf "127.0.0.1:%v" $s.outboundPort | quote }}
   - --admin
