@@ -12,6 +12,7 @@
 
 #include "base/ascii.h"
 #include "exporter/gzip.h"
+#include "exporter/export_attempt_loop.h"
 #include "exporter/log.h"
 #include "exporter/otlp_grpc_connection.h"
 #include "exporter/otlp_grpc_wire.h"
@@ -93,45 +94,30 @@ http::H2Head grpcHead(const OtlpConfig& config, std::string_view version) {
 
 }  // namespace
 
-class OtlpGrpcExporter::Impl final : public OtlpGrpcConnectionCallbacks {
+class OtlpGrpcExporter::Impl final
+    : public ExportAttemptLoop<OtlpGrpcExporter::Impl, OtlpGrpcConnection>,
+      public OtlpGrpcConnectionCallbacks {
  public:
   Impl(uv_loop_t* loop, const OtlpConfig& config, Resource resource, InstrumentationScope scope,
        ExporterCounters& counters, const Options& options, OtlpHttpTarget target);
 
-  void init() noexcept;
-  // No handle of ours is open: the memory may go.
-  bool deletable() const noexcept { return open_handles_ == 0; }
-
   void exportBatch(std::span<const SpanRecord* const> batch, uint64_t deadline_ms,
                    DoneCallback done) noexcept;
-  void shutdown(std::function<void()> done) noexcept;
 
  private:
+  friend class ExportAttemptLoop<Impl, OtlpGrpcConnection>;
+
   bool encode(std::span<const SpanRecord* const> batch) noexcept;
   void startAttempt() noexcept;
-  void attemptFailed(std::string reason) noexcept;
-  void scheduleRetry(std::optional<milliseconds> retry_after) noexcept;
   void succeeded(const OtlpGrpcResponse& response) noexcept;
-  void onDeadline() noexcept;
-  void complete(Status status, std::string message, uint64_t rejected = 0) noexcept;
-  void deliver() noexcept;
-  void releaseConnection() noexcept;
-  void handleClosed() noexcept;
 
   // OtlpGrpcConnectionCallbacks.
   void onResponse(const OtlpGrpcResponse& response) override;
   void onConnectionFailure(std::string_view reason) override;
   void onConnectionReleased() override;
 
-  static void onDeadlineTimer(uv_timer_t* timer) noexcept;
-  static void onRetryTimer(uv_timer_t* timer) noexcept;
-  static void onDoneTimer(uv_timer_t* timer) noexcept;
-  static void onTimerClosed(uv_handle_t* handle) noexcept;
-
-  uv_loop_t* const loop_;
   const Resource resource_;
   const InstrumentationScope scope_;
-  ExporterCounters& counters_;
   const OtlpHttpTarget target_;
   const uint64_t timeout_ms_;
   const size_t max_response_bytes_;
@@ -139,7 +125,6 @@ class OtlpGrpcExporter::Impl final : public OtlpGrpcConnectionCallbacks {
 
   OtlpProtoEncoder proto_encoder_;
   std::unique_ptr<GzipCompressor> gzip_;  // when compression is gzip
-  Backoff backoff_;
 
   // Reused across batches.
   std::string body_;
@@ -148,79 +133,30 @@ class OtlpGrpcExporter::Impl final : public OtlpGrpcConnectionCallbacks {
   http::H2Head request_head_;
   std::string decoded_;  // a gzip-encoded response body
 
-  uv_timer_t deadline_timer_{};  // the batch's deadline
-  uv_timer_t retry_timer_{};     // the wait before the next attempt
-  uv_timer_t done_timer_{};      // answers on a loop turn of its own, never inside a call
-  int open_handles_ = 0;  // timers and connections not yet closed
-
-  OtlpGrpcConnection* connection_ = nullptr;
   uint64_t connections_opened_ = 0;
-
-  // The batch in flight.
-  DoneCallback done_;
-  size_t batch_size_ = 0;
-  uint64_t deadline_ = 0;  // uv_now terms
-  uint64_t started_ = 0;
-  uint32_t attempts_ = 0;
-  bool attempt_in_flight_ = false;
-  bool completing_ = false;  // outcome_ waits for done_timer_
-  ExportOutcome outcome_;
-  std::string last_error_;
-
-  bool shutting_down_ = false;
-  std::function<void()> shutdown_done_;
 };
 
 OtlpGrpcExporter::Impl::Impl(uv_loop_t* loop, const OtlpConfig& config, Resource resource,
                              InstrumentationScope scope, ExporterCounters& counters,
                              const Options& options, OtlpHttpTarget target)
-    : loop_(loop),
+    : ExportAttemptLoop(loop, counters, options.backoff,
+                        options.seed != 0 ? options.seed : freshSeed(this)),
       resource_(std::move(resource)),
       scope_(std::move(scope)),
-      counters_(counters),
       target_(std::move(target)),
       timeout_ms_(static_cast<uint64_t>(std::max<int64_t>(0, config.timeout.count()))),
       max_response_bytes_(options.max_response_bytes),
       head_(grpcHead(config, scope_.version)),
       gzip_(config.compression == Compression::kGzip ? std::make_unique<GzipCompressor>()
-                                                     : nullptr),
-      backoff_(options.backoff, options.seed != 0 ? options.seed : freshSeed(this)) {}
-
-void OtlpGrpcExporter::Impl::init() noexcept {
-  // Initialising a timer cannot fail on a running loop.
-  for (uv_timer_t* timer : {&deadline_timer_, &retry_timer_, &done_timer_}) {
-    uv_timer_init(loop_, timer);
-    timer->data = this;
-    ++open_handles_;
-  }
-}
+                                                     : nullptr) {}
 
 // ---- one batch ----
 
 void OtlpGrpcExporter::Impl::exportBatch(std::span<const SpanRecord* const> batch,
                                          uint64_t deadline_ms, DoneCallback done) noexcept {
-  if (shutting_down_ || done_) {
-    // Misuse (after shutdown, or two batches at once): answered at once rather than lost.
-    ExportOutcome outcome;
-    outcome.status = Status::kRetryExhausted;
-    done(std::move(outcome));
-    return;
-  }
-  done_ = std::move(done);
-  batch_size_ = batch.size();
-  uv_update_time(loop_);
-  const uint64_t now = uv_now(loop_);
-  started_ = now;
-  deadline_ = std::min(deadline_ms, now + timeout_ms_);
-  attempts_ = 0;
-  last_error_.clear();
-  backoff_.reset();
+  if (!beginBatch(batch.size(), deadline_ms, timeout_ms_, done)) return;
   if (!encode(batch)) return;
-  if (deadline_ <= now) {
-    complete(Status::kRetryExhausted, "the export deadline had passed before the first attempt");
-    return;
-  }
-  uv_timer_start(&deadline_timer_, &Impl::onDeadlineTimer, deadline_ - now, 0);
+  if (!startDeadline()) return;
   startAttempt();
 }
 
@@ -354,162 +290,9 @@ void OtlpGrpcExporter::Impl::succeeded(const OtlpGrpcResponse& response) noexcep
   complete(Status::kSuccess, std::move(message), rejected);
 }
 
-void OtlpGrpcExporter::Impl::onConnectionFailure(std::string_view reason) {
-  if (!attempt_in_flight_) return;
-  attempt_in_flight_ = false;
-  releaseConnection();
-  attemptFailed(std::string(reason));
-}
-
-void OtlpGrpcExporter::Impl::attemptFailed(std::string reason) noexcept {
-  counters_.request(ExportRequestResult::kRetryableFailure);
-  last_error_ = std::move(reason);
-  scheduleRetry(std::nullopt);
-}
-
-void OtlpGrpcExporter::Impl::scheduleRetry(std::optional<milliseconds> retry_after) noexcept {
-  uv_update_time(loop_);
-  const uint64_t now = uv_now(loop_);
-  const milliseconds left(deadline_ > now ? deadline_ - now : 0);
-  const std::optional<milliseconds> delay = retryDelay(retry_after, backoff_, left);
-  if (!delay) {
-    std::string message = "export of " + std::to_string(batch_size_) + " spans failed after " +
-                          std::to_string(attempts_) +
-                          (attempts_ == 1 ? " attempt" : " attempts") +
-                          ", no time left to retry: " + last_error_;
-    log(LogLevel::kError, kComponent, message);
-    complete(Status::kRetryExhausted, std::move(message));
-    return;
-  }
-  if (logEnabled(LogLevel::kDebug)) {
-    log(LogLevel::kDebug, kComponent,
-        "export attempt " + std::to_string(attempts_) + " failed (" + last_error_ +
-            "); retrying in " + std::to_string(delay->count()) + " ms");
-  }
-  uv_timer_start(&retry_timer_, &Impl::onRetryTimer, static_cast<uint64_t>(delay->count()), 0);
-}
-
-void OtlpGrpcExporter::Impl::onDeadline() noexcept {
-  if (!done_ || completing_) return;
-  uv_timer_stop(&retry_timer_);
-  uv_update_time(loop_);
-  std::string message;
-  if (attempt_in_flight_) {
-    attempt_in_flight_ = false;
-    releaseConnection();
-    counters_.request(ExportRequestResult::kTimeout);
-    message = "export of " + std::to_string(batch_size_) + " spans timed out after " +
-              std::to_string(uv_now(loop_) - started_) + " ms (attempt " +
-              std::to_string(attempts_) + ")";
-    if (!last_error_.empty()) message += "; earlier: " + last_error_;
-  } else {
-    message = "export deadline passed while waiting to retry: " + last_error_;
-  }
-  log(LogLevel::kError, kComponent, message);
-  complete(Status::kRetryExhausted, std::move(message));
-}
-
-void OtlpGrpcExporter::Impl::complete(Status status, std::string message,
-                                      uint64_t rejected) noexcept {
-  uv_timer_stop(&deadline_timer_);
-  uv_timer_stop(&retry_timer_);
-  attempt_in_flight_ = false;
-  outcome_.status = status;
-  outcome_.rejected_spans = rejected;
-  outcome_.message = std::move(message);
-  completing_ = true;
-  uv_timer_start(&done_timer_, &Impl::onDoneTimer, 0, 0);
-}
-
-void OtlpGrpcExporter::Impl::deliver() noexcept {
-  if (!completing_ || !done_) return;
-  completing_ = false;
-  DoneCallback done = std::move(done_);
-  done_ = nullptr;
-  ExportOutcome outcome = std::move(outcome_);
-  outcome_ = ExportOutcome();
-  done(std::move(outcome));  // may start the next batch, or shut down: nothing after this
-}
-
-void OtlpGrpcExporter::Impl::releaseConnection() noexcept {
-  OtlpGrpcConnection* connection = connection_;
-  connection_ = nullptr;
-  if (connection != nullptr) connection->release();
-}
-
-// ---- timers ----
-
-void OtlpGrpcExporter::Impl::onDeadlineTimer(uv_timer_t* timer) noexcept {
-  static_cast<Impl*>(timer->data)->onDeadline();
-}
-
-void OtlpGrpcExporter::Impl::onRetryTimer(uv_timer_t* timer) noexcept {
-  auto* self = static_cast<Impl*>(timer->data);
-  if (self->done_ && !self->completing_) self->startAttempt();
-}
-
-void OtlpGrpcExporter::Impl::onDoneTimer(uv_timer_t* timer) noexcept {
-  static_cast<Impl*>(timer->data)->deliver();
-}
-
-// ---- shutdown ----
-
-void OtlpGrpcExporter::Impl::shutdown(std::function<void()> done) noexcept {
-  if (shutting_down_) {
-    if (open_handles_ == 0) {
-      if (done) done();
-      return;
-    }
-    if (done) {
-      try {
-        shutdown_done_ = [first = std::move(shutdown_done_), second = std::move(done)] {
-          if (first) first();
-          second();
-        };
-      } catch (const std::bad_alloc&) {
-        // The second caller is not told; the first still is.
-      }
-    }
-    return;
-  }
-  shutting_down_ = true;
-  shutdown_done_ = std::move(done);
-
-  if (done_) {
-    // The batch in flight is answered first: with its outcome if it has one already.
-    ExportOutcome outcome;
-    if (completing_) {
-      outcome = std::move(outcome_);
-    } else {
-      outcome.status = Status::kRetryExhausted;
-      outcome.message = "the exporter shut down during the export";
-    }
-    completing_ = false;
-    attempt_in_flight_ = false;
-    DoneCallback batch_done = std::move(done_);
-    done_ = nullptr;
-    batch_done(std::move(outcome));
-  }
-
-  for (uv_timer_t* timer : {&deadline_timer_, &retry_timer_, &done_timer_}) {
-    uv_close(reinterpret_cast<uv_handle_t*>(timer), &Impl::onTimerClosed);
-  }
-  releaseConnection();  // the timers are still closing: done comes from a close callback
-}
-
-void OtlpGrpcExporter::Impl::onTimerClosed(uv_handle_t* handle) noexcept {
-  static_cast<Impl*>(handle->data)->handleClosed();
-}
+void OtlpGrpcExporter::Impl::onConnectionFailure(std::string_view reason) { connectionFailed(reason); }
 
 void OtlpGrpcExporter::Impl::onConnectionReleased() { handleClosed(); }
-
-void OtlpGrpcExporter::Impl::handleClosed() noexcept {
-  --open_handles_;
-  if (!shutting_down_ || open_handles_ != 0) return;
-  std::function<void()> finished = std::move(shutdown_done_);
-  shutdown_done_ = nullptr;
-  if (finished) finished();  // may destroy the exporter: nothing after this
-}
 
 // ---- the public face ----
 
