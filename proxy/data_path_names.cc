@@ -103,16 +103,16 @@ void DataPathSnapshot::add(const DataPathCounters& c) noexcept {
   upstream_connections_idle += c.upstream_connections_idle.load(relaxed);
   buffered_bytes += c.buffered_bytes.load(relaxed);
   buffered_bytes_peak = std::max(buffered_bytes_peak, c.buffered_bytes_peak.load(relaxed));
-  const auto addSide = [relaxed](H2Side& to, const H2PathCounters::Side& from) {
-    to.streams += from.streams.load(relaxed);
-    to.headers_too_large += from.headers_too_large.load(relaxed);
-    to.premature_resets += from.premature_resets.load(relaxed);
-    to.rapid_reset_floods += from.rapid_reset_floods.load(relaxed);
-    to.continuation_floods += from.continuation_floods.load(relaxed);
-    to.settings_floods += from.settings_floods.load(relaxed);
-    to.ping_floods += from.ping_floods.load(relaxed);
-    to.empty_data_floods += from.empty_data_floods.load(relaxed);
-    to.protocol_errors += from.protocol_errors.load(relaxed);
+  const auto addSide = [](H2Side& to, const H2PathCounters::Side& from) {
+    to.streams += from.streams.load(std::memory_order_relaxed);
+    to.headers_too_large += from.headers_too_large.load(std::memory_order_relaxed);
+    to.premature_resets += from.premature_resets.load(std::memory_order_relaxed);
+    to.rapid_reset_floods += from.rapid_reset_floods.load(std::memory_order_relaxed);
+    to.continuation_floods += from.continuation_floods.load(std::memory_order_relaxed);
+    to.settings_floods += from.settings_floods.load(std::memory_order_relaxed);
+    to.ping_floods += from.ping_floods.load(std::memory_order_relaxed);
+    to.empty_data_floods += from.empty_data_floods.load(std::memory_order_relaxed);
+    to.protocol_errors += from.protocol_errors.load(std::memory_order_relaxed);
   };
   addSide(h2_sides[kH2Downstream], c.h2.downstream);
   addSide(h2_sides[kH2Upstream], c.h2.upstream);
