@@ -302,36 +302,13 @@ absl::StatusOr<std::unique_ptr<OtlpGrpcExporter>> OtlpGrpcExporter::create(
   if (config.protocol != OtlpProtocol::kGrpc) {
     return absl::InvalidArgumentError("OTLP/gRPC exporter: the protocol is not grpc");
   }
-  const Endpoint& endpoint = config.endpoint;
-  if (endpoint.scheme != "http" && endpoint.scheme != "https") {
-    return absl::InvalidArgumentError("OTLP/gRPC exporter: unsupported scheme \"" +
-                                      logExcerpt(endpoint.scheme) + "\"");
-  }
-  if (endpoint.host.empty() || endpoint.port == 0) {
-    return absl::InvalidArgumentError("OTLP/gRPC exporter: the endpoint has no host or port");
-  }
-
-  OtlpHttpTarget target;
-  target.host = endpoint.host;
-  target.port = endpoint.port;
-  target.max_body_bytes = options.max_response_bytes;
-  if (endpoint.tls()) {
-    http::TlsClientConfig tls;
-    tls.ca_file = config.certificate;
-    tls.cert_file = config.client_certificate;
-    tls.key_file = config.client_key;
-    tls.alpn = {"h2"};
-    auto context = http::TlsContext::client(tls);
-    if (!context.ok()) {
-      return absl::Status(context.status().code(),
-                          "OTLP/gRPC exporter: " + std::string(context.status().message()));
-    }
-    target.tls = *std::move(context);
-  }
+  absl::StatusOr<OtlpHttpTarget> target =
+      otlpTarget(config, options.max_response_bytes, "h2", "OTLP/gRPC exporter");
+  if (!target.ok()) return target.status();
 
   try {
     auto impl = std::make_unique<Impl>(loop, config, std::move(resource), std::move(scope),
-                                       counters, options, std::move(target));
+                                       counters, options, *std::move(target));
     std::unique_ptr<OtlpGrpcExporter> exporter(new OtlpGrpcExporter(std::move(impl)));
     exporter->impl_->init();
     return exporter;

@@ -513,4 +513,34 @@ void OtlpHttpConnection::onSocketClosedImpl(Socket* socket) noexcept {
   if (report) deliverFailure();
 }
 
+absl::StatusOr<OtlpHttpTarget> otlpTarget(const OtlpConfig& config, size_t max_body_bytes,
+                                          std::string_view alpn, std::string_view who) {
+  const Endpoint& endpoint = config.endpoint;
+  if (endpoint.scheme != "http" && endpoint.scheme != "https") {
+    return absl::InvalidArgumentError(std::string(who) + ": unsupported scheme \"" +
+                                      logExcerpt(endpoint.scheme) + "\"");
+  }
+  if (endpoint.host.empty() || endpoint.port == 0) {
+    return absl::InvalidArgumentError(std::string(who) + ": the endpoint has no host or port");
+  }
+  OtlpHttpTarget target;
+  target.host = endpoint.host;
+  target.port = endpoint.port;
+  target.max_body_bytes = max_body_bytes;
+  if (endpoint.tls()) {
+    http::TlsClientConfig tls;
+    tls.ca_file = config.certificate;
+    tls.cert_file = config.client_certificate;
+    tls.key_file = config.client_key;
+    tls.alpn = {std::string(alpn)};
+    auto context = http::TlsContext::client(tls);
+    if (!context.ok()) {
+      return absl::Status(context.status().code(),
+                          std::string(who) + ": " + std::string(context.status().message()));
+    }
+    target.tls = *std::move(context);
+  }
+  return target;
+}
+
 }  // namespace tracecar::exporter

@@ -64,6 +64,12 @@ struct OtlpHttpTarget {
   size_t max_body_bytes = 64 * 1024;
 };
 
+// The target of config's endpoint, for either transport: an http or https URL with a host and
+// a port, and for https a TLS client context with config's files offering alpn. Errors start
+// with who (e.g. "OTLP/HTTP exporter").
+absl::StatusOr<OtlpHttpTarget> otlpTarget(const OtlpConfig& config, size_t max_body_bytes,
+                                          std::string_view alpn, std::string_view who);
+
 // One HTTP/1.1 client connection to the collector on a libuv loop: resolves the host (on every
 // open, so a collector that moved is found), tries its addresses in order, then speaks TLS
 // over memory BIOs when asked. One request at a time; kept alive between requests.

@@ -311,41 +311,19 @@ absl::StatusOr<std::unique_ptr<OtlpHttpExporter>> OtlpHttpExporter::create(
   if (config.protocol == OtlpProtocol::kGrpc) {
     return absl::InvalidArgumentError("OTLP/HTTP exporter: the protocol is grpc, not http");
   }
+  absl::StatusOr<OtlpHttpTarget> target =
+      otlpTarget(config, options.max_response_bytes, "http/1.1", "OTLP/HTTP exporter");
+  if (!target.ok()) return target.status();
   const Endpoint& endpoint = config.endpoint;
-  if (endpoint.scheme != "http" && endpoint.scheme != "https") {
-    return absl::InvalidArgumentError("OTLP/HTTP exporter: unsupported scheme \"" +
-                                      logExcerpt(endpoint.scheme) + "\"");
-  }
-  if (endpoint.host.empty() || endpoint.port == 0) {
-    return absl::InvalidArgumentError("OTLP/HTTP exporter: the endpoint has no host or port");
-  }
   if (endpoint.path.empty() || endpoint.path.front() != '/' ||
       !std::all_of(endpoint.path.begin(), endpoint.path.end(), isPathChar)) {
     return absl::InvalidArgumentError("OTLP/HTTP exporter: invalid endpoint path \"" +
                                       logExcerpt(endpoint.path) + "\"");
   }
 
-  OtlpHttpTarget target;
-  target.host = endpoint.host;
-  target.port = endpoint.port;
-  target.max_body_bytes = options.max_response_bytes;
-  if (endpoint.tls()) {
-    http::TlsClientConfig tls;
-    tls.ca_file = config.certificate;
-    tls.cert_file = config.client_certificate;
-    tls.key_file = config.client_key;
-    tls.alpn = {"http/1.1"};
-    auto context = http::TlsContext::client(tls);
-    if (!context.ok()) {
-      return absl::Status(context.status().code(),
-                          "OTLP/HTTP exporter: " + std::string(context.status().message()));
-    }
-    target.tls = *std::move(context);
-  }
-
   try {
     auto impl = std::make_unique<Impl>(loop, config, std::move(resource), std::move(scope),
-                                       counters, options, std::move(target));
+                                       counters, options, *std::move(target));
     std::unique_ptr<OtlpHttpExporter> exporter(new OtlpHttpExporter(std::move(impl)));
     exporter->impl_->init();
     return exporter;

@@ -13,18 +13,6 @@
 namespace tracecar::proxy {
 namespace {
 
-// A listener that cannot take a connection must still accept it, or libuv stops polling.
-void refuse(uv_stream_t* server) noexcept {
-  auto* tcp = new (std::nothrow) uv_tcp_t;
-  if (tcp == nullptr) return;
-  if (uv_tcp_init(server->loop, tcp) != 0) {
-    delete tcp;
-    return;
-  }
-  uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp));
-  uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-           [](uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); });
-}
 
 constexpr size_t kKeptHeadCapacity = 4096;
 
@@ -47,6 +35,41 @@ ErrorReply parseErrorReply(http::Http1Error error) noexcept {
 }
 
 }  // namespace
+
+// A listener that cannot take a connection must still accept it, or libuv stops polling.
+void refuse(uv_stream_t* server) noexcept {
+  auto* tcp = new (std::nothrow) uv_tcp_t;
+  if (tcp == nullptr) return;
+  if (uv_tcp_init(server->loop, tcp) != 0) {
+    delete tcp;
+    return;
+  }
+  uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp));
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp),
+           [](uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); });
+}
+
+void readPeerInfo(DataPathSocket& socket, PeerInfo& peer) noexcept {
+  try {
+    sockaddr_storage address{};
+    int length = sizeof address;
+    if (uv_tcp_getpeername(socket.tcp(), reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      http::IpPort where = http::ipPort(address);
+      peer.address = std::move(where.ip);
+      peer.port = where.port;
+    }
+    length = sizeof address;
+    if (uv_tcp_getsockname(socket.tcp(), reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      http::IpPort where = http::ipPort(address);
+      peer.local_address = std::move(where.ip);
+      peer.local_port = where.port;
+    }
+  } catch (...) {
+    // Peer details only inform observers.
+  }
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(socket.tcp()), &fd) == 0) peer.fd = fd;
+}
 
 bool DownstreamSession::accept(WorkerContext& context, ListenerContext& listener,
                                uv_stream_t* server) {
@@ -100,25 +123,8 @@ bool DownstreamSession::open(uv_stream_t* server) noexcept {
     closeNow(false);
     return false;
   }
-  try {
-    sockaddr_storage address{};
-    int length = sizeof address;
-    if (uv_tcp_getpeername(socket->tcp(), reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-      http::IpPort where = http::ipPort(address);
-      peer_.address = std::move(where.ip);
-      peer_.port = where.port;
-    }
-    length = sizeof address;
-    if (uv_tcp_getsockname(socket->tcp(), reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-      http::IpPort where = http::ipPort(address);
-      peer_.local_address = std::move(where.ip);
-      peer_.local_port = where.port;
-    }
-  } catch (...) {
-    // Peer details only inform observers.
-  }
-  uv_os_fd_t fd = -1;
-  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(socket->tcp()), &fd) == 0) peer_.fd = fd;
+  readPeerInfo(*socket, peer_);
+  const int fd = peer_.fd;
 
   const auto role = static_cast<size_t>(listener_.role);
   DataPathCounters::add(context_.counters().connections_open[role], 1);

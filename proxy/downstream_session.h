@@ -32,6 +32,13 @@ struct ListenerContext {
   const OwnListeners* own = nullptr;
 };
 
+// What an accepted connection says of itself: the peer's and the local address and port, and
+// the fd (PeerInfo). A failed lookup leaves its fields as they were.
+void readPeerInfo(DataPathSocket& socket, PeerInfo& peer) noexcept;
+// Accepts and at once closes the next connection of server: a listener that cannot take a
+// connection must still accept it, or libuv stops polling.
+void refuse(uv_stream_t* server) noexcept;
+
 // One downstream connection. Once accepted, it looks up its original destination (refusing a
 // loop) and sniffs its first bytes: the HTTP/2 client preface hands the connection to the
 // worker's HTTP/2 data path (H2DownstreamSession::adopt); anything else but HTTP/1.x becomes an

@@ -18,18 +18,6 @@ namespace {
 using http::H2CloseCause;
 using http::H2ErrorCode;
 
-// A listener that cannot take a connection must still accept it, or libuv stops polling.
-void refuse(uv_stream_t* server) noexcept {
-  auto* tcp = new (std::nothrow) uv_tcp_t;
-  if (tcp == nullptr) return;
-  if (uv_tcp_init(server->loop, tcp) != 0) {
-    delete tcp;
-    return;
-  }
-  uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp));
-  uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-           [](uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); });
-}
 
 LocalReplyReason replyReasonOf(UpstreamFailure failure) noexcept {
   switch (failure) {
@@ -572,25 +560,7 @@ bool H2DownstreamSession::open(uv_stream_t* server) noexcept {
     closeConnection();
     return false;
   }
-  try {
-    sockaddr_storage address{};
-    int length = sizeof address;
-    if (uv_tcp_getpeername(socket->tcp(), reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-      http::IpPort where = http::ipPort(address);
-      peer_.address = std::move(where.ip);
-      peer_.port = where.port;
-    }
-    length = sizeof address;
-    if (uv_tcp_getsockname(socket->tcp(), reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-      http::IpPort where = http::ipPort(address);
-      peer_.local_address = std::move(where.ip);
-      peer_.local_port = where.port;
-    }
-  } catch (...) {
-    // Peer details only inform observers.
-  }
-  uv_os_fd_t fd = -1;
-  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(socket->tcp()), &fd) == 0) peer_.fd = fd;
+  readPeerInfo(*socket, peer_);
   const auto role = static_cast<size_t>(listener_.role);
   DataPathCounters::add(context_.counters().sniffed[role][static_cast<size_t>(SniffedProtocol::kH2)]);
   return start({});
