@@ -18,6 +18,18 @@ std::string_view listenerRoleName(ListenerRole role) noexcept {
   return "unknown";
 }
 
+std::string_view toString(UpstreamProtocol protocol) noexcept {
+  switch (protocol) {
+    case UpstreamProtocol::kSame:
+      return "same";
+    case UpstreamProtocol::kHttp1:
+      return "http1";
+    case UpstreamProtocol::kHttp2:
+      return "h2";
+  }
+  return "same";
+}
+
 std::string_view localReplyReasonName(LocalReplyReason reason) noexcept {
   switch (reason) {
     case LocalReplyReason::kHeadersTooLarge: return "headers_too_large";

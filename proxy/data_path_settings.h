@@ -19,6 +19,14 @@ enum class ListenerRole : uint8_t {
 inline constexpr size_t kListenerRoleCount = static_cast<size_t>(ListenerRole::kCount);
 std::string_view listenerRoleName(ListenerRole role) noexcept;  // "inbound", "outbound"
 
+// The HTTP version requests go upstream with.
+enum class UpstreamProtocol : uint8_t {
+  kSame,   // what the downstream spoke
+  kHttp1,  // HTTP/1.1: HTTP/2 streams are translated
+  kHttp2,  // HTTP/2 with prior knowledge: HTTP/1.1 requests are translated
+};
+std::string_view toString(UpstreamProtocol protocol) noexcept;  // "same" | "http1" | "h2"
+
 // An address to listen on or to connect to.
 struct DataPathAddress {
   std::string host;  // IP literal (IPv6 without brackets); a peer may also be a DNS name
@@ -58,6 +66,7 @@ struct DataPathSettings {
   DataPathAddress inbound{"0.0.0.0", 15006};
   DataPathAddress app{"127.0.0.1", 8080};  // inbound requests go here
   InboundMode inbound_mode = InboundMode::kOriginalPort;
+  UpstreamProtocol app_protocol = UpstreamProtocol::kSame;  // how requests reach the app
 
   bool outbound_enabled = true;
   DataPathAddress outbound{"127.0.0.1", 15001};

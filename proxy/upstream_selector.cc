@@ -53,6 +53,7 @@ std::variant<UpstreamRoute, LocalReply> AppUpstreamSelector::select(
     const PeerInfo& peer) {
   UpstreamRoute route;
   route.target = *tunnelTarget(peer);
+  route.protocol = protocol_;
   return route;
 }
 
@@ -76,7 +77,10 @@ std::variant<UpstreamRoute, LocalReply> OriginalDestinationSelector::select(
 std::variant<UpstreamRoute, LocalReply> FixedUpstreamSelector::select(
     const http::Http1Head& /*request*/, const RequestTargetParts& /*target*/,
     const PeerInfo& /*peer*/) {
-  return UpstreamRoute{target_, false};
+  UpstreamRoute route;
+  route.target = target_;
+  route.protocol = protocol_;
+  return route;
 }
 
 std::variant<UpstreamRoute, LocalReply> HostUpstreamSelector::select(
@@ -117,7 +121,8 @@ std::unique_ptr<UpstreamSelector> makeUpstreamSelector(const DataPathSettings& s
                                                        ListenerRole role) {
   if (role == ListenerRole::kInbound) {
     return std::make_unique<AppUpstreamSelector>(
-        UpstreamTarget{settings.app.host, settings.app.port}, settings.inbound_mode);
+        UpstreamTarget{settings.app.host, settings.app.port}, settings.inbound_mode,
+        settings.app_protocol);
   }
   switch (settings.outbound_mode) {
     case DataPathSettings::OutboundMode::kUpstream:

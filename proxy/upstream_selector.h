@@ -33,6 +33,8 @@ struct UpstreamRoute {
   // The request target goes upstream as received (an absolute-form target is not rewritten to
   // origin-form): the client meant it for the next hop, which may be a proxy.
   bool preserve_target = false;
+  // The HTTP version the request goes upstream with.
+  UpstreamProtocol protocol = UpstreamProtocol::kSame;
 };
 
 // The original destination of a redirected connection; nullopt when it was not redirected.
@@ -58,8 +60,9 @@ class UpstreamSelector {
 // connection goes to the app's host at the port it was sent to.
 class AppUpstreamSelector final : public UpstreamSelector {
  public:
-  AppUpstreamSelector(UpstreamTarget app, DataPathSettings::InboundMode mode)
-      : app_(std::move(app)), mode_(mode) {}
+  AppUpstreamSelector(UpstreamTarget app, DataPathSettings::InboundMode mode,
+                      UpstreamProtocol protocol = UpstreamProtocol::kSame)
+      : app_(std::move(app)), mode_(mode), protocol_(protocol) {}
   std::variant<UpstreamRoute, LocalReply> select(const http::Http1Head& request,
                                                  const RequestTargetParts& target,
                                                  const PeerInfo& peer) override;
@@ -68,18 +71,22 @@ class AppUpstreamSelector final : public UpstreamSelector {
  private:
   UpstreamTarget app_;
   DataPathSettings::InboundMode mode_;
+  UpstreamProtocol protocol_;
 };
 
 // Every request to one upstream (a configured outbound one, or an app in tests).
 class FixedUpstreamSelector final : public UpstreamSelector {
  public:
-  explicit FixedUpstreamSelector(UpstreamTarget target) : target_(std::move(target)) {}
+  explicit FixedUpstreamSelector(UpstreamTarget target,
+                                 UpstreamProtocol protocol = UpstreamProtocol::kSame)
+      : target_(std::move(target)), protocol_(protocol) {}
   std::variant<UpstreamRoute, LocalReply> select(const http::Http1Head& request,
                                                  const RequestTargetParts& target,
                                                  const PeerInfo& peer) override;
 
  private:
   UpstreamTarget target_;
+  UpstreamProtocol protocol_;
 };
 
 // The outbound listener as the app's HTTP_PROXY: to the authority of an absolute-form target
