@@ -247,7 +247,8 @@ TlsSession::~TlsSession() {
 }
 
 std::unique_ptr<TlsSession> TlsSession::create(std::shared_ptr<const TlsContext> context,
-                                               bool client, std::string_view server_name) noexcept {
+                                               bool client, std::string_view server_name,
+                                               const std::vector<std::string>* alpn) noexcept {
   const ErrorQueueScope errors;
   try {
     const bool usable = context && context->isServer() != client;
@@ -274,6 +275,17 @@ std::unique_ptr<TlsSession> TlsSession::create(std::shared_ptr<const TlsContext>
     if (client) {
       SSL_set_connect_state(session->ssl_);
       session->configureServerName(server_name);
+      if (alpn != nullptr) {
+        absl::StatusOr<std::string> wire = alpnWire(*alpn);
+        // Unlike the rest of OpenSSL, SSL_set_alpn_protos returns 0 on success.
+        if (!wire.ok()) {
+          session->fail(std::string(wire.status().message()));
+        } else if (SSL_set_alpn_protos(session->ssl_,
+                                       reinterpret_cast<const unsigned char*>(wire->data()),
+                                       static_cast<unsigned int>(wire->size())) != 0) {
+          session->fail("TLS: cannot set the ALPN list: " + takeOpenSslErrors());
+        }
+      }
     } else {
       SSL_set_accept_state(session->ssl_);
     }
@@ -285,11 +297,17 @@ std::unique_ptr<TlsSession> TlsSession::create(std::shared_ptr<const TlsContext>
 
 std::unique_ptr<TlsSession> TlsSession::client(std::shared_ptr<const TlsContext> context,
                                                std::string_view server_name) {
-  return create(std::move(context), true, server_name);
+  return create(std::move(context), true, server_name, nullptr);
+}
+
+std::unique_ptr<TlsSession> TlsSession::client(std::shared_ptr<const TlsContext> context,
+                                               std::string_view server_name,
+                                               const std::vector<std::string>& alpn) {
+  return create(std::move(context), true, server_name, &alpn);
 }
 
 std::unique_ptr<TlsSession> TlsSession::server(std::shared_ptr<const TlsContext> context) {
-  return create(std::move(context), false, {});
+  return create(std::move(context), false, {}, nullptr);
 }
 
 void TlsSession::configureServerName(std::string_view server_name) {

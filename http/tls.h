@@ -66,6 +66,10 @@ class TlsSession {
   // error() set; nullptr only when memory runs out.
   static std::unique_ptr<TlsSession> client(std::shared_ptr<const TlsContext> context,
                                             std::string_view server_name);
+  // The same, offering alpn (e.g. {"h2"}) instead of the context's list.
+  static std::unique_ptr<TlsSession> client(std::shared_ptr<const TlsContext> context,
+                                            std::string_view server_name,
+                                            const std::vector<std::string>& alpn);
   static std::unique_ptr<TlsSession> server(std::shared_ptr<const TlsContext> context);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
@@ -93,6 +97,9 @@ class TlsSession {
   bool hasOutgoing() const noexcept;
   void takeOutgoing(std::string& out) noexcept;
 
+  // Plaintext given to send() before the handshake completed, waiting to be encrypted.
+  size_t pendingPlaintext() const noexcept { return pending_.size(); }
+
   State state() const noexcept { return state_; }
   const std::string& error() const noexcept { return error_; }
   std::string_view alpnSelected() const noexcept;  // empty when none was agreed
@@ -100,7 +107,8 @@ class TlsSession {
  private:
   explicit TlsSession(std::shared_ptr<const TlsContext> context) noexcept;
   static std::unique_ptr<TlsSession> create(std::shared_ptr<const TlsContext> context,
-                                            bool client, std::string_view server_name) noexcept;
+                                            bool client, std::string_view server_name,
+                                            const std::vector<std::string>* alpn) noexcept;
   void configureServerName(std::string_view server_name);
   bool handshake();  // true once complete
   void readPlaintext(std::string& plaintext);

@@ -12,6 +12,7 @@
 #include "proxy/init_iptables.h"
 #include "proxy/inject_webhook_server.h"
 #include "proxy/run.h"
+#include "proxy/run_settings.h"
 #include "proxy/version.h"
 
 namespace tracecar::proxy {
@@ -22,7 +23,11 @@ namespace {
 // variable or option: 2. Warnings (values ignored as the OTel spec says) go to standard error
 // and do not fail the check.
 int validateConfig(const ConfigFlags& flags) {
-  const LoadedConfig loaded = loadConfig(flags);
+  LoadedConfig loaded = loadConfig(flags);
+  if (loaded.ok()) {
+    // The certificate, key and CA files are read as `tracecar run` would read them.
+    loadDataPathTls(loaded.config, loaded.errors);
+  }
   for (const std::string& warning : loaded.warnings) {
     std::fprintf(stderr, "tracecar: warning: %s\n", warning.c_str());
   }

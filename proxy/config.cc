@@ -435,6 +435,12 @@ LoadedConfig loadConfig(const ConfigFlags& flags, const ConfigInputs& inputs) {
   return loaded;
 }
 
+std::vector<std::string> inboundAlpn(const ProxyConfig& config) {
+  if (!config.tls.inbound.alpn.empty()) return config.tls.inbound.alpn;
+  if (config.upstreams.app_protocol == UpstreamProtocol::kSame) return {"http/1.1"};
+  return {"h2", "http/1.1"};
+}
+
 void applyFlags(const ConfigFlags& flags, LoadedConfig& loaded) {
   ProxyConfig& config = loaded.config;
   flagAddress(flags.inbound, "--inbound", "listeners.inbound", AddressUse::kListen,
@@ -459,6 +465,27 @@ void applyFlags(const ConfigFlags& flags, LoadedConfig& loaded) {
         config.upstreams.outbound_mode = OutboundMode::kUpstream;
         config.upstreams.outbound_upstream = upstream;
       }
+    }
+  }
+  if (flags.app_protocol) {
+    if (const std::optional<UpstreamProtocol> protocol = parseUpstreamProtocol(*flags.app_protocol)) {
+      config.upstreams.app_protocol = *protocol;
+      loaded.origins["upstreams.app_protocol"] = Origin{Source::kFlag, "--app-protocol"};
+    } else {
+      addErrorOnce(loaded, "--app-protocol: must be same, http1 or h2, got \"" + *flags.app_protocol +
+                           "\"");
+    }
+  }
+  if (flags.tls_cert.has_value() != flags.tls_key.has_value()) {
+    addErrorOnce(loaded, "--tls-cert and --tls-key go together");
+  } else if (flags.tls_cert) {
+    if (flags.tls_cert->empty() || flags.tls_key->empty()) {
+      addErrorOnce(loaded, "--tls-cert and --tls-key: give the file names");
+    } else {
+      config.tls.inbound.cert_file = *flags.tls_cert;
+      config.tls.inbound.key_file = *flags.tls_key;
+      config.tls.inbound.client_ca_file.clear();
+      loaded.origins["tls.inbound"] = Origin{Source::kFlag, "--tls-cert, --tls-key"};
     }
   }
   if (flags.workers) {

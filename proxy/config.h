@@ -21,6 +21,7 @@
 #include "propagation/composite_propagator.h"
 #include "proxy/config_values.h"
 #include "proxy/config_workers.h"
+#include "proxy/data_path_settings.h"
 #include "sampling/sampler.h"
 #include "sampling/trust_policy.h"
 
@@ -44,11 +45,51 @@ std::string_view toString(OutboundMode mode) noexcept;
 enum class InboundMode : uint8_t { kOriginalPort, kApp };
 std::string_view toString(InboundMode mode) noexcept;  // "original_port" | "app"
 
+// TLS that tracecar originates to one destination: the app speaks plain HTTP to the sidecar.
+struct TlsOriginationConfig {
+  std::optional<uint16_t> port;  // connect to this port instead of the one the request named
+  std::string server_name;       // SNI and the name verified; empty: the destination's host
+  std::string ca_file;           // PEM bundle; empty: the system's CAs
+  std::string cert_file;         // client certificate and key (mTLS), both or neither
+  std::string key_file;
+  bool verify = true;  // verify the server's chain and name
+};
+
+// Outbound requests to one destination (matched by host and port, first match wins).
+struct DestinationConfig {
+  std::string match;             // as written: "api.example.com:80", "*.example.com", "10.0.0.7"
+  std::string host;              // lowercase; "*.example.com" matches any name under example.com
+  std::optional<uint16_t> port;  // any port when unset
+  UpstreamProtocol protocol = UpstreamProtocol::kSame;
+  std::optional<TlsOriginationConfig> tls;  // set: tracecar speaks TLS to it
+};
+
 struct UpstreamConfig {
   HostPort app{"127.0.0.1", 8080};  // where inbound requests go
   InboundMode inbound_mode = InboundMode::kOriginalPort;
   OutboundMode outbound_mode = OutboundMode::kOriginalDestination;
   HostPort outbound_upstream;  // meaningful when outbound_mode == kUpstream
+  UpstreamProtocol app_protocol = UpstreamProtocol::kSame;  // the HTTP version the app gets
+  std::vector<DestinationConfig> destinations;              // outbound, by destination
+};
+
+// TLS termination on the inbound listener: a connection that starts with a TLS ClientHello is
+// decrypted with this certificate (ALPN h2 and http/1.1); without one, TLS passes through.
+struct TlsTerminationConfig {
+  std::string cert_file;       // PEM certificate chain
+  std::string key_file;        // its private key
+  std::string client_ca_file;  // set: clients must present a certificate signed by it
+  // ALPN protocols offered, in preference order ("h2", "http/1.1"); empty: by app_protocol
+  // (inboundAlpn).
+  std::vector<std::string> alpn;
+  bool enabled() const noexcept { return !cert_file.empty(); }
+};
+
+
+struct TlsConfig {
+  TlsTerminationConfig inbound;
+  // How often certificate, key and CA files are checked for changes (and loaded again).
+  std::chrono::milliseconds reload_interval{10000};
 };
 
 // What to do with a baggage or tracestate header over its limit.
@@ -106,6 +147,7 @@ struct ExporterConfig {
 struct ProxyConfig {
   ListenerConfig listeners;
   UpstreamConfig upstreams;
+  TlsConfig tls;
   size_t workers = 1;
   LimitsConfig limits;
   TimeoutConfig timeouts;
@@ -118,6 +160,12 @@ struct ProxyConfig {
   sampling::SamplingConfig sampling;
   ExporterConfig exporter;
 };
+
+// What the inbound listener offers in ALPN: tls.inbound.alpn, else h2 only when the app's
+// HTTP version is known (upstreams.app_protocol http1 or h2: an HTTP/2 client is served,
+// translated if need be); with "same" only http/1.1, since a client that agrees on h2 would
+// reach an app that may not speak it.
+std::vector<std::string> inboundAlpn(const ProxyConfig& config);
 
 // Where a setting's value came from.
 enum class Source : uint8_t { kDefault, kFile, kEnv, kFlag };
@@ -142,6 +190,9 @@ struct ConfigFlags {
   std::optional<std::string> admin;        // --admin ADDR:PORT
   std::optional<std::string> workers;      // --workers N|auto
   std::optional<std::string> upstream;     // --upstream host|original_destination|HOST:PORT
+  std::optional<std::string> app_protocol;  // --app-protocol same|http1|h2
+  std::optional<std::string> tls_cert;      // --tls-cert FILE (inbound termination)
+  std::optional<std::string> tls_key;       // --tls-key FILE
   std::vector<std::string> routes;         // --route TEMPLATE, repeatable; replace the file's
   std::optional<std::string> sampling_rules;  // --sampling-rules TEXT; replaces the file's
 };

@@ -35,6 +35,139 @@ void readListeners(FileReader& r, const Entry& entry) {
                     {"admin", listen(listeners.admin)}});
 }
 
+std::optional<UpstreamProtocol> protocolField(FileReader& r, const Entry& e) {
+  const auto text = r.scalar(e, "same, http1 or h2");
+  if (!text) return std::nullopt;
+  const std::optional<UpstreamProtocol> protocol = parseUpstreamProtocol(*text);
+  if (!protocol) r.error(e, "must be same, http1 or h2, got \"" + *text + "\"");
+  return protocol;
+}
+
+Handler fileField(FileReader& r, std::string& out) {
+  return [&r, &out](const Entry& e) {
+    if (auto value = r.nonEmptyString(e)) out = *std::move(value);
+  };
+}
+
+void readOrigination(FileReader& r, const Entry& entry, TlsOriginationConfig& tls) {
+  if (entry.node.IsNull()) return;  // "tls:" alone: TLS with every default
+  r.readMap(entry, {{"port",
+                     [&](const Entry& e) {
+                       if (auto value = r.integer(e, 1, 65535)) {
+                         tls.port = static_cast<uint16_t>(*value);
+                       }
+                     }},
+                    {"server_name", fileField(r, tls.server_name)},
+                    {"ca_file", fileField(r, tls.ca_file)},
+                    {"cert_file", fileField(r, tls.cert_file)},
+                    {"key_file", fileField(r, tls.key_file)},
+                    {"verify", [&](const Entry& e) {
+                       if (auto value = r.boolean(e)) tls.verify = *value;
+                     }}});
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    r.error(entry, "cert_file and key_file (a client certificate) go together");
+  }
+}
+
+// A list of {match, protocol, tls} maps, first match wins.
+void readDestinations(FileReader& r, const Entry& entry) {
+  if (entry.node.IsNull()) return;
+  if (!entry.node.IsSequence()) {
+    r.error(entry, "must be a list of destinations ({match: HOST[:PORT], protocol:, tls:}), got " +
+                       FileReader::describe(entry.node));
+    return;
+  }
+  std::vector<DestinationConfig> destinations;
+  const size_t errors = r.loaded().errors.size();
+  for (size_t i = 0; i < entry.node.size(); ++i) {
+    const YAML::Node item = entry.node[i];
+    const Entry element{item, entry.path + "[" + std::to_string(i) + "]",
+                        item.IsNull() ? entry.mark : item.Mark()};
+    if (!item.IsMap()) {
+      r.error(element, "must be a map with match: HOST[:PORT], got " + FileReader::describe(item));
+      continue;
+    }
+    DestinationConfig destination;
+    bool matched = false;
+    r.readMap(element,
+              {{"match",
+                [&](const Entry& e) {
+                  const auto text = r.nonEmptyString(e);
+                  if (!text) return;
+                  auto parsed = parseDestinationMatch(*text);
+                  if (!parsed.ok()) {
+                    r.error(e, std::string(parsed.status().message()));
+                    return;
+                  }
+                  destination.match = *text;
+                  destination.host = std::move(parsed->host);
+                  destination.port = parsed->port;
+                  matched = true;
+                }},
+               {"protocol",
+                [&](const Entry& e) {
+                  if (auto value = protocolField(r, e)) destination.protocol = *value;
+                }},
+               {"tls", [&](const Entry& e) {
+                  destination.tls.emplace();
+                  readOrigination(r, e, *destination.tls);
+                }}});
+    if (!matched && r.loaded().errors.size() == errors) {
+      r.error(element, "needs match: HOST[:PORT]");
+    }
+    destinations.push_back(std::move(destination));
+  }
+  if (r.loaded().errors.size() != errors) return;
+  r.loaded().config.upstreams.destinations = std::move(destinations);
+  r.setOrigin(entry);
+}
+
+// tls: inbound termination and the reload interval.
+void readTls(FileReader& r, const Entry& entry) {
+  TlsConfig& tls = r.loaded().config.tls;
+  r.readMap(entry,
+            {{"inbound",
+              [&](const Entry& e) {
+                TlsTerminationConfig inbound;
+                r.readMap(e, {{"cert_file", fileField(r, inbound.cert_file)},
+                              {"key_file", fileField(r, inbound.key_file)},
+                              {"client_ca_file", fileField(r, inbound.client_ca_file)},
+                              {"alpn", [&](const Entry& a) {
+                                 const auto list = r.stringList(a);
+                                 if (!list) return;
+                                 for (const auto& [protocol, mark] : *list) {
+                                   if (protocol != "h2" && protocol != "http/1.1") {
+                                     r.error(mark, a.path,
+                                             "must list h2 and/or http/1.1, got \"" + protocol +
+                                                 "\"");
+                                     return;
+                                   }
+                                   inbound.alpn.push_back(protocol);
+                                 }
+                               }}});
+                if (inbound.cert_file.empty() != inbound.key_file.empty()) {
+                  r.error(e, "cert_file and key_file go together");
+                  return;
+                }
+                if (inbound.cert_file.empty() && !inbound.client_ca_file.empty()) {
+                  r.error(e, "client_ca_file needs cert_file and key_file");
+                  return;
+                }
+                tls.inbound = std::move(inbound);
+                r.setOrigin(e);
+              }},
+             {"reload_interval", [&](const Entry& e) {
+                if (auto value = r.duration(e)) {
+                  if (*value < std::chrono::milliseconds(100)) {
+                    r.error(e, "must be at least 100ms");
+                    return;
+                  }
+                  tls.reload_interval = *value;
+                  r.setOrigin(e);
+                }
+              }}});
+}
+
 void readUpstreams(FileReader& r, const Entry& entry) {
   UpstreamConfig& upstreams = r.loaded().config.upstreams;
   r.readMap(entry, {{"app",
@@ -56,6 +189,14 @@ void readUpstreams(FileReader& r, const Entry& entry) {
                          r.error(e, "must be original_port or app, got \"" + *text + "\"");
                        }
                      }},
+                    {"app_protocol",
+                     [&](const Entry& e) {
+                       if (auto value = protocolField(r, e)) {
+                         upstreams.app_protocol = *value;
+                         r.setOrigin(e);
+                       }
+                     }},
+                    {"destinations", [&](const Entry& e) { readDestinations(r, e); }},
                     {"outbound", [&](const Entry& e) {
                        const auto text =
                            r.scalar(e, "\"original_destination\", \"host\" or HOST:PORT");
@@ -636,6 +777,7 @@ void readConfigFile(std::string_view name, std::string_view text, LoadedConfig& 
   r.readMap(Entry{root, "", root.Mark()},
             {{"listeners", [&r](const Entry& e) { readListeners(r, e); }},
              {"upstreams", [&r](const Entry& e) { readUpstreams(r, e); }},
+             {"tls", [&r](const Entry& e) { readTls(r, e); }},
              {"workers", [&r](const Entry& e) { readWorkers(r, e); }},
              {"limits", [&r](const Entry& e) { readLimits(r, e); }},
              {"timeouts", [&r](const Entry& e) { readTimeouts(r, e); }},

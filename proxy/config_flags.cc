@@ -24,6 +24,14 @@ void addConfigFlags(CLI::App& command, ConfigFlags& flags) {
                   "Outbound listener, the app's own requests (default 127.0.0.1:15001)");
   addStringOption(command, "--app", flags.app, "HOST:PORT",
                   "Where inbound requests go (default 127.0.0.1:8080)");
+  addStringOption(command, "--app-protocol", flags.app_protocol, "same|http1|h2",
+                  "HTTP version requests reach the app with: what the client spoke (same, the "
+                  "default), or always HTTP/1.1 or HTTP/2, translating");
+  addStringOption(command, "--tls-cert", flags.tls_cert, "FILE",
+                  "Terminate TLS on the inbound listener with this PEM certificate chain "
+                  "(with --tls-key); reloaded when it changes");
+  addStringOption(command, "--tls-key", flags.tls_key, "FILE",
+                  "The private key of --tls-cert");
   addStringOption(command, "--admin", flags.admin, "ADDR:PORT",
                   "Admin listener: /metrics, /healthz, /readyz (default 127.0.0.1:15000)");
   addStringOption(command, "--workers", flags.workers, "N|auto",

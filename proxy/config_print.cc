@@ -145,6 +145,44 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
   p.line("upstreams.outbound", config.upstreams.outbound_mode == OutboundMode::kUpstream
                                    ? config.upstreams.outbound_upstream.toString()
                                    : std::string(toString(config.upstreams.outbound_mode)));
+  p.line("upstreams.app_protocol", std::string(toString(config.upstreams.app_protocol)));
+  const std::vector<DestinationConfig>& destinations = config.upstreams.destinations;
+  if (destinations.empty()) p.line("upstreams.destinations", "[]");
+  for (size_t i = 0; i < destinations.size(); ++i) {
+    const DestinationConfig& d = destinations[i];
+    const Origin origin = loaded.origin("upstreams.destinations");
+    const std::string key = "upstreams.destinations[" + std::to_string(i) + "]";
+    p.line(key + ".match", d.match, origin);
+    p.line(key + ".protocol", std::string(toString(d.protocol)), origin);
+    if (!d.tls) {
+      p.line(key + ".tls", "none (plaintext)", origin);
+      continue;
+    }
+    const TlsOriginationConfig& tls = *d.tls;
+    p.line(key + ".tls.port", tls.port ? std::to_string(*tls.port) : "(the request's)", origin);
+    p.line(key + ".tls.server_name", tls.server_name.empty() ? "(the host named)" : tls.server_name,
+           origin);
+    p.line(key + ".tls.ca_file", tls.ca_file.empty() ? "(the system's CAs)" : tls.ca_file, origin);
+    if (!tls.cert_file.empty()) {
+      p.line(key + ".tls.cert_file", tls.cert_file, origin);
+      p.line(key + ".tls.key_file", tls.key_file, origin);
+    }
+    p.line(key + ".tls.verify", tls.verify ? "true" : "false", origin);
+  }
+  const TlsTerminationConfig& inbound = config.tls.inbound;
+  if (inbound.enabled()) {
+    const Origin origin = loaded.origin("tls.inbound");
+    p.line("tls.inbound.cert_file", inbound.cert_file, origin);
+    p.line("tls.inbound.key_file", inbound.key_file, origin);
+    if (!inbound.client_ca_file.empty()) {
+      p.line("tls.inbound.client_ca_file", inbound.client_ca_file, origin);
+    }
+    p.line("tls.inbound.alpn", list(inboundAlpn(config)),
+           inbound.alpn.empty() ? Origin{Source::kDefault, "from upstreams.app_protocol"} : origin);
+  } else {
+    p.line("tls.inbound", "none (TLS passes through)");
+  }
+  p.duration("tls.reload_interval", config.tls.reload_interval);
   p.number("workers", config.workers);
 
   const LimitsConfig& limits = config.limits;

@@ -4,6 +4,7 @@
 
 #include <absl/status/status.h>
 
+#include <algorithm>
 #include <limits>
 
 namespace tracecar::proxy {
@@ -108,6 +109,60 @@ absl::StatusOr<HostPort> parseHostPort(std::string_view text, AddressUse use) {
     return invalid(text, "port " + std::string(port_text) + " is out of range " + range);
   }
   out.port = static_cast<uint16_t>(port);
+  return out;
+}
+
+absl::StatusOr<DestinationMatch> parseDestinationMatch(std::string_view text) {
+  constexpr std::string_view kWant =
+      "want HOST, HOST:PORT or *.DOMAIN[:PORT], e.g. api.example.com:80 or *.svc.cluster.local";
+  if (text.empty()) return invalid(text, kWant);
+  DestinationMatch out;
+  std::string_view host = text;
+  std::string_view port_text;
+  if (text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) return invalid(text, "the IPv6 address has no closing ']'");
+    host = text.substr(1, close - 1);
+    const std::string_view after = text.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return invalid(text, kWant);
+      port_text = after.substr(1);
+      if (port_text.empty()) return invalid(text, "the port is empty");
+    }
+    if (!isIpv6Literal(host)) return invalid(text, "not an IPv6 address in the brackets");
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {
+    const size_t colon = text.find(':');
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (port_text.empty()) return invalid(text, "the port is empty");
+  } else if (text.find(':') != std::string_view::npos && !isIpv6Literal(text)) {
+    return invalid(text, "not an IPv6 address (with a port, write [ADDRESS]:PORT)");
+  }
+  if (host.empty()) return invalid(text, "the host is empty; " + std::string(kWant));
+  const bool wildcard = host.size() > 2 && host.substr(0, 2) == "*.";
+  const std::string_view name = wildcard ? host.substr(2) : host;
+  const bool numeric = name.find_first_not_of("0123456789.") == std::string_view::npos;
+  if (host.find(':') == std::string_view::npos) {
+    if (numeric && (wildcard || !isIpv4Literal(name))) {
+      return invalid(text, "not a valid IPv4 address");
+    }
+    if (!numeric && !isHostName(name)) {
+      return invalid(text, "not a valid host name, *.DOMAIN or IP address");
+    }
+  }
+  if (!port_text.empty()) {
+    if (port_text.size() > 5 ||
+        port_text.find_first_not_of("0123456789") != std::string_view::npos) {
+      return invalid(text, "the port must be a number in 1..65535");
+    }
+    uint32_t port = 0;
+    for (char c : port_text) port = port * 10 + static_cast<uint32_t>(c - '0');
+    if (port < 1 || port > 65535) return invalid(text, "the port is out of range 1..65535");
+    out.port = static_cast<uint16_t>(port);
+  }
+  out.host.reserve(host.size());
+  for (char c : host) out.host.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+  if (out.host.size() > 1 && out.host.back() == '.') out.host.pop_back();
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,14 @@ enum class AddressUse : uint8_t {
 // Parses "HOST:PORT", with an IPv6 address in brackets ("[::1]:15006"). Errors say what is wrong
 // and quote the text.
 absl::StatusOr<HostPort> parseHostPort(std::string_view text, AddressUse use);
+
+// A destination pattern: "HOST", "HOST:PORT", "*.DOMAIN[:PORT]", an IP address ("[v6]:PORT" with
+// a port). The host comes back lowercase, IPv6 without brackets.
+struct DestinationMatch {
+  std::string host;
+  std::optional<uint16_t> port;  // any when unset
+};
+absl::StatusOr<DestinationMatch> parseDestinationMatch(std::string_view text);
 
 // The largest duration accepted anywhere (about 24.8 days): timers take 32-bit milliseconds.
 inline constexpr std::chrono::milliseconds kMaxDuration{2147483647};

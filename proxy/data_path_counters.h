@@ -45,6 +45,16 @@ enum class TunnelDirection : uint8_t {
 inline constexpr size_t kTunnelDirectionCount = static_cast<size_t>(TunnelDirection::kCount);
 std::string_view tunnelDirectionName(TunnelDirection direction) noexcept;  // "to_upstream", ...
 
+// Where a TLS session of the data path is: terminated on the inbound listener, or originated
+// by tracecar to an upstream.
+enum class TlsEnd : uint8_t {
+  kInbound,   // terminated on the inbound listener
+  kUpstream,  // originated to an upstream
+  kCount
+};
+inline constexpr size_t kTlsEndCount = static_cast<size_t>(TlsEnd::kCount);
+std::string_view tlsEndName(TlsEnd end) noexcept;  // "inbound", "upstream"
+
 // One worker's data path figures. The worker is the only writer (a relaxed load and store, no
 // read-modify-write); any thread may read them, e.g. the metrics scrape.
 // One worker's HTTP/2 figures beyond DataPathCounters (which counts HTTP/2 requests, local
@@ -127,6 +137,10 @@ struct DataPathCounters {
   // The HTTP/2 data path's own figures (its connections, requests and replies count above).
   H2PathCounters h2;
 
+  // TLS handshakes completed and failed, by end.
+  std::array<Counter, kTlsEndCount> tls_handshakes{};
+  std::array<Counter, kTlsEndCount> tls_handshake_failures{};
+
   static void add(Counter& counter, uint64_t n = 1) noexcept {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -193,6 +207,12 @@ struct DataPathSnapshot {
   uint64_t h2_upstream_goaways = 0;
   uint64_t h2_refused_retries = 0;
   int64_t h2_upstream_connections_open = 0;
+  std::array<uint64_t, kTlsEndCount> tls_handshakes{};
+  std::array<uint64_t, kTlsEndCount> tls_handshake_failures{};
+  // Certificate files loaded again after a change, and changes that failed to load (filled by
+  // whoever reloads them, not by the workers).
+  uint64_t tls_reloads = 0;
+  uint64_t tls_reload_failures = 0;
 
   uint64_t localReplies(ListenerRole role, LocalReplyReason reason) const noexcept {
     return local_replies[static_cast<size_t>(role)][static_cast<size_t>(reason)];

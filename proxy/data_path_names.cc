@@ -30,6 +30,28 @@ std::string_view toString(UpstreamProtocol protocol) noexcept {
   return "same";
 }
 
+std::optional<UpstreamProtocol> parseUpstreamProtocol(std::string_view text) noexcept {
+  if (text == "same") return UpstreamProtocol::kSame;
+  if (text == "http1") return UpstreamProtocol::kHttp1;
+  if (text == "h2") return UpstreamProtocol::kHttp2;
+  return std::nullopt;
+}
+
+LocalReplyReason localReplyReasonOf(UpstreamFailure failure) noexcept {
+  switch (failure) {
+    case UpstreamFailure::kConnectionRefused: return LocalReplyReason::kUpstreamRefused;
+    case UpstreamFailure::kConnectTimeout: return LocalReplyReason::kConnectTimeout;
+    case UpstreamFailure::kResponseTimeout: return LocalReplyReason::kResponseTimeout;
+    case UpstreamFailure::kConnectionReset: return LocalReplyReason::kUpstreamReset;
+    case UpstreamFailure::kBadResponse: return LocalReplyReason::kBadResponse;
+    case UpstreamFailure::kResponseTooLarge: return LocalReplyReason::kResponseTooLarge;
+    case UpstreamFailure::kResolveFailed: return LocalReplyReason::kResolveFailed;
+    case UpstreamFailure::kTlsFailed: return LocalReplyReason::kUpstreamTls;
+    case UpstreamFailure::kOther: break;
+  }
+  return LocalReplyReason::kUpstreamReset;
+}
+
 std::string_view localReplyReasonName(LocalReplyReason reason) noexcept {
   switch (reason) {
     case LocalReplyReason::kHeadersTooLarge: return "headers_too_large";
@@ -44,6 +66,7 @@ std::string_view localReplyReasonName(LocalReplyReason reason) noexcept {
     case LocalReplyReason::kBadResponse: return "bad_response";
     case LocalReplyReason::kResponseTooLarge: return "response_too_large";
     case LocalReplyReason::kResolveFailed: return "resolve_failed";
+    case LocalReplyReason::kUpstreamTls: return "upstream_tls";
     case LocalReplyReason::kConnectTimeout: return "connect_timeout";
     case LocalReplyReason::kResponseTimeout: return "response_timeout";
     case LocalReplyReason::kLoopDetected: return "loop_detected";
@@ -85,8 +108,21 @@ std::string_view tunnelDirectionName(TunnelDirection direction) noexcept {
   return "unknown";
 }
 
+std::string_view tlsEndName(TlsEnd end) noexcept {
+  switch (end) {
+    case TlsEnd::kInbound: return "inbound";
+    case TlsEnd::kUpstream: return "upstream";
+    case TlsEnd::kCount: break;
+  }
+  return "unknown";
+}
+
 void DataPathSnapshot::add(const DataPathCounters& c) noexcept {
   constexpr auto relaxed = std::memory_order_relaxed;
+  for (size_t e = 0; e < kTlsEndCount; ++e) {
+    tls_handshakes[e] += c.tls_handshakes[e].load(relaxed);
+    tls_handshake_failures[e] += c.tls_handshake_failures[e].load(relaxed);
+  }
   for (size_t r = 0; r < kListenerRoleCount; ++r) {
     connections_open[r] += c.connections_open[r].load(relaxed);
     connections_total[r] += c.connections_total[r].load(relaxed);

@@ -3,10 +3,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "http/http1_parser.h"
+#include "proxy/reloading_tls_context.h"
 
 namespace tracecar::proxy {
 
@@ -26,6 +30,22 @@ enum class UpstreamProtocol : uint8_t {
   kHttp2,  // HTTP/2 with prior knowledge: HTTP/1.1 requests are translated
 };
 std::string_view toString(UpstreamProtocol protocol) noexcept;  // "same" | "http1" | "h2"
+std::optional<UpstreamProtocol> parseUpstreamProtocol(std::string_view text) noexcept;
+
+// Outbound requests to one destination: the HTTP version they go with, and TLS origination.
+struct DestinationSettings {
+  std::string host;              // lowercase name or IP literal; "*.example.com": names under it
+  std::optional<uint16_t> port;  // any port when unset
+  UpstreamProtocol protocol = UpstreamProtocol::kSame;
+  // TLS origination (null: plaintext): connect to tls_port (or the request's port), send SNI and
+  // verify server_name (or the host the request named).
+  std::shared_ptr<const ReloadingTlsContext> tls;
+  std::optional<uint16_t> tls_port;
+  std::string server_name;
+
+  // Does a request to host:port (host as named: any case, IPv6 without brackets) match?
+  bool matches(std::string_view host_named, uint16_t port_named) const noexcept;
+};
 
 // An address to listen on or to connect to.
 struct DataPathAddress {
@@ -67,6 +87,8 @@ struct DataPathSettings {
   DataPathAddress app{"127.0.0.1", 8080};  // inbound requests go here
   InboundMode inbound_mode = InboundMode::kOriginalPort;
   UpstreamProtocol app_protocol = UpstreamProtocol::kSame;  // how requests reach the app
+  // TLS termination on the inbound listener (null: TLS passes through as an opaque tunnel).
+  std::shared_ptr<const ReloadingTlsContext> inbound_tls;
 
   bool outbound_enabled = true;
   DataPathAddress outbound{"127.0.0.1", 15001};
@@ -75,6 +97,8 @@ struct DataPathSettings {
   // REDIRECT sends the app's IPv6 connections (skipped when the host has no IPv6 loopback).
   bool outbound_ipv6_loopback = true;
   DataPathAddress outbound_upstream;  // used when outbound_mode == kUpstream
+  // Per-destination settings of outbound requests, first match wins.
+  std::vector<DestinationSettings> destinations;
 
   size_t workers = 1;
   int listen_backlog = 511;

@@ -79,11 +79,14 @@ void DataPathSocket::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
   if (nread == 0 || self->closing_) return;
   WorkerContext& context = self->context_;
   context.beginWriteBatch();
-  if (nread > 0) {
+  if (nread > 0 && self->tls_) {
+    self->receiveTls(std::string_view(buf->base, static_cast<size_t>(nread)));
+  } else if (nread > 0) {
     self->callbacks_->onSocketData(*self, std::string_view(buf->base, static_cast<size_t>(nread)));
   } else {
     // libuv has stopped reading on EOF and on errors.
     self->stopReading();
+    if (self->tls_) self->countTlsFailure();  // gone in the middle of the handshake
     if (nread == UV_EOF) {
       self->callbacks_->onSocketEof(*self);
     } else {
@@ -94,7 +97,9 @@ void DataPathSocket::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
 }
 
 bool DataPathSocket::overHighWater() const noexcept {
-  return buffered() > context_.settings().high_water_bytes;
+  // With TLS, what waits for the handshake counts too: a peer that stalls the handshake must
+  // not make us buffer the other side's bytes without bound.
+  return waiting() > context_.settings().high_water_bytes;
 }
 
 void DataPathSocket::write(std::string_view data) noexcept { writeParts(&data, 1); }
@@ -104,6 +109,24 @@ void DataPathSocket::write(std::initializer_list<std::string_view> parts) noexce
 }
 
 void DataPathSocket::writeParts(const std::string_view* parts, size_t count) noexcept {
+  if (closing_ || write_failed_ || shutdown_requested_) return;
+  if (tls_) {
+    // Plaintext in, ciphertext out (held by the session until the handshake completes).
+    for (size_t i = 0; i < count; ++i) {
+      if (!parts[i].empty() && !tls_->send(parts[i])) {
+        sendTlsOutput();  // an alert, perhaps
+        failWrite(UV_EPROTO);
+        return;
+      }
+    }
+    sendTlsOutput();
+    if (overHighWater()) over_high_water_ = true;
+    return;
+  }
+  writeRaw(parts, count);
+}
+
+void DataPathSocket::writeRaw(const std::string_view* parts, size_t count) noexcept {
   if (closing_ || write_failed_ || shutdown_requested_) return;
   if (connected_ && !write_in_flight_) {
     if (deferParts(parts, count)) return;
@@ -239,7 +262,7 @@ void DataPathSocket::afterWrite() noexcept {
       }
     }
   }
-  if (over_high_water_ && buffered() <= context_.settings().low_water_bytes) {
+  if (over_high_water_ && waiting() <= context_.settings().low_water_bytes) {
     over_high_water_ = false;
     callbacks_->onSocketWritable(*this);
   }
@@ -259,7 +282,17 @@ void DataPathSocket::failWrite(int status) noexcept {
 }
 
 void DataPathSocket::onTick() noexcept {
-  if (closing_ || pending_error_ == 0) return;
+  if (closing_) return;
+  if (!tls_early_.empty() && pending_error_ == 0) {
+    std::string early;
+    early.swap(tls_early_);
+    WorkerContext& context = context_;
+    context.beginWriteBatch();
+    receiveTls(early);
+    context.endWriteBatch();
+    return;
+  }
+  if (pending_error_ == 0) return;
   const int status = pending_error_;
   pending_error_ = 0;
   if (close_after_flush_) {
@@ -267,6 +300,78 @@ void DataPathSocket::onTick() noexcept {
     return;
   }
   callbacks_->onSocketError(*this, status);
+}
+
+void DataPathSocket::startTls(std::unique_ptr<http::TlsSession> session, TlsEnd end,
+                              std::string_view already_read) noexcept {
+  tls_ = std::move(session);
+  tls_end_ = end;
+  tls_handshake_reported_ = false;
+  tls_eof_reported_ = false;
+  if (!tls_) return;
+  if (tls_->state() == http::TlsSession::State::kFailed) {  // e.g. an unusable server name
+    countTlsFailure();
+    failWrite(UV_EPROTO);
+    return;
+  }
+  tls_->start();  // a client's ClientHello; nothing for a server
+  sendTlsOutput();
+  if (!already_read.empty()) {
+    try {
+      tls_early_.assign(already_read);
+    } catch (...) {
+      failWrite(UV_ENOMEM);
+      return;
+    }
+    context_.post(*this);
+  }
+}
+
+void DataPathSocket::receiveTls(std::string_view ciphertext) noexcept {
+  std::string& plaintext = context_.tlsPlaintext();
+  plaintext.clear();
+  const bool ok = tls_->receive(ciphertext, plaintext);
+  sendTlsOutput();  // handshake messages, held data, alerts
+  if (!ok) {
+    plaintext.clear();
+    countTlsFailure();
+    stopReading();
+    if (!closing_) callbacks_->onSocketError(*this, UV_EPROTO);
+    return;
+  }
+  if (!tls_handshake_reported_ && tls_->state() != http::TlsSession::State::kHandshaking) {
+    tls_handshake_reported_ = true;
+    DataPathCounters::add(context_.counters().tls_handshakes[static_cast<size_t>(tls_end_)]);
+    callbacks_->onSocketTlsHandshake(*this);
+    if (closing_) return;
+  }
+  if (!plaintext.empty()) {
+    // The worker's plaintext buffer, like its read buffer, is only written by a read.
+    callbacks_->onSocketData(*this, plaintext);
+    if (closing_) return;
+  }
+  if (tls_->state() == http::TlsSession::State::kClosed && !tls_eof_reported_) {
+    // close_notify: the peer sends no more.
+    tls_eof_reported_ = true;
+    stopReading();
+    callbacks_->onSocketEof(*this);
+  }
+}
+
+void DataPathSocket::countTlsFailure() noexcept {
+  if (tls_handshake_reported_) return;
+  tls_handshake_reported_ = true;
+  DataPathCounters::add(context_.counters().tls_handshake_failures[static_cast<size_t>(tls_end_)]);
+}
+
+void DataPathSocket::sendTlsOutput() noexcept {
+  if (!tls_ || !tls_->hasOutgoing() || closing_ || write_failed_) return;
+  std::string& out = context_.tlsCiphertext();
+  out.clear();
+  tls_->takeOutgoing(out);
+  const std::string_view bytes(out);
+  writeRaw(&bytes, 1);
+  out.clear();
 }
 
 void DataPathSocket::dropQueued() noexcept {
@@ -283,6 +388,10 @@ void DataPathSocket::sendBatchedNow() noexcept {
 
 void DataPathSocket::shutdownWrite() noexcept {
   if (shutdown_requested_ || closing_) return;
+  if (tls_ && !write_failed_) {
+    tls_->close();
+    sendTlsOutput();
+  }
   // Whoever ends the stream decides on what is left unwritten: nothing is held back any more.
   sendBatchedNow();
   shutdown_requested_ = true;
@@ -291,6 +400,10 @@ void DataPathSocket::shutdownWrite() noexcept {
 
 void DataPathSocket::closeAfterFlush() noexcept {
   if (closing_) return;
+  if (tls_ && !write_failed_ && !shutdown_requested_) {
+    tls_->close();
+    sendTlsOutput();
+  }
   sendBatchedNow();
   close_after_flush_ = true;
   if (buffered() == 0 || write_failed_ || !connected_) close();

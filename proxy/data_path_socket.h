@@ -5,9 +5,12 @@
 
 #include <cstddef>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "http/tls.h"
+#include "proxy/data_path_counters.h"
 #include "proxy/worker_context.h"
 
 namespace tracecar::proxy {
@@ -30,6 +33,9 @@ class DataPathSocketCallbacks {
   virtual void onSocketWritable(DataPathSocket& socket) noexcept = 0;
   // After close(): the handle is closed; the socket is deleted when this returns.
   virtual void onSocketClosed(DataPathSocket& socket) noexcept = 0;
+  // TLS (after startTls): the handshake completed; the agreed ALPN protocol is known. A failed
+  // handshake is an onSocketError with UV_EPROTO instead (tlsError() says why).
+  virtual void onSocketTlsHandshake(DataPathSocket& /*socket*/) noexcept {}
 };
 
 // A TCP connection on a worker's loop with a write queue that never blocks: write() tries the
@@ -37,6 +43,10 @@ class DataPathSocketCallbacks {
 // buffered-bytes gauge; the high-water mark is the producer's signal to stop reading its own
 // peer (overHighWater()), onSocketWritable the signal to resume. While the worker has a write
 // batch open (during a read callback), writes are gathered and sent together when it ends.
+//
+// With startTls, a TLS session sits between the connection and its owner: onSocketData gets
+// plaintext, write() takes plaintext, shutdownWrite() and closeAfterFlush() send close_notify
+// first, and the write queue and its high-water mark count ciphertext.
 class DataPathSocket final : private Tickable, private BatchFlushable {
  public:
   DataPathSocket(WorkerContext& context, DataPathSocketCallbacks& callbacks) noexcept;
@@ -62,6 +72,10 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
   void write(std::initializer_list<std::string_view> parts) noexcept;
   size_t buffered() const noexcept { return writing_.size() + queued_.size(); }
   bool overHighWater() const noexcept;
+  // What waits to go out: the write queue, and with TLS the plaintext held for the handshake.
+  size_t waiting() const noexcept {
+    return buffered() + (tls_ ? tls_->pendingPlaintext() : 0);
+  }
   bool writeFailed() const noexcept { return write_failed_; }
   bool connected() const noexcept { return connected_; }
 
@@ -72,6 +86,24 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
   // Closes now; what is queued is dropped. onSocketClosed follows.
   void close() noexcept;
   bool closing() const noexcept { return closing_; }
+
+  // Puts TLS on the connection: from now on what is read is decrypted and what is written is
+  // encrypted. already_read: ciphertext the owner read before (a sniffed ClientHello), fed to
+  // the session at once; events for it come on the next loop turn, never from inside this call.
+  // A client session's ClientHello goes out now.
+  // The handshake is counted in the worker's counters under end.
+  void startTls(std::unique_ptr<http::TlsSession> session, TlsEnd end,
+                std::string_view already_read = {}) noexcept;
+  bool tls() const noexcept { return tls_ != nullptr; }
+  bool tlsOpen() const noexcept {
+    return tls_ != nullptr && tls_->state() == http::TlsSession::State::kOpen;
+  }
+  // The protocol ALPN agreed on ("h2", "http/1.1"); empty without TLS or agreement.
+  std::string_view alpn() const noexcept { return tls_ ? tls_->alpnSelected() : std::string_view(); }
+  // Why the TLS session failed; empty when it did not.
+  std::string_view tlsError() const noexcept {
+    return tls_ ? std::string_view(tls_->error()) : std::string_view();
+  }
 
   // Hands the socket's events to another owner (a connection found to speak HTTP/2 goes from
   // the HTTP/1.1 session that sniffed it to an HTTP/2 one). From the next event on.
@@ -97,12 +129,18 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
   // Only when connected and no write is in flight.
   void send(const std::string_view* parts, size_t count) noexcept;
   void writeParts(const std::string_view* parts, size_t count) noexcept;
+  // Bytes as they go on the wire (ciphertext with TLS).
+  void writeRaw(const std::string_view* parts, size_t count) noexcept;
   // Sends what a write batch holds back now instead of when the batch ends.
   void sendBatchedNow() noexcept;
   void flush() noexcept;
   void afterWrite() noexcept;
   void failWrite(int status) noexcept;
   void dropQueued() noexcept;
+  // TLS: ciphertext in (events to the owner), ciphertext out (to the connection).
+  void receiveTls(std::string_view ciphertext) noexcept;
+  void sendTlsOutput() noexcept;
+  void countTlsFailure() noexcept;  // once, and only while the handshake is not done
 
   WorkerContext& context_;
   DataPathSocketCallbacks* callbacks_;
@@ -123,6 +161,11 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
   bool close_after_flush_ = false;
   bool closing_ = false;
   bool batched_ = false;  // waiting for the worker's write batch to end
+  std::unique_ptr<http::TlsSession> tls_;
+  std::string tls_early_;  // ciphertext given to startTls, processed on the next loop turn
+  TlsEnd tls_end_ = TlsEnd::kInbound;
+  bool tls_handshake_reported_ = false;
+  bool tls_eof_reported_ = false;
 };
 
 }  // namespace tracecar::proxy

@@ -8,6 +8,8 @@
 #include <variant>
 
 #include "http/tcp_address.h"
+#include "proxy/h2_worker.h"
+#include "proxy/protocol_translation.h"
 #include "proxy/upstream_pool.h"
 
 namespace tracecar::proxy {
@@ -89,6 +91,11 @@ DownstreamSession::DownstreamSession(WorkerContext& context, ListenerContext& li
 }
 
 DownstreamSession::~DownstreamSession() {
+  if (h2_upstream_ != nullptr) {
+    // Not inside one of its callbacks here: it can go at once.
+    h2_upstream_->release(false);
+    delete h2_upstream_;
+  }
   context_.cancel(*this);
   context_.sessions().erase(this);
   context_.counters().buffered(-static_cast<int64_t>(input_.size()));
@@ -214,6 +221,7 @@ void DownstreamSession::onSocketWritable(DataPathSocket& /*socket*/) noexcept {
     case Phase::kRequest:
     case Phase::kTunnel:
       if (upstream_ != nullptr) upstream_->resumeReading();
+      if (h2_upstream_ != nullptr) h2_upstream_->resumeReading();
       return;
     case Phase::kClosing:
       if (socket_ != nullptr && socket_->buffered() == 0) {
@@ -365,6 +373,7 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
   auto badRequest = [this](std::string_view reason) {
     reject({400, std::string(reason), LocalReplyReason::kBadRequest}, true);
   };
+  http::H2Head h2_head;  // the head when the request goes upstream as HTTP/2
   try {
     // What the codec leaves to its user (RFC 9112 section 3.2): malformed, so the connection
     // closes after the answer.
@@ -404,9 +413,22 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
     ex_.target = std::move(route.target);
     ex_.terminate_connect = route.terminate_connect && ex_.connect;
     ex_.preserve_target = route.preserve_target;
-    if (!ex_.terminate_connect) buildUpstreamHead(head, *parts, transfer_encoding, hosts == 1);
+    // Protocol switches and tunnels stay HTTP/1.1 whatever the route says; so does everything
+    // on a worker without an HTTP/2 data path.
+    ex_.h2_upstream = route.protocol == UpstreamProtocol::kHttp2 && !ex_.connect &&
+                      !ex_.upgrade_requested && context_.h2() != nullptr;
+    if (ex_.h2_upstream) {
+      if (context_.settings().add_via) head.headers.add("via", "1.1 tracecar");
+      h2_head = h2RequestFromH1(head, *parts, ex_.te_trailers, ex_.target.key());
+    } else if (!ex_.terminate_connect) {
+      buildUpstreamHead(head, *parts, transfer_encoding, hosts == 1);
+    }
   } catch (...) {
     return reject({500, "out of memory", LocalReplyReason::kObserver});
+  }
+  if (ex_.h2_upstream) {
+    connectH2Upstream(std::move(h2_head));
+    return;
   }
   connectUpstream();
 }
@@ -471,10 +493,45 @@ void DownstreamSession::connectUpstream() noexcept {
   sendRequestHead();
 }
 
+void DownstreamSession::connectH2Upstream(http::H2Head&& head) noexcept {
+  auto* exchange = new (std::nothrow) H2UpstreamForH1(context_, context_.h2()->pool(), *this);
+  if (exchange == nullptr || !exchange->start(ex_.target, std::move(head))) {
+    delete exchange;  // nothing was registered anywhere
+    reject({502, "cannot open an upstream connection", LocalReplyReason::kUpstreamRefused});
+    return;
+  }
+  h2_upstream_ = exchange;
+  ex_.stats.upstream_reused = exchange->reused();
+  armResponseTimer();  // also answers a request the pool could not queue
+  if (!exchange->ready()) {
+    ex_.awaiting_upstream = true;
+    parser_.pause();
+    return;
+  }
+  ex_.stats.upstream_ready_ns = uv_hrtime();
+  sendRequestHead();
+}
+
 void DownstreamSession::sendRequestHead() noexcept {
+  if (h2_upstream_ != nullptr) {
+    ex_.head_sent = true;
+    armResponseTimer();
+    if (!h2_upstream_->sendHead(!ex_.request_has_body)) {
+      h2_upstream_->fail(UpstreamFailure::kConnectionReset);
+    }
+    return;
+  }
   upstream_->write(ex_.upstream_head);
   ex_.head_sent = true;
   upstream_->armResponseTimer();
+}
+
+void DownstreamSession::armResponseTimer() noexcept {
+  if (h2_upstream_ != nullptr) {
+    startTimer(TimerMode::kResponse, context_.settings().timeouts.upstream_response);
+  } else if (upstream_ != nullptr) {
+    upstream_->armResponseTimer();
+  }
 }
 
 void DownstreamSession::reject(const LocalReply& reply, bool close) noexcept {
@@ -512,6 +569,16 @@ void DownstreamSession::sendLocalReply(int status, std::string_view reason, Loca
 void DownstreamSession::onBody(std::string_view data) {
   if (phase_ != Phase::kRequest) return;
   ex_.stats.request_body_bytes += data.size();
+  if (h2_upstream_ != nullptr && ex_.head_sent) {
+    h2_upstream_->sendBody(data);
+    ex_.body_started = true;
+    if (!ex_.response_started) armResponseTimer();
+    if (h2_upstream_ != nullptr && h2_upstream_->overHighWater()) {
+      ex_.backpressure = true;
+      parser_.pause();
+    }
+    return;
+  }
   if (upstream_ == nullptr || !ex_.head_sent) return;
   if (ex_.request_chunked) {
     char size_line[24];
@@ -529,6 +596,12 @@ void DownstreamSession::onBody(std::string_view data) {
 }
 
 void DownstreamSession::onTrailers(http::HeaderMap& trailers) {
+  if (phase_ == Phase::kRequest && h2_upstream_ != nullptr && ex_.head_sent) {
+    ex_.request_last_chunk = true;
+    ex_.body_started = true;
+    h2_upstream_->sendTrailers(trailers);
+    return;
+  }
   if (phase_ != Phase::kRequest || upstream_ == nullptr || !ex_.head_sent) return;
   if (!ex_.request_chunked) return;
   std::string out;
@@ -547,12 +620,16 @@ void DownstreamSession::onMessageComplete() {
     ex_.request_last_chunk = true;
     ex_.body_started = true;
   }
+  if (h2_upstream_ != nullptr && ex_.head_sent && !ex_.request_last_chunk) {
+    ex_.request_last_chunk = true;
+    h2_upstream_->endRequest();
+  }
   if (ex_.response_complete) {
     finishExchange();
     return;
   }
-  if (upstream_ != nullptr && ex_.head_sent && !ex_.response_started) {
-    upstream_->armResponseTimer();
+  if ((upstream_ != nullptr || h2_upstream_ != nullptr) && ex_.head_sent && !ex_.response_started) {
+    armResponseTimer();
   }
 }
 
@@ -561,7 +638,9 @@ void DownstreamSession::finishExchange() noexcept {
   ex_.finished = true;
   ex_.backpressure = false;
   if (ex_.stats.end_ns == 0) ex_.stats.end_ns = uv_hrtime();
-  if (upstream_ != nullptr) releaseUpstream(ex_.request_complete && ex_.response_complete);
+  if (upstream_ != nullptr || h2_upstream_ != nullptr) {
+    releaseUpstream(ex_.request_complete && ex_.response_complete);
+  }
   if (observer_ != nullptr) {
     std::unique_ptr<StreamObserver> observer = std::move(observer_);
     observer->onComplete(ex_.stats);

@@ -12,7 +12,9 @@
 #include "proxy/data_path_counters.h"
 #include "proxy/data_path_socket.h"
 #include "proxy/deadline_timer.h"
+#include "proxy/h2_upstream_for_h1.h"
 #include "proxy/original_destination.h"
+#include "proxy/reloading_tls_context.h"
 #include "proxy/sniff.h"
 #include "proxy/stream_observer.h"
 #include "proxy/upstream_connection.h"
@@ -30,6 +32,9 @@ struct ListenerContext {
   // connection is taken as not redirected), and what counts as tracecar itself (loops).
   const OriginalDestinationLookup* original_destination = nullptr;
   const OwnListeners* own = nullptr;
+  // TLS termination: connections that start with a TLS ClientHello are decrypted with this
+  // context's current certificate (null: TLS passes through as an opaque tunnel).
+  const ReloadingTlsContext* tls = nullptr;
 };
 
 // What an accepted connection says of itself: the peer's and the local address and port, and
@@ -45,13 +50,15 @@ void refuse(uv_stream_t* server) noexcept;
 // opaque byte tunnel to the selector's tunnelTarget. An HTTP/1.x connection parses requests (request limits), answers
 // malformed ones itself, forwards the others one at a time through the upstream pool (pipelined
 // requests wait their turn, so answers come in order), relays the responses with re-framed
-// bodies, and turns into a byte tunnel after a 101 or a CONNECT 2xx.
+// bodies, and turns into a byte tunnel after a 101 or a CONNECT 2xx. A request whose route's
+// protocol is kHttp2 goes as a stream of the worker's HTTP/2 upstream pool instead
+// (H2UpstreamForH1, docs/protocol-translation.md).
 //
 // Lifetime: made by the listener, registered in the worker's sessions; it deletes itself (on
 // the next loop turn) once its socket and timer are closed.
 class DownstreamSession final : private DataPathSocketCallbacks,
                                 private http::Http1ParserCallbacks,
-                                private UpstreamConnectionCallbacks,
+                                private H2UpstreamForH1Callbacks,
                                 private Tickable,
                                 public Retirable {
  public:
@@ -75,7 +82,9 @@ class DownstreamSession final : private DataPathSocketCallbacks,
     kClosing,  // the last answer is written; waiting for the peer to close (lingering)
     kClosed,
   };
-  enum class TimerMode : uint8_t { kNone, kIdle, kHeader, kClosing, kSniff };
+  // kResponse: the response head of a request sent as an HTTP/2 stream (an HTTP/1.1
+  // connection keeps that timer itself).
+  enum class TimerMode : uint8_t { kNone, kIdle, kHeader, kClosing, kSniff, kResponse };
 
   // The request in flight and its exchange.
   struct Exchange {
@@ -88,6 +97,7 @@ class DownstreamSession final : private DataPathSocketCallbacks,
     bool request_has_body = false;
     bool terminate_connect = false;
     bool preserve_target = false;
+    bool h2_upstream = false;  // goes upstream as an HTTP/2 stream (route.protocol kHttp2)
     UpstreamTarget target;
     std::string upstream_head;  // kept until the response head, to retry
 
@@ -123,6 +133,9 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   // An h2c connection goes to the worker's HTTP/2 data path; false when there is none (or no
   // memory), and the connection is tunnelled instead.
   bool handOverToH2() noexcept;
+  // A ClientHello on a listener that terminates TLS: the bytes read so far go to a TLS session
+  // and sniffing goes on with the plaintext.
+  void startTlsTermination(std::string_view client_hello) noexcept;
   // Closes at once with a reset, never forwarded; counted.
   void refuseConnection(ConnectionRefusal why) noexcept;
   void countTunnelBytes(TunnelDirection direction, size_t n) noexcept;
@@ -150,7 +163,10 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   bool buildUpstreamHead(http::Http1Head& head, const RequestTargetParts& target,
                          const std::string& transfer_encoding, bool had_host);
   void connectUpstream() noexcept;
+  // The request as a stream of an HTTP/2 upstream connection (h2_upstream_).
+  void connectH2Upstream(http::H2Head&& head) noexcept;
   void sendRequestHead() noexcept;
+  void armResponseTimer() noexcept;
   void reject(const LocalReply& reply, bool close = false) noexcept;
   void sendLocalReply(int status, std::string_view reason, LocalReplyReason code,
                       bool close) noexcept;
@@ -167,6 +183,7 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   void onUpstreamTunnelData(std::string_view data) noexcept override;
   void onUpstreamTunnelEof() noexcept override;
   void onUpstreamWritable() noexcept override;
+  void onH2UpstreamReady() noexcept override;
   void relayInterim(http::Http1Head& head);
   void releaseUpstream(bool reusable) noexcept;
 
@@ -214,6 +231,7 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   Exchange ex_;
   std::unique_ptr<StreamObserver> observer_;
   UpstreamConnection* upstream_ = nullptr;
+  H2UpstreamForH1* h2_upstream_ = nullptr;  // instead of upstream_ when ex_.h2_upstream
 };
 
 }  // namespace tracecar::proxy

@@ -37,7 +37,7 @@ void DownstreamSession::forceClose() noexcept {
 
 void DownstreamSession::closeGracefully() noexcept {
   if (phase_ == Phase::kClosing || phase_ == Phase::kClosed) return;
-  if (upstream_ != nullptr) releaseUpstream(false);
+  if (upstream_ != nullptr || h2_upstream_ != nullptr) releaseUpstream(false);
   phase_ = Phase::kClosing;
   parser_.pause();
   dropInput();
@@ -56,7 +56,7 @@ void DownstreamSession::closeGracefully() noexcept {
 
 void DownstreamSession::closeNow(bool flush) noexcept {
   if (phase_ == Phase::kClosed) return;
-  if (upstream_ != nullptr) releaseUpstream(false);
+  if (upstream_ != nullptr || h2_upstream_ != nullptr) releaseUpstream(false);
   if (observer_ != nullptr && !ex_.finished) {
     ex_.finished = true;
     if (!ex_.response_complete) ex_.stats.aborted = true;
@@ -169,6 +169,14 @@ void DownstreamSession::onTimer(uv_timer_t* timer) noexcept {
     }
     case TimerMode::kClosing:
       self->closeNow(false);
+      return;
+    case TimerMode::kResponse:
+      // An HTTP/2 upstream stream gave no response head in time: 504, as for HTTP/1.1.
+      if (self->phase_ == Phase::kRequest && self->h2_upstream_ != nullptr &&
+          !self->ex_.response_started) {
+        self->context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
+        self->h2_upstream_->fail(UpstreamFailure::kResponseTimeout);
+      }
       return;
     case TimerMode::kNone:
       return;

@@ -93,6 +93,11 @@ void DownstreamSession::onSniffData(std::string_view data) noexcept {
     updateReading();
     return;
   }
+  if (protocol == SniffedProtocol::kTls && listener_.tls != nullptr && socket_ != nullptr &&
+      !socket_->tls()) {
+    startTlsTermination(held ? std::string_view(input_) : data);
+    return;
+  }
   if (!held) drive(data);  // kept: the tunnel's first bytes, or more to sniff
   if (phase_ != Phase::kSniff) return;
   if (protocol == SniffedProtocol::kH2 && handOverToH2()) return;
@@ -146,6 +151,24 @@ bool DownstreamSession::handOverToH2() noexcept {
   counted_ = false;
   closeNow(false);
   return true;
+}
+
+void DownstreamSession::startTlsTermination(std::string_view client_hello) noexcept {
+  std::unique_ptr<http::TlsSession> session;
+  try {
+    session = http::TlsSession::server(listener_.tls->current());
+  } catch (...) {
+    session.reset();
+  }
+  if (session == nullptr) {  // out of memory
+    closeNow(false);
+    return;
+  }
+  peer_.tls = true;
+  socket_->startTls(std::move(session), TlsEnd::kInbound, client_hello);  // copies client_hello
+  // What was held is ciphertext, now the session's: the plaintext is sniffed from scratch.
+  context_.keepUnparsed(input_, {}, true);
+  updateReading();
 }
 
 void DownstreamSession::openTunnel(SniffedProtocol protocol) noexcept {

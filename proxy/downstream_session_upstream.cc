@@ -4,6 +4,7 @@
 #include <string>
 
 #include "proxy/downstream_session.h"
+#include "proxy/http_semconv.h"
 #include "proxy/upstream_pool.h"
 
 namespace tracecar::proxy {
@@ -16,26 +17,8 @@ struct FailureReply {
 };
 
 FailureReply failureReply(UpstreamFailure failure) noexcept {
-  switch (failure) {
-    case UpstreamFailure::kConnectionRefused:
-      return {502, LocalReplyReason::kUpstreamRefused, "upstream connection refused"};
-    case UpstreamFailure::kConnectTimeout:
-      return {503, LocalReplyReason::kConnectTimeout, "upstream connect timeout"};
-    case UpstreamFailure::kResponseTimeout:
-      return {504, LocalReplyReason::kResponseTimeout, "upstream response timeout"};
-    case UpstreamFailure::kConnectionReset:
-      return {502, LocalReplyReason::kUpstreamReset,
-              "upstream closed the connection before responding"};
-    case UpstreamFailure::kBadResponse:
-      return {502, LocalReplyReason::kBadResponse, "malformed response from upstream"};
-    case UpstreamFailure::kResponseTooLarge:
-      return {502, LocalReplyReason::kResponseTooLarge, "upstream response header too large"};
-    case UpstreamFailure::kResolveFailed:
-      return {502, LocalReplyReason::kResolveFailed, "upstream host name did not resolve"};
-    case UpstreamFailure::kOther:
-      break;
-  }
-  return {502, LocalReplyReason::kUpstreamReset, "upstream failed"};
+  return {semconv::localResponseStatus(failure), localReplyReasonOf(failure),
+          semconv::failureReason(failure)};
 }
 
 void appendStatusLine(std::string& out, int status, std::string_view reason) {
@@ -51,6 +34,16 @@ void appendStatusLine(std::string& out, int status, std::string_view reason) {
 }  // namespace
 
 void DownstreamSession::releaseUpstream(bool reusable) noexcept {
+  if (h2_upstream_ != nullptr) {
+    // An HTTP/2 stream: ended quietly when complete, else reset; freed on the next turn (this
+    // may run inside its callbacks).
+    H2UpstreamForH1* exchange = h2_upstream_;
+    h2_upstream_ = nullptr;
+    if (exchange->retried()) ex_.stats.retried = true;
+    exchange->release(reusable);
+    context_.retire(exchange);
+    if (timer_mode_ == TimerMode::kResponse) stopTimer();
+  }
   UpstreamConnection* connection = upstream_;
   upstream_ = nullptr;
   if (connection != nullptr) context_.pool().release(connection, reusable);
@@ -92,8 +85,19 @@ void DownstreamSession::onUpstreamReady(UpstreamConnection& /*connection*/) noex
   }
 }
 
+void DownstreamSession::onH2UpstreamReady() noexcept {
+  if (phase_ != Phase::kRequest || h2_upstream_ == nullptr) return;
+  ex_.stats.upstream_ready_ns = uv_hrtime();
+  sendRequestHead();
+  if (ex_.awaiting_upstream) {
+    ex_.awaiting_upstream = false;
+    resumeParsing();
+  }
+}
+
 void DownstreamSession::onUpstreamFailed(UpstreamFailure failure, bool retryable) noexcept {
   upstream_ = nullptr;
+  releaseUpstream(false);  // an HTTP/2 stream that failed is over too
   if (phase_ == Phase::kOpening) {
     ex_.stats.upstream_failure = failure;
     refuseConnection(ConnectionRefusal::kUpstreamFailed);
@@ -150,8 +154,10 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   const int status = head.status;
   if (status >= 100 && status < 200 && status != 101) {
     relayInterim(head);
+    if (h2_upstream_ != nullptr) armResponseTimer();  // the final head is still to come
     return false;
   }
+  if (timer_mode_ == TimerMode::kResponse) stopTimer();
   if (status == 101 && !ex_.upgrade_requested) {
     // A protocol switch nobody asked for.
     releaseUpstream(false);
@@ -196,7 +202,9 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   } else if (!tunnel && !ex_.http11) {
     out += "Connection: keep-alive\r\n";
   }
-  if (context_.settings().add_via) out += "Via: 1.1 tracecar\r\n";
+  if (context_.settings().add_via) {
+    out += ex_.h2_upstream ? "Via: 2 tracecar\r\n" : "Via: 1.1 tracecar\r\n";
+  }
   out += "\r\n";
   if (socket_ != nullptr) socket_->write(out);
   ex_.response_started = true;
@@ -221,10 +229,12 @@ void DownstreamSession::onUpstreamBody(std::string_view data) {
       return;
   }
   if (socket_->overHighWater() && upstream_ != nullptr) upstream_->pauseReading();
+  if (socket_->overHighWater() && h2_upstream_ != nullptr) h2_upstream_->pauseReading();
 }
 
 void DownstreamSession::onUpstreamTrailers(http::HeaderMap& trailers) {
   if (phase_ != Phase::kRequest || socket_ == nullptr) return;
+  if (observer_ != nullptr) observer_->onResponseTrailers(trailers);
   if (ex_.framing != BodyFraming::kChunked) return;  // nowhere to put them
   std::string out;
   appendLastChunk(out, &trailers);

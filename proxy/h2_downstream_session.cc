@@ -9,29 +9,16 @@
 #include "http/http1_parser.h"
 #include "http/tcp_address.h"
 #include "proxy/data_path_headers.h"
+#include "proxy/h1_upstream_for_h2.h"
 #include "proxy/h2_upstream_pool.h"
 #include "proxy/http_semconv.h"
+#include "proxy/protocol_translation.h"
 
 namespace tracecar::proxy {
 namespace {
 
 using http::H2CloseCause;
 using http::H2ErrorCode;
-
-
-LocalReplyReason replyReasonOf(UpstreamFailure failure) noexcept {
-  switch (failure) {
-    case UpstreamFailure::kConnectionRefused: return LocalReplyReason::kUpstreamRefused;
-    case UpstreamFailure::kConnectTimeout: return LocalReplyReason::kConnectTimeout;
-    case UpstreamFailure::kResponseTimeout: return LocalReplyReason::kResponseTimeout;
-    case UpstreamFailure::kConnectionReset: return LocalReplyReason::kUpstreamReset;
-    case UpstreamFailure::kBadResponse: return LocalReplyReason::kBadResponse;
-    case UpstreamFailure::kResponseTooLarge: return LocalReplyReason::kResponseTooLarge;
-    case UpstreamFailure::kResolveFailed: return LocalReplyReason::kResolveFailed;
-    case UpstreamFailure::kOther: break;
-  }
-  return LocalReplyReason::kUpstreamReset;
-}
 
 // The drain's shutdown notice goes first; the final GOAWAY follows after about one round trip.
 constexpr uint64_t kDrainGoawayDelayMs = 200;
@@ -49,6 +36,15 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
     stats_.request_head_ns = stats_.start_ns;
     stats_.request_header_bytes = head_.header_list_bytes;
   }
+  ~Stream() override {
+    // Not inside one of the exchange's callbacks here: it can go at once.
+    if (h1_ != nullptr) {
+      h1_->release();
+      delete h1_;
+    }
+  }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
 
   int32_t id() const noexcept { return id_; }
   uint64_t deadline() const noexcept { return deadline_ms_; }
@@ -69,6 +65,13 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
       consumeDownstream(received_);
       return;
     }
+    if (h1_ != nullptr) {
+      forwarded_ += data.size();
+      h1_->sendBody(data);
+      if (h1_ != nullptr) consumeDownstream(forwarded_ - h1_->held());
+      armResponseTimer();
+      return;
+    }
     if (submitted_ && upstream_ != nullptr) {
       forwarded_ += data.size();
       (void)upstream_->submitData(upstream_id_, data, false);
@@ -84,6 +87,11 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
 
   void onDownstreamTrailers(http::HeaderMap& trailers) noexcept {
     if (discard_) return;
+    if (h1_ != nullptr) {
+      request_trailers_sent_ = true;
+      h1_->sendTrailers(trailers);
+      return;
+    }
     if (submitted_ && upstream_ != nullptr) {
       (void)upstream_->submitTrailers(upstream_id_, trailers);
       request_trailers_sent_ = true;
@@ -97,6 +105,11 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
 
   void onDownstreamEnd() noexcept {
     request_ended_ = true;
+    if (!discard_ && h1_ != nullptr) {
+      if (!request_trailers_sent_) h1_->endRequest();
+      armResponseTimer();
+      return;
+    }
     if (discard_ || !submitted_ || upstream_ == nullptr || request_trailers_sent_) return;
     (void)upstream_->submitData(upstream_id_, {}, true);
     armResponseTimer();
@@ -107,6 +120,8 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
     const uint64_t taken = response_forwarded_ - std::min<uint64_t>(pending, response_forwarded_);
     if (taken > response_consumed_ && upstream_ != nullptr && submitted_) {
       upstream_->consume(upstream_id_, taken - response_consumed_);
+    } else if (taken > response_consumed_ && h1_ != nullptr) {
+      h1_->consume(taken - response_consumed_);
     }
     response_consumed_ = std::max(response_consumed_, taken);
   }
@@ -115,6 +130,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
     if (closed_) return;
     closed_ = true;
     deadline_ms_ = 0;
+    dropH1();  // its connection goes back to the pool when the exchange was complete
     const bool reset_by_client = cause == H2CloseCause::kResetByPeer;
     if (upstream_ != nullptr) {
       if (submitted_) {
@@ -145,7 +161,11 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
 
   void onUpstreamFailed(UpstreamFailure failure) noexcept override {
     upstream_ = nullptr;
-    fail(failure);
+    // An HTTP/1.1 exchange counted its failure; a head it had not relayed yet is dropped.
+    const bool counted = h1_ != nullptr;
+    if (counted) pending_head_ = false;
+    dropH1();
+    fail(failure, counted);
   }
 
   void onUpstreamHeaders(http::H2Head& head) noexcept override {
@@ -166,8 +186,9 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
     stats_.response_header_bytes = head.header_list_bytes;
     stats_.status = head.status;
     response_.status = head.status;
-    response_.version_major = 2;
-    response_.version_minor = 0;
+    // The version the upstream answered in.
+    response_.version_major = h1_ != nullptr ? 1 : 2;
+    response_.version_minor = h1_ != nullptr ? h1_->responseVersionMinor() : 0;
     response_.headers = std::move(head.headers);
     pending_head_ = true;
     if (observer_) {
@@ -225,6 +246,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
   }
 
   void onUpstreamClose(H2ErrorCode code, H2CloseCause cause, bool lost) noexcept override {
+    dropH1();  // an HTTP/1.1 exchange closes once its response is complete
     H2UpstreamConnection* connection = upstream_;
     upstream_ = nullptr;
     const uint64_t unconsumed = response_forwarded_ - response_consumed_;
@@ -275,6 +297,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
     deadline_ms_ = 0;
     if (discard_ || closed_ || response_started_ || pending_head_) return;
     s_.context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
+    dropH1();
     if (upstream_ != nullptr) {
       if (submitted_) {
         upstream_->detach(upstream_id_, H2ErrorCode::kCancel, 0);
@@ -326,7 +349,12 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
       localReply(reply->status, reply->reason, reply->code);
       return;
     }
-    target_ = std::move(std::get<UpstreamRoute>(routed).target);
+    UpstreamRoute& route = std::get<UpstreamRoute>(routed);
+    target_ = std::move(route.target);
+    if (route.protocol == UpstreamProtocol::kHttp1) {
+      startH1();
+      return;
+    }
 
     // The head for the upstream: Host becomes :authority again.
     upstream_head_.method = std::move(request_.method);
@@ -338,6 +366,46 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
     upstream_head_.path = std::move(request_.target);
     upstream_head_.headers = std::move(request_.headers);
     acquire();
+  }
+
+  // The request goes to an HTTP/1.1 upstream: a request line from :method and :path, Host from
+  // :authority, the body with Content-Length when its length is known, else chunked.
+  void startH1() {
+    if (!request_.headers.get("host")) request_.headers.add("host", target_.key());
+    const H1RequestBody body =
+        chooseH1RequestBody(request_.headers, request_ended_, body_.size(), trailers_ != nullptr);
+    std::string head;
+    appendH1RequestHead(head, request_, body);
+    h1_ = new H1UpstreamForH2(s_.context_, *this, stats_);
+    armResponseTimer();
+    if (!h1_->start(target_, std::move(head), body.framing == H1RequestFraming::kChunked,
+                    request_.method == "HEAD")) {
+      dropH1();
+      fail(UpstreamFailure::kOther);
+      return;
+    }
+    if (!body_.empty()) {
+      forwarded_ += body_.size();
+      h1_->sendBody(body_);
+      std::string().swap(body_);
+    }
+    if (h1_ != nullptr && trailers_) {
+      request_trailers_sent_ = true;
+      h1_->sendTrailers(*trailers_);
+      trailers_.reset();
+    } else if (h1_ != nullptr && request_ended_) {
+      h1_->endRequest();
+    }
+    if (h1_ != nullptr) consumeDownstream(forwarded_ - h1_->held());
+  }
+
+  // The HTTP/1.1 exchange ends: nothing more comes from it; it is freed on the next turn.
+  void dropH1() noexcept {
+    if (h1_ == nullptr) return;
+    H1UpstreamForH2* exchange = h1_;
+    h1_ = nullptr;
+    exchange->release();
+    s_.context_.retire(exchange);
   }
 
   void acquire() noexcept {
@@ -391,14 +459,15 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
   }
 
   // Before any response went downstream: tracecar answers; after: the stream is reset.
-  void fail(UpstreamFailure failure) noexcept {
+  // counted: upstream_failures already counts it.
+  void fail(UpstreamFailure failure, bool counted = false) noexcept {
     if (closed_ || discard_) return;
     stats_.upstream_failure = failure;
-    DataPathCounters::add(s_.context_.counters().upstream_failures);
+    if (!counted) DataPathCounters::add(s_.context_.counters().upstream_failures);
     if (observer_) observer_->onUpstreamFailure(failure);
     if (!response_started_) {
       localReply(semconv::localResponseStatus(failure),
-                 semconv::failureReason(failure), replyReasonOf(failure));
+                 semconv::failureReason(failure), localReplyReasonOf(failure));
       return;
     }
     discard_ = true;
@@ -417,6 +486,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
     discard_ = true;
     deadline_ms_ = 0;
     consumeDownstream(received_);
+    dropH1();
     if (upstream_ != nullptr) {
       if (submitted_) {
         upstream_->detach(upstream_id_, H2ErrorCode::kCancel, 0);
@@ -459,7 +529,11 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
   void consumeUpstream(size_t n) noexcept {
     response_forwarded_ += n;
     response_consumed_ += n;
-    if (upstream_ != nullptr && submitted_) upstream_->consume(upstream_id_, n);
+    if (upstream_ != nullptr && submitted_) {
+      upstream_->consume(upstream_id_, n);
+    } else if (h1_ != nullptr) {
+      h1_->consume(n);
+    }
   }
 
   H2DownstreamSession& s_;
@@ -473,6 +547,8 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
   StreamStats stats_;
 
   H2UpstreamConnection* upstream_ = nullptr;  // waiting for it, or the stream is open on it
+  // The route speaks HTTP/1.1: the exchange in progress (instead of upstream_).
+  H1UpstreamForH2* h1_ = nullptr;
   int32_t upstream_id_ = 0;
   std::string body_;  // request body received before the upstream stream opened
   std::unique_ptr<http::HeaderMap> trailers_;
@@ -642,6 +718,10 @@ void H2DownstreamSession::onSocketWritable(DataPathSocket& /*socket*/) noexcept 
 
 void H2DownstreamSession::onSocketClosed(DataPathSocket& socket) noexcept {
   if (&socket == socket_) socket_ = nullptr;
+  if (closed_ && timer_open_) {
+    closeConnection();  // the linger timer is no longer needed
+    return;
+  }
   maybeRetire();
 }
 
@@ -726,8 +806,10 @@ void H2DownstreamSession::onTick() noexcept {
 void H2DownstreamSession::flush() noexcept {
   if (closed_ || !session_ || socket_ == nullptr) return;
   // A slow client: frames wait in nghttp2 (bounded by the upstream windows) rather than in the
-  // socket queue; the upstream is acknowledged only for what went out.
-  if (!socket_->overHighWater()) {
+  // socket queue; the upstream is acknowledged only for what went out. A failed session yields
+  // only its GOAWAY, which goes out whatever the queue holds: a flood from a client that does
+  // not read is seen exactly when the queue is over the mark.
+  if (!socket_->overHighWater() || session_->failed()) {
     out_.clear();
     (void)session_->send(out_);
     if (!out_.empty()) socket_->write(out_);
@@ -750,18 +832,17 @@ void H2DownstreamSession::flush() noexcept {
     }
     abortStreams();
     closed_ = true;
-    if (socket_ != nullptr) socket_->closeAfterFlush();
-    if (timer_open_) {
-      deadline_.stop();
-      timer_open_ = false;
-      timer_closing_ = true;
-      uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* handle) {
-        auto* self = static_cast<H2DownstreamSession*>(handle->data);
-        self->timer_closing_ = false;
-        self->maybeRetire();
-      });
+    if (socket_ != nullptr && !socket_->closing()) {
+      socket_->closeAfterFlush();
+      // A client that never reads would keep what is queued forever: it gets the linger time
+      // to take it, then the connection is cut.
+      if (socket_ != nullptr && !socket_->closing() && timer_open_) {
+        armDeadline(uv_now(context_.loop()) +
+                    static_cast<uint64_t>(context_.settings().timeouts.linger.count()));
+        return;
+      }
     }
-    maybeRetire();
+    closeConnection();
   }
 }
 
@@ -785,7 +866,10 @@ void H2DownstreamSession::onTimer(uv_timer_t* timer) noexcept {
 }
 
 void H2DownstreamSession::onDeadline() noexcept {
-  if (closed_) return;
+  if (closed_) {
+    closeConnection();  // the linger after a failed session is over
+    return;
+  }
   const uint64_t now = uv_now(context_.loop());
   uint64_t next = 0;
   const auto consider = [&](uint64_t at) {

@@ -23,7 +23,9 @@ namespace tracecar::proxy {
 // One downstream HTTP/2 connection (h2c with prior knowledge), server side. Each stream is one
 // request: its head becomes a protocol-neutral head (method, :path as the target, :authority as
 // Host, version 2.0) for the listener's StreamObserver (spans, limits, context rejection) and
-// UpstreamSelector, and it goes to the upstream over HTTP/2 on the worker's H2UpstreamPool.
+// UpstreamSelector, and it goes to the upstream over HTTP/2 on the worker's H2UpstreamPool, or,
+// when the route's protocol is kHttp1, as an HTTP/1.1 exchange from the worker's UpstreamPool
+// (H1UpstreamForH2, docs/protocol-translation.md).
 // Response heads, bodies and trailers come back on the stream; RST_STREAM is relayed both
 // ways; tracecar's own answers (observer replies, 502/503/504) end that stream only.
 //

@@ -179,7 +179,15 @@ void H2UpstreamConnection::onSocketConnected(DataPathSocket& socket, int status)
   DataPathCounters::add(context_.counters().upstream_connections_open, 1);
   DataPathCounters::add(pool_.counters().upstream_connections_open, 1);
   counted_open_ = true;
-  // The connect timer keeps running until the peer's SETTINGS come.
+  if (target_.tls) {
+    std::unique_ptr<http::TlsSession> session = target_.newTlsSession("h2");
+    if (session == nullptr) {
+      fail(UpstreamFailure::kOther, false);
+      return;
+    }
+    socket.startTls(std::move(session), TlsEnd::kUpstream);
+  }
+  // The connect timer keeps running until the peer's SETTINGS come (after the TLS handshake).
   socket.startReading();
   scheduleFlush();  // our preface and SETTINGS
 }
@@ -289,8 +297,11 @@ void H2UpstreamConnection::onSocketEof(DataPathSocket& /*socket*/) noexcept {
   fail(UpstreamFailure::kConnectionReset, state_ == State::kReady);
 }
 
-void H2UpstreamConnection::onSocketError(DataPathSocket& /*socket*/, int /*status*/) noexcept {
-  fail(UpstreamFailure::kConnectionReset, state_ == State::kReady);
+void H2UpstreamConnection::onSocketError(DataPathSocket& socket, int status) noexcept {
+  // UV_EPROTO comes from the TLS layer only: the handshake (or a record) failed.
+  fail(status == UV_EPROTO && socket.tls() ? UpstreamFailure::kTlsFailed
+                                           : UpstreamFailure::kConnectionReset,
+       state_ == State::kReady);
 }
 
 void H2UpstreamConnection::onSocketWritable(DataPathSocket& /*socket*/) noexcept {
@@ -365,7 +376,10 @@ void H2UpstreamConnection::onPeerSettings() {
 }
 
 void H2UpstreamConnection::dispatchWaiters() noexcept {
-  if (waiters_.empty()) return;
+  // Failed in the read just processed (a flood in the peer's first bytes): the waiters fail
+  // with the connection once its GOAWAY is out. Sent to another connection to the same peer,
+  // they would reconnect as long as the peer keeps failing.
+  if (waiters_.empty() || (session_ && session_->failed())) return;
   std::vector<H2UpstreamStream*> waiters;
   waiters.swap(waiters_);
   size_t i = 0;
@@ -560,7 +574,7 @@ H2UpstreamPool::~H2UpstreamPool() { closeAll(); }
 H2UpstreamConnection* H2UpstreamPool::acquire(const UpstreamTarget& target,
                                               H2UpstreamStream& stream) noexcept {
   try {
-    std::vector<H2UpstreamConnection*>& list = by_target_[target.key()];
+    std::vector<H2UpstreamConnection*>& list = by_target_[target.poolKey()];
     for (H2UpstreamConnection* connection : list) {
       if (!connection->accepting()) continue;
       if (!connection->ready()) connection->addWaiter(stream);
@@ -578,7 +592,7 @@ H2UpstreamConnection* H2UpstreamPool::acquire(const UpstreamTarget& target,
 
 void H2UpstreamPool::forget(H2UpstreamConnection* connection) noexcept {
   all_.erase(connection);
-  auto it = by_target_.find(connection->target().key());
+  auto it = by_target_.find(connection->target().poolKey());
   if (it == by_target_.end()) return;
   std::vector<H2UpstreamConnection*>& list = it->second;
   list.erase(std::remove(list.begin(), list.end(), connection), list.end());

@@ -372,6 +372,7 @@ std::string_view errorType(UpstreamFailure failure) noexcept {
     case UpstreamFailure::kBadResponse: return "bad_response";
     case UpstreamFailure::kResponseTooLarge: return "response_too_large";
     case UpstreamFailure::kResolveFailed: return "resolve_failed";
+    case UpstreamFailure::kTlsFailed: return "tls_handshake_failed";
     case UpstreamFailure::kOther: break;
   }
   return kOtherValue;
@@ -387,13 +388,14 @@ int localResponseStatus(UpstreamFailure failure) noexcept {
 
 std::string_view failureReason(UpstreamFailure failure) noexcept {
   switch (failure) {
-    case UpstreamFailure::kConnectionRefused: return "upstream refused the connection";
+    case UpstreamFailure::kConnectionRefused: return "upstream connection refused";
     case UpstreamFailure::kConnectTimeout: return "upstream connect timeout";
     case UpstreamFailure::kResponseTimeout: return "upstream response timeout";
-    case UpstreamFailure::kConnectionReset: return "upstream reset or closed the connection";
+    case UpstreamFailure::kConnectionReset: return "upstream closed the connection before responding";
     case UpstreamFailure::kBadResponse: return "malformed response from upstream";
-    case UpstreamFailure::kResponseTooLarge: return "upstream response head too large";
-    case UpstreamFailure::kResolveFailed: return "upstream name did not resolve";
+    case UpstreamFailure::kResponseTooLarge: return "upstream response header too large";
+    case UpstreamFailure::kResolveFailed: return "upstream host name did not resolve";
+    case UpstreamFailure::kTlsFailed: return "upstream TLS handshake failed";
     case UpstreamFailure::kOther: break;
   }
   return "upstream failure";

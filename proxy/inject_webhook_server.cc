@@ -79,7 +79,7 @@ std::string httpAnswer(int status, std::string_view reason, std::string_view con
 // One TLS connection: a TCP handle and a timer; deletes itself when both are closed.
 class InjectWebhookServer::Connection : private http::Http1ParserCallbacks {
  public:
-  Connection(InjectWebhookServer& server, std::shared_ptr<http::TlsContext> tls)
+  Connection(InjectWebhookServer& server, std::shared_ptr<const http::TlsContext> tls)
       : server_(server), parser_(http::Http1Parser::Kind::kRequest, *this, limits()) {
     tls_ = http::TlsSession::server(std::move(tls));
   }
@@ -277,50 +277,27 @@ InjectWebhookServer::InjectWebhookServer(uv_loop_t* loop, InjectWebhookOptions o
 InjectWebhookServer::~InjectWebhookServer() = default;
 
 absl::Status InjectWebhookServer::loadCertificate() {
-  auto stampOf = [](const std::string& path, FileStamp& stamp) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return false;
-    stamp.device = st.st_dev;
-    stamp.inode = st.st_ino;
-    stamp.size = static_cast<uint64_t>(st.st_size);
-    stamp.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    return true;
-  };
-  FileStamp cert, key;
-  if (!stampOf(options_.cert_file, cert)) {
-    return absl::NotFoundError(options_.cert_file + ": cannot be read");
-  }
-  if (!stampOf(options_.key_file, key)) {
-    return absl::NotFoundError(options_.key_file + ": cannot be read");
-  }
-  if (tls_ != nullptr && cert == cert_stamp_ && key == key_stamp_) {
-    return absl::AlreadyExistsError("unchanged");
-  }
-  auto context = http::TlsContext::server({.cert_file = options_.cert_file,
-                                           .key_file = options_.key_file,
-                                           .client_ca_file = {},
-                                           .alpn = {"http/1.1"}});
-  if (!context.ok()) {
-    // Remember the stamps: a pair caught half-written is tried again once it changes again.
-    cert_stamp_ = cert;
-    key_stamp_ = key;
-    return context.status();
-  }
-  tls_ = std::move(*context);
-  cert_stamp_ = cert;
-  key_stamp_ = key;
+  absl::StatusOr<std::shared_ptr<ReloadingTlsContext>> context =
+      ReloadingTlsContext::server({.cert_file = options_.cert_file,
+                                   .key_file = options_.key_file,
+                                   .client_ca_file = {},
+                                   .alpn = {"http/1.1"}});
+  if (!context.ok()) return context.status();
+  tls_ = *std::move(context);
   return absl::OkStatus();
 }
 
 bool InjectWebhookServer::reloadIfChanged() {
-  const absl::Status status = loadCertificate();
-  if (status.ok()) {
-    log(LogLevel::kInfo, kComponent, "loaded the certificate " + options_.cert_file);
-    return true;
-  }
-  if (!absl::IsAlreadyExists(status)) {
-    log(LogLevel::kWarn, kComponent,
-        "certificate not reloaded, keeping the previous one: " + std::string(status.message()));
+  std::string error;
+  switch (tls_->reloadIfChanged(error)) {
+    case ReloadingTlsContext::Reload::kReloaded:
+      log(LogLevel::kInfo, kComponent, "loaded the certificate " + options_.cert_file);
+      return true;
+    case ReloadingTlsContext::Reload::kFailed:
+      log(LogLevel::kWarn, kComponent, "certificate not reloaded, keeping the previous one: " + error);
+      return false;
+    case ReloadingTlsContext::Reload::kUnchanged:
+      break;
   }
   return false;
 }
@@ -368,7 +345,7 @@ absl::Status InjectWebhookServer::start() {
 void InjectWebhookServer::onConnection(uv_stream_t* listener, int status) noexcept {
   auto* self = static_cast<InjectWebhookServer*>(listener->data);
   if (status < 0) return;
-  auto* connection = new (std::nothrow) Connection(*self, self->tls_);
+  auto* connection = new (std::nothrow) Connection(*self, self->tls_->current());
   if (connection == nullptr) return;
   connection->next = self->connections_;
   if (self->connections_ != nullptr) self->connections_->prev = connection;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "proxy/inject_webhook.h"
+#include "proxy/reloading_tls_context.h"
 
 namespace CLI {
 class App;
@@ -66,12 +67,6 @@ class InjectWebhookServer {
 
  private:
   class Connection;
-  struct FileStamp {
-    uint64_t device = 0, inode = 0, size = 0;
-    int64_t mtime_ns = 0;
-    friend bool operator==(const FileStamp&, const FileStamp&) = default;
-  };
-
   static void onConnection(uv_stream_t* server, int status) noexcept;
   static void onHandleClosed(uv_handle_t* handle) noexcept;
   void handleClosed() noexcept;
@@ -84,8 +79,7 @@ class InjectWebhookServer {
   uv_loop_t* const loop_;
   const InjectWebhookOptions options_;
   const InjectionTemplate injection_;
-  std::shared_ptr<http::TlsContext> tls_;
-  FileStamp cert_stamp_, key_stamp_;
+  std::shared_ptr<ReloadingTlsContext> tls_;
   static constexpr size_t kReadBufferSize = 64 * 1024;
   std::unique_ptr<char[]> read_buffer_{new char[kReadBufferSize]};  // reads are handled at once
   uv_tcp_t listener_{};

@@ -69,10 +69,11 @@ constexpr std::array<std::string_view, static_cast<size_t>(RejectReason::kCount)
     "502_bad_response",
     "502_response_too_large",
     "502_resolve_failed",
+    "502_tls_failed",
     "503_connect_timeout",
     "504_response_timeout"};
 constexpr std::array<int, static_cast<size_t>(RejectReason::kCount)> kRejectStatus{
-    431, 431, 414, 400, 431, 431, 408, 502, 502, 502, 502, 502, 503, 504};
+    431, 431, 414, 400, 431, 431, 408, 502, 502, 502, 502, 502, 502, 503, 504};
 
 constexpr std::array<std::string_view, static_cast<size_t>(BaggageDropReason::kCount)>
     kBaggageDropLabels{"invalid", "member_limit", "byte_limit", "untrusted"};

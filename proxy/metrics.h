@@ -46,6 +46,7 @@ enum class RejectReason : uint8_t {
   kBadResponse,       // "502_bad_response": malformed response from the upstream
   kResponseTooLarge,  // "502_response_too_large": response head over the limits
   kResolveFailed,     // "502_resolve_failed": the upstream's name did not resolve
+  kUpstreamTls,       // "502_tls_failed": TLS to the upstream failed
   kConnectTimeout,    // "503_connect_timeout"
   kResponseTimeout,   // "504_response_timeout"
   kCount

@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -91,7 +92,10 @@ class Runner {
 
  private:
   absl::Status startExporter();
+  absl::Status loadTls();
   void buildDataPath();
+  static void onReloadTimer(uv_timer_t* timer) noexcept;
+  void reloadTls();
   bool writeReadyFile() const;
   void closeLoopHandles();
   void beginStop(int signum);
@@ -117,6 +121,12 @@ class Runner {
   WorkerMetrics* admin_shard_ = nullptr;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<RunMetrics> run_metrics_;
+
+  DataPathTls tls_;
+  std::vector<std::shared_ptr<ReloadingTlsContext>> tls_files_;  // checked by the reload timer
+  std::atomic<uint64_t> tls_reloads_{0};
+  std::atomic<uint64_t> tls_reload_failures_{0};
+  uv_timer_t reload_timer_{};
 
   uv_loop_t loop_{};
   std::unique_ptr<AdminServer> admin_;
@@ -172,8 +182,45 @@ absl::Status Runner::startExporter() {
   return absl::OkStatus();
 }
 
+absl::Status Runner::loadTls() {
+  std::vector<std::string> errors;
+  tls_ = loadDataPathTls(config_, errors);
+  if (!errors.empty()) {
+    std::string message = errors.front();
+    for (size_t i = 1; i < errors.size(); ++i) message += "; " + errors[i];
+    return absl::InvalidArgumentError(message);
+  }
+  tls_files_ = tls_.all();
+  return absl::OkStatus();
+}
+
+void Runner::onReloadTimer(uv_timer_t* timer) noexcept {
+  try {
+    static_cast<Runner*>(timer->data)->reloadTls();
+  } catch (const std::exception&) {
+  }
+}
+
+void Runner::reloadTls() {
+  for (const std::shared_ptr<ReloadingTlsContext>& context : tls_files_) {
+    std::string error;
+    switch (context->reloadIfChanged(error)) {
+      case ReloadingTlsContext::Reload::kReloaded:
+        tls_reloads_.fetch_add(1, std::memory_order_relaxed);
+        logInfo("TLS: loaded " + context->files().front() + " again after it changed");
+        break;
+      case ReloadingTlsContext::Reload::kFailed:
+        tls_reload_failures_.fetch_add(1, std::memory_order_relaxed);
+        log(LogLevel::kWarn, kComponent, "TLS: kept the previous certificate: " + error);
+        break;
+      case ReloadingTlsContext::Reload::kUnchanged:
+        break;
+    }
+  }
+}
+
 void Runner::buildDataPath() {
-  const DataPathSettings settings = dataPathSettingsFrom(config_);
+  const DataPathSettings settings = dataPathSettingsFrom(config_, tls_);
   metrics_.setSamplingLabels(samplingLabelsOf(sampler_));
   // One shard per worker (its only writer) and one for the admin listener on this thread.
   for (size_t i = 0; i < std::max<size_t>(settings.workers, 1); ++i) {
@@ -192,7 +239,12 @@ void Runner::buildDataPath() {
   };
   pool_ = std::make_unique<WorkerPool>(settings, std::move(hooks));
   WorkerPool* pool = pool_.get();
-  run_metrics_ = std::make_unique<RunMetrics>(metrics_, [pool] { return pool->snapshot(); });
+  run_metrics_ = std::make_unique<RunMetrics>(metrics_, [this, pool] {
+    DataPathSnapshot snapshot = pool->snapshot();
+    snapshot.tls_reloads = tls_reloads_.load(std::memory_order_relaxed);
+    snapshot.tls_reload_failures = tls_reload_failures_.load(std::memory_order_relaxed);
+    return snapshot;
+  });
 }
 
 bool Runner::writeReadyFile() const {
@@ -214,6 +266,7 @@ void Runner::closeLoopHandles() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stopped_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&reload_timer_), nullptr);
 }
 
 void Runner::onSignal(uv_signal_t* handle, int signum) noexcept {
@@ -256,6 +309,10 @@ void Runner::onStopped(uv_async_t* handle) noexcept {
 }
 
 int Runner::run() {
+  if (absl::Status status = loadTls(); !status.ok()) {
+    logError(std::string(status.message()));
+    return 1;
+  }
   if (absl::Status status = startExporter(); !status.ok()) {
     logError(std::string(status.message()));
     return 1;
@@ -296,6 +353,23 @@ int Runner::run() {
                  : "app " + addressText(settings.app.host, settings.app.port) +
                        " (a redirected connection: " + settings.app.host +
                        " at the port it was sent to)"));
+    if (config_.tls.inbound.enabled()) {
+      logInfo("inbound TLS terminated with " + config_.tls.inbound.cert_file +
+              (config_.tls.inbound.client_ca_file.empty()
+                   ? ""
+                   : " (client certificates from " + config_.tls.inbound.client_ca_file + ")") +
+              "; other TLS passes through");
+    }
+    for (const DestinationConfig& destination : config_.upstreams.destinations) {
+      std::string what = "destination " + destination.match + ": protocol " +
+                         std::string(toString(destination.protocol));
+      if (destination.tls) {
+        what += ", TLS originated";
+        if (destination.tls->port) what += " to port " + std::to_string(*destination.tls->port);
+        if (!destination.tls->verify) what += " (certificate NOT verified)";
+      }
+      logInfo(what);
+    }
     std::string outbound_target;
     switch (settings.outbound_mode) {
       case DataPathSettings::OutboundMode::kUpstream:
@@ -325,8 +399,16 @@ int Runner::run() {
     uv_signal_init(&loop_, &sigterm_);
     uv_signal_init(&loop_, &sigint_);
     uv_async_init(&loop_, &stopped_, onStopped);
+    uv_timer_init(&loop_, &reload_timer_);
     sigterm_.data = sigint_.data = stopped_.data = this;
+    reload_timer_.data = this;
     handles_open_ = true;
+    if (!tls_files_.empty()) {
+      const auto interval = static_cast<uint64_t>(config_.tls.reload_interval.count());
+      uv_timer_start(&reload_timer_, &Runner::onReloadTimer, interval, interval);
+      // Certificate files are watched, but must not keep the loop alive on their own.
+      uv_unref(reinterpret_cast<uv_handle_t*>(&reload_timer_));
+    }
     uv_signal_start(&sigterm_, onSignal, SIGTERM);
     uv_signal_start(&sigint_, onSignal, SIGINT);
 

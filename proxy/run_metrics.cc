@@ -147,6 +147,29 @@ void addH2Families(const DataPathSnapshot& snapshot,
   }
 }
 
+// TLS termination and origination (docs/tls.md).
+void addTlsFamilies(const DataPathSnapshot& snapshot,
+                    std::vector<prometheus::MetricFamily>& families) {
+  prometheus::MetricFamily handshakes = counterFamily(
+      "tracecar_tls_handshakes_total",
+      "TLS handshakes tracecar took part in, by end (inbound: terminated on the inbound "
+      "listener, upstream: originated) and result.");
+  for (size_t e = 0; e < kTlsEndCount; ++e) {
+    const std::string end(tlsEndName(static_cast<TlsEnd>(e)));
+    addCounter(handshakes, {{"end", end}, {"result", "ok"}}, snapshot.tls_handshakes[e]);
+    addCounter(handshakes, {{"end", end}, {"result", "failed"}},
+               snapshot.tls_handshake_failures[e]);
+  }
+  prometheus::MetricFamily reloads = counterFamily(
+      "tracecar_tls_certificate_reloads_total",
+      "Certificate, key or CA files loaded again after they changed, by result (failed: the "
+      "previous ones stay in use).");
+  addCounter(reloads, {{"result", "ok"}}, snapshot.tls_reloads);
+  addCounter(reloads, {{"result", "failed"}}, snapshot.tls_reload_failures);
+  families.push_back(std::move(handshakes));
+  families.push_back(std::move(reloads));
+}
+
 }  // namespace
 
 void addDataPathFigures(const DataPathSnapshot& snapshot,
@@ -184,6 +207,7 @@ void addDataPathFigures(const DataPathSnapshot& snapshot,
   }
   addTransparentFamilies(snapshot, families);
   addH2Families(snapshot, families);
+  addTlsFamilies(snapshot, families);
 }
 
 std::vector<prometheus::MetricFamily> RunMetrics::Collect() const {

@@ -28,8 +28,67 @@ SamplingLabels samplingLabelsOf(const sampling::Sampler& sampler) {
   return labels;
 }
 
-DataPathSettings dataPathSettingsFrom(const ProxyConfig& config) {
+std::vector<std::shared_ptr<ReloadingTlsContext>> DataPathTls::all() const {
+  std::vector<std::shared_ptr<ReloadingTlsContext>> out;
+  if (inbound) out.push_back(inbound);
+  for (const auto& context : destinations) {
+    if (context) out.push_back(context);
+  }
+  return out;
+}
+
+DataPathTls loadDataPathTls(const ProxyConfig& config, std::vector<std::string>& errors) {
+  DataPathTls tls;
+  const TlsTerminationConfig& inbound = config.tls.inbound;
+  if (inbound.enabled()) {
+    auto context = ReloadingTlsContext::server({.cert_file = inbound.cert_file,
+                                                .key_file = inbound.key_file,
+                                                .client_ca_file = inbound.client_ca_file,
+                                                .alpn = inboundAlpn(config)});
+    if (context.ok()) {
+      tls.inbound = *std::move(context);
+    } else {
+      errors.push_back("tls.inbound: " + std::string(context.status().message()));
+    }
+  }
+  const std::vector<DestinationConfig>& destinations = config.upstreams.destinations;
+  tls.destinations.resize(destinations.size());
+  for (size_t i = 0; i < destinations.size(); ++i) {
+    if (!destinations[i].tls) continue;
+    const TlsOriginationConfig& origination = *destinations[i].tls;
+    // The ALPN protocol is chosen per connection (http/1.1 or h2).
+    auto context = ReloadingTlsContext::client({.ca_file = origination.ca_file,
+                                                .cert_file = origination.cert_file,
+                                                .key_file = origination.key_file,
+                                                .verify_peer = origination.verify,
+                                                .alpn = {}});
+    if (context.ok()) {
+      tls.destinations[i] = *std::move(context);
+    } else {
+      errors.push_back("upstreams.destinations[" + std::to_string(i) +
+                       "].tls: " + std::string(context.status().message()));
+    }
+  }
+  return tls;
+}
+
+DataPathSettings dataPathSettingsFrom(const ProxyConfig& config, const DataPathTls& tls) {
   DataPathSettings settings;
+  settings.app_protocol = config.upstreams.app_protocol;
+  settings.inbound_tls = tls.inbound;
+  const std::vector<DestinationConfig>& destinations = config.upstreams.destinations;
+  for (size_t i = 0; i < destinations.size(); ++i) {
+    const DestinationConfig& from = destinations[i];
+    DestinationSettings& to = settings.destinations.emplace_back();
+    to.host = from.host;
+    to.port = from.port;
+    to.protocol = from.protocol;
+    if (from.tls && i < tls.destinations.size() && tls.destinations[i]) {
+      to.tls = tls.destinations[i];
+      to.tls_port = from.tls->port;
+      to.server_name = from.tls->server_name;
+    }
+  }
   settings.inbound = address(config.listeners.inbound);
   settings.outbound = address(config.listeners.outbound);
   settings.app = address(config.upstreams.app);

@@ -9,9 +9,20 @@
 
 namespace tracecar::proxy {
 
+// The TLS contexts a configuration names, built from their files: the inbound listener's
+// (tls.inbound) and each destination's (upstreams.destinations[i].tls; null without).
+struct DataPathTls {
+  std::shared_ptr<ReloadingTlsContext> inbound;
+  std::vector<std::shared_ptr<ReloadingTlsContext>> destinations;
+  // Every context above, for reloading.
+  std::vector<std::shared_ptr<ReloadingTlsContext>> all() const;
+};
+// Errors name the key and the file ("tls.inbound: TLS: cannot load ... from FILE: ...").
+DataPathTls loadDataPathTls(const ProxyConfig& config, std::vector<std::string>& errors);
+
 // The data path's settings from a loaded configuration: listeners, upstreams, workers, the
-// request and response limits and the timeouts.
-DataPathSettings dataPathSettingsFrom(const ProxyConfig& config);
+// request and response limits, the timeouts and TLS (contexts from loadDataPathTls).
+DataPathSettings dataPathSettingsFrom(const ProxyConfig& config, const DataPathTls& tls = {});
 
 // The tracing settings every worker's RequestTracer shares: the baggage and tracestate policies,
 // query redaction, attribute limits and whether untrusted baggage is dropped.

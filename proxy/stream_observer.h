@@ -31,6 +31,7 @@ enum class LocalReplyReason : uint8_t {
   kBadResponse,       // 502: the response could not be parsed
   kResponseTooLarge,  // 502: response head over the limits
   kResolveFailed,     // 502: the upstream's name did not resolve
+  kUpstreamTls,       // 502: TLS to the upstream failed
   kConnectTimeout,    // 503
   kResponseTimeout,   // 504
   kLoopDetected,      // 508: the outbound listener was asked to forward to itself
@@ -39,6 +40,8 @@ enum class LocalReplyReason : uint8_t {
 };
 inline constexpr size_t kLocalReplyReasonCount = static_cast<size_t>(LocalReplyReason::kCount);
 std::string_view localReplyReasonName(LocalReplyReason reason) noexcept;  // "bad_request", ...
+// The reason of the answer tracecar gives for a failed upstream exchange.
+LocalReplyReason localReplyReasonOf(UpstreamFailure failure) noexcept;
 
 // An answer tracecar makes itself: "HTTP/1.1 <status>", text/plain, body = reason + "\n".
 struct LocalReply {
@@ -60,6 +63,7 @@ struct PeerInfo {
   bool redirected = false;
   std::string original_address;  // IPv6 without brackets
   uint16_t original_port = 0;
+  bool tls = false;  // tracecar terminated TLS on this connection: its requests are https
 };
 
 // What happened to one request, for onComplete. Times are uv_hrtime() nanoseconds (monotonic);

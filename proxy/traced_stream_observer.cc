@@ -68,6 +68,8 @@ std::optional<RejectReason> rejectReasonOf(LocalReplyReason reason) noexcept {
       return RejectReason::kResponseTooLarge;
     case LocalReplyReason::kResolveFailed:
       return RejectReason::kResolveFailed;
+    case LocalReplyReason::kUpstreamTls:
+      return RejectReason::kUpstreamTls;
     case LocalReplyReason::kConnectTimeout:
       return RejectReason::kConnectTimeout;
     case LocalReplyReason::kResponseTimeout:
@@ -96,8 +98,8 @@ bool repliedBeforeObservers(LocalReplyReason reason) noexcept {
 std::optional<LocalReply> TracedStreamObserver::onRequestHead(http::Http1Head& request,
                                                               const PeerInfo& peer) {
   const exporter::SpanKind kind = spanKind(listener_);
-  traced_ = tracer_.begin(kind, request, RequestTracer::Peer{peer.address, peer.port}, "http",
-                          clock_());
+  traced_ = tracer_.begin(kind, request, RequestTracer::Peer{peer.address, peer.port},
+                          peer.tls ? "https" : "http", clock_());
   begun_ = true;
   metrics_.recordExtractReport(traced_.extractReport());
   if (const std::optional<ContextRejection>& rejection = traced_.rejection()) {

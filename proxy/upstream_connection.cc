@@ -141,6 +141,15 @@ void UpstreamConnection::onSocketConnected(DataPathSocket& socket, int status) n
     peer_port_ = where.port;
   }
   DataPathCounters::add(context_.counters().upstream_connects);
+  if (target_.tls) {
+    // TLS origination: the request waits in the session until the handshake is done.
+    std::unique_ptr<http::TlsSession> session = target_.newTlsSession("http/1.1");
+    if (session == nullptr) {
+      fail(UpstreamFailure::kOther);
+      return;
+    }
+    socket.startTls(std::move(session), TlsEnd::kUpstream);
+  }
   updateReading();
   if (client_ != nullptr) client_->onUpstreamReady(*this);
 }
@@ -372,7 +381,7 @@ void UpstreamConnection::onSocketEof(DataPathSocket& /*socket*/) noexcept {
   if (state_ == State::kActive && !exchange_complete_) fail(UpstreamFailure::kConnectionReset);
 }
 
-void UpstreamConnection::onSocketError(DataPathSocket& socket, int /*status*/) noexcept {
+void UpstreamConnection::onSocketError(DataPathSocket& socket, int status) noexcept {
   if (state_ == State::kIdle) {
     close();
     return;
@@ -386,7 +395,9 @@ void UpstreamConnection::onSocketError(DataPathSocket& socket, int /*status*/) n
     garbage_ = true;
     return;
   }
-  fail(UpstreamFailure::kConnectionReset);
+  // UV_EPROTO comes from the TLS layer only: the handshake (or a record) failed.
+  fail(status == UV_EPROTO && socket.tls() ? UpstreamFailure::kTlsFailed
+                                           : UpstreamFailure::kConnectionReset);
 }
 
 void UpstreamConnection::onSocketWritable(DataPathSocket& /*socket*/) noexcept {

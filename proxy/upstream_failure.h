@@ -14,6 +14,7 @@ enum class UpstreamFailure : uint8_t {
   kBadResponse,        // "bad_response": the response could not be parsed
   kResponseTooLarge,   // "response_too_large": response head over the limits
   kResolveFailed,      // "resolve_failed": the upstream's name did not resolve
+  kTlsFailed,          // "tls_handshake_failed": TLS to the upstream failed (certificate, name...)
   kOther,              // "_OTHER"
 };
 

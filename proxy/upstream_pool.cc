@@ -17,7 +17,7 @@ UpstreamConnection* UpstreamPool::acquire(const UpstreamTarget& target,
   DataPathCounters& counters = context_.counters();
   try {
     if (!fresh_only) {
-      auto it = idle_.find(target.key());
+      auto it = idle_.find(target.poolKey());
       if (it != idle_.end() && !it->second.empty()) {
         UpstreamConnection* connection = it->second.back();
         it->second.pop_back();
@@ -45,7 +45,7 @@ void UpstreamPool::release(UpstreamConnection* connection, bool request_complete
     return;
   }
   try {
-    std::vector<UpstreamConnection*>& list = idle_[connection->target().key()];
+    std::vector<UpstreamConnection*>& list = idle_[connection->target().poolKey()];
     if (list.size() >= max_idle) {
       connection->close();
       return;
@@ -81,7 +81,7 @@ size_t UpstreamPool::idleCount() const noexcept {
 }
 
 void UpstreamPool::removeIdle(UpstreamConnection* connection) noexcept {
-  auto it = idle_.find(connection->target().key());
+  auto it = idle_.find(connection->target().poolKey());
   if (it == idle_.end()) return;
   auto& list = it->second;
   const auto found = std::find(list.begin(), list.end(), connection);

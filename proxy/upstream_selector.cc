@@ -43,6 +43,25 @@ std::string UpstreamTarget::key() const {
   return out;
 }
 
+std::string UpstreamTarget::poolKey() const {
+  std::string out = key();
+  if (tls) {
+    out += " tls ";
+    out += server_name;
+  }
+  return out;
+}
+
+std::unique_ptr<http::TlsSession> UpstreamTarget::newTlsSession(std::string_view alpn) const {
+  if (!tls) return nullptr;
+  try {
+    return http::TlsSession::client(tls->current(), server_name.empty() ? host : server_name,
+                                    std::vector<std::string>{std::string(alpn)});
+  } catch (...) {
+    return nullptr;
+  }
+}
+
 std::optional<UpstreamTarget> originalTarget(const PeerInfo& peer) {
   if (!peer.redirected) return std::nullopt;
   return UpstreamTarget{peer.original_address, peer.original_port};
@@ -117,8 +136,62 @@ std::variant<UpstreamRoute, LocalReply> HostUpstreamSelector::select(
   return route;
 }
 
+bool DestinationSettings::matches(std::string_view host_named,
+                                  uint16_t port_named) const noexcept {
+  if (port && *port != port_named) return false;
+  if (host_named.size() > 1 && host_named.back() == '.') host_named.remove_suffix(1);
+  if (host.size() > 2 && host[0] == '*' && host[1] == '.') {
+    const std::string_view suffix = std::string_view(host).substr(1);  // ".example.com"
+    return host_named.size() > suffix.size() &&
+           http::HeaderMap::nameEquals(host_named.substr(host_named.size() - suffix.size()),
+                                       suffix);
+  }
+  return http::HeaderMap::nameEquals(host_named, host);
+}
+
+const DestinationSettings* DestinationSelector::find(std::string_view host,
+                                                     uint16_t port) const noexcept {
+  for (const DestinationSettings& destination : destinations_) {
+    if (destination.matches(host, port)) return &destination;
+  }
+  return nullptr;
+}
+
+std::variant<UpstreamRoute, LocalReply> DestinationSelector::select(
+    const http::Http1Head& request, const RequestTargetParts& target, const PeerInfo& peer) {
+  std::variant<UpstreamRoute, LocalReply> result = inner_->select(request, target, peer);
+  auto* route = std::get_if<UpstreamRoute>(&result);
+  if (route == nullptr || route->terminate_connect) return result;
+  std::string_view named = route->target.host;
+  const DestinationSettings* destination = find(named, route->target.port);
+  if (destination == nullptr && peer.redirected) {
+    // The connection was going to an address; the request may name the host it meant.
+    const std::optional<Authority> authority =
+        parseAuthority(request.headers.get("host").value_or(""));
+    if (authority) {
+      named = authority->host;
+      destination = find(named, route->target.port);
+    }
+  }
+  if (destination == nullptr) return result;
+  route->protocol = destination->protocol;
+  if (destination->tls) {
+    route->target.server_name =
+        destination->server_name.empty() ? std::string(named) : destination->server_name;
+    route->target.tls = destination->tls;
+    if (destination->tls_port) route->target.port = *destination->tls_port;
+  }
+  return result;
+}
+
 std::unique_ptr<UpstreamSelector> makeUpstreamSelector(const DataPathSettings& settings,
                                                        ListenerRole role) {
+  if (role == ListenerRole::kOutbound && !settings.destinations.empty()) {
+    DataPathSettings plain = settings;
+    plain.destinations.clear();
+    return std::make_unique<DestinationSelector>(makeUpstreamSelector(plain, role),
+                                                 settings.destinations);
+  }
   if (role == ListenerRole::kInbound) {
     return std::make_unique<AppUpstreamSelector>(
         UpstreamTarget{settings.app.host, settings.app.port}, settings.inbound_mode,

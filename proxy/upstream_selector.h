@@ -4,10 +4,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 
 #include "proxy/data_path_headers.h"
 #include "proxy/data_path_settings.h"
+#include "proxy/reloading_tls_context.h"
 #include "proxy/stream_observer.h"
 
 namespace tracecar::http {
@@ -18,10 +20,21 @@ namespace tracecar::proxy {
 
 // Where a request goes: the key of the upstream keep-alive pool.
 struct UpstreamTarget {
+  UpstreamTarget() = default;
+  UpstreamTarget(std::string host_, uint16_t port_) : host(std::move(host_)), port(port_) {}
+
   std::string host;  // DNS name or IP literal (IPv6 without brackets)
   uint16_t port = 0;
+  // TLS origination: the context connections to this target use (null: plaintext), and the
+  // name sent as SNI and verified against the certificate.
+  std::shared_ptr<const ReloadingTlsContext> tls;
+  std::string server_name;
 
-  std::string key() const;  // "host:port", "[v6]:port"
+  std::string key() const;      // "host:port", "[v6]:port"
+  std::string poolKey() const;  // key(), and with TLS " tls " and the server name
+  // With TLS: a client session offering alpn ("http/1.1" or "h2"), started on a connection
+  // to this target; null when out of memory.
+  std::unique_ptr<http::TlsSession> newTlsSession(std::string_view alpn) const;
   bool operator==(const UpstreamTarget&) const = default;
 };
 
@@ -110,6 +123,30 @@ class OriginalDestinationSelector final : public UpstreamSelector {
 
  private:
   HostUpstreamSelector host_;
+};
+
+// Per-destination settings on top of another selector's choice (the outbound listener with
+// upstreams.destinations): the first destination matching the route's host and port (or, for
+// a redirected connection, the Host the request names at that port) sets the HTTP version and
+// TLS origination. A CONNECT that tracecar terminates is left as it is: its client speaks TLS
+// itself, if at all.
+class DestinationSelector final : public UpstreamSelector {
+ public:
+  DestinationSelector(std::unique_ptr<UpstreamSelector> inner,
+                      std::vector<DestinationSettings> destinations)
+      : inner_(std::move(inner)), destinations_(std::move(destinations)) {}
+  std::variant<UpstreamRoute, LocalReply> select(const http::Http1Head& request,
+                                                 const RequestTargetParts& target,
+                                                 const PeerInfo& peer) override;
+  std::optional<UpstreamTarget> tunnelTarget(const PeerInfo& peer) override {
+    return inner_->tunnelTarget(peer);
+  }
+
+ private:
+  const DestinationSettings* find(std::string_view host, uint16_t port) const noexcept;
+
+  std::unique_ptr<UpstreamSelector> inner_;
+  std::vector<DestinationSettings> destinations_;
 };
 
 // The selector settings give a listener.

@@ -97,8 +97,9 @@ void Worker::run(ListenFds fds) noexcept {
       if (hooks_.selectors) selectors_[r] = hooks_.selectors(index_, role);
       if (!selectors_[r]) selectors_[r] = makeUpstreamSelector(settings_, role);
       if (hooks_.observers) observers_[r] = hooks_.observers(index_, role);
-      listeners_[r] = ListenerContext{role, selectors_[r].get(), observers_[r].get(),
-                                      &original_destination_, &own_};
+      listeners_[r] = ListenerContext{
+          role, selectors_[r].get(), observers_[r].get(), &original_destination_, &own_,
+          role == ListenerRole::kInbound ? settings_.inbound_tls.get() : nullptr};
       sockets_.push_back(std::make_unique<ListenerSocket>(*context_, listeners_[r]));
       const int fd = fds[r];
       fds[r] = -1;

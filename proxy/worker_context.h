@@ -60,6 +60,10 @@ class WorkerContext {
   DataPathCounters& counters() noexcept { return counters_; }
   // One buffer for every read of the worker: a reader copies what it keeps.
   char* readBuffer() noexcept { return read_buffer_.get(); }
+  // TLS sockets' scratch: the plaintext of one read (handed to its reader, who copies what it
+  // keeps), and the ciphertext of one write on its way to the write queue.
+  std::string& tlsPlaintext() noexcept { return tls_plaintext_; }
+  std::string& tlsCiphertext() noexcept { return tls_ciphertext_; }
   // Keeps rest as a reader's unparsed input and counts the change in buffered bytes: rest is a
   // tail of input when from_input, else bytes from elsewhere (the read buffer). Out of memory
   // drops the input.
@@ -106,6 +110,8 @@ class WorkerContext {
   const DataPathSettings& settings_;
   DataPathCounters& counters_;
   std::unique_ptr<char[]> read_buffer_;
+  std::string tls_plaintext_;
+  std::string tls_ciphertext_;
   UpstreamPool* pool_ = nullptr;
   H2Worker* h2_ = nullptr;
   uv_idle_t idle_{};

@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev protobuf-compiler python3
   # the admin server's tests: curl as the client, promtool and a real Prometheus server
   curl prometheus
+  # TLS tests: the PKI is made at test time with the openssl command line
+  openssl
   # OTLP/gRPC export tests: a grpcio collector (Debian's /usr/bin/python3)
   python3-grpcio python3-protobuf
   # HTTP/2 tests: nghttp and h2load as clients, nginx as an h2c origin

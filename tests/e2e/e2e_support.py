@@ -5,9 +5,11 @@ Every process a Harness starts runs in its own session and is killed (SIGTERM, t
 when the harness closes, whatever happened in the test.
 """
 
+import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -394,3 +396,70 @@ def ensure_protos(dest):
     subprocess.run(["bash", os.path.join(SUPPORT, "otlp_protos.sh"), dest], check=True,
                    timeout=300)
     return dest
+
+
+def nginx_h2_origin(h, name, cert=None, key=None, body="h2 origin $request_uri $http_traceparent"):
+    """nginx (Debian) on a free loopback port serving HTTP/2: h2c with prior knowledge, or h2 over
+    TLS (ALPN) when cert and key are given. Every path answers 200 with body (nginx variables
+    allowed) and a newline. Returns the port."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(nginx):
+        raise Skip("nginx is missing (scripts/install-deps.sh installs it)")
+    port = closed_port()
+    prefix = os.path.join(h.dir, name)
+    os.makedirs(prefix, exist_ok=True)
+    conf = os.path.join(prefix, "nginx.conf")
+    listen = "listen 127.0.0.1:%d %shttp2;" % (port, "ssl " if cert else "")
+    if cert:
+        listen += " ssl_certificate %s; ssl_certificate_key %s;" % (cert, key)
+    with open(conf, "w") as f:
+        f.write("worker_processes 1;\ndaemon off;\nmaster_process off;\n"
+                "pid %s/nginx.pid;\nerror_log %s/error.log warn;\n"
+                "events { worker_connections 256; }\nhttp {\n  access_log off;\n"
+                "  client_body_temp_path %s/b; proxy_temp_path %s/p; fastcgi_temp_path %s/f;\n"
+                "  uwsgi_temp_path %s/u; scgi_temp_path %s/s;\n"
+                "  server { %s\n"
+                "    location / { default_type text/plain;\n"
+                "      return 200 \"%s\\n\"; } }\n}\n"
+                % ((prefix,) * 7 + (listen, body)))
+    h.start(name, [nginx, "-e", os.path.join(prefix, "error.log"), "-p", prefix + "/", "-c", conf])
+
+    def listening():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return None
+    wait_for(listening, 10, name + " to listen")
+    return port
+
+
+def run_cases(cases, description):
+    """The command line of an e2e test file: --tracecar PATH [--protos DIR] CASE (--protos: where
+    the OTLP .proto files are, for cases that decode spans). Prints PASS, FAIL (with the logs of
+    every process started) or SKIP and the case name, which ctest matches. Returns the exit
+    code."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--tracecar", required=True)
+    parser.add_argument("--protos")
+    parser.add_argument("case", choices=sorted(cases))
+    args = parser.parse_args()
+    harness = Harness(args.tracecar, ensure_protos(args.protos) if args.protos else None)
+    started = time.monotonic()
+    try:
+        cases[args.case](harness)
+    except Skip as e:
+        harness.close()
+        print("SKIP %s: %s" % (args.case, e))
+        shutil.rmtree(harness.dir, ignore_errors=True)
+        return 0
+    except Failure as e:
+        harness.close()
+        harness.dump_logs()
+        print("FAIL %s: %s" % (args.case, e))
+        return 1
+    finally:
+        harness.close()
+    shutil.rmtree(harness.dir, ignore_errors=True)  # kept for a failure's post-mortem
+    print("PASS %s (%.1f s)" % (args.case, time.monotonic() - started))
+    return 0

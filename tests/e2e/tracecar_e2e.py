@@ -7,7 +7,6 @@ against the official schema.
 Usage: tracecar_e2e.py --tracecar PATH --protos DIR CASE   (CASE: see CASES below)
 """
 
-import argparse
 import http.client
 import json
 import math
@@ -16,14 +15,13 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
-from e2e_support import (HERE, Failure, Harness, Skip, check, closed_port, ensure_protos,
-                         metric_value, status_line, wait_for)
+from e2e_support import (HERE, Failure, Skip, check, closed_port, metric_value, nginx_h2_origin,
+                         run_cases, status_line, wait_for)
 
 ROUTES = ["--route", "/status/{code}", "--route", "/echo"]
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -609,34 +607,7 @@ def sampling_rules(h):
 def h2c_origin(h):
     """nginx serving h2c with prior knowledge on a free port: every path answers 200 with the
     path and the traceparent it received."""
-    if shutil.which("nginx") is None and not os.path.exists("/usr/sbin/nginx"):
-        raise Skip("nginx is missing (scripts/install-deps.sh installs it)")
-    port = closed_port()
-    prefix = os.path.join(h.dir, "nginx-h2")
-    os.makedirs(prefix, exist_ok=True)
-    conf = os.path.join(prefix, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write("worker_processes 1;\ndaemon off;\nmaster_process off;\n"
-                "pid %s/nginx.pid;\nerror_log %s/error.log warn;\n"
-                "events { worker_connections 256; }\nhttp {\n  access_log off;\n"
-                "  client_body_temp_path %s/b; proxy_temp_path %s/p; fastcgi_temp_path %s/f;\n"
-                "  uwsgi_temp_path %s/u; scgi_temp_path %s/s;\n"
-                "  server { listen 127.0.0.1:%d http2;\n"
-                "    location / { default_type text/plain;\n"
-                "      return 200 \"h2 origin $request_uri $http_traceparent\\n\"; } }\n}\n"
-                % ((prefix,) * 7 + (port,)))
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    h.start("nginx-h2", [nginx, "-e", os.path.join(prefix, "error.log"), "-p", prefix + "/",
-                         "-c", conf])
-
-    def listening():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return None
-    wait_for(listening, 10, "nginx (h2c) to listen")
-    return port
+    return nginx_h2_origin(h, "nginx-h2")
 
 
 def nghttp(*args):
@@ -725,30 +696,7 @@ CASES = {
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tracecar", required=True)
-    parser.add_argument("--protos", required=True)
-    parser.add_argument("case", choices=sorted(CASES))
-    args = parser.parse_args()
-    harness = Harness(args.tracecar, ensure_protos(args.protos))
-    started = time.monotonic()
-    try:
-        CASES[args.case](harness)
-    except Skip as e:
-        harness.close()
-        print("SKIP %s: %s" % (args.case, e))
-        shutil.rmtree(harness.dir, ignore_errors=True)
-        return 0
-    except Failure as e:
-        harness.close()
-        harness.dump_logs()
-        print("FAIL %s: %s" % (args.case, e))
-        return 1
-    finally:
-        harness.close()
-    shutil.rmtree(harness.dir, ignore_errors=True)  # kept for a failure's post-mortem
-    print("PASS %s (%.1f s)" % (args.case, time.monotonic() - started))
-    return 0
+    return run_cases(CASES, __doc__)
 
 
 if __name__ == "__main__":

@@ -534,6 +534,7 @@ TEST(RejectReason, LabelsAndStatusCodesAreStable) {
                                                                {"502_bad_response", 502},
                                                                {"502_response_too_large", 502},
                                                                {"502_resolve_failed", 502},
+                                                               {"502_tls_failed", 502},
                                                                {"503_connect_timeout", 503},
                                                                {"504_response_timeout", 504}};
   ASSERT_EQ(expected.size(), static_cast<size_t>(RejectReason::kCount));
