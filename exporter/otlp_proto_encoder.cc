@@ -1,8 +1,9 @@
 #include "exporter/otlp_proto_encoder.h"
 
+#include <algorithm>
 #include <bit>
-#include <cassert>
 #include <cstring>
+#include <utility>
 #include <variant>
 
 namespace tracecar::exporter {
@@ -20,105 +21,143 @@ constexpr size_t varintSize(uint64_t v) noexcept {
   return n;
 }
 
-constexpr size_t tagSize(uint32_t field) noexcept { return varintSize(uint64_t{field} << 3); }
-
-// Pass one: adds up sizes and records, in the order pass two will need them, each nested
-// message's size and each string's sanitized size (low bit set when it needs sanitizing).
-class Sizer {
- public:
-  explicit Sizer(std::vector<uint32_t>& sizes) : sizes_(sizes) {}
-
-  template <class Body>
-  void message(uint32_t field, Body&& body) {
-    const size_t slot = sizes_.size();
-    sizes_.push_back(0);
-    const size_t before = total_;
-    body();
-    const size_t len = total_ - before;
-    sizes_[slot] = static_cast<uint32_t>(len);
-    total_ += tagSize(field) + varintSize(len);
-  }
-  void string(uint32_t field, std::string_view s) {
-    const bool valid = utf8::isValid(s);
-    const size_t len = valid ? s.size() : utf8::sanitizedSize(s);
-    sizes_.push_back(static_cast<uint32_t>(len << 1) | (valid ? 0u : 1u));
-    total_ += tagSize(field) + varintSize(len) + len;
-  }
-  void bytes(uint32_t field, const uint8_t*, size_t len) {
-    total_ += tagSize(field) + varintSize(len) + len;
-  }
-  void varint(uint32_t field, uint64_t v) { total_ += tagSize(field) + varintSize(v); }
-  void fixed64(uint32_t field, uint64_t) { total_ += tagSize(field) + 8; }
-  void fixed32(uint32_t field, uint32_t) { total_ += tagSize(field) + 4; }
-
-  size_t total() const noexcept { return total_; }
-
- private:
-  std::vector<uint32_t>& sizes_;
-  size_t total_ = 0;
-};
-
-// Pass two: writes into a buffer of exactly the size pass one found.
+// Writes front to back in one pass. A nested message's length goes before its body but is known
+// only after it: the writer reserves as many bytes as the caller expects the length to take and,
+// when the body's length needs another number of bytes, moves the body once. Lengths come out
+// as the shortest varint, the bytes as a sizing pass would have written them.
 class Writer {
  public:
-  Writer(const std::vector<uint32_t>& sizes, char* out) : sizes_(sizes), p_(out) {}
-
-  template <class Body>
-  void message(uint32_t field, Body&& body) {
-    tag(field, kLengthDelimited);
-    put(sizes_[next_++]);
-    body();
+  // Writes over out from its start, growing it as needed. Its size is the last batch's: with a
+  // little of its spare capacity, a batch of that size again fits without growing.
+  explicit Writer(std::string& out) : out_(out) {
+    out_.resize(std::max(kMinimumSize, std::min(out_.capacity(), out_.size() + kSlack)));
+    base_ = out_.data();
+    cap_ = out_.size();
   }
-  void string(uint32_t field, std::string_view s) {
-    const uint32_t entry = sizes_[next_++];
-    tag(field, kLengthDelimited);
-    put(entry >> 1);
-    if ((entry & 1u) == 0) {
-      raw(s.data(), s.size());
-    } else {
-      utf8::forEachSanitizedRun(s, [this](std::string_view run) { raw(run.data(), run.size()); });
+
+  // length_bytes: how many bytes the length will most likely take (1 below 128, 2 below 16384).
+  template <class Body>
+  [[gnu::always_inline]] void message(uint32_t field, size_t length_bytes, Body&& body) {
+    tag(field, kLengthDelimited, length_bytes);
+    size_t start = pos_ + length_bytes;
+    pos_ = start;
+    body();
+    const size_t len = pos_ - start;
+    const size_t need = varintSize(len);
+    if (need != length_bytes) {
+      if (need > length_bytes) ensure(need - length_bytes);
+      std::memmove(base_ + start + need - length_bytes, base_ + start, len);
+      start = start + need - length_bytes;
+      pos_ = start + len;
     }
+    char* p = base_ + start - need;
+    putAt(p, len);
+  }
+  template <class Body>
+  [[gnu::always_inline]] void message(uint32_t field, Body&& body) {
+    message(field, 1, std::forward<Body>(body));
+  }
+  [[gnu::always_inline]] void string(uint32_t field, std::string_view s) {
+    if (!utf8::isValid(s)) [[unlikely]] {
+      sanitizedString(field, s);
+      return;
+    }
+    ensure(kMaxTagAndLength + s.size());
+    tag(field, kLengthDelimited);
+    put(s.size());
+    raw(s.data(), s.size());
+  }
+  [[gnu::noinline]] void sanitizedString(uint32_t field, std::string_view s) {
+    const size_t len = utf8::sanitizedSize(s);
+    ensure(kMaxTagAndLength + len);
+    tag(field, kLengthDelimited);
+    put(len);
+    utf8::forEachSanitizedRun(s, [this](std::string_view run) { raw(run.data(), run.size()); });
   }
   void bytes(uint32_t field, const uint8_t* data, size_t len) {
+    ensure(kMaxTagAndLength + len);
     tag(field, kLengthDelimited);
     put(len);
     raw(data, len);
   }
   void varint(uint32_t field, uint64_t v) {
+    ensure(kMaxTagAndLength);
     tag(field, kVarint);
     put(v);
   }
   void fixed64(uint32_t field, uint64_t v) {
+    ensure(kMaxTag + 8);
     tag(field, kFixed64);
-    for (int i = 0; i < 8; ++i) *p_++ = static_cast<char>(v >> (8 * i));
+    littleEndian(v);
   }
   void fixed32(uint32_t field, uint32_t v) {
+    ensure(kMaxTag + 4);
     tag(field, kFixed32);
-    for (int i = 0; i < 4; ++i) *p_++ = static_cast<char>(v >> (8 * i));
+    littleEndian(v);
   }
 
-  const char* end() const noexcept { return p_; }
+  // Cuts out to what was written.
+  void finish() { out_.resize(pos_); }
 
  private:
+  static constexpr size_t kMaxTag = 5;            // field numbers < 2^29
+  static constexpr size_t kMaxTagAndLength = 15;  // and a 64-bit varint
+  static constexpr size_t kMinimumSize = 4096;
+  static constexpr size_t kSlack = 256;  // room the last writes ask for beyond what they write
+
+  // Room for n more bytes; out_ grows (and moves) when short.
+  void ensure(size_t n) {
+    if (cap_ - pos_ < n) [[unlikely]] {
+      grow(n);
+    }
+  }
+  [[gnu::noinline]] void grow(size_t n) {
+    // A quarter more: resize zero-fills what it adds, and std::string doubles its capacity
+    // whenever it has to reallocate anyway.
+    out_.resize(std::max(cap_ + cap_ / 4, pos_ + n));
+    base_ = out_.data();
+    cap_ = out_.size();
+  }
+  // The tag, and room for what follows it (at least extra bytes).
+  void tag(uint32_t field, WireType type, size_t extra) {
+    ensure(kMaxTag + extra);
+    put((uint64_t{field} << 3) | type);
+  }
   void tag(uint32_t field, WireType type) { put((uint64_t{field} << 3) | type); }
   void put(uint64_t v) {
+    char* p = base_ + pos_;
+    pos_ += static_cast<size_t>(putAt(p, v) - p);
+  }
+  static char* putAt(char* p, uint64_t v) {
     while (v >= 0x80) {
-      *p_++ = static_cast<char>(v | 0x80);
+      *p++ = static_cast<char>(v | 0x80);
       v >>= 7;
     }
-    *p_++ = static_cast<char>(v);
+    *p++ = static_cast<char>(v);
+    return p;
+  }
+  template <class T>
+  void littleEndian(T v) {
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(base_ + pos_, &v, sizeof v);
+      pos_ += sizeof v;
+    } else {
+      for (size_t i = 0; i < sizeof v; ++i) base_[pos_++] = static_cast<char>(v >> (8 * i));
+    }
   }
   void raw(const void* data, size_t len) {
-    std::memcpy(p_, data, len);
-    p_ += len;
+    if (len == 0) return;
+    std::memcpy(base_ + pos_, data, len);
+    pos_ += len;
   }
 
-  const std::vector<uint32_t>& sizes_;
-  size_t next_ = 0;
-  char* p_;
+  std::string& out_;
+  char* base_ = nullptr;
+  size_t pos_ = 0;
+  size_t cap_ = 0;
 };
 
-// The message layout, shared by both passes so they cannot disagree on what is written.
+// The message layout.
 
 template <class Out>
 void anyValue(Out& o, const AttributeValue& value) {
@@ -198,20 +237,23 @@ void span(Out& o, const SpanRecord& s) {
   if (s.flags != 0) o.fixed32(16, s.flags);
 }
 
+// batch_length_bytes: how many bytes the two messages holding every span most likely take for
+// their length.
 template <class Out>
 void request(Out& o, const Resource& resource, const InstrumentationScope& scope,
-             std::span<const SpanRecord* const> spans) {
-  o.message(1, [&] {  // ExportTraceServiceRequest.resource_spans
-    o.message(1, [&] {  // ResourceSpans.resource
+             std::span<const SpanRecord* const> spans, size_t batch_length_bytes) {
+  constexpr size_t kSpanLengthBytes = 2;  // a server span takes a few hundred bytes
+  o.message(1, batch_length_bytes, [&] {  // ExportTraceServiceRequest.resource_spans
+    o.message(1, [&] {                    // ResourceSpans.resource
       keyValues(o, 1, resource.attributes());
       if (resource.attributes().dropped() != 0) o.varint(2, resource.attributes().dropped());
     });
-    o.message(2, [&] {  // ResourceSpans.scope_spans
-      o.message(1, [&] {  // ScopeSpans.scope
+    o.message(2, batch_length_bytes, [&] {  // ResourceSpans.scope_spans
+      o.message(1, [&] {                    // ScopeSpans.scope
         if (!scope.name.empty()) o.string(1, scope.name);
         if (!scope.version.empty()) o.string(2, scope.version);
       });
-      for (const SpanRecord* s : spans) o.message(2, [&o, s] { span(o, *s); });
+      for (const SpanRecord* s : spans) o.message(2, kSpanLengthBytes, [&o, s] { span(o, *s); });
     });
   });
 }
@@ -294,14 +336,11 @@ bool parsePartialSuccess(std::string_view body, uint64_t& rejected, std::string&
 
 void OtlpProtoEncoder::encode(const Resource& resource, const InstrumentationScope& scope,
                               std::span<const SpanRecord* const> spans, std::string& out) {
-  sizes_.clear();
-  Sizer sizer(sizes_);
-  request(sizer, resource, scope, spans);
-  // Every byte is overwritten: resizing without clear() zero-fills only what the buffer grows by.
-  out.resize(sizer.total());
-  Writer writer(sizes_, out.data());
-  request(writer, resource, scope, spans);
-  assert(writer.end() == out.data() + out.size());
+  // Batches are much alike: the last one's size (still out's) is the best guess of this one's.
+  const size_t batch_length_bytes = std::max<size_t>(3, varintSize(out.size()));
+  Writer writer(out);
+  request(writer, resource, scope, spans, batch_length_bytes);
+  writer.finish();
 }
 
 bool parseExportTraceServiceResponse(std::string_view body, uint64_t& rejected_spans,

@@ -4,7 +4,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "exporter/resource.h"
 #include "exporter/span.h"
@@ -16,16 +15,14 @@ namespace tracecar::exporter {
 // proto3 does; strings that are not valid UTF-8 get U+FFFD for each ill-formed sequence (a
 // collector would otherwise reject the whole request).
 //
-// Two passes: the first computes every nested message's size, the second writes into a buffer
-// of the exact size. Once out and the encoder have grown to a batch's size, encoding a batch
-// of that size again allocates nothing. One encoder per thread.
+// One pass, front to back: each nested message's length is written once its body is, into room
+// reserved before it (the body moves when the length needs more or fewer bytes than reserved;
+// lengths are always the shortest varint). Once out has grown to a batch's size, encoding a
+// batch of that size again allocates nothing.
 class OtlpProtoEncoder {
  public:
   void encode(const Resource& resource, const InstrumentationScope& scope,
               std::span<const SpanRecord* const> spans, std::string& out);
-
- private:
-  std::vector<uint32_t> sizes_;  // message and string sizes from pass one, in write order
 };
 
 // Parses an ExportTraceServiceResponse. rejected_spans and error_message are from its

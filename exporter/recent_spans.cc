@@ -10,8 +10,21 @@ void RecentSpans::add(const SpanRecord& span) {
 }
 
 void RecentSpans::add(std::span<const SpanRecord* const> spans) {
+  // Of a batch larger than the ring only the last ring_.size() spans stay: the ones before only
+  // move the ring on (their slots are overwritten within the same batch).
+  size_t kept = 0;
+  size_t first_kept = spans.size();
+  while (first_kept > 0 && kept < ring_.size()) {
+    if (spans[--first_kept] != nullptr) ++kept;
+  }
+  size_t passed = 0;
+  for (size_t i = 0; i < first_kept; ++i) {
+    if (spans[i] != nullptr) ++passed;
+  }
   std::lock_guard lock(mutex_);
-  for (const SpanRecord* span : spans) {
+  next_ = (next_ + passed) % ring_.size();
+  total_ += passed;
+  for (const SpanRecord* span : spans.subspan(first_kept)) {
     if (span != nullptr) addLocked(*span);
   }
 }

@@ -137,21 +137,28 @@ size_t utf8::sanitizedSize(std::string_view s) noexcept {
   return size;
 }
 
+Attribute* Attributes::searchItem(std::string_view key) noexcept {
+  for (auto& item : items_) {
+    if (item.key == key) return &item;
+  }
+  return nullptr;
+}
+
 bool Attributes::replaceOrRoom(std::string_view key, AttributeValue& value,
                                const AttributeLimits& limits) {
   if (limits.value_length != std::numeric_limits<size_t>::max()) {
     applyValueLength(value, limits.value_length);
   }
-  for (auto& item : items_) {
-    if (item.key == key) {
-      item.value = std::move(value);
-      return false;
-    }
+  const uint64_t bit = keyBit(key);
+  if (Attribute* item = findItem(key, bit)) {
+    item->value = std::move(value);
+    return false;
   }
   if (items_.size() >= limits.count) {
     ++dropped_;
     return false;
   }
+  key_bits_ |= bit;
   return true;
 }
 
@@ -168,7 +175,43 @@ void Attributes::setStatic(std::string_view key, AttributeValue value,
   }
 }
 
+[[gnu::always_inline]] inline Attribute* Attributes::addStatic(std::string_view key, uint64_t bit,
+                                                               const AttributeLimits& limits) {
+  if (items_.size() >= limits.count) {
+    ++dropped_;
+    return nullptr;
+  }
+  Attribute& item = items_.emplace_back();
+  item.key.setStatic(key);
+  key_bits_ |= bit;
+  return &item;
+}
+
+void Attributes::setStaticString(std::string_view key, std::string_view value,
+                                 const AttributeLimits& limits) {
+  const uint64_t bit = keyBit(key);
+  Attribute* item = findItem(key, bit);
+  if (item != nullptr) {
+    item->value = std::string(value);
+  } else if ((item = addStatic(key, bit, limits)) != nullptr) {
+    item->value.emplace<std::string>(value);
+  } else {
+    return;
+  }
+  if (limits.value_length != std::numeric_limits<size_t>::max()) {
+    utf8::truncate(std::get<std::string>(item->value), limits.value_length);
+  }
+}
+
+void Attributes::setStaticInt(std::string_view key, int64_t value, const AttributeLimits& limits) {
+  const uint64_t bit = keyBit(key);
+  Attribute* item = findItem(key, bit);
+  if (item == nullptr && (item = addStatic(key, bit, limits)) == nullptr) return;
+  item->value = value;
+}
+
 const AttributeValue* Attributes::find(std::string_view key) const noexcept {
+  if ((key_bits_ & keyBit(key)) == 0) return nullptr;
   for (const auto& item : items_) {
     if (item.key == key) return &item.value;
   }

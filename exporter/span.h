@@ -4,9 +4,11 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -41,39 +43,71 @@ using StringArray = std::vector<std::string>;
 using AttributeValue = std::variant<std::string, bool, int64_t, double, StringArray>;
 
 // An attribute's name: an owned copy, or a view of static storage (the semantic-convention
-// names set on every span, which so cost no allocation). Copies and moves stay valid.
+// names set on every span, which so cost no allocation). Copies and moves stay valid. Small (a
+// view and a pointer) so that a span's attributes fit one small allocation.
 class AttributeKey {
  public:
   AttributeKey() = default;
-  explicit AttributeKey(std::string_view name) : owned_(name) {}
-  explicit AttributeKey(std::string&& name) noexcept : owned_(std::move(name)) {}
+  explicit AttributeKey(std::string_view name) { copyFrom(name); }
   // name must outlive every copy of the key (a literal, a constant).
   static AttributeKey ofStatic(std::string_view name) noexcept {
     AttributeKey key;
-    key.static_ = name;
-    key.is_static_ = true;
+    key.view_ = name;
     return key;
   }
+  // The key becomes name, held as ofStatic holds it.
+  void setStatic(std::string_view name) noexcept {
+    owned_.reset();
+    view_ = name;
+  }
 
-  std::string_view view() const noexcept { return is_static_ ? static_ : std::string_view(owned_); }
-  operator std::string_view() const noexcept { return view(); }  // NOLINT: a name reads as text
-  bool empty() const noexcept { return view().empty(); }
-  size_t size() const noexcept { return view().size(); }
+  AttributeKey(const AttributeKey& other) {
+    if (other.owned_) {
+      copyFrom(other.view_);
+    } else {
+      view_ = other.view_;
+    }
+  }
+  AttributeKey& operator=(const AttributeKey& other) {
+    if (this != &other) *this = AttributeKey(other);
+    return *this;
+  }
+  AttributeKey(AttributeKey&& other) noexcept
+      : view_(std::exchange(other.view_, {})), owned_(std::move(other.owned_)) {}
+  AttributeKey& operator=(AttributeKey&& other) noexcept {
+    if (this != &other) {
+      view_ = std::exchange(other.view_, {});
+      owned_ = std::move(other.owned_);
+    }
+    return *this;
+  }
+  ~AttributeKey() = default;
+
+  std::string_view view() const noexcept { return view_; }
+  operator std::string_view() const noexcept { return view_; }  // NOLINT: a name reads as text
+  bool empty() const noexcept { return view_.empty(); }
+  size_t size() const noexcept { return view_.size(); }
 
   friend bool operator==(const AttributeKey& a, std::string_view b) noexcept {
-    return a.view() == b;
+    return a.view_ == b;
   }
   friend bool operator==(const AttributeKey& a, const AttributeKey& b) noexcept {
-    return a.view() == b.view();
+    return a.view_ == b.view_;
   }
   friend std::ostream& operator<<(std::ostream& os, const AttributeKey& key) {
-    return os << key.view();
+    return os << key.view_;
   }
 
  private:
-  std::string owned_;
-  std::string_view static_;
-  bool is_static_ = false;
+  void copyFrom(std::string_view name) {
+    if (name.empty()) return;
+    owned_ = std::make_unique<char[]>(name.size());
+    std::memcpy(owned_.get(), name.data(), name.size());
+    view_ = std::string_view(owned_.get(), name.size());
+  }
+
+  std::string_view view_;          // the name: into owned_, or into static storage
+  std::unique_ptr<char[]> owned_;  // null for a static name
 };
 
 struct Attribute {
@@ -121,6 +155,11 @@ class Attributes {
   void set(std::string_view key, AttributeValue value, const AttributeLimits& limits = {});
   // The same for a key with static storage (see AttributeKey::ofStatic): no copy of the name.
   void setStatic(std::string_view key, AttributeValue value, const AttributeLimits& limits = {});
+  // The same for a string or an integer value, made in place in the list (no temporary). value
+  // must not view a string of this list.
+  void setStaticString(std::string_view key, std::string_view value,
+                       const AttributeLimits& limits = {});
+  void setStaticInt(std::string_view key, int64_t value, const AttributeLimits& limits = {});
   void reserve(size_t count) { items_.reserve(count); }
 
   const std::vector<Attribute>& items() const noexcept { return items_; }
@@ -131,15 +170,35 @@ class Attributes {
   void clear() noexcept {
     items_.clear();
     dropped_ = 0;
+    key_bits_ = 0;
   }
 
  private:
   // Applies the value limit; replaces an existing key's value (false), or says whether a new
   // one fits (true) or was dropped (false).
   bool replaceOrRoom(std::string_view key, AttributeValue& value, const AttributeLimits& limits);
+  // The attribute named key (whose keyBit is bit), or null.
+  Attribute* findItem(std::string_view key, uint64_t bit) noexcept {
+    return (key_bits_ & bit) == 0 ? nullptr : searchItem(key);
+  }
+  Attribute* searchItem(std::string_view key) noexcept;
+  // A new, default attribute named key (static storage, keyBit bit) at the end; null when the
+  // count limit drops it (counted).
+  Attribute* addStatic(std::string_view key, uint64_t bit, const AttributeLimits& limits);
+  // A cheap hash of key, as one of 64 bits: its length, first and middle characters (which tell
+  // the semantic-convention names apart).
+  static uint64_t keyBit(std::string_view key) noexcept {
+    if (key.empty()) return 1;
+    const auto first = static_cast<unsigned char>(key.front());
+    const auto middle = static_cast<unsigned char>(key[key.size() / 2]);
+    return uint64_t{1} << ((key.size() + first * 5 + middle * 3) % 64);
+  }
 
   std::vector<Attribute> items_;
   uint32_t dropped_ = 0;
+  // The keyBit of every key in items_: a key whose bit is clear is not there, which spares the
+  // search for most new keys.
+  uint64_t key_bits_ = 0;
 };
 
 struct SpanEvent {
@@ -177,14 +236,31 @@ struct SpanRecord {
 };
 
 inline bool utf8::isValid(std::string_view s) noexcept {
+  // ORs the bytes together a word at a time; the last word (or the two halves of a short
+  // string) may overlap bytes already seen, which changes nothing.
+  const char* p = s.data();
+  const size_t n = s.size();
   uint64_t seen = 0;
-  size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
+  if (n >= 8) {
     uint64_t word = 0;
-    std::memcpy(&word, s.data() + i, 8);
+    for (size_t i = 8; i < n - 8; i += 8) {  // the words between the first and the last
+      std::memcpy(&word, p + i, 8);
+      seen |= word;
+    }
+    std::memcpy(&word, p, 8);
     seen |= word;
+    std::memcpy(&word, p + n - 8, 8);
+    seen |= word;
+  } else if (n >= 4) {
+    uint32_t head = 0;
+    uint32_t tail = 0;
+    std::memcpy(&head, p, 4);
+    std::memcpy(&tail, p + n - 4, 4);
+    seen = head | tail;
+  } else if (n > 0) {
+    seen = static_cast<unsigned char>(p[0]) | static_cast<unsigned char>(p[n / 2]) |
+           static_cast<unsigned char>(p[n - 1]);
   }
-  for (; i < s.size(); ++i) seen |= static_cast<unsigned char>(s[i]);
   return (seen & 0x8080808080808080ULL) == 0 || isValidNonAscii(s);
 }
 

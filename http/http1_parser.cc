@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -33,6 +34,12 @@ constexpr std::array<uint8_t, 256> kClass = [] {
 
 bool is(unsigned char c, uint8_t cls) noexcept { return (kClass[c] & cls) != 0; }
 
+// The first byte of data[i, end) not of class cls, or end.
+size_t skipClass(const char* data, size_t i, size_t end, uint8_t cls) noexcept {
+  while (i < end && is(static_cast<unsigned char>(data[i]), cls)) ++i;
+  return i;
+}
+
 // Skips whole 8-byte words of data[i, end) made only of SP, VCHAR and obs-text (0x20-0x7e,
 // 0x80-0xff): field-value bytes, tested a word at a time. Returns where the first word holding
 // anything else (CR, HTAB, a control character, DEL) starts; the caller goes on byte by byte.
@@ -52,12 +59,97 @@ size_t skipFieldChars(const char* data, size_t i, size_t end) noexcept {
   return i;
 }
 
+constexpr std::string_view kVersionPrefix = "HTTP/1.";
+
+// The first byte of data[i, end) that is not SP, VCHAR or obs-text (a control character, HTAB,
+// CR, LF, DEL), or end. A word at a time: the lowest flagged byte of a word is exact (the
+// subtractions borrow only upwards from a flagged byte).
+size_t findNonFieldChar(const char* data, size_t i, size_t end) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr uint64_t kHigh = 0x8080808080808080ULL;
+    while (i + 8 <= end) {
+      uint64_t word = 0;
+      std::memcpy(&word, data + i, 8);
+      const uint64_t below_space = (word - kOnes * 0x20) & ~word & kHigh;
+      const uint64_t x = word ^ (kOnes * 0x7f);
+      const uint64_t del = (x - kOnes) & ~x & kHigh;
+      if (const uint64_t found = below_space | del; found != 0) {
+        return i + static_cast<size_t>(std::countr_zero(found)) / 8;
+      }
+      i += 8;
+    }
+  }
+  for (; i < end; ++i) {
+    const auto c = static_cast<unsigned char>(data[i]);
+    if (c < 0x20 || c == 0x7f) return i;
+  }
+  return end;
+}
+
+// Lines the byte-by-byte scan would accept, read in one go. Each returns where the line ends
+// (past its LF) when all of it lies in data[i, end) and is well-formed, else kNoLine (the
+// caller then scans it byte by byte, which finds what is wrong).
+constexpr size_t kNoLine = std::numeric_limits<size_t>::max();
+
+// A field value or a reason phrase, then CRLF.
+size_t valueLineEnd(const char* data, size_t i, size_t end) noexcept {
+  while (true) {
+    i = findNonFieldChar(data, i, end);
+    if (i == end) return kNoLine;
+    if (data[i] == '\t') {
+      ++i;
+      continue;
+    }
+    return data[i] == '\r' && i + 1 < end && data[i + 1] == '\n' ? i + 2 : kNoLine;
+  }
+}
+
+size_t fieldLineEnd(const char* data, size_t i, size_t end) noexcept {
+  const size_t name = i;
+  i = skipClass(data, i, end, kTchar);
+  if (i == name || i == end || data[i] != ':') return kNoLine;
+  return valueLineEnd(data, i + 1, end);
+}
+
+// "HTTP/1.0" or "HTTP/1.1" at data[i], with at least one more byte after it before end.
+bool isVersionAt(const char* data, size_t i, size_t end) noexcept {
+  constexpr size_t n = kVersionPrefix.size();
+  return end - i > n + 1 && std::memcmp(data + i, kVersionPrefix.data(), n) == 0 &&
+         (data[i + n] == '0' || data[i + n] == '1');
+}
+
+size_t requestLineEnd(const char* data, size_t i, size_t end, size_t max_uri_length) noexcept {
+  const size_t method = i;
+  i = skipClass(data, i, end, kTchar);
+  if (i == method || i == end || data[i] != ' ') return kNoLine;
+  const size_t target = ++i;
+  i = skipClass(data, i, end, kTargetChar);
+  if (i == target || i - target > max_uri_length || i == end || data[i] != ' ') return kNoLine;
+  ++i;
+  constexpr size_t kVersion = kVersionPrefix.size() + 1;  // "HTTP/1.x", then CRLF
+  if (!isVersionAt(data, i, end) || end - i < kVersion + 2 || data[i + kVersion] != '\r' ||
+      data[i + kVersion + 1] != '\n') {
+    return kNoLine;
+  }
+  return i + kVersion + 2;
+}
+
+size_t statusLineEnd(const char* data, size_t i, size_t end) noexcept {
+  // "HTTP/1.x NNN" then CRLF, or SP, a reason phrase and CRLF.
+  if (!isVersionAt(data, i, end) || end - i < 14 || data[i + 8] != ' ') return kNoLine;
+  for (size_t d = i + 9; d < i + 12; ++d) {
+    if (data[d] < '0' || data[d] > '9') return kNoLine;
+  }
+  i += 12;
+  if (data[i] == '\r') return data[i + 1] == '\n' ? i + 2 : kNoLine;
+  return data[i] == ' ' ? valueLineEnd(data, i + 1, end) : kNoLine;
+}
+
 uint64_t hexValue(unsigned char c) noexcept {
   if (c <= '9') return c - '0';
   return (c | 0x20) - 'a' + 10;
 }
-
-constexpr std::string_view kVersionPrefix = "HTTP/1.";
 
 }  // namespace
 
@@ -114,13 +206,13 @@ struct Http1Parser::Glue {
   }
   static int onHeaderField(llhttp_t* parser, const char* at, size_t length) noexcept {
     return guarded(parser, [&](Http1Parser& p) {
-      p.field_name_.append(at, length);
+      p.field_name_.add(at, length);
       return 0;
     });
   }
   static int onHeaderValue(llhttp_t* parser, const char* at, size_t length) noexcept {
     return guarded(parser, [&](Http1Parser& p) {
-      p.field_value_.append(at, length);
+      p.field_value_.add(at, length);
       return 0;
     });
   }
@@ -239,6 +331,13 @@ void Http1Parser::execute(const char* data, size_t size) noexcept {
   static constexpr char kNothing = 0;
   if (size == 0) data = &kNothing;
   const llhttp_errno_t status = llhttp_execute(&parser_, data, size);
+  // A field that goes on in the next parse() must not view this one's bytes.
+  try {
+    field_name_.keep();
+    field_value_.keep();
+  } catch (...) {
+    fail(Http1Error::kInvalid, "out of memory");
+  }
   if (status == HPE_OK) {
     consumed_ += size;
     return;
@@ -304,10 +403,54 @@ size_t Http1Parser::scanFailed(size_t at, Http1Error error, std::string_view rea
   return at;
 }
 
+size_t Http1Parser::scanLines(const char* data, size_t i, size_t size) noexcept {
+  while (i < size) {
+    // The section's size limit bounds the lines as it bounds the byte-by-byte scan.
+    const size_t room =
+        limits_.max_header_bytes > section_bytes_ ? limits_.max_header_bytes - section_bytes_ : 0;
+    const size_t end = i + std::min(room, size - i);
+    size_t next = kNoLine;
+    if (scan_ == Scan::kMessageStart) {
+      const bool request = kind_ == Kind::kRequest;
+      next = request ? requestLineEnd(data, i, end, limits_.max_uri_length)
+                     : statusLineEnd(data, i, end);
+      if (next == kNoLine) return i;
+      in_message_ = true;
+      token_bytes_ = request ? kVersionPrefix.size() + 1 : 3;  // as the byte scan leaves it
+    } else {
+      if (end - i >= 2 && data[i] == '\r' && data[i + 1] == '\n') {
+        section_bytes_ += 2;
+        if (scan_trailers_) {
+          scan_ = Scan::kMessageDone;
+        } else {
+          scan_ = Scan::kHeadDone;
+          head_bytes_ = section_bytes_;
+        }
+        return i + 2;
+      }
+      if (section_fields_ >= limits_.max_header_count) return i;
+      next = fieldLineEnd(data, i, end);
+      if (next == kNoLine) return i;
+      ++section_fields_;
+    }
+    section_bytes_ += next - i;
+    scan_ = Scan::kLineStart;
+    i = next;
+  }
+  return i;
+}
+
 size_t Http1Parser::scan(const char* data, size_t size) noexcept {
   constexpr auto kInvalid = Http1Error::kInvalid;
   size_t i = 0;
   while (i < size) {
+    if (scan_ == Scan::kLineStart || scan_ == Scan::kMessageStart) {
+      // Whole well-formed lines at once; the first line that is not (or not complete) goes
+      // byte by byte below.
+      i = scanLines(data, i, size);
+      if (scan_ == Scan::kHeadDone || scan_ == Scan::kMessageDone) return i;
+      if (i == size) return i;
+    }
     const auto c = static_cast<unsigned char>(data[i]);
     switch (scan_) {
       case Scan::kHeadDone:
@@ -574,12 +717,13 @@ void Http1Parser::beginMessage() noexcept {
 
 int Http1Parser::commitField() noexcept {
   // Framing fields never belong in trailers (RFC 9110 section 6.5.1); llhttp lets them through.
-  if (in_trailers_ && (HeaderMap::nameEquals(field_name_, "Content-Length") ||
-                       HeaderMap::nameEquals(field_name_, "Transfer-Encoding"))) {
+  const std::string_view name = field_name_.text();
+  if (in_trailers_ && (HeaderMap::nameEquals(name, "Content-Length") ||
+                       HeaderMap::nameEquals(name, "Transfer-Encoding"))) {
     return failCallback(Http1Error::kInvalid, "framing field in trailers");
   }
   try {
-    (in_trailers_ ? trailers_ : head_.headers).add(field_name_, ascii::trimOws(field_value_));
+    (in_trailers_ ? trailers_ : head_.headers).add(name, ascii::trimOws(field_value_.text()));
   } catch (...) {
     return failCallback(Http1Error::kInvalid, "out of memory");
   }

@@ -162,6 +162,10 @@ class Http1Parser {
   };
 
   size_t scan(const char* data, size_t size) noexcept;
+  // The scan's fast path, from data[i] at the start of a message or of a field line: takes whole
+  // lines that are complete and well-formed, exactly as the byte-by-byte scan would, and returns
+  // where it stopped.
+  size_t scanLines(const char* data, size_t i, size_t size) noexcept;
   size_t scanFailed(size_t at, Http1Error error, std::string_view reason) noexcept;
   void startSection(bool trailers) noexcept;
   void execute(const char* data, size_t size) noexcept;
@@ -185,8 +189,38 @@ class Http1Parser {
   // The message llhttp is in.
   Http1Head head_;
   HeaderMap trailers_;
-  std::string field_name_;  // pieces of the field being received
-  std::string field_value_;
+  // The name or value of the field being received. llhttp hands it over in pieces (more than
+  // one only when it spans parse() calls): a single piece is viewed where it lies, valid while
+  // the llhttp_execute call that delivered it runs; a second piece, or the end of that call,
+  // copies it.
+  class FieldText {
+   public:
+    void add(const char* at, size_t length) {
+      if (owned_.empty() && input_.empty()) {
+        input_ = std::string_view(at, length);
+        return;
+      }
+      keep();
+      owned_.append(at, length);
+    }
+    void keep() {
+      if (input_.empty()) return;
+      owned_.assign(input_);
+      input_ = {};
+    }
+    std::string_view text() const noexcept { return input_.empty() ? owned_ : input_; }
+    bool empty() const noexcept { return input_.empty() && owned_.empty(); }
+    void clear() noexcept {
+      owned_.clear();
+      input_ = {};
+    }
+
+   private:
+    std::string owned_;
+    std::string_view input_;
+  };
+  FieldText field_name_;
+  FieldText field_value_;
   bool in_trailers_ = false;
   bool upgrade_after_ = false;       // this message hands the connection over when complete
   bool close_after_ = false;         // this message ends the connection

@@ -411,6 +411,7 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
     if (auto* reply = std::get_if<LocalReply>(&choice)) return reject(*reply);
     UpstreamRoute& route = std::get<UpstreamRoute>(choice);
     ex_.target = std::move(route.target);
+    ex_.stats.upstream_tls = ex_.target.tls != nullptr;
     ex_.terminate_connect = route.terminate_connect && ex_.connect;
     ex_.preserve_target = route.preserve_target;
     // Protocol switches and tunnels stay HTTP/1.1 whatever the route says; so does everything
@@ -420,6 +421,7 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
     if (ex_.h2_upstream) {
       if (context_.settings().add_via) head.headers.add("via", "1.1 tracecar");
       h2_head = h2RequestFromH1(head, *parts, ex_.te_trailers, ex_.target.key());
+      if (ex_.stats.upstream_tls) h2_head.scheme = "https";
     } else if (!ex_.terminate_connect) {
       buildUpstreamHead(head, *parts, transfer_encoding, hosts == 1);
     }

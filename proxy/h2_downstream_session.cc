@@ -351,6 +351,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
     }
     UpstreamRoute& route = std::get<UpstreamRoute>(routed);
     target_ = std::move(route.target);
+    stats_.upstream_tls = target_.tls != nullptr;
     if (route.protocol == UpstreamProtocol::kHttp1) {
       startH1();
       return;
@@ -358,7 +359,9 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
 
     // The head for the upstream: Host becomes :authority again.
     upstream_head_.method = std::move(request_.method);
-    upstream_head_.scheme = head_.scheme.empty() ? "http" : std::move(head_.scheme);
+    upstream_head_.scheme = stats_.upstream_tls ? "https"
+                            : head_.scheme.empty() ? "http"
+                                                   : std::move(head_.scheme);
     if (std::optional<std::string_view> host = request_.headers.get("host")) {
       upstream_head_.authority = std::string(*host);
     }

@@ -131,8 +131,8 @@ void TracedRequest::onResponseHead(int status_code, uint8_t version_major,
     // The version the upstream answered in is the one actually spoken to it.
     const std::string_view version = semconv::protocolVersion(version_major, version_minor);
     if (!version.empty()) {
-      record_->attributes.setStatic(semconv::attr::kNetworkProtocolVersion, std::string(version),
-                              tracer_->config_.attribute_limits);
+      record_->attributes.setStaticString(semconv::attr::kNetworkProtocolVersion, version,
+                                          tracer_->config_.attribute_limits);
     }
   }
 }
@@ -153,14 +153,25 @@ void TracedRequest::onResponseTrailers(const http::HeaderMap& trailers) {
   }
 }
 
+void TracedRequest::onUpstreamTls() {
+  if (!record_ || kind_ != SpanKind::kClient) return;
+  exporter::Attributes& attributes = record_->attributes;
+  const exporter::AttributeLimits& limits = tracer_->config_.attribute_limits;
+  attributes.setStaticString(semconv::attr::kUrlScheme, "https", limits);
+  const auto* full = attributes.find(semconv::attr::kUrlFull);
+  const auto* text = full != nullptr ? std::get_if<std::string>(full) : nullptr;
+  if (text != nullptr && text->starts_with("http://")) {
+    std::string https = "https://" + text->substr(7);
+    attributes.setStatic(semconv::attr::kUrlFull, std::move(https), limits);
+  }
+}
+
 void TracedRequest::onUpstreamConnected(std::string_view address, uint16_t port) {
   if (!record_ || kind_ != SpanKind::kClient) return;
   const exporter::AttributeLimits& limits = tracer_->config_.attribute_limits;
   if (!address.empty()) {
-    record_->attributes.setStatic(semconv::attr::kNetworkPeerAddress, std::string(address), limits);
-    if (port != 0) {
-      record_->attributes.setStatic(semconv::attr::kNetworkPeerPort, int64_t{port}, limits);
-    }
+    record_->attributes.setStaticString(semconv::attr::kNetworkPeerAddress, address, limits);
+    if (port != 0) record_->attributes.setStaticInt(semconv::attr::kNetworkPeerPort, port, limits);
   }
 }
 
@@ -215,13 +226,13 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
     const exporter::AttributeLimits& limits = tracer_->config_.attribute_limits;
     exporter::Attributes& attributes = record_->attributes;
     if (status_code != 0) {
-      attributes.setStatic(semconv::attr::kHttpResponseStatusCode, int64_t{status_code}, limits);
+      attributes.setStaticInt(semconv::attr::kHttpResponseStatusCode, status_code, limits);
     }
     if (grpc_status) {
-      attributes.setStatic(semconv::attr::kRpcGrpcStatusCode, int64_t{*grpc_status}, limits);
+      attributes.setStaticInt(semconv::attr::kRpcGrpcStatusCode, *grpc_status, limits);
     }
     if (!out.error_type.empty()) {
-      attributes.setStatic(semconv::attr::kErrorType, std::string(out.error_type), limits);
+      attributes.setStaticString(semconv::attr::kErrorType, out.error_type, limits);
     }
     record_->status_code = span_status;
     // The description only when the status code does not already say it.
@@ -409,10 +420,10 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
   attributes.reserve(kExpectedAttributes);
   // Every key here is a semantic-convention constant: static storage, no copy.
   const auto setString = [&](std::string_view key, std::string_view value) {
-    attributes.setStatic(key, std::string(value), limits);
+    attributes.setStaticString(key, value, limits);
   };
   const auto setInt = [&](std::string_view key, int64_t value) {
-    attributes.setStatic(key, value, limits);
+    attributes.setStaticInt(key, value, limits);
   };
 
   setString(attr::kHttpRequestMethod, traced.method_.name);

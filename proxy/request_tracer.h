@@ -143,6 +143,9 @@ class TracedRequest {
   bool grpc() const noexcept { return grpc_ != nullptr; }
   // CLIENT spans: the upstream connection's peer (network.peer.address/port).
   void onUpstreamConnected(std::string_view address, uint16_t port);
+  // CLIENT spans: tracecar spoke TLS to the upstream (the app spoke plain HTTP to it), so the
+  // request that went out was https: url.scheme and url.full say so.
+  void onUpstreamTls();
   // The exchange with the upstream failed: the span ends with status Error and error.type
   // naming the failure (the first reported wins). A SERVER span that had no response head yet
   // records semconv::localResponseStatus(failure) as its status code: answer with that.

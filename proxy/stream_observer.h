@@ -88,6 +88,7 @@ struct StreamStats {
   LocalReplyReason local_reply_reason = LocalReplyReason::kObserver;
   std::optional<UpstreamFailure> upstream_failure;
   bool upstream_reused = false;  // a pooled keep-alive connection carried the request
+  bool upstream_tls = false;     // tracecar originated TLS to the upstream
   bool retried = false;          // a reused connection failed and a fresh one was used
   bool tunnel = false;           // became a byte tunnel (Upgrade or CONNECT)
   bool aborted = false;          // ended before a complete response (either side gone)

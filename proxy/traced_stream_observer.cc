@@ -145,6 +145,7 @@ void TracedStreamObserver::onComplete(const StreamStats& stats) {
       traced_.kind() == exporter::SpanKind::kServer) {
     traced_.onResponseHead(stats.status);
   }
+  if (stats.upstream_tls) traced_.onUpstreamTls();
   const TracedRequest::Outcome outcome = traced_.end(clock_());
 
   HttpRequestLabels labels;

@@ -232,12 +232,20 @@ upstreams:
     check(client["kind"] == "SPAN_KIND_CLIENT", "CLIENT span: %r" % client["kind"])
     check(client["attributes"].get("http.response.status_code") == 200,
           "status 200: %r" % client["attributes"])
+    check(client["attributes"].get("url.scheme") == "https" and
+          client["attributes"].get("url.full", "").startswith("https://localhost:1443/echo"),
+          "the request that went out was https: %r" % client["attributes"])
 
     before = len(h.spans(record))
     status = h.status_of("-x", "http://127.0.0.1:%d" % tc.outbound, "http://127.0.0.1:1444/echo")
     check(status == 502, "a certificate that does not match the server name: 502, got %d" % status)
     failed = h.wait_spans(record, before + 1)[-1]
-    check(failed["status"] == "STATUS_CODE_ERROR", "the CLIENT span is an error: %r" % failed)
+    check(failed["status"] == "STATUS_CODE_ERROR" and
+          failed["attributes"].get("error.type") == "tls_handshake_failed",
+          "the CLIENT span is an error of TLS: %r" % failed)
+    check(metric_value(h.metrics(tc), "tracecar_requests_rejected_total",
+                       {"listener": "outbound", "reason": "502_tls_failed"}) == 1,
+          "the 502 is counted as 502_tls_failed")
     text = h.metrics(tc)
     check(handshakes(text, "upstream", "ok") == 1, "one upstream handshake ok")
     check(handshakes(text, "upstream", "failed") == 1, "one upstream handshake failed")

@@ -292,7 +292,8 @@ struct WalkCounts {
   size_t links = 0;
 };
 
-// Walks a message: every length must fit its parent exactly, every string must be UTF-8.
+// Walks a message: every length must fit its parent exactly and be the shortest varint for its
+// value, every string must be UTF-8.
 bool walk(std::string_view in, Msg type, WalkCounts& counts) {
   size_t pos = 0;
   auto varint = [&](uint64_t& v) {
@@ -313,7 +314,11 @@ bool walk(std::string_view in, Msg type, WalkCounts& counts) {
       case 1: if ((pos += 8) > in.size()) return false; break;
       case 5: if ((pos += 4) > in.size()) return false; break;
       case 2: {
+        const size_t length_at = pos;
         if (!varint(v) || v > in.size() - pos) return false;
+        size_t shortest = 1;
+        for (uint64_t rest = v; rest >= 0x80; rest >>= 7) ++shortest;
+        if (pos - length_at != shortest) return false;
         const std::string_view body = in.substr(pos, v);
         pos += v;
         const Msg child = childOf(type, tag >> 3);
@@ -369,6 +374,28 @@ TEST(OtlpProtoEncoder, RandomBatchesHaveConsistentLengthsAndCounts) {
     ASSERT_EQ(got.key_values, want.key_values) << "round " << round;
     ASSERT_EQ(got.events, want.events) << "round " << round;
     ASSERT_EQ(got.links, want.links) << "round " << round;
+  }
+}
+
+// Each nested message's length is written into room reserved before its body: lengths of every
+// size, larger and smaller than that room, and batches larger and smaller than the one before.
+TEST(OtlpProtoEncoder, LengthsOfEverySizeAreShortestVarints) {
+  const Resource resource = testResource();
+  OtlpProtoEncoder encoder;
+  std::string out;
+  for (const size_t name_size : {0u, 90u, 127u, 128u, 16'300u, 16'384u, 2'100'000u, 300u, 0u}) {
+    for (const size_t count : {1u, 3u}) {
+      std::vector<SpanRecord> spans(count, rootSpan());
+      spans[0].name = std::string(name_size, 'n');
+      spans[0].attributes.set("long", std::string(name_size / 2, 'v'));
+      std::vector<const SpanRecord*> batch;
+      for (const SpanRecord& s : spans) batch.push_back(&s);
+      encoder.encode(resource, tracecarScope("0.1.0"), batch, out);
+      WalkCounts got;
+      ASSERT_TRUE(walk(out, Msg::kRequest, got)) << name_size << " x" << count;
+      EXPECT_EQ(got.spans, count);
+      EXPECT_EQ(out, encodeBatch(spans)) << name_size << " x" << count;
+    }
   }
 }
 

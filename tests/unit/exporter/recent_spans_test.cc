@@ -64,6 +64,39 @@ TEST(RecentSpans, AddsBatchSkippingNull) {
   EXPECT_EQ(ring.snapshot().size(), 2u);
 }
 
+// A batch keeps only what fits the ring, but leaves it as adding its spans one by one would:
+// the same spans, the same total, the next one in the same slot.
+TEST(RecentSpans, BatchLargerThanTheRingEqualsAddingOneByOne) {
+  std::vector<SpanRecord> spans;
+  for (uint64_t i = 0; i < 40; ++i) spans.push_back(span(i, i + 1, "s"));
+  for (const size_t size : {1u, 5u, 10u, 13u, 40u}) {
+    for (const size_t nulls : {0u, 3u}) {
+      std::vector<const SpanRecord*> batch;
+      for (size_t i = 0; i < size; ++i) {
+        batch.push_back(&spans[i]);
+        if (i % 4 == 1 && i / 4 < nulls) batch.push_back(nullptr);
+      }
+      RecentSpans batched(7);
+      RecentSpans single(7);
+      batched.add(spans[39]);
+      single.add(spans[39]);
+      batched.add(batch);
+      for (const SpanRecord* s : batch) {
+        if (s != nullptr) single.add(*s);
+      }
+      batched.add(spans[38]);
+      single.add(spans[38]);
+      const auto got = batched.snapshot();
+      const auto want = single.snapshot();
+      ASSERT_EQ(got.size(), want.size()) << size << " spans, " << nulls << " nulls";
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].start_unix_nano, want[i].start_unix_nano) << size << " spans, at " << i;
+      }
+      EXPECT_EQ(batched.totalAdded(), single.totalAdded());
+    }
+  }
+}
+
 TEST(RecentSpans, SnapshotWhileAddingFromAnotherThread) {
   RecentSpans ring(16);
   std::thread writer([&] {

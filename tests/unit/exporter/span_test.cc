@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,29 @@ TEST(Attributes, ReplacingAKeyKeepsItsPlaceAndTakesTheNewType) {
   EXPECT_EQ(a.items()[0].key, "x");
   EXPECT_EQ(str(a, "x"), "now a string");
   EXPECT_EQ(a.dropped(), 0u);
+}
+
+TEST(Attributes, KeysSurviveCopiesAndMovesOfTheList) {
+  std::string name = "dynamic.key";
+  auto a = std::make_unique<Attributes>();
+  a->set(name, int64_t{1});
+  a->setStatic("static.key", int64_t{2});
+  a->setStaticString("static.text", "v");
+  a->set("", int64_t{3});
+  name.assign("overwritten");  // the list holds its own copy
+  Attributes copy = *a;
+  Attributes moved = std::move(*a);
+  a.reset();
+  for (const Attributes* list : {&copy, &moved}) {
+    ASSERT_EQ(list->size(), 4u);
+    EXPECT_EQ(list->items()[0].key, "dynamic.key");
+    EXPECT_EQ(list->items()[1].key, "static.key");
+    EXPECT_EQ(list->items()[2].key, "static.text");
+    EXPECT_EQ(list->items()[3].key, "");
+    EXPECT_NE(list->find("dynamic.key"), nullptr);
+  }
+  copy = moved;  // assignment over keys already there
+  EXPECT_EQ(copy.items()[0].key, "dynamic.key");
 }
 
 TEST(Attributes, FindReturnsNullForAnAbsentKey) {
@@ -247,6 +271,20 @@ TEST(Utf8, EachMaximalIllFormedSubpartBecomesOneReplacementCharacter) {
   EXPECT_EQ(sanitized("\xf0\x9f\x98"), r);
   EXPECT_EQ(sanitized("\x80\x80"), r + r);              // stray continuation bytes
   EXPECT_EQ(sanitized("12345678\xff"), "12345678" + r);  // past the 8-byte fast path
+}
+
+// isValid reads whole words, some overlapping: a stray byte is found at every position of
+// strings of every length up to past two words.
+TEST(Utf8, IsValidFindsAnIllFormedByteAtEveryPosition) {
+  for (size_t size = 1; size <= 20; ++size) {
+    const std::string ascii(size, 'a');
+    EXPECT_TRUE(utf8::isValid(ascii)) << size;
+    for (size_t at = 0; at < size; ++at) {
+      std::string s = ascii;
+      s[at] = '\xff';
+      EXPECT_FALSE(utf8::isValid(s)) << size << " at " << at;
+    }
+  }
 }
 
 }  // namespace

@@ -313,6 +313,21 @@ TEST(Http1ParserTest, RandomSplitsEqualAllAtOnce) {
   }
 }
 
+// A field cut between parse() calls is kept whole although each call's buffer is gone after it.
+TEST(Http1ParserTest, FieldCutAcrossReadsSurvivesItsBuffers) {
+  Driver d(Kind::kRequest);
+  std::string buffer;
+  for (const char* piece :
+       {"GET / HTTP/1.1\r\nX-Lon", "g-Name: first ha", "lf, second half\r\nA: b", "\r\n\r\n"}) {
+    buffer = piece;
+    ASSERT_EQ(d.parser.parse(buffer), buffer.size());
+    buffer.assign(buffer.size(), '#');  // what a reused read buffer would hold next
+  }
+  ASSERT_EQ(d.parser.error(), Http1Error::kNone) << d.parser.errorReason();
+  ASSERT_EQ(d.heads.size(), 1u);
+  EXPECT_EQ(describe(d.heads[0].headers), " [X-Long-Name: first half, second half] [A: b]");
+}
+
 // --- Limits: at the limit passes, one past fails ---------------------------------------------
 
 // "GET / HTTP/1.1\r\nX: aaa...\r\n\r\n", exactly size bytes.
