@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/ascii.h"
 #include "http/h2_session_impl.h"
 
 namespace tracecar::http {
@@ -156,42 +157,138 @@ void H2Session::Impl::reportFailure(std::string reason) noexcept {
 
 // ---- submissions ----
 
-absl::Status H2Session::Impl::buildFields(const H2Head* head, const HeaderMap& fields,
-                                          bool request) {
-  size_t total = 0;
-  for (size_t i = 0; i < fields.size(); ++i) total += fields.name(i).size();
-  nv_bytes_.clear();
-  nv_bytes_.reserve(total + 4);  // lowercase names; nva_ points into it, so no regrowth
-  nva_.clear();
-  auto add = [&](std::string_view name, std::string_view value) {
-    nva_.push_back(nghttp2_nv{bytes(name.data()), bytes(value.data()), name.size(), value.size(),
-                              NGHTTP2_NV_FLAG_NONE});
-  };
-  if (head != nullptr) {
-    if (request) {
-      if (head->method.empty()) return absl::InvalidArgumentError("HTTP/2 request without a method");
-      add(":method", head->method);
-      if (!head->scheme.empty()) add(":scheme", head->scheme);
-      if (!head->authority.empty()) add(":authority", head->authority);
-      if (!head->path.empty()) add(":path", head->path);
-      if (!head->protocol.empty()) add(":protocol", head->protocol);
+namespace h2_internal {
+namespace {
+
+uint64_t load64(const char* p) noexcept {
+  uint64_t v = 0;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// A hash of text, 8 bytes at a time (the last 8 overlapping the ones before).
+inline uint64_t fingerprint(std::string_view text) noexcept {
+  constexpr uint64_t kMultiplier = 0x9e3779b97f4a7c15ULL;
+  const char* p = text.data();
+  const size_t n = text.size();
+  uint64_t h = n * kMultiplier;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) h = (h ^ load64(p + i)) * kMultiplier;
+    h = (h ^ load64(p + n - 8)) * kMultiplier;
+  } else {
+    uint64_t word = 0;
+    for (size_t i = 0; i < n; ++i) word = word << 8 | static_cast<unsigned char>(p[i]);
+    h = (h ^ word) * kMultiplier;
+  }
+  return h ^ h >> 29;
+}
+
+}  // namespace
+
+bool ChurnTracker::churning(std::string_view name, std::string_view value) noexcept {
+  const uint64_t name_key = fingerprint(name);
+  const uint64_t value_key = fingerprint(value);
+  static_assert(kSlots == 16);
+  Slot& slot = slots_[name_key >> 60];
+  if (slot.name_key != name_key) {
+    slot = Slot{name_key, value_key, 0};
+    return false;
+  }
+  if (slot.value_key == value_key) {
+    slot.changes = 0;
+    return false;
+  }
+  slot.value_key = value_key;
+  if (slot.changes < 2) ++slot.changes;
+  return slot.changes >= 2;
+}
+
+}  // namespace h2_internal
+
+absl::Status H2Session::Impl::buildFields(const H2Head* request, int status,
+                                          const HeaderMap& fields) {
+  constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  size_t room = fields.fieldBytes() + 3;  // + 3: the status digits
+  if (request != nullptr) {
+    if (request->method.empty()) {
+      return absl::InvalidArgumentError("HTTP/2 request without a method");
     }
+    room += request->method.size() + request->scheme.size() + request->authority.size() +
+            request->path.size() + request->protocol.size();
+  }
+  if (nva_.size() < fields.size() + 5) nva_.resize(fields.size() + 5);  // grows, never shrinks
+  nghttp2_nv* const nv = nva_.data();
+  size_t count = 0;
+  char* const out = fields_.take(room);
+  size_t used = 0;
+  const auto copy = [&](std::string_view text) noexcept {
+    char* at = out + used;
+    if (!text.empty()) std::memcpy(at, text.data(), text.size());
+    used += text.size();
+    return bytes(at);
+  };
+  // Pseudo-header names are literals: they outlive every frame.
+  const auto pseudo = [&](std::string_view name, std::string_view value) noexcept {
+    nv[count++] = nghttp2_nv{bytes(name.data()), copy(value), name.size(), value.size(), kNoCopy};
+  };
+  if (request != nullptr) {
+    pseudo(":method", request->method);
+    if (!request->scheme.empty()) pseudo(":scheme", request->scheme);
+    if (!request->authority.empty()) pseudo(":authority", request->authority);
+    if (!request->path.empty()) pseudo(":path", request->path);
+    if (!request->protocol.empty()) pseudo(":protocol", request->protocol);
+  } else if (status != 0) {
+    const char digits[3] = {static_cast<char>('0' + status / 100 % 10),
+                            static_cast<char>('0' + status / 10 % 10),
+                            static_cast<char>('0' + status % 10)};
+    pseudo(":status", std::string_view(digits, 3));
   }
   for (size_t i = 0; i < fields.size(); ++i) {
     const std::string_view name = fields.name(i);
     const std::string_view value = fields.value(i);
     if (name.empty() || name.front() == ':' || connectionSpecific(name, value)) continue;
-    const size_t at = nv_bytes_.size();
-    for (char c : name) nv_bytes_.push_back(lower(c));
-    const std::string_view lowered(nv_bytes_.data() + at, name.size());
-    if (nghttp2_check_header_name(bytes(lowered.data()), lowered.size()) == 0 ||
-        nghttp2_check_header_value(bytes(value.data()), value.size()) == 0) {
-      return absl::InvalidArgumentError("invalid HTTP/2 header field \"" + std::string(lowered) +
-                                        "\"");
+    uint8_t* name_out = nullptr;
+    if (fields.verified(i)) {
+      // Received over HTTP/2 and checked by nghttp2 then: lowercase and valid as it is.
+      name_out = copy(name);
+    } else {
+      // Added or changed by the owner, or from HTTP/1.1: lowercase it and check it.
+      name_out = bytes(out + used);
+      const bool valid = lowerValidName(name, out + used);
+      used += name.size();
+      if (!valid || !validValue(value)) {
+        fields_.drop();
+        std::string lowered(name);
+        for (char& c : lowered) c = ascii::toLower(c);
+        return absl::InvalidArgumentError("invalid HTTP/2 header field \"" + lowered + "\"");
+      }
     }
-    add(lowered, value);
+    const std::string_view sent_name(reinterpret_cast<const char*>(name_out), name.size());
+    const uint8_t flags = churn_.churning(sent_name, value)
+                              ? static_cast<uint8_t>(kNoCopy | NGHTTP2_NV_FLAG_NO_INDEX)
+                              : kNoCopy;
+    nv[count++] = nghttp2_nv{name_out, copy(value), name.size(), value.size(), flags};
   }
+  nva_count_ = count;
+  nva_bytes_ = used;
   return absl::OkStatus();
+}
+
+void H2Session::Impl::keepFields(bool submitted) noexcept {
+  // A list without fields (empty trailers) points nowhere into the buffer.
+  if (submitted && nva_count_ != 0) {
+    fields_.keep(nva_bytes_);
+  } else {
+    fields_.drop();
+  }
+}
+
+void H2Session::Impl::releaseFields(const nghttp2_frame* frame) noexcept {
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.nvlen == 0) return;
+  // The first field's value is ours for a head (a pseudo-header field), its name for trailers.
+  const nghttp2_nv& first = frame->headers.nva[0];
+  if (first.valuelen != 0 && fields_.release(first.value)) return;
+  if (first.namelen != 0) fields_.release(first.name);
 }
 
 absl::StatusOr<int32_t> H2Session::Impl::submitRequest(const H2Head& head,
@@ -201,12 +298,13 @@ absl::StatusOr<int32_t> H2Session::Impl::submitRequest(const H2Head& head,
     return absl::FailedPreconditionError("HTTP/2 connection is closing");
   }
   try {
-    if (absl::Status st = buildFields(&head, head.headers, true); !st.ok()) return st;
+    if (absl::Status st = buildFields(&head, 0, head.headers); !st.ok()) return st;
     const nghttp2_data_provider p = provider();
-    const int32_t id = nghttp2_submit_request(session_, nullptr, nva_.data(), nva_.size(),
+    const int32_t id = nghttp2_submit_request(session_, nullptr, nva_.data(), nva_count_,
                                               end_stream ? nullptr : &p, nullptr);
+    keepFields(id >= 0);
     if (id < 0) return absl::UnavailableError("HTTP/2 request: " + std::string(nghttp2_strerror(id)));
-    Stream& st = streams_[id];
+    Stream& st = streams_.try_emplace(id, memory_).first->second;
     st.known = true;
     st.has_body = !end_stream;
     st.end_submitted = end_stream;
@@ -225,21 +323,18 @@ absl::Status H2Session::Impl::submitResponse(int32_t id, const H2Head& head,
   if (st == nullptr || dead_) return absl::NotFoundError("no such HTTP/2 stream");
   if (head.status < 100 || head.status > 999) return absl::InvalidArgumentError("bad status");
   try {
-    const std::string status = std::to_string(head.status);
-    if (absl::Status e = buildFields(nullptr, head.headers, false); !e.ok()) return e;
-    nva_.insert(nva_.begin(), nghttp2_nv{bytes(":status"), bytes(status.data()), 7,
-                                         status.size(), NGHTTP2_NV_FLAG_NONE});
+    if (absl::Status e = buildFields(nullptr, head.status, head.headers); !e.ok()) return e;
     int rv = 0;
     if (head.status < 200) {
-      rv = nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id, nullptr, nva_.data(),
-                                  nva_.size(), nullptr);
+      rv = nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id, nullptr, nva_.data(), nva_count_,
+                                  nullptr);
     } else {
       const nghttp2_data_provider p = provider();
-      rv = nghttp2_submit_response(session_, id, nva_.data(), nva_.size(),
-                                   end_stream ? nullptr : &p);
+      rv = nghttp2_submit_response(session_, id, nva_.data(), nva_count_, end_stream ? nullptr : &p);
       st->has_body = !end_stream;
       st->end_submitted = end_stream;
     }
+    keepFields(rv == 0);
     if (rv != 0) return absl::InternalError("HTTP/2 response: " + std::string(nghttp2_strerror(rv)));
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("HTTP/2 response: out of memory");
@@ -336,10 +431,10 @@ ssize_t H2Session::Impl::readBody(int32_t id, uint8_t* buf, size_t length, uint3
       if (st->trailers_out) {
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
         const std::unique_ptr<HeaderMap> trailers = std::move(st->trailers_out);
-        if (!buildFields(nullptr, *trailers, false).ok()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        if (nghttp2_submit_trailer(session_, id, nva_.data(), nva_.size()) != 0) {
-          return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        }
+        if (!buildFields(nullptr, 0, *trailers).ok()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        const int rv = nghttp2_submit_trailer(session_, id, nva_.data(), nva_count_);
+        keepFields(rv == 0);
+        if (rv != 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
       }
     } else if (n == 0) {
       st->deferred = true;

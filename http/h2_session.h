@@ -80,6 +80,18 @@ struct H2Head {
   int status = 0;
   HeaderMap headers;
   size_t header_list_bytes = 0;  // received: RFC 9113 size of the whole block
+
+  // As a new head, keeping the buffers already allocated.
+  void clear() noexcept {
+    method.clear();
+    scheme.clear();
+    authority.clear();
+    path.clear();
+    protocol.clear();
+    status = 0;
+    headers.clear();
+    header_list_bytes = 0;
+  }
 };
 
 // Why a stream ended.

@@ -129,8 +129,9 @@ absl::Status H2Session::Impl::init() {
   // A backstop under our own premature-reset check (which answers first, more precisely).
   nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
 
-  const int rv = s_.kind_ == Kind::kServer ? nghttp2_session_server_new2(&session_, cbs, this, opt)
-                                           : nghttp2_session_client_new2(&session_, cbs, this, opt);
+  const int rv = s_.kind_ == Kind::kServer
+                     ? nghttp2_session_server_new3(&session_, cbs, this, opt, memory_.mem())
+                     : nghttp2_session_client_new3(&session_, cbs, this, opt, memory_.mem());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
   if (rv != 0) return absl::ResourceExhaustedError("nghttp2: " + std::string(nghttp2_strerror(rv)));
@@ -200,11 +201,11 @@ int H2Session::Impl::onBeginHeaders(const nghttp2_frame* frame) {
   const int32_t id = frame->hd.stream_id;
   rx_stream_ = id;
   rx_too_large_ = false;
-  rx_head_ = H2Head();
+  rx_head_.clear();
   rx_trailers_map_.clear();
   rx_trailers_ = false;
   if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-    streams_[id];  // the peer opened it
+    streams_.try_emplace(id, memory_);  // the peer opened it
     ++s_.counters_.streams_opened;
     return 0;
   }
@@ -225,8 +226,9 @@ int H2Session::Impl::onHeader(const nghttp2_frame* frame, std::string_view name,
     rx_trailers_map_.clear();
     return 0;
   }
+  // nghttp2 passes on only fields that passed its checks (lowercase names, valid values).
   if (rx_trailers_) {
-    rx_trailers_map_.add(name, value);
+    rx_trailers_map_.addVerified(name, value);
     return 0;
   }
   if (!name.empty() && name.front() == ':') {
@@ -247,7 +249,7 @@ int H2Session::Impl::onHeader(const nghttp2_frame* frame, std::string_view name,
     }
     return 0;
   }
-  rx_head_.headers.add(name, value);
+  rx_head_.headers.addVerified(name, value);
   return 0;
 }
 
@@ -261,9 +263,9 @@ void H2Session::Impl::finishHeaderBlock(const nghttp2_frame* frame) {
     if (s_.kind_ == Kind::kServer && !st->known) {
       // Answered here: the owner never hears of the stream.
       st->ignore = true;
-      static const nghttp2_nv kNv[] = {
-          {bytes(":status"), bytes("431"), 7, 3, NGHTTP2_NV_FLAG_NONE},
-          {bytes("content-length"), bytes("0"), 14, 1, NGHTTP2_NV_FLAG_NONE}};
+      constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+      static const nghttp2_nv kNv[] = {{bytes(":status"), bytes("431"), 7, 3, kNoCopy},
+                                       {bytes("content-length"), bytes("0"), 14, 1, kNoCopy}};
       nghttp2_submit_response(session_, id, kNv, std::size(kNv), nullptr);
     } else {
       st->ignore = true;
@@ -346,6 +348,7 @@ int H2Session::Impl::onDataChunk(int32_t id, std::string_view data) {
 }
 
 int H2Session::Impl::onFrameSend(const nghttp2_frame* frame) {
+  releaseFields(frame);
   if (frame->hd.type == NGHTTP2_GOAWAY && !local_goaway_ &&
       frame->goaway.error_code != fromCode(H2ErrorCode::kNoError) && !s_.failed_) {
     // A GOAWAY we did not ask for: nghttp2 found a connection error while receiving.
@@ -368,6 +371,7 @@ int H2Session::Impl::onFrameSend(const nghttp2_frame* frame) {
 }
 
 int H2Session::Impl::onFrameNotSend(const nghttp2_frame* frame) {
+  releaseFields(frame);
   // A request that never went out (GOAWAY came first): nghttp2 never opened the stream.
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
     closeStream(frame->hd.stream_id, fromCode(H2ErrorCode::kRefusedStream));
@@ -378,11 +382,8 @@ int H2Session::Impl::onFrameNotSend(const nghttp2_frame* frame) {
 void H2Session::Impl::closeStream(int32_t id, uint32_t code) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
-  Stream st = std::move(it->second);
-  streams_.erase(it);
-  if (rx_stream_ == id) rx_stream_ = 0;
-  if (!st.known) return;
-  --known_streams_;
+  const Stream& st = it->second;
+  const bool known = st.known;
   H2CloseCause cause = H2CloseCause::kDone;
   if (st.too_large_reset) {
     cause = H2CloseCause::kHeadersTooLarge;
@@ -395,6 +396,10 @@ void H2Session::Impl::closeStream(int32_t id, uint32_t code) {
   } else if (code != fromCode(H2ErrorCode::kNoError)) {
     cause = H2CloseCause::kResetLocally;
   }
+  streams_.erase(it);
+  if (rx_stream_ == id) rx_stream_ = 0;
+  if (!known) return;
+  --known_streams_;
   s_.callbacks_.onStreamClose(id, toCode(code), cause);
 }
 

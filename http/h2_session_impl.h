@@ -5,6 +5,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,6 +13,8 @@
 #include <vector>
 
 #include "http/h2_session.h"
+#include "http/h2_session_memory.h"
+#include "http/token.h"
 
 namespace tracecar::http {
 namespace h2_internal {
@@ -42,25 +45,103 @@ inline std::string h2GoawayFrame(int32_t last_stream_id, uint32_t code) {
   return std::string(reinterpret_cast<const char*>(frame), sizeof(frame));
 }
 
-inline char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+// RFC 9113 section 8.2.1 field syntax, as nghttp2_check_header_name / _value check it (a test
+// compares them on every byte): name maps a name byte to its lowercase form, or to 0 when it is
+// not a tchar; value says which bytes a value may hold (HTAB, SP, VCHAR, obs-text).
+struct FieldByteTables {
+  char name[256] = {};
+  bool value[256] = {};
+  constexpr FieldByteTables() {
+    for (int b = 0; b < 256; ++b) {
+      const auto c = static_cast<char>(b);
+      if (isTokenChar(c)) name[b] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+      value[b] = b == '\t' || (b >= 0x20 && b != 0x7f);
+    }
+  }
+};
+inline constexpr FieldByteTables kFieldBytes;
+
+// Copies name to out in lowercase; false when it is empty or holds a byte no name may hold.
+inline bool lowerValidName(std::string_view name, char* out) noexcept {
+  bool ok = !name.empty();
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = kFieldBytes.name[static_cast<unsigned char>(name[i])];
+    ok &= c != 0;
+    out[i] = c;
+  }
+  return ok;
+}
+
+inline bool validValueBytes(const char* p, size_t n) noexcept {
+  bool ok = true;
+  for (size_t i = 0; i < n; ++i) ok &= kFieldBytes.value[static_cast<unsigned char>(p[i])];
+  return ok;
+}
+
+// Eight bytes at a time: a word holding no byte under 0x20 and no DEL is valid as it is (bytes
+// of 0x80 and up are obs-text); one that does is checked byte by byte (HTAB is valid).
+inline bool validValue(std::string_view value) noexcept {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  const char* p = value.data();
+  const size_t n = value.size();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, p + i, sizeof(w));
+    const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHighs;
+    const uint64_t del = w ^ (kOnes * 0x7f);
+    const uint64_t is_del = (del - kOnes) & ~del & kHighs;
+    if ((below_space | is_del) != 0 && !validValueBytes(p + i, 8)) return false;
+  }
+  return validValueBytes(p + i, n - i);
+}
 
 // RFC 9113 section 8.2.2: fields that only mean something to one HTTP/1.1 connection.
 inline bool connectionSpecific(std::string_view name, std::string_view value) noexcept {
-  constexpr std::string_view kNames[] = {"connection", "proxy-connection", "keep-alive",
-                                         "transfer-encoding", "upgrade"};
-  for (std::string_view n : kNames) {
-    if (HeaderMap::nameEquals(name, n)) return true;
+  constexpr auto is = HeaderMap::nameEquals;
+  switch (name.size()) {
+    case 2: return is(name, "te") && !is(value, "trailers");
+    case 7: return is(name, "upgrade");
+    case 10: return is(name, "connection") || is(name, "keep-alive");
+    case 16: return is(name, "proxy-connection");
+    case 17: return is(name, "transfer-encoding");
+    default: return false;
   }
-  return HeaderMap::nameEquals(name, "te") && !HeaderMap::nameEquals(value, "trailers");
 }
 
+// Remembers, per field name, whether its value keeps changing from one header list to the next
+// on a connection. Such a field (a request id, a trace context) only churns the peer-facing HPACK
+// dynamic table: each new value would evict entries that were still useful, and the encoder's
+// lookups would walk every stale version of the name. It goes out as a literal never indexed.
+class ChurnTracker {
+ public:
+  // Notes name's value (name as sent: lowercase); true when the value sent under that name has
+  // now changed twice or more in a row.
+  bool churning(std::string_view name, std::string_view value) noexcept;
+
+ private:
+  struct Slot {
+    uint64_t name_key = 0;
+    uint64_t value_key = 0;
+    uint32_t changes = 0;  // in a row
+  };
+  static constexpr size_t kSlots = 16;  // names are hashed to a slot; a collision only forgets
+  Slot slots_[kSlots];
+};
 
 }  // namespace h2_internal
 
 class H2Session::Impl {
  public:
+  // Body bytes in the session's memory: no malloc per stream.
+  using BodyBuffer =
+      std::basic_string<char, std::char_traits<char>, h2_internal::H2Allocator<char>>;
+
   struct Stream {
-    std::string out;  // body bytes submitted, not yet framed (from out_offset)
+    explicit Stream(h2_internal::H2Memory& memory) noexcept
+        : out(h2_internal::H2Allocator<char>(memory)) {}
+    BodyBuffer out;  // body bytes submitted, not yet framed (from out_offset)
     size_t out_offset = 0;
     std::unique_ptr<HeaderMap> trailers_out;  // sent once out is drained
     bool has_body = false;       // the head went without END_STREAM: a data provider pulls
@@ -114,8 +195,13 @@ class H2Session::Impl {
     auto it = streams_.find(id);
     return it == streams_.end() ? nullptr : &it->second;
   }
-  // Builds nva_ from a head (pseudo-header fields first) or from trailers.
-  absl::Status buildFields(const H2Head* head, const HeaderMap& fields, bool request);
+  // Builds nva_ from a head (pseudo-header fields first: a request's, or :status when status is
+  // not 0) or from trailers, pointing into a buffer of fields_ that nghttp2 will not copy. On
+  // success, the caller submits nva_ and then calls keepFields(submitted).
+  absl::Status buildFields(const H2Head* request, int status, const HeaderMap& fields);
+  void keepFields(bool submitted) noexcept;
+  // nghttp2 is done with a HEADERS frame we submitted: its buffer can go.
+  void releaseFields(const nghttp2_frame* frame) noexcept;
   nghttp2_data_provider provider() noexcept;
   void flood(Flood kind, std::string_view reason) noexcept;
   void die(H2ErrorCode code, std::string reason) noexcept;
@@ -137,9 +223,17 @@ class H2Session::Impl {
 
   friend struct Glue;
 
+  using StreamTable =
+      std::unordered_map<int32_t, Stream, std::hash<int32_t>, std::equal_to<int32_t>,
+                         h2_internal::H2Allocator<std::pair<const int32_t, Stream>>>;
+
   H2Session& s_;
+  // Declared before everything nghttp2 or the stream table allocate from it: it goes last.
+  h2_internal::H2Memory memory_;
+  h2_internal::H2FieldStore fields_{memory_};  // outlives session_ (deleted in ~Impl)
   nghttp2_session* session_ = nullptr;
-  std::unordered_map<int32_t, Stream> streams_;
+  StreamTable streams_{0, std::hash<int32_t>(), std::equal_to<int32_t>(),
+                       StreamTable::allocator_type(memory_)};
   size_t known_streams_ = 0;
 
   // The header block being received (blocks never interleave).
@@ -164,8 +258,10 @@ class H2Session::Impl {
   std::string last_error_;  // nghttp2's reason for a connection error
 
   // Scratch for submissions.
-  std::string nv_bytes_;
-  std::vector<nghttp2_nv> nva_;
+  h2_internal::ChurnTracker churn_;
+  std::vector<nghttp2_nv> nva_;  // the first nva_count_ are the list built last
+  size_t nva_count_ = 0;
+  size_t nva_bytes_ = 0;  // bytes of the fields_ buffer they point into
 };
 
 

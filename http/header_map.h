@@ -2,17 +2,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
+#include <type_traits>
 
 namespace tracecar::http {
 
 // The header fields of one message, in arrival order, each with the name spelled as received.
-// Names are matched ASCII case-insensitively. Field bytes live in one buffer owned by the map,
-// so a message costs a couple of allocations, not two per field; views returned stay valid
-// until the map is next modified.
+// Names are matched ASCII case-insensitively. Field bytes live in one buffer owned by the map
+// and the positions of the first fields inside the map itself, so a typical message costs one
+// allocation; views returned stay valid until the map is next modified (moving it is not).
 //
 // Satisfies propagation's HeaderReader / HeaderWriter concepts through a small adapter in
 // proxy/ (http never knows a tracing header name).
@@ -25,6 +27,14 @@ class HeaderMap {
 
   // Appends a field (no validation: the codec validated what it parsed).
   void add(std::string_view name, std::string_view value);
+  // Appends a field an HTTP/2 codec received and checked: its name is lowercase and both pass
+  // RFC 9113's field rules, so it can be sent on HTTP/2 as it is. Any change to the field's
+  // value (set) drops that mark.
+  void addVerified(std::string_view name, std::string_view value);
+  // Was the field at index added by addVerified (and not changed since)?
+  bool verified(size_t index) const noexcept;
+  // Room for this many fields and bytes of names and values without growing.
+  void reserve(size_t fields, size_t bytes);
   // Replaces every field of name by one field holding value, at the place of the first one
   // (or at the end when there was none).
   void set(std::string_view name, std::string_view value);
@@ -37,7 +47,7 @@ class HeaderMap {
   template <class Drop>
   size_t removeWhere(Drop&& drop) {
     const size_t removed = removeIf([&](const Entry& e) {
-      return drop(std::string_view(bytes_.data() + e.name_offset, e.name_length),
+      return drop(std::string_view(bytes_.data() + e.name_offset, e.nameLength()),
                   std::string_view(bytes_.data() + e.value_offset, e.value_length));
     });
     compactIfWasteful();
@@ -63,43 +73,158 @@ class HeaderMap {
 
   // Bytes of the fields as HTTP/1.1 lines: name + ": " + value + CRLF, summed.
   size_t byteSize() const noexcept;
+  // Bytes of every name and value, summed.
+  size_t fieldBytes() const noexcept;
   // Appends "name: value\r\n" for every field.
   void serialize(std::string& out) const;
 
   static bool nameEquals(std::string_view a, std::string_view b) noexcept;
 
  private:
+  static constexpr uint32_t kVerified = 0x80000000U;  // in name_bits: set by addVerified
+
   struct Entry {
     uint32_t name_offset;
-    uint32_t name_length;
+    uint32_t name_bits;  // the name's length, and kVerified
     uint32_t value_offset;
     uint32_t value_length;
+    uint32_t nameLength() const noexcept { return name_bits & ~kVerified; }
   };
+
+  // A growable array of trivially copyable elements whose first N live inside the object, so a
+  // message with few fields needs no allocation for them.
+  template <class T, size_t N>
+  class InlineArray {
+    static_assert(std::is_trivially_copyable_v<T>);
+
+   public:
+    InlineArray() noexcept {}  // NOLINT: leaves inline_ uninitialized, on purpose
+    InlineArray(const InlineArray& other) { assign(other); }
+    InlineArray(InlineArray&& other) noexcept { take(other); }
+    InlineArray& operator=(const InlineArray& other) {
+      if (this != &other) assign(other);
+      return *this;
+    }
+    InlineArray& operator=(InlineArray&& other) noexcept {
+      if (this != &other) {
+        release();
+        take(other);
+      }
+      return *this;
+    }
+    ~InlineArray() { release(); }
+
+    T* begin() noexcept { return data_; }
+    T* end() noexcept { return data_ + size_; }
+    const T* begin() const noexcept { return data_; }
+    const T* end() const noexcept { return data_ + size_; }
+    size_t size() const noexcept { return size_; }
+    T& operator[](size_t i) noexcept { return data_[i]; }
+    const T& operator[](size_t i) const noexcept { return data_[i]; }
+    void reserve(size_t n) {
+      if (n > capacity_) grow(n);
+    }
+    void push_back(const T& value) {
+      if (size_ == capacity_) grow(size_ + 1);
+      data_[size_++] = value;
+    }
+    void truncate(size_t n) noexcept { size_ = n; }  // n <= size()
+    void clear() noexcept { size_ = 0; }
+
+   private:
+    void grow(size_t n) {
+      const size_t capacity = n > 2 * capacity_ ? n : 2 * capacity_;
+      T* bigger = static_cast<T*>(::operator new(capacity * sizeof(T)));
+      std::memcpy(bigger, data_, size_ * sizeof(T));
+      if (data_ != inline_) ::operator delete(data_);
+      data_ = bigger;
+      capacity_ = capacity;
+    }
+    void assign(const InlineArray& other) {
+      size_ = 0;
+      reserve(other.size_);
+      std::memcpy(data_, other.data_, other.size_ * sizeof(T));
+      size_ = other.size_;
+    }
+    void take(InlineArray& other) noexcept {
+      if (other.data_ == other.inline_) {
+        std::memcpy(inline_, other.inline_, other.size_ * sizeof(T));
+      } else {
+        data_ = other.data_;
+        capacity_ = other.capacity_;
+        other.data_ = other.inline_;
+        other.capacity_ = N;
+      }
+      size_ = other.size_;
+      other.size_ = 0;
+    }
+    void release() noexcept {
+      if (data_ != inline_) ::operator delete(data_);
+      data_ = inline_;
+      capacity_ = N;
+      size_ = 0;
+    }
+
+    T* data_ = inline_;
+    size_t size_ = 0;
+    size_t capacity_ = N;
+    T inline_[N];
+  };
+
+  // Names and values back to back, always on the heap: moving the map keeps views valid.
+  class Bytes {
+   public:
+    Bytes() noexcept = default;
+    Bytes(const Bytes& other);
+    Bytes(Bytes&& other) noexcept;
+    Bytes& operator=(const Bytes& other);
+    Bytes& operator=(Bytes&& other) noexcept;
+    ~Bytes();
+
+    const char* data() const noexcept { return data_; }
+    size_t size() const noexcept { return size_; }
+    size_t capacity() const noexcept { return capacity_; }
+    void reserve(size_t capacity);
+    // Within the capacity reserved.
+    void append(std::string_view text) noexcept {
+      if (!text.empty()) std::memcpy(data_ + size_, text.data(), text.size());
+      size_ += text.size();
+    }
+    void clear() noexcept { size_ = 0; }
+    void swap(Bytes& other) noexcept;
+
+   private:
+    char* data_ = nullptr;
+    size_t size_ = 0;
+    size_t capacity_ = 0;
+  };
+
   // Copies text to the end of bytes_ and returns its offset.
   uint32_t append(std::string_view text);
+  void addField(std::string_view name, std::string_view value, uint32_t flags);
   // Drops entries for which drop(entry) holds; returns how many went.
   template <class Drop>
   size_t removeIf(Drop&& drop);
   void compactIfWasteful();
 
-  std::string bytes_;  // names and values, back to back
-  std::vector<Entry> entries_;
+  Bytes bytes_;
+  InlineArray<Entry, 8> entries_;
   size_t dead_bytes_ = 0;  // bytes of removed fields still in bytes_ (compacted when large)
 };
 
 template <class Drop>
 size_t HeaderMap::removeIf(Drop&& drop) {
   size_t removed = 0;
-  auto kept = entries_.begin();
-  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+  Entry* kept = entries_.begin();
+  for (Entry* it = entries_.begin(); it != entries_.end(); ++it) {
     if (drop(*it)) {
-      dead_bytes_ += it->name_length + it->value_length;
+      dead_bytes_ += it->nameLength() + it->value_length;
       ++removed;
     } else {
       *kept++ = *it;
     }
   }
-  entries_.erase(kept, entries_.end());
+  entries_.truncate(static_cast<size_t>(kept - entries_.begin()));
   return removed;
 }
 

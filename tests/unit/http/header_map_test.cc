@@ -225,5 +225,109 @@ TEST(HeaderMapTest, ClearedMapRefillsWithoutAllocating) {
   EXPECT_EQ(g_allocations.load(), before);
 }
 
+TEST(HeaderMapTest, AFewFieldsCostOneAllocation) {
+  const size_t before = g_allocations.load();
+  HeaderMap map;
+  for (int i = 0; i < 8; ++i) map.add("x-field-" + std::to_string(i), "value");
+  EXPECT_EQ(g_allocations.load() - before, 1u);
+  HeaderMap moved = std::move(map);
+  EXPECT_EQ(g_allocations.load() - before, 1u);
+  EXPECT_EQ(moved.size(), 8u);
+}
+
+TEST(HeaderMapTest, ManyFieldsGrowPastTheInlineRoom) {
+  HeaderMap map;
+  Fields expected;
+  for (int i = 0; i < 100; ++i) {
+    const std::string name = "X-" + std::to_string(i);
+    const std::string value(static_cast<size_t>(i), 'v');
+    map.add(name, value);
+    expected.emplace_back(name, value);
+  }
+  EXPECT_EQ(fields(map), expected);
+  HeaderMap copy = map;
+  HeaderMap moved = std::move(map);
+  EXPECT_EQ(fields(copy), expected);
+  EXPECT_EQ(fields(moved), expected);
+  copy = moved;
+  const HeaderMap& same = copy;
+  copy = same;  // self-assignment keeps the map
+  EXPECT_EQ(fields(copy), expected);
+  HeaderMap small;
+  small.add("a", "1");
+  copy = small;
+  EXPECT_EQ(fields(copy), (Fields{{"a", "1"}}));
+  moved = std::move(small);
+  EXPECT_EQ(fields(moved), (Fields{{"a", "1"}}));
+}
+
+TEST(HeaderMapTest, MovingTheMapKeepsViewsOfItsBytes) {
+  HeaderMap map;
+  map.add("Host", "example.com");
+  const std::string_view host = *map.get("host");
+  HeaderMap moved = std::move(map);
+  EXPECT_EQ(host, "example.com");
+  EXPECT_EQ(host.data(), moved.get("host")->data());
+}
+
+TEST(HeaderMapTest, VerifiedMarkFollowsTheFieldUntilItsValueChanges) {
+  HeaderMap map;
+  map.addVerified("accept", "*/*");
+  map.add("X-Own", "1");
+  map.addVerified("x-trace", "a");
+  map.addVerified("x-trace", "b");
+  EXPECT_TRUE(map.verified(0));
+  EXPECT_FALSE(map.verified(1));
+  HeaderMap copy = map;
+  EXPECT_TRUE(copy.verified(0));
+  EXPECT_FALSE(copy.verified(1));
+  EXPECT_TRUE(copy.verified(3));
+  EXPECT_EQ(copy.name(0), "accept");
+  map.remove("x-own");
+  EXPECT_TRUE(map.verified(0));
+  EXPECT_TRUE(map.verified(1));
+  map.set("x-trace", "c");  // a value nobody checked
+  EXPECT_EQ(fields(map), (Fields{{"accept", "*/*"}, {"x-trace", "c"}}));
+  EXPECT_TRUE(map.verified(0));
+  EXPECT_FALSE(map.verified(1));
+  // Compaction moves the bytes, not the marks.
+  const std::string big(1000, 'z');
+  for (int i = 0; i < 20; ++i) {
+    map.add("x-temp", big);
+    map.remove("x-temp");
+  }
+  EXPECT_TRUE(map.verified(0));
+  EXPECT_FALSE(map.verified(1));
+  EXPECT_EQ(fields(map), (Fields{{"accept", "*/*"}, {"x-trace", "c"}}));
+}
+
+TEST(HeaderMapTest, CopyAssigningIntoARoomyMapAllocatesNothing) {
+  const HeaderMap source = sample();
+  HeaderMap target;
+  target = source;
+  target.add("x-more", std::string(300, 'm'));  // grows past what source needs
+  const size_t before = g_allocations.load();
+  for (int i = 0; i < 10; ++i) {
+    target = source;
+    target.set("x-trace", "three");
+  }
+  EXPECT_EQ(g_allocations.load(), before);
+  EXPECT_EQ(fields(target), (Fields{{"Host", "example.com"},
+                                    {"Accept", "text/html"},
+                                    {"X-Trace", "three"},
+                                    {"accept", "application/json"}}));
+}
+
+TEST(HeaderMapTest, ReserveMakesRoomUpFront) {
+  HeaderMap map;
+  map.reserve(20, 1000);
+  const std::string value(40, 'v');
+  const size_t before = g_allocations.load();
+  for (int i = 0; i < 20; ++i) map.add("name" + std::to_string(i), value);
+  EXPECT_EQ(g_allocations.load() - before, 0u);
+  EXPECT_EQ(map.size(), 20u);
+  EXPECT_EQ(map.fieldBytes(), 20 * 40 + 10 * 5 + 10 * 6);
+}
+
 }  // namespace
 }  // namespace tracecar::http
