@@ -184,19 +184,10 @@ std::variant<UpstreamRoute, LocalReply> DestinationSelector::select(
   return result;
 }
 
-std::unique_ptr<UpstreamSelector> makeUpstreamSelector(const DataPathSettings& settings,
-                                                       ListenerRole role) {
-  if (role == ListenerRole::kOutbound && !settings.destinations.empty()) {
-    DataPathSettings plain = settings;
-    plain.destinations.clear();
-    return std::make_unique<DestinationSelector>(makeUpstreamSelector(plain, role),
-                                                 settings.destinations);
-  }
-  if (role == ListenerRole::kInbound) {
-    return std::make_unique<AppUpstreamSelector>(
-        UpstreamTarget{settings.app.host, settings.app.port}, settings.inbound_mode,
-        settings.app_protocol);
-  }
+namespace {
+
+// Where the outbound listener sends a request, before per-destination settings.
+std::unique_ptr<UpstreamSelector> outboundSelector(const DataPathSettings& settings) {
   switch (settings.outbound_mode) {
     case DataPathSettings::OutboundMode::kUpstream:
       return std::make_unique<FixedUpstreamSelector>(
@@ -207,6 +198,19 @@ std::unique_ptr<UpstreamSelector> makeUpstreamSelector(const DataPathSettings& s
       break;
   }
   return std::make_unique<HostUpstreamSelector>();
+}
+
+}  // namespace
+
+std::unique_ptr<UpstreamSelector> makeUpstreamSelector(const DataPathSettings& settings,
+                                                       ListenerRole role) {
+  if (role == ListenerRole::kInbound) {
+    return std::make_unique<AppUpstreamSelector>(
+        UpstreamTarget{settings.app.host, settings.app.port}, settings.inbound_mode,
+        settings.app_protocol);
+  }
+  if (settings.destinations.empty()) return outboundSelector(settings);
+  return std::make_unique<DestinationSelector>(outboundSelector(settings), settings.destinations);
 }
 
 }  // namespace tracecar::proxy

@@ -29,50 +29,18 @@ while read -r v; do unset "$v"; done < <(compgen -e | grep '^OTEL_' || true)
 unset TRACECAR_CONSOLE_EXPORT_PATH
 
 # ---- dependencies and build ----------------------------------------------------------------
+source bench/load/common.sh
 bash scripts/install-deps.sh
-missing=()
-for p in valgrind nginx haproxy nghttp2-client; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if ((${#missing[@]})); then
-  [[ $(id -u) -eq 0 ]] || die "missing packages: ${missing[*]} (run as root to install them)"
-  echo "callgrind-bench: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+ensure_packages callgrind-bench valgrind nginx haproxy nghttp2-client
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
-if [[ -n ${TRACECAR_BIN:-} ]]; then
-  tracecar_bin=$TRACECAR_BIN
-else
-  tracecar_bin=build/bench/proxy/tracecar
-  build_log=$(mktemp)
-  if ! { cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRACECAR_TESTS=OFF \
-         && cmake --build build/bench -j "${BUILD_JOBS:-$(nproc)}" --target tracecar; } >"$build_log" 2>&1; then
-    tail -n 40 "$build_log" >&2
-    rm -f "$build_log"
-    die "building tracecar (Release, build/bench) failed; TRACECAR_BIN=path runs a tracecar built elsewhere"
-  fi
-  rm -f "$build_log"
-fi
-[[ -x $tracecar_bin ]] || die "no tracecar executable at $tracecar_bin"
+build_tracecar
 
 # ---- processes -----------------------------------------------------------------------------
 source bench/load/h2.sh  # haproxy_conf: the haproxy of run.sh's h2 scenario
 tmp=$(mktemp -d /tmp/tracecar-callgrind.XXXXXX)
 origin_pid='' sink_pid='' proxy_pid=''
-
-stop_pid() {  # pid, seconds to wait before SIGKILL
-  local pid=$1 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < $2 * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   trap - EXIT INT TERM
@@ -84,10 +52,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 wait_h2() {  # port, what, seconds (valgrind starts slowly)
   local i

@@ -94,15 +94,7 @@ scenario_h1() {
         rss=$(status_kb VmRSS "${pids[@]}")
         hwm=$(status_kb VmHWM "${pids[@]}")
         proxy_requests='' sent='' delivered='' dropped='' rejected=''
-        if [[ $target == tracecar ]]; then
-          settle_spans "$admin_port"
-          read -r -a m1 <<<"$(metrics "$admin_port")"
-          proxy_requests=$((m1[0] - m0[0]))
-          sent=$((m1[1] - m0[1]))
-          delivered=$(($(sink_count) - sink_base))
-          dropped=$((m1[3] - m0[3]))
-          rejected=$((m1[5] - m0[5]))
-        fi
+        [[ $target != tracecar ]] || span_figures "$admin_port"
         read -r rps p50 p99 total non2xx sockerr < <(awk '
           function us(v) {
             if (v ~ /us$/) return v + 0

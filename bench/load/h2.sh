@@ -125,15 +125,7 @@ scenario_h2() {
         rss=$(status_kb VmRSS "${pids[@]}")
         hwm=$(status_kb VmHWM "${pids[@]}")
         proxy_requests='' sent='' delivered='' dropped='' rejected=''
-        if [[ $target == tracecar ]]; then
-          settle_spans "$admin_h2_port"
-          read -r -a m1 <<<"$(metrics "$admin_h2_port")"
-          proxy_requests=$((m1[0] - m0[0]))
-          sent=$((m1[1] - m0[1]))
-          delivered=$(($(sink_count) - sink_base))
-          dropped=$((m1[3] - m0[3]))
-          rejected=$((m1[5] - m0[5]))
-        fi
+        [[ $target != tracecar ]] || span_figures "$admin_h2_port"
         read -r rps total non2xx failed < <(awk '
           /^finished in / { rps = $4 }
           /^requests: / { gsub(",", ""); total = $8; failed = $12 + $14 }

@@ -47,36 +47,16 @@ while read -r v; do unset "$v"; done < <(compgen -e | grep '^OTEL_' || true)
 unset TRACECAR_CONSOLE_EXPORT_PATH
 
 # ---- dependencies and build ----------------------------------------------------------------
+source bench/load/common.sh
 bash scripts/install-deps.sh
 wanted=()
 has_scenario h1 && wanted+=(nginx wrk)
 has_scenario h2 && wanted+=(nginx haproxy nghttp2-client)
-missing=()
-for p in $(printf '%s\n' "${wanted[@]}" | sort -u); do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if ((${#missing[@]})); then
-  [[ $(id -u) -eq 0 ]] || die "missing packages: ${missing[*]} (run as root to install them)"
-  echo "load-bench: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+ensure_packages load-bench "${wanted[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
-if [[ -n ${TRACECAR_BIN:-} ]]; then
-  tracecar_bin=$TRACECAR_BIN
-else
-  tracecar_bin=build/bench/proxy/tracecar
-  build_log=$(mktemp)
-  if ! { cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRACECAR_TESTS=OFF \
-         && cmake --build build/bench -j "${BUILD_JOBS:-$(nproc)}" --target tracecar; } >"$build_log" 2>&1; then
-    tail -n 40 "$build_log" >&2
-    rm -f "$build_log"
-    die "building tracecar (Release, build/bench) failed; TRACECAR_BIN=path runs a tracecar built elsewhere"
-  fi
-  rm -f "$build_log"
-fi
-[[ -x $tracecar_bin ]] || die "no tracecar executable at $tracecar_bin"
+build_tracecar
 "$tracecar_bin" run --help 2>&1 | grep -q -- --ready-file \
   || die "$tracecar_bin has no 'run' command with --ready-file"
 
@@ -110,18 +90,6 @@ sink_pid='' load_pid=''
 tracecar_pid='' nginx_pid='' origin_pid=''                # h1
 tracecar_h2_pid='' haproxy_pid='' origin_h2_pid=''        # h2
 
-stop_pid() {  # pid, seconds to wait before SIGKILL
-  local pid=$1 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < $2 * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   trap - EXIT INT TERM
   stop_pid "$load_pid" 2
@@ -137,10 +105,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 wait_http() {  # url, what, curl options...
   local url=$1 what=$2 i
@@ -264,6 +228,18 @@ metrics() {  # admin port -> "server_requests spans_sampled exported dropped que
 
 # admin port: waits until the sink has every span tracecar sampled since $sampled_base and
 # $sink_base (or 10 s), so that no run's spans spill into the next one's counts.
+# span_figures ADMIN_PORT: after a tracecar run, from its metrics (m0: before the run) and the
+# sink (sink_base: before the run): proxy_requests, sent, delivered, dropped, rejected.
+span_figures() {
+  settle_spans "$1"
+  read -r -a m1 <<<"$(metrics "$1")"
+  proxy_requests=$((m1[0] - m0[0]))
+  sent=$((m1[1] - m0[1]))
+  delivered=$(($(sink_count) - sink_base))
+  dropped=$((m1[3] - m0[3]))
+  rejected=$((m1[5] - m0[5]))
+}
+
 settle_spans() {
   local i m
   for ((i = 0; i < 100; i++)); do

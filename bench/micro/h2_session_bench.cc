@@ -8,6 +8,8 @@
 // counted). For instruction counts, run it under valgrind --tool=callgrind
 // --toggle-collect='*proxyOneRequest*' with --benchmark_min_time=0.01 and divide the total by
 // the calls of proxyOneRequest.
+#include "support/counting_allocator.h"  // g_allocations: operator new calls
+
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -23,22 +25,6 @@
 
 #include "http/h2_session.h"
 #include "http/header_map.h"
-
-namespace {
-std::atomic<uint64_t> g_allocations{0};
-}  // namespace
-
-// Not inlined: g++ would otherwise see malloc meet free through operator delete and warn.
-[[gnu::noinline]] void* operator new(size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void* operator new[](size_t size) { return operator new(size); }
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, size_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace tracecar::http {
 namespace {

@@ -3,6 +3,8 @@
 // untrusted source. Figures, not tests:
 // run scripts/bench.sh. Time per iteration is ns per request; allocs/req counts heap
 // allocations per request (operator new is replaced in this program to count them).
+#include "support/counting_allocator.h"  // g_allocations: operator new calls
+
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -22,22 +24,6 @@
 #include "proxy/request_tracer.h"
 #include "sampling/sampler.h"
 #include "sampling/trust_policy.h"
-
-namespace {
-std::atomic<uint64_t> g_allocations{0};
-}  // namespace
-
-// Not inlined: g++ would otherwise see malloc meet free through operator delete and warn.
-[[gnu::noinline]] void* operator new(size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void* operator new[](size_t size) { return operator new(size); }
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, size_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace tracecar::proxy {
 namespace {

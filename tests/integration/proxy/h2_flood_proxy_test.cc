@@ -28,6 +28,7 @@
 
 #include "http/h2_session.h"
 #include "proxy/worker.h"
+#include "support/h2_wire.h"
 
 namespace tracecar::integration {
 namespace {
@@ -36,42 +37,16 @@ using namespace std::chrono_literals;
 using proxy::ListenerRole;
 using Snapshot = proxy::DataPathSnapshot;
 using Clock = std::chrono::steady_clock;
+using namespace h2wire;  // the frame vocabulary of every test here
 
 // ---- frames and header blocks ----
 
-constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-enum : uint8_t {
-  kData = 0x0,
-  kHeaders = 0x1,
-  kRstStream = 0x3,
-  kSettings = 0x4,
-  kPing = 0x6,
-  kGoaway = 0x7,
-  kWindowUpdate = 0x8,
-  kContinuation = 0x9,
-};
-enum : uint8_t { kEndStream = 0x1, kAck = 0x1, kEndHeaders = 0x4 };
 constexpr uint32_t kCancel = 0x8;
 constexpr uint32_t kEnhanceYourCalm = 0xb;
 constexpr size_t kFrameHeaderBytes = 9;
 constexpr size_t kPingFrameBytes = kFrameHeaderBytes + 8;
 // RFC 7541 Appendix A: ":status: 200" is static entry 8, which an encoder sends as one byte.
 constexpr char kStatus200 = '\x88';
-
-std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
-
-// 24-bit length, type, flags, 31-bit stream id, payload.
-std::string frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
-  const auto n = static_cast<uint32_t>(payload.size());
-  std::string f = {static_cast<char>(n >> 16), static_cast<char>(n >> 8), static_cast<char>(n),
-                   static_cast<char>(type), static_cast<char>(flags)};
-  f += be32(stream);
-  f += payload;
-  return f;
-}
 
 std::string repeated(const std::string& unit, size_t n) {
   std::string out;
@@ -80,34 +55,7 @@ std::string repeated(const std::string& unit, size_t n) {
   return out;
 }
 
-std::string setting(uint16_t id, uint32_t value) {
-  return std::string{static_cast<char>(id >> 8), static_cast<char>(id)} + be32(value);
-}
-
 std::string ping() { return frame(kPing, 0, 0, "tracecar"); }
-
-// RFC 7541 section 5.1: an integer with an n-bit prefix.
-std::string hpackInt(uint8_t first, int prefix_bits, size_t value) {
-  const size_t max = (size_t{1} << prefix_bits) - 1;
-  if (value < max) return std::string(1, static_cast<char>(first | value));
-  std::string out(1, static_cast<char>(first | max));
-  value -= max;
-  while (value >= 128) {
-    out += static_cast<char>((value & 0x7f) | 0x80);
-    value >>= 7;
-  }
-  out += static_cast<char>(value);
-  return out;
-}
-
-// Section 6.2.2, literal without indexing: the name from the static table, or a new name.
-std::string literalIndexedName(size_t static_index, std::string_view value) {
-  return hpackInt(0x00, 4, static_index) + hpackInt(0, 7, value.size()) + std::string(value);
-}
-std::string literalNewName(std::string_view name, std::string_view value) {
-  return std::string(1, '\0') + hpackInt(0, 7, name.size()) + std::string(name) +
-         hpackInt(0, 7, value.size()) + std::string(value);
-}
 
 // :method GET or POST and :scheme http are static entries 2, 3 and 6 (section 6.1, indexed);
 // :path and :authority literals on static names 4 and 1.
@@ -129,7 +77,7 @@ std::string openAndReset(uint32_t id, std::string_view authority) {
 // A GET whose header block is cut into a HEADERS and `continuations` CONTINUATION frames.
 std::string getInPieces(uint32_t id, std::string_view authority, size_t continuations) {
   const std::string block =
-      requestBlock("GET", authority) + literalNewName("x-pad", std::string(300, 'p'));
+      requestBlock("GET", authority) + literal("x-pad", std::string(300, 'p'));
   const size_t pieces = continuations + 1;
   const size_t step = block.size() / pieces;
   std::string out;
@@ -832,7 +780,7 @@ TEST_P(H2LongFloodTest, ContinuationFloodOfMegabytesIsCutBeforeItsBlockIsHeld) {
   ASSERT_TRUE(handshake(attacker));
   const Snapshot before = bed.proxy.snapshot();
   // A header block that never ends: 16 KiB frames of small literal fields, up to 16 MiB.
-  const std::string fields = repeated(literalNewName("x-flood", std::string(100, 'f')), 145);
+  const std::string fields = repeated(literal("x-flood", std::string(100, 'f')), 145);
   bool cut =
       !attacker.send(frame(kHeaders, kEndStream, 1, requestBlock("GET", bed.authority) + fields));
   for (int i = 0; i < 1024 && !cut; ++i) cut = !attacker.send(frame(kContinuation, 0, 1, fields));

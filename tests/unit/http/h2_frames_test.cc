@@ -7,61 +7,12 @@
 #include <vector>
 
 #include "http/h2_session.h"
+#include "support/h2_wire.h"
 
 namespace tracecar::http {
 namespace {
 
-constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-enum : uint8_t {
-  kData = 0x0,
-  kHeaders = 0x1,
-  kRstStream = 0x3,
-  kSettings = 0x4,
-  kPing = 0x6,
-  kGoaway = 0x7,
-  kWindowUpdate = 0x8,
-  kContinuation = 0x9,
-};
-enum : uint8_t { kEndStream = 0x1, kAck = 0x1, kEndHeaders = 0x4 };
-
-std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
-
-// RFC 9113 section 4.1: 24-bit length, type, flags, 31-bit stream id, payload.
-std::string frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
-  const auto n = static_cast<uint32_t>(payload.size());
-  std::string f = {static_cast<char>(n >> 16), static_cast<char>(n >> 8), static_cast<char>(n),
-                   static_cast<char>(type), static_cast<char>(flags)};
-  f += be32(stream);
-  f += payload;
-  return f;
-}
-
-std::string setting(uint16_t id, uint32_t value) {
-  return std::string{static_cast<char>(id >> 8), static_cast<char>(id)} + be32(value);
-}
-
-// RFC 7541 section 5.1 integer with an n-bit prefix.
-std::string hpackInt(uint8_t first, int prefix_bits, size_t value) {
-  const size_t max = (size_t{1} << prefix_bits) - 1;
-  if (value < max) return std::string(1, static_cast<char>(first | value));
-  std::string out(1, static_cast<char>(first | max));
-  value -= max;
-  while (value >= 128) {
-    out += static_cast<char>((value & 0x7f) | 0x80);
-    value >>= 7;
-  }
-  out += static_cast<char>(value);
-  return out;
-}
-
-// Literal header field without indexing, new name, no Huffman (RFC 7541 section 6.2.2).
-std::string literal(std::string_view name, std::string_view value) {
-  return std::string(1, '\0') + hpackInt(0, 7, name.size()) + std::string(name) +
-         hpackInt(0, 7, value.size()) + std::string(value);
-}
+using namespace h2wire;  // the frame vocabulary of every test here
 
 // :method GET and :scheme http from the static table (indices 2 and 6), then literals.
 std::string requestBlock(std::string_view path = "/") {

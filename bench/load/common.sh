@@ -1,0 +1,51 @@
+# Shared by bench/load/run.sh and bench/load/callgrind.sh (sourced from the repository root,
+# after the sourcing script has defined die).
+
+# ensure_packages PREFIX PACKAGE...: installs the Debian packages that are missing.
+ensure_packages() {
+  local prefix=$1 p
+  shift
+  local missing=()
+  for p in $(printf '%s\n' "$@" | sort -u); do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  ((${#missing[@]})) || return 0
+  [[ $(id -u) -eq 0 ]] || die "missing packages: ${missing[*]} (run as root to install them)"
+  echo "$prefix: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# build_tracecar: sets tracecar_bin to TRACECAR_BIN, or to a Release build in build/bench.
+build_tracecar() {
+  if [[ -n ${TRACECAR_BIN:-} ]]; then
+    tracecar_bin=$TRACECAR_BIN
+  else
+    tracecar_bin=build/bench/proxy/tracecar
+    local build_log
+    build_log=$(mktemp)
+    if ! { cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRACECAR_TESTS=OFF \
+           && cmake --build build/bench -j "${BUILD_JOBS:-$(nproc)}" --target tracecar; } >"$build_log" 2>&1; then
+      tail -n 40 "$build_log" >&2
+      rm -f "$build_log"
+      die "building tracecar (Release, build/bench) failed; TRACECAR_BIN=path runs a tracecar built elsewhere"
+    fi
+    rm -f "$build_log"
+  fi
+  [[ -x $tracecar_bin ]] || die "no tracecar executable at $tracecar_bin"
+}
+
+stop_pid() {  # pid, seconds to wait before SIGKILL
+  local pid=$1 i
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < $2 * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
