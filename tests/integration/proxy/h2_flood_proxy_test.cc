@@ -307,22 +307,30 @@ Seen readToEnd(Wire& wire, std::chrono::milliseconds timeout = 10s) {
 constexpr std::string_view kOriginBody = "hello from the h2 origin\n";
 constexpr size_t kBigBody = 4 * 1024 * 1024;
 
+// A listening socket on 127.0.0.1 at a free port (set in port); -1 on failure.
+int listenOnLoopback(uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 ||
+      ::listen(fd, 64) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  port = ntohs(address.sin_port);
+  return fd;
+}
+
 // h2c with prior knowledge on 127.0.0.1, one thread per connection. Answers each request once its
 // END_STREAM came: 200 with kOriginBody, or kBigBody bytes for /big. Counts the request heads.
 class H2Origin {
  public:
   H2Origin() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<const sockaddr*>(&address), length) != 0 ||
-        ::listen(fd_, 64) != 0) {
-      return;
-    }
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    fd_ = listenOnLoopback(port_);
+    if (fd_ < 0) return;
     acceptor_ = std::thread([this] { acceptLoop(); });
   }
   ~H2Origin() {
@@ -927,17 +935,8 @@ class FloodingOrigin {
   };
 
   explicit FloodingOrigin(Mode mode) : mode_(mode) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<const sockaddr*>(&address), length) != 0 ||
-        ::listen(fd_, 64) != 0) {
-      return;
-    }
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    fd_ = listenOnLoopback(port_);
+    if (fd_ < 0) return;
     thread_ = std::thread([this] { run(); });
   }
   ~FloodingOrigin() {
