@@ -23,6 +23,14 @@ BatchProcessor* self(Handle* handle) noexcept {
   return static_cast<BatchProcessor*>(handle->data);
 }
 
+uint64_t nextProcessorId() noexcept {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Threads that get a pool of their own; any more (tests that make many threads) allocate.
+constexpr size_t kMaxPools = 256;
+
 }  // namespace
 
 BatchProcessor::BatchProcessor(const BatchConfig& config, const ExporterFactory& make_exporter,
@@ -32,7 +40,8 @@ BatchProcessor::BatchProcessor(const BatchConfig& config, const ExporterFactory&
           1, std::min(config_.max_export_batch_size, config_.max_queue_size / 2))),
       counters_(counters),
       recent_(recent),
-      queue_(config_.max_queue_size) {
+      queue_(config_.max_queue_size),
+      id_(nextProcessorId()) {
   batch_.reserve(config_.max_export_batch_size);
   batch_view_.reserve(config_.max_export_batch_size);
   drain_.reserve(config_.max_export_batch_size);
@@ -65,6 +74,38 @@ BatchProcessor::BatchProcessor(const BatchConfig& config, const ExporterFactory&
 }
 
 BatchProcessor::~BatchProcessor() { shutdown(config_.export_timeout); }
+
+std::unique_ptr<SpanRecord> BatchProcessor::newRecord() {
+  SpanRecordPool* pool = poolOfThisThread();
+  return pool != nullptr ? pool->take() : std::make_unique<SpanRecord>();
+}
+
+SpanRecordPool* BatchProcessor::poolOfThisThread() {
+  struct Cached {
+    uint64_t processor = 0;
+    SpanRecordPool* pool = nullptr;
+  };
+  thread_local Cached cached;
+  if (cached.processor == id_) return cached.pool;
+  SpanRecordPool* pool = nullptr;
+  {
+    std::lock_guard lock(pools_mutex_);
+    if (pools_.size() < kMaxPools) {
+      pools_.push_back(std::make_unique<SpanRecordPool>(
+          std::clamp<size_t>(config_.max_export_batch_size, 64, 1024)));
+      pool = pools_.back().get();
+    }
+  }
+  cached = {id_, pool};
+  return pool;
+}
+
+void BatchProcessor::recycle(std::vector<std::unique_ptr<SpanRecord>>& spans) noexcept {
+  for (std::unique_ptr<SpanRecord>& span : spans) {
+    if (span && span->home != nullptr) span->home->give(std::move(span));
+  }
+  spans.clear();
+}
 
 bool BatchProcessor::onEnd(std::unique_ptr<SpanRecord>&& span) noexcept {
   if (!span) return false;
@@ -274,7 +315,7 @@ void BatchProcessor::maybeExport() noexcept {
 
 bool BatchProcessor::startExport() noexcept {
   batch_view_.clear();
-  batch_.clear();  // the previous batch was answered: its spans can go
+  recycle(batch_);  // the previous batch was answered: its records can go back
   const size_t n = queue_.popBatch(batch_, config_.max_export_batch_size);
   if (n == 0) {
     // Claimed but not yet published: the producer is mid-push; look again shortly.

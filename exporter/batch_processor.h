@@ -18,6 +18,7 @@
 #include "exporter/span.h"
 #include "exporter/span_exporter.h"
 #include "exporter/span_queue.h"
+#include "exporter/span_record_pool.h"
 
 namespace tracecar::exporter {
 
@@ -43,6 +44,10 @@ class BatchProcessor {
   // Any thread. Queues span; false when it was dropped (queue full, or shut down), which is
   // counted. Never blocks and never allocates.
   bool onEnd(std::unique_ptr<SpanRecord>&& span) noexcept;
+  // Any thread: an empty record for a span this thread will end. Once spans of a thread have
+  // been exported their records come back to it through a pool of its own (as many as a batch
+  // holds, at most 1024), so a warm thread allocates no record.
+  std::unique_ptr<SpanRecord> newRecord();
 
   // Any thread but the exporter's. Exports every span accepted before the call; true when they
   // have all been answered (exported or dropped for a stated reason) within timeout.
@@ -87,6 +92,12 @@ class BatchProcessor {
   ExporterCounters& counters_;
   RecentSpans* const recent_;
   SpanQueue queue_;
+  // The record pools of the threads that made spans (newRecord), one per thread.
+  SpanRecordPool* poolOfThisThread();
+  void recycle(std::vector<std::unique_ptr<SpanRecord>>& spans) noexcept;
+  const uint64_t id_;  // tells this processor from any earlier one at the same address
+  std::mutex pools_mutex_;
+  std::vector<std::unique_ptr<SpanRecordPool>> pools_;
 
   // Who may wake the loop: idle -> a producer claims "sending", calls uv_async_send, marks
   // "sent"; the loop sets it back to idle when it next looks at the queue. So producers make at

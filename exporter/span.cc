@@ -218,6 +218,25 @@ const AttributeValue* Attributes::find(std::string_view key) const noexcept {
   return nullptr;
 }
 
+void SpanRecord::clearForReuse() noexcept {
+  trace_id = TraceId{};
+  span_id = SpanId{};
+  parent_span_id = SpanId{};
+  trace_state.clear();
+  flags = 0;
+  name.clear();
+  kind = SpanKind::kInternal;
+  start_unix_nano = 0;
+  end_unix_nano = 0;
+  attributes.clear();
+  events.clear();
+  dropped_events = 0;
+  links.clear();
+  dropped_links = 0;
+  status_code = StatusCode::kUnset;
+  status_message.clear();
+}
+
 AttributeLimits attributeLimitsFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
   AttributeLimits limits;
   // The general variables first, so the span-specific ones win when both are valid.

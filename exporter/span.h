@@ -216,7 +216,13 @@ struct SpanLink {
 };
 
 // One finished span, as handed from a worker to the exporter.
+class SpanRecordPool;
+
 struct SpanRecord {
+  // Empties the record for another span: every field as in a new record, but the memory its
+  // strings and lists hold is kept. home is left as it is.
+  void clearForReuse() noexcept;
+
   TraceId trace_id;
   SpanId span_id;
   SpanId parent_span_id;  // all zero for a root span
@@ -233,6 +239,9 @@ struct SpanRecord {
   uint32_t dropped_links = 0;
   StatusCode status_code = StatusCode::kUnset;
   std::string status_message;
+  // Where the exporter returns the record once its span is exported (BatchProcessor::
+  // newRecord); null: it is deleted.
+  SpanRecordPool* home = nullptr;
 };
 
 inline bool utf8::isValid(std::string_view s) noexcept {

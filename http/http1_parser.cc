@@ -303,9 +303,25 @@ size_t Http1Parser::parse(std::string_view data) noexcept {
     // pause left them unparsed).
     auto checked = static_cast<size_t>(std::min<uint64_t>(scanned_ - base, data.size()));
     if (checked < data.size()) {
+      // A message whose head is scanned whole here, with nothing of it given to llhttp yet.
+      const bool fresh = direct_heads_ && scan_ == Scan::kMessageStart && scanned_ == consumed_ &&
+                         !resume_pending_;
       const size_t n = scan(data.data() + checked, data.size() - checked);
       scanned_ += n;
       checked += n;
+      if (fresh && scan_ == Scan::kHeadDone && readDirectHead(data.substr(pos, checked - pos))) {
+        if (error_ != Http1Error::kNone || paused_ || upgraded_) {
+          return static_cast<size_t>(consumed_ - base);
+        }
+        continue;
+      }
+    }
+    if (direct_ && pos < checked) {
+      deliverDirect(data.data() + pos, checked - pos);
+      if (error_ != Http1Error::kNone || paused_ || upgraded_) {
+        return static_cast<size_t>(consumed_ - base);
+      }
+      continue;
     }
     if (pos < checked || resume_pending_) {
       resume_pending_ = false;

@@ -116,6 +116,14 @@ class Http1Parser {
   // with 101 or a CONNECT 2xx): then this parses the bytes after it as HTTP/1 again.
   void resumeAfterUpgrade() noexcept;
 
+  // A head that arrives whole in one parse() and needs none of llhttp's special cases (a common
+  // method or a final status, HTTP/1.1, a Content-Length body or none, no Transfer-Encoding,
+  // Upgrade, or Connection other than close or keep-alive) is read here, with its body, without
+  // llhttp; any other goes through llhttp. Both give the same events, the same errors and the
+  // same consumed counts (the parser's tests and fuzzer compare them). On by default; off sends
+  // every message through llhttp.
+  void setDirectHeads(bool on) noexcept { direct_heads_ = on; }
+
   Http1Error error() const noexcept { return error_; }
   // A short human reason for the error, e.g. "Content-Length with Transfer-Encoding".
   std::string_view errorReason() const noexcept { return error_reason_; }
@@ -173,6 +181,13 @@ class Http1Parser {
   int failCallback(Http1Error error, const char* reason) noexcept;
   void completeMessage() noexcept;
 
+  // Messages read without llhttp (http1_parser_direct.cc). readDirectHead takes a whole,
+  // checked head when it can (then the message is direct_) and hands it to onHead;
+  // deliverDirect passes body bytes the scan has checked, then completes the message.
+  bool readDirectHead(std::string_view head) noexcept;
+  void deliverDirect(const char* data, size_t size) noexcept;
+  void completeDirect() noexcept;
+
   // llhttp events.
   void beginMessage() noexcept;
   int commitField() noexcept;
@@ -226,6 +241,11 @@ class Http1Parser {
   bool close_after_ = false;         // this message ends the connection
   bool message_ended_ = false;       // llhttp stopped at the end of a message: reset it to go on
   bool completion_pending_ = false;  // onMessageComplete owed: the handler paused before it
+
+  // The message being read without llhttp.
+  bool direct_heads_ = true;
+  bool direct_ = false;
+  uint64_t direct_left_ = 0;  // body bytes still to deliver
 
   // The connection.
   bool paused_ = false;

@@ -90,6 +90,10 @@ bool isGrpc(const RequestTracer::Head& request, const semconv::RequestTarget& ta
 
 }  // namespace
 
+std::unique_ptr<exporter::SpanRecord> BatchProcessorSink::newRecord() {
+  return processor_.newRecord();
+}
+
 void BatchProcessorSink::onSpanEnd(std::unique_ptr<exporter::SpanRecord>&& span) {
   processor_.onEnd(std::move(span));
 }
@@ -396,7 +400,7 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
     const Peer& peer, std::string_view scheme, const propagation::SpanContext& parent,
     const propagation::TraceState& trace_state) const {
   namespace attr = semconv::attr;
-  auto record = std::make_unique<exporter::SpanRecord>();
+  auto record = sink_.newRecord();
   record->trace_id = traced.context_.trace_id;
   record->span_id = traced.context_.span_id;
   record->parent_span_id = traced.parent_span_id_;

@@ -34,6 +34,10 @@ namespace tracecar::proxy {
 class SpanSink {
  public:
   virtual ~SpanSink() = default;
+  // An empty record for a span the calling thread starts.
+  virtual std::unique_ptr<exporter::SpanRecord> newRecord() {
+    return std::make_unique<exporter::SpanRecord>();
+  }
   virtual void onSpanEnd(std::unique_ptr<exporter::SpanRecord>&& span) = 0;
 };
 
@@ -42,6 +46,8 @@ class BatchProcessorSink final : public SpanSink {
  public:
   explicit BatchProcessorSink(exporter::BatchProcessor& processor) noexcept
       : processor_(processor) {}
+  // Recycled through the processor once exported (BatchProcessor::newRecord).
+  std::unique_ptr<exporter::SpanRecord> newRecord() override;
   void onSpanEnd(std::unique_ptr<exporter::SpanRecord>&& span) override;
 
  private:

@@ -33,6 +33,7 @@ UpstreamConnection::UpstreamConnection(WorkerContext& context, UpstreamPool& poo
     : context_(context),
       pool_(pool),
       target_(std::move(target)),
+      pool_key_(target_.poolKey()),
       parser_(http::Http1Parser::Kind::kResponse, *this, context.settings().response_limits) {}
 
 UpstreamConnection::~UpstreamConnection() {

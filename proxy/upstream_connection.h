@@ -60,6 +60,8 @@ class UpstreamConnection final : private DataPathSocketCallbacks,
   ~UpstreamConnection() override;
 
   const UpstreamTarget& target() const noexcept { return target_; }
+  // target().poolKey(), made once: the pool looks it up on every release.
+  const std::string& poolKey() const noexcept { return pool_key_; }
   bool ready() const noexcept { return state_ == State::kActive || state_ == State::kTunnel; }
   bool reused() const noexcept { return reused_; }
   // The peer address once connected ("127.0.0.1"), and its port.
@@ -128,6 +130,7 @@ class UpstreamConnection final : private DataPathSocketCallbacks,
   WorkerContext& context_;
   UpstreamPool& pool_;
   UpstreamTarget target_;
+  std::string pool_key_;
   UpstreamConnectionCallbacks* client_ = nullptr;
   State state_ = State::kNew;
   http::Http1Parser parser_;

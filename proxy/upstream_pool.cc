@@ -45,7 +45,7 @@ void UpstreamPool::release(UpstreamConnection* connection, bool request_complete
     return;
   }
   try {
-    std::vector<UpstreamConnection*>& list = idle_[connection->target().poolKey()];
+    std::vector<UpstreamConnection*>& list = idle_[connection->poolKey()];
     if (list.size() >= max_idle) {
       connection->close();
       return;
@@ -81,7 +81,7 @@ size_t UpstreamPool::idleCount() const noexcept {
 }
 
 void UpstreamPool::removeIdle(UpstreamConnection* connection) noexcept {
-  auto it = idle_.find(connection->target().poolKey());
+  auto it = idle_.find(connection->poolKey());
   if (it == idle_.end()) return;
   auto& list = it->second;
   const auto found = std::find(list.begin(), list.end(), connection);

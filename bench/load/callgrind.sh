@@ -135,8 +135,8 @@ for target in $TARGETS; do
     OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" \
     OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
     OTEL_SERVICE_NAME=load-bench \
-    OTEL_BSP_MAX_QUEUE_SIZE=65536 \
-    OTEL_BSP_MAX_EXPORT_BATCH_SIZE=2048 \
+    OTEL_BSP_MAX_QUEUE_SIZE=8192 \
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512 \
     OTEL_BSP_SCHEDULE_DELAY=200 \
       "${callgrind[@]}" "$tracecar_bin" run --workers 1 --inbound "127.0.0.1:$port" \
       --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --app "127.0.0.1:$origin_port" \

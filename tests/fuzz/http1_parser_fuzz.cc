@@ -1,6 +1,7 @@
 // Arbitrary bytes through a request parser and a response parser, whole and cut where the first
 // byte says: nothing may crash, every head that parses is within the limits, events come in
-// order, and where the bytes were cut (or whether the handler paused) changes nothing.
+// order, and where the bytes were cut (or whether the handler paused) changes nothing. A third
+// parser reads every head through llhttp (no direct heads): it must give the same log.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,11 +35,13 @@ size_t minimumBytes(const HeaderMap& fields) {
 // Keeps a log of the events, with each message's body pieces joined, and checks their order.
 class Recorder final : public Http1ParserCallbacks {
  public:
-  Recorder(Http1Parser::Kind kind, bool pause_in_body, bool no_body)
+  Recorder(Http1Parser::Kind kind, bool pause_in_body, bool no_body, bool direct = true)
       : parser_(kind, *this, kLimits),
         kind_(kind),
         pause_in_body_(pause_in_body),
-        no_body_(no_body) {}
+        no_body_(no_body) {
+    parser_.setDirectHeads(direct);
+  }
 
   bool onHead(Http1Head& head) override {
     check(!in_message_);
@@ -139,7 +142,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Recorder split(kind, !pause, no_body);
     split.feed(input.substr(0, cut));
     split.feed(input.substr(cut));
-    check(whole.finish() == split.finish());
+    Recorder llhttp_only(kind, pause, no_body, false);
+    llhttp_only.feed(input);
+    const std::string log = whole.finish();
+    check(log == split.finish());
+    check(log == llhttp_only.finish());
   }
   return 0;
 }

@@ -469,6 +469,32 @@ TEST(BatchProcessor, TwoProducerThreadsLoseNothing) {
   EXPECT_EQ(h.counters.queue_length.load(), 0u);
 }
 
+// Records from newRecord come back to the thread that made them once their batch is done
+// (when the next export starts), emptied; spans made by another thread never get them.
+TEST(BatchProcessor, RecyclesRecordsToTheThreadThatMadeThem) {
+  Harness h(config(64, 4));
+  std::set<const SpanRecord*> first_batch;
+  for (uint64_t i = 0; i < 4; ++i) {
+    std::unique_ptr<SpanRecord> span = h.processor.newRecord();
+    span->start_unix_nano = i;
+    span->name = "a span name long enough to need memory of its own";
+    first_batch.insert(span.get());
+    h.processor.onEnd(std::move(span));
+  }
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  std::thread([&] {
+    std::unique_ptr<SpanRecord> other = h.processor.newRecord();
+    EXPECT_EQ(first_batch.count(other.get()), 0u);
+  }).join();
+  h.push(4, 8);  // the next batch: the first one's records are given back as it starts
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  std::unique_ptr<SpanRecord> recycled = h.processor.newRecord();
+  EXPECT_EQ(first_batch.count(recycled.get()), 1u);
+  EXPECT_TRUE(recycled->name.empty());
+  EXPECT_EQ(recycled->start_unix_nano, 0u);
+  EXPECT_EQ(h.state->seen()[0], (std::vector<uint64_t>{0, 1, 2, 3}));
+}
+
 TEST(BatchProcessor, FlushFromSeveralThreadsAtOnce) {
   Harness h(config(2048, 512));
   std::vector<std::thread> threads;

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "exporter/span.h"
+
+namespace tracecar::exporter {
+
+// Span records on their way back from the exporter thread to the one thread that fills them,
+// so that a span costs no allocation once the pool is warm: without it every record (and the
+// memory of its lists) is allocated on a worker and freed on the exporter thread, which is
+// slow for both. A bounded single-producer single-consumer ring: give() on the exporter thread,
+// take() on the owning thread. A record given to a full ring is deleted.
+class SpanRecordPool {
+ public:
+  explicit SpanRecordPool(size_t capacity)
+      : capacity_(roundUp(capacity)), slots_(std::make_unique<SpanRecord*[]>(capacity_)) {}
+  SpanRecordPool(const SpanRecordPool&) = delete;
+  SpanRecordPool& operator=(const SpanRecordPool&) = delete;
+  ~SpanRecordPool() {
+    for (uint64_t i = tail_.load(std::memory_order_relaxed);
+         i != head_.load(std::memory_order_relaxed); ++i) {
+      delete slots_[i & (capacity_ - 1)];
+    }
+  }
+
+  // The owning thread: a record as new (home set to this pool), recycled when one is waiting.
+  std::unique_ptr<SpanRecord> take() {
+    const uint64_t tail = tail_.load(std::memory_order_relaxed);
+    if (tail != head_.load(std::memory_order_acquire)) {
+      std::unique_ptr<SpanRecord> record(slots_[tail & (capacity_ - 1)]);
+      tail_.store(tail + 1, std::memory_order_release);
+      return record;
+    }
+    auto record = std::make_unique<SpanRecord>();
+    record->home = this;
+    return record;
+  }
+
+  // The exporter thread: empties the record and keeps it for take(), or deletes it when full.
+  void give(std::unique_ptr<SpanRecord> record) noexcept {
+    const uint64_t head = head_.load(std::memory_order_relaxed);
+    if (head - tail_.load(std::memory_order_acquire) >= capacity_) return;  // deleted
+    record->clearForReuse();
+    slots_[head & (capacity_ - 1)] = record.release();
+    head_.store(head + 1, std::memory_order_release);
+  }
+
+  size_t capacity() const noexcept { return capacity_; }
+  // Records waiting; exact when neither side is running.
+  size_t size() const noexcept {
+    return static_cast<size_t>(head_.load(std::memory_order_acquire) -
+                               tail_.load(std::memory_order_acquire));
+  }
+
+ private:
+  static size_t roundUp(size_t n) noexcept {
+    size_t c = 1;
+    while (c < n) c <<= 1;
+    return c;
+  }
+
+  const size_t capacity_;  // a power of two
+  std::unique_ptr<SpanRecord*[]> slots_;
+  alignas(64) std::atomic<uint64_t> head_{0};  // next slot give() fills
+  alignas(64) std::atomic<uint64_t> tail_{0};  // next slot take() empties
+};
+
+}  // namespace tracecar::exporter
