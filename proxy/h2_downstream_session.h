@@ -7,7 +7,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "http/h2_session.h"
@@ -97,7 +96,9 @@ class H2DownstreamSession final : private DataPathSocketCallbacks,
   void flush() noexcept;
   void flushBatch() noexcept override;
   void onTick() noexcept override;
-  void markResponding(int32_t id) noexcept;
+  // Response bytes of stream wait in the session to be framed: flush() reports their progress.
+  void markResponding(Stream& stream) noexcept;
+  void unmarkResponding(Stream& stream) noexcept;
 
   // Per-stream deadlines (response timeout) and the connection's idle and drain deadlines share
   // one timer set to the earliest.
@@ -121,7 +122,9 @@ class H2DownstreamSession final : private DataPathSocketCallbacks,
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   std::vector<std::unique_ptr<Stream>> finished_;  // freed on the next loop turn
   std::vector<int32_t> starting_;                  // heads received in the read being processed
-  std::unordered_set<int32_t> responding_;         // response bytes waiting to be framed
+  std::vector<int32_t> responding_;  // streams marked responding, each once
+  std::vector<int32_t> responding_walk_;  // flush()'s copy of responding_
+  bool walking_responding_ = false;
   std::string out_;
 
   uv_timer_t timer_{};
