@@ -12,18 +12,13 @@
 #include <vector>
 
 #include "http/h2_session.h"
+#include "unit/http/header_text.h"
 
 namespace tracecar::http::h2_test {
 
 using Kind = H2Session::Kind;
 
-inline std::string describe(const HeaderMap& fields) {
-  std::string out;
-  for (size_t i = 0; i < fields.size(); ++i) {
-    out += " [" + std::string(fields.name(i)) + ": " + std::string(fields.value(i)) + "]";
-  }
-  return out;
-}
+using test_support::describe;
 
 // Records events as strings; data of one stream in a row is merged, so the sequence does not
 // depend on how bytes were cut.

@@ -6,19 +6,12 @@
 #include <vector>
 
 #include "http/http1_parser.h"
+#include "unit/http/header_text.h"
 
 namespace tracecar::http::test_support {
 
 using Kind = Http1Parser::Kind;
 using Events = std::vector<std::string>;
-
-inline std::string describe(const HeaderMap& fields) {
-  std::string out;
-  for (size_t i = 0; i < fields.size(); ++i) {
-    out += " [" + std::string(fields.name(i)) + ": " + std::string(fields.value(i)) + "]";
-  }
-  return out;
-}
 
 // Records every event as a string and feeds bytes the way an owner does: what parse() did not
 // consume is kept and handed in again, after resume() when a handler paused.
