@@ -100,12 +100,17 @@ bool Http1Parser::readDirectHead(std::string_view head) noexcept {
   bool connection_seen = false;
   std::optional<uint64_t> length;
   try {
-    for (at = eol + 2; at + 2 < head.size(); at = eol + 2) {
-      eol = head.find(kCrlf, at);
-      const std::string_view line = head.substr(at, eol - at);
-      const size_t colon = line.find(':');
-      const std::string_view name = line.substr(0, colon);
-      const std::string_view raw = line.substr(colon + 1);
+    // Field lines as the scan left them: a token, a colon, the value, CRLF; the head ends with
+    // an empty line.
+    const char* const last = head.data() + head.size() - 2;
+    for (const char* p = head.data() + eol + 2; p < last;) {
+      const char* colon = p;
+      while (*colon != ':') ++colon;
+      const auto* cr = static_cast<const char*>(
+          std::memchr(colon + 1, '\r', static_cast<size_t>(last + 1 - colon)));
+      const std::string_view name(p, static_cast<size_t>(colon - p));
+      const std::string_view raw(colon + 1, static_cast<size_t>(cr - colon - 1));
+      p = cr + 2;
       const std::string_view value = ascii::trimOws(raw);
       // llhttp reads the values of its own fields with rules of its own for whitespace
       // around them: only "name: value", spaces before and nothing after, is read here.

@@ -95,9 +95,25 @@ bool isHopByHopName(std::string_view name) noexcept {
 
 HopByHopInfo stripHopByHop(http::HeaderMap& headers, const HopByHopOptions& options) {
   HopByHopInfo info;
-  bool any = false;
-  for (size_t i = 0; i < headers.size() && !any; ++i) any = isHopByHopName(headers.name(i));
-  if (!any) return info;  // without Connection, nothing else is named hop-by-hop either
+  size_t found = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < headers.size() && found < 2; ++i) {
+    if (isHopByHopName(headers.name(i))) {
+      ++found;
+      at = i;
+    }
+  }
+  if (found == 0) return info;  // without Connection, nothing else is named hop-by-hop either
+  if (found == 1 && headers.name(at).size() == 10 &&  // "connection", not "keep-alive"
+      http::HeaderMap::nameEquals(headers.name(at), "connection")) {
+    // The usual case: one Connection field saying keep-alive or close, which names no field.
+    const std::string_view option = ascii::trimOws(headers.value(at));
+    if (ascii::equalsIgnoreCase(option, "keep-alive") || ascii::equalsIgnoreCase(option, "close")) {
+      size_t index = 0;
+      headers.removeWhere([&](std::string_view, std::string_view) { return index++ == at; });
+      return info;
+    }
+  }
   headers.forEach("te", [&](std::string_view value) {
     forEachListElement(value, [&](std::string_view element) {
       // "trailers" takes no parameters; a weight after it would make it another coding.

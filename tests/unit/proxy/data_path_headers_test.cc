@@ -36,6 +36,25 @@ TEST(StripHopByHop, RemovesFixedHopByHopFields) {
   EXPECT_EQ(serialize(headers), "Host: a\r\nAccept: */*\r\n");
 }
 
+// The common case takes a shorter way; its neighbours must not.
+TEST(StripHopByHop, ALoneConnectionKeepAliveOrClose) {
+  for (const char* option : {"keep-alive", "Keep-Alive", " close ", "CLOSE"}) {
+    http::HeaderMap headers =
+        makeHeaders({{"Host", "a"}, {"Connection", option}, {"Accept", "*/*"}});
+    EXPECT_FALSE(stripHopByHop(headers).te_trailers);
+    EXPECT_EQ(serialize(headers), "Host: a\r\nAccept: */*\r\n") << option;
+  }
+  http::HeaderMap named = makeHeaders({{"Connection", "close, X-One"}, {"X-One", "1"}});
+  stripHopByHop(named);
+  EXPECT_EQ(serialize(named), "");
+  http::HeaderMap two = makeHeaders({{"Connection", "keep-alive"}, {"TE", "trailers"}});
+  EXPECT_TRUE(stripHopByHop(two).te_trailers);
+  EXPECT_EQ(serialize(two), "");
+  http::HeaderMap alone_keep_alive = makeHeaders({{"Keep-Alive", "timeout=5"}, {"A", "b"}});
+  stripHopByHop(alone_keep_alive);
+  EXPECT_EQ(serialize(alone_keep_alive), "A: b\r\n");
+}
+
 TEST(StripHopByHop, RemovesFieldsNamedByConnectionAcrossLines) {
   http::HeaderMap headers = makeHeaders({{"Connection", "X-One, x-two"},
                                          {"connection", " X-Three ,,"},
