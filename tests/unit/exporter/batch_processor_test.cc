@@ -495,6 +495,20 @@ TEST(BatchProcessor, RecyclesRecordsToTheThreadThatMadeThem) {
   EXPECT_EQ(h.state->seen()[0], (std::vector<uint64_t>{0, 1, 2, 3}));
 }
 
+// Up to 256 threads get a pool of their own; any more still get records, without one.
+TEST(BatchProcessor, ThreadsPastThePoolLimitStillGetRecords) {
+  Harness h(config(64, 4));
+  size_t pooled = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::thread([&] {
+      std::unique_ptr<SpanRecord> span = h.processor.newRecord();
+      ASSERT_NE(span, nullptr);
+      if (span->home != nullptr) ++pooled;
+    }).join();
+  }
+  EXPECT_EQ(pooled, 256u);
+}
+
 TEST(BatchProcessor, FlushFromSeveralThreadsAtOnce) {
   Harness h(config(2048, 512));
   std::vector<std::thread> threads;

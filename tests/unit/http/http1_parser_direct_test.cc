@@ -108,7 +108,8 @@ TEST(Http1ParserDirectTest, RequestsLeftToLlhttp) {
            "POST /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
            "POST /x HTTP/1.1\r\nContent-Length: \r\n\r\n",
            "POST /x HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
-           "POST /x HTTP/1.1\r\nContent-Length: 1234567890123456\r\n\r\nabc",
+           "POST /x HTTP/1.1\r\nContent-Length: 123456789012345\r\n\r\nabc",  // 15 digits: direct
+           "POST /x HTTP/1.1\r\nContent-Length: 1234567890123456\r\n\r\nabc",  // 16: llhttp's
            "POST /x HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
            "POST /x HTTP/1.1\r\nContent-Length: 1\t\r\n\r\na",
            "POST /x HTTP/1.1\r\nContent-Length:\t1\r\n\r\na",
