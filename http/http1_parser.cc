@@ -40,25 +40,6 @@ size_t skipClass(const char* data, size_t i, size_t end, uint8_t cls) noexcept {
   return i;
 }
 
-// Skips whole 8-byte words of data[i, end) made only of SP, VCHAR and obs-text (0x20-0x7e,
-// 0x80-0xff): field-value bytes, tested a word at a time. Returns where the first word holding
-// anything else (CR, HTAB, a control character, DEL) starts; the caller goes on byte by byte.
-size_t skipFieldChars(const char* data, size_t i, size_t end) noexcept {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  while (i + 8 <= end) {
-    uint64_t word = 0;
-    std::memcpy(&word, data + i, 8);
-    // Bytes below 0x20 (their high bit clear), and bytes equal to 0x7f.
-    const uint64_t below_space = (word - kOnes * 0x20) & ~word & kHigh;
-    const uint64_t x = word ^ (kOnes * 0x7f);
-    const uint64_t del = (x - kOnes) & ~x & kHigh;
-    if ((below_space | del) != 0) break;
-    i += 8;
-  }
-  return i;
-}
-
 constexpr std::string_view kVersionPrefix = "HTTP/1.";
 
 // The first byte of data[i, end) that is not SP, VCHAR or obs-text (a control character, HTAB,
@@ -545,7 +526,7 @@ size_t Http1Parser::scan(const char* data, size_t size) noexcept {
                                   ? limits_.max_header_bytes - section_bytes_
                                   : 0;
           const size_t end = i + std::min(room, size - i);
-          size_t j = cls == kFieldChar ? skipFieldChars(data, i, end) : i;
+          size_t j = cls == kFieldChar ? findNonFieldChar(data, i, end) : i;
           while (j < end && is(static_cast<unsigned char>(data[j]), cls)) ++j;
           if (j > i) {
             section_bytes_ += j - i;

@@ -131,16 +131,8 @@ for target in $TARGETS; do
   admin_port=''
   callgrind=(valgrind --tool=callgrind --separate-threads=yes "--callgrind-out-file=$out/$target.%p")
   if [[ $target == tracecar ]]; then
-    OTEL_TRACES_EXPORTER=otlp \
-    OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" \
-    OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
-    OTEL_SERVICE_NAME=load-bench \
-    OTEL_BSP_MAX_QUEUE_SIZE=8192 \
-    OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512 \
-    OTEL_BSP_SCHEDULE_DELAY=200 \
-      "${callgrind[@]}" "$tracecar_bin" run --workers 1 --inbound "127.0.0.1:$port" \
-      --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --app "127.0.0.1:$origin_port" \
-      --ready-file "$out/ready" >"$out/log" 2>&1 &
+    exec_tracecar "$sink_port" "127.0.0.1:$port" "$origin_port" "$out/ready" "${callgrind[@]}" \
+      >"$out/log" 2>&1 &
   else
     haproxy_conf "$out/haproxy.cfg" "$port" "$origin_port"
     "${callgrind[@]}" "$HAPROXY" -db -f "$out/haproxy.cfg" >"$out/log" 2>&1 &

@@ -34,6 +34,24 @@ build_tracecar() {
   [[ -x $tracecar_bin ]] || die "no tracecar executable at $tracecar_bin"
 }
 
+# exec_tracecar SINK_PORT INBOUND APP_PORT READY_FILE [LAUNCHER...]: replaces the calling shell
+# with tracecar as both benchmarks run it: 1 worker, 100% sampling, every span exported over
+# OTLP/HTTP protobuf to the span sink, behind LAUNCHER (taskset, valgrind). Call it in the
+# background (`exec_tracecar ... &`): $! is then tracecar itself.
+exec_tracecar() {
+  local sink=$1 inbound=$2 app=$3 ready=$4
+  shift 4
+  exec env OTEL_TRACES_EXPORTER=otlp \
+    OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink" \
+    OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
+    OTEL_SERVICE_NAME=load-bench \
+    OTEL_BSP_MAX_QUEUE_SIZE=8192 \
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512 \
+    OTEL_BSP_SCHEDULE_DELAY=200 \
+    "$@" "$tracecar_bin" run --workers 1 --inbound "$inbound" --outbound 127.0.0.1:0 \
+    --admin 127.0.0.1:0 --app "127.0.0.1:$app" --ready-file "$ready"
+}
+
 stop_pid() {  # pid, seconds to wait before SIGKILL
   local pid=$1 i
   [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0

@@ -114,11 +114,8 @@ scenario_h1() {
           echo "load-bench: wrk through $target with $conns connections produced no figures:" >&2
           cat "$tmp/wrk.out" >&2
         fi
-        cpu_s=$(cpu_seconds "$ticks0" "$ticks1")
-        wall_s=$(wall_seconds "$t0" "$t1")
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-          "$target" "$conns" "$round" "$rps" "$p50" "$p99" "$cpu_s" "$wall_s" "$rss" "$hwm" \
-          "$total" "$non2xx" "$sockerr" "$proxy_requests" "$sent" "$delivered" "$dropped" "$rejected" >>"$results"
+        append_result "$target" "$conns" "$round" "$rps" "$p50" "$p99" "$rss" "$hwm" "$total" \
+          "$non2xx" "$sockerr"
         printf 'load-bench: round %d, %2d connections, %-8s %10s req/s  p99 %8s us\n' \
           "$round" "$conns" "$target" "$rps" "$p99"
         sleep 1

@@ -136,11 +136,8 @@ scenario_h2() {
           echo "load-bench: h2load through $target at $level produced no figures:" >&2
           cat "$tmp/h2load.out" >&2
         fi
-        cpu_s=$(cpu_seconds "$ticks0" "$ticks1")
-        wall_s=$(wall_seconds "$t0" "$t1")
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-          "$target" "$level" "$round" "$rps" "$p50" "$p99" "$cpu_s" "$wall_s" "$rss" "$hwm" \
-          "$total" "$non2xx" "$failed" "$proxy_requests" "$sent" "$delivered" "$dropped" "$rejected" >>"$results"
+        append_result "$target" "$level" "$round" "$rps" "$p50" "$p99" "$rss" "$hwm" "$total" \
+          "$non2xx" "$failed"
         printf 'load-bench: h2 round %d, %5s connections x streams, %-8s %10s req/s  p99 %8s us\n' \
           "$round" "$level" "$target" "$rps" "$p99"
         rm -f "$tmp/h2load.log"

@@ -158,16 +158,8 @@ done
 start_tracecar() {
   local name=$1 i
   rm -f "$tmp/$name.ready"
-  OTEL_TRACES_EXPORTER=otlp \
-  OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" \
-  OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
-  OTEL_SERVICE_NAME=load-bench \
-  OTEL_BSP_MAX_QUEUE_SIZE=8192 \
-  OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512 \
-  OTEL_BSP_SCHEDULE_DELAY=200 \
-    taskset -c "$PROXY_CPU" "$tracecar_bin" run --workers 1 --inbound 127.0.0.1:0 \
-    --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --app "127.0.0.1:$2" \
-    --ready-file "$tmp/$name.ready" 2>"$tmp/$name.log" &
+  exec_tracecar "$sink_port" 127.0.0.1:0 "$2" "$tmp/$name.ready" taskset -c "$PROXY_CPU" \
+    2>"$tmp/$name.log" &
   started_pid=$!
   for ((i = 0; i < 100; i++)); do
     [[ -s $tmp/$name.ready ]] && break
@@ -210,6 +202,19 @@ cpu_seconds() {  # ticks before, ticks after
 
 wall_seconds() {  # date +%s%N before, after
   awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'
+}
+
+# One run's row of a scenario's results file. Arguments: target, level (connections, or
+# connections x streams), round, req/s, p50 us, p99 us, RSS kB, peak RSS kB, requests, non-2xx,
+# failures (socket errors, failed streams). The CPU and wall time come from $ticks0/$ticks1 and
+# $t0/$t1 of the run, the span figures from span_figures (empty for the other targets).
+append_result() {
+  local cpu_s wall_s
+  cpu_s=$(cpu_seconds "$ticks0" "$ticks1")
+  wall_s=$(wall_seconds "$t0" "$t1")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$1" "$2" "$3" "$4" "$5" "$6" "$cpu_s" "$wall_s" "$7" "$8" "$9" "${10}" "${11}" \
+    "$proxy_requests" "$sent" "$delivered" "$dropped" "$rejected" >>"$results"
 }
 
 sink_count() { curl -sf "http://127.0.0.1:$sink_port/count" | cut -d' ' -f1; }

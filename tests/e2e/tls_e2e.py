@@ -140,27 +140,16 @@ def tls_termination(h):
     h2_app = h2c_origin(h)
     tc2 = h.tracecar("frontend-h2", h2_app, ROUTES + tls_args + ["--app-protocol", "h2"],
                      collector_port=collector)
-    r = subprocess.run(["curl", "-sS", "--max-time", "20", "--http2", "-w", "\n%{http_version}",
-                        "--cacert", pem("ca.pem"), "--resolve",
-                        "localhost:%d:127.0.0.1" % tc2.inbound,
-                        "https://localhost:%d/users/7" % tc2.inbound],
-                       capture_output=True, timeout=30)
-    out = r.stdout.decode("utf-8", "replace")
-    check(r.returncode == 0, "curl --http2 over TLS: %s" % r.stderr.decode("utf-8", "replace"))
-    body, version = out.rsplit("\n", 1)
+    body, version = https(h, tc2, "/users/7", "--http2", "--cacert", pem("ca.pem"),
+                          "-w", "\n%{http_version}").rsplit("\n", 1)
     check(version == "2", "ALPN chose h2: curl spoke HTTP/%s" % version)
     check(body.startswith("h2 origin /users/7 00-"), "the h2c app answered: %r" % body)
     # An app that speaks only HTTP/1.1, declared so: ALPN offers h2 and the streams of an HTTP/2
     # client are translated (docs/protocol-translation.md).
     tc3 = h.tracecar("frontend-h1", origin, ROUTES + tls_args + ["--app-protocol", "http1"],
                      collector_port=collector)
-    r = subprocess.run(["curl", "-sS", "--max-time", "20", "--http2", "-w", "\n%{http_version}",
-                        "--cacert", pem("ca.pem"), "--resolve",
-                        "localhost:%d:127.0.0.1" % tc3.inbound,
-                        "https://localhost:%d/echo" % tc3.inbound],
-                       capture_output=True, timeout=30)
-    check(r.returncode == 0, "curl --http2 to a translated app: %s" % r.stderr.decode())
-    body, version = r.stdout.decode("utf-8", "replace").rsplit("\n", 1)
+    body, version = https(h, tc3, "/echo", "--http2", "--cacert", pem("ca.pem"),
+                          "-w", "\n%{http_version}").rsplit("\n", 1)
     check(version == "2", "ALPN chose h2 for a translated app: HTTP/%s" % version)
     echo = json.loads(body)
     check(echo["version"] == "HTTP/1.1" and echoed_header(echo, "traceparent") is not None,

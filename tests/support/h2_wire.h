@@ -65,4 +65,20 @@ inline std::string literalIndexedName(size_t static_index, std::string_view valu
   return hpackInt(0x00, 4, static_index) + hpackInt(0, 7, value.size()) + std::string(value);
 }
 
+// A request's header block (END_STREAM) cut into a HEADERS frame and `continuations`
+// CONTINUATION frames of about equal size, the last with END_HEADERS.
+inline std::string blockInPieces(uint32_t id, std::string_view block, size_t continuations) {
+  const size_t pieces = continuations + 1;
+  const size_t step = block.size() / pieces;
+  std::string out;
+  for (size_t i = 0; i < pieces; ++i) {
+    const size_t at = i * step;
+    const size_t n = i + 1 == pieces ? block.size() - at : step;
+    const auto flags =
+        static_cast<uint8_t>((i + 1 == pieces ? kEndHeaders : 0) | (i == 0 ? kEndStream : 0));
+    out += frame(i == 0 ? kHeaders : kContinuation, flags, id, block.substr(at, n));
+  }
+  return out;
+}
+
 }  // namespace tracecar::h2wire

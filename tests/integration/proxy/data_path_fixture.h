@@ -159,10 +159,12 @@ struct RawResponse {
   }
 };
 
-// A blocking client socket with deadlines.
+// A blocking client socket with deadlines. receive_buffer > 0 shrinks SO_RCVBUF before it
+// connects (a client that reads late).
 class RawConnection {
  public:
-  explicit RawConnection(uint16_t port, const std::string& host = "127.0.0.1") {
+  explicit RawConnection(uint16_t port, const std::string& host = "127.0.0.1",
+                         int receive_buffer = 0) {
     sockaddr_storage storage{};
     socklen_t length = 0;
     auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
@@ -180,13 +182,15 @@ class RawConnection {
     }
     fd_ = ::socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) return;
+    if (receive_buffer > 0) {
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
     if (::connect(fd_, reinterpret_cast<const sockaddr*>(&storage), length) != 0) {
       ::close(fd_);
       fd_ = -1;
       return;
     }
-    const int on = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    noDelay();
   }
   ~RawConnection() {
     if (fd_ >= 0) ::close(fd_);
@@ -195,6 +199,7 @@ class RawConnection {
   RawConnection& operator=(const RawConnection&) = delete;
 
   bool ok() const { return fd_ >= 0; }
+  bool eof() const { return eof_; }
 
   bool send(std::string_view data) {
     while (!data.empty()) {
@@ -318,7 +323,15 @@ class RawConnection {
     return response;
   }
 
- private:
+ protected:
+  // A connection accepted from a listener of the test's own.
+  explicit RawConnection(int accepted_fd) : fd_(accepted_fd) { noDelay(); }
+
+  void noDelay() {
+    const int on = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  }
+
   // Reads more; false at EOF, on error or past the deadline.
   bool fill(std::chrono::steady_clock::time_point deadline) {
     if (eof_ || fd_ < 0) return false;
@@ -342,6 +355,23 @@ class RawConnection {
   std::string buffer_;
   bool eof_ = false;
 };
+
+// A listening socket on 127.0.0.1 and a free port (in port); -1 when it cannot be had.
+inline int listenOnLoopback(uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 ||
+      ::listen(fd, 64) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  port = ntohs(address.sin_port);
+  return fd;
+}
 
 // tests/support/origin_server.py as a child process.
 class OriginServer {

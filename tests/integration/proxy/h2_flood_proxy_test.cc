@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "http/h2_session.h"
+#include "integration/proxy/data_path_fixture.h"
 #include "proxy/worker.h"
 #include "support/h2_wire.h"
 
@@ -76,20 +77,8 @@ std::string openAndReset(uint32_t id, std::string_view authority) {
 
 // A GET whose header block is cut into a HEADERS and `continuations` CONTINUATION frames.
 std::string getInPieces(uint32_t id, std::string_view authority, size_t continuations) {
-  const std::string block =
-      requestBlock("GET", authority) + literal("x-pad", std::string(300, 'p'));
-  const size_t pieces = continuations + 1;
-  const size_t step = block.size() / pieces;
-  std::string out;
-  for (size_t i = 0; i < pieces; ++i) {
-    const size_t at = i * step;
-    const size_t n = i + 1 == pieces ? block.size() - at : step;
-    const uint8_t flags =
-        static_cast<uint8_t>((i + 1 == pieces ? kEndHeaders : 0) | (i == 0 ? kEndStream : 0));
-    out +=
-        frame(i == 0 ? kHeaders : kContinuation, flags, id, std::string_view(block).substr(at, n));
-  }
-  return out;
+  return blockInPieces(id, requestBlock("GET", authority) + literal("x-pad", std::string(300, 'p')),
+                       continuations);
 }
 
 struct Frame {
@@ -109,67 +98,21 @@ struct Frame {
 
 // ---- a blocking socket with deadlines ----
 
-class Wire {
+class Wire : public RawConnection {
  public:
   // A client of 127.0.0.1:port; receive_buffer > 0 shrinks SO_RCVBUF (a client that reads late).
-  explicit Wire(uint16_t port, int receive_buffer = 0) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return;
-    if (receive_buffer > 0) {
-      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-    }
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-      return;
-    }
-    configure();
+  explicit Wire(uint16_t port, int receive_buffer = 0)
+      : RawConnection(port, "127.0.0.1", receive_buffer) {
+    limitSends();
   }
   // An accepted connection.
-  static std::unique_ptr<Wire> adopt(int fd) {
-    auto wire = std::unique_ptr<Wire>(new Wire());
-    wire->fd_ = fd;
-    wire->configure();
-    return wire;
-  }
-  ~Wire() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Wire(const Wire&) = delete;
-  Wire& operator=(const Wire&) = delete;
-
-  bool ok() const { return fd_ >= 0; }
-  bool eof() const { return eof_; }
-
-  // Everything, or false once the peer is gone (or took nothing for 10 s).
-  bool send(std::string_view data) {
-    while (!data.empty()) {
-      const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
+  static std::unique_ptr<Wire> adopt(int fd) { return std::unique_ptr<Wire>(new Wire(fd)); }
 
   // What arrives within timeout; empty at EOF, on an error or when nothing came.
   std::string receiveSome(std::chrono::milliseconds timeout) {
     if (buffer_.empty()) fill(Clock::now() + timeout);
     std::string out;
     out.swap(buffer_);
-    return out;
-  }
-
-  std::optional<std::string> readExactly(size_t n, std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (buffer_.size() < n) {
-      if (!fill(deadline)) return std::nullopt;
-    }
-    std::string out = buffer_.substr(0, n);
-    buffer_.erase(0, n);
     return out;
   }
 
@@ -194,35 +137,13 @@ class Wire {
   }
 
  private:
-  Wire() = default;
+  explicit Wire(int fd) : RawConnection(fd) { limitSends(); }
 
-  void configure() {
-    const int on = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  // send() gives up on a peer that takes nothing for 10 s.
+  void limitSends() {
     const timeval limit{10, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   }
-
-  bool fill(Clock::time_point deadline) {
-    if (eof_ || fd_ < 0) return false;
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-    char buf[65536];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) {
-      eof_ = true;  // the end, or a reset after the bytes that came before it
-      return false;
-    }
-    buffer_.append(buf, static_cast<size_t>(n));
-    return true;
-  }
-
-  int fd_ = -1;
-  std::string buffer_;
-  bool eof_ = false;
 };
 
 // Calls on_frame for each frame until it returns false, the peer closes or timeout passes; true
@@ -306,23 +227,6 @@ Seen readToEnd(Wire& wire, std::chrono::milliseconds timeout = 10s) {
 
 constexpr std::string_view kOriginBody = "hello from the h2 origin\n";
 constexpr size_t kBigBody = 4 * 1024 * 1024;
-
-// A listening socket on 127.0.0.1 at a free port (set in port); -1 on failure.
-int listenOnLoopback(uint16_t& port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 ||
-      ::listen(fd, 64) != 0) {
-    if (fd >= 0) ::close(fd);
-    return -1;
-  }
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  port = ntohs(address.sin_port);
-  return fd;
-}
 
 // h2c with prior knowledge on 127.0.0.1, one thread per connection. Answers each request once its
 // END_STREAM came: 200 with kOriginBody, or kBigBody bytes for /big. Counts the request heads.
@@ -737,6 +641,18 @@ INSTANTIATE_TEST_SUITE_P(
 
 class H2LongFloodTest : public ::testing::TestWithParam<ListenerRole> {};
 
+// The attacker saw one GOAWAY ENHANCE_YOUR_CALM, every connection of the listener is closed, and
+// the downstream side counted one flood, of kind, and no other. after: the snapshot then.
+void expectCalmed(Bed& bed, const Seen& seen, ListenerRole role, const Snapshot& before,
+                  Flood kind, Snapshot& after) {
+  ASSERT_EQ(seen.goaway_codes.size(), 1u);
+  EXPECT_EQ(seen.goaway_codes[0], kEnhanceYourCalm);
+  ASSERT_TRUE(bed.proxy.allClosed(role));
+  after = bed.proxy.snapshot();
+  EXPECT_EQ(floodCount(downstream(after), kind) - floodCount(downstream(before), kind), 1u);
+  EXPECT_EQ(allFloods(downstream(after)) - allFloods(downstream(before)), 1u);
+}
+
 TEST_P(H2LongFloodTest, RapidResetOfThousandsOfStreamsIsCutAtTheLimit) {
   const ListenerRole role = GetParam();
   const auto r = static_cast<size_t>(role);
@@ -762,12 +678,8 @@ TEST_P(H2LongFloodTest, RapidResetOfThousandsOfStreamsIsCutAtTheLimit) {
 
   const Seen seen = readToEnd(attacker);
   EXPECT_TRUE(seen.closed);
-  ASSERT_EQ(seen.goaway_codes.size(), 1u);
-  EXPECT_EQ(seen.goaway_codes[0], kEnhanceYourCalm);
-  ASSERT_TRUE(bed.proxy.allClosed(role));
-  const Snapshot after = bed.proxy.snapshot();
-  EXPECT_EQ(downstream(after).rapid_reset_floods - downstream(before).rapid_reset_floods, 1u);
-  EXPECT_EQ(allFloods(downstream(after)) - allFloods(downstream(before)), 1u);
+  Snapshot after;
+  ASSERT_NO_FATAL_FAILURE(expectCalmed(bed, seen, role, before, Flood::kRapidReset, after));
   // The reset that passed the limit ended the connection: nothing after it was looked at.
   EXPECT_EQ(downstream(after).premature_resets - downstream(before).premature_resets, limit + 1);
   // Streams opened by the flood (every head beyond the other client's one request), and those
@@ -793,13 +705,9 @@ TEST_P(H2LongFloodTest, ContinuationFloodOfMegabytesIsCutBeforeItsBlockIsHeld) {
       !attacker.send(frame(kHeaders, kEndStream, 1, requestBlock("GET", bed.authority) + fields));
   for (int i = 0; i < 1024 && !cut; ++i) cut = !attacker.send(frame(kContinuation, 0, 1, fields));
   EXPECT_TRUE(cut) << "tracecar read 16 MiB of one header block";
-  const Seen seen = readToEnd(attacker);
-  ASSERT_EQ(seen.goaway_codes.size(), 1u);
-  EXPECT_EQ(seen.goaway_codes[0], kEnhanceYourCalm);
-  ASSERT_TRUE(bed.proxy.allClosed(role));
-  const Snapshot after = bed.proxy.snapshot();
-  EXPECT_EQ(downstream(after).continuation_floods - downstream(before).continuation_floods, 1u);
-  EXPECT_EQ(allFloods(downstream(after)) - allFloods(downstream(before)), 1u);
+  Snapshot after;
+  ASSERT_NO_FATAL_FAILURE(
+      expectCalmed(bed, readToEnd(attacker), role, before, Flood::kContinuation, after));
   EXPECT_EQ(after.requests_total[r], before.requests_total[r]);  // the head never completed
   EXPECT_EQ(bed.origin.heads(), 0);
   EXPECT_LE(after.buffered_bytes_peak, static_cast<int64_t>(bed.proxy.highWater()));
@@ -818,13 +726,9 @@ TEST_P(H2LongFloodTest, EndlessEmptyDataIsCutAtTheLimit) {
   const std::string empties = repeated(frame(kData, 0, 1, ""), 1000);
   for (int i = 0; i < 1000 && !cut; ++i) cut = !attacker.send(empties);  // up to 1M frames
   EXPECT_TRUE(cut) << "tracecar read a million empty DATA frames";
-  const Seen seen = readToEnd(attacker);
-  ASSERT_EQ(seen.goaway_codes.size(), 1u);
-  EXPECT_EQ(seen.goaway_codes[0], kEnhanceYourCalm);
-  ASSERT_TRUE(bed.proxy.allClosed(role));
-  const Snapshot after = bed.proxy.snapshot();
-  EXPECT_EQ(downstream(after).empty_data_floods - downstream(before).empty_data_floods, 1u);
-  EXPECT_EQ(allFloods(downstream(after)) - allFloods(downstream(before)), 1u);
+  Snapshot after;
+  ASSERT_NO_FATAL_FAILURE(
+      expectCalmed(bed, readToEnd(attacker), role, before, Flood::kEmptyData, after));
   EXPECT_LE(after.requests_total[r] - before.requests_total[r], 1u);
   EXPECT_LE(bed.origin.heads(), 1);
   EXPECT_LE(after.buffered_bytes_peak, static_cast<int64_t>(bed.proxy.highWater()));

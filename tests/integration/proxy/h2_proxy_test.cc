@@ -95,15 +95,10 @@ TEST(H2ProxyTest, RefusedUpstreamIsAnswered502OnThatStream) {
 
 TEST(H2ProxyTest, UpstreamThatNeverSpeaksHttp2IsAConnectTimeout503) {
   // A listening socket nobody accepts from: the connection completes, no SETTINGS ever come.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(fd, 16), 0);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  H2Proxy::Options options = optionsFor(ntohs(address.sin_port));
+  uint16_t port = 0;
+  const int fd = listenOnLoopback(port);
+  ASSERT_GE(fd, 0);
+  H2Proxy::Options options = optionsFor(port);
   options.settings.timeouts.upstream_connect = 300ms;
   H2Proxy proxy(options);
   const ProcessResult result = runProcess({"nghttp", "-v", "-t", "10", proxy.url("/")}, 30s);

@@ -384,17 +384,8 @@ struct OriginRequest {
 class H2cOrigin {
  public:
   H2cOrigin() {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::listen(listen_fd_, 64) != 0) {
-      return;
-    }
-    socklen_t length = sizeof address;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    listen_fd_ = listenOnLoopback(port_);
+    if (listen_fd_ < 0) return;
     acceptor_ = std::thread([this] { acceptLoop(); });
   }
   ~H2cOrigin() {
@@ -618,28 +609,25 @@ inline void H2cOrigin::acceptLoop() {
 inline void H2cOrigin::serve(int fd, int connection) {
   static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
   std::string first;
-  while (first.size() < kPreface.size() && !stopping_) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 20) <= 0) continue;
-    char buf[4096];
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    first.append(buf, static_cast<size_t>(n));
-  }
+  // Reads into first until enough() or the client stops sending.
+  const auto readUntil = [&](auto&& enough) {
+    while (!enough() && !stopping_) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      first.append(buf, static_cast<size_t>(n));
+    }
+  };
+  readUntil([&] { return first.size() >= kPreface.size(); });
   if (first.rfind(kPreface, 0) == 0) {
     OriginH2Connection h2(*this, fd, connection);  // closes fd
     h2.run(first);
     return;
   }
   // HTTP/1.1: the head, then a protocol switch to an echo, or 505.
-  while (first.find("\r\n\r\n") == std::string::npos && !stopping_) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 20) <= 0) continue;
-    char buf[4096];
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    first.append(buf, static_cast<size_t>(n));
-  }
+  readUntil([&] { return first.find("\r\n\r\n") != std::string::npos; });
   const size_t end = first.find("\r\n\r\n");
   if (end == std::string::npos) {
     ::close(fd);

@@ -242,25 +242,10 @@ TEST(H2Flood, ResetsAmongManyAnsweredStreamsAreNotAFlood) {
   EXPECT_EQ(s.session->counters().rapid_reset_floods, 0u);
 }
 
-// A request block cut into HEADERS + n CONTINUATION frames.
-std::string splitBlock(uint32_t id, const std::string& block, size_t continuations) {
-  const size_t pieces = continuations + 1;
-  const size_t step = block.size() / pieces;
-  std::string out;
-  for (size_t i = 0; i < pieces; ++i) {
-    const size_t at = i * step;
-    const size_t n = i + 1 == pieces ? block.size() - at : step;
-    const uint8_t flags = (i + 1 == pieces ? kEndHeaders : 0) | (i == 0 ? kEndStream : 0);
-    out += frame(i == 0 ? kHeaders : kContinuation, flags, i == 0 ? id : id,
-                 std::string_view(block).substr(at, n));
-  }
-  return out;
-}
-
 TEST(H2Flood, EightContinuationsAreAccepted) {
   Server s;
   const std::string block = requestBlock() + literal("x-pad", std::string(300, 'p'));
-  ASSERT_TRUE(s.session->receive(clientStart() + splitBlock(1, block, 8)).ok());
+  ASSERT_TRUE(s.session->receive(clientStart() + blockInPieces(1, block, 8)).ok());
   ASSERT_EQ(s.events.events.size(), 2u);
   EXPECT_EQ(s.events.events[1], "end 1");
   EXPECT_EQ(s.session->counters().continuation_floods, 0u);
@@ -269,7 +254,7 @@ TEST(H2Flood, EightContinuationsAreAccepted) {
 TEST(H2Flood, NineContinuationsAreAFlood) {
   Server s;
   const std::string block = requestBlock() + literal("x-pad", std::string(300, 'p'));
-  EXPECT_FALSE(s.session->receive(clientStart() + splitBlock(1, block, 9)).ok());
+  EXPECT_FALSE(s.session->receive(clientStart() + blockInPieces(1, block, 9)).ok());
   EXPECT_EQ(s.session->counters().continuation_floods, 1u);
   EXPECT_EQ(s.events.events.size(), 1u);  // the error only
   expectCalm(s, 1);
@@ -284,7 +269,7 @@ TEST(H2Flood, HeaderBlockFarOverTheLimitIsAFlood) {
   for (int i = 0; i < 8; ++i) block += literal("x-pad", std::string(4000, 'p'));
   // 4096 + one 16 KiB frame of slack: the block is cut in 1000-byte frames, so the flood is
   // seen at the CONTINUATION that passes 20480 bytes, not at the end.
-  EXPECT_FALSE(s.session->receive(clientStart() + splitBlock(1, block, block.size() / 1000)).ok());
+  EXPECT_FALSE(s.session->receive(clientStart() + blockInPieces(1, block, block.size() / 1000)).ok());
   EXPECT_EQ(s.session->counters().continuation_floods, 1u);
   expectCalm(s, 1);
 }

@@ -6,20 +6,13 @@
 #include <utility>
 #include <vector>
 
+#include "unit/http/header_text.h"
+
 namespace tracecar::proxy {
 namespace {
 
-http::HeaderMap makeHeaders(std::vector<std::pair<std::string, std::string>> fields) {
-  http::HeaderMap headers;
-  for (const auto& [name, value] : fields) headers.add(name, value);
-  return headers;
-}
-
-std::string serialize(const http::HeaderMap& headers) {
-  std::string out;
-  headers.serialize(out);
-  return out;
-}
+using http::test_support::makeHeaders;
+using http::test_support::serialize;
 
 // ---- an HTTP/2 stream to HTTP/1.1 ----
 
