@@ -98,9 +98,12 @@ HopByHopInfo stripHopByHop(http::HeaderMap& headers, const HopByHopOptions& opti
   size_t found = 0;
   size_t at = 0;
   for (size_t i = 0; i < headers.size() && found < 2; ++i) {
-    if (isHopByHopName(headers.name(i))) {
+    const std::string_view name = headers.name(i);
+    if (isHopByHopName(name)) {
       ++found;
       at = i;
+    } else if (name.size() == 5 && http::HeaderMap::nameEquals(name, "close")) {
+      found = 2;  // "Connection: close" names it: the full pass removes it
     }
   }
   if (found == 0) return info;  // without Connection, nothing else is named hop-by-hop either

@@ -43,6 +43,11 @@ TEST(StripHopByHop, ALoneConnectionKeepAliveOrClose) {
   http::HeaderMap two = makeHeaders({{"Connection", "keep-alive"}, {"TE", "trailers"}});
   EXPECT_TRUE(stripHopByHop(two).te_trailers);
   EXPECT_EQ(serialize(two), "");
+  // Connection lists field names: "close" names a field called Close too.
+  http::HeaderMap close_field =
+      makeHeaders({{"Connection", "close"}, {"Close", "x"}, {"A", "b"}});
+  stripHopByHop(close_field);
+  EXPECT_EQ(serialize(close_field), "A: b\r\n");
   http::HeaderMap alone_keep_alive = makeHeaders({{"Keep-Alive", "timeout=5"}, {"A", "b"}});
   stripHopByHop(alone_keep_alive);
   EXPECT_EQ(serialize(alone_keep_alive), "A: b\r\n");
