@@ -79,7 +79,15 @@ void DataPathSocket::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
   if (nread == 0 || self->closing_) return;
   WorkerContext& context = self->context_;
   context.beginWriteBatch();
-  if (nread > 0 && self->tls_) {
+  if (nread > 0 && self->tls_ && !self->tls_early_.empty()) {
+    // What startTls was given has not been fed yet (it waits for the next loop turn): these
+    // bytes follow it.
+    try {
+      self->tls_early_.append(buf->base, static_cast<size_t>(nread));
+    } catch (...) {
+      self->failWrite(UV_ENOMEM);
+    }
+  } else if (nread > 0 && self->tls_) {
     self->receiveTls(std::string_view(buf->base, static_cast<size_t>(nread)));
   } else if (nread > 0) {
     self->callbacks_->onSocketData(*self, std::string_view(buf->base, static_cast<size_t>(nread)));

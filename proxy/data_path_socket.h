@@ -162,7 +162,8 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
   bool closing_ = false;
   bool batched_ = false;  // waiting for the worker's write batch to end
   std::unique_ptr<http::TlsSession> tls_;
-  std::string tls_early_;  // ciphertext given to startTls, processed on the next loop turn
+  // Ciphertext given to startTls, and any read after it before the next loop turn feeds it.
+  std::string tls_early_;
   TlsEnd tls_end_ = TlsEnd::kInbound;
   bool tls_handshake_reported_ = false;
   bool tls_eof_reported_ = false;

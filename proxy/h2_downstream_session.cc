@@ -168,6 +168,10 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
     submit();
   }
 
+  void onUpstreamWaiting(H2UpstreamConnection& connection) noexcept override {
+    upstream_ = &connection;
+  }
+
   void onUpstreamFailed(UpstreamFailure failure) noexcept override {
     upstream_ = nullptr;
     // An HTTP/1.1 exchange counted its failure; a head it had not relayed yet is dropped.

@@ -130,6 +130,10 @@ void H2UpstreamForH1::release(bool complete) noexcept {
 
 // ---- the HTTP/2 stream's events ----
 
+void H2UpstreamForH1::onUpstreamWaiting(H2UpstreamConnection& connection) noexcept {
+  if (!released_) connection_ = &connection;
+}
+
 void H2UpstreamForH1::onUpstreamReady(H2UpstreamConnection& connection) noexcept {
   if (released_) return;
   connection_ = &connection;

@@ -78,6 +78,7 @@ class H2UpstreamForH1 final : private H2UpstreamStream, public Retirable {
 
  private:
   void onUpstreamReady(H2UpstreamConnection& connection) noexcept override;
+  void onUpstreamWaiting(H2UpstreamConnection& connection) noexcept override;
   void onUpstreamFailed(UpstreamFailure failure) noexcept override;
   void onUpstreamHeaders(http::H2Head& head) noexcept override;
   void onUpstreamData(std::string_view data) noexcept override;

@@ -406,6 +406,8 @@ void H2UpstreamConnection::dispatchWaiters() noexcept {
       stream->onUpstreamFailed(UpstreamFailure::kOther);
     } else if (other->ready()) {
       stream->onUpstreamReady(*other);
+    } else {
+      stream->onUpstreamWaiting(*other);
     }
   }
   updateIdleTimer();

@@ -33,6 +33,9 @@ class H2UpstreamStream {
   virtual ~H2UpstreamStream() = default;
   // The connection the pool gave (not ready then) can take this request now: submit it.
   virtual void onUpstreamReady(H2UpstreamConnection& connection) noexcept = 0;
+  // The stream waits on connection from now on (a connection that could not take it handed it
+  // on to another one to the same peer): cancelWait goes there.
+  virtual void onUpstreamWaiting(H2UpstreamConnection& connection) noexcept = 0;
   // No stream was opened: the connection could not be made or failed before.
   virtual void onUpstreamFailed(UpstreamFailure failure) noexcept = 0;
   // The response head (1xx heads too), body, trailers, END_STREAM.

@@ -387,7 +387,10 @@ void UpstreamConnection::onSocketError(DataPathSocket& socket, int status) noexc
     close();
     return;
   }
-  if (state_ == State::kActive && !write_failed_ && socket.writeFailed()) {
+  // UV_EPROTO comes from the TLS layer only: the handshake (or a record) failed, and nothing
+  // more can be read either.
+  const bool tls_failed = status == UV_EPROTO && socket.tls();
+  if (state_ == State::kActive && !tls_failed && !write_failed_ && socket.writeFailed()) {
     // The upstream stopped taking the request; its answer may still be readable (an early 413).
     write_failed_ = true;
     if (exchange_complete_ || socket.reading() || paused_by_client_) return;
@@ -396,9 +399,7 @@ void UpstreamConnection::onSocketError(DataPathSocket& socket, int status) noexc
     garbage_ = true;
     return;
   }
-  // UV_EPROTO comes from the TLS layer only: the handshake (or a record) failed.
-  fail(status == UV_EPROTO && socket.tls() ? UpstreamFailure::kTlsFailed
-                                           : UpstreamFailure::kConnectionReset);
+  fail(tls_failed ? UpstreamFailure::kTlsFailed : UpstreamFailure::kConnectionReset);
 }
 
 void UpstreamConnection::onSocketWritable(DataPathSocket& /*socket*/) noexcept {

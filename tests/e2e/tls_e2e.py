@@ -209,7 +209,13 @@ upstreams:
       tls:
         port: %d
         ca_file: %s
-""" % (secure, pem("ca.pem"), secure, pem("ca.pem"), h2_secure, pem("ca.pem")))
+    - match: 127.0.0.1:1445
+      tls:
+        port: %d
+        server_name: %s
+        ca_file: %s
+""" % (secure, pem("ca.pem"), secure, pem("ca.pem"), h2_secure, pem("ca.pem"), secure, "a" * 256,
+       pem("ca.pem")))
     tc = h.tracecar("client", app_origin, ROUTES + ["--config", config],
                     collector_port=collector)
     echo = json.loads(h.curl("-x", "http://127.0.0.1:%d" % tc.outbound,
@@ -245,6 +251,16 @@ upstreams:
     check(body.startswith("h2 tls origin /items/3 00-") and body.split()[-1] == "localhost",
           "h2 over TLS with SNI localhost: %r" % body)
     check(handshakes(h.metrics(tc), "upstream", "ok") == 2, "a second upstream handshake")
+
+    # A server name TLS cannot carry (SNI holds at most 255 bytes): the session fails before
+    # its first byte, and the request is answered 502 at once, not left to time out.
+    started = time.monotonic()
+    status = h.status_of("-x", "http://127.0.0.1:%d" % tc.outbound, "http://127.0.0.1:1445/echo")
+    check(status == 502, "an unusable server name: 502, got %d" % status)
+    check(time.monotonic() - started < 5, "answered at once, not after a timeout")
+    check(metric_value(h.metrics(tc), "tracecar_requests_rejected_total",
+                       {"listener": "outbound", "reason": "502_tls_failed"}) == 2,
+          "counted as 502_tls_failed")
 
 
 def tls_reload(h):
