@@ -207,7 +207,6 @@ bool ChurnTracker::churning(std::string_view name, std::string_view value) noexc
 
 absl::Status H2Session::Impl::buildFields(const H2Head* request, int status,
                                           const HeaderMap& fields) {
-  constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
   size_t room = fields.fieldBytes() + 3;  // + 3: the status digits
   if (request != nullptr) {
     if (request->method.empty()) {

@@ -263,7 +263,6 @@ void H2Session::Impl::finishHeaderBlock(const nghttp2_frame* frame) {
     if (s_.kind_ == Kind::kServer && !st->known) {
       // Answered here: the owner never hears of the stream.
       st->ignore = true;
-      constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
       static const nghttp2_nv kNv[] = {{bytes(":status"), bytes("431"), 7, 3, kNoCopy},
                                        {bytes("content-length"), bytes("0"), 14, 1, kNoCopy}};
       nghttp2_submit_response(session_, id, kNv, std::size(kNv), nullptr);

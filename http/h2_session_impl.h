@@ -21,6 +21,8 @@ namespace h2_internal {
 
 inline constexpr int32_t kMaxStreamId = 0x7fffffff;
 inline constexpr size_t kHeaderFieldOverhead = 32;  // RFC 9113 section 6.5.2
+// Fields submitted from storage that outlives the frame (H2FieldStore, or static text).
+inline constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
 
 inline H2ErrorCode toCode(uint32_t code) noexcept { return static_cast<H2ErrorCode>(code); }
 inline uint32_t fromCode(H2ErrorCode code) noexcept { return static_cast<uint32_t>(code); }

@@ -248,15 +248,12 @@ bool HeaderMap::hasToken(std::string_view name, std::string_view token) const no
 }
 
 size_t HeaderMap::byteSize() const noexcept {
-  size_t n = 0;
-  for (const Entry& e : entries_) n += e.nameLength() + e.value_length + 4;  // ": " and CRLF
-  return n;
+  return fieldBytes() + 4 * entries_.size();  // ": " and CRLF
 }
 
 size_t HeaderMap::fieldBytes() const noexcept {
-  size_t n = 0;
-  for (const Entry& e : entries_) n += e.nameLength() + e.value_length;
-  return n;
+  // Every live name and value is in bytes_ once; what else is there is counted dead.
+  return bytes_.size() - dead_bytes_;
 }
 
 void HeaderMap::serialize(std::string& out) const {

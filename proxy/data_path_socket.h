@@ -95,6 +95,9 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
   void startTls(std::unique_ptr<http::TlsSession> session, TlsEnd end,
                 std::string_view already_read = {}) noexcept;
   bool tls() const noexcept { return tls_ != nullptr; }
+  // Is this error (from onSocketError) the TLS layer's: a failed handshake or record? The
+  // session reports those as UV_EPROTO, which a plain TCP socket never gives.
+  bool tlsFailed(int status) const noexcept { return status == UV_EPROTO && tls_ != nullptr; }
   bool tlsOpen() const noexcept {
     return tls_ != nullptr && tls_->state() == http::TlsSession::State::kOpen;
   }

@@ -298,9 +298,7 @@ void H2UpstreamConnection::onSocketEof(DataPathSocket& /*socket*/) noexcept {
 }
 
 void H2UpstreamConnection::onSocketError(DataPathSocket& socket, int status) noexcept {
-  // UV_EPROTO comes from the TLS layer only: the handshake (or a record) failed.
-  fail(status == UV_EPROTO && socket.tls() ? UpstreamFailure::kTlsFailed
-                                           : UpstreamFailure::kConnectionReset,
+  fail(socket.tlsFailed(status) ? UpstreamFailure::kTlsFailed : UpstreamFailure::kConnectionReset,
        state_ == State::kReady);
 }
 

@@ -387,9 +387,8 @@ void UpstreamConnection::onSocketError(DataPathSocket& socket, int status) noexc
     close();
     return;
   }
-  // UV_EPROTO comes from the TLS layer only: the handshake (or a record) failed, and nothing
-  // more can be read either.
-  const bool tls_failed = status == UV_EPROTO && socket.tls();
+  // A failed handshake or record: nothing more can be read either.
+  const bool tls_failed = socket.tlsFailed(status);
   if (state_ == State::kActive && !tls_failed && !write_failed_ && socket.writeFailed()) {
     // The upstream stopped taking the request; its answer may still be readable (an early 413).
     write_failed_ = true;
