@@ -194,7 +194,21 @@ void Attributes::setStaticString(std::string_view key, std::string_view value,
   if (item != nullptr) {
     item->value = std::string(value);
   } else if ((item = addStatic(key, bit, limits)) != nullptr) {
-    item->value.emplace<std::string>(value);
+    if (value.size() > std::string().capacity() && !spare_.empty()) {
+      // Past the short-string size: a kept buffer (one big enough, if any) instead of a new one.
+      size_t pick = spare_.size() - 1;
+      for (size_t i = 0; i < spare_.size(); ++i) {
+        if (spare_[i].capacity() >= value.size()) {
+          pick = i;
+          break;
+        }
+      }
+      std::swap(spare_[pick], spare_.back());
+      item->value.emplace<std::string>(std::move(spare_.back())).assign(value);
+      spare_.pop_back();
+    } else {
+      item->value.emplace<std::string>(value);
+    }
   } else {
     return;
   }
@@ -208,6 +222,27 @@ void Attributes::setStaticInt(std::string_view key, int64_t value, const Attribu
   Attribute* item = findItem(key, bit);
   if (item == nullptr && (item = addStatic(key, bit, limits)) == nullptr) return;
   item->value = value;
+}
+
+void Attributes::clearForReuse() noexcept {
+  for (Attribute& item : items_) {
+    if (spare_.size() == kSpareStrings) break;
+    auto* text = std::get_if<std::string>(&item.value);
+    if (text == nullptr || text->capacity() <= std::string().capacity() ||
+        text->capacity() > kSpareStringCapacity) {
+      continue;
+    }
+    if (spare_.capacity() == 0) {
+      try {
+        spare_.reserve(kSpareStrings);
+      } catch (...) {
+        break;  // nothing kept, as clear()
+      }
+    }
+    text->clear();
+    spare_.push_back(std::move(*text));  // within the capacity reserved: cannot throw
+  }
+  clear();
 }
 
 const AttributeValue* Attributes::find(std::string_view key) const noexcept {
@@ -228,7 +263,7 @@ void SpanRecord::clearForReuse() noexcept {
   kind = SpanKind::kInternal;
   start_unix_nano = 0;
   end_unix_nano = 0;
-  attributes.clear();
+  attributes.clearForReuse();
   events.clear();
   dropped_events = 0;
   links.clear();

@@ -172,6 +172,13 @@ class Attributes {
     dropped_ = 0;
     key_bits_ = 0;
   }
+  // clear(), but the buffers of up to kSpareStrings string values (of at most
+  // kSpareStringCapacity bytes each) stay for the next string values setStaticString makes: a
+  // list refilled with values of the same sizes allocates nothing.
+  void clearForReuse() noexcept;
+  static constexpr size_t kSpareStrings = 4;
+  static constexpr size_t kSpareStringCapacity = 256;
+  size_t spareStrings() const noexcept { return spare_.size(); }  // for tests
 
  private:
   // Applies the value limit; replaces an existing key's value (false), or says whether a new
@@ -195,6 +202,7 @@ class Attributes {
   }
 
   std::vector<Attribute> items_;
+  std::vector<std::string> spare_;  // emptied string buffers, see clearForReuse
   uint32_t dropped_ = 0;
   // The keyBit of every key in items_: a key whose bit is clear is not there, which spares the
   // search for most new keys.

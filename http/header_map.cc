@@ -257,12 +257,23 @@ size_t HeaderMap::fieldBytes() const noexcept {
 }
 
 void HeaderMap::serialize(std::string& out) const {
-  out.reserve(out.size() + byteSize());
-  for (size_t i = 0; i < entries_.size(); ++i) {
-    out.append(name(i));
-    out.append(": ");
-    out.append(value(i));
-    out.append("\r\n");
+  // Sized once, then written in place: no append (and no capacity check) per piece.
+  const size_t start = out.size();
+  out.resize(start + byteSize());
+  char* p = out.data() + start;
+  const char* const bytes = bytes_.data();
+  for (const Entry& e : entries_) {
+    const size_t n = e.nameLength();
+    std::memcpy(p, bytes + e.name_offset, n);
+    p += n;
+    p[0] = ':';
+    p[1] = ' ';
+    p += 2;
+    std::memcpy(p, bytes + e.value_offset, e.value_length);
+    p += e.value_length;
+    p[0] = '\r';
+    p[1] = '\n';
+    p += 2;
   }
 }
 

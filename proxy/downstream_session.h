@@ -99,7 +99,8 @@ class DownstreamSession final : private DataPathSocketCallbacks,
     bool preserve_target = false;
     bool h2_upstream = false;  // goes upstream as an HTTP/2 stream (route.protocol kHttp2)
     UpstreamTarget target;
-    std::string upstream_head;  // kept until the response head, to retry
+    std::string upstream_head;  // kept until the response head, to retry; then its buffer
+                                // serves the response head
 
     bool awaiting_upstream = false;  // parsing paused until a connection is ready
     bool backpressure = false;       // parsing paused: the upstream is over its high-water mark

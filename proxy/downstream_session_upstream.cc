@@ -186,7 +186,9 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   HopByHopOptions options;
   options.keep_upgrade = status == 101;
   stripHopByHop(head.headers, options);
-  std::string out;
+  // The request head's buffer (no retry once an answer came) serves the response head.
+  std::string& out = ex_.upstream_head;
+  out.clear();
   out.reserve(head.headers.byteSize() + head.reason.size() + 128);
   appendStatusLine(out, status, head.reason);
   head.headers.serialize(out);
@@ -207,6 +209,7 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   }
   out += "\r\n";
   if (socket_ != nullptr) socket_->write(out);
+  out.clear();
   ex_.response_started = true;
   return ex_.head_request;
 }

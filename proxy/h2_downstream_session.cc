@@ -7,6 +7,7 @@
 #include <utility>
 #include <variant>
 
+#include "base/kept_blocks.h"
 #include "http/http1_parser.h"
 #include "http/tcp_address.h"
 #include "proxy/data_path_headers.h"
@@ -51,8 +52,8 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
   uint64_t deadline() const noexcept { return deadline_ms_; }
 
   // A stream is made and freed for every request, and is larger than what malloc keeps per
-  // thread for quick reuse: up to kKeptBlocks freed streams' memory stays with the thread for
-  // the next ones. (Not under a sanitizer, which should see every stream's memory come and go.)
+  // thread for quick reuse: freed streams' memory stays with the thread for the next ones
+  // (base::KeptBlocks).
   static void* operator new(size_t size);
   static void operator delete(void* p, size_t size) noexcept;
 
@@ -743,47 +744,12 @@ void H2DownstreamSession::onSocketClosed(DataPathSocket& socket) noexcept {
 
 // ---- stream memory ----
 
-namespace {
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kKeepStreamMemory = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kKeepStreamMemory = false;
-#else
-constexpr bool kKeepStreamMemory = true;
-#endif
-#else
-constexpr bool kKeepStreamMemory = true;
-#endif
-
-struct KeptStreamMemory {
-  static constexpr size_t kKeptBlocks = 64;
-  std::array<void*, kKeptBlocks> blocks{};
-  size_t count = 0;
-  ~KeptStreamMemory() {
-    for (size_t i = 0; i < count; ++i) ::operator delete(blocks[i]);
-  }
-};
-thread_local KeptStreamMemory t_stream_memory;
-
-}  // namespace
-
 void* H2DownstreamSession::Stream::operator new(size_t size) {
-  KeptStreamMemory& kept = t_stream_memory;
-  if (kKeepStreamMemory && size == sizeof(Stream) && kept.count > 0) {
-    return kept.blocks[--kept.count];
-  }
-  return ::operator new(size);
+  return base::KeptBlocks<Stream>::allocate(size);
 }
 
 void H2DownstreamSession::Stream::operator delete(void* p, size_t size) noexcept {
-  KeptStreamMemory& kept = t_stream_memory;
-  if (kKeepStreamMemory && size == sizeof(Stream) && kept.count < kept.blocks.size()) {
-    kept.blocks[kept.count++] = p;
-    return;
-  }
-  ::operator delete(p);
+  base::KeptBlocks<Stream>::release(p, size);
 }
 
 // ---- session events ----

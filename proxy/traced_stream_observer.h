@@ -50,6 +50,11 @@ class TracedStreamObserver final : public StreamObserver {
                        UnixClock clock) noexcept
       : tracer_(tracer), metrics_(metrics), listener_(listener), clock_(clock) {}
 
+  // One is made and freed for every request: the memory stays with the thread for the next
+  // (base::KeptBlocks).
+  static void* operator new(size_t size);
+  static void operator delete(void* p, size_t size) noexcept;
+
   std::optional<LocalReply> onRequestHead(http::Http1Head& request, const PeerInfo& peer) override;
   void onResponseHead(const http::Http1Head& response) override;
   void onUpstreamFailure(UpstreamFailure kind) override;

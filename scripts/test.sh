@@ -45,5 +45,9 @@ for f in "$logs"/*.ctest; do
   failed=$((failed + bad))
 done
 ((failed == 0)) || status=1
+# Name every failed test again here, so the last lines of a run say what failed.
+for f in "$logs"/*.ctest; do
+  sed -n '/The following tests FAILED:/,/^$/p' "$f" | sed "s|^|$(basename "$f" .ctest): |"
+done
 echo "tests: $passed passed, $failed failed"
 exit $status

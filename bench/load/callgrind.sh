@@ -7,7 +7,7 @@
 # Usage: bash bench/load/callgrind.sh
 # Environment: TARGETS="tracecar haproxy"  REQUESTS=20000 (counted, after a tenth as many that
 #              are not)  CLIENTS=10  STREAMS=10 (h2load -c, -m)  TOP=25 (functions listed)
-#              REQUEST_PATH=/users/42  TRACECAR_BIN=path (skip the build)
+#              REQUEST_PATH=/users/42  TRACECAR_BIN=path (skip building tracecar)
 #              KEEP=dir (copy the callgrind files there, for callgrind_annotate or kcachegrind)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -112,7 +112,7 @@ http {
 EOF
 "$NGINX" -e "$tmp/origin/error.log" -p "$tmp/origin/" -c "$tmp/origin/nginx.conf" &
 origin_pid=$!
-python3 bench/load/span_sink.py >"$tmp/sink.out" &
+"$span_sink_bin" >"$tmp/sink.out" &
 sink_pid=$!
 for ((i = 0; i < 100; i++)); do
   sink_port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$tmp/sink.out")

@@ -15,23 +15,27 @@ ensure_packages() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# build_tracecar: sets tracecar_bin to TRACECAR_BIN, or to a Release build in build/bench.
+# build_tracecar: a Release build in build/bench of the span sink, and of tracecar unless
+# TRACECAR_BIN names one; sets tracecar_bin and span_sink_bin.
 build_tracecar() {
+  local targets=(span_sink) build_log
+  span_sink_bin=build/bench/bench/span_sink
   if [[ -n ${TRACECAR_BIN:-} ]]; then
     tracecar_bin=$TRACECAR_BIN
   else
     tracecar_bin=build/bench/proxy/tracecar
-    local build_log
-    build_log=$(mktemp)
-    if ! { cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRACECAR_TESTS=OFF \
-           && cmake --build build/bench -j "${BUILD_JOBS:-$(nproc)}" --target tracecar; } >"$build_log" 2>&1; then
-      tail -n 40 "$build_log" >&2
-      rm -f "$build_log"
-      die "building tracecar (Release, build/bench) failed; TRACECAR_BIN=path runs a tracecar built elsewhere"
-    fi
-    rm -f "$build_log"
+    targets+=(tracecar)
   fi
+  build_log=$(mktemp)
+  if ! { cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRACECAR_TESTS=OFF \
+         && cmake --build build/bench -j "${BUILD_JOBS:-$(nproc)}" --target "${targets[@]}"; } >"$build_log" 2>&1; then
+    tail -n 40 "$build_log" >&2
+    rm -f "$build_log"
+    die "building ${targets[*]} (Release, build/bench) failed; TRACECAR_BIN=path runs a tracecar built elsewhere"
+  fi
+  rm -f "$build_log"
   [[ -x $tracecar_bin ]] || die "no tracecar executable at $tracecar_bin"
+  [[ -x $span_sink_bin ]] || die "no span sink at $span_sink_bin"
 }
 
 # exec_tracecar SINK_PORT INBOUND APP_PORT READY_FILE [LAUNCHER...]: replaces the calling shell

@@ -55,6 +55,17 @@ def load(path):
     return runs
 
 
+def cpu_split(runs):
+    """CPU time per request, in microseconds, as user + system (from clock ticks: a rough split
+    whose sum is the per-core figure's inverse)."""
+    requests = sum(r["rps"] * r["wall_s"] for r in runs)
+    if not requests or any(r.get("sys_s") is None for r in runs):
+        return "-"
+    cpu = sum(r["cpu_s"] for r in runs)
+    sys_s = sum(r["sys_s"] for r in runs)
+    return "%.2f+%.2f" % ((cpu - sys_s) * 1e6 / requests, sys_s * 1e6 / requests)
+
+
 def ms(us):
     return "%.3f" % (us / 1000.0)
 
@@ -145,11 +156,11 @@ def main():
             rows.append([target, level, "%.0f" % mean(target, level, "rps"),
                          ms(mean(target, level, "p50_us")), ms(mean(target, level, "p99_us")),
                          "%.2f" % statistics.fmean(r["cpu_s"] / r["wall_s"] for r in rs),
-                         "%.0f" % mean(target, level, "per_core"),
+                         "%.0f" % mean(target, level, "per_core"), cpu_split(rs),
                          mib(max(r["hwm_kb"] for r in rs)),
                          "%d/%d" % (got, sent) if target == "tracecar" else "-"])
     print(table(["target", level_header, "req/s", "p50 ms", "p99 ms", "CPU cores", "req/s/core",
-                 "peak RSS MiB", "spans got/sent"], rows))
+                 "CPU us/req user+sys", "peak RSS MiB", "spans got/sent"], rows))
 
     print()
     if args.scenario == "h1":

@@ -9,7 +9,7 @@
 # Environment: SCENARIOS="h1 h2" (which ones, in this order)  DURATION=10 (seconds per run)
 #              ROUNDS=2  WARMUP=2 (seconds)  CONNECTIONS="50 1" (h1: wrk connections)
 #              H2_LOADS="10x10 1x1" (h2: h2load connections x concurrent streams each)
-#              PROXY_CPU=0  LOAD_CPU=1  REQUEST_PATH=/users/42  TRACECAR_BIN=path (skip the build)
+#              PROXY_CPU=0  LOAD_CPU=1  REQUEST_PATH=/users/42  TRACECAR_BIN=path (skip building tracecar)
 #              BUILD_JOBS=N (parallel build jobs, default: all CPUs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -144,7 +144,7 @@ start_nginx() {  # dir, CPU -> pid in $started_pid
   started_pid=$!
 }
 
-taskset -c "$LOAD_CPU" python3 bench/load/span_sink.py >"$tmp/sink.out" &
+taskset -c "$LOAD_CPU" "$span_sink_bin" >"$tmp/sink.out" &
 sink_pid=$!
 for ((i = 0; i < 100; i++)); do
   sink_port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$tmp/sink.out")
@@ -176,14 +176,15 @@ children_of() {  # pid -> the pid and its children (nginx: master and worker)
   echo "$1" $(pgrep -P "$1" || true)
 }
 
-cpu_ticks() {  # utime + stime of the given processes (all their threads), in clock ticks
-  local pid stat total=0
+cpu_ticks() {  # utime + stime, then stime, of the given processes (all their threads), in clock
+  local pid stat total=0 sys=0  # ticks, as "total:system"
   for pid in "$@"; do
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
     read -r -a f <<<"${stat##*) }"
     total=$((total + f[11] + f[12]))
+    sys=$((sys + f[12]))
   done
-  echo "$total"
+  echo "$total:$sys"
 }
 
 status_kb() {  # field (VmRSS or VmHWM), pids -> the sum in kB
@@ -196,8 +197,9 @@ status_kb() {  # field (VmRSS or VmHWM), pids -> the sum in kB
   echo "$total"
 }
 
-cpu_seconds() {  # ticks before, ticks after
-  awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }'
+cpu_seconds() {  # cpu_ticks before, after; which: 1 (all CPU time) or 2 (system time)
+  awk -v a="$1" -v b="$2" -v i="${3:-1}" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { split(a, x, ":"); split(b, y, ":"); printf "%.2f", (y[i] - x[i]) / hz }'
 }
 
 wall_seconds() {  # date +%s%N before, after
@@ -209,12 +211,13 @@ wall_seconds() {  # date +%s%N before, after
 # failures (socket errors, failed streams). The CPU and wall time come from $ticks0/$ticks1 and
 # $t0/$t1 of the run, the span figures from span_figures (empty for the other targets).
 append_result() {
-  local cpu_s wall_s
+  local cpu_s sys_s wall_s
   cpu_s=$(cpu_seconds "$ticks0" "$ticks1")
+  sys_s=$(cpu_seconds "$ticks0" "$ticks1" 2)
   wall_s=$(wall_seconds "$t0" "$t1")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$1" "$2" "$3" "$4" "$5" "$6" "$cpu_s" "$wall_s" "$7" "$8" "$9" "${10}" "${11}" \
-    "$proxy_requests" "$sent" "$delivered" "$dropped" "$rejected" >>"$results"
+    "$proxy_requests" "$sent" "$delivered" "$dropped" "$rejected" "$sys_s" >>"$results"
 }
 
 sink_count() { curl -sf "http://127.0.0.1:$sink_port/count" | cut -d' ' -f1; }

@@ -270,7 +270,7 @@ def sigterm_drain(h):
     def request(i):
         try:
             results[i] = h.curl("-o", "/dev/null", "-w", "%{http_code}",
-                                tc.url("/sleep?ms=1500"))
+                                tc.url("/sleep?ms=5000"))  # in flight at the SIGTERM
         except Exception as e:  # noqa: BLE001 - reported below
             results[i] = repr(e)
 

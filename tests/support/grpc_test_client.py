@@ -48,8 +48,10 @@ def main():
                 codes[value] = code_of(e)
         out = {"codes": codes}
     elif a.scenario == "deadline":
+        # values: the client's deadline in seconds (default 0.5) against a 3-second Sleep
+        deadline = float(a.values[0]) if a.values else 0.5
         try:
-            unary("Sleep")(b"3", timeout=0.5)
+            unary("Sleep")(b"3", timeout=deadline)
             out = {"code": 0}
         except grpc.RpcError as e:
             out = {"code": code_of(e)}

@@ -178,7 +178,7 @@ TEST_F(OtlpGrpcExporterTest, UnavailableTwiceThenOk) {
   ASSERT_EQ(calls.size(), 3u);
   expectOurSpans(calls[2]);
   // Backoff from 50 ms (jitter 20 %), far from RetryInfo's second.
-  EXPECT_LT(calls[1].time - calls[0].time, 0.5);
+  EXPECT_LT(calls[1].time - calls[0].time, 0.9);
 }
 
 class RetryableCodes : public OtlpGrpcExporterTest, public ::testing::WithParamInterface<int> {};
@@ -267,13 +267,13 @@ TEST_F(OtlpGrpcExporterTest, SlowCollectorRunsIntoTheDeadline) {
   GrpcCollector collector(R"([{"sleep": 3, "code": 0}])");
   ASSERT_NE(collector.port(), 0) << collector.log();
   OtlpConfig config = configFor(collector.port());
-  config.timeout = 1000ms;
+  config.timeout = 2000ms;
   makeExporter(config);
   uv_update_time(&loop_);
   const uint64_t start = uv_now(&loop_);
   const ExportOutcome outcome = exportBatch();
   EXPECT_EQ(outcome.status, Status::kRetryExhausted);
-  EXPECT_LT(uv_now(&loop_) - start, 2500u);
+  EXPECT_LT(uv_now(&loop_) - start, 2900u);  // not the collector's 3 s
   // grpcio enforces grpc-timeout itself: its DEADLINE_EXCEEDED (retryable, but no time is left)
   // and our own deadline race by a millisecond. Either way: one attempt, nothing else.
   EXPECT_EQ(counters_.requestCount(Result::kTimeout) +
@@ -283,8 +283,8 @@ TEST_F(OtlpGrpcExporterTest, SlowCollectorRunsIntoTheDeadline) {
   EXPECT_EQ(counters_.requestCount(Result::kNonRetryableFailure), 0u);
   const std::vector<RecordedCall> calls = collector.calls();
   ASSERT_EQ(calls.size(), 1u);
-  EXPECT_LE(calls[0].time_remaining, 1.0);  // grpc-timeout told the server
-  EXPECT_GT(calls[0].time_remaining, 0.5);
+  EXPECT_LE(calls[0].time_remaining, 2.0);  // grpc-timeout told the server
+  EXPECT_GT(calls[0].time_remaining, 1.0);  // less what the connection and the call took
 }
 
 // A peer that takes the connection and never answers: our deadline alone ends the export.
@@ -358,7 +358,7 @@ TEST_F(OtlpGrpcExporterTest, TlsWithAnotherCaNeverReachesTheService) {
   ASSERT_NE(collector.port(), 0) << collector.log();
   OtlpConfig config = configFor(collector.port(), "https", "localhost");
   config.certificate = certs.pki("other-ca.pem");
-  config.timeout = 600ms;
+  config.timeout = 1500ms;  // room for at least one handshake however slow the machine
   makeExporter(config);
   const ExportOutcome outcome = exportBatch();
   EXPECT_EQ(outcome.status, Status::kRetryExhausted);

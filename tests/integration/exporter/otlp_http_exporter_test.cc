@@ -282,7 +282,7 @@ TEST_F(OtlpHttpExporterTest, ReplacesAConnectionTheCollectorClosedWhileIdle) {
   makeExporter(configFor(collector));
 
   EXPECT_EQ(exportBatch().status, Status::kSuccess);
-  runLoopFor(300ms);  // the collector's FIN arrives while the connection is idle
+  runLoopFor(1000ms);  // the collector's FIN arrives while the connection is idle
   EXPECT_EQ(exportBatch().status, Status::kSuccess);
   expectRequests({.success = 2});  // seen closed before use: no failed attempt
 

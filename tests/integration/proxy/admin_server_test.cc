@@ -307,13 +307,15 @@ TEST_F(AdminServerTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
 
 TEST_F(AdminServerTest, IdleConnectionsAndSlowHeadsTimeOut) {
   AdminServerOptions options;
-  options.idle_timeout = 300ms;
+  options.idle_timeout = 1000ms;
   startServer(options);
-  RawClient idle(port_);
+  // Each client sends as soon as it is connected: well within the timeout, however slow the
+  // test thread.
   RawClient slow(port_);
-  RawClient served(port_);
   slow.send("GET /healthz HTTP/1.1\r\nHo");
+  RawClient served(port_);
   served.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  RawClient idle(port_);
   EXPECT_EQ(parseAnswer(served.readAnswer()).status, 200);
 
   EXPECT_EQ(idle.readToEnd(), "");

@@ -398,7 +398,7 @@ TEST_F(DataPathGuardTest, ClientGoneInTheMiddleOfItsBodyAbortsTheExchange) {
 TEST_F(DataPathGuardTest, ClientResetWhileWaitingForTheAnswerAbortsTheExchange) {
   startProxyObserved(settings());
   RawConnection c(inboundPort());
-  ASSERT_TRUE(c.send("GET /sleep?ms=400 HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(c.send("GET /sleep?ms=3000 HTTP/1.1\r\nHost: a\r\n\r\n"));  // still waiting at the reset
   ASSERT_TRUE(eventually([&] { return counters().requests_total[0] == 1; }));
   c.reset();
   ASSERT_TRUE(eventually([&] { return recorder_->completed() == 1; }));

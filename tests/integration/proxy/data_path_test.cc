@@ -439,7 +439,7 @@ TEST_F(DataPathTest, GracefulDrainLetsTheRequestInFlightFinish) {
   ASSERT_TRUE(idle.send("GET /status/200 HTTP/1.1\r\nHost: a\r\n\r\n"));
   ASSERT_TRUE(idle.readResponse());
   RawConnection busy(inboundPort());
-  ASSERT_TRUE(busy.send("GET /sleep?ms=500 HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(busy.send("GET /sleep?ms=2000 HTTP/1.1\r\nHost: a\r\n\r\n"));  // in flight at the drain
   ASSERT_TRUE(eventually([&] { return counters().requests_total[0] == 2; }));
   pool_->requestStop(5s);
   // The idle keep-alive connection is closed at once; the busy one gets its answer, then closes.

@@ -136,7 +136,10 @@ struct FakeRedirect {
 class DataPathTransparentTest : public DataPathTest {
  protected:
   // The proxy with the stand-in lookup; observed: a recorder watches every request.
+  // A test that keeps the default sniff timeout is not about server-first protocols: a longer
+  // one, so that a test thread slow to send its first bytes never looks like one.
   void startTransparent(proxy::DataPathSettings s, bool observed = false) {
+    if (s.timeouts.sniff == proxy::DataPathSettings{}.timeouts.sniff) s.timeouts.sniff = 5s;
     proxy::DataPathHooks hooks;
     if (observed) {
       recorder_ = std::make_shared<proxy::StreamRecorder>();
@@ -395,11 +398,11 @@ TEST_F(DataPathTransparentTest, InboundAppModeIgnoresTheOriginalPort) {
 TEST_F(DataPathTransparentTest, SlowRequestLineOnARedirectedConnectionIsStillHttp) {
   redirect_->set(loopback(origin_.port()));
   proxy::DataPathSettings s = settings();
-  s.timeouts.sniff = 20ms;
+  s.timeouts.sniff = 300ms;
   startTransparent(s);
   RawConnection c(outboundPort());
   ASSERT_TRUE(c.send("GE"));
-  std::this_thread::sleep_for(150ms);  // past the sniff timeout: bytes came, so not server-first
+  std::this_thread::sleep_for(600ms);  // past the sniff timeout: bytes came, so not server-first
   ASSERT_TRUE(c.send("T /status/200 HTTP/1.1\r\nHost: a\r\n\r\n"));
   const std::optional<RawResponse> response = c.readResponse();
   ASSERT_TRUE(response);

@@ -131,7 +131,8 @@ TEST(H2GrpcTest, SlowResponseIsAnswered504) {
   H2Proxy::Options options = optionsFor(server.port());
   options.settings.timeouts.upstream_response = 200ms;
   H2Proxy proxy(options);
-  const Json reply = grpcClient(proxy.authority(), {"deadline"});
+  // The client waits longer than the server sleeps: only the proxy's timeout can end the call.
+  const Json reply = grpcClient(proxy.authority(), {"deadline", "10"});
   EXPECT_EQ(reply["code"].text, "14");  // UNAVAILABLE: grpc's reading of an HTTP 504
   EXPECT_EQ(proxy.localReplies(proxy::LocalReplyReason::kResponseTimeout), 1u);
 }
@@ -181,7 +182,14 @@ TEST(H2GrpcTest, DrainSendsGoawayAndTheStreamInFlightFinishes) {
              return w.sessions().size();
            }) == 1;
   }));
-  std::this_thread::sleep_for(200ms);
+  // The stream is open (its head was read) before the drain starts.
+  ASSERT_TRUE(waitFor([&] {
+    return proxy.read<uint64_t>([](proxy::H2Worker&, proxy::DataPathCounters& c) {
+             uint64_t heads = 0;
+             for (const auto& n : c.requests_total) heads += n.load();
+             return heads;
+           }) >= 1;
+  }));
   proxy.onLoop([](proxy::H2Worker& w, proxy::DataPathCounters&) { w.drain(); });
   const Json reply = call.get();
   EXPECT_EQ(reply["items"].items.size(), 60u);

@@ -9,6 +9,7 @@
 
 #include "exporter/otlp_proto_encoder.h"
 #include "exporter/resource.h"
+#include "support/counting_allocator.h"
 
 namespace tracecar::exporter {
 namespace {
@@ -59,7 +60,49 @@ TEST(SpanRecordTest, ClearedRecordIsANewOneWithItsMemoryKept) {
   EXPECT_TRUE(used.links.empty());
   EXPECT_EQ(used.name.capacity(), name_capacity);
   EXPECT_EQ(used.attributes.items().capacity(), attribute_capacity);
+  EXPECT_EQ(used.attributes.spareStrings(), 1u);  // the user agent's buffer
   EXPECT_EQ(used.home, &pool);  // stays where it belongs
+}
+
+// The values of a span made as the last one was (the data path's spans): the record's strings
+// and attribute list are reused, and so are the buffers of its long string values.
+void refill(SpanRecord& s) {
+  s.trace_state = "vendor=value-long-enough-to-allocate";
+  s.name = "GET /a/very/long/route/{id}/that/allocates";
+  s.attributes.setStaticString("user_agent.original", "a user agent longer than fifteen bytes");
+  s.attributes.setStaticString("url.path", "/short");
+  s.attributes.setStaticString("url.full", "http://example.com/a/path/long/enough/to/allocate");
+  s.attributes.setStaticInt("http.response.status_code", 200);
+}
+
+TEST(SpanRecordTest, ARefilledRecordAllocatesNothing) {
+  SpanRecord record;
+  refill(record);
+  record.clearForReuse();
+  EXPECT_EQ(record.attributes.spareStrings(), 2u);
+  const size_t before = g_allocations.load();
+  refill(record);
+  EXPECT_EQ(g_allocations.load() - before, 0u);
+  EXPECT_EQ(record.attributes.spareStrings(), 0u);
+  const AttributeValue* full = record.attributes.find("url.full");
+  ASSERT_NE(full, nullptr);
+  EXPECT_EQ(std::get<std::string>(*full), "http://example.com/a/path/long/enough/to/allocate");
+  EXPECT_EQ(std::get<std::string>(*record.attributes.find("url.path")), "/short");
+}
+
+TEST(SpanRecordTest, KeepsAFewSmallBuffersOnly) {
+  SpanRecord record;
+  const std::string huge(Attributes::kSpareStringCapacity + 1, 'h');
+  record.attributes.setStaticString("huge", huge);
+  for (const char* key : {"a1", "a2", "a3", "a4", "a5", "a6"}) {
+    record.attributes.setStaticString(key, "a value longer than fifteen bytes");
+  }
+  record.clearForReuse();
+  EXPECT_EQ(record.attributes.spareStrings(), Attributes::kSpareStrings);
+  EXPECT_TRUE(record.attributes.empty());
+  // A value longer than a kept buffer still arrives whole.
+  record.attributes.setStaticString("huge", huge);
+  EXPECT_EQ(std::get<std::string>(*record.attributes.find("huge")), huge);
 }
 
 TEST(SpanRecordPoolTest, AllocatesWhenEmptyAndHandsBackWhatWasGiven) {

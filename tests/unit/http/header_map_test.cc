@@ -172,6 +172,26 @@ TEST(HeaderMapTest, ByteSizeMatchesSerialize) {
             "accept: application/json\r\nx-trace: two\r\n");
 }
 
+TEST(HeaderMapTest, SerializeAfterRemovalsAndSetsWritesExactlyTheFields) {
+  HeaderMap map = sample();
+  map.remove("x-trace");
+  map.set("HOST", "example.org:8080");
+  map.add("Empty", "");
+  std::string out = "HEAD";
+  map.serialize(out);
+  EXPECT_EQ(out, "HEADHost: example.org:8080\r\nAccept: text/html\r\naccept: application/json\r\n"
+                 "Empty: \r\n");
+  EXPECT_EQ(out.size() - 4, map.byteSize());
+
+  HeaderMap none;
+  std::string untouched = "x";
+  none.serialize(untouched);
+  EXPECT_EQ(untouched, "x");
+  map.clear();
+  map.serialize(untouched);
+  EXPECT_EQ(untouched, "x");
+}
+
 TEST(HeaderMapTest, AddAndSetAcceptViewsOfTheirOwnBytes) {
   HeaderMap map;
   map.add("Source", std::string(100, 's'));
