@@ -278,8 +278,10 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
     const bool refused = !lost && (cause == H2CloseCause::kRefused ||
                                    (cause == H2CloseCause::kResetByPeer &&
                                     code == H2ErrorCode::kRefusedStream));
-    if (refused && !response_started_ && !retried_ && forwarded_ == 0) {
-      // Never processed by the upstream: safe to send again, once, on another connection.
+    if (refused && !response_started_ && !retried_ && forwarded_ == 0 &&
+        !request_trailers_sent_) {
+      // Never processed by the upstream: safe to send again, once, on another connection (not
+      // when its trailers went: they are not kept for a second sending).
       retried_ = true;
       stats_.retried = true;
       submitted_ = false;

@@ -540,6 +540,40 @@ TEST_F(Http1ToH2Test, RefusedStreamIsSentOnceMore) {
   EXPECT_EQ(spanAttribute(proxy_->spans().spans()[0], "http.response.status_code"), "200");
 }
 
+// An HTTP/2 client's request the app refused (REFUSED_STREAM: never processed) goes once more,
+// on another stream.
+TEST(H2ToH2RefusedTest, RefusedStreamIsSentOnceMore) {
+  H2cOrigin origin;
+  ASSERT_NE(origin.port(), 0) << "the origin did not start";
+  TranslationProxy proxy(origin.port(), UpstreamProtocol::kHttp2);
+  ASSERT_TRUE(proxy.status().ok()) << proxy.status();
+  const ProcessResult r = runProcess({"nghttp", "-t", "10", proxy.url("/refuse-first")}, 30s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "second try\n");
+  EXPECT_EQ(origin.requests().size(), 2u);
+  ASSERT_TRUE(proxy.waitForRequests(1));
+  EXPECT_TRUE(proxy.recorder().streams()[0].stats->retried);
+}
+
+// An HTTP/2 client's request whose trailers already went to the app, with no body byte before
+// them: a refusal is not answered by sending it again, which would go without its trailers.
+TEST(H2ToH2RefusedTest, RefusedStreamWhoseTrailersWentIsNotSentAgain) {
+  H2cOrigin origin;
+  ASSERT_NE(origin.port(), 0) << "the origin did not start";
+  TranslationProxy proxy(origin.port(), UpstreamProtocol::kHttp2);
+  ASSERT_TRUE(proxy.status().ok()) << proxy.status();
+  ScratchDir dir;
+  const std::string empty = makeFile(dir, "empty", 0);
+  const ProcessResult r = runProcess({"nghttp", "-v", "-t", "10", "--trailer", "x-checksum: abc",
+                                      "-d", empty, proxy.url("/refuse-first")},
+                                     30s);
+  EXPECT_NE(r.out.find(":status: 502"), std::string::npos) << r.out;
+  const std::vector<OriginRequest> seen = origin.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].body_bytes, 0u);
+  EXPECT_EQ(fieldOf(seen[0].trailers, "x-checksum"), "abc");
+}
+
 TEST_F(Http1ToH2Test, LargeResponseToAStalledClientStaysBounded) {
   start();
   constexpr uint64_t kSize = 32u << 20;
