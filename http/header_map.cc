@@ -204,6 +204,29 @@ void HeaderMap::compactIfWasteful() {
   dead_bytes_ = 0;
 }
 
+HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
+  if (this != &other) {
+    try {
+      bytes_ = other.bytes_;  // reuses the buffer when it is large enough
+      entries_ = other.entries_;
+      dead_bytes_ = other.dead_bytes_;
+    } catch (...) {
+      clear();
+      throw;
+    }
+  }
+  return *this;
+}
+
+HeaderMap& HeaderMap::operator=(HeaderMap&& other) noexcept {
+  if (this != &other) {
+    bytes_ = std::move(other.bytes_);
+    entries_ = std::move(other.entries_);
+    dead_bytes_ = std::exchange(other.dead_bytes_, 0);
+  }
+  return *this;
+}
+
 void HeaderMap::clear() noexcept {
   bytes_.clear();  // keeps the capacity for the next message
   entries_.clear();

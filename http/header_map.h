@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 namespace tracecar::http {
 
@@ -20,6 +21,18 @@ namespace tracecar::http {
 // proxy/ (http never knows a tracing header name).
 class HeaderMap {
  public:
+  HeaderMap() = default;
+  HeaderMap(const HeaderMap& other) = default;
+  // A moved-from map is empty, and its byte count with it (serialize writes what it counts).
+  HeaderMap(HeaderMap&& other) noexcept
+      : bytes_(std::move(other.bytes_)),
+        entries_(std::move(other.entries_)),
+        dead_bytes_(std::exchange(other.dead_bytes_, 0)) {}
+  // On failure (out of memory) the map is left empty, never with fields its bytes lack.
+  HeaderMap& operator=(const HeaderMap& other);
+  HeaderMap& operator=(HeaderMap&& other) noexcept;
+  ~HeaderMap() = default;
+
   size_t size() const noexcept;  // number of fields
   bool empty() const noexcept { return size() == 0; }
   std::string_view name(size_t index) const noexcept;

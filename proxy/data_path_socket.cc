@@ -1,5 +1,7 @@
 #include "proxy/data_path_socket.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -260,7 +262,7 @@ void DataPathSocket::afterWrite() noexcept {
   if (buffered() == 0) {
     releaseIfLarge(queued_);
     if (close_after_flush_) {
-      close();
+      closeFlushed();
       return;
     }
     if (shutdown_requested_ && !shutdown_sent_) {
@@ -414,7 +416,29 @@ void DataPathSocket::closeAfterFlush() noexcept {
   }
   sendBatchedNow();
   close_after_flush_ = true;
-  if (buffered() == 0 || write_failed_ || !connected_) close();
+  if (write_failed_ || !connected_) {
+    close();
+  } else if (buffered() == 0) {
+    closeFlushed();
+  }
+}
+
+void DataPathSocket::closeFlushed() noexcept {
+  // Closing with unread bytes makes the kernel reset the connection, and the reset destroys
+  // what it has not sent yet (the last reply, a GOAWAY) before the peer reads it: what the peer
+  // sent meanwhile is read and dropped first. A peer that goes on sending past the budget is
+  // reset all the same.
+  constexpr size_t kDrainBudget = 256 * 1024;
+  uv_os_fd_t fd = -1;
+  if (!closing_ && uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) == 0) {
+    for (size_t drained = 0; drained < kDrainBudget;) {
+      const ssize_t n =
+          ::recv(fd, context_.readBuffer(), WorkerContext::kReadBufferSize, MSG_DONTWAIT);
+      if (n <= 0) break;
+      drained += static_cast<size_t>(n);
+    }
+  }
+  close();
 }
 
 void DataPathSocket::close() noexcept {

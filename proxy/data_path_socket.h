@@ -81,7 +81,9 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
 
   // Sends FIN once everything queued is written.
   void shutdownWrite() noexcept;
-  // Closes when everything queued is written (or writing failed).
+  // Closes when everything queued is written (or writing failed), after reading and dropping
+  // what the peer sent meanwhile (up to 256 KiB), so that the close does not reset the
+  // connection under the bytes just written.
   void closeAfterFlush() noexcept;
   // Closes now; what is queued is dropped. onSocketClosed follows.
   void close() noexcept;
@@ -122,6 +124,7 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
   static void onShutdown(uv_shutdown_t* req, int status) noexcept;
   static void onClosed(uv_handle_t* handle) noexcept;
   void onTick() noexcept override;
+  void closeFlushed() noexcept;  // closeAfterFlush's close, once nothing is queued
   void flushBatch() noexcept override;
 
   uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }

@@ -192,6 +192,36 @@ TEST(HeaderMapTest, SerializeAfterRemovalsAndSetsWritesExactlyTheFields) {
   EXPECT_EQ(untouched, "x");
 }
 
+// A map with removed fields' bytes still in its buffer, moved from or assigned over: every map
+// afterwards counts exactly the bytes serialize writes.
+TEST(HeaderMapTest, MovedFromAndAssignedMapsCountWhatTheyHold) {
+  HeaderMap source = sample();
+  source.remove("accept");  // dead bytes in the buffer
+  HeaderMap moved(std::move(source));
+  EXPECT_EQ(source.byteSize(), 0u);  // NOLINT(bugprone-use-after-move): moved-from is empty
+  source.add("After", "move");
+  std::string out;
+  source.serialize(out);
+  EXPECT_EQ(out, "After: move\r\n");
+  EXPECT_EQ(source.byteSize(), out.size());
+
+  HeaderMap target;
+  target = std::move(moved);
+  EXPECT_EQ(moved.byteSize(), 0u);  // NOLINT(bugprone-use-after-move)
+  moved.add("Again", "1");
+  out.clear();
+  moved.serialize(out);
+  EXPECT_EQ(out, "Again: 1\r\n");
+
+  HeaderMap copy = sample();
+  copy.remove("host");
+  copy = target;  // over a map with dead bytes of its own
+  out.clear();
+  copy.serialize(out);
+  EXPECT_EQ(out, "Host: example.com\r\nX-Trace: one\r\nx-trace: two\r\n");
+  EXPECT_EQ(copy.byteSize(), out.size());
+}
+
 TEST(HeaderMapTest, AddAndSetAcceptViewsOfTheirOwnBytes) {
   HeaderMap map;
   map.add("Source", std::string(100, 's'));
