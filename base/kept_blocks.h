@@ -4,17 +4,13 @@
 #include <cstddef>
 #include <new>
 
+#include "base/asan.h"
+
 namespace tracecar::base {
 
 // AddressSanitizer must see every free to find a use after it: keep nothing under it.
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef TRACECAR_ASAN
 inline constexpr bool kKeepFreedBlocks = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool kKeepFreedBlocks = false;
-#else
-inline constexpr bool kKeepFreedBlocks = true;
-#endif
 #else
 inline constexpr bool kKeepFreedBlocks = true;
 #endif
@@ -65,6 +61,18 @@ class KeptBlocks {
   static Shelf& shelfOfThisThread() noexcept {
     thread_local Shelf shelf;
     return shelf;
+  }
+};
+
+// A base that gives T (the class deriving from it) the class operator new and delete of a
+// KeptBlocks<T> shelf. Deleting through a pointer to another base with a virtual destructor
+// reaches them too.
+template <class T>
+class KeptInThread {
+ public:
+  static void* operator new(size_t size) { return KeptBlocks<T>::allocate(size); }
+  static void operator delete(void* block, size_t size) noexcept {
+    KeptBlocks<T>::release(block, size);
   }
 };
 

@@ -5,14 +5,8 @@
 #include <functional>
 #include <utility>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TRACECAR_H2_MEMORY_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TRACECAR_H2_MEMORY_ASAN 1
-#endif
-#endif
-#ifdef TRACECAR_H2_MEMORY_ASAN
+#include "base/asan.h"
+#ifdef TRACECAR_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
 
@@ -21,7 +15,7 @@ namespace {
 
 // Under AddressSanitizer a cached block is poisoned (all but its free-list link), so a use after
 // release is reported as it would be after free().
-#ifdef TRACECAR_H2_MEMORY_ASAN
+#ifdef TRACECAR_ASAN
 void poison(void* block, size_t size) noexcept { ASAN_POISON_MEMORY_REGION(block, size); }
 void unpoison(void* block, size_t size) noexcept { ASAN_UNPOISON_MEMORY_REGION(block, size); }
 #else

@@ -244,8 +244,7 @@ class Http1Parser {
 
   // The message being read without llhttp.
   bool direct_heads_ = true;
-  bool direct_ = false;
-  uint64_t direct_left_ = 0;  // body bytes still to deliver
+  bool direct_ = false;  // its body bytes still to come are the scan's remaining_
 
   // The connection.
   bool paused_ = false;

@@ -167,7 +167,7 @@ bool Http1Parser::readDirectHead(std::string_view head) noexcept {
     const bool no_body =
         (!request && (skip || upgrade_after_ || status == 204 || status == 304)) || !length ||
         *length == 0;
-    direct_left_ = no_body ? 0 : *length;
+    remaining_ = no_body ? 0 : *length;  // the scan counts the body off from here
   } catch (const std::bad_alloc&) {
     if (!direct_) return false;
     fail(Http1Error::kInvalid, "out of memory");
@@ -177,9 +177,8 @@ bool Http1Parser::readDirectHead(std::string_view head) noexcept {
     fail(Http1Error::kInvalid, "exception in a handler");
     return true;
   }
-  if (direct_left_ > 0) {
+  if (remaining_ > 0) {
     scan_ = Scan::kBodyLength;
-    remaining_ = direct_left_;
   } else {
     scan_ = Scan::kMessageDone;
     completeDirect();
@@ -188,21 +187,18 @@ bool Http1Parser::readDirectHead(std::string_view head) noexcept {
 }
 
 void Http1Parser::deliverDirect(const char* data, size_t size) noexcept {
-  const auto n = static_cast<size_t>(std::min<uint64_t>(direct_left_, size));
-  if (n > 0) {
-    direct_left_ -= n;
-    consumed_ += n;
-    try {
-      callbacks_.onBody(std::string_view(data, n));
-    } catch (const std::bad_alloc&) {
-      fail(Http1Error::kInvalid, "out of memory");
-      return;
-    } catch (...) {
-      fail(Http1Error::kInvalid, "exception in a handler");
-      return;
-    }
+  // The scan stops at the body's last byte: every byte it checked is body.
+  consumed_ += size;
+  try {
+    callbacks_.onBody(std::string_view(data, size));
+  } catch (const std::bad_alloc&) {
+    fail(Http1Error::kInvalid, "out of memory");
+    return;
+  } catch (...) {
+    fail(Http1Error::kInvalid, "exception in a handler");
+    return;
   }
-  if (direct_left_ == 0) completeDirect();
+  if (scan_ == Scan::kMessageDone) completeDirect();
 }
 
 void Http1Parser::completeDirect() noexcept {

@@ -186,9 +186,9 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   HopByHopOptions options;
   options.keep_upgrade = status == 101;
   stripHopByHop(head.headers, options);
-  // The request head's buffer (no retry once an answer came) serves the response head.
+  // The request head's buffer, emptied above (no retry once an answer came), serves the
+  // response head.
   std::string& out = ex_.upstream_head;
-  out.clear();
   out.reserve(head.headers.byteSize() + head.reason.size() + 128);
   appendStatusLine(out, status, head.reason);
   head.headers.serialize(out);

@@ -29,7 +29,10 @@ constexpr uint64_t kDrainGoawayDelayMs = 200;
 
 // ---- one stream ----
 
-class H2DownstreamSession::Stream final : public H2UpstreamStream {
+// A stream is made and freed for every request, and is larger than what malloc keeps per thread
+// for quick reuse: freed streams' memory stays with the thread for the next ones.
+class H2DownstreamSession::Stream final : public H2UpstreamStream,
+                                         public base::KeptInThread<H2DownstreamSession::Stream> {
  public:
   Stream(H2DownstreamSession& session, int32_t id, http::H2Head&& head)
       : s_(session), id_(id), head_(std::move(head)) {
@@ -50,12 +53,6 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream {
 
   int32_t id() const noexcept { return id_; }
   uint64_t deadline() const noexcept { return deadline_ms_; }
-
-  // A stream is made and freed for every request, and is larger than what malloc keeps per
-  // thread for quick reuse: freed streams' memory stays with the thread for the next ones
-  // (base::KeptBlocks).
-  static void* operator new(size_t size);
-  static void operator delete(void* p, size_t size) noexcept;
 
   bool marked_responding = false;  // listed in s_.responding_
 
@@ -742,16 +739,6 @@ void H2DownstreamSession::onSocketClosed(DataPathSocket& socket) noexcept {
     return;
   }
   maybeRetire();
-}
-
-// ---- stream memory ----
-
-void* H2DownstreamSession::Stream::operator new(size_t size) {
-  return base::KeptBlocks<Stream>::allocate(size);
-}
-
-void H2DownstreamSession::Stream::operator delete(void* p, size_t size) noexcept {
-  base::KeptBlocks<Stream>::release(p, size);
 }
 
 // ---- session events ----

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <string>
 
-#include "base/kept_blocks.h"
 #include "http/http1_parser.h"
 
 namespace tracecar::proxy {
@@ -176,14 +175,6 @@ TracedStreamObserverFactory::TracedStreamObserverFactory(
       tracer_(propagator, routes, config, sampler, trust, sink, ids),
       metrics_(metrics),
       clock_(clock) {}
-
-void* TracedStreamObserver::operator new(size_t size) {
-  return base::KeptBlocks<TracedStreamObserver>::allocate(size);
-}
-
-void TracedStreamObserver::operator delete(void* p, size_t size) noexcept {
-  base::KeptBlocks<TracedStreamObserver>::release(p, size);
-}
 
 std::unique_ptr<StreamObserver> TracedStreamObserverFactory::create(ListenerRole /*listener*/) {
   // The tracer's routes are this factory's listener's, whatever the caller says.

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 
+#include "base/kept_blocks.h"
 #include "proxy/metrics.h"
 #include "proxy/request_tracer.h"
 #include "proxy/stream_observer.h"
@@ -44,16 +45,14 @@ bool repliedBeforeObservers(LocalReplyReason reason) noexcept;
 //  - onResponseHead, onResponseTrailers, onUpstreamFailure: forwarded to the TracedRequest.
 //  - onComplete: ends the span (queued when sampled) and records the request's duration with
 //    its method, route, status and error type, sampled or not; and the local reply, if any.
-class TracedStreamObserver final : public StreamObserver {
+// One is made and freed for every request: its memory stays with the thread for the next
+// (base::KeptInThread).
+class TracedStreamObserver final : public StreamObserver,
+                                   public base::KeptInThread<TracedStreamObserver> {
  public:
   TracedStreamObserver(RequestTracer& tracer, WorkerMetrics& metrics, ListenerRole listener,
                        UnixClock clock) noexcept
       : tracer_(tracer), metrics_(metrics), listener_(listener), clock_(clock) {}
-
-  // One is made and freed for every request: the memory stays with the thread for the next
-  // (base::KeptBlocks).
-  static void* operator new(size_t size);
-  static void operator delete(void* p, size_t size) noexcept;
 
   std::optional<LocalReply> onRequestHead(http::Http1Head& request, const PeerInfo& peer) override;
   void onResponseHead(const http::Http1Head& response) override;

@@ -8,6 +8,7 @@
 
 #include "http/h2_session.h"
 #include "support/h2_wire.h"
+#include "unit/http/header_text.h"
 
 namespace tracecar::http {
 namespace {
@@ -53,10 +54,7 @@ class Events : public H2SessionCallbacks {
  public:
   void onHeaders(int32_t id, H2Head& head) override {
     std::string e = "headers " + std::to_string(id) + " " + head.method + " " + head.path;
-    for (size_t i = 0; i < head.headers.size(); ++i) {
-      e += " [" + std::string(head.headers.name(i)) + ": " + std::string(head.headers.value(i)) +
-           "]";
-    }
+    e += test_support::describe(head.headers);
     events.push_back(e);
     if (answer) session->submitResponse(id, response, true).IgnoreError();
   }

@@ -72,5 +72,24 @@ TEST(KeptBlocksTest, EachThreadHasItsOwnShelf) {
   EXPECT_EQ(Shelf::keptOnThisThread(), here);
 }
 
+struct Interface {
+  virtual ~Interface() = default;
+};
+
+struct Kept final : Interface, KeptInThread<Kept> {
+  int payload[8] = {};
+};
+
+TEST(KeptBlocksTest, KeptInThreadGivesTheClassItsShelf) {
+  std::unique_ptr<Interface> first = std::make_unique<Kept>();
+  void* const where = first.get();
+  first.reset();  // through Interface's virtual destructor
+  EXPECT_EQ(KeptBlocks<Kept>::keptOnThisThread(), kKeepFreedBlocks ? 1U : 0U);
+  std::unique_ptr<Interface> second = std::make_unique<Kept>();
+  if (kKeepFreedBlocks) {
+    EXPECT_EQ(static_cast<void*>(second.get()), where);
+  }
+}
+
 }  // namespace
 }  // namespace tracecar::base
