@@ -1,8 +1,15 @@
 #include "exporter/batch_processor.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <stdexcept>
 #include <string>
+#include <system_error>
+
+#include "base/thread_name.h"
 
 namespace tracecar::exporter {
 namespace {
@@ -49,12 +56,23 @@ BatchProcessor::BatchProcessor(const BatchConfig& config, const ExporterFactory&
   if (const int rc = uv_loop_init(&loop_); rc != 0) {
     throw std::runtime_error(std::string("batch processor: uv_loop_init: ") + uv_strerror(rc));
   }
-  // Initialising handles cannot fail on a fresh loop once the loop itself is up.
-  uv_async_init(&loop_, &async_, &BatchProcessor::onAsync);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    const int error = errno;
+    uv_loop_close(&loop_);
+    throw std::system_error(error, std::generic_category(), "batch processor: eventfd");
+  }
+  if (const int rc = uv_poll_init(&loop_, &wake_poll_, wake_fd_); rc != 0) {
+    ::close(wake_fd_);
+    uv_loop_close(&loop_);
+    throw std::runtime_error(std::string("batch processor: uv_poll_init: ") + uv_strerror(rc));
+  }
+  uv_poll_start(&wake_poll_, UV_READABLE, &BatchProcessor::onWake);
+  // Initialising timers cannot fail on a fresh loop once the loop itself is up.
   uv_timer_init(&loop_, &schedule_timer_);
   uv_timer_init(&loop_, &retry_timer_);
   uv_timer_init(&loop_, &deadline_timer_);
-  async_.data = this;
+  wake_poll_.data = this;
   schedule_timer_.data = this;
   retry_timer_.data = this;
   deadline_timer_.data = this;
@@ -127,7 +145,7 @@ bool BatchProcessor::onEnd(std::unique_ptr<SpanRecord>&& span) noexcept {
       queue_.size() >= wake_threshold_) {
     uint8_t idle = kWakeIdle;
     if (wake_state_.compare_exchange_strong(idle, kWakeSending)) {
-      uv_async_send(&async_);
+      wake();
       wake_state_.store(kWakeSent);
     }
   }
@@ -153,7 +171,7 @@ bool BatchProcessor::flush(std::chrono::milliseconds timeout) {
   if (loop_closed_) return false;
   if (target > flush_target_) flush_target_ = target;
   // Under the mutex: shutdown() takes it before it closes the loop.
-  uv_async_send(&async_);
+  wake();
   cv_.wait_for(lock, timeout, [&] { return completed_ >= target || loop_finished_; });
   return completed_ >= target;
 }
@@ -170,7 +188,7 @@ bool BatchProcessor::shutdown(std::chrono::milliseconds timeout) {
     shutdown_requested_ = true;
     shutdown_deadline_ =
         std::chrono::steady_clock::now() + std::max(timeout, std::chrono::milliseconds::zero());
-    uv_async_send(&async_);
+    wake();
   }
   thread_.join();
 
@@ -201,6 +219,8 @@ bool BatchProcessor::shutdown(std::chrono::milliseconds timeout) {
   // Fails (busy) only if the exporter left a handle open past the deadline; then the loop's
   // own resources are abandoned rather than freed under the exporter's feet.
   uv_loop_close(&loop_);
+  ::close(wake_fd_);  // after loop_closed_: no flush() writes to it any more
+  wake_fd_ = -1;
   exporter_.reset();
   shutdown_result_ = clean;
   return clean;
@@ -219,17 +239,20 @@ void BatchProcessor::closeWakeups() noexcept {
 }
 
 void BatchProcessor::destroyLoop() noexcept {
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&wake_poll_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&schedule_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&deadline_timer_), nullptr);
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
+  ::close(wake_fd_);
+  wake_fd_ = -1;
 }
 
 // ---- loop thread ----
 
 void BatchProcessor::run() noexcept {
+  base::nameThisThread("tc-exporter");
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Stopped at shutdown's deadline: give close callbacks already under way a chance to run.
   for (int i = 0; i < 8 && uv_loop_alive(&loop_) != 0; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
@@ -240,8 +263,20 @@ void BatchProcessor::run() noexcept {
   cv_.notify_all();
 }
 
-void BatchProcessor::onAsync(uv_async_t* handle) noexcept {
+void BatchProcessor::wake() noexcept {
+  const uint64_t one = 1;
+  // Fails only with EAGAIN, when the counter is near 2^64 - 1: the loop is woken anyway.
+  while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+void BatchProcessor::onWake(uv_poll_t* handle, int status, int /*events*/) noexcept {
   BatchProcessor* p = self(handle);
+  if (status == 0) {
+    uint64_t count = 0;  // wake-ups since the last look: one look serves them all
+    while (::read(p->wake_fd_, &count, sizeof count) < 0 && errno == EINTR) {
+    }
+  }
   p->onCommand();
   p->maybeExport();
 }
@@ -431,7 +466,7 @@ void BatchProcessor::closeHandles() noexcept {
   if (handles_closing_) return;
   handles_closing_ = true;
   // With these closed (and the exporter's), uv_run has nothing left and returns.
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&wake_poll_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&schedule_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&deadline_timer_), nullptr);

@@ -82,7 +82,8 @@ class BatchProcessor {
   void closeWakeups() noexcept;
   void destroyLoop() noexcept;
 
-  static void onAsync(uv_async_t* handle) noexcept;
+  void wake() noexcept;
+  static void onWake(uv_poll_t* handle, int status, int events) noexcept;
   static void onScheduleTimer(uv_timer_t* handle) noexcept;
   static void onRetryTimer(uv_timer_t* handle) noexcept;
   static void onDeadlineTimer(uv_timer_t* handle) noexcept;
@@ -99,7 +100,7 @@ class BatchProcessor {
   std::mutex pools_mutex_;
   std::vector<std::unique_ptr<SpanRecordPool>> pools_;
 
-  // Who may wake the loop: idle -> a producer claims "sending", calls uv_async_send, marks
+  // Who may wake the loop: idle -> a producer claims "sending", calls wake(), marks
   // "sent"; the loop sets it back to idle when it next looks at the queue. So producers make at
   // most one syscall per look, never one per span. "closed" at shutdown, after any send in
   // progress has finished, so that no producer touches the loop once it is gone.
@@ -107,7 +108,11 @@ class BatchProcessor {
   std::atomic<uint8_t> wake_state_{kWakeIdle};
 
   uv_loop_t loop_{};
-  uv_async_t async_{};          // wake-ups and commands from other threads
+  // Wake-ups and commands from other threads: an eventfd that producers write to and the loop
+  // polls. (uv_async_t would do, but its receiver spins while a sender is between its two
+  // steps, which is often when both threads share a CPU and the wake-up preempts the sender.)
+  int wake_fd_ = -1;
+  uv_poll_t wake_poll_{};
   uv_timer_t schedule_timer_{};  // OTEL_BSP_SCHEDULE_DELAY
   uv_timer_t retry_timer_{};     // waits for a producer to publish a slot it has claimed
   uv_timer_t deadline_timer_{};  // shutdown's deadline
@@ -141,7 +146,7 @@ class BatchProcessor {
   std::chrono::steady_clock::time_point shutdown_deadline_{};
   uint64_t shutdown_dropped_ = 0;
   bool loop_finished_ = false;
-  bool loop_closed_ = false;  // no uv_async_send after this
+  bool loop_closed_ = false;  // no wake() after this
 
   std::mutex shutdown_mutex_;  // serialises shutdown() callers
   bool shut_down_ = false;

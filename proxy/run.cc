@@ -1,5 +1,6 @@
 #include "proxy/run.h"
 
+#include <pthread.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/thread_name.h"
 #include "exporter/batch_processor.h"
 #include "exporter/console_exporter.h"
 #include "exporter/exporter_counters.h"
@@ -37,6 +39,24 @@
 
 namespace tracecar::proxy {
 namespace {
+
+// libuv starts its thread pool (name resolution) on first use, and a new thread inherits the
+// name of the thread that starts it: start it here, from the main thread named for the pool, so
+// that `top -H` tells the pool from the exporter or a worker. A failure here changes nothing:
+// the pool then starts on first use as before.
+void startLibuvThreadPool() {
+  char own_name[16] = {};
+  if (pthread_getname_np(pthread_self(), own_name, sizeof own_name) != 0) return;
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0) return;
+  base::nameThisThread("tc-uv-pool");
+  uv_work_t work{};
+  if (uv_queue_work(&loop, &work, [](uv_work_t*) {}, [](uv_work_t*, int) {}) == 0) {
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  uv_loop_close(&loop);
+  base::nameThisThread(own_name);
+}
 
 constexpr std::string_view kComponent = "tracecar";
 
@@ -287,6 +307,7 @@ void Runner::beginStop(int signum) {
   // The drain blocks; the loop keeps serving /readyz (draining) and /metrics meanwhile.
   try {
     drain_thread_ = std::thread([this] {
+      base::nameThisThread("tc-drain");
       pool_->stop(config_.timeouts.drain);
       if (processor_ && !processor_->shutdown(config_.exporter.batch.export_timeout)) {
         log(LogLevel::kWarn, kComponent,
@@ -309,6 +330,7 @@ void Runner::onStopped(uv_async_t* handle) noexcept {
 }
 
 int Runner::run() {
+  startLibuvThreadPool();
   if (absl::Status status = loadTls(); !status.ok()) {
     logError(std::string(status.message()));
     return 1;

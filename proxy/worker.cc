@@ -9,6 +9,7 @@
 #include <system_error>
 #include <utility>
 
+#include "base/thread_name.h"
 #include "exporter/log.h"
 #include "proxy/upstream_pool.h"
 
@@ -59,6 +60,7 @@ void Worker::join() {
 }
 
 void Worker::run(ListenFds fds) noexcept {
+  base::nameThisThread("tc-worker-" + std::to_string(index_));
   // A write to a peer that reset must fail with EPIPE, not kill the process (libuv writes with
   // write(2)). Blocked here, the signal stays with this thread and is never delivered.
   sigset_t pipe_signal;

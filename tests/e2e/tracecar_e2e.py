@@ -79,6 +79,16 @@ def inbound_span(h):
     check(s["trace_id"] != TRACE and s["parent_span_id"] == "", "no context: a new trace")
     check(s["status"] == "STATUS_CODE_UNSET", "SERVER 4xx stays unset")
 
+    # Its threads are named (top -H, perf): two workers, the exporter and libuv's pool.
+    pid = tc.process.popen.pid
+    names = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+            names.append(f.read().strip())
+    for want in ("tc-worker-0", "tc-worker-1", "tc-exporter"):
+        check(names.count(want) == 1, "one thread named %s, threads: %s" % (want, sorted(names)))
+    check(names.count("tc-uv-pool") >= 1, "libuv's pool named, threads: %s" % sorted(names))
+
 
 def outbound_span(h):
     origin = h.origin()

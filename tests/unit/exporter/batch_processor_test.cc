@@ -8,10 +8,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <set>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -252,6 +255,20 @@ TEST(BatchProcessor, ExportsFullBatchWithoutWaitingForTheTimer) {
   EXPECT_EQ(h.counters.spans_enqueued.load(), 4u);
   EXPECT_EQ(h.counters.spans_exported.load(), 4u);
   EXPECT_EQ(h.counters.queue_length.load(), 0u);
+}
+
+TEST(BatchProcessor, ExportThreadIsNamedForTopAndPerf) {
+  Harness h(config(64, 1));
+  h.push(0, 1);
+  ASSERT_TRUE(h.state->waitForBatches(1));
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream in(task.path() / "comm");
+    std::string name;
+    if (std::getline(in, name)) names.insert(name);
+  }
+  EXPECT_EQ(names.count("tc-exporter"), 1u) << "threads: " << ::testing::PrintToString(names);
 }
 
 TEST(BatchProcessor, NeverExportsMoreThanBatchSizeAndKeepsOrder) {
