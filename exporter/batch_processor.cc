@@ -141,13 +141,17 @@ bool BatchProcessor::onEnd(std::unique_ptr<SpanRecord>&& span) noexcept {
   }
   // No counter bumped here: spans enqueued and queue length are read off the queue's own
   // positions (refreshCounters), so two producers do not fight over a counter's cache line.
+  // The push before the look at the state, as the loop clears the state before it looks at
+  // the queue (maybeExport): one of the two sees the other, so no span waits for the timer.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   if (wake_state_.load(std::memory_order_relaxed) == kWakeIdle &&
       queue_.size() >= wake_threshold_) {
+    wakers_.fetch_add(1);
     uint8_t idle = kWakeIdle;
-    if (wake_state_.compare_exchange_strong(idle, kWakeSending)) {
-      wake();
-      wake_state_.store(kWakeSent);
-    }
+    // "Sent" before the write: the loop may run (and clear it) between the two, and then sees
+    // this span in the queue; the write only wakes it once more.
+    if (wake_state_.compare_exchange_strong(idle, kWakeSent)) wake();
+    wakers_.fetch_sub(1);
   }
   return true;
 }
@@ -227,15 +231,10 @@ bool BatchProcessor::shutdown(std::chrono::milliseconds timeout) {
 }
 
 void BatchProcessor::closeWakeups() noexcept {
-  uint8_t state = wake_state_.load();
-  for (;;) {
-    if (state == kWakeSending) {
-      std::this_thread::yield();
-      state = wake_state_.load();
-      continue;
-    }
-    if (wake_state_.compare_exchange_weak(state, kWakeClosed)) return;
-  }
+  wake_state_.store(kWakeClosed);
+  // A producer that got past its increment before the store may still write; one after it
+  // finds the state closed and writes nothing.
+  while (wakers_.load() != 0) std::this_thread::yield();
 }
 
 void BatchProcessor::destroyLoop() noexcept {
@@ -336,9 +335,11 @@ void BatchProcessor::maybeExport() noexcept {
   do {
     redo_dispatch_ = false;
     if (!in_flight_) {
-      // Looking at the queue now: let the next producer past the threshold wake us again.
+      // Looking at the queue now: let the next producer past the threshold wake us again. The
+      // fence pairs with onEnd's: a producer that saw "sent" pushed before this look.
       uint8_t sent = kWakeSent;
       wake_state_.compare_exchange_strong(sent, kWakeIdle);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
     }
     while (shouldExport()) {
       if (!startExport()) break;

@@ -100,12 +100,14 @@ class BatchProcessor {
   std::mutex pools_mutex_;
   std::vector<std::unique_ptr<SpanRecordPool>> pools_;
 
-  // Who may wake the loop: idle -> a producer claims "sending", calls wake(), marks
-  // "sent"; the loop sets it back to idle when it next looks at the queue. So producers make at
-  // most one syscall per look, never one per span. "closed" at shutdown, after any send in
-  // progress has finished, so that no producer touches the loop once it is gone.
-  enum WakeState : uint8_t { kWakeIdle, kWakeSending, kWakeSent, kWakeClosed };
+  // Who may wake the loop: a producer past the threshold that turns "idle" into "sent" writes
+  // to the wake-up eventfd; the loop sets it back to idle each time it looks at the queue while
+  // no export is in flight. So producers make at most one syscall per look, never one per span.
+  // "closed" at shutdown; wakers_ counts producers between their look at the state and their
+  // write, so that shutdown waits for them and no producer touches the loop once it is gone.
+  enum WakeState : uint8_t { kWakeIdle, kWakeSent, kWakeClosed };
   std::atomic<uint8_t> wake_state_{kWakeIdle};
+  std::atomic<uint32_t> wakers_{0};
 
   uv_loop_t loop_{};
   // Wake-ups and commands from other threads: an eventfd that producers write to and the loop

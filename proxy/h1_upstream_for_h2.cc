@@ -217,7 +217,7 @@ void H1UpstreamForH2::onUpstreamComplete() {
   stream_.onUpstreamEnd();
   if (released_) return;
   release();
-  stream_.onUpstreamClose(http::H2ErrorCode::kNoError, http::H2CloseCause::kDone, false);
+  stream_.onUpstreamClose(http::H2ErrorCode::kNoError, http::H2CloseCause::kDone, false, false);
 }
 
 void H1UpstreamForH2::onUpstreamTunnelData(std::string_view /*data*/) noexcept {}

@@ -256,7 +256,8 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     if (taken > consumed_) consumeDownstream(taken);
   }
 
-  void onUpstreamClose(H2ErrorCode code, H2CloseCause cause, bool lost) noexcept override {
+  void onUpstreamClose(H2ErrorCode code, H2CloseCause cause, bool lost,
+                       bool retryable) noexcept override {
     dropH1();  // an HTTP/1.1 exchange closes once its response is complete
     H2UpstreamConnection* connection = upstream_;
     upstream_ = nullptr;
@@ -272,13 +273,9 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       discard_ = !request_ended_;
       return;
     }
-    const bool refused = !lost && (cause == H2CloseCause::kRefused ||
-                                   (cause == H2CloseCause::kResetByPeer &&
-                                    code == H2ErrorCode::kRefusedStream));
-    if (refused && !response_started_ && !retried_ && forwarded_ == 0 &&
-        !request_trailers_sent_) {
-      // Never processed by the upstream: safe to send again, once, on another connection (not
-      // when its trailers went: they are not kept for a second sending).
+    if (retryable && !response_started_ && !retried_) {
+      // Never processed by the upstream, and only the head went: sent again, once, on another
+      // connection.
       retried_ = true;
       stats_.retried = true;
       submitted_ = false;

@@ -40,13 +40,11 @@ bool H2UpstreamForH1::submit(bool end_stream) noexcept {
   submitted_ = true;
   if (end) end_requested_ = true;
   if (!waiting_.empty()) {
-    body_bytes_ += waiting_.size();
     unframed_ += waiting_.size();
     (void)connection_->submitData(id_, waiting_, end_requested_ && !waiting_trailers_);
     std::string().swap(waiting_);
   }
   if (waiting_trailers_) {
-    trailers_sent_ = true;
     (void)connection_->submitTrailers(id_, *waiting_trailers_);
     waiting_trailers_.reset();
   }
@@ -72,7 +70,6 @@ void H2UpstreamForH1::sendBody(std::string_view data) noexcept {
     return;
   }
   if (!connection_->submitData(id_, data, false).ok()) return;  // the stream's close follows
-  body_bytes_ += data.size();
   unframed_ += data.size();
   if (unframed_ > context_.settings().high_water_bytes) blocked_ = true;
 }
@@ -88,7 +85,6 @@ void H2UpstreamForH1::sendTrailers(const http::HeaderMap& trailers) noexcept {
     }
     return;
   }
-  trailers_sent_ = true;
   (void)connection_->submitTrailers(id_, trailers);
 }
 
@@ -217,7 +213,8 @@ void H2UpstreamForH1::onUpstreamSendProgress(size_t pending) noexcept {
   client_.onUpstreamWritable();
 }
 
-void H2UpstreamForH1::onUpstreamClose(H2ErrorCode code, H2CloseCause cause, bool lost) noexcept {
+void H2UpstreamForH1::onUpstreamClose(H2ErrorCode /*code*/, H2CloseCause cause, bool lost,
+                                      bool retryable) noexcept {
   H2UpstreamConnection* connection = connection_;
   connection_ = nullptr;  // the connection forgot the stream
   if (!lost && connection != nullptr && unconsumed_ > 0) {
@@ -231,11 +228,9 @@ void H2UpstreamForH1::onUpstreamClose(H2ErrorCode code, H2CloseCause cause, bool
     if (complete_on_close_) complete();
     return;
   }
-  const bool refused =
-      !lost && (cause == H2CloseCause::kRefused ||
-                (cause == H2CloseCause::kResetByPeer && code == H2ErrorCode::kRefusedStream));
-  if (refused && !response_started_ && !retried_ && body_bytes_ == 0 && !trailers_sent_) {
-    // Never processed by the upstream: safe to send again, once, on another connection.
+  if (retryable && !response_started_ && !retried_) {
+    // Never processed by the upstream, and only the head went: sent again, once, on another
+    // connection.
     retried_ = true;
     submitted_ = false;
     ready_ = false;

@@ -86,8 +86,8 @@ class H2UpstreamForH1 final : private H2UpstreamStream, public Retirable {
   void onUpstreamEnd() noexcept override;
   void onUpstreamCommit() noexcept override {}
   void onUpstreamSendProgress(size_t pending) noexcept override;
-  void onUpstreamClose(http::H2ErrorCode code, http::H2CloseCause cause,
-                       bool lost) noexcept override;
+  void onUpstreamClose(http::H2ErrorCode code, http::H2CloseCause cause, bool lost,
+                       bool retryable) noexcept override;
 
   // A connection for the request (again, after a refused stream); false when out of memory.
   bool acquire() noexcept;
@@ -107,15 +107,13 @@ class H2UpstreamForH1 final : private H2UpstreamStream, public Retirable {
   std::string waiting_;
   std::unique_ptr<http::HeaderMap> waiting_trailers_;
 
-  uint64_t body_bytes_ = 0;  // request body bytes submitted
-  uint64_t unframed_ = 0;    // ... not framed yet by the upstream session
+  uint64_t unframed_ = 0;    // request body bytes not framed yet by the upstream session
   uint64_t unconsumed_ = 0;  // response body bytes handed over and not acknowledged
 
   bool ready_ = false;  // connection_ can take the request now
   bool reused_ = false;
   bool submitted_ = false;      // the stream is open on connection_
   bool end_requested_ = false;  // the request ended (with the head, the last DATA or trailers)
-  bool trailers_sent_ = false;  // trailers went to the upstream session
   bool blocked_ = false;        // request bytes over the high-water mark
   bool paused_ = false;
   bool response_started_ = false;

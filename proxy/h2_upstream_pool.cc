@@ -203,7 +203,7 @@ absl::StatusOr<int32_t> H2UpstreamConnection::submitRequest(const http::H2Head& 
   absl::StatusOr<int32_t> id = session_->submitRequest(head, end_stream);
   if (!id.ok()) return id;
   try {
-    streams_.emplace(*id, &stream);
+    streams_.emplace(*id, OpenStream{&stream});
   } catch (...) {
     (void)session_->resetStream(*id, H2ErrorCode::kInternalError);
     return absl::ResourceExhaustedError("out of memory");
@@ -219,6 +219,7 @@ absl::Status H2UpstreamConnection::submitData(int32_t id, std::string_view data,
   absl::Status status = session_->submitData(id, data, end_stream);
   if (status.ok()) {
     if (!data.empty()) {
+      if (auto it = streams_.find(id); it != streams_.end()) it->second.sent_past_head = true;
       try {
         sending_.insert(id);
       } catch (...) {
@@ -233,7 +234,10 @@ absl::Status H2UpstreamConnection::submitTrailers(int32_t id,
                                                   const http::HeaderMap& trailers) noexcept {
   if (!session_) return absl::FailedPreconditionError("HTTP/2 upstream closed");
   absl::Status status = session_->submitTrailers(id, trailers);
-  if (status.ok()) scheduleFlush();
+  if (status.ok()) {
+    if (auto it = streams_.find(id); it != streams_.end()) it->second.sent_past_head = true;
+    scheduleFlush();
+  }
   return status;
 }
 
@@ -287,7 +291,7 @@ void H2UpstreamConnection::afterReceive() noexcept {
   committing.swap(committing_);
   for (int32_t id : committing) {
     auto it = streams_.find(id);
-    if (it != streams_.end()) it->second->onUpstreamCommit();
+    if (it != streams_.end()) it->second.stream->onUpstreamCommit();
   }
   if (state_ == State::kReady) dispatchWaiters();
   scheduleFlush();
@@ -318,7 +322,7 @@ void H2UpstreamConnection::onHeaders(int32_t id, http::H2Head& head) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   if (head.status >= 200) committing_.push_back(id);
-  it->second->onUpstreamHeaders(head);
+  it->second.stream->onUpstreamHeaders(head);
 }
 
 void H2UpstreamConnection::onData(int32_t id, std::string_view data) {
@@ -327,29 +331,31 @@ void H2UpstreamConnection::onData(int32_t id, std::string_view data) {
     session_->consume(id, data.size());
     return;
   }
-  it->second->onUpstreamData(data);
+  it->second.stream->onUpstreamData(data);
 }
 
 void H2UpstreamConnection::onTrailers(int32_t id, http::HeaderMap& trailers) {
   auto it = streams_.find(id);
-  if (it != streams_.end()) it->second->onUpstreamTrailers(trailers);
+  if (it != streams_.end()) it->second.stream->onUpstreamTrailers(trailers);
 }
 
 void H2UpstreamConnection::onEndStream(int32_t id) {
   auto it = streams_.find(id);
-  if (it != streams_.end()) it->second->onUpstreamEnd();
+  if (it != streams_.end()) it->second.stream->onUpstreamEnd();
 }
 
 void H2UpstreamConnection::onStreamClose(int32_t id, H2ErrorCode code, H2CloseCause cause) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
-  H2UpstreamStream* stream = it->second;
+  const OpenStream open = it->second;
   streams_.erase(it);
   sending_.erase(id);
   if (cause == H2CloseCause::kResetByPeer) {
     DataPathCounters::add(pool_.counters().resets_to_downstream);
   }
-  stream->onUpstreamClose(code, cause, false);
+  const bool refused = cause == H2CloseCause::kRefused ||
+                       (cause == H2CloseCause::kResetByPeer && code == H2ErrorCode::kRefusedStream);
+  open.stream->onUpstreamClose(code, cause, false, refused && !open.sent_past_head);
   updateIdleTimer();
 }
 
@@ -467,7 +473,7 @@ void H2UpstreamConnection::flush() noexcept {
         }
         const size_t pending = session_->pendingData(id);
         if (pending == 0) sending_.erase(id);
-        it->second->onUpstreamSendProgress(pending);
+        it->second.stream->onUpstreamSendProgress(pending);
         if (state_ == State::kClosed) return;
       }
     }
@@ -489,11 +495,12 @@ void H2UpstreamConnection::fail(UpstreamFailure failure, bool connected) noexcep
   // Waiters never got a stream: they fail as a connection failure of this kind.
   std::vector<H2UpstreamStream*> waiters;
   waiters.swap(waiters_);
-  std::unordered_map<int32_t, H2UpstreamStream*> streams;
+  std::unordered_map<int32_t, OpenStream> streams;
   streams.swap(streams_);
   for (H2UpstreamStream* stream : waiters) stream->onUpstreamFailed(failure);
-  for (auto& [id, stream] : streams) {
-    stream->onUpstreamClose(H2ErrorCode::kInternalError, H2CloseCause::kResetByPeer, true);
+  for (auto& [id, open] : streams) {
+    open.stream->onUpstreamClose(H2ErrorCode::kInternalError, H2CloseCause::kResetByPeer, true,
+                                 false);
   }
   if (socket_ != nullptr) {
     if (connected && session_) {

@@ -50,8 +50,12 @@ class H2UpstreamStream {
   // to the socket): what is no longer waiting may be acknowledged to the downstream.
   virtual void onUpstreamSendProgress(size_t pending) noexcept = 0;
   // The stream closed. lost: the whole connection failed (reset, closed, protocol error).
-  virtual void onUpstreamClose(http::H2ErrorCode code, http::H2CloseCause cause,
-                               bool lost) noexcept = 0;
+  // retryable: the peer never processed it (refused: past its GOAWAY's last stream id, or reset
+  // with REFUSED_STREAM) and nothing but its head went (no body byte, no trailers), so the same
+  // request may go again on another connection; whether it does (once, before any response) is
+  // the stream's choice.
+  virtual void onUpstreamClose(http::H2ErrorCode code, http::H2CloseCause cause, bool lost,
+                               bool retryable) noexcept = 0;
 };
 
 // One multiplexed HTTP/2 connection (h2c, prior knowledge) to one upstream destination, owned
@@ -143,7 +147,11 @@ class H2UpstreamConnection final : private DataPathSocketCallbacks,
   UpstreamTarget target_;
   State state_ = State::kResolving;
   std::unique_ptr<http::H2Session> session_;
-  std::unordered_map<int32_t, H2UpstreamStream*> streams_;
+  struct OpenStream {
+    H2UpstreamStream* stream = nullptr;
+    bool sent_past_head = false;  // a body byte or the trailers were submitted
+  };
+  std::unordered_map<int32_t, OpenStream> streams_;
   std::vector<H2UpstreamStream*> waiters_;
   std::vector<int32_t> committing_;     // got a final head in the read being processed
   std::unordered_set<int32_t> sending_;  // have request body bytes waiting to be framed

@@ -540,6 +540,20 @@ TEST_F(Http1ToH2Test, RefusedStreamIsSentOnceMore) {
   EXPECT_EQ(spanAttribute(proxy_->spans().spans()[0], "http.response.status_code"), "200");
 }
 
+// A request whose body had begun to go when the app refused it is not sent again (the bytes
+// that went are not kept for a second sending): 502.
+TEST_F(Http1ToH2Test, RefusedStreamWhoseBodyWentIsNotSentAgain) {
+  start();
+  const ProcessResult r = curl({"--data-binary", "abc", "-o", "/dev/null", "-w", "%{http_code}",
+                                proxy_->url("/refuse-first")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "502");
+  const std::vector<OriginRequest> seen = origin_.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].body_bytes, 3u);
+  EXPECT_EQ(proxy_->counters().h2_refused_retries, 0u);
+}
+
 // An HTTP/2 client's request the app refused (REFUSED_STREAM: never processed) goes once more,
 // on another stream.
 TEST(H2ToH2RefusedTest, RefusedStreamIsSentOnceMore) {
@@ -572,6 +586,22 @@ TEST(H2ToH2RefusedTest, RefusedStreamWhoseTrailersWentIsNotSentAgain) {
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].body_bytes, 0u);
   EXPECT_EQ(fieldOf(seen[0].trailers, "x-checksum"), "abc");
+}
+
+// The same for an HTTP/2 client: a body byte went, so the refusal is answered 502.
+TEST(H2ToH2RefusedTest, RefusedStreamWhoseBodyWentIsNotSentAgain) {
+  H2cOrigin origin;
+  ASSERT_NE(origin.port(), 0) << "the origin did not start";
+  TranslationProxy proxy(origin.port(), UpstreamProtocol::kHttp2);
+  ASSERT_TRUE(proxy.status().ok()) << proxy.status();
+  ScratchDir dir;
+  const std::string body = makeFile(dir, "body", 3);
+  const ProcessResult r =
+      runProcess({"nghttp", "-v", "-t", "10", "-d", body, proxy.url("/refuse-first")}, 30s);
+  EXPECT_NE(r.out.find(":status: 502"), std::string::npos) << r.out;
+  const std::vector<OriginRequest> seen = origin.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].body_bytes, 3u);
 }
 
 TEST_F(Http1ToH2Test, LargeResponseToAStalledClientStaysBounded) {

@@ -1,6 +1,7 @@
 #include "exporter/batch_processor.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -484,6 +485,40 @@ TEST(BatchProcessor, TwoProducerThreadsLoseNothing) {
   EXPECT_EQ(h.counters.spans_exported.load(), n);
   EXPECT_EQ(dropped(h.counters, DropReason::kQueueFull), 2 * kPerThread - n);
   EXPECT_EQ(h.counters.queue_length.load(), 0u);
+}
+
+// Every batch's worth of spans is exported on a producer's wake-up, never left for the schedule
+// timer (1 h here): also when the wake-up preempts the producer half-way, which is likeliest
+// with the producer and the exporter thread on one CPU (a pod with a one-CPU limit).
+TEST(BatchProcessor, EveryFullBatchIsExportedWithoutTheTimerOnOneCpu) {
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  int cpu = -1;
+  for (int i = 0; i < CPU_SETSIZE && cpu < 0; ++i) {
+    if (CPU_ISSET(i, &before)) cpu = i;
+  }
+  ASSERT_GE(cpu, 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);  // the exporter thread inherits it
+  {
+    Harness h(config(64, 8));  // wakes at 8 spans
+    constexpr uint64_t kBursts = 3000;
+    for (uint64_t b = 0; b < kBursts; ++b) {
+      h.push(b * 8, b * 8 + 8);
+      std::unique_lock lock(h.state->mutex);
+      const bool exported = h.state->cv.wait_for(lock, 5s, [&] {
+        size_t n = 0;
+        for (const auto& batch : h.state->batches) n += batch.size();
+        return n >= (b + 1) * 8;
+      });
+      ASSERT_TRUE(exported) << "burst " << b << ": left waiting for the timer";
+    }
+    ASSERT_TRUE(h.processor.flush(kLongWait));  // the last answer counted
+    EXPECT_EQ(h.counters.spans_exported.load(), kBursts * 8);
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
 }
 
 // Records from newRecord come back to the thread that made them once their batch is done
