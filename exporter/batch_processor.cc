@@ -67,7 +67,13 @@ BatchProcessor::BatchProcessor(const BatchConfig& config, const ExporterFactory&
     uv_loop_close(&loop_);
     throw std::runtime_error(std::string("batch processor: uv_poll_init: ") + uv_strerror(rc));
   }
-  uv_poll_start(&wake_poll_, UV_READABLE, &BatchProcessor::onWake);
+  if (const int rc = uv_poll_start(&wake_poll_, UV_READABLE, &BatchProcessor::onWake); rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&wake_poll_), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    ::close(wake_fd_);
+    throw std::runtime_error(std::string("batch processor: uv_poll_start: ") + uv_strerror(rc));
+  }
   // Initialising timers cannot fail on a fresh loop once the loop itself is up.
   uv_timer_init(&loop_, &schedule_timer_);
   uv_timer_init(&loop_, &retry_timer_);
@@ -141,11 +147,11 @@ bool BatchProcessor::onEnd(std::unique_ptr<SpanRecord>&& span) noexcept {
   }
   // No counter bumped here: spans enqueued and queue length are read off the queue's own
   // positions (refreshCounters), so two producers do not fight over a counter's cache line.
+  if (queue_.size() < wake_threshold_) return true;  // counts this thread's own push
   // The push before the look at the state, as the loop clears the state before it looks at
   // the queue (maybeExport): one of the two sees the other, so no span waits for the timer.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (wake_state_.load(std::memory_order_relaxed) == kWakeIdle &&
-      queue_.size() >= wake_threshold_) {
+  if (wake_state_.load(std::memory_order_relaxed) == kWakeIdle) {
     wakers_.fetch_add(1);
     uint8_t idle = kWakeIdle;
     // "Sent" before the write: the loop may run (and clear it) between the two, and then sees

@@ -216,10 +216,14 @@ absl::StatusOr<int32_t> H2UpstreamConnection::submitRequest(const http::H2Head& 
 absl::Status H2UpstreamConnection::submitData(int32_t id, std::string_view data,
                                               bool end_stream) noexcept {
   if (!session_) return absl::FailedPreconditionError("HTTP/2 upstream closed");
+  // Marked before the attempt: bytes handed over are not kept for a second sending, whether
+  // or not the session took them.
+  if (!data.empty()) {
+    if (auto it = streams_.find(id); it != streams_.end()) it->second.sent_past_head = true;
+  }
   absl::Status status = session_->submitData(id, data, end_stream);
   if (status.ok()) {
     if (!data.empty()) {
-      if (auto it = streams_.find(id); it != streams_.end()) it->second.sent_past_head = true;
       try {
         sending_.insert(id);
       } catch (...) {
@@ -233,11 +237,9 @@ absl::Status H2UpstreamConnection::submitData(int32_t id, std::string_view data,
 absl::Status H2UpstreamConnection::submitTrailers(int32_t id,
                                                   const http::HeaderMap& trailers) noexcept {
   if (!session_) return absl::FailedPreconditionError("HTTP/2 upstream closed");
+  if (auto it = streams_.find(id); it != streams_.end()) it->second.sent_past_head = true;
   absl::Status status = session_->submitTrailers(id, trailers);
-  if (status.ok()) {
-    if (auto it = streams_.find(id); it != streams_.end()) it->second.sent_past_head = true;
-    scheduleFlush();
-  }
+  if (status.ok()) scheduleFlush();
   return status;
 }
 
