@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "integration/proxy/h2_translation_fixture.h"
@@ -554,52 +555,52 @@ TEST_F(Http1ToH2Test, RefusedStreamWhoseBodyWentIsNotSentAgain) {
   EXPECT_EQ(proxy_->counters().h2_refused_retries, 0u);
 }
 
-// An HTTP/2 client's request the app refused (REFUSED_STREAM: never processed) goes once more,
-// on another stream.
-TEST(H2ToH2RefusedTest, RefusedStreamIsSentOnceMore) {
-  H2cOrigin origin;
-  ASSERT_NE(origin.port(), 0) << "the origin did not start";
-  TranslationProxy proxy(origin.port(), UpstreamProtocol::kHttp2);
-  ASSERT_TRUE(proxy.status().ok()) << proxy.status();
-  const ProcessResult r = runProcess({"nghttp", "-t", "10", proxy.url("/refuse-first")}, 30s);
+// An HTTP/2 client through a proxy that speaks HTTP/2 to an h2c origin, whose /refuse-first
+// refuses the first request it sees (REFUSED_STREAM) and answers the next.
+class H2ToH2RefusedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(origin_.port(), 0) << "the origin did not start";
+    proxy_ = std::make_unique<TranslationProxy>(origin_.port(), UpstreamProtocol::kHttp2);
+    ASSERT_TRUE(proxy_->status().ok()) << proxy_->status();
+  }
+
+  H2cOrigin origin_;
+  std::unique_ptr<TranslationProxy> proxy_;
+  ScratchDir dir_;
+};
+
+// A request the app refused (never processed) goes once more, on another stream.
+TEST_F(H2ToH2RefusedTest, RefusedStreamIsSentOnceMore) {
+  const ProcessResult r = runProcess({"nghttp", "-t", "10", proxy_->url("/refuse-first")}, 30s);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "second try\n");
-  EXPECT_EQ(origin.requests().size(), 2u);
-  ASSERT_TRUE(proxy.waitForRequests(1));
-  EXPECT_TRUE(proxy.recorder().streams()[0].stats->retried);
+  EXPECT_EQ(origin_.requests().size(), 2u);
+  ASSERT_TRUE(proxy_->waitForRequests(1));
+  EXPECT_TRUE(proxy_->recorder().streams()[0].stats->retried);
 }
 
-// An HTTP/2 client's request whose trailers already went to the app, with no body byte before
-// them: a refusal is not answered by sending it again, which would go without its trailers.
-TEST(H2ToH2RefusedTest, RefusedStreamWhoseTrailersWentIsNotSentAgain) {
-  H2cOrigin origin;
-  ASSERT_NE(origin.port(), 0) << "the origin did not start";
-  TranslationProxy proxy(origin.port(), UpstreamProtocol::kHttp2);
-  ASSERT_TRUE(proxy.status().ok()) << proxy.status();
-  ScratchDir dir;
-  const std::string empty = makeFile(dir, "empty", 0);
+// A request whose trailers already went to the app, with no body byte before them: a refusal is
+// not answered by sending it again, which would go without its trailers.
+TEST_F(H2ToH2RefusedTest, RefusedStreamWhoseTrailersWentIsNotSentAgain) {
+  const std::string empty = makeFile(dir_, "empty", 0);
   const ProcessResult r = runProcess({"nghttp", "-v", "-t", "10", "--trailer", "x-checksum: abc",
-                                      "-d", empty, proxy.url("/refuse-first")},
+                                      "-d", empty, proxy_->url("/refuse-first")},
                                      30s);
   EXPECT_NE(r.out.find(":status: 502"), std::string::npos) << r.out;
-  const std::vector<OriginRequest> seen = origin.requests();
+  const std::vector<OriginRequest> seen = origin_.requests();
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].body_bytes, 0u);
   EXPECT_EQ(fieldOf(seen[0].trailers, "x-checksum"), "abc");
 }
 
-// The same for an HTTP/2 client: a body byte went, so the refusal is answered 502.
-TEST(H2ToH2RefusedTest, RefusedStreamWhoseBodyWentIsNotSentAgain) {
-  H2cOrigin origin;
-  ASSERT_NE(origin.port(), 0) << "the origin did not start";
-  TranslationProxy proxy(origin.port(), UpstreamProtocol::kHttp2);
-  ASSERT_TRUE(proxy.status().ok()) << proxy.status();
-  ScratchDir dir;
-  const std::string body = makeFile(dir, "body", 3);
+// The same when a body byte went: the refusal is answered 502.
+TEST_F(H2ToH2RefusedTest, RefusedStreamWhoseBodyWentIsNotSentAgain) {
+  const std::string body = makeFile(dir_, "body", 3);
   const ProcessResult r =
-      runProcess({"nghttp", "-v", "-t", "10", "-d", body, proxy.url("/refuse-first")}, 30s);
+      runProcess({"nghttp", "-v", "-t", "10", "-d", body, proxy_->url("/refuse-first")}, 30s);
   EXPECT_NE(r.out.find(":status: 502"), std::string::npos) << r.out;
-  const std::vector<OriginRequest> seen = origin.requests();
+  const std::vector<OriginRequest> seen = origin_.requests();
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].body_bytes, 3u);
 }
