@@ -150,7 +150,7 @@ absl::Status OtlpHttpConnection::start() noexcept {
 }
 
 bool OtlpHttpConnection::reusable() const noexcept {
-  return !failed_ && !dead_ && !released_ && !in_request_;
+  return !failed_ && !dead_ && !released_ && !in_request_ && !write_in_flight_;
 }
 
 void OtlpHttpConnection::send(std::string_view head, std::string_view body) noexcept {
@@ -173,7 +173,7 @@ void OtlpHttpConnection::send(std::string_view head, std::string_view body) noex
       tls_->takeOutgoing(queued_);
     } else {
       queued_.append(head);
-      queued_.append(body);
+      queued_body_ = body;
     }
   } catch (const std::bad_alloc&) {
     fail("out of memory writing the request");
@@ -291,13 +291,24 @@ void OtlpHttpConnection::onConnectedImpl(int status) noexcept {
 // ---- writing ----
 
 void OtlpHttpConnection::flushWrites() noexcept {
-  if (write_in_flight_ || !connected_ || socket_ == nullptr || queued_.empty()) return;
+  if (write_in_flight_ || !connected_ || socket_ == nullptr) return;
+  if (queued_.empty() && queued_body_.empty()) return;
   writing_.swap(queued_);
   queued_.clear();
-  uv_buf_t buf = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
+  uv_buf_t bufs[2];
+  unsigned count = 0;
+  if (!writing_.empty()) {
+    bufs[count++] = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
+  }
+  if (!queued_body_.empty()) {
+    // libuv reads but never writes a buffer it is given to write.
+    bufs[count++] = uv_buf_init(const_cast<char*>(queued_body_.data()),
+                                static_cast<unsigned>(queued_body_.size()));
+    queued_body_ = {};
+  }
   write_req_.data = this;
   const int rc =
-      uv_write(&write_req_, stream(&socket_->tcp), &buf, 1, &OtlpHttpConnection::onWritten);
+      uv_write(&write_req_, stream(&socket_->tcp), bufs, count, &OtlpHttpConnection::onWritten);
   if (rc < 0) {
     fail("writing to the collector: " + uvError(rc));
     return;
@@ -393,7 +404,11 @@ void OtlpHttpConnection::feed(std::string_view data) noexcept {
     response_complete_ = false;
     in_request_ = false;
     parser_.resume();
-    if (!response_keep_alive_ || !data.empty()) closeQuietly();
+    // An answer before the whole request was written: the rest of the body would reach the
+    // collector as the start of the next request (and the caller may change it once answered).
+    if (!response_keep_alive_ || !data.empty() || write_in_flight_ || !queued_body_.empty()) {
+      closeQuietly();
+    }
     callbacks_.onResponse(response_);
     return;
   }
@@ -494,6 +509,7 @@ void OtlpHttpConnection::closeSocket(bool report_failure) noexcept {
   Socket* socket = socket_;
   socket_ = nullptr;
   connected_ = false;
+  queued_body_ = {};  // never written now; libuv no longer reads a write's buffers once closed
   socket->report_failure = report_failure;
   uv_close(reinterpret_cast<uv_handle_t*>(&socket->tcp), &OtlpHttpConnection::onSocketClosed);
 }

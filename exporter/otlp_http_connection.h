@@ -85,11 +85,15 @@ class OtlpHttpConnection : private http::Http1ParserCallbacks {
                                                   OtlpHttpConnectionCallbacks& callbacks,
                                                   uint64_t id);
 
-  // Sends one request: head (up to and including the blank line) then body, both copied. The
-  // answer, or the failure, comes through the callbacks. Only when reusable().
+  // Sends one request: head (up to and including the blank line) then body. The head is copied;
+  // so is the body over TLS, but over plain TCP it is written from where it lies (a batch is
+  // hundreds of kilobytes): the caller keeps it unchanged until the answer or the failure is
+  // reported or the connection is released. The answer, or the failure, comes through the
+  // callbacks. Only when reusable().
   void send(std::string_view head, std::string_view body) noexcept;
 
-  // Can carry a request now: not failed, not closed by the collector, none in flight.
+  // Can carry a request now: not failed, not closed by the collector, none in flight, nothing
+  // being written (an answer that came before the whole request was written closes it).
   bool reusable() const noexcept;
   // Which of this exporter's connections it is (from 1), for logs.
   uint64_t id() const noexcept { return id_; }
@@ -159,7 +163,8 @@ class OtlpHttpConnection : private http::Http1ParserCallbacks {
   std::unique_ptr<char[]> read_buffer_;
   std::string plaintext_;  // decrypted, waiting for the parser
   std::string queued_;     // bytes to write once the current write is done
-  std::string writing_;    // bytes of the write in flight
+  std::string_view queued_body_;  // plain TCP: the request body, written after queued_
+  std::string writing_;    // bytes of the write in flight (then the body, if any)
   bool write_in_flight_ = false;
 
   http::Http1Parser parser_;

@@ -28,11 +28,15 @@ class SpanRecordPool {
   }
 
   // The owning thread: a record as new (home set to this pool), recycled when one is waiting.
+  // A recycled record is emptied here rather than by give(): the owner is about to write the
+  // same memory, so it is brought into the cache once, and the long strings it frees go back
+  // to the allocator of the thread that makes them.
   std::unique_ptr<SpanRecord> take() {
     const uint64_t tail = tail_.load(std::memory_order_relaxed);
     if (tail != head_.load(std::memory_order_acquire)) {
       std::unique_ptr<SpanRecord> record(slots_[tail & (capacity_ - 1)]);
       tail_.store(tail + 1, std::memory_order_release);
+      record->clearForReuse();
       return record;
     }
     auto record = std::make_unique<SpanRecord>();
@@ -40,11 +44,10 @@ class SpanRecordPool {
     return record;
   }
 
-  // The exporter thread: empties the record and keeps it for take(), or deletes it when full.
+  // The exporter thread: keeps the record for take(), or deletes it when full.
   void give(std::unique_ptr<SpanRecord> record) noexcept {
     const uint64_t head = head_.load(std::memory_order_relaxed);
     if (head - tail_.load(std::memory_order_acquire) >= capacity_) return;  // deleted
-    record->clearForReuse();
     slots_[head & (capacity_ - 1)] = record.release();
     head_.store(head + 1, std::memory_order_release);
   }

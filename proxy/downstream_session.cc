@@ -352,12 +352,10 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
   ex_ = Exchange{};
   ex_.upstream_head = std::move(head_buffer);
   ex_.upstream_head.clear();
-  const uint64_t now = uv_hrtime();
   StreamStats& stats = ex_.stats;
   stats.listener = listener_.role;
-  stats.start_ns = request_start_ns_ != 0 ? request_start_ns_ : now;
+  stats.start_ns = request_start_ns_ != 0 ? request_start_ns_ : uv_hrtime();
   request_start_ns_ = 0;
-  stats.request_head_ns = now;
   stats.request_header_bytes = head.header_bytes;
   DataPathCounters::add(
       context_.counters().requests_total[static_cast<size_t>(listener_.role)]);
@@ -491,7 +489,6 @@ void DownstreamSession::connectUpstream() noexcept {
     return;
   }
   ex_.stats.upstream_reused = upstream_->reused();
-  ex_.stats.upstream_ready_ns = uv_hrtime();
   sendRequestHead();
 }
 
@@ -510,7 +507,6 @@ void DownstreamSession::connectH2Upstream(http::H2Head&& head) noexcept {
     parser_.pause();
     return;
   }
-  ex_.stats.upstream_ready_ns = uv_hrtime();
   sendRequestHead();
 }
 

@@ -51,18 +51,14 @@ void DownstreamSession::releaseUpstream(bool reusable) noexcept {
 
 void DownstreamSession::onUpstreamReady(UpstreamConnection& /*connection*/) noexcept {
   if (phase_ == Phase::kOpening && upstream_ != nullptr) {
-    ex_.stats.upstream_ready_ns = uv_hrtime();
     enterTunnel();
     return;
   }
   if (phase_ != Phase::kRequest || upstream_ == nullptr) return;
-  const uint64_t now = uv_hrtime();
-  ex_.stats.upstream_ready_ns = now;
   if (ex_.terminate_connect) {
     ex_.awaiting_upstream = false;
     if (socket_ != nullptr) socket_->write("HTTP/1.1 200 Connection Established\r\n\r\n");
     ex_.stats.status = 200;
-    ex_.stats.response_head_ns = now;
     ex_.response_started = true;
     if (observer_ != nullptr) {
       try {
@@ -87,7 +83,6 @@ void DownstreamSession::onUpstreamReady(UpstreamConnection& /*connection*/) noex
 
 void DownstreamSession::onH2UpstreamReady() noexcept {
   if (phase_ != Phase::kRequest || h2_upstream_ == nullptr) return;
-  ex_.stats.upstream_ready_ns = uv_hrtime();
   sendRequestHead();
   if (ex_.awaiting_upstream) {
     ex_.awaiting_upstream = false;
@@ -168,7 +163,6 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   const bool tunnel = status == 101 || (ex_.connect && status / 100 == 2);
 
   StreamStats& stats = ex_.stats;
-  stats.response_head_ns = uv_hrtime();
   stats.status = status;
   stats.response_header_bytes = head.header_bytes;
   ex_.upstream_head.clear();  // no retry once an answer came

@@ -40,7 +40,6 @@ bool H1UpstreamForH2::acquire(bool fresh_only) noexcept {
 }
 
 void H1UpstreamForH2::sendHeadAndPending() noexcept {
-  stats_.upstream_ready_ns = uv_hrtime();
   connected_ = true;
   if (pending_.empty()) {
     connection_->write(head_);

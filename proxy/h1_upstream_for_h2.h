@@ -33,7 +33,7 @@ class H1UpstreamForH2 final : private UpstreamConnectionCallbacks,
                               private Tickable,
                               public Retirable {
  public:
-  // stats: the stream's; the exchange records upstream_ready_ns, upstream_reused and retried.
+  // stats: the stream's; the exchange records upstream_reused and retried.
   H1UpstreamForH2(WorkerContext& context, H2UpstreamStream& stream, StreamStats& stats) noexcept
       : context_(context), stream_(stream), stats_(stats) {}
   ~H1UpstreamForH2() override;

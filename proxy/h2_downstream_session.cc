@@ -38,7 +38,6 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       : s_(session), id_(id), head_(std::move(head)) {
     stats_.listener = session.listener_.role;
     stats_.start_ns = uv_hrtime();
-    stats_.request_head_ns = stats_.start_ns;
     stats_.request_header_bytes = head_.header_list_bytes;
   }
   ~Stream() override {
@@ -193,7 +192,6 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       return;
     }
     deadline_ms_ = 0;
-    stats_.response_head_ns = uv_hrtime();
     stats_.response_header_bytes = head.header_list_bytes;
     stats_.status = head.status;
     response_.status = head.status;
@@ -434,7 +432,6 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
 
   void submit() noexcept {
     if (upstream_ == nullptr || discard_) return;
-    stats_.upstream_ready_ns = uv_hrtime();
     const bool end = request_ended_ && body_.empty() && !trailers_;
     absl::StatusOr<int32_t> id = upstream_->submitRequest(upstream_head_, end, *this);
     if (!id.ok()) {

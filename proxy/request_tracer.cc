@@ -183,6 +183,12 @@ void TracedRequest::onUpstreamFailure(semconv::UpstreamFailure failure) {
   if (!failure_) failure_ = failure;
 }
 
+TracedRequest::Outcome TracedRequest::end(uint64_t start_unix_nano, uint64_t end_unix_nano) {
+  start_unix_nano_ = start_unix_nano;
+  if (record_) record_->start_unix_nano = start_unix_nano;
+  return end(end_unix_nano);
+}
+
 TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
   Outcome out;
   out.kind = kind_;

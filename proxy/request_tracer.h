@@ -159,6 +159,9 @@ class TracedRequest {
 
   // Finishes the span, hands it to the sink when sampled, and says what metrics need.
   Outcome end(uint64_t now_unix_nano);
+  // The same, with the span's start time set here rather than by begin(): for callers that
+  // learn when the request started only once it is over.
+  Outcome end(uint64_t start_unix_nano, uint64_t end_unix_nano);
 
  private:
   friend class RequestTracer;

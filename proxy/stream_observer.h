@@ -79,9 +79,6 @@ struct StreamStats {
   uint64_t tunnel_bytes_downstream = 0;  // upstream -> downstream
 
   uint64_t start_ns = 0;              // first byte of the request
-  uint64_t request_head_ns = 0;       // request head parsed
-  uint64_t upstream_ready_ns = 0;     // upstream connection ready (reused or connected)
-  uint64_t response_head_ns = 0;      // final response head received
   uint64_t end_ns = 0;                // last byte queued downstream, or the stream failed
 
   bool local_reply = false;  // answered by tracecar

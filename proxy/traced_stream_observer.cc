@@ -3,6 +3,8 @@
 #include <chrono>
 #include <string>
 
+#include <uv.h>
+
 #include "http/http1_parser.h"
 
 namespace tracecar::proxy {
@@ -36,10 +38,33 @@ SamplingDecision samplingDecision(SamplingResult result) noexcept {
 
 }  // namespace
 
+uint64_t WallClockAnchor::unixAt(uint64_t monotonic_ns) noexcept {
+  if (!set_ || static_cast<int64_t>(monotonic_ns - anchor_monotonic_ns_) >=
+                   static_cast<int64_t>(kRenewAfterNs)) {
+    anchor_monotonic_ns_ = monotonic_();
+    anchor_unix_ns_ = wall_();
+    set_ = true;
+  }
+  const int64_t offset = static_cast<int64_t>(monotonic_ns - anchor_monotonic_ns_);
+  if (offset < 0 && static_cast<uint64_t>(-offset) > anchor_unix_ns_) return 0;
+  return anchor_unix_ns_ + static_cast<uint64_t>(offset);
+}
+
+namespace {
+
+uint64_t monotonicNanos() noexcept { return uv_hrtime(); }
+
 uint64_t systemUnixNanos() noexcept {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
+}
+
+}  // namespace
+
+uint64_t unixNanosAt(uint64_t monotonic_ns) noexcept {
+  thread_local WallClockAnchor anchor(monotonicNanos, systemUnixNanos);
+  return anchor.unixAt(monotonic_ns);
 }
 
 std::optional<RejectReason> rejectReasonOf(LocalReplyReason reason) noexcept {
@@ -99,7 +124,7 @@ std::optional<LocalReply> TracedStreamObserver::onRequestHead(http::Http1Head& r
                                                               const PeerInfo& peer) {
   const exporter::SpanKind kind = spanKind(listener_);
   traced_ = tracer_.begin(kind, request, RequestTracer::Peer{peer.address, peer.port},
-                          peer.tls ? "https" : "http", clock_());
+                          peer.tls ? "https" : "http", /*now_unix_nano=*/0);  // see onComplete
   begun_ = true;
   metrics_.recordExtractReport(traced_.extractReport());
   if (const std::optional<ContextRejection>& rejection = traced_.rejection()) {
@@ -146,7 +171,15 @@ void TracedStreamObserver::onComplete(const StreamStats& stats) {
     traced_.onResponseHead(stats.status);
   }
   if (stats.upstream_tls) traced_.onUpstreamTls();
-  const TracedRequest::Outcome outcome = traced_.end(clock_());
+  // The span covers the stream, from its first byte: both times come from the stream's
+  // monotonic readings, turned into wall-clock time once.
+  const uint64_t end_ns = stats.end_ns != 0 ? stats.end_ns : uv_hrtime();
+  const uint64_t start_ns = stats.start_ns != 0 && stats.start_ns <= end_ns ? stats.start_ns
+                                                                            : end_ns;
+  const uint64_t end_unix = clock_(end_ns);
+  const uint64_t elapsed = end_ns - start_ns;
+  const TracedRequest::Outcome outcome =
+      traced_.end(end_unix > elapsed ? end_unix - elapsed : 0, end_unix);
 
   HttpRequestLabels labels;
   labels.method = outcome.method;
@@ -154,10 +187,7 @@ void TracedStreamObserver::onComplete(const StreamStats& stats) {
   labels.status_code = outcome.status_code;
   // A status code speaks for itself: error_type only says why there was no real answer.
   if (failed_ || outcome.status_code == 0) labels.error_type = outcome.error_type;
-  const uint64_t duration_ns = stats.start_ns != 0 && stats.end_ns >= stats.start_ns
-                                   ? stats.end_ns - stats.start_ns
-                                   : outcome.duration_ns;
-  metrics_.recordRequest(httpRole(outcome.kind), labels, duration_ns);
+  metrics_.recordRequest(httpRole(outcome.kind), labels, elapsed);
 
   if (stats.local_reply && !repliedBeforeObservers(stats.local_reply_reason)) {
     if (const std::optional<RejectReason> reason = rejectReasonOf(stats.local_reply_reason)) {

@@ -24,9 +24,33 @@ class TrustPolicy;
 
 namespace tracecar::proxy {
 
-// Wall-clock nanoseconds since the Unix epoch: span timestamps. Tests pass a fake.
-using UnixClock = uint64_t (*)() noexcept;
-uint64_t systemUnixNanos() noexcept;
+// Span timestamps: wall-clock nanoseconds since the Unix epoch for a time of the monotonic clock
+// (uv_hrtime() nanoseconds, as in StreamStats). Tests pass a fake.
+using UnixClock = uint64_t (*)(uint64_t monotonic_ns) noexcept;
+
+// Wall-clock times for monotonic ones, from a reading of both clocks taken together (the
+// anchor) and taken again once a monotonic time a second or more past it is asked for: the data
+// path reads the monotonic clock anyway, and this spares two wall-clock reads per request. A
+// step of the wall clock shows in span timestamps within a second; durations are the monotonic
+// clock's. One per thread (not thread-safe).
+class WallClockAnchor {
+ public:
+  using Read = uint64_t (*)() noexcept;
+  static constexpr uint64_t kRenewAfterNs = 1'000'000'000;
+
+  WallClockAnchor(Read monotonic, Read wall) noexcept : monotonic_(monotonic), wall_(wall) {}
+  uint64_t unixAt(uint64_t monotonic_ns) noexcept;
+
+ private:
+  Read monotonic_;
+  Read wall_;
+  uint64_t anchor_monotonic_ns_ = 0;
+  uint64_t anchor_unix_ns_ = 0;
+  bool set_ = false;
+};
+
+// The calling thread's WallClockAnchor over uv_hrtime() and the system clock.
+uint64_t unixNanosAt(uint64_t monotonic_ns) noexcept;
 
 // The metrics reason of a local reply; nullopt for the ones metrics have no reason for (508 loop
 // detected, other observer replies).
@@ -86,7 +110,7 @@ class TracedStreamObserverFactory final : public StreamObserverFactory {
                               const sampling::Sampler& sampler,
                               const sampling::TrustPolicy& trust, SpanSink& sink,
                               WorkerMetrics& metrics,
-                              UnixClock clock = systemUnixNanos,
+                              UnixClock clock = unixNanosAt,
                               propagation::IdGenerator* ids = nullptr);
 
   std::unique_ptr<StreamObserver> create(ListenerRole listener) override;

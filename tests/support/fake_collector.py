@@ -16,6 +16,9 @@ repeats):
   {"hangup": true, "status": 200}                 answer as if keeping the connection alive,
                                                   then close it (an idle timeout, at once)
   {"status": 400, "rpc_message": "bad"}           ... a google.rpc.Status protobuf body
+  {"early_ms": 500, "status": 200}                answer as soon as the head is read, then
+                                                  read the body after that long (recorded
+                                                  with what arrived; wire_bytes says how much)
 
 With --record DIR, request N (from 1) is written to DIR/N.body (gzip-decoded) and DIR/N.json
 (method, path, headers with lowercase names, connection number from 1, monotonic time); the
@@ -88,6 +91,11 @@ class State:
             self.requests += 1
             return self.requests, self.script[index]
 
+    def peek(self):
+        """The action the next request will consume."""
+        with self.lock:
+            return self.script[min(self.requests, len(self.script) - 1)]
+
     def next_connection(self):
         with self.lock:
             self.connections += 1
@@ -139,6 +147,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def handle_request(self):
         state = self.server.state
+        if state.peek().get("early_ms") is not None:
+            self.answer_early(state)
+            return
         raw = self.read_body()
         body = raw
         if self.headers.get("Content-Encoding", "").lower() == "gzip":
@@ -200,6 +211,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             # The client gave up (a delay past its timeout): nothing to answer.
             self.close_connection = True
+
+    def answer_early(self, state):
+        number, action = state.next_request()
+        try:
+            self.send_response(action.get("status", 200))
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(action["early_ms"] / 1000.0)
+            length = int(self.headers.get("Content-Length", "0"))
+            raw = bytearray()
+            while len(raw) < length:
+                chunk = self.rfile.read1(length - len(raw))
+                if not chunk:
+                    break
+                raw += chunk
+        except OSError:
+            raw = b""
+        if len(raw) < int(self.headers.get("Content-Length", "0")):
+            self.close_connection = True  # the client gave the rest up
+        meta = {
+            "method": self.command,
+            "path": self.path,
+            "headers": {name.lower(): value for name, value in self.headers.items()},
+            "connection": self.connection_number,
+            "time": time.monotonic(),
+            "wire_bytes": len(raw),
+        }
+        state.record(number, meta, bytes(raw))
 
     def reset(self):
         try:

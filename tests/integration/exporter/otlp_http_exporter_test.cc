@@ -310,6 +310,38 @@ TEST_F(OtlpHttpExporterTest, RetriesWhenAReusedConnectionTurnsOutClosed) {
   EXPECT_EQ(requests[1].body, requests[2].body);
 }
 
+// The body is written from the exporter's own buffer, which the next batch overwrites: a
+// connection answered while that write is still going is closed, not reused.
+TEST_F(OtlpHttpExporterTest, ClosesAConnectionAnsweredBeforeItsBodyWasWritten) {
+  FakeCollector collector(R"([{"early_ms": 500, "status": 200}, {"status": 200}])");
+  ASSERT_NE(collector.port(), 0) << collector.log();
+  makeExporter(configFor(collector));
+  // 8 MiB: more than the socket buffers take while the collector is not reading.
+  SpanRecord big = testing::realisticServerSpan();
+  big.attributes.setStaticString("test.padding", std::string(8 << 20, 'p'));
+  useSpans({std::move(big)});
+
+  const ExportOutcome early = exportBatch();
+  EXPECT_EQ(early.status, Status::kSuccess) << early.message;
+  useSpans({testing::realisticServerSpan(), testing::rootSpan()});
+  const ExportOutcome next = exportBatch();
+  EXPECT_EQ(next.status, Status::kSuccess) << next.message;
+  expectRequests({.success = 2});
+
+  std::vector<RecordedRequest> requests;
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while ((requests = collector.requests()).size() < 2 &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(requests.size(), 2u) << collector.log();
+  EXPECT_EQ(requests[0].connection, 1);
+  EXPECT_LT(requests[0].wire_bytes, std::stoull(requests[0].header("content-length")));
+  EXPECT_EQ(requests[1].connection, 2);
+  EXPECT_EQ(requests[1].wire_bytes, std::stoull(requests[1].header("content-length")));
+  EXPECT_EQ(requests[1].body, protobufOf(batch_));
+}
+
 TEST_F(OtlpHttpExporterTest, AnswersWithoutARequestWhenNoTimeIsLeft) {
   FakeCollector collector;
   ASSERT_NE(collector.port(), 0) << collector.log();

@@ -103,6 +103,13 @@ class OtlpHttpExporterTest : public ::testing::Test {
     exporter_ = std::move(*created);
   }
 
+  // The batch exportBatch() sends from now on.
+  void useSpans(std::vector<SpanRecord> spans) {
+    spans_ = std::move(spans);
+    batch_.clear();
+    for (const SpanRecord& span : spans_) batch_.push_back(&span);
+  }
+
   // Exports batch_ and runs the loop until the answer.
   ExportOutcome exportBatch(std::chrono::milliseconds deadline = 20s) {
     std::optional<ExportOutcome> outcome;

@@ -1,9 +1,11 @@
 #include "proxy/traced_stream_observer.h"
 
 #include <gtest/gtest.h>
+#include <uv.h>
 #include <prometheus/client_metric.h>
 #include <prometheus/metric_family.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,10 +39,9 @@ constexpr std::string_view kTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
 constexpr std::string_view kParent = "00f067aa0ba902b7";
 constexpr uint64_t kMs = 1'000'000;
 
-uint64_t fakeNow() noexcept {
-  static uint64_t now = 1'700'000'000'000'000'000;
-  return now += kMs;
-}
+// Wall-clock time = this epoch + the monotonic time.
+constexpr uint64_t kWallAtMonotonicZero = 1'700'000'000'000'000'000;
+uint64_t fakeUnixAt(uint64_t monotonic_ns) noexcept { return kWallAtMonotonicZero + monotonic_ns; }
 
 class CollectingSink : public SpanSink {
  public:
@@ -75,7 +76,6 @@ StreamStats stats(ListenerRole listener, int status, uint64_t duration_ms) {
   s.listener = listener;
   s.status = status;
   s.start_ns = 1'000 * kMs;
-  s.request_head_ns = s.start_ns;
   s.end_ns = s.start_ns + duration_ms * kMs;
   return s;
 }
@@ -150,9 +150,9 @@ struct Worker {
         ids(7),
         shard(shardFor(metrics, sampler)),
         inbound(ListenerRole::kInbound, propagator, &routes, config, sampler, trust, sink, shard,
-                fakeNow, &ids),
+                fakeUnixAt, &ids),
         outbound(ListenerRole::kOutbound, propagator, nullptr, config, sampler, trust, sink,
-                 shard, fakeNow, &ids) {}
+                 shard, fakeUnixAt, &ids) {}
 
   std::vector<MetricFamily> scrape() const { return metrics.Collect(); }
 
@@ -190,6 +190,9 @@ TEST(TracedStreamObserverTest, InboundRequestBecomesServerSpanAndChildContextGoe
   EXPECT_EQ(attribute(span, "http.response.status_code"), "200");
   EXPECT_EQ(attribute(span, "url.query"), "token=REDACTED");
   EXPECT_EQ(attribute(span, "client.address"), "10.1.2.3");
+  // The span runs from the stream's first byte to its last, on the wall clock.
+  EXPECT_EQ(span.start_unix_nano, kWallAtMonotonicZero + 1'000 * kMs);
+  EXPECT_EQ(span.end_unix_nano, kWallAtMonotonicZero + 1'250 * kMs);
   // The request sent on carries the span just started as its parent.
   EXPECT_EQ(std::string(head.headers.get("traceparent").value_or("")),
             "00-" + std::string(kTrace) + "-" + span.span_id.toHex() + "-01");
@@ -528,6 +531,65 @@ TEST(TracedStreamObserverTest, NonGrpcRequestGetsNoRpcAttributes) {
   EXPECT_EQ(attribute(*w.sink.spans[0], "rpc.system"), "<absent>");
   EXPECT_EQ(attribute(*w.sink.spans[0], "rpc.grpc.status_code"), "<absent>");
   EXPECT_EQ(w.sink.spans[0]->status_code, exporter::StatusCode::kUnset);
+}
+
+TEST(UnixNanosAtTest, IsTheWallClockNowForTheMonotonicNow) {
+  const auto wall = [] {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  };
+  const uint64_t before = wall();
+  const uint64_t converted = unixNanosAt(uv_hrtime());
+  const uint64_t after = wall();
+  // Within the bounds, give or take what the wall clock may have been slewed since the anchor
+  // (at most a second old): far less than a millisecond.
+  EXPECT_GE(converted + kMs, before);
+  EXPECT_LE(converted, after + kMs);
+}
+
+TEST(UnixNanosAtTest, KeepsMonotonicDifferencesExactlyAndTakesEarlierTimes) {
+  const uint64_t now = uv_hrtime();
+  const uint64_t at_now = unixNanosAt(now);
+  // Earlier than the anchor (a request that started before it was taken): still exact.
+  EXPECT_EQ(unixNanosAt(now - 300 * kMs), at_now - 300 * kMs);
+  EXPECT_EQ(unixNanosAt(now + 1), at_now + 1);
+}
+
+// A fake pair of clocks: the monotonic one at fake_monotonic, the wall clock that plus
+// fake_wall_offset.
+uint64_t fake_monotonic = 0;
+uint64_t fake_wall_offset = 0;
+uint64_t fakeMonotonic() noexcept { return fake_monotonic; }
+uint64_t fakeWall() noexcept { return fake_monotonic + fake_wall_offset; }
+
+TEST(WallClockAnchorTest, FollowsAWallClockStepOnceASecondHasPassed) {
+  fake_monotonic = 5'000 * kMs;
+  fake_wall_offset = kWallAtMonotonicZero;
+  WallClockAnchor anchor(fakeMonotonic, fakeWall);
+  EXPECT_EQ(anchor.unixAt(5'000 * kMs), kWallAtMonotonicZero + 5'000 * kMs);
+  EXPECT_EQ(anchor.unixAt(4'000 * kMs), kWallAtMonotonicZero + 4'000 * kMs);  // earlier: exact
+
+  // The wall clock is stepped 7 s forward.
+  fake_wall_offset = kWallAtMonotonicZero + 7'000 * kMs;
+  fake_monotonic = 5'999 * kMs;
+  EXPECT_EQ(anchor.unixAt(5'999 * kMs), kWallAtMonotonicZero + 5'999 * kMs);  // not yet seen
+  fake_monotonic = 6'000 * kMs;  // a second past the anchor: taken again
+  EXPECT_EQ(anchor.unixAt(6'000 * kMs), kWallAtMonotonicZero + 13'000 * kMs);
+  EXPECT_EQ(anchor.unixAt(6'500 * kMs), kWallAtMonotonicZero + 13'500 * kMs);
+}
+
+TEST(WallClockAnchorTest, NeverGoesBelowTheEpoch) {
+  fake_monotonic = 10'000 * kMs;
+  fake_wall_offset = 0;  // a wall clock at 10 s after 1970
+  WallClockAnchor anchor(fakeMonotonic, fakeWall);
+  EXPECT_EQ(anchor.unixAt(10'000 * kMs), 10'000 * kMs);
+  EXPECT_EQ(anchor.unixAt(1'000 * kMs), 1'000 * kMs);
+  EXPECT_EQ(anchor.unixAt(0), 0u);
+  fake_wall_offset = 0;
+  fake_monotonic = 10'000 * kMs;
+  WallClockAnchor early(fakeMonotonic, [] () noexcept -> uint64_t { return 2'000 * kMs; });
+  EXPECT_EQ(early.unixAt(5'000 * kMs), 0u);  // 5 s before a wall clock at 2 s: clamped
 }
 
 }  // namespace
