@@ -146,9 +146,33 @@ class Writer {
     }
   }
   void raw(const void* data, size_t len) {
-    if (len == 0) return;
-    std::memcpy(base_ + pos_, data, len);
+    char* const out = base_ + pos_;
+    const auto* in = static_cast<const char*>(data);
+    // Keys and most values are short: two overlapping loads and stores, reading only bytes of
+    // the source, instead of a call to memcpy.
+    if (len >= 8 && len <= 16) {
+      copyOverlapping<uint64_t>(out, in, len);
+    } else if (len > 16 && len <= 32) {
+      copyOverlapping<Bytes16>(out, in, len);
+    } else if (len >= 4 && len < 8) {
+      copyOverlapping<uint32_t>(out, in, len);
+    } else if (len != 0) {
+      std::memcpy(out, in, len);
+    }
     pos_ += len;
+  }
+  struct Bytes16 {
+    uint64_t a, b;
+  };
+  // len is between sizeof(T) and twice that.
+  template <class T>
+  [[gnu::always_inline]] static void copyOverlapping(char* out, const char* in, size_t len) {
+    T head;
+    T tail;
+    std::memcpy(&head, in, sizeof(T));
+    std::memcpy(&tail, in + len - sizeof(T), sizeof(T));
+    std::memcpy(out, &head, sizeof(T));
+    std::memcpy(out + len - sizeof(T), &tail, sizeof(T));
   }
 
   std::string& out_;
