@@ -3,7 +3,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "exporter/span.h"
@@ -29,10 +31,11 @@ class SpanQueue {
   explicit SpanQueue(size_t capacity)
       : capacity_(capacity == 0 ? 1 : capacity),
         mask_((capacity_ & (capacity_ - 1)) == 0 ? capacity_ - 1 : 0),
-        slots_(std::make_unique<Slot[]>(capacity_)) {
-    for (size_t i = 0; i < capacity_; ++i) {
-      slots_[i].sequence.store(2 * i, std::memory_order_relaxed);
-    }
+        slots_(static_cast<Slot*>(std::calloc(capacity_, sizeof(Slot)))) {
+    // Zeroed memory is an empty queue (see Slot): a large queue takes fresh pages from the
+    // system that nothing touches until the slots are used, so an idle sidecar does not pay for
+    // them.
+    if (!slots_) throw std::bad_alloc();
   }
   SpanQueue(const SpanQueue&) = delete;
   SpanQueue& operator=(const SpanQueue&) = delete;
@@ -41,9 +44,9 @@ class SpanQueue {
     // Whatever is still published belongs to the queue.
     uint64_t pos = dequeue_pos_.load(std::memory_order_relaxed);
     for (;;) {
-      Slot& slot = slots_[index(pos)];
-      if (slot.sequence.load(std::memory_order_acquire) != 2 * pos + 1) break;
-      delete slot.span;
+      const size_t i = index(pos);
+      if (sequence(i, std::memory_order_acquire) != 2 * pos + 1) break;
+      delete slots_[i].span;
       ++pos;
     }
   }
@@ -53,14 +56,14 @@ class SpanQueue {
     uint64_t pos = enqueue_pos_.load(std::memory_order_relaxed);
     for (;;) {
       if ((pos & kClosedBit) != 0) return PushResult::kClosed;
-      Slot& slot = slots_[index(pos)];
-      const uint64_t seq = slot.sequence.load(std::memory_order_acquire);
+      const size_t i = index(pos);
+      const uint64_t seq = sequence(i, std::memory_order_acquire);
       const auto diff = static_cast<int64_t>(seq - 2 * pos);
       if (diff == 0) {
         // The CAS compares the closed bit too: a close that raced us makes it fail.
         if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-          slot.span = span.release();
-          slot.sequence.store(2 * pos + 1, std::memory_order_release);
+          slots_[i].span = span.release();
+          setSequence(i, 2 * pos + 1, std::memory_order_release);
           return PushResult::kPushed;
         }
       } else if (diff < 0) {
@@ -80,11 +83,11 @@ class SpanQueue {
     uint64_t pos = dequeue_pos_.load(std::memory_order_relaxed);
     size_t n = 0;
     while (n < max) {
-      Slot& slot = slots_[index(pos)];
-      if (slot.sequence.load(std::memory_order_acquire) != 2 * pos + 1) break;
-      out.emplace_back(slot.span);
-      slot.span = nullptr;
-      slot.sequence.store(2 * (pos + capacity_), std::memory_order_release);
+      const size_t i = index(pos);
+      if (sequence(i, std::memory_order_acquire) != 2 * pos + 1) break;
+      out.emplace_back(slots_[i].span);
+      slots_[i].span = nullptr;
+      setSequence(i, 2 * (pos + capacity_), std::memory_order_release);
       ++pos;
       ++n;
       // Per item, so that a throwing emplace_back can never make us pop a slot twice.
@@ -122,10 +125,22 @@ class SpanQueue {
  private:
   static constexpr uint64_t kClosedBit = uint64_t{1} << 63;
 
+  // Plain words, made by calloc, the sequence read and written through std::atomic_ref. It is
+  // kept as an offset from slot i's first sequence, 2i, so that all zeros is the empty queue.
   struct Slot {
-    std::atomic<uint64_t> sequence{0};
-    SpanRecord* span = nullptr;  // owned while published
+    uint64_t sequence_offset;
+    SpanRecord* span;  // owned while published
   };
+  struct FreeSlots {
+    void operator()(Slot* slots) const noexcept { std::free(slots); }
+  };
+
+  uint64_t sequence(size_t i, std::memory_order order) const noexcept {
+    return std::atomic_ref<uint64_t>(slots_[i].sequence_offset).load(order) + 2 * uint64_t{i};
+  }
+  void setSequence(size_t i, uint64_t value, std::memory_order order) noexcept {
+    std::atomic_ref<uint64_t>(slots_[i].sequence_offset).store(value - 2 * uint64_t{i}, order);
+  }
 
   size_t index(uint64_t pos) const noexcept {
     // Capacity is OTEL_BSP_MAX_QUEUE_SIZE, any positive number: mask when we can, divide if not.
@@ -135,7 +150,7 @@ class SpanQueue {
 
   const size_t capacity_;
   const size_t mask_;  // capacity - 1 when capacity is a power of two, else 0
-  std::unique_ptr<Slot[]> slots_;
+  std::unique_ptr<Slot[], FreeSlots> slots_;
   // Producers hammer the claim counter; keep the consumer's position off its cache line.
   alignas(64) std::atomic<uint64_t> enqueue_pos_{0};
   alignas(64) std::atomic<uint64_t> dequeue_pos_{0};
