@@ -155,15 +155,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.headers.get("Content-Encoding", "").lower() == "gzip":
             body = gzip.decompress(raw)
         number, action = state.next_request()
-        meta = {
-            "method": self.command,
-            "path": self.path,
-            "headers": {name.lower(): value for name, value in self.headers.items()},
-            "connection": self.connection_number,
-            "time": time.monotonic(),
-            "wire_bytes": len(raw),
-        }
-        state.record(number, meta, body)
+        self.record(state, number, raw, body)
 
         if action.get("delay_ms"):
             time.sleep(action["delay_ms"] / 1000.0)
@@ -232,6 +224,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raw = b""
         if len(raw) < int(self.headers.get("Content-Length", "0")):
             self.close_connection = True  # the client gave the rest up
+        self.record(state, number, bytes(raw), bytes(raw))
+
+    def record(self, state, number, raw, body):
+        """Records request number: raw is the body as it came, body as decoded."""
         meta = {
             "method": self.command,
             "path": self.path,
@@ -240,7 +236,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "time": time.monotonic(),
             "wire_bytes": len(raw),
         }
-        state.record(number, meta, bytes(raw))
+        state.record(number, meta, body)
 
     def reset(self):
         try:
