@@ -150,7 +150,7 @@ absl::Status OtlpHttpConnection::start() noexcept {
 }
 
 bool OtlpHttpConnection::reusable() const noexcept {
-  return !failed_ && !dead_ && !released_ && !in_request_ && !write_in_flight_;
+  return !failed_ && !dead_ && !released_ && !in_request_ && !body_in_flight_;
 }
 
 void OtlpHttpConnection::send(std::string_view head, std::string_view body) noexcept {
@@ -186,6 +186,7 @@ void OtlpHttpConnection::release() noexcept {
   if (released_) return;
   released_ = true;
   dead_ = true;
+  queued_body_ = {};  // the owner's buffer: not ours to read after this
   // Canceled or not, its callback still comes and is the one to free the connection.
   if (dns_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&dns_req_));
   closeSocket(false);
@@ -305,6 +306,7 @@ void OtlpHttpConnection::flushWrites() noexcept {
     bufs[count++] = uv_buf_init(const_cast<char*>(queued_body_.data()),
                                 static_cast<unsigned>(queued_body_.size()));
     queued_body_ = {};
+    body_in_flight_ = true;
   }
   write_req_.data = this;
   const int rc =
@@ -325,6 +327,7 @@ void OtlpHttpConnection::onWritten(uv_write_t* req, int status) noexcept {
 
 void OtlpHttpConnection::onWrittenImpl(int status) noexcept {
   write_in_flight_ = false;
+  body_in_flight_ = false;
   writing_.clear();
   if (status == UV_ECANCELED || released_ || failed_) return;
   if (status < 0) {
@@ -406,7 +409,7 @@ void OtlpHttpConnection::feed(std::string_view data) noexcept {
     parser_.resume();
     // An answer before the whole request was written: the rest of the body would reach the
     // collector as the start of the next request (and the caller may change it once answered).
-    if (!response_keep_alive_ || !data.empty() || write_in_flight_ || !queued_body_.empty()) {
+    if (!response_keep_alive_ || !data.empty() || body_in_flight_ || !queued_body_.empty()) {
       closeQuietly();
     }
     callbacks_.onResponse(response_);
@@ -483,6 +486,7 @@ void OtlpHttpConnection::fail(std::string reason) noexcept {
   if (failed_ || released_) return;
   failed_ = true;
   dead_ = true;
+  queued_body_ = {};  // never written now
   failure_ = std::move(reason);
   // Reported from a libuv callback, never from inside send(): once the socket is closed, or
   // when the pending resolution completes.
@@ -501,6 +505,7 @@ void OtlpHttpConnection::deliverFailure() noexcept {
 
 void OtlpHttpConnection::closeQuietly() noexcept {
   dead_ = true;
+  queued_body_ = {};  // never written now
   closeSocket(false);
 }
 
@@ -509,7 +514,6 @@ void OtlpHttpConnection::closeSocket(bool report_failure) noexcept {
   Socket* socket = socket_;
   socket_ = nullptr;
   connected_ = false;
-  queued_body_ = {};  // never written now; libuv no longer reads a write's buffers once closed
   socket->report_failure = report_failure;
   uv_close(reinterpret_cast<uv_handle_t*>(&socket->tcp), &OtlpHttpConnection::onSocketClosed);
 }

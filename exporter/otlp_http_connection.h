@@ -92,8 +92,8 @@ class OtlpHttpConnection : private http::Http1ParserCallbacks {
   // callbacks. Only when reusable().
   void send(std::string_view head, std::string_view body) noexcept;
 
-  // Can carry a request now: not failed, not closed by the collector, none in flight, nothing
-  // being written (an answer that came before the whole request was written closes it).
+  // Can carry a request now: not failed, not closed by the collector, none in flight, no body
+  // being written (an answer that came before the whole body was written closes it).
   bool reusable() const noexcept;
   // Which of this exporter's connections it is (from 1), for logs.
   uint64_t id() const noexcept { return id_; }
@@ -163,9 +163,11 @@ class OtlpHttpConnection : private http::Http1ParserCallbacks {
   std::unique_ptr<char[]> read_buffer_;
   std::string plaintext_;  // decrypted, waiting for the parser
   std::string queued_;     // bytes to write once the current write is done
-  std::string_view queued_body_;  // plain TCP: the request body, written after queued_
+  // Plain TCP: the request body, written after queued_ (on whichever of the addresses connects).
+  std::string_view queued_body_;
   std::string writing_;    // bytes of the write in flight (then the body, if any)
   bool write_in_flight_ = false;
+  bool body_in_flight_ = false;  // the write in flight reads the owner's body
 
   http::Http1Parser parser_;
   OtlpHttpResponse response_;

@@ -146,6 +146,11 @@ Attribute* Attributes::searchItem(std::string_view key) noexcept {
 
 bool Attributes::replaceOrRoom(std::string_view key, AttributeValue& value,
                                const AttributeLimits& limits) {
+  if (const auto* text = std::get_if<std::string>(&value)) {
+    if (text->size() > kSpareStringCapacity) large_values_ = true;
+  } else if (std::holds_alternative<StringArray>(value)) {
+    large_values_ = true;
+  }
   if (limits.value_length != std::numeric_limits<size_t>::max()) {
     applyValueLength(value, limits.value_length);
   }
@@ -189,6 +194,7 @@ void Attributes::setStatic(std::string_view key, AttributeValue value,
 
 void Attributes::setStaticString(std::string_view key, std::string_view value,
                                  const AttributeLimits& limits) {
+  if (value.size() > kSpareStringCapacity) large_values_ = true;
   const uint64_t bit = keyBit(key);
   Attribute* item = findItem(key, bit);
   if (item != nullptr) {

@@ -171,7 +171,10 @@ class Attributes {
     items_.clear();
     dropped_ = 0;
     key_bits_ = 0;
+    large_values_ = false;
   }
+  // Some value holds memory that clearForReuse would free (see large_values_).
+  bool holdsLargeValues() const noexcept { return large_values_; }
   // clear(), but the buffers of up to kSpareStrings string values (of at most
   // kSpareStringCapacity bytes each) stay for the next string values setStaticString makes: a
   // list refilled with values of the same sizes allocates nothing.
@@ -204,6 +207,9 @@ class Attributes {
   std::vector<Attribute> items_;
   std::vector<std::string> spare_;  // emptied string buffers, see clearForReuse
   uint32_t dropped_ = 0;
+  // A value was set that clearForReuse would not keep whole: a string past
+  // kSpareStringCapacity bytes, or an array.
+  bool large_values_ = false;
   // The keyBit of every key in items_: a key whose bit is clear is not there, which spares the
   // search for most new keys.
   uint64_t key_bits_ = 0;
@@ -230,6 +236,11 @@ struct SpanRecord {
   // Empties the record for another span: every field as in a new record, but the memory its
   // strings and lists hold is kept. home is left as it is.
   void clearForReuse() noexcept;
+  // Holds memory that clearForReuse frees: attribute values past the kept sizes, events or
+  // links. A pool empties such a record at once rather than keep it all while it waits.
+  bool holdsLargeValues() const noexcept {
+    return attributes.holdsLargeValues() || !events.empty() || !links.empty();
+  }
 
   TraceId trace_id;
   SpanId span_id;

@@ -131,6 +131,8 @@ class SpanQueue {
     uint64_t sequence_offset;
     SpanRecord* span;  // owned while published
   };
+  static_assert(alignof(Slot) >= std::atomic_ref<uint64_t>::required_alignment);
+  static_assert(std::atomic_ref<uint64_t>::is_always_lock_free);
   struct FreeSlots {
     void operator()(Slot* slots) const noexcept { std::free(slots); }
   };

@@ -61,10 +61,13 @@ class SpanRecordPool {
     return record;
   }
 
-  // The exporter thread: keeps the record for take(), or deletes it when full.
+  // The exporter thread: keeps the record for take(), or deletes it when full. A record with
+  // values past the sizes clearForReuse keeps is emptied here, so that a full ring holds no
+  // more than that while it waits.
   void give(std::unique_ptr<SpanRecord> record) noexcept {
     const uint64_t head = head_.load(std::memory_order_relaxed);
     if (head - tail_.load(std::memory_order_acquire) >= capacity_) return;  // deleted
+    if (record->holdsLargeValues()) record->clearForReuse();
     slots_[head & (capacity_ - 1)] = record.release();
     head_.store(head + 1, std::memory_order_release);
   }

@@ -76,6 +76,10 @@ void DownstreamSession::onSniffData(std::string_view data) noexcept {
     // The first bytes: a request head's clock starts (408) whatever they turn out to be.
     request_start_ns_ = uv_hrtime();
     startTimer(TimerMode::kHeader, context_.settings().timeouts.header_read);
+  } else if (request_start_ns_ == 0) {
+    // The first plaintext after a TLS handshake: the request starts here (its span and its
+    // duration), while the head's 408 clock, started by the ClientHello, goes on.
+    request_start_ns_ = uv_hrtime();
   }
   const bool held = !input_.empty();
   if (held) {
@@ -165,6 +169,7 @@ void DownstreamSession::startTlsTermination(std::string_view client_hello) noexc
     return;
   }
   peer_.tls = true;
+  request_start_ns_ = 0;  // the handshake is the connection's, not the first request's
   socket_->startTls(std::move(session), TlsEnd::kInbound, client_hello);  // copies client_hello
   // What was held is ciphertext, now the session's: the plaintext is sniffed from scratch.
   context_.keepUnparsed(input_, {}, true);

@@ -159,9 +159,10 @@ class Harness:
                               "--record", record, "--max-seconds", "300"])
         return p.printed_port(), record
 
-    def tracecar(self, name, app_port, args=(), env=None, collector_port=None):
+    def tracecar(self, name, app_port, args=(), env=None, collector_port=None, wrap=()):
+        """wrap: a command tracecar's command line is appended to (it must exec it)."""
         ready = os.path.join(self.dir, name + ".ready")
-        argv = [self.tracecar_binary, "run", "--inbound", "127.0.0.1:0", "--outbound",
+        argv = list(wrap) + [self.tracecar_binary, "run", "--inbound", "127.0.0.1:0", "--outbound",
                 "127.0.0.1:0", "--admin", "127.0.0.1:0", "--app", "127.0.0.1:%d" % app_port,
                 "--workers", "2", "--ready-file", ready] + list(args)
         full_env = {"OTEL_SERVICE_NAME": name, "OTEL_BSP_SCHEDULE_DELAY": "100"}

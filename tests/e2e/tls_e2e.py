@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -113,6 +115,22 @@ def tls_termination(h):
     https(h, tc, "/big?size=5000000", "--cacert", pem("ca.pem"), "-o", big)
     check(os.path.getsize(big) == 5000000, "a 5 MB answer arrived whole")
 
+    # A request sent a second after its connection's handshake: the span (and the duration
+    # metric) start with the request, not with the ClientHello.
+    context = ssl.create_default_context(cafile=pem("ca.pem"))
+    context.set_alpn_protocols(["http/1.1"])
+    with socket.create_connection(("127.0.0.1", tc.inbound), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as s:
+            time.sleep(1.0)
+            s.sendall(b"GET /echo?late=1 HTTP/1.1\r\nHost: localhost\r\n"
+                      b"Connection: close\r\n\r\n")
+            while s.recv(65536):
+                pass
+    late = h.wait_spans(record, 1, where=lambda s: s["attributes"].get("url.query") ==
+                        "late=REDACTED")[0]
+    check(late["end"] - late["start"] < 500 * 1000 * 1000,
+          "the span starts with the request: %.3f s" % ((late["end"] - late["start"]) / 1e9))
+
     # Plain HTTP on the same port is sniffed as before.
     plain = json.loads(h.curl(tc.url("/echo")))
     check(echoed_header(plain, "traceparent") is not None, "plain HTTP still traced")
@@ -129,7 +147,7 @@ def tls_termination(h):
     def counted():
         text = h.metrics(tc)
         ok, failed = handshakes(text, "inbound", "ok"), handshakes(text, "inbound", "failed")
-        return (ok, failed) if ok == 3 and failed == 1 else None
+        return (ok, failed) if ok == 4 and failed == 1 else None
     wait_for(counted, 10, "handshakes ok and one failed on /metrics")
     text = h.metrics(tc)
     check(metric_value(text, "tracecar_sniffed_connections_total",

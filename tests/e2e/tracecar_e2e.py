@@ -677,6 +677,34 @@ def h2c_and_h1_same_port(h):
                                                                r.stderr.decode()))
 
 
+def exporter_address_fallback(h):
+    # The collector's name resolves to ::1 first, where nothing listens, then to 127.0.0.1: the
+    # exporter's request must reach the second address whole (head and body), not just its head.
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        raise Skip("needs root and unshare (util-linux) to give tracecar its own /etc/hosts")
+    origin = h.origin()
+    collector, record = h.collector()
+    hosts = os.path.join(h.dir, "hosts")
+    with open(hosts, "w") as f:
+        f.write("::1 collector-fallback.test\n127.0.0.1 collector-fallback.test\n")
+    # A mount namespace of its own: the bind mount is private to tracecar.
+    wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind "$0" /etc/hosts && exec "$@"', hosts]
+    endpoint = "http://collector-fallback.test:%d" % collector
+    tc = h.tracecar("fallback", origin, ROUTES, wrap=wrap,
+                    env={"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                         "OTEL_EXPORTER_OTLP_TIMEOUT": "3000"})
+    for i in range(3):
+        check(h.status_of(tc.url("/echo?n=%d" % i)) == 200, "request %d answered" % i)
+    spans = h.wait_spans(record, 3)
+    check(len(spans) == 3, "three spans through the second address, got %d" % len(spans))
+    with open(os.path.join(record, "1.json")) as f:
+        first = json.load(f)
+    check(first["wire_bytes"] == int(first["headers"]["content-length"]),
+          "the first request's body came whole: %d of %s bytes"
+          % (first["wire_bytes"], first["headers"]["content-length"]))
+
+
 def run_config_errors(h):
     r = subprocess.run([h.tracecar_binary, "run", "--inbound", "0.0.0.0", "--route", "/users/{id",
                         "--admin", "127.0.0.1:0"], capture_output=True, timeout=30,
@@ -704,6 +732,7 @@ CASES = {
     "untrusted_restart": untrusted_restart,
     "sampling_rules": sampling_rules,
     "h2c_and_h1_same_port": h2c_and_h1_same_port,
+    "exporter_address_fallback": exporter_address_fallback,
 }
 
 

@@ -320,6 +320,7 @@ TEST_F(OtlpHttpExporterTest, ClosesAConnectionAnsweredBeforeItsBodyWasWritten) {
   SpanRecord big = testing::realisticServerSpan();
   big.attributes.setStaticString("test.padding", std::string(8 << 20, 'p'));
   useSpans({std::move(big)});
+  const std::string first_body = protobufOf(batch_);
 
   const ExportOutcome early = exportBatch();
   EXPECT_EQ(early.status, Status::kSuccess) << early.message;
@@ -337,6 +338,10 @@ TEST_F(OtlpHttpExporterTest, ClosesAConnectionAnsweredBeforeItsBodyWasWritten) {
   ASSERT_EQ(requests.size(), 2u) << collector.log();
   EXPECT_EQ(requests[0].connection, 1);
   EXPECT_LT(requests[0].wire_bytes, std::stoull(requests[0].header("content-length")));
+  // What did arrive of the first body is that body: nothing of the next batch, which was
+  // encoded into the same buffer, went out on the first connection.
+  EXPECT_TRUE(first_body.starts_with(requests[0].body))
+      << requests[0].body.size() << " bytes received";
   EXPECT_EQ(requests[1].connection, 2);
   EXPECT_EQ(requests[1].wire_bytes, std::stoull(requests[1].header("content-length")));
   EXPECT_EQ(requests[1].body, protobufOf(batch_));

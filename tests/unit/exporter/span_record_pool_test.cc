@@ -105,6 +105,49 @@ TEST(SpanRecordTest, KeepsAFewSmallBuffersOnly) {
   EXPECT_EQ(std::get<std::string>(*record.attributes.find("huge")), huge);
 }
 
+TEST(SpanRecordTest, SaysWhenItHoldsMoreThanClearingKeeps) {
+  const std::string at_limit(Attributes::kSpareStringCapacity, 'a');
+  const std::string past_limit(Attributes::kSpareStringCapacity + 1, 'a');
+  SpanRecord record;
+  record.attributes.setStaticString("url.full", at_limit);
+  record.attributes.setStaticInt("http.response.status_code", 200);
+  EXPECT_FALSE(record.holdsLargeValues());
+  record.attributes.setStaticString("user_agent.original", past_limit);
+  EXPECT_TRUE(record.holdsLargeValues());
+  record.clearForReuse();
+  EXPECT_FALSE(record.holdsLargeValues());
+
+  record.attributes.set("x.owned", std::string(past_limit));
+  EXPECT_TRUE(record.holdsLargeValues());
+  record.clearForReuse();
+  record.attributes.set("x.array", StringArray{"a"});
+  EXPECT_TRUE(record.holdsLargeValues());
+  record.clearForReuse();
+  record.events.push_back(SpanEvent{"event", 15, {}});
+  EXPECT_TRUE(record.holdsLargeValues());
+  record.clearForReuse();
+  EXPECT_FALSE(record.holdsLargeValues());
+}
+
+// A record is emptied by the thread that takes it back, unless it holds more than emptying
+// keeps: then the pool empties it as it gets it, so that waiting records hold little.
+TEST(SpanRecordPoolTest, EmptiesOnlyLargeRecordsWhenGiven) {
+  SpanRecordPool pool(4);
+  std::unique_ptr<SpanRecord> small = pool.take();
+  small->attributes.setStaticString("url.path", "/users/42");
+  std::unique_ptr<SpanRecord> large = pool.take();
+  large->attributes.setStaticString("url.full", std::string(4096, 'u'));
+  const SpanRecord* const small_waiting = small.get();
+  const SpanRecord* const large_waiting = large.get();
+  pool.give(std::move(small));
+  pool.give(std::move(large));
+  // Still owned by the pool, and nobody else runs: what they hold while they wait.
+  EXPECT_EQ(small_waiting->attributes.size(), 1u);
+  EXPECT_TRUE(large_waiting->attributes.empty());
+  EXPECT_EQ(encoded(*pool.take()), encoded(SpanRecord{}));
+  EXPECT_EQ(encoded(*pool.take()), encoded(SpanRecord{}));
+}
+
 TEST(SpanRecordPoolTest, AllocatesWhenEmptyAndHandsBackWhatWasGiven) {
   SpanRecordPool pool(2);
   std::unique_ptr<SpanRecord> a = pool.take();
