@@ -1,12 +1,12 @@
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
 #include <uv.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "http/h2_session.h"
@@ -119,7 +119,8 @@ class H2DownstreamSession final : private DataPathSocketCallbacks,
   std::unique_ptr<http::H2Session> session_;
   PeerInfo peer_;
 
-  std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
+  // Open addressing: a stream costs no map node (the Stream itself does not move).
+  absl::flat_hash_map<int32_t, std::unique_ptr<Stream>> streams_;
   std::vector<std::unique_ptr<Stream>> finished_;  // freed on the next loop turn
   std::vector<int32_t> starting_;                  // heads received in the read being processed
   std::vector<int32_t> responding_;  // streams marked responding, each once

@@ -497,7 +497,7 @@ void H2UpstreamConnection::fail(UpstreamFailure failure, bool connected) noexcep
   // Waiters never got a stream: they fail as a connection failure of this kind.
   std::vector<H2UpstreamStream*> waiters;
   waiters.swap(waiters_);
-  std::unordered_map<int32_t, OpenStream> streams;
+  OpenStreams streams;
   streams.swap(streams_);
   for (H2UpstreamStream* stream : waiters) stream->onUpstreamFailed(failure);
   for (auto& [id, open] : streams) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -151,7 +152,10 @@ class H2UpstreamConnection final : private DataPathSocketCallbacks,
     H2UpstreamStream* stream = nullptr;
     bool sent_past_head = false;  // a body byte or the trailers were submitted
   };
-  std::unordered_map<int32_t, OpenStream> streams_;
+  // Open addressing: a stream costs no allocation of its own. Values move when the table
+  // grows: hold no reference to one across a call that may open a stream.
+  using OpenStreams = absl::flat_hash_map<int32_t, OpenStream>;
+  OpenStreams streams_;
   std::vector<H2UpstreamStream*> waiters_;
   std::vector<int32_t> committing_;     // got a final head in the read being processed
   std::unordered_set<int32_t> sending_;  // have request body bytes waiting to be framed
