@@ -24,7 +24,7 @@ class SpanRecordPool {
   ~SpanRecordPool() {
     for (uint64_t i = tail_.load(std::memory_order_relaxed);
          i != head_.load(std::memory_order_relaxed); ++i) {
-      delete slots_[i & (capacity_ - 1)];
+      delete slotAt(i);
     }
   }
 
@@ -41,18 +41,13 @@ class SpanRecordPool {
     const uint64_t tail = tail_.load(std::memory_order_relaxed);
     const uint64_t head = head_.load(std::memory_order_acquire);
     if (tail != head) {
-      std::unique_ptr<SpanRecord> record(slots_[tail & (capacity_ - 1)]);
+      std::unique_ptr<SpanRecord> record(slotAt(tail));
       tail_.store(tail + 1, std::memory_order_release);
       if (head - tail > 1) {
-        const std::vector<Attribute>& next = slots_[(tail + 1) & (capacity_ - 1)]->attributes.items();
-        const char* const items = reinterpret_cast<const char*>(next.data());
-        const size_t bytes = next.size() * sizeof(Attribute);
-        for (size_t at = 0; at < bytes; at += kLine) __builtin_prefetch(items + at, 1);
+        const std::vector<Attribute>& next = slotAt(tail + 1)->attributes.items();
+        prefetchForWrite(next.data(), next.size() * sizeof(Attribute));
       }
-      if (head - tail > 2) {
-        const char* const after = reinterpret_cast<const char*>(slots_[(tail + 2) & (capacity_ - 1)]);
-        for (size_t at = 0; at < sizeof(SpanRecord); at += kLine) __builtin_prefetch(after + at, 1);
-      }
+      if (head - tail > 2) prefetchForWrite(slotAt(tail + 2), sizeof(SpanRecord));
       record->clearForReuse();
       return record;
     }
@@ -68,7 +63,7 @@ class SpanRecordPool {
     const uint64_t head = head_.load(std::memory_order_relaxed);
     if (head - tail_.load(std::memory_order_acquire) >= capacity_) return;  // deleted
     if (record->holdsLargeValues()) record->clearForReuse();
-    slots_[head & (capacity_ - 1)] = record.release();
+    slotAt(head) = record.release();
     head_.store(head + 1, std::memory_order_release);
   }
 
@@ -86,7 +81,17 @@ class SpanRecordPool {
     return c;
   }
 
-  static constexpr size_t kLine = 64;
+  // The slot of a position (they count up forever; the ring wraps).
+  SpanRecord*& slotAt(uint64_t position) const noexcept {
+    return slots_[position & (capacity_ - 1)];
+  }
+  // Asks for bytes at address to be brought into the cache, to be written.
+  static void prefetchForWrite(const void* address, size_t bytes) noexcept {
+    constexpr size_t kLine = 64;
+    const char* const start = static_cast<const char*>(address);
+    for (size_t at = 0; at < bytes; at += kLine) __builtin_prefetch(start + at, 1);
+  }
+
   const size_t capacity_;  // a power of two
   std::unique_ptr<SpanRecord*[]> slots_;
   alignas(64) std::atomic<uint64_t> head_{0};  // next slot give() fills

@@ -206,6 +206,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def answer_early(self, state):
         number, action = state.next_request()
+        length = int(self.headers.get("Content-Length", "0"))
         try:
             self.send_response(action.get("status", 200))
             self.send_header("Content-Type", "application/x-protobuf")
@@ -213,7 +214,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.flush()
             time.sleep(action["early_ms"] / 1000.0)
-            length = int(self.headers.get("Content-Length", "0"))
             raw = bytearray()
             while len(raw) < length:
                 chunk = self.rfile.read1(length - len(raw))
@@ -222,7 +222,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raw += chunk
         except OSError:
             raw = b""
-        if len(raw) < int(self.headers.get("Content-Length", "0")):
+        if len(raw) < length:
             self.close_connection = True  # the client gave the rest up
         self.record(state, number, bytes(raw), bytes(raw))
 
