@@ -7,7 +7,43 @@ find_package(yaml-cpp REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(prometheus-cpp REQUIRED)
-pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
+# libuv is linked from its static library (libuv1-dev ships both) so that the linker can send its
+# socket reads and writes to base/direct_syscalls.cc: glibc's wrappers of read, write and writev
+# are thread cancellation points, which in a multi-threaded process costs two atomic operations
+# per call, and tracecar never cancels a thread. Not with the sanitizers, whose interceptors
+# check those calls' buffers.
+option(TRACECAR_STATIC_LIBUV "Link libuv's static library instead of its shared one" ON)
+if(TRACECAR_SANITIZE OR NOT TRACECAR_STATIC_LIBUV)
+  set(_tracecar_direct_syscalls_default OFF)
+else()
+  set(_tracecar_direct_syscalls_default ON)
+endif()
+option(TRACECAR_DIRECT_SYSCALLS
+       "read, write and writev (tracecar's and libuv's) as plain system calls, not glibc's cancellable wrappers"
+       ${_tracecar_direct_syscalls_default})
+if(TRACECAR_DIRECT_SYSCALLS AND NOT TRACECAR_STATIC_LIBUV)
+  message(FATAL_ERROR "TRACECAR_DIRECT_SYSCALLS needs TRACECAR_STATIC_LIBUV: a shared libuv "
+                      "calls glibc's wrappers whatever tracecar links")
+endif()
+if(TRACECAR_STATIC_LIBUV)
+  pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv-static)
+else()
+  pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
+endif()
+# What every target using libuv links.
+add_library(tracecar_libuv INTERFACE)
+target_link_libraries(tracecar_libuv INTERFACE PkgConfig::LIBUV)
+if(TRACECAR_DIRECT_SYSCALLS)
+  # --undefined pulls the wrappers in wherever the archive falls on the link line: static
+  # archives after it (Abseil's) call read too.
+  add_library(direct_syscalls STATIC ${PROJECT_SOURCE_DIR}/base/direct_syscalls.cc)
+  target_include_directories(direct_syscalls PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(tracecar_libuv INTERFACE direct_syscalls)
+  target_link_options(tracecar_libuv INTERFACE
+    "LINKER:--wrap=read,--wrap=write,--wrap=writev"
+    "LINKER:--undefined=__wrap_read,--undefined=__wrap_write,--undefined=__wrap_writev")
+  target_compile_definitions(tracecar_libuv INTERFACE TRACECAR_DIRECT_SYSCALLS=1)
+endif()
 pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
 
 # Abseil is linked statically (libabsl-dev ships both kinds): as shared libraries, the 27 that

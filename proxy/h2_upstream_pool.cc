@@ -583,7 +583,8 @@ H2UpstreamPool::~H2UpstreamPool() { closeAll(); }
 H2UpstreamConnection* H2UpstreamPool::acquire(const UpstreamTarget& target,
                                               H2UpstreamStream& stream) noexcept {
   try {
-    std::vector<H2UpstreamConnection*>& list = by_target_[target.poolKey()];
+    target.poolKeyInto(key_);
+    std::vector<H2UpstreamConnection*>& list = by_target_.try_emplace(key_).first->second;
     for (H2UpstreamConnection* connection : list) {
       if (!connection->accepting()) continue;
       if (!connection->ready()) connection->addWaiter(stream);
@@ -601,7 +602,8 @@ H2UpstreamConnection* H2UpstreamPool::acquire(const UpstreamTarget& target,
 
 void H2UpstreamPool::forget(H2UpstreamConnection* connection) noexcept {
   all_.erase(connection);
-  auto it = by_target_.find(connection->target().poolKey());
+  connection->target().poolKeyInto(key_);
+  auto it = by_target_.find(key_);
   if (it == by_target_.end()) return;
   std::vector<H2UpstreamConnection*>& list = it->second;
   list.erase(std::remove(list.begin(), list.end(), connection), list.end());

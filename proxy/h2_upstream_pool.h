@@ -9,7 +9,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -214,7 +213,8 @@ class H2UpstreamPool {
   WorkerContext& context_;
   H2PathCounters& counters_;
   http::H2Settings settings_;
-  std::unordered_map<std::string, std::vector<H2UpstreamConnection*>> by_target_;
+  absl::flat_hash_map<std::string, std::vector<H2UpstreamConnection*>> by_target_;
+  std::string key_;  // the key looked up, its buffer kept
   std::unordered_set<H2UpstreamConnection*> all_;
   bool draining_ = false;
 };

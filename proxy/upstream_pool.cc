@@ -17,7 +17,8 @@ UpstreamConnection* UpstreamPool::acquire(const UpstreamTarget& target,
   DataPathCounters& counters = context_.counters();
   try {
     if (!fresh_only) {
-      auto it = idle_.find(target.poolKey());
+      target.poolKeyInto(key_);
+      auto it = idle_.find(key_);
       if (it != idle_.end() && !it->second.empty()) {
         UpstreamConnection* connection = it->second.back();
         it->second.pop_back();
@@ -45,7 +46,8 @@ void UpstreamPool::release(UpstreamConnection* connection, bool request_complete
     return;
   }
   try {
-    std::vector<UpstreamConnection*>& list = idle_[connection->poolKey()];
+    std::vector<UpstreamConnection*>& list =
+        idle_.try_emplace(connection->poolKey()).first->second;
     if (list.size() >= max_idle) {
       connection->close();
       return;

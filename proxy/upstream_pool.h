@@ -1,8 +1,9 @@
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
+
 #include <cstddef>
 #include <string>
-#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -41,7 +42,10 @@ class UpstreamPool {
   void forget(UpstreamConnection* connection) noexcept;
 
   WorkerContext& context_;
-  std::unordered_map<std::string, std::vector<UpstreamConnection*>> idle_;
+  // Open addressing; acquire() looks up by a key it writes into a kept buffer, so no node or
+  // string is made per request.
+  absl::flat_hash_map<std::string, std::vector<UpstreamConnection*>> idle_;
+  std::string key_;  // acquire()'s lookup key, its buffer kept
   std::unordered_set<UpstreamConnection*> all_;
 };
 

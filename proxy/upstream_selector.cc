@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
+
 #include "http/http1_parser.h"
 
 namespace tracecar::proxy {
@@ -30,26 +32,37 @@ bool loopsBack(std::string_view host, uint16_t port, const PeerInfo& peer) noexc
   return isLoopback(host) && (isLoopback(peer.local_address) || isUnspecified(peer.local_address));
 }
 
+void appendKey(std::string& out, std::string_view host, uint16_t port) {
+  const bool v6 = host.find(':') != std::string_view::npos;
+  if (v6) out += '[';
+  out += host;
+  if (v6) out += ']';
+  char digits[8] = {':'};
+  const char* const end = std::to_chars(digits + 1, digits + sizeof digits, port).ptr;
+  out.append(digits, static_cast<size_t>(end - digits));
+}
+
 }  // namespace
 
 std::string UpstreamTarget::key() const {
   std::string out;
-  const bool v6 = host.find(':') != std::string::npos;
-  if (v6) out += '[';
-  out += host;
-  if (v6) out += ']';
-  out += ':';
-  out += std::to_string(port);
+  appendKey(out, host, port);
   return out;
 }
 
 std::string UpstreamTarget::poolKey() const {
-  std::string out = key();
+  std::string out;
+  poolKeyInto(out);
+  return out;
+}
+
+void UpstreamTarget::poolKeyInto(std::string& out) const {
+  out.clear();
+  appendKey(out, host, port);
   if (tls) {
     out += " tls ";
     out += server_name;
   }
-  return out;
 }
 
 std::unique_ptr<http::TlsSession> UpstreamTarget::newTlsSession(std::string_view alpn) const {

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+
+// read, write and writev as the system calls themselves, for the event loop's sockets.
+//
+// glibc's wrappers of these calls are thread cancellation points: in a process with more than
+// one thread, each call switches the thread to asynchronous cancellation and back, two atomic
+// read-modify-writes around every socket read and write. tracecar never cancels a thread, so
+// these go straight to the kernel, through syscall(2), which sets errno as the wrappers do.
+//
+// With TRACECAR_DIRECT_SYSCALLS the linker (ld --wrap) sends here the calls to read, write and
+// writev of tracecar's own code and of libuv, linked from its static library. Libraries linked
+// as shared objects (OpenSSL) keep glibc's.
+extern "C" {
+ssize_t __wrap_read(int fd, void* buf, size_t count);                // NOLINT(bugprone-*)
+ssize_t __wrap_write(int fd, const void* buf, size_t count);         // NOLINT(bugprone-*)
+ssize_t __wrap_writev(int fd, const struct iovec* iov, int iovcnt);  // NOLINT(bugprone-*)
+}
