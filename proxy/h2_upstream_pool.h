@@ -214,7 +214,10 @@ class H2UpstreamPool {
   H2PathCounters& counters_;
   http::H2Settings settings_;
   absl::flat_hash_map<std::string, std::vector<H2UpstreamConnection*>> by_target_;
-  std::string key_;  // the key looked up, its buffer kept
+  // The list acquire() looked up last and its target: streams come in runs to one destination,
+  // and comparing targets costs less than making the key and hashing it.
+  std::vector<H2UpstreamConnection*>* last_list_ = nullptr;
+  UpstreamTarget last_target_;
   std::unordered_set<H2UpstreamConnection*> all_;
   bool draining_ = false;
 };

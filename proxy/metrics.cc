@@ -206,7 +206,12 @@ WorkerMetrics::Series* WorkerMetrics::overflow(RoleSeries& role) noexcept {
 }
 
 WorkerMetrics::Series* WorkerMetrics::findOrAdd(RoleSeries& role, const SeriesKey& key) noexcept {
-  if (auto it = role.by_key.find(key); it != role.by_key.end()) return it->second.get();
+  if (role.last != nullptr && role.last_key == key) return role.last;
+  if (auto it = role.by_key.find(key); it != role.by_key.end()) {
+    role.last = it->second.get();
+    role.last_key = it->first;
+    return role.last;
+  }
   if (role.by_key.size() >= kMaxSeriesPerRole) return overflow(role);
   try {
     auto series = std::make_unique<Series>();
@@ -224,6 +229,8 @@ WorkerMetrics::Series* WorkerMetrics::findOrAdd(RoleSeries& role, const SeriesKe
     const SeriesKey stored{key.method, raw->route, key.status_code, raw->error_type};
     role.by_key.emplace(stored, std::move(series));
     publish(role, raw);
+    role.last = raw;
+    role.last_key = stored;
     return raw;
   } catch (const std::bad_alloc&) {
     return overflow(role);

@@ -182,6 +182,10 @@ class alignas(64) WorkerMetrics {
 
   struct RoleSeries {
     absl::flat_hash_map<SeriesKey, std::unique_ptr<Series>> by_key;  // the owner's only
+    // The series found last, and its key (pointing into the series): requests come in runs of
+    // one route, and comparing a key costs less than hashing it.
+    Series* last = nullptr;
+    SeriesKey last_key;
     std::unique_ptr<Series> overflow;  // made up front: used past the cap or out of memory
     bool overflow_published = false;
     std::atomic<const Series*> head{nullptr};

@@ -17,12 +17,10 @@ UpstreamConnection* UpstreamPool::acquire(const UpstreamTarget& target,
   DataPathCounters& counters = context_.counters();
   try {
     if (!fresh_only) {
-      target.poolKeyInto(key_);
-      auto it = idle_.find(key_);
-      if (it != idle_.end() && !it->second.empty()) {
-        UpstreamConnection* connection = it->second.back();
-        it->second.pop_back();
-        if (it->second.empty()) idle_.erase(it);
+      IdleList* list = idleList(target, false);
+      if (list != nullptr && !list->empty()) {
+        UpstreamConnection* connection = list->back();
+        list->pop_back();
         DataPathCounters::add(counters.upstream_connections_idle, -1);
         connection->reattach(client);
         return connection;
@@ -46,8 +44,7 @@ void UpstreamPool::release(UpstreamConnection* connection, bool request_complete
     return;
   }
   try {
-    std::vector<UpstreamConnection*>& list =
-        idle_.try_emplace(connection->poolKey()).first->second;
+    IdleList& list = *idleList(connection->target(), true);
     if (list.size() >= max_idle) {
       connection->close();
       return;
@@ -85,12 +82,36 @@ size_t UpstreamPool::idleCount() const noexcept {
 void UpstreamPool::removeIdle(UpstreamConnection* connection) noexcept {
   auto it = idle_.find(connection->poolKey());
   if (it == idle_.end()) return;
-  auto& list = it->second;
+  IdleList& list = it->second;
   const auto found = std::find(list.begin(), list.end(), connection);
   if (found == list.end()) return;
   list.erase(found);
-  if (list.empty()) idle_.erase(it);
+  if (list.empty() && &list != last_list_) idle_.erase(it);
   DataPathCounters::add(context_.counters().upstream_connections_idle, -1);
+}
+
+UpstreamPool::IdleList* UpstreamPool::idleList(const UpstreamTarget& target, bool create) {
+  if (last_list_ != nullptr && target == last_target_) return last_list_;
+  std::string key = target.poolKey();
+  IdleList* list = nullptr;
+  if (create) {
+    list = &idle_.try_emplace(key).first->second;  // may move the other lists: last_list_ too
+  } else if (auto it = idle_.find(key); it != idle_.end()) {
+    list = &it->second;
+  } else {
+    return nullptr;
+  }
+  // The list looked up before is no longer kept empty (erasing moves no other list).
+  if (last_list_ != nullptr) {
+    auto before = idle_.find(last_key_);
+    if (before != idle_.end() && before->second.empty() && &before->second != list) {
+      idle_.erase(before);
+    }
+  }
+  last_target_ = target;
+  last_key_ = std::move(key);
+  last_list_ = list;
+  return list;
 }
 
 void UpstreamPool::forget(UpstreamConnection* connection) noexcept {

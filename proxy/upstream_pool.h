@@ -40,12 +40,18 @@ class UpstreamPool {
   friend class UpstreamConnection;
   void removeIdle(UpstreamConnection* connection) noexcept;
   void forget(UpstreamConnection* connection) noexcept;
+  using IdleList = std::vector<UpstreamConnection*>;
+  // The idle list of target; with create, made when there is none (may throw), else null then.
+  IdleList* idleList(const UpstreamTarget& target, bool create);
 
   WorkerContext& context_;
-  // Open addressing; acquire() looks up by a key it writes into a kept buffer, so no node or
-  // string is made per request.
-  absl::flat_hash_map<std::string, std::vector<UpstreamConnection*>> idle_;
-  std::string key_;  // acquire()'s lookup key, its buffer kept
+  absl::flat_hash_map<std::string, IdleList> idle_;
+  // The list last looked up and its target: requests come in runs to one destination, and
+  // comparing targets costs less than making the key and hashing it. At most this one list is
+  // kept empty.
+  IdleList* last_list_ = nullptr;
+  UpstreamTarget last_target_;
+  std::string last_key_;
   std::unordered_set<UpstreamConnection*> all_;
 };
 

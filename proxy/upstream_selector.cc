@@ -52,17 +52,12 @@ std::string UpstreamTarget::key() const {
 
 std::string UpstreamTarget::poolKey() const {
   std::string out;
-  poolKeyInto(out);
-  return out;
-}
-
-void UpstreamTarget::poolKeyInto(std::string& out) const {
-  out.clear();
   appendKey(out, host, port);
   if (tls) {
     out += " tls ";
     out += server_name;
   }
+  return out;
 }
 
 std::unique_ptr<http::TlsSession> UpstreamTarget::newTlsSession(std::string_view alpn) const {

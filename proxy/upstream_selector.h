@@ -32,8 +32,6 @@ struct UpstreamTarget {
 
   std::string key() const;      // "host:port", "[v6]:port"
   std::string poolKey() const;  // key(), and with TLS " tls " and the server name
-  // poolKey() written over out, whose buffer is reused: the pools look a key up per request.
-  void poolKeyInto(std::string& out) const;
   // With TLS: a client session offering alpn ("http/1.1" or "h2"), started on a connection
   // to this target; null when out of memory.
   std::unique_ptr<http::TlsSession> newTlsSession(std::string_view alpn) const;

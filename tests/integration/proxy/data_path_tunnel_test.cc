@@ -94,6 +94,30 @@ TEST_F(DataPathTunnelTest, OutboundFixedUpstreamModeIgnoresTheRequestedHost) {
   EXPECT_EQ(echoedHeader(echo, "host"), "somewhere.invalid:8080");
 }
 
+// Each destination has its own idle connections: requests alternating between two origins
+// each reuse the one connection to theirs, never the other's.
+TEST_F(DataPathTunnelTest, OutboundKeepsEachDestinationsConnectionsApart) {
+  OriginServer other;
+  ASSERT_NE(other.port(), 0);
+  startProxy();
+  const std::string other_url = "http://127.0.0.1:" + std::to_string(other.port());
+  for (int i = 0; i < 6; ++i) {
+    const bool first = i % 2 == 0;
+    const std::string url = (first ? originUrl("/echo") : other_url + "/echo") + "?i=" +
+                            std::to_string(i);
+    const ProcessResult r = curl({"-x", proxyUrl(), url});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const Json echo = parseJson(r.out).value_or(Json{});
+    EXPECT_EQ(echo["target"].text, "/echo?i=" + std::to_string(i));
+    EXPECT_EQ(echoedHeader(echo, "host"),
+              "127.0.0.1:" + std::to_string(first ? origin_.port() : other.port()));
+    EXPECT_EQ(echo["connection"].number(), 1) << i;
+    EXPECT_EQ(echo["request_number"].number(), i / 2 + 1) << i;
+  }
+  EXPECT_EQ(counters().upstream_connects, 2u);
+  EXPECT_EQ(counters().upstream_reuses, 4u);
+}
+
 // ---- CONNECT ----
 
 TEST_F(DataPathTunnelTest, ConnectThroughTheOutboundListenerIsATunnel) {

@@ -104,6 +104,49 @@ TEST(WorkerMetrics, RecordsServerRequestWithSemconvLabels) {
   EXPECT_TRUE(client->metric.empty());
 }
 
+// The shard remembers the series it found last; runs, alternations and a caller that rewrites
+// its route buffer between calls still land each request in its own series.
+TEST(WorkerMetrics, RunsAndAlternationsOfLabelSetsEachLandInTheirOwnSeries) {
+  ProxyMetrics metrics;
+  WorkerMetrics& shard = metrics.addShard();
+  std::string route = "/users/{id}";
+  shard.recordRequest(HttpRole::kServer, {"GET", route, 200, ""}, kMs);
+  shard.recordRequest(HttpRole::kServer, {"GET", route, 200, ""}, kMs);
+  route = "/users/{ie}";  // same size, last byte changed, same buffer
+  shard.recordRequest(HttpRole::kServer, {"GET", route, 200, ""}, kMs);
+  route = "/users/{id}";
+  shard.recordRequest(HttpRole::kServer, {"GET", route, 200, ""}, kMs);
+  shard.recordRequest(HttpRole::kServer, {"GET", route, 404, ""}, kMs);
+  shard.recordRequest(HttpRole::kServer, {"PUT", route, 404, ""}, kMs);
+  shard.recordRequest(HttpRole::kServer, {"PUT", route, 404, "timeout"}, kMs);
+  shard.recordRequest(HttpRole::kClient, {"PUT", route, 404, "timeout"}, kMs);
+  shard.recordRequest(HttpRole::kServer, {"GET", route, 200, ""}, kMs);
+
+  const auto families = metrics.Collect();
+  const auto count = [&](std::string_view family, const LabelPairs& labels) -> int64_t {
+    const ClientMetric* metric = findSample(families, family, labels);
+    return metric == nullptr ? -1 : static_cast<int64_t>(metric->histogram.sample_count);
+  };
+  EXPECT_EQ(count(kServer, {{"http_request_method", "GET"}, {"http_route", "/users/{id}"},
+                            {"http_response_status_code", "200"}}),
+            4);
+  EXPECT_EQ(count(kServer, {{"http_request_method", "GET"}, {"http_route", "/users/{ie}"},
+                            {"http_response_status_code", "200"}}),
+            1);
+  EXPECT_EQ(count(kServer, {{"http_request_method", "GET"}, {"http_route", "/users/{id}"},
+                            {"http_response_status_code", "404"}}),
+            1);
+  EXPECT_EQ(count(kServer, {{"http_request_method", "PUT"}, {"http_route", "/users/{id}"},
+                            {"http_response_status_code", "404"}}),
+            1);
+  EXPECT_EQ(count(kServer, {{"http_request_method", "PUT"}, {"http_route", "/users/{id}"},
+                            {"http_response_status_code", "404"}, {"error_type", "timeout"}}),
+            1);
+  EXPECT_EQ(count(kClient, {{"http_request_method", "PUT"}, {"http_route", "/users/{id}"},
+                            {"http_response_status_code", "404"}, {"error_type", "timeout"}}),
+            1);
+}
+
 TEST(WorkerMetrics, ClientRequestsWithErrorTypeAreTheirOwnSeries) {
   ProxyMetrics metrics;
   WorkerMetrics& shard = metrics.addShard();
