@@ -62,6 +62,10 @@ class Writer {
       sanitizedString(field, s);
       return;
     }
+    wellFormedString(field, s);
+  }
+  // s is known to be well-formed UTF-8.
+  [[gnu::always_inline]] void wellFormedString(uint32_t field, std::string_view s) {
     ensure(kMaxTagAndLength + s.size());
     tag(field, kLengthDelimited);
     put(s.size());
@@ -210,7 +214,12 @@ template <class Out>
 void keyValues(Out& o, uint32_t field, const Attributes& attributes) {
   for (const Attribute& a : attributes.items()) {
     o.message(field, [&o, &a] {
-      if (!a.key.empty()) o.string(1, a.key);
+      // A static name is one of the program's own constants, well-formed (AttributeKey).
+      if (a.key.isStatic()) {
+        if (!a.key.empty()) o.wellFormedString(1, a.key);
+      } else {
+        o.string(1, a.key);
+      }
       o.message(2, [&o, &a] { anyValue(o, a.value); });
     });
   }

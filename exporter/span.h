@@ -49,7 +49,8 @@ class AttributeKey {
  public:
   AttributeKey() = default;
   explicit AttributeKey(std::string_view name) { copyFrom(name); }
-  // name must outlive every copy of the key (a literal, a constant).
+  // name must outlive every copy of the key (a literal, a constant of the program's own) and be
+  // well-formed UTF-8: the encoders take a static name as it is, where they check a copied one.
   static AttributeKey ofStatic(std::string_view name) noexcept {
     AttributeKey key;
     key.view_ = name;
@@ -85,6 +86,8 @@ class AttributeKey {
 
   std::string_view view() const noexcept { return view_; }
   operator std::string_view() const noexcept { return view_; }  // NOLINT: a name reads as text
+  // Held as ofStatic holds it (an empty key too).
+  bool isStatic() const noexcept { return owned_ == nullptr; }
   bool empty() const noexcept { return view_.empty(); }
   size_t size() const noexcept { return view_.size(); }
 

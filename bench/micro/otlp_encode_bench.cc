@@ -44,21 +44,21 @@ const Batch& realisticBatch() {
       s.kind = SpanKind::kServer;
       s.start_unix_nano = 1700000000000000000ULL + i * 1000003;
       s.end_unix_nano = s.start_unix_nano + 2500000 + i;
-      s.attributes.set("http.request.method", std::string("GET"));
-      s.attributes.set("url.path", "/api/v1/users/" + std::to_string(1000 + i));
-      s.attributes.set("url.scheme", std::string("http"));
-      s.attributes.set("http.route", std::string("/api/v1/users/{id}"));
-      s.attributes.set("http.response.status_code", int64_t{i % 50 == 0 ? 503 : 200});
-      s.attributes.set("server.address", std::string("users.shop.svc.cluster.local"));
-      s.attributes.set("server.port", int64_t{8080});
-      s.attributes.set("network.protocol.version", std::string("1.1"));
-      s.attributes.set("client.address", std::string("10.244.1.17"));
-      s.attributes.set("network.peer.address", std::string("10.244.1.17"));
-      s.attributes.set("network.peer.port", int64_t{40000 + static_cast<int64_t>(i)});
-      s.attributes.set("user_agent.original", std::string("Mozilla/5.0 (X11; Linux x86_64)"));
+      s.attributes.setStatic("http.request.method", std::string("GET"));
+      s.attributes.setStatic("url.path", "/api/v1/users/" + std::to_string(1000 + i));
+      s.attributes.setStatic("url.scheme", std::string("http"));
+      s.attributes.setStatic("http.route", std::string("/api/v1/users/{id}"));
+      s.attributes.setStatic("http.response.status_code", int64_t{i % 50 == 0 ? 503 : 200});
+      s.attributes.setStatic("server.address", std::string("users.shop.svc.cluster.local"));
+      s.attributes.setStatic("server.port", int64_t{8080});
+      s.attributes.setStatic("network.protocol.version", std::string("1.1"));
+      s.attributes.setStatic("client.address", std::string("10.244.1.17"));
+      s.attributes.setStatic("network.peer.address", std::string("10.244.1.17"));
+      s.attributes.setStatic("network.peer.port", int64_t{40000 + static_cast<int64_t>(i)});
+      s.attributes.setStatic("user_agent.original", std::string("Mozilla/5.0 (X11; Linux x86_64)"));
       if (i % 50 == 0) {
         s.status_code = StatusCode::kError;
-        s.attributes.set("error.type", std::string("503"));
+        s.attributes.setStatic("error.type", std::string("503"));
       }
     }
     for (const SpanRecord& s : b.spans) b.pointers.push_back(&s);

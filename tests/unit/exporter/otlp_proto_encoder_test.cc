@@ -174,6 +174,20 @@ TEST(OtlpProtoEncoder, InvalidUtf8BecomesReplacementCharacter) {
   EXPECT_THAT(decoded.out, HasSubstr("name: \"bad" + fffd + fffd + " tail" + fffd + "\""));
 }
 
+// A copied key (set) is checked like any string; a static one (setStatic: the program's own
+// constants, well-formed by contract) is written as it is. Both decode to the same key.
+TEST(OtlpProtoEncoder, CopiedAttributeKeysAreSanitizedStaticOnesWrittenAsTheyAre) {
+  SpanRecord s = rootSpan();
+  s.attributes.set("copied.bad\xff", std::string("a"));
+  s.attributes.set("copied.good", std::string("b"));
+  s.attributes.setStaticString("static.good", "c");
+  const ProtocResult decoded = protocDecode(encodeBatch({s}));
+  ASSERT_EQ(decoded.status, 0) << decoded.err;
+  EXPECT_THAT(decoded.out, HasSubstr("key: \"copied.bad" + cEscaped("\xef\xbf\xbd") + "\""));
+  EXPECT_THAT(decoded.out, HasSubstr("key: \"copied.good\""));
+  EXPECT_THAT(decoded.out, HasSubstr("key: \"static.good\""));
+}
+
 TEST(OtlpProtoEncoder, ReencodingIntoTheSameBufferAllocatesNothing) {
   std::vector<SpanRecord> spans(512, realisticServerSpan());
   std::vector<const SpanRecord*> batch;
