@@ -13,17 +13,19 @@ find_package(prometheus-cpp REQUIRED)
 # per call, and tracecar never cancels a thread. Not with the sanitizers, whose interceptors
 # check those calls' buffers.
 option(TRACECAR_STATIC_LIBUV "Link libuv's static library instead of its shared one" ON)
-if(TRACECAR_SANITIZE OR NOT TRACECAR_STATIC_LIBUV)
-  set(_tracecar_direct_syscalls_default OFF)
-else()
-  set(_tracecar_direct_syscalls_default ON)
-endif()
 option(TRACECAR_DIRECT_SYSCALLS
-       "read, write and writev (tracecar's and libuv's) as plain system calls, not glibc's cancellable wrappers"
-       ${_tracecar_direct_syscalls_default})
-if(TRACECAR_DIRECT_SYSCALLS AND NOT TRACECAR_STATIC_LIBUV)
-  message(FATAL_ERROR "TRACECAR_DIRECT_SYSCALLS needs TRACECAR_STATIC_LIBUV: a shared libuv "
-                      "calls glibc's wrappers whatever tracecar links")
+       "read, write and writev (tracecar's and libuv's) as plain system calls, not glibc's cancellable wrappers (only with TRACECAR_STATIC_LIBUV, never with TRACECAR_SANITIZE)"
+       ON)
+# Decided on every configure, so that turning the sanitizers on in an existing build directory
+# turns this off too.
+set(TRACECAR_USE_DIRECT_SYSCALLS ${TRACECAR_DIRECT_SYSCALLS})
+if(TRACECAR_USE_DIRECT_SYSCALLS AND TRACECAR_SANITIZE)
+  message(STATUS "TRACECAR_DIRECT_SYSCALLS: off with the sanitizers")
+  set(TRACECAR_USE_DIRECT_SYSCALLS OFF)
+elseif(TRACECAR_USE_DIRECT_SYSCALLS AND NOT TRACECAR_STATIC_LIBUV)
+  message(STATUS "TRACECAR_DIRECT_SYSCALLS: off with a shared libuv, which calls glibc's "
+                 "wrappers whatever tracecar links")
+  set(TRACECAR_USE_DIRECT_SYSCALLS OFF)
 endif()
 if(TRACECAR_STATIC_LIBUV)
   pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv-static)
@@ -33,7 +35,7 @@ endif()
 # What every target using libuv links.
 add_library(tracecar_libuv INTERFACE)
 target_link_libraries(tracecar_libuv INTERFACE PkgConfig::LIBUV)
-if(TRACECAR_DIRECT_SYSCALLS)
+if(TRACECAR_USE_DIRECT_SYSCALLS)
   # --undefined pulls the wrappers in wherever the archive falls on the link line: static
   # archives after it (Abseil's) call read too.
   add_library(direct_syscalls STATIC ${PROJECT_SOURCE_DIR}/base/direct_syscalls.cc)

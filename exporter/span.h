@@ -50,7 +50,8 @@ class AttributeKey {
   AttributeKey() = default;
   explicit AttributeKey(std::string_view name) { copyFrom(name); }
   // name must outlive every copy of the key (a literal, a constant of the program's own) and be
-  // well-formed UTF-8: the encoders take a static name as it is, where they check a copied one.
+  // well-formed UTF-8: the protobuf encoder takes a static name as it is, where it checks a
+  // copied one.
   static AttributeKey ofStatic(std::string_view name) noexcept {
     AttributeKey key;
     key.view_ = name;

@@ -215,7 +215,8 @@ class H2UpstreamPool {
   http::H2Settings settings_;
   absl::flat_hash_map<std::string, std::vector<H2UpstreamConnection*>> by_target_;
   // The list acquire() looked up last and its target: streams come in runs to one destination,
-  // and comparing targets costs less than making the key and hashing it.
+  // and comparing targets costs less than making the key and hashing it. last_target_ holds its
+  // TLS context until another destination is looked up.
   std::vector<H2UpstreamConnection*>* last_list_ = nullptr;
   UpstreamTarget last_target_;
   std::unordered_set<H2UpstreamConnection*> all_;

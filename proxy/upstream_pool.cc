@@ -93,22 +93,30 @@ void UpstreamPool::removeIdle(UpstreamConnection* connection) noexcept {
 UpstreamPool::IdleList* UpstreamPool::idleList(const UpstreamTarget& target, bool create) {
   if (last_list_ != nullptr && target == last_target_) return last_list_;
   std::string key = target.poolKey();
-  IdleList* list = nullptr;
-  if (create) {
-    list = &idle_.try_emplace(key).first->second;  // may move the other lists: last_list_ too
-  } else if (auto it = idle_.find(key); it != idle_.end()) {
-    list = &it->second;
-  } else {
-    return nullptr;
+  if (!create) {
+    auto it = idle_.find(key);
+    if (it == idle_.end()) return nullptr;  // the map unchanged: last_list_ still good
+    return remember(target, std::move(key), &it->second);
   }
-  // The list looked up before is no longer kept empty (erasing moves no other list).
-  if (last_list_ != nullptr) {
+  // The key is copied before the map changes: an insert whose key copy throws would leave the
+  // map with a slot marked full and nothing in it.
+  std::string stored = key;
+  last_list_ = nullptr;  // an insert may move every list
+  IdleList* list = &idle_.try_emplace(std::move(stored)).first->second;
+  return remember(target, std::move(key), list);
+}
+
+UpstreamPool::IdleList* UpstreamPool::remember(const UpstreamTarget& target, std::string key,
+                                               IdleList* list) {
+  UpstreamTarget copy = target;  // may throw: then the list before stays remembered, or none
+  // The list remembered before is no longer kept empty (erasing moves no other list).
+  if (!last_key_.empty()) {
     auto before = idle_.find(last_key_);
     if (before != idle_.end() && before->second.empty() && &before->second != list) {
       idle_.erase(before);
     }
   }
-  last_target_ = target;
+  last_target_ = std::move(copy);
   last_key_ = std::move(key);
   last_list_ = list;
   return list;

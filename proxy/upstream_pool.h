@@ -43,12 +43,15 @@ class UpstreamPool {
   using IdleList = std::vector<UpstreamConnection*>;
   // The idle list of target; with create, made when there is none (may throw), else null then.
   IdleList* idleList(const UpstreamTarget& target, bool create);
+  // list (of target, under key) becomes the one remembered. May throw, leaving the map as it is.
+  IdleList* remember(const UpstreamTarget& target, std::string key, IdleList* list);
 
   WorkerContext& context_;
   absl::flat_hash_map<std::string, IdleList> idle_;
   // The list last looked up and its target: requests come in runs to one destination, and
   // comparing targets costs less than making the key and hashing it. At most this one list is
-  // kept empty.
+  // kept empty (last_key_ names it; null last_list_: look it up again). last_target_ holds its
+  // TLS context until another destination is looked up.
   IdleList* last_list_ = nullptr;
   UpstreamTarget last_target_;
   std::string last_key_;

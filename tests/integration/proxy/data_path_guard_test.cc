@@ -254,8 +254,10 @@ TEST_F(DataPathGuardTest, ResponseHeaderCountAtAndOverTheLimit) {
 // ---- upstream failures ----
 
 TEST_F(DataPathGuardTest, UpstreamRefusedIs502) {
+  const RefusingPort app;
+  ASSERT_NE(app.port(), 0);
   proxy::DataPathSettings s = settings();
-  s.app.port = freePort();
+  s.app.port = app.port();
   startProxyObserved(s);
   const ProcessResult r = curl({"-w", "\n%{http_code}", inboundUrl("/echo")});
   EXPECT_EQ(r.out, "upstream connection refused\n\n502");

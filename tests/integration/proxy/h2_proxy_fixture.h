@@ -84,6 +84,9 @@ class H2Proxy {
     proxy::DataPathSettings settings;
     http::H2Settings downstream;
     http::H2Settings upstream_h2;
+    // Each request to the authority it names (the outbound listener as an HTTP proxy), instead
+    // of to upstream.
+    bool route_by_authority = false;
   };
 
   explicit H2Proxy(Options options) : options_(std::move(options)) {
@@ -166,9 +169,12 @@ class H2Proxy {
     proxy::WorkerMetrics& shard = metrics.addShard();
     proxy::TracedStreamObserverFactory observers(options_.role, propagator, &routes, config,
                                                  sampler, trust, sink_, shard);
-    proxy::FixedUpstreamSelector selector(options_.upstream);
+    proxy::FixedUpstreamSelector fixed(options_.upstream);
+    proxy::HostUpstreamSelector by_authority;
     listener_.role = options_.role;
-    listener_.selector = &selector;
+    listener_.selector = options_.route_by_authority
+                             ? static_cast<proxy::UpstreamSelector*>(&by_authority)
+                             : static_cast<proxy::UpstreamSelector*>(&fixed);
     listener_.observers = &observers;
 
     uv_async_init(&loop_, &async_, [](uv_async_t* handle) {

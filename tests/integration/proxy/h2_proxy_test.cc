@@ -69,6 +69,35 @@ TEST(H2ProxyTest, UpstreamMaxConcurrentStreamsOfOneOpensMoreConnections) {
   EXPECT_GE(proxy.upstreamConnects(), 2u);
 }
 
+// Streams to two origins, alternating: each goes on the connection to its own origin (the pool
+// remembers the destination it looked up last, and must not hand it the other's).
+TEST(H2ProxyTest, StreamsToTwoOriginsAlternatingEachUseTheirOwnConnection) {
+  NginxOrigin first;
+  NginxOrigin second;
+  ASSERT_TRUE(first.ready());
+  ASSERT_TRUE(second.ready());
+  H2Proxy::Options options;
+  options.role = proxy::ListenerRole::kOutbound;
+  options.route_by_authority = true;
+  H2Proxy proxy(std::move(options));
+  for (int i = 0; i < 6; ++i) {
+    const uint16_t port = i % 2 == 0 ? first.port() : second.port();
+    const ProcessResult r = runProcess(
+        {"nghttp", "-t", "10", "-H", ":authority: 127.0.0.1:" + std::to_string(port),
+         proxy.url("/")},
+        30s);
+    ASSERT_EQ(r.exit_code, 0) << i << ": " << r.err;
+    EXPECT_EQ(r.out, "hello from nginx\n") << i;
+  }
+  EXPECT_EQ(proxy.upstreamConnects(), 2u);  // one per origin, each reused twice
+  ASSERT_TRUE(waitFor([&] { return proxy.spans().size() == 6; }));
+  const std::vector<exporter::SpanRecord> spans = proxy.spans().spans();
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const uint16_t port = i % 2 == 0 ? first.port() : second.port();
+    EXPECT_EQ(spanAttribute(spans[i], "server.port"), std::to_string(port)) << i;
+  }
+}
+
 TEST(H2ProxyTest, LargeBodyArrivesWholeAndBufferingStaysBounded) {
   NginxOrigin nginx;
   ASSERT_TRUE(nginx.ready());
@@ -83,7 +112,9 @@ TEST(H2ProxyTest, LargeBodyArrivesWholeAndBufferingStaysBounded) {
 }
 
 TEST(H2ProxyTest, RefusedUpstreamIsAnswered502OnThatStream) {
-  H2Proxy proxy(optionsFor(freePort()));
+  const RefusingPort app;
+  ASSERT_NE(app.port(), 0);
+  H2Proxy proxy(optionsFor(app.port()));
   const ProcessResult result = runProcess({"nghttp", "-v", "-t", "10", proxy.url("/")}, 30s);
   EXPECT_NE(result.out.find(":status: 502"), std::string::npos) << result.out;
   EXPECT_EQ(proxy.localReplies(LocalReplyReason::kUpstreamRefused), 1u);

@@ -322,7 +322,9 @@ TEST_F(H2ToHttp1Test, OutboundClientSpanNamesTheVersionSpokenUpstream) {
 }
 
 TEST(H2ToHttp1RefusedTest, RefusedAppIs502OnThatStream) {
-  TranslationProxy proxy(freePort(), UpstreamProtocol::kHttp1);
+  const RefusingPort app;
+  ASSERT_NE(app.port(), 0);
+  TranslationProxy proxy(app.port(), UpstreamProtocol::kHttp1);
   ASSERT_TRUE(proxy.status().ok());
   const ProcessResult r = runProcess({"nghttp", "-v", "-t", "10", proxy.url("/")}, 30s);
   EXPECT_NE(r.out.find(":status: 502"), std::string::npos) << r.out;
@@ -679,7 +681,9 @@ TEST_F(Http1ToH2Test, OutboundClientSpanNamesTheVersionSpokenUpstream) {
 }
 
 TEST(Http1ToH2RefusedTest, RefusedAppIs502) {
-  TranslationProxy proxy(freePort(), UpstreamProtocol::kHttp2);
+  const RefusingPort app;
+  ASSERT_NE(app.port(), 0);
+  TranslationProxy proxy(app.port(), UpstreamProtocol::kHttp2);
   ASSERT_TRUE(proxy.status().ok());
   const ProcessResult r = runProcess(
       {"curl", "-sS", "--http1.1", "-o", "/dev/null", "-w", "%{http_code}", proxy.url("/")}, 30s);

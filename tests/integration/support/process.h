@@ -71,6 +71,32 @@ inline ReportingChild spawnReportingPort(const std::vector<std::string>& args,
   return child;
 }
 
+// A loopback port that refuses connections for as long as this lives: a socket bound to it that
+// never listens, so that no other test running alongside can take the port (freePort's can be).
+class RefusingPort {
+ public:
+  RefusingPort() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      port_ = ntohs(address.sin_port);
+    }
+  }
+  ~RefusingPort() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+  uint16_t port() const { return port_; }  // 0 when the socket could not be made
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+};
+
 // A loopback port nobody listens on right now (for programs that cannot be told to pick one).
 inline uint16_t freePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
