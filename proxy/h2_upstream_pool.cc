@@ -583,13 +583,7 @@ H2UpstreamPool::~H2UpstreamPool() { closeAll(); }
 H2UpstreamConnection* H2UpstreamPool::acquire(const UpstreamTarget& target,
                                               H2UpstreamStream& stream) noexcept {
   try {
-    if (last_list_ == nullptr || !(target == last_target_)) {
-      last_list_ = nullptr;  // try_emplace may move every list
-      auto& found = by_target_.try_emplace(target.poolKey()).first->second;
-      last_target_ = target;
-      last_list_ = &found;
-    }
-    std::vector<H2UpstreamConnection*>& list = *last_list_;
+    std::vector<H2UpstreamConnection*>& list = by_target_.findOrAdd(target);
     for (H2UpstreamConnection* connection : list) {
       if (!connection->accepting()) continue;
       if (!connection->ready()) connection->addWaiter(stream);
@@ -607,14 +601,7 @@ H2UpstreamConnection* H2UpstreamPool::acquire(const UpstreamTarget& target,
 
 void H2UpstreamPool::forget(H2UpstreamConnection* connection) noexcept {
   all_.erase(connection);
-  auto it = by_target_.find(connection->target().poolKey());
-  if (it == by_target_.end()) return;
-  std::vector<H2UpstreamConnection*>& list = it->second;
-  list.erase(std::remove(list.begin(), list.end(), connection), list.end());
-  if (list.empty()) {
-    if (&list == last_list_) last_list_ = nullptr;
-    by_target_.erase(it);
-  }
+  by_target_.remove(connection->target().poolKey(), connection);
 }
 
 void H2UpstreamPool::drain() noexcept {

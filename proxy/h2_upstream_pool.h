@@ -15,6 +15,7 @@
 #include "http/h2_session.h"
 #include "proxy/data_path_socket.h"
 #include "proxy/deadline_timer.h"
+#include "proxy/destination_lists.h"
 #include "proxy/upstream_failure.h"
 #include "proxy/upstream_selector.h"
 #include "proxy/worker_context.h"
@@ -213,12 +214,7 @@ class H2UpstreamPool {
   WorkerContext& context_;
   H2PathCounters& counters_;
   http::H2Settings settings_;
-  absl::flat_hash_map<std::string, std::vector<H2UpstreamConnection*>> by_target_;
-  // The list acquire() looked up last and its target: streams come in runs to one destination,
-  // and comparing targets costs less than making the key and hashing it. last_target_ holds its
-  // TLS context until another destination is looked up.
-  std::vector<H2UpstreamConnection*>* last_list_ = nullptr;
-  UpstreamTarget last_target_;
+  DestinationLists<H2UpstreamConnection> by_target_;
   std::unordered_set<H2UpstreamConnection*> all_;
   bool draining_ = false;
 };

@@ -17,7 +17,7 @@ UpstreamConnection* UpstreamPool::acquire(const UpstreamTarget& target,
   DataPathCounters& counters = context_.counters();
   try {
     if (!fresh_only) {
-      IdleList* list = idleList(target, false);
+      auto* list = idle_.find(target);
       if (list != nullptr && !list->empty()) {
         UpstreamConnection* connection = list->back();
         list->pop_back();
@@ -44,7 +44,7 @@ void UpstreamPool::release(UpstreamConnection* connection, bool request_complete
     return;
   }
   try {
-    IdleList& list = *idleList(connection->target(), true);
+    auto& list = idle_.findOrAdd(connection->target());
     if (list.size() >= max_idle) {
       connection->close();
       return;
@@ -60,7 +60,7 @@ void UpstreamPool::release(UpstreamConnection* connection, bool request_complete
 
 void UpstreamPool::closeIdle() noexcept {
   std::vector<UpstreamConnection*> idle;
-  for (auto& [key, list] : idle_) idle.insert(idle.end(), list.begin(), list.end());
+  idle_.forEach([&idle](const auto& list) { idle.insert(idle.end(), list.begin(), list.end()); });
   for (UpstreamConnection* connection : idle) connection->close();
 }
 
@@ -75,51 +75,14 @@ void UpstreamPool::closeAll() noexcept {
 
 size_t UpstreamPool::idleCount() const noexcept {
   size_t n = 0;
-  for (const auto& [key, list] : idle_) n += list.size();
+  idle_.forEach([&n](const auto& list) { n += list.size(); });
   return n;
 }
 
 void UpstreamPool::removeIdle(UpstreamConnection* connection) noexcept {
-  auto it = idle_.find(connection->poolKey());
-  if (it == idle_.end()) return;
-  IdleList& list = it->second;
-  const auto found = std::find(list.begin(), list.end(), connection);
-  if (found == list.end()) return;
-  list.erase(found);
-  if (list.empty() && &list != last_list_) idle_.erase(it);
-  DataPathCounters::add(context_.counters().upstream_connections_idle, -1);
-}
-
-UpstreamPool::IdleList* UpstreamPool::idleList(const UpstreamTarget& target, bool create) {
-  if (last_list_ != nullptr && target == last_target_) return last_list_;
-  std::string key = target.poolKey();
-  if (!create) {
-    auto it = idle_.find(key);
-    if (it == idle_.end()) return nullptr;  // the map unchanged: last_list_ still good
-    return remember(target, std::move(key), &it->second);
+  if (idle_.remove(connection->poolKey(), connection)) {
+    DataPathCounters::add(context_.counters().upstream_connections_idle, -1);
   }
-  // The key is copied before the map changes: an insert whose key copy throws would leave the
-  // map with a slot marked full and nothing in it.
-  std::string stored = key;
-  last_list_ = nullptr;  // an insert may move every list
-  IdleList* list = &idle_.try_emplace(std::move(stored)).first->second;
-  return remember(target, std::move(key), list);
-}
-
-UpstreamPool::IdleList* UpstreamPool::remember(const UpstreamTarget& target, std::string key,
-                                               IdleList* list) {
-  UpstreamTarget copy = target;  // may throw: then the list before stays remembered, or none
-  // The list remembered before is no longer kept empty (erasing moves no other list).
-  if (!last_key_.empty()) {
-    auto before = idle_.find(last_key_);
-    if (before != idle_.end() && before->second.empty() && &before->second != list) {
-      idle_.erase(before);
-    }
-  }
-  last_target_ = std::move(copy);
-  last_key_ = std::move(key);
-  last_list_ = list;
-  return list;
 }
 
 void UpstreamPool::forget(UpstreamConnection* connection) noexcept {

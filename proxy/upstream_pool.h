@@ -1,12 +1,11 @@
 #pragma once
 
-#include <absl/container/flat_hash_map.h>
-
 #include <cstddef>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
+#include "proxy/destination_lists.h"
 #include "proxy/upstream_connection.h"
 #include "proxy/upstream_selector.h"
 #include "proxy/worker_context.h"
@@ -40,21 +39,9 @@ class UpstreamPool {
   friend class UpstreamConnection;
   void removeIdle(UpstreamConnection* connection) noexcept;
   void forget(UpstreamConnection* connection) noexcept;
-  using IdleList = std::vector<UpstreamConnection*>;
-  // The idle list of target; with create, made when there is none (may throw), else null then.
-  IdleList* idleList(const UpstreamTarget& target, bool create);
-  // list (of target, under key) becomes the one remembered. May throw, leaving the map as it is.
-  IdleList* remember(const UpstreamTarget& target, std::string key, IdleList* list);
 
   WorkerContext& context_;
-  absl::flat_hash_map<std::string, IdleList> idle_;
-  // The list last looked up and its target: requests come in runs to one destination, and
-  // comparing targets costs less than making the key and hashing it. At most this one list is
-  // kept empty (last_key_ names it; null last_list_: look it up again). last_target_ holds its
-  // TLS context until another destination is looked up.
-  IdleList* last_list_ = nullptr;
-  UpstreamTarget last_target_;
-  std::string last_key_;
+  DestinationLists<UpstreamConnection> idle_;
   std::unordered_set<UpstreamConnection*> all_;
 };
 

@@ -123,28 +123,22 @@ TEST(WorkerMetrics, RunsAndAlternationsOfLabelSetsEachLandInTheirOwnSeries) {
   shard.recordRequest(HttpRole::kServer, {"GET", route, 200, ""}, kMs);
 
   const auto families = metrics.Collect();
-  const auto count = [&](std::string_view family, const LabelPairs& labels) -> int64_t {
+  // Samples in the series of these labels; -1 when there is none.
+  const auto count = [&](std::string_view family, std::string method, std::string status,
+                         std::string route_label, std::string error_type = "") -> int64_t {
+    LabelPairs labels = {{"http_request_method", std::move(method)},
+                         {"http_route", std::move(route_label)},
+                         {"http_response_status_code", std::move(status)}};
+    if (!error_type.empty()) labels.emplace_back("error_type", std::move(error_type));
     const ClientMetric* metric = findSample(families, family, labels);
     return metric == nullptr ? -1 : static_cast<int64_t>(metric->histogram.sample_count);
   };
-  EXPECT_EQ(count(kServer, {{"http_request_method", "GET"}, {"http_route", "/users/{id}"},
-                            {"http_response_status_code", "200"}}),
-            4);
-  EXPECT_EQ(count(kServer, {{"http_request_method", "GET"}, {"http_route", "/users/{ie}"},
-                            {"http_response_status_code", "200"}}),
-            1);
-  EXPECT_EQ(count(kServer, {{"http_request_method", "GET"}, {"http_route", "/users/{id}"},
-                            {"http_response_status_code", "404"}}),
-            1);
-  EXPECT_EQ(count(kServer, {{"http_request_method", "PUT"}, {"http_route", "/users/{id}"},
-                            {"http_response_status_code", "404"}}),
-            1);
-  EXPECT_EQ(count(kServer, {{"http_request_method", "PUT"}, {"http_route", "/users/{id}"},
-                            {"http_response_status_code", "404"}, {"error_type", "timeout"}}),
-            1);
-  EXPECT_EQ(count(kClient, {{"http_request_method", "PUT"}, {"http_route", "/users/{id}"},
-                            {"http_response_status_code", "404"}, {"error_type", "timeout"}}),
-            1);
+  EXPECT_EQ(count(kServer, "GET", "200", "/users/{id}"), 4);
+  EXPECT_EQ(count(kServer, "GET", "200", "/users/{ie}"), 1);
+  EXPECT_EQ(count(kServer, "GET", "404", "/users/{id}"), 1);
+  EXPECT_EQ(count(kServer, "PUT", "404", "/users/{id}"), 1);
+  EXPECT_EQ(count(kServer, "PUT", "404", "/users/{id}", "timeout"), 1);
+  EXPECT_EQ(count(kClient, "PUT", "404", "/users/{id}", "timeout"), 1);
 }
 
 TEST(WorkerMetrics, ClientRequestsWithErrorTypeAreTheirOwnSeries) {
