@@ -23,26 +23,11 @@ class DestinationLists {
 
   // target's list; null when there is none. May throw (bad_alloc), leaving the lists as they
   // were.
-  List* find(const UpstreamTarget& target) {
-    if (last_ != nullptr && target == last_target_) return last_;
-    std::string key = target.poolKey();
-    auto it = lists_.find(key);
-    if (it == lists_.end()) return nullptr;  // nothing changed: last_ still good
-    return remember(target, std::move(key), &it->second);
-  }
+  List* find(const UpstreamTarget& target) { return lookup(target, false); }
 
   // target's list, made empty when there is none. May throw (bad_alloc), leaving the lists as
   // they were.
-  List& findOrAdd(const UpstreamTarget& target) {
-    if (last_ != nullptr && target == last_target_) return *last_;
-    std::string key = target.poolKey();
-    // The key is copied before the map changes: an insert whose key copy throws would leave
-    // the map with a slot marked full and nothing in it.
-    std::string stored = key;
-    last_ = nullptr;  // an insert may move every list
-    List* list = &lists_.try_emplace(std::move(stored)).first->second;
-    return *remember(target, std::move(key), list);
-  }
+  List& findOrAdd(const UpstreamTarget& target) { return *lookup(target, true); }
 
   // Takes connection out of the list under key (its target's poolKey()); false when it was in
   // none.
@@ -63,6 +48,24 @@ class DestinationLists {
   }
 
  private:
+  List* lookup(const UpstreamTarget& target, bool add) {
+    if (last_ != nullptr && target == last_target_) return last_;
+    std::string key = target.poolKey();
+    List* list = nullptr;
+    if (!add) {
+      auto it = lists_.find(key);
+      if (it == lists_.end()) return nullptr;  // nothing changed: last_ still good
+      list = &it->second;
+    } else {
+      // The key is copied before the map changes: an insert whose key copy throws would leave
+      // the map with a slot marked full and nothing in it.
+      std::string stored = key;
+      last_ = nullptr;  // an insert may move every list
+      list = &lists_.try_emplace(std::move(stored)).first->second;
+    }
+    return remember(target, std::move(key), list);
+  }
+
   // list (of target, under key) becomes the one remembered. May throw, leaving the map as it is.
   List* remember(const UpstreamTarget& target, std::string key, List* list) {
     UpstreamTarget copy = target;  // may throw: then the list before stays remembered, or none
