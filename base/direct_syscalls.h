@@ -1,11 +1,14 @@
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
 #include <cstddef>
 
-// read, write and writev as the system calls themselves, for the event loop's sockets.
+// read, write and writev as the system calls themselves, for the event loop's sockets; and
+// epoll_ctl, epoll_wait and epoll_pwait, which watch the descriptors of base/edge_triggered.h
+// edge-triggered.
 //
 // glibc's wrappers of these calls are thread cancellation points: in a process with more than
 // one thread, each call switches the thread to asynchronous cancellation and back, two atomic
@@ -19,4 +22,10 @@ extern "C" {
 ssize_t __wrap_read(int fd, void* buf, size_t count);                // NOLINT(bugprone-*)
 ssize_t __wrap_write(int fd, const void* buf, size_t count);         // NOLINT(bugprone-*)
 ssize_t __wrap_writev(int fd, const struct iovec* iov, int iovcnt);  // NOLINT(bugprone-*)
+struct epoll_event;
+int __wrap_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event);  // NOLINT(bugprone-*)
+int __wrap_epoll_wait(int epfd, struct epoll_event* events, int maxevents,  // NOLINT(bugprone-*)
+                      int timeout);
+int __wrap_epoll_pwait(int epfd, struct epoll_event* events,  // NOLINT(bugprone-*)
+                       int maxevents, int timeout, const sigset_t* sigmask);
 }

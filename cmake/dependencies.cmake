@@ -10,11 +10,12 @@ find_package(prometheus-cpp REQUIRED)
 # libuv is linked from its static library (libuv1-dev ships both) so that the linker can send its
 # socket reads and writes to base/direct_syscalls.cc: glibc's wrappers of read, write and writev
 # are thread cancellation points, which in a multi-threaded process costs two atomic operations
-# per call, and tracecar never cancels a thread. Not with the sanitizers, whose interceptors
-# check those calls' buffers.
+# per call, and tracecar never cancels a thread. Its epoll_ctl calls go there too, which watches
+# the data path's connections edge-triggered (base/edge_triggered.h). Not with the sanitizers,
+# whose interceptors check those calls' buffers.
 option(TRACECAR_STATIC_LIBUV "Link libuv's static library instead of its shared one" ON)
 option(TRACECAR_DIRECT_SYSCALLS
-       "read, write and writev (tracecar's and libuv's) as plain system calls, not glibc's cancellable wrappers (only with TRACECAR_STATIC_LIBUV, never with TRACECAR_SANITIZE)"
+       "read, write and writev (tracecar's and libuv's) as plain system calls, not glibc's cancellable wrappers, and the data path's sockets edge-triggered (only with TRACECAR_STATIC_LIBUV, never with TRACECAR_SANITIZE)"
        ON)
 # Decided on every configure, so that turning the sanitizers on in an existing build directory
 # turns this off too.
@@ -40,10 +41,14 @@ if(TRACECAR_USE_DIRECT_SYSCALLS)
   # archives after it (Abseil's) call read too.
   add_library(direct_syscalls STATIC ${PROJECT_SOURCE_DIR}/base/direct_syscalls.cc)
   target_include_directories(direct_syscalls PUBLIC ${PROJECT_SOURCE_DIR})
+  target_compile_definitions(direct_syscalls PRIVATE TRACECAR_DIRECT_SYSCALLS=1)
   target_link_libraries(tracecar_libuv INTERFACE direct_syscalls)
   target_link_options(tracecar_libuv INTERFACE
     "LINKER:--wrap=read,--wrap=write,--wrap=writev"
-    "LINKER:--undefined=__wrap_read,--undefined=__wrap_write,--undefined=__wrap_writev")
+    "LINKER:--wrap=epoll_ctl,--wrap=epoll_wait,--wrap=epoll_pwait"
+    "LINKER:--undefined=__wrap_read,--undefined=__wrap_write,--undefined=__wrap_writev"
+    "LINKER:--undefined=__wrap_epoll_ctl,--undefined=__wrap_epoll_wait"
+    "LINKER:--undefined=__wrap_epoll_pwait")
   target_compile_definitions(tracecar_libuv INTERFACE TRACECAR_DIRECT_SYSCALLS=1)
 endif()
 pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "base/edge_triggered.h"
+
 namespace tracecar::proxy {
 namespace {
 
@@ -38,13 +40,25 @@ int DataPathSocket::accept(uv_stream_t* server) noexcept {
   if (rc == 0) {
     connected_ = true;
     uv_tcp_nodelay(&tcp_, 1);
+    watchEdgeTriggered();
   }
   return rc;
 }
 
 int DataPathSocket::connect(const sockaddr* address) noexcept {
   connect_req_.data = this;
-  return uv_tcp_connect(&connect_req_, &tcp_, address, &DataPathSocket::onConnect);
+  const int rc = uv_tcp_connect(&connect_req_, &tcp_, address, &DataPathSocket::onConnect);
+  // libuv made the socket; it registers it with epoll on the loop's next turn.
+  if (rc == 0) watchEdgeTriggered();
+  return rc;
+}
+
+void DataPathSocket::watchEdgeTriggered() noexcept {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) == 0) {
+    base::watchEdgeTriggered(fd);
+    edge_triggered_fd_ = fd;
+  }
 }
 
 void DataPathSocket::onConnect(uv_connect_t* req, int status) noexcept {
@@ -445,6 +459,9 @@ void DataPathSocket::close() noexcept {
   if (closing_) return;
   closing_ = true;
   reading_ = false;
+  // Before libuv closes the descriptor, whose number the next socket or file may then get.
+  if (edge_triggered_fd_ >= 0) base::unwatchEdgeTriggered(edge_triggered_fd_);
+  edge_triggered_fd_ = -1;
   dropQueued();
   context_.cancel(*this);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &DataPathSocket::onClosed);

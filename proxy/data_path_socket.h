@@ -126,6 +126,8 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
   void onTick() noexcept override;
   void closeFlushed() noexcept;  // closeAfterFlush's close, once nothing is queued
   void flushBatch() noexcept override;
+  // The connection's descriptor is watched edge-triggered (base/edge_triggered.h) until close.
+  void watchEdgeTriggered() noexcept;
 
   uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
   void queue(std::string_view data) noexcept;
@@ -157,6 +159,7 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
   std::string writing_;  // handed to uv_write
   std::string queued_;   // waiting for the write in flight
   int pending_error_ = 0;
+  int edge_triggered_fd_ = -1;  // see watchEdgeTriggered
   bool connected_ = false;
   bool reading_ = false;
   bool write_in_flight_ = false;

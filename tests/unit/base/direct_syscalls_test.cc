@@ -3,10 +3,12 @@
 // write(2) and writev(2): bytes, short counts, and -1 with errno.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -111,6 +113,38 @@ TEST(DirectSyscallsLinkTest, CallsGoToTheWrappers) {
   EXPECT_EQ(reinterpret_cast<void*>(&read), reinterpret_cast<void*>(&__wrap_read));
   EXPECT_EQ(reinterpret_cast<void*>(&write), reinterpret_cast<void*>(&__wrap_write));
   EXPECT_EQ(reinterpret_cast<void*>(&writev), reinterpret_cast<void*>(&__wrap_writev));
+  EXPECT_EQ(reinterpret_cast<void*>(&epoll_ctl), reinterpret_cast<void*>(&__wrap_epoll_ctl));
+}
+
+// An epoll_ctl through the wrapper of a descriptor nobody watches edge-triggered is epoll_ctl
+// itself: the events as given, errors with errno.
+TEST(DirectSyscallsLinkTest, EpollCtlOfAPlainDescriptorIsUnchanged) {
+  int fds[2] = {-1, -1};
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  const int epfd = epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(epfd, 0);
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = 0x1234;
+  ASSERT_EQ(epoll_ctl(epfd, EPOLL_CTL_ADD, fds[0], &event), 0);
+  errno = 0;
+  EXPECT_EQ(epoll_ctl(epfd, EPOLL_CTL_ADD, fds[0], &event), -1);
+  EXPECT_EQ(errno, EEXIST);
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  // Level-triggered: reported on every wait while the byte is unread.
+  for (int i = 0; i < 2; ++i) {
+    epoll_event out{};
+    ASSERT_EQ(epoll_wait(epfd, &out, 1, 1000), 1);
+    EXPECT_EQ(out.events, static_cast<uint32_t>(EPOLLIN));
+    EXPECT_EQ(out.data.u64, 0x1234U);
+  }
+  EXPECT_EQ(epoll_ctl(epfd, EPOLL_CTL_DEL, fds[0], nullptr), 0);
+  errno = 0;
+  EXPECT_EQ(epoll_ctl(epfd, EPOLL_CTL_DEL, fds[0], nullptr), -1);
+  EXPECT_EQ(errno, ENOENT);
+  close(epfd);
+  close(fds[0]);
+  close(fds[1]);
 }
 #endif
 
