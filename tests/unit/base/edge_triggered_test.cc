@@ -132,6 +132,14 @@ class EdgeTriggeredTest : public ::testing::Test {
     uv_run(&loop_, UV_RUN_DEFAULT);
     EXPECT_EQ(uv_loop_close(&loop_), 0);
   }
+  // Turns the loop until done(), at most `turns` times, a millisecond apart.
+  template <typename Done>
+  void runUntil(Done done, int turns = 500) {
+    for (int i = 0; i < turns && !done(); ++i) {
+      uv_run(&loop_, UV_RUN_NOWAIT);
+      if (!done()) usleep(1000);
+    }
+  }
   uv_loop_t loop_{};
   bool loop_ready_ = false;
 };
@@ -170,10 +178,7 @@ TEST_F(EdgeTriggeredTest, AWatchedConnectionIsRegisteredEdgeTriggeredAndOthersAr
   // Data still comes through either way.
   ASSERT_EQ(write(watched_pair.peer_end, "ping", 4), 4);
   ASSERT_EQ(write(plain_pair.peer_end, "pong", 4), 4);
-  for (int i = 0; i < 200 && (watched.received() < 4 || plain.received() < 4); ++i) {
-    uv_run(&loop_, UV_RUN_NOWAIT);
-    usleep(1000);
-  }
+  runUntil([&] { return watched.received() >= 4 && plain.received() >= 4; });
   EXPECT_EQ(watched.received(), 4U);
   EXPECT_EQ(plain.received(), 4U);
   watched.close(&loop_, watched_pair.loop_end);
@@ -203,11 +208,8 @@ TEST_F(EdgeTriggeredTest, EveryWaitingByteIsReadPastLibuvsReadsPerEvent) {
   Reader reader(&loop_, pair.loop_end, 1024);
   ASSERT_EQ(reader.openResult(), 0);
   ASSERT_EQ(reader.start(), 0);
-  // Bounded: 2,000 turns of at most 2 ms each; a stalled read ends it with bytes missing.
-  for (int i = 0; i < 2000 && reader.received() < sent; ++i) {
-    uv_run(&loop_, UV_RUN_NOWAIT);
-    if (reader.received() < sent) usleep(1000);
-  }
+  // A stalled read ends the 2,000 turns with bytes missing.
+  runUntil([&] { return reader.received() >= sent; }, 2000);
   EXPECT_EQ(reader.received(), sent);
   tracecar::base::unwatchEdgeTriggered(pair.loop_end);
   reader.close(&loop_, pair.loop_end);
@@ -226,10 +228,7 @@ TEST_F(EdgeTriggeredTest, TheEndOfTheStreamAfterTheLastBytesIsReported) {
   Reader reader(&loop_, pair.loop_end, 1024);
   ASSERT_EQ(reader.openResult(), 0);
   ASSERT_EQ(reader.start(), 0);
-  for (int i = 0; i < 500 && !reader.eof(); ++i) {
-    uv_run(&loop_, UV_RUN_NOWAIT);
-    if (!reader.eof()) usleep(1000);
-  }
+  runUntil([&] { return reader.eof(); });
   EXPECT_EQ(reader.received(), 10U);
   EXPECT_TRUE(reader.eof());
   tracecar::base::unwatchEdgeTriggered(pair.loop_end);
@@ -246,10 +245,7 @@ TEST_F(EdgeTriggeredTest, TheEndOfTheStreamThatCameWhileReadingWasStoppedIsRepor
   ASSERT_EQ(reader.start(), 0);
   uv_run(&loop_, UV_RUN_NOWAIT);
   ASSERT_EQ(write(pair.peer_end, "first", 5), 5);
-  for (int i = 0; i < 500 && reader.received() < 5; ++i) {
-    uv_run(&loop_, UV_RUN_NOWAIT);
-    if (reader.received() < 5) usleep(1000);
-  }
+  runUntil([&] { return reader.received() >= 5; });
   ASSERT_EQ(reader.received(), 5U);
   reader.stop();
   uv_run(&loop_, UV_RUN_NOWAIT);
@@ -259,10 +255,7 @@ TEST_F(EdgeTriggeredTest, TheEndOfTheStreamThatCameWhileReadingWasStoppedIsRepor
   for (int i = 0; i < 5; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
   EXPECT_EQ(reader.received(), 5U);  // not reading
   ASSERT_EQ(reader.start(), 0);
-  for (int i = 0; i < 500 && !reader.eof(); ++i) {
-    uv_run(&loop_, UV_RUN_NOWAIT);
-    if (!reader.eof()) usleep(1000);
-  }
+  runUntil([&] { return reader.eof(); });
   EXPECT_EQ(reader.received(), 11U);
   EXPECT_TRUE(reader.eof());
   tracecar::base::unwatchEdgeTriggered(pair.loop_end);
