@@ -145,7 +145,11 @@ int __wrap_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
     return static_cast<int>(plainEpollCtl(epfd, op, fd, event));
   }
   if (op == EPOLL_CTL_DEL) {
-    entry->state.store(kWatched, std::memory_order_relaxed);
+    // Only the registration recorded is forgotten (a removal from another epoll instance
+    // leaves it be).
+    if ((state & kRegistered) != 0 && entry->epfd.load(std::memory_order_relaxed) == epfd) {
+      entry->state.store(kWatched, std::memory_order_relaxed);
+    }
     return static_cast<int>(plainEpollCtl(epfd, op, fd, event));
   }
   if ((op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD) || event == nullptr) {

@@ -6,11 +6,13 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <fstream>
 #include <optional>
@@ -257,6 +259,33 @@ TEST_F(EdgeTriggeredTest, TheEndOfTheStreamThatCameWhileReadingWasStoppedIsRepor
   ASSERT_EQ(reader.start(), 0);
   runUntil([&] { return reader.eof(); });
   EXPECT_EQ(reader.received(), 11U);
+  EXPECT_TRUE(reader.eof());
+  tracecar::base::unwatchEdgeTriggered(pair.loop_end);
+  reader.close(&loop_, pair.loop_end);
+}
+
+// A removal of the descriptor from another epoll instance (which never had it) leaves the loop's
+// registration as it was: the end of the stream after the last bytes is still reported.
+TEST_F(EdgeTriggeredTest, ARemovalFromAnotherEpollInstanceLeavesTheRegistration) {
+  SocketPair pair;
+  ASSERT_NO_FATAL_FAILURE(makePair(pair));
+  tracecar::base::watchEdgeTriggered(pair.loop_end);
+  Reader reader(&loop_, pair.loop_end, 1024);
+  ASSERT_EQ(reader.openResult(), 0);
+  ASSERT_EQ(reader.start(), 0);
+  uv_run(&loop_, UV_RUN_NOWAIT);  // registered with the loop's epoll instance
+
+  const int other = epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(other, 0);
+  EXPECT_EQ(epoll_ctl(other, EPOLL_CTL_DEL, pair.loop_end, nullptr), -1);
+  EXPECT_EQ(errno, ENOENT);
+  close(other);
+
+  ASSERT_EQ(write(pair.peer_end, "last words", 10), 10);
+  ASSERT_EQ(shutdown(pair.peer_end, SHUT_WR), 0);
+  usleep(20 * 1000);  // both in the receive queue before the loop looks
+  runUntil([&] { return reader.eof(); });
+  EXPECT_EQ(reader.received(), 10U);
   EXPECT_TRUE(reader.eof());
   tracecar::base::unwatchEdgeTriggered(pair.loop_end);
   reader.close(&loop_, pair.loop_end);
