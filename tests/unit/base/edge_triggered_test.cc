@@ -18,6 +18,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include <gtest/gtest.h>
 
@@ -142,6 +143,28 @@ class EdgeTriggeredTest : public ::testing::Test {
       if (!done()) usleep(1000);
     }
   }
+  // Sends bytes and the end of the stream from fd, and gives both time to reach the other end's
+  // receive queue.
+  static void sendAndEnd(int fd, std::string_view bytes) {
+    ASSERT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    ASSERT_EQ(shutdown(fd, SHUT_WR), 0);
+    usleep(20 * 1000);
+  }
+  // Watches fd edge-triggered and starts reading it.
+  static void startWatched(Reader& reader, int fd) {
+    tracecar::base::watchEdgeTriggered(fd);
+    ASSERT_EQ(reader.openResult(), 0);
+    ASSERT_EQ(reader.start(), 0);
+  }
+  // Turns the loop until reader reports the end of the stream, expects `bytes` read before it,
+  // and closes the watched descriptor.
+  void expectEndAfter(Reader& reader, int& fd, size_t bytes) {
+    runUntil([&] { return reader.eof(); });
+    EXPECT_EQ(reader.received(), bytes);
+    EXPECT_TRUE(reader.eof());
+    tracecar::base::unwatchEdgeTriggered(fd);
+    reader.close(&loop_, fd);
+  }
   uv_loop_t loop_{};
   bool loop_ready_ = false;
 };
@@ -206,10 +229,8 @@ TEST_F(EdgeTriggeredTest, EveryWaitingByteIsReadPastLibuvsReadsPerEvent) {
   ASSERT_GE(sent, 96U * 1024) << "the loopback connection took too little before being read";
   usleep(20 * 1000);  // let the last segments land in the receive queue
 
-  tracecar::base::watchEdgeTriggered(pair.loop_end);
   Reader reader(&loop_, pair.loop_end, 1024);
-  ASSERT_EQ(reader.openResult(), 0);
-  ASSERT_EQ(reader.start(), 0);
+  ASSERT_NO_FATAL_FAILURE(startWatched(reader, pair.loop_end));
   // A stalled read ends the 2,000 turns with bytes missing.
   runUntil([&] { return reader.received() >= sent; }, 2000);
   EXPECT_EQ(reader.received(), sent);
@@ -222,46 +243,30 @@ TEST_F(EdgeTriggeredTest, EveryWaitingByteIsReadPastLibuvsReadsPerEvent) {
 TEST_F(EdgeTriggeredTest, TheEndOfTheStreamAfterTheLastBytesIsReported) {
   SocketPair pair;
   ASSERT_NO_FATAL_FAILURE(makePair(pair));
-  ASSERT_EQ(write(pair.peer_end, "last words", 10), 10);
-  ASSERT_EQ(shutdown(pair.peer_end, SHUT_WR), 0);
-  usleep(20 * 1000);  // both in the receive queue
+  ASSERT_NO_FATAL_FAILURE(sendAndEnd(pair.peer_end, "last words"));
 
-  tracecar::base::watchEdgeTriggered(pair.loop_end);
   Reader reader(&loop_, pair.loop_end, 1024);
-  ASSERT_EQ(reader.openResult(), 0);
-  ASSERT_EQ(reader.start(), 0);
-  runUntil([&] { return reader.eof(); });
-  EXPECT_EQ(reader.received(), 10U);
-  EXPECT_TRUE(reader.eof());
-  tracecar::base::unwatchEdgeTriggered(pair.loop_end);
-  reader.close(&loop_, pair.loop_end);
+  ASSERT_NO_FATAL_FAILURE(startWatched(reader, pair.loop_end));
+  expectEndAfter(reader, pair.loop_end, 10);
 }
 
 // The same while reading is stopped: the bytes and the end wait, and reading again gets both.
 TEST_F(EdgeTriggeredTest, TheEndOfTheStreamThatCameWhileReadingWasStoppedIsReported) {
   SocketPair pair;
   ASSERT_NO_FATAL_FAILURE(makePair(pair));
-  tracecar::base::watchEdgeTriggered(pair.loop_end);
   Reader reader(&loop_, pair.loop_end, 1024);
-  ASSERT_EQ(reader.openResult(), 0);
-  ASSERT_EQ(reader.start(), 0);
+  ASSERT_NO_FATAL_FAILURE(startWatched(reader, pair.loop_end));
   uv_run(&loop_, UV_RUN_NOWAIT);
   ASSERT_EQ(write(pair.peer_end, "first", 5), 5);
   runUntil([&] { return reader.received() >= 5; });
   ASSERT_EQ(reader.received(), 5U);
   reader.stop();
   uv_run(&loop_, UV_RUN_NOWAIT);
-  ASSERT_EQ(write(pair.peer_end, "second", 6), 6);
-  ASSERT_EQ(shutdown(pair.peer_end, SHUT_WR), 0);
-  usleep(20 * 1000);
+  ASSERT_NO_FATAL_FAILURE(sendAndEnd(pair.peer_end, "second"));
   for (int i = 0; i < 5; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
   EXPECT_EQ(reader.received(), 5U);  // not reading
   ASSERT_EQ(reader.start(), 0);
-  runUntil([&] { return reader.eof(); });
-  EXPECT_EQ(reader.received(), 11U);
-  EXPECT_TRUE(reader.eof());
-  tracecar::base::unwatchEdgeTriggered(pair.loop_end);
-  reader.close(&loop_, pair.loop_end);
+  expectEndAfter(reader, pair.loop_end, 11);
 }
 
 // A removal of the descriptor from another epoll instance (which never had it) leaves the loop's
@@ -269,10 +274,8 @@ TEST_F(EdgeTriggeredTest, TheEndOfTheStreamThatCameWhileReadingWasStoppedIsRepor
 TEST_F(EdgeTriggeredTest, ARemovalFromAnotherEpollInstanceLeavesTheRegistration) {
   SocketPair pair;
   ASSERT_NO_FATAL_FAILURE(makePair(pair));
-  tracecar::base::watchEdgeTriggered(pair.loop_end);
   Reader reader(&loop_, pair.loop_end, 1024);
-  ASSERT_EQ(reader.openResult(), 0);
-  ASSERT_EQ(reader.start(), 0);
+  ASSERT_NO_FATAL_FAILURE(startWatched(reader, pair.loop_end));
   uv_run(&loop_, UV_RUN_NOWAIT);  // registered with the loop's epoll instance
 
   const int other = epoll_create1(EPOLL_CLOEXEC);
@@ -281,14 +284,8 @@ TEST_F(EdgeTriggeredTest, ARemovalFromAnotherEpollInstanceLeavesTheRegistration)
   EXPECT_EQ(errno, ENOENT);
   close(other);
 
-  ASSERT_EQ(write(pair.peer_end, "last words", 10), 10);
-  ASSERT_EQ(shutdown(pair.peer_end, SHUT_WR), 0);
-  usleep(20 * 1000);  // both in the receive queue before the loop looks
-  runUntil([&] { return reader.eof(); });
-  EXPECT_EQ(reader.received(), 10U);
-  EXPECT_TRUE(reader.eof());
-  tracecar::base::unwatchEdgeTriggered(pair.loop_end);
-  reader.close(&loop_, pair.loop_end);
+  ASSERT_NO_FATAL_FAILURE(sendAndEnd(pair.peer_end, "last words"));
+  expectEndAfter(reader, pair.loop_end, 10);
 }
 
 }  // namespace
