@@ -45,6 +45,9 @@ BatchConfig BatchConfig::fromEnv(const EnvLookup& env, std::vector<std::string>&
   if (auto v = readNumber(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, max_size, warnings)) {
     config.max_export_batch_size = static_cast<size_t>(*v);
   }
+  if (auto v = readNumber(env, "TRACECAR_EXPORTER_NICE", 0, kMaxThreadNice, warnings)) {
+    config.thread_nice = static_cast<int>(*v);
+  }
   if (config.max_export_batch_size > config.max_queue_size) {
     // The spec requires batch <= queue; a bigger batch could never fill.
     warnings.push_back("OTEL_BSP_MAX_EXPORT_BATCH_SIZE=" +

@@ -15,13 +15,20 @@ struct BatchConfig {
   static constexpr size_t kMaxQueueSize = size_t{1} << 20;
   // Largest accepted delay or timeout (about 24.8 days), far past any sensible value.
   static constexpr long long kMaxMilliseconds = 2147483647;
+  // Largest nice increment (the export thread then runs at nice 19, the lowest).
+  static constexpr int kMaxThreadNice = 19;
 
   std::chrono::milliseconds schedule_delay{5000};   // OTEL_BSP_SCHEDULE_DELAY
   std::chrono::milliseconds export_timeout{30000};  // OTEL_BSP_EXPORT_TIMEOUT
   size_t max_queue_size = 2048;                     // OTEL_BSP_MAX_QUEUE_SIZE
   size_t max_export_batch_size = 512;               // OTEL_BSP_MAX_EXPORT_BATCH_SIZE
+  // Added to the process's nice value for the export thread (TRACECAR_EXPORTER_NICE): above 0,
+  // a worker woken while the thread encodes a batch on the same CPU tends to get it first. At 5
+  // the thread still gets about a quarter of a CPU that a busy worker shares; 0, the default,
+  // puts both on equal terms.
+  int thread_nice = 0;
 
-  // Reads the four variables. An empty value counts as unset (as the spec says). A value that is
+  // Reads the four variables and TRACECAR_EXPORTER_NICE (0..kMaxThreadNice). An empty value counts as unset (as the spec says). A value that is
   // not a whole number in range (delays 1..kMaxMilliseconds ms, sizes 1..kMaxQueueSize) adds a
   // warning naming the variable and the value and keeps the default. A batch size above the
   // queue size is clamped to it, with a warning.

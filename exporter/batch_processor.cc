@@ -1,15 +1,20 @@
 #include "exporter/batch_processor.h"
 
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 
 #include "base/thread_name.h"
+#include "exporter/log.h"
 
 namespace tracecar::exporter {
 namespace {
@@ -33,6 +38,28 @@ BatchProcessor* self(Handle* handle) noexcept {
 uint64_t nextProcessorId() noexcept {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Raises the calling thread's nice value by increment (Linux keeps one per thread), up to 19.
+// Raising it needs no privilege; a failure (a seccomp filter, say) leaves the thread as it was.
+void lowerThisThreadsPriority(int increment) noexcept {
+  if (increment <= 0) return;
+  const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+  errno = 0;
+  const int current = ::getpriority(PRIO_PROCESS, tid);
+  if (current == -1 && errno != 0) return;
+  const int wanted = std::min(current + increment, 19);
+  if (wanted <= current) return;
+  if (::setpriority(PRIO_PROCESS, tid, wanted) != 0) {
+    const int error = errno;
+    try {
+      log(LogLevel::kWarn, "exporter",
+          "could not lower the export thread's priority (nice " + std::to_string(current) +
+              " to " + std::to_string(wanted) + "): " + std::strerror(error) +
+              "; it runs at the workers' priority");
+    } catch (const std::bad_alloc&) {
+    }
+  }
 }
 
 // Threads that get a pool of their own; any more (tests that make many threads) allocate.
@@ -258,6 +285,7 @@ void BatchProcessor::destroyLoop() noexcept {
 
 void BatchProcessor::run() noexcept {
   base::nameThisThread("tc-exporter");
+  lowerThisThreadsPriority(config_.thread_nice);
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Stopped at shutdown's deadline: give close callbacks already under way a chance to run.
   for (int i = 0; i < 8 && uv_loop_alive(&loop_) != 0; ++i) uv_run(&loop_, UV_RUN_NOWAIT);

@@ -62,6 +62,7 @@ constexpr Binding kBindings[] = {
     {"exporter.client_certificate",
      "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
      {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"}},
+    {"exporter.thread_nice", "TRACECAR_EXPORTER_NICE", {"TRACECAR_EXPORTER_NICE", ""}},
     {"exporter.batch.schedule_delay", "OTEL_BSP_SCHEDULE_DELAY", {"OTEL_BSP_SCHEDULE_DELAY", ""}},
     {"exporter.batch.export_timeout", "OTEL_BSP_EXPORT_TIMEOUT", {"OTEL_BSP_EXPORT_TIMEOUT", ""}},
     {"exporter.batch.max_queue_size", "OTEL_BSP_MAX_QUEUE_SIZE", {"OTEL_BSP_MAX_QUEUE_SIZE", ""}},

@@ -706,6 +706,13 @@ void readExporter(FileReader& r, const Entry& entry) {
       if (auto value = r.duration(e)) r.setEnv(e, variable, std::to_string(value->count()));
     };
   };
+  const auto nice = [&r](std::string_view variable) -> Handler {
+    return [&r, variable](const Entry& e) {
+      if (auto value = r.integer(e, 0, exporter::BatchConfig::kMaxThreadNice)) {
+        r.setEnv(e, variable, std::to_string(*value));
+      }
+    };
+  };
   const auto count = [&r](std::string_view variable) -> Handler {
     return [&r, variable](const Entry& e) {
       const auto max = static_cast<long long>(exporter::BatchConfig::kMaxQueueSize);
@@ -724,6 +731,7 @@ void readExporter(FileReader& r, const Entry& entry) {
              {"certificate", path("OTEL_EXPORTER_OTLP_CERTIFICATE")},
              {"client_key", path("OTEL_EXPORTER_OTLP_CLIENT_KEY")},
              {"client_certificate", path("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")},
+             {"thread_nice", nice("TRACECAR_EXPORTER_NICE")},
              {"batch", [&](const Entry& e) {
                 r.readMap(e, {{"schedule_delay", milliseconds("OTEL_BSP_SCHEDULE_DELAY")},
                               {"export_timeout", milliseconds("OTEL_BSP_EXPORT_TIMEOUT")},

@@ -101,6 +101,7 @@ void printExporter(const ProxyConfig& config, const LoadedConfig& loaded, Printe
     }
   }
   const exporter::BatchConfig& batch = config.exporter.batch;
+  p.number("exporter.thread_nice", static_cast<size_t>(batch.thread_nice));
   p.duration("exporter.batch.schedule_delay", batch.schedule_delay);
   p.duration("exporter.batch.export_timeout", batch.export_timeout);
   p.number("exporter.batch.max_queue_size", batch.max_queue_size);

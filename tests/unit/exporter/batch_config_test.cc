@@ -23,6 +23,7 @@ TEST(BatchConfig, UsesSpecDefaultsWhenUnset) {
   EXPECT_EQ(c.export_timeout, 30000ms);
   EXPECT_EQ(c.max_queue_size, 2048u);
   EXPECT_EQ(c.max_export_batch_size, 512u);
+  EXPECT_EQ(c.thread_nice, 0);
   EXPECT_TRUE(warnings.empty());
 }
 
@@ -62,6 +63,7 @@ TEST_P(BatchConfigBadValue, WarnsNamingVariableAndValueAndKeepsDefault) {
   EXPECT_EQ(c.export_timeout, d.export_timeout);
   EXPECT_EQ(c.max_queue_size, d.max_queue_size);
   EXPECT_EQ(c.max_export_batch_size, d.max_export_batch_size);
+  EXPECT_EQ(c.thread_nice, d.thread_nice);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find(GetParam().variable), std::string::npos) << warnings[0];
   EXPECT_NE(warnings[0].find(std::string("\"") + GetParam().value + "\""), std::string::npos)
@@ -83,7 +85,10 @@ INSTANTIATE_TEST_SUITE_P(
                       BadValue{"OTEL_BSP_MAX_QUEUE_SIZE", "1.5"},
                       BadValue{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0"},
                       BadValue{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "+7"},
-                      BadValue{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "x"}),
+                      BadValue{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "x"},
+                      BadValue{"TRACECAR_EXPORTER_NICE", "20"},
+                      BadValue{"TRACECAR_EXPORTER_NICE", "-1"},
+                      BadValue{"TRACECAR_EXPORTER_NICE", "low"}),
     [](const ::testing::TestParamInfo<BadValue>& param_info) {
       return std::to_string(param_info.index);
     });
@@ -100,6 +105,15 @@ TEST(BatchConfig, AcceptsEachLimitExactly) {
   EXPECT_EQ(c.max_queue_size, 1048576u);
   EXPECT_EQ(c.max_export_batch_size, 1u);
   EXPECT_TRUE(warnings.empty());
+}
+
+TEST(BatchConfig, ReadsTheExportThreadsNiceIncrementAtEachEndOfItsRange) {
+  for (const int nice : {0, 1, 19}) {
+    std::vector<std::string> warnings;
+    const BatchConfig c = read({{"TRACECAR_EXPORTER_NICE", std::to_string(nice)}}, warnings);
+    EXPECT_EQ(c.thread_nice, nice);
+    EXPECT_TRUE(warnings.empty());
+  }
 }
 
 TEST(BatchConfig, BatchEqualToQueueIsKept) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -14,7 +17,9 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -270,6 +275,44 @@ TEST(BatchProcessor, ExportThreadIsNamedForTopAndPerf) {
     if (std::getline(in, name)) names.insert(name);
   }
   EXPECT_EQ(names.count("tc-exporter"), 1u) << "threads: " << ::testing::PrintToString(names);
+}
+
+// The nice value of this process's thread named tc-exporter (field 19 of its stat line).
+std::optional<int> exportThreadNice() {
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (!std::getline(comm, name) || name != "tc-exporter") continue;
+    std::ifstream stat_file(task.path() / "stat");
+    std::string stat;
+    std::getline(stat_file, stat);
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) return std::nullopt;
+    std::istringstream fields(stat.substr(close + 2));  // from field 3, the state
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+      if (i == 19) return std::stoi(field);
+    }
+  }
+  return std::nullopt;
+}
+
+int thisThreadsNice() {
+  return ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
+}
+
+TEST(BatchProcessor, ExportThreadRunsNicerThanTheThreadThatStartedIt) {
+  const int base = thisThreadsNice();
+  for (const int increment : {0, 3, 19}) {
+    BatchConfig c = config(64, 1);
+    c.thread_nice = increment;
+    Harness h(c);
+    h.push(0, 1);
+    ASSERT_TRUE(h.state->waitForBatches(1));  // the thread has been running for a while
+    EXPECT_EQ(exportThreadNice(), std::min(base + increment, 19)) << "increment " << increment;
+  }
+  EXPECT_EQ(thisThreadsNice(), base) << "only the export thread changes";
 }
 
 TEST(BatchProcessor, NeverExportsMoreThanBatchSizeAndKeepsOrder) {

@@ -100,6 +100,7 @@ TEST(ProxyConfigDefaults, MatchTheDocumentedValues) {
   EXPECT_EQ(attribute(loaded, "service.name"), "unknown_service:tracecar");
   EXPECT_EQ(c.exporter.settings.kind, exporter::ExporterKind::kConsole);
   EXPECT_EQ(c.exporter.batch.max_queue_size, 2048u);
+  EXPECT_EQ(c.exporter.batch.thread_nice, 0);
   EXPECT_EQ(loaded.origin("listeners.inbound").source, Source::kDefault);
   EXPECT_THAT(loaded.origin("workers").detail, HasSubstr("4 available CPUs"));
 }
@@ -172,6 +173,19 @@ TEST(ProxyConfigPrecedence, EnvOverridesFileBatchSettings) {
   // A queue below the default batch size brings the batch size down, without a warning.
   EXPECT_EQ(loaded.config.exporter.batch.max_export_batch_size, 100u);
   EXPECT_THAT(loaded.warnings, IsEmpty());
+}
+
+TEST(ProxyConfigPrecedence, ExportThreadNiceFromTheFileAndTheEnvironment) {
+  const std::string yaml = "exporter:\n  thread_nice: 5\n";
+  const LoadedConfig from_file = load(yaml);
+  ASSERT_TRUE(from_file.ok());
+  EXPECT_EQ(from_file.config.exporter.batch.thread_nice, 5);
+  EXPECT_EQ(from_file.origin("exporter.thread_nice").detail, "test.yaml:2");
+  const LoadedConfig from_env = load(yaml, {{"TRACECAR_EXPORTER_NICE", "19"}});
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env.config.exporter.batch.thread_nice, 19);
+  EXPECT_EQ(from_env.origin("exporter.thread_nice").source, Source::kEnv);
+  EXPECT_THAT(from_env.warnings, IsEmpty());
 }
 
 TEST(ProxyConfigPrecedence, BlankEnvCountsAsUnsetSoTheFileApplies) {
@@ -649,6 +663,11 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"exporter:\n  batch:\n    max_queue_size: 1048577\n",
                   "test.yaml:3:21: exporter.batch.max_queue_size: must be at most 1048576, got "
                   "\"1048577\""},
+        ErrorCase{"exporter:\n  thread_nice: 20\n",
+                  "test.yaml:2:16: exporter.thread_nice: must be at most 19, got \"20\""},
+        ErrorCase{"exporter:\n  thread_nice: -1\n",
+                  "test.yaml:2:16: exporter.thread_nice: must be a non-negative integer, got "
+                  "\"-1\""},
         ErrorCase{"exporter:\n  batch:\n    max_queue_size: 10\n    max_export_batch_size: 11\n",
                   "test.yaml:4: exporter.batch.max_export_batch_size: must not be larger than "
                   "exporter.batch.max_queue_size (10)"},
