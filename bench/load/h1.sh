@@ -58,7 +58,7 @@ scenario_h1() {
   wait_http "http://127.0.0.1:$nginx_port/" "nginx"
 
   results=$tmp/results.tsv
-  printf 'target\tconns\tround\trps\tp50_us\tp99_us\tcpu_s\twall_s\trss_kb\thwm_kb\twrk_requests\tnon2xx\tsocket_errors\tproxy_requests\tspans_sent\tspans_delivered\tspans_dropped\trejected\tsys_s\n' >"$results"
+  printf 'target\tconns\tround\trps\tp50_us\tp99_us\tcpu_s\twall_s\trss_kb\thwm_kb\twrk_requests\tnon2xx\tsocket_errors\tproxy_requests\tspans_sent\tspans_delivered\tspans_dropped\trejected\tsys_s\twait_s\n' >"$results"
 
   idle_tracecar=$(status_kb VmRSS $(h1_proxy_pids tracecar))
   idle_nginx=$(status_kb VmRSS $(h1_proxy_pids nginx))

@@ -94,7 +94,7 @@ scenario_h2() {
   wait_http "$(h2_url_of haproxy)" "haproxy" --http2-prior-knowledge
 
   results=$tmp/results-h2.tsv
-  printf 'target\tload\tround\trps\tp50_us\tp99_us\tcpu_s\twall_s\trss_kb\thwm_kb\trequests\tnon2xx\tfailed\tproxy_requests\tspans_sent\tspans_delivered\tspans_dropped\trejected\tsys_s\n' >"$results"
+  printf 'target\tload\tround\trps\tp50_us\tp99_us\tcpu_s\twall_s\trss_kb\thwm_kb\trequests\tnon2xx\tfailed\tproxy_requests\tspans_sent\tspans_delivered\tspans_dropped\trejected\tsys_s\twait_s\n' >"$results"
 
   idle_tracecar=$(status_kb VmRSS $(h2_proxy_pids tracecar))
   idle_haproxy=$(status_kb VmRSS $(h2_proxy_pids haproxy))

@@ -3,7 +3,9 @@
 
 Input: a tab-separated file, one line per load run (header first). Output: every run, the mean
 of each (load level, target) over the rounds, and tracecar against the peer proxy with the
-targets. The h1 scenario's level is wrk's connection count (column `conns`); the h2 scenario's
+targets. The p99 ratio is the median of the rounds' ratios: the two proxies of one round ran
+seconds apart, and a virtual machine's stall of some milliseconds in one run moves that run's
+p99 tenfold, and with it a mean over the rounds. The h1 scenario's level is wrk's connection count (column `conns`); the h2 scenario's
 is h2load's clients x streams per client (column `load`, e.g. `10x10`).
 """
 
@@ -49,6 +51,7 @@ def load(path):
             run.setdefault("wrk_requests", run.get("requests"))
             run.setdefault("socket_errors", None)
             run.setdefault("failed", None)
+            run.setdefault("wait_s", None)
             run["round"] = int(run["round"])
             run["per_core"] = per_core(run)
             runs.append(run)
@@ -64,6 +67,14 @@ def cpu_split(runs):
     cpu = sum(r["cpu_s"] for r in runs)
     sys_s = sum(r["sys_s"] for r in runs)
     return "%.2f+%.2f" % ((cpu - sys_s) * 1e6 / requests, sys_s * 1e6 / requests)
+
+
+def wait_per_request(runs):
+    """Time the serving threads waited for a CPU while runnable, in microseconds per request."""
+    requests = sum(r["rps"] * r["wall_s"] for r in runs)
+    if not requests or any(r.get("wait_s") is None for r in runs):
+        return None
+    return sum(r["wait_s"] for r in runs) * 1e6 / requests
 
 
 def ms(us):
@@ -93,6 +104,13 @@ def errors_text(run):
     if run.get("spans_dropped"):
         parts.append("%d spans dropped" % run["spans_dropped"])
     return ", ".join(parts) or "-"
+
+
+def wait_text(ours, theirs, peer):
+    a, b = wait_per_request(ours), wait_per_request(theirs)
+    if a is None or b is None:
+        return ""
+    return "; CPU wait per request: tracecar %.2f us, %s %.2f us" % (a, peer, b)
 
 
 def table(header, rows):
@@ -157,10 +175,14 @@ def main():
                          ms(mean(target, level, "p50_us")), ms(mean(target, level, "p99_us")),
                          "%.2f" % statistics.fmean(r["cpu_s"] / r["wall_s"] for r in rs),
                          "%.0f" % mean(target, level, "per_core"), cpu_split(rs),
+                         "-" if wait_per_request(rs) is None else "%.2f" % wait_per_request(rs),
                          mib(max(r["hwm_kb"] for r in rs)),
                          "%d/%d" % (got, sent) if target == "tracecar" else "-"])
     print(table(["target", level_header, "req/s", "p50 ms", "p99 ms", "CPU cores", "req/s/core",
-                 "CPU us/req user+sys", "peak RSS MiB", "spans got/sent"], rows))
+                 "CPU us/req user+sys", "CPU wait us/req", "peak RSS MiB", "spans got/sent"],
+                rows))
+    print("(CPU wait: time the threads that serve requests were runnable but waiting for the CPU;"
+          " tracecar's workers, every thread of the others)")
 
     print()
     if args.scenario == "h1":
@@ -173,7 +195,11 @@ def main():
         if not runs_of("tracecar", level) or not runs_of(peer, level):
             continue
         core_ratio = mean("tracecar", level, "per_core") / (mean(peer, level, "per_core") or 1)
-        p99_ratio = mean("tracecar", level, "p99_us") / (mean(peer, level, "p99_us") or 1)
+        ours = {r["round"]: r["p99_us"] for r in runs_of("tracecar", level)}
+        theirs = {r["round"]: r["p99_us"] for r in runs_of(peer, level)}
+        per_round = [ours[n] / theirs[n] for n in sorted(ours) if n in theirs and theirs[n]]
+        p99_ratio = statistics.median(per_round) if per_round else 0.0
+        p99_mean_ratio = mean("tracecar", level, "p99_us") / (mean(peer, level, "p99_us") or 1)
         rps_ratio = mean("tracecar", level, "rps") / (mean(peer, level, "rps") or 1)
         rs = runs_of("tracecar", level)
         sent = sum(r["spans_sent"] or 0 for r in rs)
@@ -184,6 +210,9 @@ def main():
                       level_text(level), core_ratio, "met" if core_ratio >= 1.0 else "NOT met",
                       p99_ratio, "met" if p99_ratio <= 1.0 else "NOT met", rps_ratio,
                       got, sent, "met" if sent and got >= sent else "NOT met"))
+            print("      p99 per round %s (ratio of the means %.2fx)%s" % (
+                " ".join("%.2f" % x for x in per_round), p99_mean_ratio,
+                wait_text(rs, runs_of(peer, level), peer)))
         else:
             # Every request tracecar served has its span sampled, and every one reached the sink.
             served = sum(r["proxy_requests"] or 0 for r in rs)
@@ -193,6 +222,9 @@ def main():
                       level_text(level), core_ratio, "met" if core_ratio >= 1.0 else "NOT met",
                       rps_ratio, p99_ratio, got, sent, served,
                       "met" if every_span else "NOT met"))
+            print("      p99 per round %s (ratio of the means %.2fx)%s" % (
+                " ".join("%.2f" % x for x in per_round), p99_mean_ratio,
+                wait_text(rs, runs_of(peer, level), peer)))
     idle = args.idle_rss_tracecar * 1024
     print("  idle RSS: tracecar %.1f MB (%.1f MiB), target 10 MB: %s; %s %.1f MB%s" % (
         idle / 1e6, args.idle_rss_tracecar / 1024.0,

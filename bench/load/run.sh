@@ -176,15 +176,25 @@ children_of() {  # pid -> the pid and its children (nginx: master and worker)
   echo "$1" $(pgrep -P "$1" || true)
 }
 
-cpu_ticks() {  # utime + stime, then stime, of the given processes (all their threads), in clock
-  local pid stat total=0 sys=0  # ticks, as "total:system"
+# utime + stime, then stime, of the given processes (all their threads), in clock ticks; then
+# the time the threads that serve requests spent runnable but waiting for a CPU, in ns (the
+# second field of /proc/PID/task/TID/schedstat): tracecar's workers (tc-worker-N), every thread
+# of the other processes. As "total:system:wait".
+cpu_ticks() {
+  local pid stat total=0 sys=0 wait=0 task comm s
   for pid in "$@"; do
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
     read -r -a f <<<"${stat##*) }"
     total=$((total + f[11] + f[12]))
     sys=$((sys + f[12]))
+    for task in /proc/"$pid"/task/*; do
+      comm=$(cat "$task/comm" 2>/dev/null) || continue
+      [[ $(cat "/proc/$pid/comm" 2>/dev/null) != tracecar || $comm == tc-worker-* ]] || continue
+      read -r -a s <"$task/schedstat" 2>/dev/null || continue
+      wait=$((wait + s[1]))
+    done
   done
-  echo "$total:$sys"
+  echo "$total:$sys:$wait"
 }
 
 status_kb() {  # field (VmRSS or VmHWM), pids -> the sum in kB
@@ -197,9 +207,10 @@ status_kb() {  # field (VmRSS or VmHWM), pids -> the sum in kB
   echo "$total"
 }
 
-cpu_seconds() {  # cpu_ticks before, after; which: 1 (all CPU time) or 2 (system time)
+cpu_seconds() {  # cpu_ticks before, after; which: 1 (all CPU time), 2 (system time) or 3 (wait)
   awk -v a="$1" -v b="$2" -v i="${3:-1}" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { split(a, x, ":"); split(b, y, ":"); printf "%.2f", (y[i] - x[i]) / hz }'
+    'BEGIN { split(a, x, ":"); split(b, y, ":")
+             if (i == 3) printf "%.6f", (y[i] - x[i]) / 1e9; else printf "%.2f", (y[i] - x[i]) / hz }'
 }
 
 wall_seconds() {  # date +%s%N before, after
@@ -211,13 +222,14 @@ wall_seconds() {  # date +%s%N before, after
 # failures (socket errors, failed streams). The CPU and wall time come from $ticks0/$ticks1 and
 # $t0/$t1 of the run, the span figures from span_figures (empty for the other targets).
 append_result() {
-  local cpu_s sys_s wall_s
+  local cpu_s sys_s wait_s wall_s
   cpu_s=$(cpu_seconds "$ticks0" "$ticks1")
   sys_s=$(cpu_seconds "$ticks0" "$ticks1" 2)
+  wait_s=$(cpu_seconds "$ticks0" "$ticks1" 3)
   wall_s=$(wall_seconds "$t0" "$t1")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$1" "$2" "$3" "$4" "$5" "$6" "$cpu_s" "$wall_s" "$7" "$8" "$9" "${10}" "${11}" \
-    "$proxy_requests" "$sent" "$delivered" "$dropped" "$rejected" "$sys_s" >>"$results"
+    "$proxy_requests" "$sent" "$delivered" "$dropped" "$rejected" "$sys_s" "$wait_s" >>"$results"
 }
 
 sink_count() { curl -sf "http://127.0.0.1:$sink_port/count" | cut -d' ' -f1; }
