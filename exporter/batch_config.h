@@ -28,10 +28,11 @@ struct BatchConfig {
   // puts both on equal terms.
   int thread_nice = 0;
 
-  // Reads the four variables and TRACECAR_EXPORTER_NICE (0..kMaxThreadNice). An empty value counts as unset (as the spec says). A value that is
-  // not a whole number in range (delays 1..kMaxMilliseconds ms, sizes 1..kMaxQueueSize) adds a
-  // warning naming the variable and the value and keeps the default. A batch size above the
-  // queue size is clamped to it, with a warning.
+  // Reads the four variables and TRACECAR_EXPORTER_NICE. An empty value counts as unset (as the
+  // spec says). A value that is not a whole number in range (delays 1..kMaxMilliseconds ms,
+  // sizes 1..kMaxQueueSize, nice 0..kMaxThreadNice) adds a warning naming the variable and the
+  // value and keeps the default. A batch size above the queue size is clamped to it, with a
+  // warning.
   static BatchConfig fromEnv(const EnvLookup& env, std::vector<std::string>& warnings);
 };
 

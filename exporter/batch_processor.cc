@@ -40,7 +40,8 @@ uint64_t nextProcessorId() noexcept {
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 
-// Raises the calling thread's nice value by increment (Linux keeps one per thread), up to 19.
+// Raises the calling thread's nice value by increment (Linux keeps one per thread), up to 19,
+// the lowest priority.
 // Raising it needs no privilege; a failure (a seccomp filter, say) leaves the thread as it was.
 void lowerThisThreadsPriority(int increment) noexcept {
   if (increment <= 0) return;
@@ -48,7 +49,7 @@ void lowerThisThreadsPriority(int increment) noexcept {
   errno = 0;
   const int current = ::getpriority(PRIO_PROCESS, tid);
   if (current == -1 && errno != 0) return;
-  const int wanted = std::min(current + increment, 19);
+  const int wanted = std::min(current + increment, BatchConfig::kMaxThreadNice);
   if (wanted <= current) return;
   if (::setpriority(PRIO_PROCESS, tid, wanted) != 0) {
     const int error = errno;

@@ -706,18 +706,13 @@ void readExporter(FileReader& r, const Entry& entry) {
       if (auto value = r.duration(e)) r.setEnv(e, variable, std::to_string(value->count()));
     };
   };
-  const auto nice = [&r](std::string_view variable) -> Handler {
-    return [&r, variable](const Entry& e) {
-      if (auto value = r.integer(e, 0, exporter::BatchConfig::kMaxThreadNice)) {
-        r.setEnv(e, variable, std::to_string(*value));
-      }
+  const auto integer = [&r](std::string_view variable, long long min, long long max) -> Handler {
+    return [&r, variable, min, max](const Entry& e) {
+      if (auto value = r.integer(e, min, max)) r.setEnv(e, variable, std::to_string(*value));
     };
   };
-  const auto count = [&r](std::string_view variable) -> Handler {
-    return [&r, variable](const Entry& e) {
-      const auto max = static_cast<long long>(exporter::BatchConfig::kMaxQueueSize);
-      if (auto value = r.integer(e, 1, max)) r.setEnv(e, variable, std::to_string(*value));
-    };
+  const auto count = [&integer](std::string_view variable) {
+    return integer(variable, 1, static_cast<long long>(exporter::BatchConfig::kMaxQueueSize));
   };
   r.readMap(entry,
             {{"type", choice("OTEL_TRACES_EXPORTER", {"otlp", "console", "none"})},
@@ -731,7 +726,8 @@ void readExporter(FileReader& r, const Entry& entry) {
              {"certificate", path("OTEL_EXPORTER_OTLP_CERTIFICATE")},
              {"client_key", path("OTEL_EXPORTER_OTLP_CLIENT_KEY")},
              {"client_certificate", path("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")},
-             {"thread_nice", nice("TRACECAR_EXPORTER_NICE")},
+             {"thread_nice",
+              integer("TRACECAR_EXPORTER_NICE", 0, exporter::BatchConfig::kMaxThreadNice)},
              {"batch", [&](const Entry& e) {
                 r.readMap(e, {{"schedule_delay", milliseconds("OTEL_BSP_SCHEDULE_DELAY")},
                               {"export_timeout", milliseconds("OTEL_BSP_EXPORT_TIMEOUT")},

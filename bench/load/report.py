@@ -5,8 +5,9 @@ Input: a tab-separated file, one line per load run (header first). Output: every
 of each (load level, target) over the rounds, and tracecar against the peer proxy with the
 targets. The p99 ratio is the median of the rounds' ratios: the two proxies of one round ran
 seconds apart, and a virtual machine's stall of some milliseconds in one run moves that run's
-p99 tenfold, and with it a mean over the rounds. The h1 scenario's level is wrk's connection count (column `conns`); the h2 scenario's
-is h2load's clients x streams per client (column `load`, e.g. `10x10`).
+p99 tenfold, and with it a mean over the rounds. The h1 scenario's level is wrk's connection
+count (column `conns`); the h2 scenario's is h2load's clients x streams per client (column
+`load`, e.g. `10x10`).
 """
 
 import argparse
@@ -210,9 +211,6 @@ def main():
                       level_text(level), core_ratio, "met" if core_ratio >= 1.0 else "NOT met",
                       p99_ratio, "met" if p99_ratio <= 1.0 else "NOT met", rps_ratio,
                       got, sent, "met" if sent and got >= sent else "NOT met"))
-            print("      p99 per round %s (ratio of the means %.2fx)%s" % (
-                " ".join("%.2f" % x for x in per_round), p99_mean_ratio,
-                wait_text(rs, runs_of(peer, level), peer)))
         else:
             # Every request tracecar served has its span sampled, and every one reached the sink.
             served = sum(r["proxy_requests"] or 0 for r in rs)
@@ -222,9 +220,9 @@ def main():
                       level_text(level), core_ratio, "met" if core_ratio >= 1.0 else "NOT met",
                       rps_ratio, p99_ratio, got, sent, served,
                       "met" if every_span else "NOT met"))
-            print("      p99 per round %s (ratio of the means %.2fx)%s" % (
-                " ".join("%.2f" % x for x in per_round), p99_mean_ratio,
-                wait_text(rs, runs_of(peer, level), peer)))
+        print("      p99 per round %s (ratio of the means %.2fx)%s" % (
+            " ".join("%.2f" % x for x in per_round), p99_mean_ratio,
+            wait_text(rs, runs_of(peer, level), peer)))
     idle = args.idle_rss_tracecar * 1024
     print("  idle RSS: tracecar %.1f MB (%.1f MiB), target 10 MB: %s; %s %.1f MB%s" % (
         idle / 1e6, args.idle_rss_tracecar / 1024.0,

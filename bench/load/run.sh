@@ -181,15 +181,15 @@ children_of() {  # pid -> the pid and its children (nginx: master and worker)
 # second field of /proc/PID/task/TID/schedstat): tracecar's workers (tc-worker-N), every thread
 # of the other processes. As "total:system:wait".
 cpu_ticks() {
-  local pid stat total=0 sys=0 wait=0 task comm s
+  local pid stat total=0 sys=0 wait=0 task workers_only s
   for pid in "$@"; do
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
     read -r -a f <<<"${stat##*) }"
     total=$((total + f[11] + f[12]))
     sys=$((sys + f[12]))
+    [[ $stat == *"(tracecar)"* ]] && workers_only=1 || workers_only=''
     for task in /proc/"$pid"/task/*; do
-      comm=$(cat "$task/comm" 2>/dev/null) || continue
-      [[ $(cat "/proc/$pid/comm" 2>/dev/null) != tracecar || $comm == tc-worker-* ]] || continue
+      [[ -z $workers_only || $(cat "$task/comm" 2>/dev/null) == tc-worker-* ]] || continue
       read -r -a s <"$task/schedstat" 2>/dev/null || continue
       wait=$((wait + s[1]))
     done

@@ -19,7 +19,6 @@
 #include <new>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -277,23 +276,14 @@ TEST(BatchProcessor, ExportThreadIsNamedForTopAndPerf) {
   EXPECT_EQ(names.count("tc-exporter"), 1u) << "threads: " << ::testing::PrintToString(names);
 }
 
-// The nice value of this process's thread named tc-exporter (field 19 of its stat line).
+// The nice value of this process's thread named tc-exporter.
 std::optional<int> exportThreadNice() {
   std::error_code ec;
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
     std::ifstream comm(task.path() / "comm");
     std::string name;
     if (!std::getline(comm, name) || name != "tc-exporter") continue;
-    std::ifstream stat_file(task.path() / "stat");
-    std::string stat;
-    std::getline(stat_file, stat);
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos) return std::nullopt;
-    std::istringstream fields(stat.substr(close + 2));  // from field 3, the state
-    std::string field;
-    for (int i = 3; i <= 19 && fields >> field; ++i) {
-      if (i == 19) return std::stoi(field);
-    }
+    return ::getpriority(PRIO_PROCESS, static_cast<id_t>(std::stoi(task.path().filename())));
   }
   return std::nullopt;
 }
