@@ -10,10 +10,17 @@
 # exporter's files, shows the /metrics URLs, and stays up until Ctrl-C, which stops everything
 # it started.
 #
+# Usage: bash scripts/demo.sh   (the settings are environment variables)
 #   DEMO_ONESHOT=1      exit after printing (CI)
 #   TRACECAR_BIN=PATH   use this tracecar instead of building one
 #   DEMO_SKIP_DEPS=1    do not run scripts/install-deps.sh
 set -euo pipefail
+# No arguments: settings are environment variables. --help prints the comment above.
+case ${1:-} in
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+  '') ;;
+  *) echo "demo: unexpected argument '$1'; settings are environment variables (--help lists the settings)" >&2; exit 2 ;;
+esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 demo=$root/scripts/demo

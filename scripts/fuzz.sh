@@ -4,8 +4,15 @@
 # Usage: scripts/fuzz.sh [seconds-per-target] [target...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case ${1:-} in
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+esac
 seconds=${1:-60}
 shift || true
+[[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: seconds per target must be a positive whole number, got '$seconds'" >&2; exit 2; }
+for t in "$@"; do
+  [[ -f tests/fuzz/$t.cc ]] || { echo "fuzz: no target '$t' (tests/fuzz/*_fuzz.cc)" >&2; exit 2; }
+done
 
 bash scripts/install-deps.sh
 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -5,6 +5,12 @@
 #      with the libFuzzer targets, and runs the test suite again, fuzzers included (briefly).
 # Usage: scripts/test.sh            (FUZZ_SECONDS=N to fuzz each target longer; default 15)
 set -euo pipefail
+# No arguments: settings are environment variables. --help prints the comment above.
+case ${1:-} in
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+  '') ;;
+  *) echo "test: unexpected argument '$1'; settings are environment variables (--help lists the settings)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
