@@ -14,6 +14,8 @@
 #   DEMO_ONESHOT=1      exit after printing (CI)
 #   TRACECAR_BIN=PATH   use this tracecar instead of building one
 #   DEMO_SKIP_DEPS=1    do not run scripts/install-deps.sh
+#   DEMO_KEEP=1         keep the spans and logs directory when the demo stops (it is kept
+#                       anyway when the demo fails)
 set -euo pipefail
 # No arguments: settings are environment variables. --help prints the comment above.
 case ${1:-} in
@@ -38,12 +40,18 @@ if [[ -z ${TRACECAR_BIN:-} ]]; then
 fi
 [[ -x $tracecar ]] || { echo "demo: no tracecar at $tracecar" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/tracecar-demo.XXXXXX)
+work=$(mktemp -d --tmpdir tracecar-demo.XXXXXX)
+keep=${DEMO_KEEP:-}
 pids=()
 cleanup() {
-  local pid
+  local status=$? pid
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ -n $keep || $status != 0 ]]; then
+    echo "demo: spans and logs kept in $work" >&2
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 trap 'echo; echo "demo: stopping"; exit 0' INT TERM
@@ -101,7 +109,8 @@ cat <<EOF
 metrics:  http://127.0.0.1:$a_admin/metrics  (frontend's sidecar)
           http://127.0.0.1:$b_admin/metrics  (backend's sidecar)
 try:      curl http://127.0.0.1:$a_in/profile/3
-spans:    $work/*.spans.jsonl (OTLP/JSON, one batch per line)
+spans:    $work/*.spans.jsonl (OTLP/JSON, one batch per line; removed when the demo stops
+          unless DEMO_KEEP=1)
 EOF
 
 if [[ -n ${DEMO_ONESHOT:-} ]]; then

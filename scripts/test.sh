@@ -3,6 +3,7 @@
 #   1. builds everything with g++ (warnings are errors) and runs the test suite;
 #   2. builds everything with clang 14 under AddressSanitizer + UndefinedBehaviorSanitizer,
 #      with the libFuzzer targets, and runs the test suite again, fuzzers included (briefly).
+# Each suite's tests get a TMPDIR of their own; anything left in it fails the run.
 # Usage: scripts/test.sh            (FUZZ_SECONDS=N to fuzz each target longer; default 15)
 set -euo pipefail
 # No arguments: settings are environment variables. --help prints the comment above.
@@ -26,8 +27,18 @@ run_suite() {  # name, build dir, cmake args...
   cmake -S . -B "$dir" -G Ninja "$@" >"$logs/$name.configure" || { cat "$logs/$name.configure"; return 1; }
   cmake --build "$dir" -j "$jobs"
   echo "=== $name: tests"
-  local rc=0
-  ctest --test-dir "$dir" --output-on-failure -j "$jobs" 2>&1 | tee "$logs/$name.ctest" || rc=$?
+  # The tests run with a TMPDIR of their own; whatever is left in it afterwards is a test that
+  # did not clean up after itself, and fails the run.
+  local rc=0 tmp
+  tmp=$(mktemp -d --tmpdir "tracecar-test-$name.XXXXXX")
+  chmod 1777 "$tmp"
+  TMPDIR=$tmp ctest --test-dir "$dir" --output-on-failure -j "$jobs" 2>&1 | tee "$logs/$name.ctest" || rc=$?
+  if [[ -n $(ls -A "$tmp") ]]; then
+    { echo "$name: the tests left these behind in TMPDIR:"; ls -A "$tmp" | sed 's/^/  /'; } \
+      | tee "$logs/$name.leftovers"
+    rc=1
+  fi
+  rm -rf "$tmp"
   return $rc
 }
 
@@ -55,5 +66,6 @@ done
 for f in "$logs"/*.ctest; do
   sed -n '/The following tests FAILED:/,/^$/p' "$f" | sed "s|^|$(basename "$f" .ctest): |"
 done
+cat "$logs"/*.leftovers 2>/dev/null || true
 echo "tests: $passed passed, $failed failed"
 exit $status

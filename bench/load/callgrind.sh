@@ -45,7 +45,7 @@ build_tracecar
 
 # ---- processes -----------------------------------------------------------------------------
 source bench/load/h2.sh  # haproxy_conf: the haproxy of run.sh's h2 scenario
-tmp=$(mktemp -d /tmp/tracecar-callgrind.XXXXXX)
+tmp=$(mktemp -d --tmpdir tracecar-callgrind.XXXXXX)
 origin_pid='' sink_pid='' proxy_pid=''
 
 cleanup() {

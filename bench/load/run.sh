@@ -91,7 +91,7 @@ echo "load-bench: proxy under test on CPU ${PROXY_CPU}; $(IFS=/; echo "${tools[*
      "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- processes -----------------------------------------------------------------------------
-tmp=$(mktemp -d /tmp/tracecar-load.XXXXXX)
+tmp=$(mktemp -d --tmpdir tracecar-load.XXXXXX)
 sink_pid='' load_pid=''
 tracecar_pid='' nginx_pid='' origin_pid=''                # h1
 tracecar_h2_pid='' haproxy_pid='' origin_h2_pid=''        # h2

@@ -2,7 +2,8 @@
 """Runs scripts/demo.sh in oneshot mode against a built tracecar and checks what it prints: one
 trace tree per request, the frontend's SERVER span at the root, its CLIENT span under it and the
 backend's SERVER span under that; the failing request marked ERROR; the /metrics URLs. Also checks
-that the demo left none of its processes running.
+that the demo left none of its processes running, and removed its spans and logs directory (kept
+with DEMO_KEEP=1).
 
 Usage: demo_test.py --demo scripts/demo.sh --tracecar PATH
 """
@@ -10,6 +11,7 @@ Usage: demo_test.py --demo scripts/demo.sh --tracecar PATH
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -20,12 +22,9 @@ def fail(message, output=""):
     sys.exit(1)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--demo", required=True)
-    parser.add_argument("--tracecar", required=True)
-    args = parser.parse_args()
-    env = dict(os.environ, DEMO_ONESHOT="1", TRACECAR_BIN=args.tracecar, DEMO_SKIP_DEPS="1")
+def run_demo(args, **extra_env):
+    env = dict(os.environ, DEMO_ONESHOT="1", TRACECAR_BIN=args.tracecar, DEMO_SKIP_DEPS="1",
+               **extra_env)
     try:
         r = subprocess.run(["bash", args.demo], env=env, capture_output=True, timeout=150,
                            start_new_session=True)
@@ -34,6 +33,22 @@ def main():
     out = r.stdout.decode("utf-8", "replace")
     if r.returncode != 0:
         fail("exit status %d: %s" % (r.returncode, r.stderr.decode("utf-8", "replace")), out)
+    return out, r.stderr.decode("utf-8", "replace")
+
+
+def spans_dir(out):
+    found = re.search(r"^spans: +(/\S+)/\*\.spans\.jsonl", out, re.MULTILINE)
+    if not found:
+        fail("the spans files are not shown", out)
+    return found.group(1)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--demo", required=True)
+    parser.add_argument("--tracecar", required=True)
+    args = parser.parse_args()
+    out, _ = run_demo(args)
 
     traces = [t for t in out.split("\n\n") if t.startswith("trace ")]
     if len(traces) != 3:
@@ -62,6 +77,20 @@ def main():
                                capture_output=True).stdout.decode().split()
     if leftovers:
         fail("processes left running: %s" % " ".join(leftovers), out)
+    if os.path.exists(spans_dir(out)):
+        fail("the demo left %s behind" % spans_dir(out), out)
+
+    kept_out, kept_err = run_demo(args, DEMO_KEEP="1")
+    kept = spans_dir(kept_out)
+    try:
+        if "kept in " + kept not in kept_err:
+            fail("with DEMO_KEEP=1 the demo does not say where the files are: " + kept_err)
+        for name in ("frontend.spans.jsonl", "backend.spans.jsonl"):
+            path = os.path.join(kept, name)
+            if not os.path.isfile(path) or os.path.getsize(path) == 0:
+                fail("with DEMO_KEEP=1, %s is missing or empty" % path, kept_out)
+    finally:
+        shutil.rmtree(kept, ignore_errors=True)
     print(out)
     print("PASS demo")
 

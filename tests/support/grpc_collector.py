@@ -43,10 +43,15 @@ PROTOS = [
 
 
 def compile_protos(proto_dir):
-    out = tempfile.mkdtemp(prefix="tracecar-grpc-py-")
-    subprocess.run(["protoc", "-I", proto_dir, "--python_out", out] + PROTOS, check=True)
-    sys.path.insert(0, out)
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2  # noqa: E402
+    # The generated modules are needed only until they are imported: the directory goes before
+    # the server starts, so a collector that is killed leaves nothing behind.
+    with tempfile.TemporaryDirectory(prefix="tracecar-grpc-py-") as out:
+        subprocess.run(["protoc", "-I", proto_dir, "--python_out", out] + PROTOS, check=True)
+        sys.path.insert(0, out)
+        try:
+            from opentelemetry.proto.collector.trace.v1 import trace_service_pb2  # noqa: E402
+        finally:
+            sys.path.remove(out)
     return trace_service_pb2
 
 

@@ -17,6 +17,7 @@
 
 #include "exporter/resource.h"
 #include "exporter/span.h"
+#include "support/scratch_dir.h"
 
 namespace tracecar::exporter::testing {
 
@@ -56,11 +57,12 @@ inline ProtocResult protocDecode(
     result.err = "could not fetch the OTLP .proto files (npm pack failed?)";
     return result;
   }
-  char base[] = "/tmp/tracecar-protoc-XXXXXX";
-  const int fd = mkstemp(base);
-  if (fd < 0) return result;
-  close(fd);
-  const std::string in = base;
+  const test_support::ScratchDir scratch("tracecar-protoc");
+  if (scratch.path().empty()) {
+    result.err = "could not make a scratch directory";
+    return result;
+  }
+  const std::string in = scratch.file("payload");
   {
     std::ofstream f(in, std::ios::binary);
     f.write(payload.data(), static_cast<std::streamsize>(payload.size()));
@@ -73,9 +75,6 @@ inline ProtocResult protocDecode(
   result.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   result.out = readFile(in + ".out");
   result.err = readFile(in + ".err");
-  std::remove(in.c_str());
-  std::remove((in + ".out").c_str());
-  std::remove((in + ".err").c_str());
   return result;
 }
 

@@ -34,6 +34,7 @@
 #include "integration/support/process.h"
 #include "proxy/data_path_observers.h"
 #include "proxy/worker.h"
+#include "support/scratch_dir.h"
 
 namespace tracecar::integration {
 
@@ -52,25 +53,7 @@ inline std::string readFile(const std::string& path) {
   return s.str();
 }
 
-// A fresh directory, removed with everything in it.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "tracecar-datapath-XXXXXX").string();
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
-
- private:
-  std::string path_;
-};
+using test_support::ScratchDir;
 
 struct ProcessResult {
   int exit_code = -1;  // -1: did not exit in time (killed)

@@ -25,8 +25,10 @@ constexpr auto kScrapeDeadline = 30s;
 class PrometheusServer {
  public:
   explicit PrometheusServer(uint16_t target_port) {
-    char pattern[] = "/tmp/tracecar-prometheus-XXXXXX";
-    dir_ = ::mkdtemp(pattern);
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "tracecar-prometheus-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) return;  // started() says it did not start
+    dir_ = pattern;
     port_ = freePort();
     std::ofstream(dir_ / "prometheus.yml") << "global:\n"
                                               "  scrape_interval: 1s\n"

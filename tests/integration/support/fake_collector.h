@@ -27,6 +27,7 @@
 #include "exporter/log.h"
 #include "integration/support/mini_json.h"
 #include "integration/support/process.h"
+#include "support/scratch_dir.h"
 
 #ifndef TRACECAR_TEST_SUPPORT_DIR
 #error "TRACECAR_TEST_SUPPORT_DIR must name tests/support"
@@ -48,25 +49,7 @@ inline std::string slurp(const std::filesystem::path& path) {
   return s.str();
 }
 
-// A fresh directory under the temporary directory, removed with everything in it.
-class TempDir {
- public:
-  explicit TempDir(std::string_view prefix = "tracecar-it") {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_support::ScratchDir;
 
 // One request as the collector recorded it.
 struct RecordedRequest {
@@ -161,7 +144,7 @@ class FakeCollector {
     port_ = child.port;
   }
 
-  TempDir record_{"tracecar-collector"};
+  ScratchDir record_{"tracecar-collector"};
   pid_t pid_ = -1;
   uint16_t port_ = 0;
 };
@@ -185,7 +168,7 @@ class TestCerts {
         "bash '" + supportFile("make_certs.sh") + "' '" + dir_.path() + "/pki' >/dev/null";
     ok_ = !dir_.path().empty() && std::system(command.c_str()) == 0;
   }
-  TempDir dir_{"tracecar-certs"};
+  ScratchDir dir_{"tracecar-certs"};
   bool ok_ = false;
 };
 

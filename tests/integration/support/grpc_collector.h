@@ -96,7 +96,7 @@ class GrpcCollector {
   }
 
  private:
-  TempDir record_{"tracecar-grpc-collector"};
+  ScratchDir record_{"tracecar-grpc-collector"};
   pid_t pid_ = -1;
   uint16_t port_ = 0;
 };

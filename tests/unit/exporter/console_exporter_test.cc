@@ -1,12 +1,12 @@
 #include "exporter/console_exporter.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
+
+#include "support/scratch_dir.h"
 
 namespace tracecar::exporter {
 namespace {
@@ -16,11 +16,6 @@ void names(std::span<const SpanRecord* const> batch, std::string& out) {
   for (const SpanRecord* s : batch) out += s->name + ",";
 }
 
-std::string tempPath() {
-  char dir[] = "/tmp/console_exporter_testXXXXXX";
-  EXPECT_NE(mkdtemp(dir), nullptr);
-  return std::string(dir) + "/spans.jsonl";
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -30,7 +25,9 @@ std::string slurp(const std::string& path) {
 }
 
 TEST(ConsoleExporter, WritesEachBatchAsOneLine) {
-  const std::string path = tempPath();
+  const test_support::ScratchDir dir("tracecar-console-exporter-test");
+  ASSERT_FALSE(dir.path().empty());
+  const std::string path = dir.file("spans.jsonl");
   std::string error;
   auto exporter = ConsoleExporter::toFile(path, names, error);
   ASSERT_NE(exporter, nullptr) << error;
@@ -54,7 +51,6 @@ TEST(ConsoleExporter, WritesEachBatchAsOneLine) {
   EXPECT_EQ(answers, 2);
   EXPECT_TRUE(shut);
   EXPECT_EQ(slurp(path), "a,b,\nb,\n");
-  std::remove(path.c_str());
 }
 
 TEST(ConsoleExporter, WriteErrorIsNonRetryableWithErrnoMessage) {
@@ -89,7 +85,9 @@ TEST(ConsoleExporter, EncoderExceptionIsNonRetryable) {
 }
 
 TEST(ConsoleExporter, OtlpJsonLineHasNoInnerNewline) {
-  const std::string path = tempPath();
+  const test_support::ScratchDir dir("tracecar-console-exporter-test");
+  ASSERT_FALSE(dir.path().empty());
+  const std::string path = dir.file("spans.jsonl");
   std::string error;
   std::vector<std::string> warnings;
   auto exporter = ConsoleExporter::toFile(
@@ -111,7 +109,6 @@ TEST(ConsoleExporter, OtlpJsonLineHasNoInnerNewline) {
   EXPECT_EQ(text.find('\n'), text.size() - 1);
   EXPECT_EQ(text.front(), '{');
   EXPECT_NE(text.find("resourceSpans"), std::string::npos);
-  std::remove(path.c_str());
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <random>
 #include <string>
 
+#include "support/scratch_dir.h"
+
 namespace tracecar::exporter {
 namespace {
 
@@ -39,21 +41,7 @@ std::string compressed(std::string_view data, int level = 6) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gzip_test.XXXXXX").string();
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using test_support::ScratchDir;
 
 void writeFile(const std::filesystem::path& path, std::string_view data) {
   std::ofstream out(path, std::ios::binary);
@@ -149,55 +137,55 @@ TEST(GzipCompressor, InvalidLevelIsAnError) {
 // Interoperability with the gzip program
 
 TEST(GzipInterop, GzipProgramDecompressesOurOutput) {
-  TempDir dir;
+  ScratchDir dir{"tracecar-gzip-test"};
   ASSERT_FALSE(dir.path().empty());
   for (const std::string& data : {std::string(), spanLikeText(300000), randomBytes(1 << 20, 3)}) {
-    writeFile(dir.path() / "ours.gz", compressed(data));
-    ASSERT_EQ(run("gzip -dc " + (dir.path() / "ours.gz").string() + " > " +
-                  (dir.path() / "plain").string()),
+    writeFile(dir.file("ours.gz"), compressed(data));
+    ASSERT_EQ(run("gzip -dc " + dir.file("ours.gz") + " > " +
+                  dir.file("plain")),
               0);
-    EXPECT_EQ(readFile(dir.path() / "plain"), data);
+    EXPECT_EQ(readFile(dir.file("plain")), data);
   }
 }
 
 TEST(GzipInterop, GzipProgramReadsOurConcatenatedMembers) {
-  TempDir dir;
+  ScratchDir dir{"tracecar-gzip-test"};
   ASSERT_FALSE(dir.path().empty());
-  writeFile(dir.path() / "two.gz", compressed("first member\n") + compressed("second member\n"));
-  ASSERT_EQ(run("gzip -dc " + (dir.path() / "two.gz").string() + " > " +
-                (dir.path() / "plain").string()),
+  writeFile(dir.file("two.gz"), compressed("first member\n") + compressed("second member\n"));
+  ASSERT_EQ(run("gzip -dc " + dir.file("two.gz") + " > " +
+                dir.file("plain")),
             0);
-  EXPECT_EQ(readFile(dir.path() / "plain"), "first member\nsecond member\n");
+  EXPECT_EQ(readFile(dir.file("plain")), "first member\nsecond member\n");
 }
 
 TEST(GzipInterop, WeDecompressWhatTheGzipProgramWrites) {
-  TempDir dir;
+  ScratchDir dir{"tracecar-gzip-test"};
   ASSERT_FALSE(dir.path().empty());
   const std::string data = spanLikeText(500000) + randomBytes(100000, 4);
-  writeFile(dir.path() / "plain", data);
+  writeFile(dir.file("plain"), data);
   for (const char* flags : {"-1", "-9"}) {
     SCOPED_TRACE(flags);
     // gzip writes the file name into the header (FNAME): the header parser must skip it.
-    ASSERT_EQ(run(std::string("gzip ") + flags + " -c " + (dir.path() / "plain").string() +
-                  " > " + (dir.path() / "theirs.gz").string()),
+    ASSERT_EQ(run(std::string("gzip ") + flags + " -c " + dir.file("plain") +
+                  " > " + dir.file("theirs.gz")),
               0);
     std::string back;
-    const absl::Status status = gzipDecompress(readFile(dir.path() / "theirs.gz"), back, kNoLimit);
+    const absl::Status status = gzipDecompress(readFile(dir.file("theirs.gz")), back, kNoLimit);
     ASSERT_TRUE(status.ok()) << status;
     EXPECT_EQ(back, data);
   }
 }
 
 TEST(GzipInterop, WeDecompressOursFollowedByTheirs) {
-  TempDir dir;
+  ScratchDir dir{"tracecar-gzip-test"};
   ASSERT_FALSE(dir.path().empty());
-  writeFile(dir.path() / "plain", "from gzip");
-  ASSERT_EQ(run("gzip -c -n " + (dir.path() / "plain").string() + " > " +
-                (dir.path() / "theirs.gz").string()),
+  writeFile(dir.file("plain"), "from gzip");
+  ASSERT_EQ(run("gzip -c -n " + dir.file("plain") + " > " +
+                dir.file("theirs.gz")),
             0);
   std::string back;
   ASSERT_TRUE(
-      gzipDecompress(compressed("from us, ") + readFile(dir.path() / "theirs.gz"), back, kNoLimit)
+      gzipDecompress(compressed("from us, ") + readFile(dir.file("theirs.gz")), back, kNoLimit)
           .ok());
   EXPECT_EQ(back, "from us, from gzip");
 }

@@ -15,6 +15,7 @@
 #include "support/otlp_test_support.h"
 
 #include "support/counting_allocator.h"
+#include "support/scratch_dir.h"
 
 namespace tracecar::exporter {
 namespace {
@@ -35,10 +36,9 @@ std::string encodeJson(const std::vector<SpanRecord>& spans) {
 // Python's strict json module parses the text (no NaN literals, no raw control characters,
 // UTF-8 only) and prints one "path=json-leaf" line per value; an empty list means it failed.
 std::vector<std::string> pythonFields(const std::string& json) {
-  char path[] = "/tmp/tracecar-json-XXXXXX";
-  const int fd = mkstemp(path);
-  if (fd < 0) return {};
-  close(fd);
+  const test_support::ScratchDir scratch("tracecar-json");
+  if (scratch.path().empty()) return {};
+  const std::string path = scratch.file("otlp.json");
   {
     std::ofstream f(path, std::ios::binary);
     f << json;
@@ -54,13 +54,10 @@ std::vector<std::string> pythonFields(const std::string& json) {
       "    for i,x in enumerate(v): walk('%s[%d]'%(p,i),x)\n"
       "  else: print(p+'='+json.dumps(v))\n"
       "walk('',d)\n";
-  const std::string command = "python3 -c \"$TRACECAR_PY\" '" + std::string(path) + "' > '" +
-                              path + ".out'";
+  const std::string command = "python3 -c \"$TRACECAR_PY\" '" + path + "' > '" + path + ".out'";
   setenv("TRACECAR_PY", script.c_str(), 1);
   const int rc = std::system(command.c_str());
-  const std::string out = readFile(std::string(path) + ".out");
-  std::remove(path);
-  std::remove((std::string(path) + ".out").c_str());
+  const std::string out = readFile(path + ".out");
   if (rc != 0) return {};
   std::vector<std::string> lines;
   size_t start = 0;

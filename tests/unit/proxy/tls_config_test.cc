@@ -17,6 +17,7 @@
 #include "proxy/config_print.h"
 #include "proxy/reloading_tls_context.h"
 #include "proxy/upstream_selector.h"
+#include "support/scratch_dir.h"
 
 namespace tracecar::proxy {
 namespace {
@@ -347,15 +348,13 @@ TEST(AppUpstreamSelector, CarriesTheAppProtocol) {
 class ReloadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/tracecar-reload-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    dir_ = pattern;
+    ASSERT_FALSE(scratch_.path().empty());
     const std::string script = std::string(TRACECAR_SOURCE_DIR) + "/tests/support/make_certs.sh";
     ASSERT_EQ(std::system(("bash " + script + " " + dir_ + "/pki >/dev/null 2>&1").c_str()), 0);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string pki(const std::string& name) const { return dir_ + "/pki/" + name; }
-  std::string dir_;
+  const test_support::ScratchDir scratch_{"tracecar-reload"};
+  const std::string& dir_ = scratch_.path();
 };
 
 TEST_F(ReloadTest, NewFilesAreLoadedAndBrokenOnesRefused) {
