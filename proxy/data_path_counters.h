@@ -24,7 +24,8 @@ enum class DataPathTimeout : uint8_t {
   kCount
 };
 inline constexpr size_t kDataPathTimeoutCount = static_cast<size_t>(DataPathTimeout::kCount);
-std::string_view dataPathTimeoutName(DataPathTimeout timeout) noexcept;  // "header_read", ...
+// The timeout's key under timeouts: in the configuration ("request_header", ...).
+std::string_view dataPathTimeoutName(DataPathTimeout timeout) noexcept;
 
 // Why a downstream connection was closed without being forwarded.
 enum class ConnectionRefusal : uint8_t {

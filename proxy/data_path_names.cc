@@ -78,7 +78,7 @@ std::string_view localReplyReasonName(LocalReplyReason reason) noexcept {
 
 std::string_view dataPathTimeoutName(DataPathTimeout timeout) noexcept {
   switch (timeout) {
-    case DataPathTimeout::kHeaderRead: return "header_read";
+    case DataPathTimeout::kHeaderRead: return "request_header";
     case DataPathTimeout::kDownstreamIdle: return "downstream_idle";
     case DataPathTimeout::kUpstreamConnect: return "upstream_connect";
     case DataPathTimeout::kUpstreamResponse: return "upstream_response";

@@ -49,10 +49,11 @@ enum class RejectReason : uint8_t {
   kUpstreamTls,       // "502_tls_failed": TLS to the upstream failed
   kConnectTimeout,    // "503_connect_timeout"
   kResponseTimeout,   // "504_response_timeout"
+  kLoopDetected,      // "508_loop_detected": the outbound listener was asked to forward to itself
   kCount
 };
 std::string_view rejectReasonLabel(RejectReason reason) noexcept;
-int rejectStatusCode(RejectReason reason) noexcept;  // 431, 414, 400, 408, 502, 503 or 504
+int rejectStatusCode(RejectReason reason) noexcept;  // 431, 414, 400, 408, 502, 503, 504, 508
 
 // Why baggage list-members were not forwarded (propagation::BaggageReport).
 enum class BaggageDropReason : uint8_t {

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "proxy/traced_stream_observer.h"
@@ -42,6 +43,67 @@ void addCounter(prometheus::MetricFamily& family,
   metric.label = std::move(labels);
   metric.counter.value = static_cast<double>(value);
   family.metric.push_back(std::move(metric));
+}
+
+prometheus::MetricFamily gaugeFamily(std::string name, std::string help, int64_t value) {
+  prometheus::MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = prometheus::MetricType::Gauge;
+  prometheus::ClientMetric metric;
+  metric.gauge.value = static_cast<double>(value);
+  family.metric.push_back(std::move(metric));
+  return family;
+}
+
+// Timeouts, the upstream pools, tunnels and what the data path holds in memory
+// (docs/metrics.md).
+void addPoolFamilies(const DataPathSnapshot& snapshot,
+                     std::vector<prometheus::MetricFamily>& families) {
+  prometheus::MetricFamily timeouts = counterFamily(
+      "tracecar_timeouts_total",
+      "Data path timers that fired, by timeout (its key under timeouts: in the configuration).");
+  for (size_t t = 0; t < kDataPathTimeoutCount; ++t) {
+    const auto which = static_cast<DataPathTimeout>(t);
+    addCounter(timeouts, {{"timeout", std::string(dataPathTimeoutName(which))}},
+               snapshot.timeouts[t]);
+  }
+  families.push_back(std::move(timeouts));
+  const std::tuple<const char*, const char*, uint64_t> counters[] = {
+      {"tracecar_upstream_connections_opened_total",
+       "Upstream connections established (HTTP/1.1 and HTTP/2).", snapshot.upstream_connects},
+      {"tracecar_upstream_connection_reuses_total",
+       "Requests sent on a kept-alive HTTP/1.1 upstream connection from the pool.",
+       snapshot.upstream_reuses},
+      {"tracecar_upstream_retries_total",
+       "Requests sent again on a fresh upstream connection after a kept-alive one failed before "
+       "the request's body or any of the response had gone through.",
+       snapshot.upstream_retries},
+      {"tracecar_upstream_failures_total",
+       "Exchanges that failed on the upstream side (refused, reset, timed out, bad response).",
+       snapshot.upstream_failures},
+      {"tracecar_tunnels_total", "Upgrade (WebSocket) and CONNECT tunnels opened.",
+       snapshot.tunnels},
+  };
+  for (const auto& [name, help, value] : counters) {
+    prometheus::MetricFamily family = counterFamily(name, help);
+    addCounter(family, {}, value);
+    families.push_back(std::move(family));
+  }
+  families.push_back(gaugeFamily("tracecar_upstream_connections_open",
+                                 "Upstream connections open (HTTP/1.1 and HTTP/2).",
+                                 snapshot.upstream_connections_open));
+  families.push_back(gaugeFamily("tracecar_upstream_connections_idle",
+                                 "HTTP/1.1 upstream connections idle in the pools.",
+                                 snapshot.upstream_connections_idle));
+  families.push_back(gaugeFamily(
+      "tracecar_buffered_bytes",
+      "Bytes read but not yet written on by the data path (parser leftovers and write queues).",
+      snapshot.buffered_bytes));
+  families.push_back(gaugeFamily(
+      "tracecar_buffered_bytes_peak",
+      "The highest tracecar_buffered_bytes of any worker since the start.",
+      snapshot.buffered_bytes_peak));
 }
 
 // Sniffing, opaque tunnels and refused connections (docs/transparent-mode.md).
@@ -205,6 +267,7 @@ void addDataPathFigures(const DataPathSnapshot& snapshot,
       }
     }
   }
+  addPoolFamilies(snapshot, families);
   addTransparentFamilies(snapshot, families);
   addH2Families(snapshot, families);
   addTlsFamilies(snapshot, families);

@@ -17,7 +17,7 @@ class HeaderMap;
 namespace tracecar::proxy {
 
 // Why tracecar answered a request itself instead of forwarding it, or instead of relaying the
-// upstream's answer. The first fourteen follow metrics' RejectReason one to one.
+// upstream's answer. All but kObserver follow metrics' RejectReason one to one.
 enum class LocalReplyReason : uint8_t {
   kHeadersTooLarge,   // 431: request head over the byte limit
   kTooManyHeaders,    // 431: over the header count

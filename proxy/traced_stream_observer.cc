@@ -100,6 +100,7 @@ std::optional<RejectReason> rejectReasonOf(LocalReplyReason reason) noexcept {
     case LocalReplyReason::kResponseTimeout:
       return RejectReason::kResponseTimeout;
     case LocalReplyReason::kLoopDetected:
+      return RejectReason::kLoopDetected;
     case LocalReplyReason::kObserver:
     case LocalReplyReason::kCount:
       break;

@@ -15,6 +15,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -112,13 +113,16 @@ def outbound_span(h):
     check(trace_id == s["trace_id"] and parent_id == s["span_id"],
           "the upstream's parent is the CLIENT span")
 
-    # CLIENT: a 4xx is an error.
-    check(h.status_of("-x", "http://127.0.0.1:%d" % tc.outbound,
-                      "http://127.0.0.1:%d/status/503" % origin) == 503, "503 relayed")
-    s = h.wait_spans(record, 1, where=lambda s: s["attributes"].get(
-        "http.response.status_code") == 503)[0]
-    check(s["status"] == "STATUS_CODE_ERROR" and s["attributes"].get("error.type") == "503",
-          "CLIENT 5xx is an Error with error.type 503: %s %r" % (s["status"], s["attributes"]))
+    # CLIENT: a 4xx and a 5xx are errors, with the status code as error.type.
+    for code in (404, 503):
+        check(h.status_of("-x", "http://127.0.0.1:%d" % tc.outbound,
+                          "http://127.0.0.1:%d/status/%d" % (origin, code)) == code,
+              "%d relayed" % code)
+        s = h.wait_spans(record, 1, where=lambda s, code=code: s["attributes"].get(
+            "http.response.status_code") == code)[0]
+        check(s["status"] == "STATUS_CODE_ERROR" and s["attributes"].get("error.type") == str(code),
+              "CLIENT %d is an Error with error.type %d: %s %r"
+              % (code, code, s["status"], s["attributes"]))
 
 
 def two_hop_chain(h):
@@ -705,6 +709,159 @@ def exporter_address_fallback(h):
           % (first["wire_bytes"], first["headers"]["content-length"]))
 
 
+def baggage_of(members, total_bytes):
+    """A baggage value of that many members and exactly total_bytes bytes."""
+    keys = ["k%d" % i for i in range(members)]
+    room = total_bytes - sum(len(k) + 1 for k in keys) - (members - 1)  # "k=", the commas
+    sizes = [room // members] * members
+    sizes[-1] += room - sum(sizes)
+    value = ",".join("%s=%s" % (k, "v" * n) for k, n in zip(keys, sizes))
+    assert len(value) == total_bytes, (len(value), total_bytes)
+    return value
+
+
+def tracestate_of(total_chars, members=4):
+    """A tracestate value of that many entries and exactly total_chars characters."""
+    keys = ["t%d" % i for i in range(members)]
+    room = total_chars - sum(len(k) + 1 for k in keys) - (members - 1)
+    sizes = [room // members] * members
+    sizes[-1] += room - sum(sizes)
+    value = ",".join("%s=%s" % (k, "x" * n) for k, n in zip(keys, sizes))
+    assert len(value) == total_chars, (len(value), total_chars)
+    return value
+
+
+def propagation_limits(h):
+    """The baggage and tracestate limits through a running sidecar, at each limit and one past
+    it: truncate (the default) forwards whole members and counts what it dropped; reject, set in
+    the configuration file, answers 431 and forwards nothing."""
+    origin = h.origin()
+    traceparent = "traceparent: 00-%s-%s-01" % (TRACE, PARENT)
+    truncating = h.tracecar("truncate", origin, ROUTES)
+    config = os.path.join(h.dir, "reject.yaml")
+    with open(config, "w") as f:
+        f.write("limits:\n  baggage: {policy: reject}\n  tracestate: {policy: reject}\n")
+    rejecting = h.tracecar("reject", origin, ROUTES + ["--config", config])
+
+    def send(tc, header):
+        return h.curl("-i", "-H", traceparent, "-H", header, tc.url("/echo?nobody=1"))
+
+    def forwarded(response, name):
+        status, _, body = split_response(response)
+        check(status == 200, "want 200, got %r" % response[:60])
+        return echoed_header(body, name)
+
+    cases = [  # header, at the limit (True) or one past it
+        ("baggage: " + baggage_of(64, 640), True, "64 members"),
+        ("baggage: " + baggage_of(65, 650), False, "65 members"),
+        ("baggage: " + baggage_of(8, 8192), True, "8,192 bytes"),
+        ("baggage: " + baggage_of(8, 8193), False, "8,193 bytes"),
+        ("tracestate: " + tracestate_of(512), True, "512 characters of tracestate"),
+        ("tracestate: " + tracestate_of(513), False, "513 characters of tracestate"),
+    ]
+    for header, within, what in cases:
+        name, value = header.split(": ", 1)
+        got = forwarded(send(truncating, header), name)
+        if within:
+            check(got == value, "truncate, %s: forwarded whole, got %r" % (what, (got or "")[:80]))
+        else:
+            sent = value.split(",")
+            kept = (got or "").split(",")
+            check(got is not None and kept == sent[:len(kept)] and len(kept) == len(sent) - 1,
+                  "truncate, %s: the last member dropped, the rest forwarded as sent; got %d "
+                  "of %d members" % (what, len(kept), len(sent)))
+        before = h.origin_requests(origin)
+        response = send(rejecting, header)
+        if within:
+            check(forwarded(response, name) == value, "reject, %s: forwarded whole" % what)
+        else:
+            check_local_answer(response, 431)
+            check(h.origin_requests(origin) == before, "reject, %s: reached the app" % what)
+
+    text = h.metrics(truncating)
+    check(metric_value(text, "tracecar_baggage_members_dropped_total",
+                       {"reason": "member_limit"}) == 1, "truncate: the 65th member counted")
+    check(metric_value(text, "tracecar_baggage_members_dropped_total",
+                       {"reason": "byte_limit"}) == 1, "truncate: the member past 8,192 bytes")
+    check(metric_value(text, "tracecar_tracestate_members_dropped_total",
+                       {"reason": "length_limit"}) == 1, "truncate: the tracestate entry counted")
+    check(metric_value(text, "tracecar_requests_rejected_total",
+                       {"listener": "inbound", "reason": "431_baggage"}) == 0, "truncate: no 431")
+    text = h.metrics(rejecting)
+    check(metric_value(text, "tracecar_requests_rejected_total",
+                       {"listener": "inbound", "reason": "431_baggage"}) == 2,
+          "reject: two baggage headers answered 431")
+    check(metric_value(text, "tracecar_requests_rejected_total",
+                       {"listener": "inbound", "reason": "431_tracestate"}) == 1,
+          "reject: one tracestate answered 431")
+
+
+def timeouts_and_pools_on_metrics(h):
+    """Each timer that fires, and the upstream pool's figures, show on /metrics."""
+    origin = h.origin()
+    config = os.path.join(h.dir, "short-timeouts.yaml")
+    with open(config, "w") as f:
+        f.write("timeouts:\n  request_header: 300ms\n  downstream_idle: 400ms\n"
+                "  upstream_idle: 400ms\n")
+    tc = h.tracecar("sidecar", origin, ROUTES + ["--config", config])
+
+    def value(text, name, labels=None):
+        got = metric_value(text, name, labels or {})
+        check(got is not None, "%s%r is not on /metrics" % (name, labels or {}))
+        return got
+
+    # Two requests on one connection (so one worker): one fresh upstream connection, one reuse.
+    out = h.curl("-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code} ",
+                 tc.url("/status/200"), tc.url("/status/200"))
+    check(out.split() == ["200", "200"], "two answers: %r" % out)
+    text = h.metrics(tc)
+    check(value(text, "tracecar_upstream_connections_opened_total") == 1, "one upstream connect")
+    check(value(text, "tracecar_upstream_connection_reuses_total") == 1, "one reuse")
+    check(value(text, "tracecar_upstream_connections_open") == 1, "the pooled connection is open")
+    check(value(text, "tracecar_upstream_connections_idle") == 1, "and idle in the pool")
+    for timeout in ("request_header", "downstream_idle", "upstream_connect", "upstream_response",
+                    "upstream_idle", "drain"):
+        check(value(text, "tracecar_timeouts_total", {"timeout": timeout}) == 0,
+              "%s at 0 before it fires" % timeout)
+
+    # A request head that never ends: 408 after request_header.
+    response = h.raw_request(tc.inbound, b"GET /status/200 HTTP/1.1\r\nHost: a\r\n")
+    check_local_answer(response.decode("latin-1"), 408)
+    # A kept-alive client that sends nothing more: closed after downstream_idle.
+    with socket.create_connection(("127.0.0.1", tc.inbound), timeout=10) as c:
+        c.sendall(b"GET /status/200 HTTP/1.1\r\nHost: a\r\n\r\n")
+        started = time.monotonic()
+        received = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        idle = time.monotonic() - started
+    check(status_line(received) == 200, "the kept-alive request answered: %r" % received[:40])
+    check(0.3 <= idle < 5,
+          "the idle connection closed after %.2f s (downstream_idle 400 ms)" % idle)
+
+    def fired():
+        text = h.metrics(tc)
+        done = (value(text, "tracecar_timeouts_total", {"timeout": "request_header"}) == 1
+                and value(text, "tracecar_timeouts_total", {"timeout": "downstream_idle"}) >= 1
+                and value(text, "tracecar_timeouts_total", {"timeout": "upstream_idle"}) >= 1
+                and value(text, "tracecar_upstream_connections_idle") == 0)
+        return text if done else None
+    text = wait_for(fired, 10, "the request_header, downstream_idle and upstream_idle timeouts "
+                    "on /metrics, and the idle pool emptied")
+    check(value(text, "tracecar_requests_rejected_total",
+                {"listener": "inbound", "reason": "408_header_timeout"}) == 1, "the 408 counted")
+    check(value(text, "tracecar_upstream_connections_open") == 0, "no upstream connection left")
+    check(value(text, "tracecar_buffered_bytes") == 0, "nothing held between requests")
+    check(value(text, "tracecar_buffered_bytes_peak") > 0, "the peak of what was held")
+    r = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=30)
+    check(r.returncode == 0, "promtool check metrics: %s%s" % (r.stdout.decode(),
+                                                               r.stderr.decode()))
+
+
 def run_config_errors(h):
     r = subprocess.run([h.tracecar_binary, "run", "--inbound", "0.0.0.0", "--route", "/users/{id",
                         "--admin", "127.0.0.1:0"], capture_output=True, timeout=30,
@@ -733,6 +890,8 @@ CASES = {
     "sampling_rules": sampling_rules,
     "h2c_and_h1_same_port": h2c_and_h1_same_port,
     "exporter_address_fallback": exporter_address_fallback,
+    "propagation_limits": propagation_limits,
+    "timeouts_and_pools_on_metrics": timeouts_and_pools_on_metrics,
 }
 
 

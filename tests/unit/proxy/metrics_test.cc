@@ -573,7 +573,8 @@ TEST(RejectReason, LabelsAndStatusCodesAreStable) {
                                                                {"502_resolve_failed", 502},
                                                                {"502_tls_failed", 502},
                                                                {"503_connect_timeout", 503},
-                                                               {"504_response_timeout", 504}};
+                                                               {"504_response_timeout", 504},
+                                                               {"508_loop_detected", 508}};
   ASSERT_EQ(expected.size(), static_cast<size_t>(RejectReason::kCount));
   for (size_t i = 0; i < expected.size(); ++i) {
     const auto reason = static_cast<RejectReason>(i);

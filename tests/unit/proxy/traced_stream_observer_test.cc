@@ -401,6 +401,9 @@ TEST(TracedStreamObserverTest, DataPathLocalReplyIsTheServerSpansStatus) {
   ASSERT_EQ(w.sink.spans.size(), 1u);
   EXPECT_EQ(attribute(*w.sink.spans[0], "http.response.status_code"), "508");
   EXPECT_EQ(w.sink.spans[0]->status_code, StatusCode::kError);
+  EXPECT_EQ(counter(w.scrape(), "tracecar_requests_rejected_total",
+                    {{"listener", "inbound"}, {"reason", "508_loop_detected"}}),
+            1);
 }
 
 TEST(TracedStreamObserverTest, DownstreamGoneWithoutAnswerIsAnErrorWithOtherType) {
@@ -469,7 +472,7 @@ TEST(TracedStreamObserverTest, EveryRejectReasonMapsBackToItsLocalReply) {
     ASSERT_TRUE(reason.has_value()) << localReplyReasonName(local);
     EXPECT_EQ(static_cast<size_t>(*reason), k);
   }
-  EXPECT_FALSE(rejectReasonOf(LocalReplyReason::kLoopDetected).has_value());
+  EXPECT_EQ(rejectReasonOf(LocalReplyReason::kLoopDetected), RejectReason::kLoopDetected);
   EXPECT_FALSE(rejectReasonOf(LocalReplyReason::kObserver).has_value());
 }
 
