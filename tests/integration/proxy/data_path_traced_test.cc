@@ -1,0 +1,283 @@
+// The HTTP/1.1 data path with tracing as `tracecar run` wires it, in this process: the proxy on
+// port 0 with the real observers (TracedStreamObserverFactory), a real origin, and the spans
+// exported by a BatchProcessor with the OTLP/HTTP exporter to the fake collector, whose bodies
+// the official schema decodes (protoc).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "exporter/batch_processor.h"
+#include "exporter/otlp_http_exporter.h"
+#include "http/route_resolver.h"
+#include "http/route_template.h"
+#include "integration/proxy/data_path_fixture.h"
+#include "integration/support/fake_collector.h"
+#include "propagation/composite_propagator.h"
+#include "proxy/metrics.h"
+#include "proxy/request_tracer.h"
+#include "proxy/run_settings.h"
+#include "proxy/traced_stream_observer.h"
+#include "sampling/sampler.h"
+#include "sampling/trust_policy.h"
+#include "support/otlp_test_support.h"
+
+namespace tracecar::integration {
+namespace {
+
+constexpr std::string_view kTraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+constexpr std::string_view kParentId = "00f067aa0ba902b7";
+
+// One span as protoc printed it: its fields and its attributes ("key" -> the value's text as
+// protoc prints it, quotes included for strings).
+struct DecodedSpan {
+  std::map<std::string, std::string> fields;
+  std::map<std::string, std::string> attributes;
+};
+
+// protoc prints bytes fields as escaped strings; the ids here are printed back as hex.
+std::string hexOfEscaped(std::string_view quoted) {
+  std::string bytes;
+  for (size_t i = 1; i + 1 < quoted.size(); ++i) {
+    const bool octal = quoted[i] == '\\' && i + 3 < quoted.size() && quoted[i + 1] >= '0' &&
+                       quoted[i + 1] <= '7';
+    if (octal) {
+      const std::string digits(quoted.substr(i + 1, 3));
+      bytes.push_back(static_cast<char>(std::stoi(digits, nullptr, 8)));
+      i += 3;
+    } else if (quoted[i] == '\\' && i + 1 < quoted.size()) {
+      const char c = quoted[++i];
+      bytes.push_back(c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c);
+    } else {
+      bytes.push_back(quoted[i]);
+    }
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (const char c : bytes) {
+    hex.push_back(kHex[(static_cast<unsigned char>(c) >> 4) & 0xf]);
+    hex.push_back(kHex[static_cast<unsigned char>(c) & 0xf]);
+  }
+  return hex;
+}
+
+// Every span of every request the collector recorded, decoded against the official schema.
+std::vector<DecodedSpan> decodedSpans(const FakeCollector& collector) {
+  std::vector<DecodedSpan> spans;
+  for (const RecordedRequest& request : collector.requests()) {
+    const exporter::testing::ProtocResult decoded = exporter::testing::protocDecode(request.body);
+    EXPECT_EQ(decoded.status, 0) << decoded.err;
+    // Walks protoc's text format: "spans {" opens a span, its "attributes {" blocks hold a key
+    // and a value { string_value: ... } or { int_value: ... }.
+    std::optional<DecodedSpan> span;
+    std::string key;
+    int depth_in_span = 0;
+    size_t start = 0;
+    const std::string& text = decoded.out;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      std::string_view line(text.data() + start, end - start);
+      start = end + 1;
+      while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+      if (!span) {
+        if (line == "spans {") {
+          span.emplace();
+          depth_in_span = 1;
+        }
+        continue;
+      }
+      if (line.ends_with(" {")) {
+        ++depth_in_span;
+        continue;
+      }
+      if (line == "}") {
+        if (--depth_in_span == 0) {
+          spans.push_back(std::move(*span));
+          span.reset();
+        }
+        continue;
+      }
+      const size_t colon = line.find(": ");
+      if (colon == std::string_view::npos) continue;
+      const std::string name(line.substr(0, colon));
+      const std::string value(line.substr(colon + 2));
+      if (depth_in_span == 1) {
+        span->fields[name] = value;
+      } else if (name == "key") {
+        key = value.substr(1, value.size() - 2);
+      } else if (name.ends_with("_value")) {
+        span->attributes[key] = value;
+      } else if (name == "code" || name == "message") {
+        span->fields["status." + name] = value;
+      }
+    }
+  }
+  return spans;
+}
+
+class DataPathTracedTest : public DataPathTest {
+ protected:
+  void SetUp() override {
+    DataPathTest::SetUp();
+    ASSERT_NE(collector_.port(), 0) << collector_.log();
+    metrics_.setSamplingLabels(proxy::samplingLabelsOf(sampler_));
+    exporter::BatchConfig batch;
+    batch.schedule_delay = std::chrono::milliseconds(50);
+    exporter::OtlpConfig otlp;
+    otlp.endpoint = {"http", "127.0.0.1", collector_.port(), "/v1/traces"};
+    otlp.timeout = std::chrono::milliseconds(5000);
+    processor_ = std::make_unique<exporter::BatchProcessor>(
+        batch,
+        [otlp, this](uv_loop_t* loop) -> std::unique_ptr<exporter::SpanExporter> {
+          auto created = exporter::OtlpHttpExporter::create(
+              loop, otlp, exporter::testing::testResource(), exporter::tracecarScope("0.1.0"),
+              export_counters_);
+          if (!created.ok()) throw std::runtime_error(std::string(created.status().message()));
+          return std::move(*created);
+        },
+        export_counters_);
+    sink_ = std::make_unique<proxy::BatchProcessorSink>(*processor_);
+  }
+  void TearDown() override {
+    DataPathTest::TearDown();  // the workers first: they hand spans to the processor
+    pool_.reset();             // and their observers use what this fixture holds
+    if (processor_) processor_->shutdown(std::chrono::seconds(5));
+  }
+
+  void startTraced() {
+    proxy::DataPathHooks hooks;
+    hooks.observers = [this](size_t, proxy::ListenerRole role)
+        -> std::unique_ptr<proxy::StreamObserverFactory> {
+      return std::make_unique<proxy::TracedStreamObserverFactory>(
+          role, propagator_, role == proxy::ListenerRole::kInbound ? &routes_ : nullptr, config_,
+          sampler_, trust_, *sink_, metrics_.addShard());
+    };
+    startProxy(settings(), std::move(hooks));
+  }
+
+  // Exports what the workers have ended and decodes what the collector received.
+  std::vector<DecodedSpan> exported(size_t want) {
+    std::vector<DecodedSpan> spans;
+    EXPECT_TRUE(eventually(
+        [&] {
+          processor_->flush(std::chrono::seconds(2));
+          spans = decodedSpans(collector_);
+          return spans.size() >= want;
+        },
+        std::chrono::seconds(10)))
+        << "got " << spans.size() << " spans, want " << want;
+    return spans;
+  }
+
+  FakeCollector collector_;
+  exporter::ExporterCounters export_counters_;
+  std::unique_ptr<exporter::BatchProcessor> processor_;
+  std::unique_ptr<proxy::BatchProcessorSink> sink_;
+  propagation::CompositePropagator propagator_;
+  http::RouteResolver routes_{*http::RouteMatcher::compile({"/users/{id}", "/echo"})};
+  proxy::RequestTracingConfig config_;
+  sampling::Sampler sampler_;
+  sampling::TrustPolicy trust_;
+  proxy::ProxyMetrics metrics_;
+};
+
+TEST_F(DataPathTracedTest, InboundRequestContinuesTheTraceAndItsServerSpanReachesTheCollector) {
+  startTraced();
+  const std::string traceparent =
+      "traceparent: 00-" + std::string(kTraceId) + "-" + std::string(kParentId) + "-01";
+  const ProcessResult r = curl({"-H", traceparent, "-H", "baggage: tenant=acme", "-H",
+                                "User-Agent: data-path-test", inboundUrl("/echo?nobody=1&k=v")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::optional<Json> echo = parseJson(r.out);
+  ASSERT_TRUE(echo.has_value()) << r.out;
+  const std::optional<std::string> forwarded = echoedHeader(*echo, "traceparent");
+  ASSERT_TRUE(forwarded.has_value());
+  ASSERT_EQ(forwarded->size(), 55u) << *forwarded;
+  EXPECT_EQ(forwarded->substr(3, 32), kTraceId);  // the trace continues
+  const std::string server_span_id = forwarded->substr(36, 16);
+  EXPECT_NE(server_span_id, kParentId);  // with the span just started as the app's parent
+  EXPECT_EQ(echoedHeader(*echo, "baggage"), "tenant=acme");
+
+  const std::vector<DecodedSpan> spans = exported(1);
+  ASSERT_EQ(spans.size(), 1u);
+  const DecodedSpan& s = spans[0];
+  EXPECT_EQ(s.fields.at("name"), "\"GET /echo\"");
+  EXPECT_EQ(s.fields.at("kind"), "SPAN_KIND_SERVER");
+  EXPECT_EQ(hexOfEscaped(s.fields.at("trace_id")), kTraceId);
+  EXPECT_EQ(hexOfEscaped(s.fields.at("span_id")), server_span_id);
+  EXPECT_EQ(hexOfEscaped(s.fields.at("parent_span_id")), kParentId);
+  EXPECT_EQ(s.attributes.at("http.request.method"), "\"GET\"");
+  EXPECT_EQ(s.attributes.at("http.route"), "\"/echo\"");
+  EXPECT_EQ(s.attributes.at("url.path"), "\"/echo\"");
+  EXPECT_EQ(s.attributes.at("url.query"), "\"nobody=REDACTED&k=REDACTED\"");
+  EXPECT_EQ(s.attributes.at("url.scheme"), "\"http\"");
+  EXPECT_EQ(s.attributes.at("http.response.status_code"), "200");
+  EXPECT_EQ(s.attributes.at("network.protocol.version"), "\"1.1\"");
+  EXPECT_EQ(s.attributes.at("server.address"), "\"127.0.0.1\"");
+  EXPECT_EQ(s.attributes.at("server.port"), std::to_string(inboundPort()));
+  EXPECT_EQ(s.attributes.at("client.address"), "\"127.0.0.1\"");
+  EXPECT_EQ(s.attributes.at("user_agent.original"), "\"data-path-test\"");
+  EXPECT_EQ(s.attributes.count("error.type"), 0u);
+  EXPECT_EQ(s.fields.count("status.code"), 0u);  // unset for a 200
+  EXPECT_EQ(export_counters_.spans_exported.load(), 1u);
+}
+
+TEST_F(DataPathTracedTest, RequestWithoutContextStartsATraceAndA5xxIsAnError) {
+  startTraced();
+  const ProcessResult r = curl({"-o", "/dev/null", "-w", "%{http_code}", inboundUrl("/users/7")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "404");  // the origin knows no /users/7: a 4xx leaves a SERVER span unset
+  const ProcessResult failed =
+      curl({"-o", "/dev/null", "-w", "%{http_code}", inboundUrl("/status/503")});
+  EXPECT_EQ(failed.out, "503");
+
+  const std::vector<DecodedSpan> spans = exported(2);
+  ASSERT_EQ(spans.size(), 2u);
+  std::map<std::string, const DecodedSpan*> by_name;
+  for (const DecodedSpan& s : spans) by_name[s.fields.at("name")] = &s;
+  ASSERT_EQ(by_name.count("\"GET /users/{id}\""), 1u);
+  const DecodedSpan& not_found = *by_name.at("\"GET /users/{id}\"");
+  EXPECT_EQ(not_found.fields.count("parent_span_id"), 0u);  // a new trace: no parent
+  EXPECT_EQ(hexOfEscaped(not_found.fields.at("trace_id")).size(), 32u);
+  EXPECT_EQ(not_found.attributes.at("http.response.status_code"), "404");
+  EXPECT_EQ(not_found.fields.count("status.code"), 0u);
+  // /status/503 matches no template: a heuristic span name, no http.route, an Error.
+  ASSERT_EQ(by_name.count("\"GET /status/{id}\""), 1u);
+  const DecodedSpan& error = *by_name.at("\"GET /status/{id}\"");
+  EXPECT_EQ(error.attributes.count("http.route"), 0u);
+  EXPECT_EQ(error.attributes.at("error.type"), "\"503\"");
+  EXPECT_EQ(error.fields.at("status.code"), "STATUS_CODE_ERROR");
+}
+
+TEST_F(DataPathTracedTest, OutboundRequestIsAClientSpanThatParentsTheUpstreamsContext) {
+  startTraced();
+  const ProcessResult r = curl({"-x", "http://127.0.0.1:" + std::to_string(outboundPort()),
+                                originUrl("/echo?nobody=1")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::optional<Json> echo = parseJson(r.out);
+  ASSERT_TRUE(echo.has_value()) << r.out;
+  const std::optional<std::string> forwarded = echoedHeader(*echo, "traceparent");
+  ASSERT_TRUE(forwarded.has_value());
+
+  const std::vector<DecodedSpan> spans = exported(1);
+  ASSERT_EQ(spans.size(), 1u);
+  const DecodedSpan& s = spans[0];
+  EXPECT_EQ(s.fields.at("kind"), "SPAN_KIND_CLIENT");
+  EXPECT_EQ(s.fields.at("name"), "\"GET\"");
+  EXPECT_EQ(hexOfEscaped(s.fields.at("trace_id")), forwarded->substr(3, 32));
+  EXPECT_EQ(hexOfEscaped(s.fields.at("span_id")), forwarded->substr(36, 16));
+  EXPECT_EQ(s.attributes.at("url.full"),
+            "\"http://127.0.0.1:" + std::to_string(origin_.port()) + "/echo?nobody=REDACTED\"");
+  EXPECT_EQ(s.attributes.at("server.port"), std::to_string(origin_.port()));
+  EXPECT_EQ(s.attributes.at("http.response.status_code"), "200");
+}
+
+}  // namespace
+}  // namespace tracecar::integration
