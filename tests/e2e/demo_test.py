@@ -3,17 +3,22 @@
 trace tree per request, the frontend's SERVER span at the root, its CLIENT span under it and the
 backend's SERVER span under that; the failing request marked ERROR; the /metrics URLs. Also checks
 that the demo left none of its processes running, and removed its spans and logs directory (kept
-with DEMO_KEEP=1).
+with DEMO_KEEP=1); then runs it as a user does, until it says it is running, and presses Ctrl-C
+(SIGINT to its process group): it must stop everything it started and exit 0.
 
 Usage: demo_test.py --demo scripts/demo.sh --tracecar PATH
 """
 
 import argparse
 import os
+import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 
 def fail(message, output=""):
@@ -34,6 +39,48 @@ def run_demo(args, **extra_env):
     if r.returncode != 0:
         fail("exit status %d: %s" % (r.returncode, r.stderr.decode("utf-8", "replace")), out)
     return out, r.stderr.decode("utf-8", "replace")
+
+
+def run_interactive(args):
+    """The demo without DEMO_ONESHOT, stopped with Ctrl-C once it says it is running."""
+    env = dict(os.environ, TRACECAR_BIN=args.tracecar, DEMO_SKIP_DEPS="1")
+    env.pop("DEMO_ONESHOT", None)
+    env.pop("DEMO_KEEP", None)
+    p = subprocess.Popen(["bash", args.demo], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in p.stdout] and None,
+                     daemon=True).start()
+    out = []
+    deadline = time.monotonic() + 150
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                fail("the demo did not say it was running within 150 s", "".join(out))
+            out.append(line.decode("utf-8", "replace"))
+            if out[-1].startswith("demo: running"):
+                break
+        os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+        try:
+            rc = p.wait(30)
+        except subprocess.TimeoutExpired:
+            fail("the demo did not stop within 30 s of Ctrl-C", "".join(out))
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    err = p.stderr.read().decode("utf-8", "replace")
+    text = "".join(out)
+    if rc != 0:
+        fail("exit status %d after Ctrl-C: %s" % (rc, err), text)
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-s", str(p.pid)], capture_output=True).stdout.decode().split()
+    if left:
+        fail("Ctrl-C left processes of the demo running: %s" % " ".join(left), text)
+    if os.path.exists(spans_dir(text)):
+        fail("Ctrl-C left %s behind" % spans_dir(text), text)
 
 
 def spans_dir(out):
@@ -91,6 +138,8 @@ def main():
                 fail("with DEMO_KEEP=1, %s is missing or empty" % path, kept_out)
     finally:
         shutil.rmtree(kept, ignore_errors=True)
+
+    run_interactive(args)
     print(out)
     print("PASS demo")
 
