@@ -195,13 +195,9 @@ void addH2Families(const DataPathSnapshot& snapshot,
       "tracecar_h2_refused_stream_retries_total",
       "Requests sent again on another HTTP/2 upstream connection after a refused stream.");
   addCounter(retries, {}, snapshot.h2_refused_retries);
-  prometheus::MetricFamily open;
-  open.name = "tracecar_h2_upstream_connections_open";
-  open.help = "HTTP/2 upstream connections open.";
-  open.type = prometheus::MetricType::Gauge;
-  prometheus::ClientMetric gauge;
-  gauge.gauge.value = static_cast<double>(snapshot.h2_upstream_connections_open);
-  open.metric.push_back(std::move(gauge));
+  prometheus::MetricFamily open =
+      gaugeFamily("tracecar_h2_upstream_connections_open", "HTTP/2 upstream connections open.",
+                  snapshot.h2_upstream_connections_open);
   for (prometheus::MetricFamily* family :
        {&streams, &floods, &too_large, &premature, &protocol_errors, &resets, &goaways, &retries,
         &open}) {

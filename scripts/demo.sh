@@ -17,12 +17,8 @@
 #   DEMO_KEEP=1         keep the spans and logs directory when the demo stops (it is kept
 #                       anyway when the demo fails)
 set -euo pipefail
-# No arguments: settings are environment variables. --help prints the comment above.
-case ${1:-} in
-  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-  '') ;;
-  *) echo "demo: unexpected argument '$1'; settings are environment variables (--help lists the settings)" >&2; exit 2 ;;
-esac
+source "$(dirname "$0")/args.sh"
+no_arguments demo "$settings_hint" "$@"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 demo=$root/scripts/demo

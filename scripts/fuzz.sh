@@ -3,10 +3,11 @@
 # ASan and UBSan. Crashes are written to build/fuzz/<target>-crash-*; the run fails on any.
 # Usage: scripts/fuzz.sh [seconds-per-target] [target...]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/args.sh"
 case ${1:-} in
-  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+  -h|--help) print_usage; exit 0 ;;
 esac
+cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 [[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: seconds per target must be a positive whole number, got '$seconds'" >&2; exit 2; }

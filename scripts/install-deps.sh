@@ -3,12 +3,8 @@
 # Idempotent: apt-get runs only for packages that are missing; silent when none are.
 # Usage: bash scripts/install-deps.sh
 set -euo pipefail
-# No arguments. --help prints the comment above.
-case ${1:-} in
-  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-  '') ;;
-  *) echo "install-deps: unexpected argument '$1' (it takes none)" >&2; exit 2 ;;
-esac
+source "$(dirname "$0")/args.sh"
+no_arguments install-deps " (it takes none)" "$@"
 
 packages=(
   # toolchain

@@ -6,12 +6,8 @@
 # Each suite's tests get a TMPDIR of their own; anything left in it fails the run.
 # Usage: scripts/test.sh            (FUZZ_SECONDS=N to fuzz each target longer; default 15)
 set -euo pipefail
-# No arguments: settings are environment variables. --help prints the comment above.
-case ${1:-} in
-  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-  '') ;;
-  *) echo "test: unexpected argument '$1'; settings are environment variables (--help lists the settings)" >&2; exit 2 ;;
-esac
+source "$(dirname "$0")/args.sh"
+no_arguments test "$settings_hint" "$@"
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh

@@ -10,12 +10,8 @@
 #              REQUEST_PATH=/users/42  TRACECAR_BIN=path (skip building tracecar)
 #              KEEP=dir (copy the callgrind files there, for callgrind_annotate or kcachegrind)
 set -euo pipefail
-# No arguments: settings are environment variables. --help prints the comment above.
-case ${1:-} in
-  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-  '') ;;
-  *) echo "callgrind-bench: unexpected argument '$1'; settings are environment variables (--help lists the settings)" >&2; exit 2 ;;
-esac
+source "$(dirname "$0")/../../scripts/args.sh"
+no_arguments callgrind-bench "$settings_hint" "$@"
 cd "$(dirname "$0")/../.."
 
 TARGETS=${TARGETS:-"tracecar haproxy"}

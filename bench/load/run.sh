@@ -12,12 +12,8 @@
 #              PROXY_CPU=0  LOAD_CPU=1  REQUEST_PATH=/users/42  TRACECAR_BIN=path (skip building tracecar)
 #              BUILD_JOBS=N (parallel build jobs, default: all CPUs)
 set -euo pipefail
-# No arguments: settings are environment variables. --help prints the comment above.
-case ${1:-} in
-  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-  '') ;;
-  *) echo "load-bench: unexpected argument '$1'; settings are environment variables (--help lists the settings)" >&2; exit 2 ;;
-esac
+source "$(dirname "$0")/../../scripts/args.sh"
+no_arguments load-bench "$settings_hint" "$@"
 cd "$(dirname "$0")/../.."
 
 SCENARIOS=${SCENARIOS:-"h1 h2"}

@@ -34,88 +34,45 @@ namespace {
 constexpr std::string_view kTraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
 constexpr std::string_view kParentId = "00f067aa0ba902b7";
 
-// One span as protoc printed it: its fields and its attributes ("key" -> the value's text as
-// protoc prints it, quotes included for strings).
+// One span as protoc printed it: its fields and its attributes ("key" -> the value as protoc
+// prints it, quotes included for strings).
 struct DecodedSpan {
   std::map<std::string, std::string> fields;
   std::map<std::string, std::string> attributes;
 };
 
-// protoc prints bytes fields as escaped strings; the ids here are printed back as hex.
-std::string hexOfEscaped(std::string_view quoted) {
-  std::string bytes;
-  for (size_t i = 1; i + 1 < quoted.size(); ++i) {
-    const bool octal = quoted[i] == '\\' && i + 3 < quoted.size() && quoted[i + 1] >= '0' &&
-                       quoted[i + 1] <= '7';
-    if (octal) {
-      const std::string digits(quoted.substr(i + 1, 3));
-      bytes.push_back(static_cast<char>(std::stoi(digits, nullptr, 8)));
-      i += 3;
-    } else if (quoted[i] == '\\' && i + 1 < quoted.size()) {
-      const char c = quoted[++i];
-      bytes.push_back(c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c);
-    } else {
-      bytes.push_back(quoted[i]);
-    }
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (const char c : bytes) {
-    hex.push_back(kHex[(static_cast<unsigned char>(c) >> 4) & 0xf]);
-    hex.push_back(kHex[static_cast<unsigned char>(c) & 0xf]);
-  }
-  return hex;
+// An id given in hex, as protoc prints the bytes field that holds it.
+std::string printedId(std::string_view hex) {
+  using exporter::testing::cEscaped;
+  return "\"" +
+         (hex.size() == 32 ? cEscaped(exporter::testing::traceIdFromHex(hex).bytes)
+                           : cEscaped(exporter::testing::spanIdFromHex(hex).bytes)) +
+         "\"";
 }
 
 // Every span of every request the collector recorded, decoded against the official schema.
 std::vector<DecodedSpan> decodedSpans(const FakeCollector& collector) {
+  constexpr std::string_view kSpan = "resource_spans.scope_spans.spans.";
   std::vector<DecodedSpan> spans;
   for (const RecordedRequest& request : collector.requests()) {
     const exporter::testing::ProtocResult decoded = exporter::testing::protocDecode(request.body);
     EXPECT_EQ(decoded.status, 0) << decoded.err;
-    // Walks protoc's text format: "spans {" opens a span, its "attributes {" blocks hold a key
-    // and a value { string_value: ... } or { int_value: ... }.
-    std::optional<DecodedSpan> span;
     std::string key;
-    int depth_in_span = 0;
-    size_t start = 0;
-    const std::string& text = decoded.out;
-    while (start < text.size()) {
-      size_t end = text.find('\n', start);
-      if (end == std::string::npos) end = text.size();
-      std::string_view line(text.data() + start, end - start);
-      start = end + 1;
-      while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-      if (!span) {
-        if (line == "spans {") {
-          span.emplace();
-          depth_in_span = 1;
-        }
-        continue;
-      }
-      if (line.ends_with(" {")) {
-        ++depth_in_span;
-        continue;
-      }
-      if (line == "}") {
-        if (--depth_in_span == 0) {
-          spans.push_back(std::move(*span));
-          span.reset();
-        }
-        continue;
-      }
-      const size_t colon = line.find(": ");
+    for (const std::string& line : exporter::testing::flattenTextFormat(decoded.out)) {
+      if (!line.starts_with(kSpan)) continue;
+      const std::string_view field = std::string_view(line).substr(kSpan.size());
+      const size_t colon = field.find(": ");
       if (colon == std::string_view::npos) continue;
-      const std::string name(line.substr(0, colon));
-      const std::string value(line.substr(colon + 2));
-      if (depth_in_span == 1) {
-        span->fields[name] = value;
-      } else if (name == "key") {
+      const std::string name(field.substr(0, colon));
+      const std::string value(field.substr(colon + 2));
+      if (name == "trace_id") spans.emplace_back();  // protoc prints a span's trace_id first
+      if (spans.empty()) continue;
+      if (name == "attributes.key") {
         key = value.substr(1, value.size() - 2);
-      } else if (name.ends_with("_value")) {
-        span->attributes[key] = value;
-      } else if (name == "code" || name == "message") {
-        span->fields["status." + name] = value;
+      } else if (name.starts_with("attributes.value.")) {
+        spans.back().attributes[key] = value;
+      } else {
+        spans.back().fields[name] = value;  // "name", "kind", "status.code"...
       }
     }
   }
@@ -210,9 +167,9 @@ TEST_F(DataPathTracedTest, InboundRequestContinuesTheTraceAndItsServerSpanReache
   const DecodedSpan& s = spans[0];
   EXPECT_EQ(s.fields.at("name"), "\"GET /echo\"");
   EXPECT_EQ(s.fields.at("kind"), "SPAN_KIND_SERVER");
-  EXPECT_EQ(hexOfEscaped(s.fields.at("trace_id")), kTraceId);
-  EXPECT_EQ(hexOfEscaped(s.fields.at("span_id")), server_span_id);
-  EXPECT_EQ(hexOfEscaped(s.fields.at("parent_span_id")), kParentId);
+  EXPECT_EQ(s.fields.at("trace_id"), printedId(kTraceId));
+  EXPECT_EQ(s.fields.at("span_id"), printedId(server_span_id));
+  EXPECT_EQ(s.fields.at("parent_span_id"), printedId(kParentId));
   EXPECT_EQ(s.attributes.at("http.request.method"), "\"GET\"");
   EXPECT_EQ(s.attributes.at("http.route"), "\"/echo\"");
   EXPECT_EQ(s.attributes.at("url.path"), "\"/echo\"");
@@ -245,7 +202,7 @@ TEST_F(DataPathTracedTest, RequestWithoutContextStartsATraceAndA5xxIsAnError) {
   ASSERT_EQ(by_name.count("\"GET /users/{id}\""), 1u);
   const DecodedSpan& not_found = *by_name.at("\"GET /users/{id}\"");
   EXPECT_EQ(not_found.fields.count("parent_span_id"), 0u);  // a new trace: no parent
-  EXPECT_EQ(hexOfEscaped(not_found.fields.at("trace_id")).size(), 32u);
+  EXPECT_NE(not_found.fields.at("trace_id"), "\"\"");  // a trace id of its own
   EXPECT_EQ(not_found.attributes.at("http.response.status_code"), "404");
   EXPECT_EQ(not_found.fields.count("status.code"), 0u);
   // /status/503 matches no template: a heuristic span name, no http.route, an Error.
@@ -271,8 +228,8 @@ TEST_F(DataPathTracedTest, OutboundRequestIsAClientSpanThatParentsTheUpstreamsCo
   const DecodedSpan& s = spans[0];
   EXPECT_EQ(s.fields.at("kind"), "SPAN_KIND_CLIENT");
   EXPECT_EQ(s.fields.at("name"), "\"GET\"");
-  EXPECT_EQ(hexOfEscaped(s.fields.at("trace_id")), forwarded->substr(3, 32));
-  EXPECT_EQ(hexOfEscaped(s.fields.at("span_id")), forwarded->substr(36, 16));
+  EXPECT_EQ(s.fields.at("trace_id"), printedId(forwarded->substr(3, 32)));
+  EXPECT_EQ(s.fields.at("span_id"), printedId(forwarded->substr(36, 16)));
   EXPECT_EQ(s.attributes.at("url.full"),
             "\"http://127.0.0.1:" + std::to_string(origin_.port()) + "/echo?nobody=REDACTED\"");
   EXPECT_EQ(s.attributes.at("server.port"), std::to_string(origin_.port()));
