@@ -15,6 +15,7 @@
 
 #include "base/thread_name.h"
 #include "exporter/log.h"
+#include "exporter/otlp_proto_encoder.h"
 
 namespace tracecar::exporter {
 namespace {
@@ -114,6 +115,7 @@ BatchProcessor::BatchProcessor(const BatchConfig& config, const ExporterFactory&
   try {
     exporter_ = make_exporter(&loop_);
     if (!exporter_) throw std::invalid_argument("batch processor: the factory made no exporter");
+    encode_on_end_ = exporter_->sendsProtobuf();
     const auto delay = static_cast<uint64_t>(config_.schedule_delay.count());
     uv_timer_start(&schedule_timer_, &BatchProcessor::onScheduleTimer, delay, delay);
     // The loop is not running yet, so everything above happens-before the thread's first step.
@@ -161,6 +163,13 @@ void BatchProcessor::recycle(std::vector<std::unique_ptr<SpanRecord>>& spans) no
 
 bool BatchProcessor::onEnd(std::unique_ptr<SpanRecord>&& span) noexcept {
   if (!span) return false;
+  if (encode_on_end_) {
+    try {
+      OtlpProtoEncoder::encodeSpan(*span, span->encoded);
+    } catch (...) {
+      span->encoded.clear();  // out of memory: the exporter encodes the fields itself
+    }
+  }
   switch (queue_.tryPush(span)) {
     case SpanQueue::PushResult::kPushed:
       break;
@@ -386,7 +395,7 @@ void BatchProcessor::maybeExport() noexcept {
 
 bool BatchProcessor::startExport() noexcept {
   batch_view_.clear();
-  recycle(batch_);  // the previous batch was answered: its records can go back
+  recycle(batch_);  // empty unless an answer never came (onExportDone gives them back)
   const size_t n = queue_.popBatch(batch_, config_.max_export_batch_size);
   if (n == 0) {
     // Claimed but not yet published: the producer is mid-push; look again shortly.
@@ -436,6 +445,11 @@ void BatchProcessor::onExportDone(uint64_t generation, ExportOutcome outcome) no
       counters_.drop(DropReason::kNonRetryable, n);
       break;
   }
+  // The records go back to the threads that made them now, while the thread is up for the
+  // answer anyway, rather than at the start of the next export, which so has less to do
+  // beside a busy worker before it sends.
+  batch_view_.clear();
+  recycle(batch_);
   finishBatch(n);
   maybeExport();
 }

@@ -42,7 +42,10 @@ class BatchProcessor {
   BatchProcessor& operator=(const BatchProcessor&) = delete;
 
   // Any thread. Queues span; false when it was dropped (queue full, or shut down), which is
-  // counted. Never blocks and never allocates.
+  // counted. When the exporter sends protobuf, encodes the span into span->encoded first, so
+  // that the encoding runs beside the request that made the span rather than in the export
+  // thread's batch (see SpanExporter::sendsProtobuf). Never blocks, and allocates nothing once
+  // the thread's records have held spans of that size (newRecord).
   bool onEnd(std::unique_ptr<SpanRecord>&& span) noexcept;
   // Any thread: an empty record for a span this thread will end. Once spans of a thread have
   // been exported their records come back to it through a pool of its own (as many as a batch
@@ -89,6 +92,7 @@ class BatchProcessor {
   static void onDeadlineTimer(uv_timer_t* handle) noexcept;
 
   const BatchConfig config_;
+  bool encode_on_end_ = false;  // set once, before the loop runs: the exporter sends protobuf
   const size_t wake_threshold_;  // queue length at which a producer wakes the loop
   ExporterCounters& counters_;
   RecentSpans* const recent_;

@@ -336,4 +336,6 @@ void OtlpGrpcExporter::shutdown(std::function<void()> done) noexcept {
   impl_->shutdown(std::move(done));
 }
 
+bool OtlpGrpcExporter::sendsProtobuf() const noexcept { return true; }
+
 }  // namespace tracecar::exporter

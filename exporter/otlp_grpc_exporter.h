@@ -54,6 +54,7 @@ class OtlpGrpcExporter : public SpanExporter {
   void exportBatch(std::span<const SpanRecord* const> batch, uint64_t deadline_ms,
                    DoneCallback done) noexcept override;
   void shutdown(std::function<void()> done) noexcept override;
+  bool sendsProtobuf() const noexcept override;
 
   class Impl;
 

@@ -138,6 +138,7 @@ class OtlpHttpExporter::Impl final
 
   void exportBatch(std::span<const SpanRecord* const> batch, uint64_t deadline_ms,
                    DoneCallback done) noexcept;
+  bool sendsProtobuf() const noexcept { return !json_; }
 
  private:
   friend class ExportAttemptLoop<Impl, OtlpHttpConnection>;
@@ -350,5 +351,7 @@ void OtlpHttpExporter::exportBatch(std::span<const SpanRecord* const> batch,
 void OtlpHttpExporter::shutdown(std::function<void()> done) noexcept {
   impl_->shutdown(std::move(done));
 }
+
+bool OtlpHttpExporter::sendsProtobuf() const noexcept { return impl_->sendsProtobuf(); }
 
 }  // namespace tracecar::exporter

@@ -29,8 +29,9 @@ class Writer {
  public:
   // Writes over out from its start, growing it as needed. Its size is the last batch's: with a
   // little of its spare capacity, a batch of that size again fits without growing.
-  explicit Writer(std::string& out) : out_(out) {
-    out_.resize(std::max(kMinimumSize, std::min(out_.capacity(), out_.size() + kSlack)));
+  // minimum_size: the least room to start with (a batch's buffer starts large, a span's small).
+  explicit Writer(std::string& out, size_t minimum_size = kMinimumSize) : out_(out) {
+    out_.resize(std::max(minimum_size, std::min(out_.capacity(), out_.size() + kSlack)));
     base_ = out_.data();
     cap_ = out_.size();
   }
@@ -83,6 +84,14 @@ class Writer {
     tag(field, kLengthDelimited);
     put(len);
     raw(data, len);
+  }
+  // A nested message whose body was encoded before (a span's own encoding).
+  void encodedMessage(uint32_t field, std::string_view body) {
+    ensure(kMaxTagAndLength + body.size());
+    tag(field, kLengthDelimited);
+    put(body.size());
+    std::memcpy(base_ + pos_, body.data(), body.size());
+    pos_ += body.size();
   }
   void varint(uint32_t field, uint64_t v) {
     ensure(kMaxTagAndLength);
@@ -286,7 +295,13 @@ void request(Out& o, const Resource& resource, const InstrumentationScope& scope
         if (!scope.name.empty()) o.string(1, scope.name);
         if (!scope.version.empty()) o.string(2, scope.version);
       });
-      for (const SpanRecord* s : spans) o.message(2, kSpanLengthBytes, [&o, s] { span(o, *s); });
+      for (const SpanRecord* s : spans) {
+        if (!s->encoded.empty()) {
+          o.encodedMessage(2, s->encoded);
+        } else {
+          o.message(2, kSpanLengthBytes, [&o, s] { span(o, *s); });
+        }
+      }
     });
   });
 }
@@ -373,6 +388,13 @@ void OtlpProtoEncoder::encode(const Resource& resource, const InstrumentationSco
   const size_t batch_length_bytes = std::max<size_t>(3, varintSize(out.size()));
   Writer writer(out);
   request(writer, resource, scope, spans, batch_length_bytes);
+  writer.finish();
+}
+
+void OtlpProtoEncoder::encodeSpan(const SpanRecord& s, std::string& out) {
+  constexpr size_t kSpanMinimumSize = 512;  // a server span takes a few hundred bytes
+  Writer writer(out, kSpanMinimumSize);
+  span(writer, s);
   writer.finish();
 }
 

@@ -19,10 +19,19 @@ namespace tracecar::exporter {
 // reserved before it (the body moves when the length needs more or fewer bytes than reserved;
 // lengths are always the shortest varint). Once out has grown to a batch's size, encoding a
 // batch of that size again allocates nothing.
+//
+// A span whose record carries its own encoding (SpanRecord::encoded, made by encodeSpan on the
+// thread that ended it) is copied into the batch as it is; the others are encoded here. Either
+// way the bytes are the same.
 class OtlpProtoEncoder {
  public:
   void encode(const Resource& resource, const InstrumentationScope& scope,
               std::span<const SpanRecord* const> spans, std::string& out);
+
+  // Writes span's Span message (its fields, without the tag and length a batch puts before
+  // them) over out, growing it as needed. Once out has held a span of that size, encoding
+  // another allocates nothing.
+  static void encodeSpan(const SpanRecord& span, std::string& out);
 };
 
 // Parses an ExportTraceServiceResponse. rejected_spans and error_message are from its

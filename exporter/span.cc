@@ -276,6 +276,11 @@ void SpanRecord::clearForReuse() noexcept {
   dropped_links = 0;
   status_code = StatusCode::kUnset;
   status_message.clear();
+  if (encoded.capacity() > kKeptEncodedCapacity) {
+    std::string().swap(encoded);
+  } else {
+    encoded.clear();
+  }
 }
 
 AttributeLimits attributeLimitsFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {

@@ -243,8 +243,12 @@ struct SpanRecord {
   // Holds memory that clearForReuse frees: attribute values past the kept sizes, events or
   // links. A pool empties such a record at once rather than keep it all while it waits.
   bool holdsLargeValues() const noexcept {
-    return attributes.holdsLargeValues() || !events.empty() || !links.empty();
+    return attributes.holdsLargeValues() || !events.empty() || !links.empty() ||
+           encoded.capacity() > kKeptEncodedCapacity;
   }
+  // The most of encoded's buffer that clearForReuse keeps (a server span takes a few hundred
+  // bytes).
+  static constexpr size_t kKeptEncodedCapacity = 2048;
 
   TraceId trace_id;
   SpanId span_id;
@@ -262,6 +266,11 @@ struct SpanRecord {
   uint32_t dropped_links = 0;
   StatusCode status_code = StatusCode::kUnset;
   std::string status_message;
+  // The span as an OTLP protobuf Span message (OtlpProtoEncoder::encodeSpan), made from the
+  // fields above when the span ended, on the thread that ended it, if the exporter sends
+  // protobuf (BatchProcessor::onEnd); empty: the exporter encodes the fields itself. Whoever
+  // changes a field after that clears it.
+  std::string encoded;
   // Where the exporter returns the record once its span is exported (BatchProcessor::
   // newRecord); null: it is deleted.
   SpanRecordPool* home = nullptr;

@@ -37,6 +37,11 @@ class SpanExporter {
 
   // Closes connections and handles; done is called once all handles are closed.
   virtual void shutdown(std::function<void()> done) noexcept = 0;
+
+  // True when batches go out as OTLP protobuf: the batch processor then has each span encoded
+  // by the thread that ends it (SpanRecord::encoded), which spreads the encoding over the
+  // requests instead of running it a batch at a time beside them. Any thread; constant.
+  virtual bool sendsProtobuf() const noexcept { return false; }
 };
 
 }  // namespace tracecar::exporter

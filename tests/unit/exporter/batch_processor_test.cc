@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "exporter/otlp_proto_encoder.h"
+
 // Sanitizer runtimes own operator new: there, no replacement and the allocation test is skipped.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define TRACECAR_SANITIZER 1
@@ -88,6 +90,8 @@ struct FakeState {
   uint64_t last_deadline_minus_now = 0;
   bool shutdown_called = false;
   Status release_status = Status::kSuccess;
+  bool protobuf = false;                 // what the exporter's sendsProtobuf says
+  std::vector<std::string> encodings;    // SpanRecord::encoded of every span exported
 
   void setMode(Mode m, uint64_t n = 0) {
     std::lock_guard lock(mutex);
@@ -138,6 +142,7 @@ class FakeExporter : public SpanExporter {
     uint64_t n = 0;
     {
       std::lock_guard lock(state_->mutex);
+      for (const SpanRecord* s : batch) state_->encodings.push_back(s->encoded);
       state_->batches.push_back(std::move(tags));
       state_->in_flight++;
       state_->max_in_flight = std::max(state_->max_in_flight, state_->in_flight);
@@ -164,6 +169,8 @@ class FakeExporter : public SpanExporter {
         return;
     }
   }
+
+  bool sendsProtobuf() const noexcept override { return state_->protobuf; }
 
   void shutdown(std::function<void()> done) noexcept override {
     {
@@ -228,8 +235,9 @@ BatchConfig config(size_t queue, size_t batch, std::chrono::milliseconds delay =
 
 // Builds a processor with a fake exporter; fake points at it while the processor lives.
 struct Harness {
-  explicit Harness(const BatchConfig& c, RecentSpans* recent = nullptr)
-      : state(std::make_shared<FakeState>()),
+  // protobuf: the fake exporter says it sends protobuf, so spans come to it encoded.
+  explicit Harness(const BatchConfig& c, RecentSpans* recent = nullptr, bool protobuf = false)
+      : state(makeState(protobuf)),
         processor(
             c,
             [this](uv_loop_t* loop) {
@@ -241,6 +249,11 @@ struct Harness {
 
   void push(uint64_t from, uint64_t to) {
     for (uint64_t i = from; i < to; ++i) processor.onEnd(tagged(i));
+  }
+  static std::shared_ptr<FakeState> makeState(bool protobuf) {
+    auto state = std::make_shared<FakeState>();
+    state->protobuf = protobuf;
+    return state;
   }
 
   ExporterCounters counters;
@@ -558,8 +571,8 @@ TEST(BatchProcessor, EveryFullBatchIsExportedWithoutTheTimerOnOneCpu) {
   EXPECT_EQ(h.counters.spans_exported.load(), kBursts * 8);
 }
 
-// Records from newRecord come back to the thread that made them once their batch is done
-// (when the next export starts), emptied; spans made by another thread never get them.
+// Records from newRecord come back to the thread that made them once their batch is answered
+// (before flush returns), emptied; spans made by another thread never get them.
 TEST(BatchProcessor, RecyclesRecordsToTheThreadThatMadeThem) {
   Harness h(config(64, 4));
   std::set<const SpanRecord*> first_batch;
@@ -575,12 +588,13 @@ TEST(BatchProcessor, RecyclesRecordsToTheThreadThatMadeThem) {
     std::unique_ptr<SpanRecord> other = h.processor.newRecord();
     EXPECT_EQ(first_batch.count(other.get()), 0u);
   }).join();
-  h.push(4, 8);  // the next batch: the first one's records are given back as it starts
-  ASSERT_TRUE(h.processor.flush(kLongWait));
-  std::unique_ptr<SpanRecord> recycled = h.processor.newRecord();
-  EXPECT_EQ(first_batch.count(recycled.get()), 1u);
-  EXPECT_TRUE(recycled->name.empty());
-  EXPECT_EQ(recycled->start_unix_nano, 0u);
+  std::vector<std::unique_ptr<SpanRecord>> recycled;  // all alive: no address is reused
+  for (int i = 0; i < 4; ++i) {
+    recycled.push_back(h.processor.newRecord());
+    EXPECT_EQ(first_batch.count(recycled.back().get()), 1u) << "record " << i;
+    EXPECT_TRUE(recycled.back()->name.empty());
+    EXPECT_EQ(recycled.back()->start_unix_nano, 0u);
+  }
   EXPECT_EQ(h.state->seen()[0], (std::vector<uint64_t>{0, 1, 2, 3}));
 }
 
@@ -642,6 +656,65 @@ TEST(BatchProcessor, OnEndAndTryPushAllocateNothing) {
 
   ASSERT_TRUE(h.processor.flush(kLongWait));
   EXPECT_EQ(h.counters.spans_exported.load(), 100 + kSpans);
+}
+
+// An exporter that sends protobuf gets every span already encoded, by the thread that ended it;
+// any other gets the fields alone.
+TEST(BatchProcessor, SpansComeEncodedWhenTheExporterSendsProtobuf) {
+  for (const bool protobuf : {true, false}) {
+    Harness h(config(64, 4), nullptr, protobuf);
+    h.push(0, 4);
+    ASSERT_TRUE(h.processor.flush(kLongWait));
+    std::lock_guard lock(h.state->mutex);
+    ASSERT_EQ(h.state->encodings.size(), 4u);
+    for (uint64_t i = 0; i < 4; ++i) {
+      if (!protobuf) {
+        EXPECT_TRUE(h.state->encodings[i].empty());
+        continue;
+      }
+      std::string want;
+      OtlpProtoEncoder::encodeSpan(*tagged(i), want);
+      EXPECT_EQ(h.state->encodings[i], want) << "span " << i;
+    }
+  }
+}
+
+// A recycled record keeps its encoding's buffer, emptied: the next span it holds is encoded
+// without an allocation.
+TEST(BatchProcessor, EncodingARecycledRecordAllocatesNothing) {
+#ifdef TRACECAR_SANITIZER
+  GTEST_SKIP() << "the sanitizer runtime owns operator new";
+#endif
+  Harness h(config(64, 4), nullptr, /*protobuf=*/true);
+  uint64_t tag = 0;
+  const auto fill = [&tag](SpanRecord& span) {
+    span.start_unix_nano = ++tag;
+    span.end_unix_nano = tag + 10;
+    span.name = "GET /users/{id}";
+    span.kind = SpanKind::kServer;
+  };
+  for (int round = 0; round < 3; ++round) {  // records made, exported and given back
+    for (int i = 0; i < 8; ++i) {
+      std::unique_ptr<SpanRecord> span = h.processor.newRecord();
+      fill(*span);
+      h.processor.onEnd(std::move(span));
+    }
+    ASSERT_TRUE(h.processor.flush(kLongWait));
+  }
+  for (int i = 0; i < 4; ++i) {
+    std::unique_ptr<SpanRecord> span = h.processor.newRecord();
+    ASSERT_GE(span->encoded.capacity(), 512u) << "not a recycled record";
+    EXPECT_TRUE(span->encoded.empty());
+    fill(*span);
+    t_allocations = 0;
+    t_count_allocations = true;
+    h.processor.onEnd(std::move(span));
+    t_count_allocations = false;
+    EXPECT_EQ(t_allocations, 0u);
+  }
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  std::lock_guard lock(h.state->mutex);
+  for (const std::string& encoding : h.state->encodings) EXPECT_FALSE(encoding.empty());
 }
 
 }  // namespace

@@ -432,6 +432,54 @@ TEST(OtlpProtoEncoder, RandomBatchesDecodeWithOfficialSchema) {
   }
 }
 
+// A span encoded by the thread that ended it (SpanRecord::encoded) is copied into the batch:
+// the batch's bytes are the same whichever of its spans carry their own encoding.
+TEST(OtlpProtoEncoder, SpansCarryingTheirOwnEncodingGiveTheSameBytes) {
+  std::mt19937_64 rng(20261123);
+  const Resource resource = testResource();
+  OtlpProtoEncoder encoder;
+  std::string fields_only;
+  std::string mixed;
+  for (int round = 0; round < 300; ++round) {
+    std::vector<SpanRecord> spans(rng() % 12);
+    for (auto& s : spans) s = randomSpan(rng);
+    if (round % 50 == 0 && !spans.empty()) spans[0].name = std::string(20'000, 'n');  // 3-byte length
+    std::vector<const SpanRecord*> batch;
+    for (const SpanRecord& s : spans) batch.push_back(&s);
+    encoder.encode(resource, tracecarScope("0.1.0"), batch, fields_only);
+    for (size_t i = 0; i < spans.size(); ++i) {
+      if ((i + round) % 3 != 0) OtlpProtoEncoder::encodeSpan(spans[i], spans[i].encoded);
+    }
+    encoder.encode(resource, tracecarScope("0.1.0"), batch, mixed);
+    ASSERT_EQ(mixed, fields_only) << "round " << round;
+  }
+}
+
+TEST(OtlpProtoEncoder, SpanEncodingIsTheSpanMessageOfTheBatch) {
+  SpanRecord span = realisticServerSpan();
+  OtlpProtoEncoder::encodeSpan(span, span.encoded);
+  const std::string batch = encodeBatch({span});
+  // The batch ends with the span: field 2 of ScopeSpans, its length, then the encoding.
+  ASSERT_GT(batch.size(), span.encoded.size() + 3);
+  EXPECT_TRUE(batch.ends_with(span.encoded));
+  const size_t length_at = batch.size() - span.encoded.size() - 2;  // a 2-byte length
+  EXPECT_EQ(batch[length_at - 1], '\x12');
+  EXPECT_EQ(static_cast<uint8_t>(batch[length_at]) & 0x7f, span.encoded.size() & 0x7f);
+  EXPECT_EQ(static_cast<uint8_t>(batch[length_at + 1]), span.encoded.size() >> 7);
+}
+
+TEST(OtlpProtoEncoder, EncodingASpanIntoItsOwnBufferAgainAllocatesNothing) {
+  const SpanRecord span = realisticServerSpan();
+  std::string out;
+  OtlpProtoEncoder::encodeSpan(span, out);
+  const std::string first = out;
+  out.clear();  // as SpanRecord::clearForReuse leaves it
+  const size_t before = g_allocations.load();
+  OtlpProtoEncoder::encodeSpan(span, out);
+  EXPECT_EQ(g_allocations.load() - before, 0u);
+  EXPECT_EQ(out, first);
+}
+
 // --- ExportTraceServiceResponse -----------------------------------------------------------
 
 TEST(ParseExportTraceServiceResponse, EmptyBodyIsFullSuccess) {

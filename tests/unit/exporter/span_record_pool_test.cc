@@ -105,6 +105,32 @@ TEST(SpanRecordTest, KeepsAFewSmallBuffersOnly) {
   EXPECT_EQ(std::get<std::string>(*record.attributes.find("huge")), huge);
 }
 
+// A span's own encoding: its buffer is kept for the next span up to kKeptEncodedCapacity bytes
+// (at the limit), and freed past it (one past).
+TEST(SpanRecordTest, KeepsTheEncodingsBufferUpToItsLimit) {
+  for (const size_t capacity :
+       {SpanRecord::kKeptEncodedCapacity, SpanRecord::kKeptEncodedCapacity + 1}) {
+    SpanRecord record;
+    fill(record);
+    record.encoded.reserve(capacity);
+    record.encoded.assign(capacity, 'e');
+    const bool past = record.encoded.capacity() > SpanRecord::kKeptEncodedCapacity;
+    ASSERT_EQ(past, capacity > SpanRecord::kKeptEncodedCapacity) << "reserve rounded up";
+    record.events.clear();
+    record.links.clear();
+    record.attributes.clear();
+    EXPECT_EQ(record.holdsLargeValues(), past);
+    record.clearForReuse();
+    EXPECT_TRUE(record.encoded.empty());
+    EXPECT_FALSE(record.holdsLargeValues());
+    if (past) {
+      EXPECT_LT(record.encoded.capacity(), 64u);
+    } else {
+      EXPECT_EQ(record.encoded.capacity(), capacity);
+    }
+  }
+}
+
 TEST(SpanRecordTest, SaysWhenItHoldsMoreThanClearingKeeps) {
   const std::string at_limit(Attributes::kSpareStringCapacity, 'a');
   const std::string past_limit(Attributes::kSpareStringCapacity + 1, 'a');
