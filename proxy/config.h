@@ -136,6 +136,8 @@ struct TracingConfig {
   // address); the others restart the trace and keep the context as a span link.
   sampling::TrustPolicy trust_incoming_context;
   bool drop_untrusted_baggage = false;  // and drop their baggage too
+  // CLIENT spans also record url.scheme, url.path, url.query and user_agent.original.
+  bool client_url_attributes = false;
 };
 
 struct ExporterConfig {

@@ -437,6 +437,13 @@ void readTracing(FileReader& r, const Entry& entry) {
             r.setOrigin(e);
           }
         }},
+       {"client_url_attributes",
+        [&](const Entry& e) {
+          if (auto value = r.boolean(e)) {
+            tracing.client_url_attributes = *value;
+            r.setOrigin(e);
+          }
+        }},
        {"span_attribute_count_limit", limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", false)},
        {"span_attribute_value_length_limit",
         limit("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", true)}});

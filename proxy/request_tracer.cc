@@ -527,6 +527,18 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
     }
     const bool has_path = target.form != semconv::TargetForm::kAuthority &&
                           target.form != semconv::TargetForm::kAsterisk;
+    if (config_.client_url_attributes) {
+      if (has_path) {
+        setString(attr::kUrlPath, target.path.empty() ? std::string_view("/") : target.path);
+      }
+      if (target.has_query) {
+        std::string query;
+        semconv::appendRedactedQuery(target.query, config_.query_redaction, query);
+        attributes.setStatic(attr::kUrlQuery, std::move(query), limits);
+      }
+      if (!url_scheme.empty()) setString(attr::kUrlScheme, url_scheme);
+      if (headers.has_user_agent) setString(attr::kUserAgentOriginal, headers.user_agent);
+    }
     std::string full;
     semconv::appendUrlFull(url_scheme, target.has_userinfo, authority,
                            has_path ? target.path : std::string_view(),

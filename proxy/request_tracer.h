@@ -76,6 +76,10 @@ struct RequestTracingConfig {
   // Drop the baggage of requests from sources trust_incoming_context does not trust (SERVER
   // spans only); off: it is forwarded as received, within the limits.
   bool drop_untrusted_baggage = false;
+  // CLIENT spans also record url.scheme, url.path, url.query (redacted as for SERVER spans) and
+  // user_agent.original, which the semantic conventions leave opt-in for clients (url.full
+  // carries the first three).
+  bool client_url_attributes = false;
 };
 
 // How a request's sampling decision is counted (tracecar_sampling_decisions_total).

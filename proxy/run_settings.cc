@@ -129,6 +129,7 @@ RequestTracingConfig requestTracingConfigFrom(const ProxyConfig& config) {
   tracing.query_redaction.sensitive_keys = config.tracing.sensitive_query_keys;
   tracing.attribute_limits = config.tracing.attribute_limits;
   tracing.drop_untrusted_baggage = config.tracing.drop_untrusted_baggage;
+  tracing.client_url_attributes = config.tracing.client_url_attributes;
   return tracing;
 }
 

@@ -109,6 +109,8 @@ def outbound_span(h):
                 "http.response.status_code": 200, "network.protocol.version": "1.1"}
     for key, value in expected.items():
         check(a.get(key) == value, "%s: want %r, got %r" % (key, value, a.get(key)))
+    opt_in = ("url.scheme", "url.path", "url.query", "user_agent.original")
+    check(not any(key in a for key in opt_in), "no opt-in URL attributes by default: %r" % a)
     trace_id, parent_id, _ = traceparent_parts(echoed_header(echo, "traceparent"))
     check(trace_id == s["trace_id"] and parent_id == s["span_id"],
           "the upstream's parent is the CLIENT span")
@@ -123,6 +125,21 @@ def outbound_span(h):
         check(s["status"] == "STATUS_CODE_ERROR" and s["attributes"].get("error.type") == str(code),
               "CLIENT %d is an Error with error.type %d: %s %r"
               % (code, code, s["status"], s["attributes"]))
+
+    # tracing.client_url_attributes: the opt-in ones too, the query redacted as in url.full.
+    collector2, record2 = h.collector("collector-url")
+    config = os.path.join(h.dir, "client-url.yaml")
+    with open(config, "w") as f:
+        f.write("tracing:\n  client_url_attributes: true\n")
+    tc2 = h.tracecar("sidecar-url", 1, ROUTES + ["--config", config], collector_port=collector2)
+    h.curl("-x", "http://127.0.0.1:%d" % tc2.outbound, "-A", "legacy-app/2.1", target)
+    a = h.wait_spans(record2, 1)[0]["attributes"]
+    expected = {"url.scheme": "http", "url.path": "/echo", "url.query": "k=REDACTED",
+                "user_agent.original": "legacy-app/2.1",
+                "url.full": "http://127.0.0.1:%d/echo?k=REDACTED" % origin}
+    for key, value in expected.items():
+        check(a.get(key) == value, "with client_url_attributes, %s: want %r, got %r"
+              % (key, value, a.get(key)))
 
 
 def two_hop_chain(h):

@@ -96,6 +96,7 @@ TEST(ProxyConfigDefaults, MatchTheDocumentedValues) {
   EXPECT_TRUE(c.tracing.route_matcher.empty());
   EXPECT_EQ(c.tracing.route_cardinality_limit, 100u);
   EXPECT_TRUE(c.tracing.redact_all_query_values);
+  EXPECT_FALSE(c.tracing.client_url_attributes);
   EXPECT_EQ(c.tracing.attribute_limits.count, 128u);
   EXPECT_EQ(attribute(loaded, "service.name"), "unknown_service:tracecar");
   EXPECT_EQ(c.exporter.settings.kind, exporter::ExporterKind::kConsole);
@@ -701,7 +702,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "not an IPv4 or IPv6 address"},
         ErrorCase{"tracing:\n  drop_untrusted_baggage: maybe\n",
                   "test.yaml:2:27: tracing.drop_untrusted_baggage: must be true or false, got "
-                  "\"maybe\""}));
+                  "\"maybe\""},
+        ErrorCase{"tracing:\n  client_url_attributes: 1\n",
+                  "test.yaml:2:26: tracing.client_url_attributes: must be true or false, got "
+                  "\"1\""}));
 
 // Every limit: accepted at its bound, refused one past it.
 struct LimitCase {
@@ -841,7 +845,7 @@ TEST(ProxyConfigSampling, FileSectionReachesTheConfig) {
       "    - /healthz=never\n    - GET|HEAD /checkout/*=always\n    - \"*=10%+limit\"\n"
       "  rate_limit: 2.5\n  rate_limit_burst: 7\n  threshold_precision: 14\n"
       "tracing:\n  trust_incoming_context: [10.0.0.0/8, \"::1\"]\n"
-      "  drop_untrusted_baggage: true\n");
+      "  drop_untrusted_baggage: true\n  client_url_attributes: true\n");
   ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
   const ProxyConfig& c = loaded.config;
   EXPECT_EQ(c.sampling.sampler.kind, sampling::SamplerKind::kParentBasedTraceIdRatio);
@@ -854,6 +858,8 @@ TEST(ProxyConfigSampling, FileSectionReachesTheConfig) {
   EXPECT_EQ(c.sampling.threshold_precision, 14);
   EXPECT_EQ(c.tracing.trust_incoming_context.toString(), "10.0.0.0/8, ::1/128");
   EXPECT_TRUE(c.tracing.drop_untrusted_baggage);
+  EXPECT_TRUE(c.tracing.client_url_attributes);
+  EXPECT_EQ(loaded.origin("tracing.client_url_attributes").detail, "test.yaml:14");
   EXPECT_EQ(loaded.origin("sampling.sampler").detail, "test.yaml:2");
   EXPECT_EQ(loaded.origin("sampling.rules").detail, "test.yaml:4");
   EXPECT_EQ(loaded.origin("tracing.trust_incoming_context").detail, "test.yaml:12");
@@ -959,6 +965,7 @@ TEST(ProxyConfigSampling, PrintShowsEverySamplingSettingWithItsOrigin) {
   EXPECT_THAT(text, HasSubstr("sampling.threshold_precision: 4"));
   EXPECT_THAT(text, HasSubstr("tracing.trust_incoming_context: 192.0.2.0/24"));
   EXPECT_THAT(text, HasSubstr("tracing.drop_untrusted_baggage: false"));
+  EXPECT_THAT(text, HasSubstr("tracing.client_url_attributes: false"));
 }
 
 TEST(ProxyConfigPrint, EveryLineNamesItsOrigin) {

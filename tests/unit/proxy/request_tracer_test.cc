@@ -1079,6 +1079,56 @@ TEST(ClientSpanTest, UrlFullRedactsCredentialsAndQueryValues) {
   }
 }
 
+// The attributes the conventions leave opt-in for clients: none by default (url.full carries
+// them), all of them with client_url_attributes, redacted as on SERVER spans.
+TEST(ClientSpanTest, UrlAttributesOnlyWhenConfigured) {
+  for (const bool configured : {false, true}) {
+    RequestTracingConfig config;
+    config.client_url_attributes = configured;
+    Tracing t("tracecontext,baggage", config);
+    Request r("GET", "http://api.example.com/v1/items?token=abc&page=2",
+              {{"Host", "api.example.com"}, {"User-Agent", "app/1"}});
+    TracedRequest traced = t.tracer.begin(SpanKind::kClient, r.head(), kPeer, "http", kStart);
+    traced.onResponseHead(200, 1, 1);
+    traced.end(kEnd);
+    const SpanRecord& span = *t.sink.spans.at(0);
+    EXPECT_EQ(str(span, attr::kUrlFull),
+              "http://api.example.com/v1/items?token=REDACTED&page=REDACTED");
+    if (!configured) {
+      for (const std::string_view key :
+           {attr::kUrlPath, attr::kUrlQuery, attr::kUrlScheme, attr::kUserAgentOriginal}) {
+        EXPECT_FALSE(has(span, key)) << key;
+      }
+      continue;
+    }
+    EXPECT_EQ(str(span, attr::kUrlPath), "/v1/items");
+    EXPECT_EQ(str(span, attr::kUrlQuery), "token=REDACTED&page=REDACTED");
+    EXPECT_EQ(str(span, attr::kUrlScheme), "http");
+    EXPECT_EQ(str(span, attr::kUserAgentOriginal), "app/1");
+    EXPECT_FALSE(has(span, attr::kClientAddress));
+
+    // Origin form with an empty path; TLS originated to the upstream makes it https.
+    Request bare("GET", "/", {{"Host", "b.svc"}});
+    TracedRequest second = t.tracer.begin(SpanKind::kClient, bare.head(), kPeer, "http", kStart);
+    second.onUpstreamTls();
+    second.onResponseHead(200);
+    second.end(kEnd);
+    const SpanRecord& tls = *t.sink.spans.at(1);
+    EXPECT_EQ(str(tls, attr::kUrlPath), "/");
+    EXPECT_FALSE(has(tls, attr::kUrlQuery));
+    EXPECT_FALSE(has(tls, attr::kUserAgentOriginal));
+    EXPECT_EQ(str(tls, attr::kUrlScheme), "https");
+    EXPECT_EQ(str(tls, attr::kUrlFull), "https://b.svc/");
+
+    // CONNECT names no path.
+    Request tunnel("CONNECT", "b.svc:443", {{"Host", "b.svc:443"}});
+    TracedRequest third = t.tracer.begin(SpanKind::kClient, tunnel.head(), kPeer, "http", kStart);
+    third.onResponseHead(200);
+    third.end(kEnd);
+    EXPECT_FALSE(has(*t.sink.spans.at(2), attr::kUrlPath));
+  }
+}
+
 TEST(ClientSpanTest, OriginFormUsesHostAndScheme) {
   Tracing t;
   Request r("POST", "/v1/x?q=1", {{"Host", "b.svc:9090"}});
