@@ -447,6 +447,17 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
   const InterestingHeaders headers = scanHeaders(request.headers);
   const bool target_has_authority = target.form == semconv::TargetForm::kAbsolute ||
                                     target.form == semconv::TargetForm::kAuthority;
+  // url.path ("/" for an empty one) when the target has a path, and url.query, redacted.
+  const auto setPathAndQuery = [&](bool has_path) {
+    if (has_path) {
+      setString(attr::kUrlPath, target.path.empty() ? std::string_view("/") : target.path);
+    }
+    if (target.has_query) {
+      std::string query;
+      semconv::appendRedactedQuery(target.query, config_.query_redaction, query);
+      attributes.setStatic(attr::kUrlQuery, std::move(query), limits);
+    }
+  };
 
   if (traced.kind_ == SpanKind::kServer) {
     semconv::ForwardedElement forwarded;
@@ -466,14 +477,7 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
     }
     url_scheme = semconv::canonicalScheme(url_scheme);
 
-    if (target.form != semconv::TargetForm::kAuthority) {
-      setString(attr::kUrlPath, target.path.empty() ? std::string_view("/") : target.path);
-    }
-    if (target.has_query) {
-      std::string query;
-      semconv::appendRedactedQuery(target.query, config_.query_redaction, query);
-      attributes.setStatic(attr::kUrlQuery, std::move(query), limits);
-    }
+    setPathAndQuery(target.form != semconv::TargetForm::kAuthority);
     if (!url_scheme.empty()) setString(attr::kUrlScheme, url_scheme);
     if (traced.route_source_ == http::RouteSource::kTemplate && !traced.route_.empty()) {
       setString(attr::kHttpRoute, traced.route_);
@@ -528,14 +532,7 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
     const bool has_path = target.form != semconv::TargetForm::kAuthority &&
                           target.form != semconv::TargetForm::kAsterisk;
     if (config_.client_url_attributes) {
-      if (has_path) {
-        setString(attr::kUrlPath, target.path.empty() ? std::string_view("/") : target.path);
-      }
-      if (target.has_query) {
-        std::string query;
-        semconv::appendRedactedQuery(target.query, config_.query_redaction, query);
-        attributes.setStatic(attr::kUrlQuery, std::move(query), limits);
-      }
+      setPathAndQuery(has_path);
       if (!url_scheme.empty()) setString(attr::kUrlScheme, url_scheme);
       if (headers.has_user_agent) setString(attr::kUserAgentOriginal, headers.user_agent);
     }
