@@ -85,13 +85,9 @@ class Writer {
     put(len);
     raw(data, len);
   }
-  // A nested message whose body was encoded before (a span's own encoding).
-  void encodedMessage(uint32_t field, std::string_view body) {
-    ensure(kMaxTagAndLength + body.size());
-    tag(field, kLengthDelimited);
-    put(body.size());
-    std::memcpy(base_ + pos_, body.data(), body.size());
-    pos_ += body.size();
+  // Bytes encoded before, such as a nested message's body (a span's own encoding).
+  void bytes(uint32_t field, std::string_view data) {
+    bytes(field, reinterpret_cast<const uint8_t*>(data.data()), data.size());
   }
   void varint(uint32_t field, uint64_t v) {
     ensure(kMaxTagAndLength);
@@ -297,7 +293,7 @@ void request(Out& o, const Resource& resource, const InstrumentationScope& scope
       });
       for (const SpanRecord* s : spans) {
         if (!s->encoded.empty()) {
-          o.encodedMessage(2, s->encoded);
+          o.bytes(2, s->encoded);
         } else {
           o.message(2, kSpanLengthBytes, [&o, s] { span(o, *s); });
         }

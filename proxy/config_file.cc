@@ -233,6 +233,15 @@ void readWorkers(FileReader& r, const Entry& entry) {
   }
 }
 
+Handler boolField(FileReader& r, bool& out) {
+  return [&r, &out](const Entry& e) {
+    if (auto value = r.boolean(e)) {
+      out = *value;
+      r.setOrigin(e);
+    }
+  };
+}
+
 Handler sizeField(FileReader& r, size_t& out, long long min, long long max) {
   return [&r, &out, min, max](const Entry& e) {
     if (auto value = r.integer(e, min, max)) {
@@ -414,13 +423,7 @@ void readTracing(FileReader& r, const Entry& entry) {
        {"route_cardinality_limit",
         sizeField(r, tracing.route_cardinality_limit, 0,
                   static_cast<long long>(http::RouteCardinalityLimiter::kMaxMaxRoutes))},
-       {"redact_all_query_values",
-        [&](const Entry& e) {
-          if (auto value = r.boolean(e)) {
-            tracing.redact_all_query_values = *value;
-            r.setOrigin(e);
-          }
-        }},
+       {"redact_all_query_values", boolField(r, tracing.redact_all_query_values)},
        {"sensitive_query_keys",
         [&](const Entry& e) {
           if (auto list = r.stringList(e)) {
@@ -430,20 +433,8 @@ void readTracing(FileReader& r, const Entry& entry) {
           }
         }},
        {"trust_incoming_context", [&](const Entry& e) { readTrustPolicy(r, e); }},
-       {"drop_untrusted_baggage",
-        [&](const Entry& e) {
-          if (auto value = r.boolean(e)) {
-            tracing.drop_untrusted_baggage = *value;
-            r.setOrigin(e);
-          }
-        }},
-       {"client_url_attributes",
-        [&](const Entry& e) {
-          if (auto value = r.boolean(e)) {
-            tracing.client_url_attributes = *value;
-            r.setOrigin(e);
-          }
-        }},
+       {"drop_untrusted_baggage", boolField(r, tracing.drop_untrusted_baggage)},
+       {"client_url_attributes", boolField(r, tracing.client_url_attributes)},
        {"span_attribute_count_limit", limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", false)},
        {"span_attribute_value_length_limit",
         limit("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", true)}});
@@ -604,12 +595,7 @@ void readSampling(FileReader& r, const Entry& entry) {
             r.setOrigin(e);
           }
         }},
-       {"record_always_on_threshold", [&](const Entry& e) {
-          if (auto value = r.boolean(e)) {
-            config.record_always_on_threshold = *value;
-            r.setOrigin(e);
-          }
-        }}});
+       {"record_always_on_threshold", boolField(r, config.record_always_on_threshold)}});
   if (burst && !rate) {
     r.error(*burst_entry, "needs sampling.rate_limit");
     return;
