@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -85,6 +86,16 @@ void demote(EdgeEntry& entry, int epfd, int fd) noexcept {
   errno = saved;
 }
 
+// A descriptor handed to watchEdgeTriggered is a connected TCP socket: its reads and writes go
+// to recvfrom, sendto and sendmsg, which reach the socket directly, where read, write and writev
+// first pass through the file layer (its position lock, the range and permission checks, the
+// socket's file operations). For a stream socket with no flags the two do the same. Should the
+// descriptor not be a socket after all (closed without unwatchEdgeTriggered and its number
+// reused), the call fails with ENOTSOCK and is made again as read, write or writev.
+bool isWatchedSocket(const EdgeEntry* entry) noexcept {
+  return entry != nullptr && (entry->state.load(std::memory_order_relaxed) & kWatched) != 0;
+}
+
 // After epoll_wait: demotes each edge-triggered descriptor reported with EPOLLRDHUP. libuv puts
 // the descriptor in the event's data, as it registered it.
 void afterWait(int epfd, const epoll_event* events, long n) noexcept {
@@ -124,16 +135,34 @@ void unwatchEdgeTriggered(int fd) noexcept {
 extern "C" {
 
 ssize_t __wrap_read(int fd, void* buf, size_t count) {
-  const auto n = static_cast<ssize_t>(syscall(SYS_read, static_cast<long>(fd), buf, count));
-  if (EdgeEntry* entry = entryOf(fd); entry != nullptr) afterRead(*entry, fd, n, count);
-  return n;
+  EdgeEntry* entry = entryOf(fd);
+  long n = -1;
+  if (isWatchedSocket(entry)) {
+    n = syscall(SYS_recvfrom, static_cast<long>(fd), buf, count, 0L, nullptr, nullptr);
+    if (n < 0 && errno == ENOTSOCK) n = syscall(SYS_read, static_cast<long>(fd), buf, count);
+  } else {
+    n = syscall(SYS_read, static_cast<long>(fd), buf, count);
+  }
+  if (entry != nullptr) afterRead(*entry, fd, n, count);
+  return static_cast<ssize_t>(n);
 }
 
 ssize_t __wrap_write(int fd, const void* buf, size_t count) {
+  if (isWatchedSocket(entryOf(fd))) {
+    const long n = syscall(SYS_sendto, static_cast<long>(fd), buf, count, 0L, nullptr, 0L);
+    if (n >= 0 || errno != ENOTSOCK) return static_cast<ssize_t>(n);
+  }
   return static_cast<ssize_t>(syscall(SYS_write, static_cast<long>(fd), buf, count));
 }
 
 ssize_t __wrap_writev(int fd, const struct iovec* iov, int iovcnt) {
+  if (isWatchedSocket(entryOf(fd)) && iovcnt >= 0) {
+    msghdr message{};
+    message.msg_iov = const_cast<iovec*>(iov);  // sendmsg only reads the vector
+    message.msg_iovlen = static_cast<size_t>(iovcnt);
+    const long n = syscall(SYS_sendmsg, static_cast<long>(fd), &message, 0L);
+    if (n >= 0 || errno != ENOTSOCK) return static_cast<ssize_t>(n);
+  }
   return static_cast<ssize_t>(
       syscall(SYS_writev, static_cast<long>(fd), iov, static_cast<long>(iovcnt)));
 }

@@ -15,6 +15,10 @@
 // read-modify-writes around every socket read and write. tracecar never cancels a thread, so
 // these go straight to the kernel, through syscall(2), which sets errno as the wrappers do.
 //
+// The connections handed to base/edge_triggered.h's watchEdgeTriggered (connected stream
+// sockets) are read and written with recvfrom, sendto and sendmsg instead, which reach the
+// socket without the kernel's file layer; ENOTSOCK falls back to read, write and writev.
+//
 // With TRACECAR_DIRECT_SYSCALLS the linker (ld --wrap) sends here the calls to read, write and
 // writev of tracecar's own code and of libuv, linked from its static library. Libraries linked
 // as shared objects (OpenSSL) keep glibc's.

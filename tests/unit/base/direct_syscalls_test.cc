@@ -2,9 +2,15 @@
 // calls of base/direct_syscalls.cc, otherwise glibc's. Either way they behave as read(2),
 // write(2) and writev(2): bytes, short counts, and -1 with errno.
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +21,7 @@
 
 #ifdef TRACECAR_DIRECT_SYSCALLS
 #include "base/direct_syscalls.h"
+#include "base/edge_triggered.h"
 #endif
 
 namespace {
@@ -145,6 +152,86 @@ TEST(DirectSyscallsLinkTest, EpollCtlOfAPlainDescriptorIsUnchanged) {
   close(epfd);
   close(fds[0]);
   close(fds[1]);
+}
+
+// The descriptors of the data path (handed to watchEdgeTriggered: connected stream sockets) are
+// read and written with recvfrom, sendto and sendmsg. A child process forbids read, write and
+// writev (seccomp: they fail with EPERM) and moves bytes over a socket pair: an unwatched socket
+// fails, which shows the filter works; watched ones carry the bytes.
+int socketCallsInAChild() {
+  int fds[2] = {-1, -1};
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return 10;
+  sock_filter program[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),  // seccomp_data.nr
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_read, 3, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_write, 2, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_writev, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+  };
+  sock_fprog fprog{static_cast<unsigned short>(sizeof program / sizeof program[0]), program};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 11;
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) != 0) return 12;
+  char buf[32] = {};
+  errno = 0;
+  if (write(fds[0], "ping", 4) != -1 || errno != EPERM) return 20;  // not watched: write(2)
+  tracecar::base::watchEdgeTriggered(fds[0]);
+  if (write(fds[0], "ping", 4) != 4) return 21;
+  errno = 0;
+  if (read(fds[1], buf, sizeof buf) != -1 || errno != EPERM) return 22;
+  tracecar::base::watchEdgeTriggered(fds[1]);
+  if (read(fds[1], buf, sizeof buf) != 4 || std::string(buf, 4) != "ping") return 23;
+  char line[] = "GET / ";
+  char version[] = "HTTP/1.1\r\n";
+  const iovec iov[2] = {{line, 6}, {version, 10}};
+  if (writev(fds[0], iov, 2) != 16) return 24;
+  if (read(fds[1], buf, sizeof buf) != 16 || std::string(buf, 16) != "GET / HTTP/1.1\r\n") {
+    return 25;
+  }
+  // The peer gone: the end of the stream, then EPIPE (SIGPIPE ignored), as read and write give.
+  tracecar::base::unwatchEdgeTriggered(fds[1]);
+  close(fds[1]);
+  if (read(fds[0], buf, sizeof buf) != 0) return 26;
+  signal(SIGPIPE, SIG_IGN);
+  errno = 0;
+  if (write(fds[0], "x", 1) != -1 || errno != EPIPE) return 27;
+  tracecar::base::unwatchEdgeTriggered(fds[0]);
+  close(fds[0]);
+  return 0;
+}
+
+TEST(DirectSyscallsLinkTest, WatchedSocketsAreReadAndWrittenAsSockets) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(socketCallsInAChild());
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
+  if (WEXITSTATUS(status) == 11 || WEXITSTATUS(status) == 12) {
+    GTEST_SKIP() << "this system does not let a process install a seccomp filter";
+  }
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the step that failed: see socketCallsInAChild";
+}
+
+// A watched descriptor that is not a socket (closed without unwatchEdgeTriggered, its number
+// reused for a pipe): ENOTSOCK from the socket call, and the call is made again as read, write
+// or writev.
+TEST_F(DirectSyscallsTest, AWatchedDescriptorThatIsNotASocketStillWorks) {
+  tracecar::base::watchEdgeTriggered(reader());
+  tracecar::base::watchEdgeTriggered(writer());
+  EXPECT_EQ(write(writer(), "hello", 5), 5);
+  char line[] = "GET / ";
+  char version[] = "HTTP/1.1\r\n";
+  const iovec iov[2] = {{line, 6}, {version, 10}};
+  EXPECT_EQ(writev(writer(), iov, 2), 16);
+  char buf[32] = {};
+  EXPECT_EQ(read(reader(), buf, sizeof buf), 21);
+  EXPECT_EQ(std::string(buf, 21), "helloGET / HTTP/1.1\r\n");
+  errno = 0;
+  EXPECT_EQ(read(-1, buf, sizeof buf), -1);
+  EXPECT_EQ(errno, EBADF);
+  tracecar::base::unwatchEdgeTriggered(reader());
+  tracecar::base::unwatchEdgeTriggered(writer());
 }
 #endif
 
