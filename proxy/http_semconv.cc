@@ -239,9 +239,9 @@ void appendRedactedQuery(std::string_view query, const QueryRedaction& redaction
   }
 }
 
-void appendUrlFull(std::string_view scheme, bool has_userinfo, std::string_view authority,
-                   std::string_view path, std::optional<std::string_view> query,
-                   const QueryRedaction& redaction, std::string& out) {
+size_t appendUrlFull(std::string_view scheme, bool has_userinfo, std::string_view authority,
+                     std::string_view path, std::optional<std::string_view> query,
+                     const QueryRedaction& redaction, std::string& out) {
   if (!authority.empty()) {
     if (!scheme.empty()) {
       out.append(scheme);
@@ -258,10 +258,11 @@ void appendUrlFull(std::string_view scheme, bool has_userinfo, std::string_view 
     out.append(authority);
   }
   out.append(path);
-  if (query) {
-    out.push_back('?');
-    appendRedactedQuery(*query, redaction, out);
-  }
+  if (!query) return std::string::npos;
+  out.push_back('?');
+  const size_t query_at = out.size();
+  appendRedactedQuery(*query, redaction, out);
+  return query_at;
 }
 
 // ---- Forwarding headers ----------------------------------------------------------------------

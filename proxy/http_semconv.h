@@ -147,8 +147,9 @@ void appendRedactedQuery(std::string_view query, const QueryRedaction& redaction
                          std::string& out);
 
 // Appends url.full: scheme "://" [REDACTED:REDACTED@] authority path ["?" redacted query].
-// A URL whose authority is unknown is written without "scheme://".
-void appendUrlFull(std::string_view scheme, bool has_userinfo, std::string_view authority,
+// A URL whose authority is unknown is written without "scheme://". Returns where the redacted
+// query starts in out (after the '?'; url.query), or std::string::npos without a query.
+size_t appendUrlFull(std::string_view scheme, bool has_userinfo, std::string_view authority,
                    std::string_view path, std::optional<std::string_view> query,
                    const QueryRedaction& redaction, std::string& out);
 

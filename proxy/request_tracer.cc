@@ -447,16 +447,9 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
   const InterestingHeaders headers = scanHeaders(request.headers);
   const bool target_has_authority = target.form == semconv::TargetForm::kAbsolute ||
                                     target.form == semconv::TargetForm::kAuthority;
-  // url.path ("/" for an empty one) when the target has a path, and url.query, redacted.
-  const auto setPathAndQuery = [&](bool has_path) {
-    if (has_path) {
-      setString(attr::kUrlPath, target.path.empty() ? std::string_view("/") : target.path);
-    }
-    if (target.has_query) {
-      std::string query;
-      semconv::appendRedactedQuery(target.query, config_.query_redaction, query);
-      attributes.setStatic(attr::kUrlQuery, std::move(query), limits);
-    }
+  // url.path, "/" for an empty one.
+  const auto setPath = [&] {
+    setString(attr::kUrlPath, target.path.empty() ? std::string_view("/") : target.path);
   };
 
   if (traced.kind_ == SpanKind::kServer) {
@@ -477,7 +470,12 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
     }
     url_scheme = semconv::canonicalScheme(url_scheme);
 
-    setPathAndQuery(target.form != semconv::TargetForm::kAuthority);
+    if (target.form != semconv::TargetForm::kAuthority) setPath();
+    if (target.has_query) {
+      std::string query;
+      semconv::appendRedactedQuery(target.query, config_.query_redaction, query);
+      attributes.setStatic(attr::kUrlQuery, std::move(query), limits);
+    }
     if (!url_scheme.empty()) setString(attr::kUrlScheme, url_scheme);
     if (traced.route_source_ == http::RouteSource::kTemplate && !traced.route_.empty()) {
       setString(attr::kHttpRoute, traced.route_);
@@ -531,17 +529,20 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
     }
     const bool has_path = target.form != semconv::TargetForm::kAuthority &&
                           target.form != semconv::TargetForm::kAsterisk;
+    std::string full;
+    const size_t query_at = semconv::appendUrlFull(
+        url_scheme, target.has_userinfo, authority, has_path ? target.path : std::string_view(),
+        target.has_query ? std::optional<std::string_view>(target.query) : std::nullopt,
+        config_.query_redaction, full);
     if (config_.client_url_attributes) {
-      setPathAndQuery(has_path);
+      if (has_path) setPath();
+      // url.query: the query as url.full has it, redacted once for both.
+      if (query_at != std::string::npos) {
+        attributes.setStatic(attr::kUrlQuery, full.substr(query_at), limits);
+      }
       if (!url_scheme.empty()) setString(attr::kUrlScheme, url_scheme);
       if (headers.has_user_agent) setString(attr::kUserAgentOriginal, headers.user_agent);
     }
-    std::string full;
-    semconv::appendUrlFull(url_scheme, target.has_userinfo, authority,
-                           has_path ? target.path : std::string_view(),
-                           target.has_query ? std::optional<std::string_view>(target.query)
-                                            : std::nullopt,
-                           config_.query_redaction, full);
     attributes.setStatic(attr::kUrlFull, std::move(full), limits);
   }
   return record;

@@ -26,6 +26,13 @@
 
 namespace {
 
+// "GET / HTTP/1.1\r\n" in two pieces, for writev: 6 bytes, then 10.
+struct RequestLine {
+  char line[7] = "GET / ";
+  char version[11] = "HTTP/1.1\r\n";
+  const iovec iov[2] = {{line, 6}, {version, 10}};
+};
+
 class DirectSyscallsTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_EQ(pipe2(fds_, O_CLOEXEC), 0); }
@@ -49,10 +56,8 @@ TEST_F(DirectSyscallsTest, WriteThenReadMoveTheBytes) {
 }
 
 TEST_F(DirectSyscallsTest, WritevGathersInOrder) {
-  char line[] = "GET / ";
-  char version[] = "HTTP/1.1\r\n";
-  const iovec iov[2] = {{line, 6}, {version, 10}};
-  ASSERT_EQ(writev(writer(), iov, 2), 16);
+  const RequestLine request;
+  ASSERT_EQ(writev(writer(), request.iov, 2), 16);
   char buf[32] = {};
   ASSERT_EQ(read(reader(), buf, sizeof buf), 16);
   EXPECT_EQ(std::string(buf, 16), "GET / HTTP/1.1\r\n");
@@ -181,10 +186,8 @@ int socketCallsInAChild() {
   if (read(fds[1], buf, sizeof buf) != -1 || errno != EPERM) return 22;
   tracecar::base::watchEdgeTriggered(fds[1]);
   if (read(fds[1], buf, sizeof buf) != 4 || std::string(buf, 4) != "ping") return 23;
-  char line[] = "GET / ";
-  char version[] = "HTTP/1.1\r\n";
-  const iovec iov[2] = {{line, 6}, {version, 10}};
-  if (writev(fds[0], iov, 2) != 16) return 24;
+  const RequestLine request;
+  if (writev(fds[0], request.iov, 2) != 16) return 24;
   if (read(fds[1], buf, sizeof buf) != 16 || std::string(buf, 16) != "GET / HTTP/1.1\r\n") {
     return 25;
   }
@@ -220,10 +223,8 @@ TEST_F(DirectSyscallsTest, AWatchedDescriptorThatIsNotASocketStillWorks) {
   tracecar::base::watchEdgeTriggered(reader());
   tracecar::base::watchEdgeTriggered(writer());
   EXPECT_EQ(write(writer(), "hello", 5), 5);
-  char line[] = "GET / ";
-  char version[] = "HTTP/1.1\r\n";
-  const iovec iov[2] = {{line, 6}, {version, 10}};
-  EXPECT_EQ(writev(writer(), iov, 2), 16);
+  const RequestLine request;
+  EXPECT_EQ(writev(writer(), request.iov, 2), 16);
   char buf[32] = {};
   EXPECT_EQ(read(reader(), buf, sizeof buf), 21);
   EXPECT_EQ(std::string(buf, 21), "helloGET / HTTP/1.1\r\n");
