@@ -16,6 +16,8 @@ constexpr uint8_t kTchar = 0x01;
 constexpr uint8_t kFieldChar = 0x02;   // field-value and reason-phrase: HTAB, SP, VCHAR, obs-text
 constexpr uint8_t kTargetChar = 0x04;  // request-target: VCHAR
 constexpr uint8_t kHexDigit = 0x08;
+constexpr uint8_t kMethodChar = 0x10;  // tchar but lowercase letters (see kMethod)
+constexpr uint8_t kQdtext = 0x20;      // quoted-string text: HTAB, SP, VCHAR but '"' and '\\', obs-text
 
 constexpr std::array<uint8_t, 256> kClass = [] {
   std::array<uint8_t, 256> t{};
@@ -29,6 +31,10 @@ constexpr std::array<uint8_t, 256> kClass = [] {
   for (int c = 0x80; c <= 0xff; ++c) t[static_cast<size_t>(c)] |= kFieldChar;
   t[static_cast<size_t>(' ')] |= kFieldChar;
   t[static_cast<size_t>('\t')] |= kFieldChar;
+  for (size_t c = 0; c < 256; ++c) {
+    if ((t[c] & kTchar) != 0 && !(c >= 'a' && c <= 'z')) t[c] |= kMethodChar;
+    if ((t[c] & kFieldChar) != 0 && c != '"' && c != '\\') t[c] |= kQdtext;
+  }
   return t;
 }();
 
@@ -102,7 +108,7 @@ bool isVersionAt(const char* data, size_t i, size_t end) noexcept {
 
 size_t requestLineEnd(const char* data, size_t i, size_t end, size_t max_uri_length) noexcept {
   const size_t method = i;
-  i = skipClass(data, i, end, kTchar);
+  i = skipClass(data, i, end, kMethodChar);
   if (i == method || i == end || data[i] != ' ') return kNoLine;
   const size_t target = ++i;
   i = skipClass(data, i, end, kTargetChar);
@@ -125,6 +131,15 @@ size_t statusLineEnd(const char* data, size_t i, size_t end) noexcept {
   i += 12;
   if (data[i] == '\r') return data[i + 1] == '\n' ? i + 2 : kNoLine;
   return data[i] == ' ' ? valueLineEnd(data, i + 1, end) : kNoLine;
+}
+
+// Is method one llhttp reads in an HTTP/1.x request? Any other is shown to it as GET.
+bool llhttpKnowsMethod(std::string_view method) noexcept {
+#define TRACECAR_KNOWN_METHOD(num, name, string) \
+  if (method == #string) return true;
+  HTTP_METHOD_MAP(TRACECAR_KNOWN_METHOD)
+#undef TRACECAR_KNOWN_METHOD
+  return false;
 }
 
 uint64_t hexValue(unsigned char c) noexcept {
@@ -291,6 +306,7 @@ size_t Http1Parser::parse(std::string_view data) noexcept {
       scanned_ += n;
       checked += n;
       if (fresh && scan_ == Scan::kHeadDone && readDirectHead(data.substr(pos, checked - pos))) {
+        hole_ = Hole::kNone;  // the method's: llhttp is not in this message
         if (error_ != Http1Error::kNone || paused_ || upgraded_) {
           return static_cast<size_t>(consumed_ - base);
         }
@@ -306,7 +322,7 @@ size_t Http1Parser::parse(std::string_view data) noexcept {
     }
     if (pos < checked || resume_pending_) {
       resume_pending_ = false;
-      execute(data.data() + pos, checked - pos);
+      feed(data.data() + pos, checked - pos);
       if (error_ != Http1Error::kNone || paused_ || upgraded_) {
         return static_cast<size_t>(consumed_ - base);
       }
@@ -353,6 +369,39 @@ void Http1Parser::execute(const char* data, size_t size) noexcept {
     }
     return;
   }
+  const char* reason = llhttp_get_error_reason(&parser_);
+  fail(Http1Error::kInvalid, reason != nullptr ? reason : llhttp_errno_name(status));
+}
+
+void Http1Parser::feed(const char* data, size_t size) noexcept {
+  if (hole_ == Hole::kNone || size == 0) {
+    execute(data, size);
+    return;
+  }
+  if (consumed_ < hole_begin_) {
+    execute(data, static_cast<size_t>(std::min<uint64_t>(size, hole_begin_ - consumed_)));
+    return;
+  }
+  const auto n = static_cast<size_t>(std::min<uint64_t>(size, hole_end_ - consumed_));
+  if (hole_ == Hole::kMethod) {
+    try {
+      if (consumed_ == hole_begin_) method_.clear();
+      method_.append(data, n);
+    } catch (...) {
+      fail(Http1Error::kInvalid, "out of memory");
+      return;
+    }
+  }
+  consumed_ += n;
+  if (consumed_ != hole_end_) return;
+  const Hole ended = hole_;
+  hole_ = Hole::kNone;
+  if (ended == Hole::kMethod) show(llhttpKnowsMethod(method_) ? std::string_view(method_) : "GET");
+}
+
+void Http1Parser::show(std::string_view bytes) noexcept {
+  const llhttp_errno_t status = llhttp_execute(&parser_, bytes.data(), bytes.size());
+  if (status == HPE_OK) return;
   const char* reason = llhttp_get_error_reason(&parser_);
   fail(Http1Error::kInvalid, reason != nullptr ? reason : llhttp_errno_name(status));
 }
@@ -412,6 +461,10 @@ size_t Http1Parser::scanLines(const char* data, size_t i, size_t size) noexcept 
       next = request ? requestLineEnd(data, i, end, limits_.max_uri_length)
                      : statusLineEnd(data, i, end);
       if (next == kNoLine) return i;
+      if (request) {
+        if (!startHole(Hole::kMethod, scanned_ + i)) return i;
+        hole_end_ = scanned_ + skipClass(data, i, end, kMethodChar);
+      }
       in_message_ = true;
       token_bytes_ = request ? kVersionPrefix.size() + 1 : 3;  // as the byte scan leaves it
     } else {
@@ -482,6 +535,7 @@ size_t Http1Parser::scan(const char* data, size_t size) noexcept {
         chunk_line_bytes_ = 0;
         break;
       case Scan::kChunkSize:
+        if (c == ';' && chunk_digits_ && !startHole(Hole::kChunkExt, scanned_ + i)) return i;
         if (++chunk_line_bytes_ > limits_.max_header_bytes) {
           return scanFailed(i, kInvalid, "chunk size line too long");
         }
@@ -492,23 +546,70 @@ size_t Http1Parser::scan(const char* data, size_t size) noexcept {
           remaining_ = (remaining_ << 4) | hexValue(c);
           chunk_digits_ = true;
         } else if (chunk_digits_ && c == ';') {
-          scan_ = Scan::kChunkExt;
+          scan_ = Scan::kChunkExtName;  // the hole started above
+          token_bytes_ = 0;
         } else if (chunk_digits_ && c == '\r') {
           scan_ = Scan::kChunkSizeLf;
         } else {
           return scanFailed(i, kInvalid, "invalid chunk size");
         }
         break;
-      case Scan::kChunkExt:
-        // llhttp checks the extension grammar; this bounds the line and checks its end.
-        if (c == '\r') {
-          scan_ = Scan::kChunkSizeLf;
-        } else if (c == '\n') {
-          return scanFailed(i, kInvalid, "bare LF");
-        } else if (++chunk_line_bytes_ > limits_.max_header_bytes) {
+      case Scan::kChunkExtName:
+      case Scan::kChunkExtValue:
+      case Scan::kChunkExtToken:
+      case Scan::kChunkExtQuoted:
+      case Scan::kChunkExtQuotedPair:
+      case Scan::kChunkExtQuoteEnd:
+        // chunk-ext = *( ";" chunk-ext-name [ "=" ( token / quoted-string ) ] ) (RFC 9112
+        // section 7.1.1, without the optional whitespace): llhttp is not shown extensions (they
+        // are a hole), so the grammar is checked here.
+        if (c == '\n') return scanFailed(i, kInvalid, "bare LF");
+        if (++chunk_line_bytes_ > limits_.max_header_bytes) {
           return scanFailed(i, kInvalid, "chunk size line too long");
         }
-        break;
+        if (scan_ == Scan::kChunkExtQuoted) {
+          if (c == '"') {
+            scan_ = Scan::kChunkExtQuoteEnd;
+          } else if (c == '\\') {
+            scan_ = Scan::kChunkExtQuotedPair;
+          } else if (!is(c, kQdtext)) {
+            return scanFailed(i, kInvalid, "invalid character in chunk extension");
+          }
+          break;
+        }
+        if (scan_ == Scan::kChunkExtQuotedPair) {
+          if (!is(c, kFieldChar)) {
+            return scanFailed(i, kInvalid, "invalid character in chunk extension");
+          }
+          scan_ = Scan::kChunkExtQuoted;
+          break;
+        }
+        if (is(c, kTchar) && scan_ != Scan::kChunkExtQuoteEnd) {
+          if (scan_ == Scan::kChunkExtValue) scan_ = Scan::kChunkExtToken;
+          ++token_bytes_;
+          break;
+        }
+        if (c == '"' && scan_ == Scan::kChunkExtValue) {
+          scan_ = Scan::kChunkExtQuoted;
+          break;
+        }
+        if (c == '=' && scan_ == Scan::kChunkExtName && token_bytes_ > 0) {
+          scan_ = Scan::kChunkExtValue;
+          break;
+        }
+        if ((c == ';' || c == '\r') &&
+            ((scan_ == Scan::kChunkExtName && token_bytes_ > 0) ||
+             scan_ == Scan::kChunkExtToken || scan_ == Scan::kChunkExtQuoteEnd)) {
+          if (c == ';') {
+            scan_ = Scan::kChunkExtName;
+            token_bytes_ = 0;
+          } else {
+            hole_end_ = scanned_ + i;  // the CRLF is shown to llhttp
+            scan_ = Scan::kChunkSizeLf;
+          }
+          break;
+        }
+        return scanFailed(i, kInvalid, "invalid chunk extension");
       case Scan::kChunkSizeLf:
         if (c != '\n') return scanFailed(i, kInvalid, "bare CR");
         if (remaining_ == 0) {
@@ -547,10 +648,12 @@ size_t Http1Parser::scan(const char* data, size_t size) noexcept {
             } else if (c == '\n') {
               return scanFailed(i, kInvalid, "bare LF");
             } else {
+              --section_bytes_;
+              // The method is a hole: llhttp is shown it once it is whole (feed).
+              if (kind_ == Kind::kRequest && !startHole(Hole::kMethod, scanned_ + i)) return i;
               in_message_ = true;
               scan_ = kind_ == Kind::kRequest ? Scan::kMethod : Scan::kResponseVersion;
               token_bytes_ = 0;
-              --section_bytes_;
               continue;  // the same byte again, as the first of the start line
             }
             break;
@@ -559,11 +662,14 @@ size_t Http1Parser::scan(const char* data, size_t size) noexcept {
             scan_ = Scan::kMessageStart;
             break;
           case Scan::kMethod:
-            if (is(c, kTchar)) {
+            // Any token without lowercase letters: RFC 9110 methods are case-sensitive and
+            // every registered one is uppercase; "get" is refused as nginx refuses it.
+            if (is(c, kMethodChar)) {
               ++token_bytes_;
             } else if (c == ' ' && token_bytes_ > 0) {
               scan_ = Scan::kTarget;
               token_bytes_ = 0;
+              hole_end_ = scanned_ + i;
             } else {
               return scanFailed(i, kInvalid, "invalid method");
             }
@@ -749,7 +855,12 @@ int Http1Parser::headersComplete() noexcept {
   const bool connect = request && parser_.method == HTTP_CONNECT;
   bool no_body = false;
   try {
-    if (request) head_.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+    if (request) {
+      // method_ is what came: every request llhttp reads starts with its method as a hole.
+      head_.method = method_.empty()
+                         ? std::string(llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)))
+                         : method_;
+    }
     head_.status = request ? 0 : status;
     head_.version_major = parser_.http_major;
     head_.version_minor = parser_.http_minor;

@@ -84,7 +84,9 @@ class Http1ParserCallbacks {
 // characters, whitespace before a colon, the start line's shape, HTTP/1.0 and 1.1 only, status
 // 100-599, CRLF after chunk data), Transfer-Encoding is refused in HTTP/1.0 messages and
 // Content-Length or Transfer-Encoding in trailers, and a duplicate Content-Length is refused even
-// when both values agree. Methods are those llhttp knows; any other is kInvalid.
+// when both values agree. A method is any token without lowercase letters (llhttp knows a fixed
+// list; it is shown GET for any other, see Hole); chunk extensions are checked here and not
+// passed on.
 class Http1Parser {
  public:
   enum class Kind : uint8_t { kRequest, kResponse };
@@ -159,7 +161,14 @@ class Http1Parser {
     kBodyLength,
     kBodyEof,
     kChunkSize,
-    kChunkExt,
+    // A chunk extension: its name, "=", a token value, a quoted-string value, a quoted pair,
+    // after the closing quote.
+    kChunkExtName,
+    kChunkExtValue,
+    kChunkExtToken,
+    kChunkExtQuoted,
+    kChunkExtQuotedPair,
+    kChunkExtQuoteEnd,
     kChunkSizeLf,
     kChunkData,
     kChunkDataCr,
@@ -177,6 +186,26 @@ class Http1Parser {
   size_t scanFailed(size_t at, Http1Error error, std::string_view reason) noexcept;
   void startSection(bool trailers) noexcept;
   void execute(const char* data, size_t size) noexcept;
+
+  // A run of the stream that llhttp is not shown as it is: a request's method (llhttp knows a
+  // fixed list; it is shown the method once the method is whole when it knows it, GET when not,
+  // and head_.method is what came) and chunk extensions (not shown at all; the scan checks
+  // them, nothing reads them). At most one at a time: the scan stops at the next one until
+  // llhttp is past the last.
+  enum class Hole : uint8_t { kNone, kMethod, kChunkExt };
+  static constexpr uint64_t kOpenHole = ~uint64_t{0};
+  // The scan, at stream offset at: false while the last hole is still ahead of llhttp.
+  bool startHole(Hole kind, uint64_t at) noexcept {
+    if (hole_ != Hole::kNone) return false;
+    hole_ = kind;
+    hole_begin_ = at;
+    hole_end_ = kOpenHole;
+    return true;
+  }
+  // Hands llhttp the next of data (at stream offset consumed_), up to a hole, or passes over
+  // the hole's bytes (keeping a method's) and shows llhttp what stands for them once it ends.
+  void feed(const char* data, size_t size) noexcept;
+  void show(std::string_view bytes) noexcept;
   void fail(Http1Error error, std::string_view reason) noexcept;
   int failCallback(Http1Error error, const char* reason) noexcept;
   void completeMessage() noexcept;
@@ -256,6 +285,11 @@ class Http1Parser {
   bool in_message_ = false;
   uint64_t consumed_ = 0;  // stream offset up to which llhttp has parsed
   uint64_t scanned_ = 0;   // stream offset up to which the scan has checked (>= consumed_)
+
+  Hole hole_ = Hole::kNone;
+  uint64_t hole_begin_ = 0;         // stream offsets
+  uint64_t hole_end_ = kOpenHole;   // open while the scan is in it
+  std::string method_;              // the method of the request llhttp is in
 
   // The scan.
   Scan scan_ = Scan::kMessageStart;

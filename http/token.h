@@ -1,5 +1,7 @@
 #pragma once
 
+#include <string_view>
+
 // RFC 9110 tokens: methods, header field names, parameter names.
 namespace tracecar::http {
 
@@ -13,6 +15,14 @@ constexpr bool isTokenChar(char c) noexcept {
     default:
       return false;
   }
+}
+
+// RFC 9110 section 9.2.2: a method whose intended effect is the same however many times the
+// request is made (GET, HEAD, OPTIONS, TRACE, PUT, DELETE). A proxy retries no other request
+// on its own (RFC 9112 section 9.3.1). Methods are case-sensitive.
+constexpr bool isIdempotentMethod(std::string_view method) noexcept {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
 }
 
 }  // namespace tracecar::http

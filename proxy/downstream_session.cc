@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "http/tcp_address.h"
+#include "http/token.h"
 #include "proxy/h2_worker.h"
 #include "proxy/protocol_translation.h"
 #include "proxy/upstream_pool.h"
@@ -361,6 +362,7 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
       context_.counters().requests_total[static_cast<size_t>(listener_.role)]);
 
   ex_.head_request = head.method == "HEAD";
+  ex_.idempotent = http::isIdempotentMethod(head.method);
   ex_.connect = head.method == "CONNECT";
   ex_.upgrade_requested = head.upgrade && !ex_.connect;
   ex_.http11 = head.version_minor >= 1;

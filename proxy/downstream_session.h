@@ -89,6 +89,7 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   // The request in flight and its exchange.
   struct Exchange {
     bool head_request = false;
+    bool idempotent = false;  // the method may be sent again (a failed reuse is retried)
     bool connect = false;
     bool upgrade_requested = false;
     bool http11 = true;  // the downstream speaks HTTP/1.1 (else 1.0)

@@ -105,9 +105,10 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure, bool retryable
     return;
   }
   if (phase_ != Phase::kRequest) return;
-  if (retryable && !ex_.retried && ex_.head_sent && !ex_.body_started && !ex_.response_started &&
-      !ex_.terminate_connect) {
-    // A pooled connection the upstream had closed: nothing of the request is lost yet.
+  if (retryable && ex_.idempotent && !ex_.retried && ex_.head_sent && !ex_.body_started &&
+      !ex_.response_started && !ex_.terminate_connect) {
+    // A pooled connection the upstream had closed: nothing of the request is lost yet. The
+    // upstream may still have acted on it, so only a method that may be repeated is sent again.
     ex_.retried = true;
     ex_.stats.retried = true;
     ex_.head_sent = false;

@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "http/token.h"
 #include "proxy/data_path_headers.h"
 #include "proxy/protocol_translation.h"
 #include "proxy/upstream_pool.h"
@@ -23,6 +24,7 @@ bool H1UpstreamForH2::start(const UpstreamTarget& target, std::string&& head, bo
     return false;
   }
   head_ = std::move(head);
+  idempotent_ = http::isIdempotentMethod(std::string_view(head_).substr(0, head_.find(' ')));
   chunked_ = chunked;
   head_request_ = head_request;
   return acquire(false);
@@ -156,8 +158,10 @@ void H1UpstreamForH2::onUpstreamReady(UpstreamConnection& /*connection*/) noexce
 void H1UpstreamForH2::onUpstreamFailed(UpstreamFailure failure, bool retryable) noexcept {
   connection_ = nullptr;  // gone
   if (released_) return;
-  if (retryable && !retried_ && !body_sent_ && !response_started_ && !head_.empty()) {
-    // A pooled connection the upstream had closed: nothing of the request is lost yet.
+  if (retryable && idempotent_ && !retried_ && !body_sent_ && !response_started_ &&
+      !head_.empty()) {
+    // A pooled connection the upstream had closed: nothing of the request is lost yet. The
+    // upstream may still have acted on it, so only a method that may be repeated is sent again.
     retried_ = true;
     stats_.retried = true;
     DataPathCounters::add(context_.counters().upstream_retries);

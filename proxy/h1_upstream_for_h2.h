@@ -106,6 +106,7 @@ class H1UpstreamForH2 final : private UpstreamConnectionCallbacks,
   bool commit_pending_ = false;  // the final head waits to be relayed (next loop turn)
   bool resume_pending_ = false;  // reading resumes on the next loop turn
   bool retried_ = false;
+  bool idempotent_ = false;  // the request's method may be sent again
   bool released_ = false;
 };
 

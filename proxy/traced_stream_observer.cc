@@ -127,13 +127,15 @@ std::optional<LocalReply> TracedStreamObserver::onRequestHead(http::Http1Head& r
   traced_ = tracer_.begin(kind, request, RequestTracer::Peer{peer.address, peer.port},
                           peer.tls ? "https" : "http", /*now_unix_nano=*/0);  // see onComplete
   begun_ = true;
-  metrics_.recordExtractReport(traced_.extractReport());
   if (const std::optional<ContextRejection>& rejection = traced_.rejection()) {
+    // Counted as a rejected request; nothing of it is forwarded, so no member counts as
+    // dropped or cut to fit.
     return LocalReply{rejection->status_code, std::string(rejection->message),
                       rejection->reason == ContextRejection::Reason::kBaggage
                           ? LocalReplyReason::kBaggage
                           : LocalReplyReason::kTracestate};
   }
+  metrics_.recordExtractReport(traced_.extractReport());
   metrics_.spanStarted(httpRole(kind), traced_.sampled());
   metrics_.samplingDecision(traced_.samplingRule(), samplingDecision(traced_.samplingResult()));
   if (traced_.restartedUntrusted()) metrics_.untrustedContextRestarted();

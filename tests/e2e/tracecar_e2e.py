@@ -811,6 +811,11 @@ def propagation_limits(h):
     check(metric_value(text, "tracecar_requests_rejected_total",
                        {"listener": "inbound", "reason": "431_tracestate"}) == 1,
           "reject: one tracestate answered 431")
+    check(metric_value(text, "tracecar_baggage_members_dropped_total",
+                       {"reason": "member_limit"}) == 0 and
+          metric_value(text, "tracecar_tracestate_members_dropped_total",
+                       {"reason": "length_limit"}) == 0,
+          "reject: no member of a refused request counted as dropped to fit")
 
 
 def timeouts_and_pools_on_metrics(h):

@@ -63,6 +63,24 @@ TEST_F(DataPathTest, ChunkedRequestWithTrailersIsReencodedChunkByChunk) {
   EXPECT_EQ(echo["trailers"][0][1].text, "42");
 }
 
+TEST_F(DataPathTest, AMethodOfAnyTokenIsForwarded) {
+  startProxy();
+  RawConnection c(inboundPort());
+  // QUERY is not one llhttp knows; the chunk extensions are several, one of them quoted.
+  ASSERT_TRUE(c.send(
+      "QUERY /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;a=1;b=\"x y\";c\r\nhello\r\n0\r\n\r\n"
+      "BREW /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\ntea"));
+  for (const char* method : {"QUERY", "BREW"}) {
+    const std::optional<RawResponse> response = c.readResponse();
+    ASSERT_TRUE(response) << method;
+    EXPECT_EQ(response->status, 200);
+    const Json echo = echoOf(*response);
+    EXPECT_EQ(echo["method"].text, method);
+  }
+  EXPECT_EQ(counters().requests_total[0] + counters().requests_total[1], 2u);
+}
+
 TEST_F(DataPathTest, ChunkedResponseWithTrailersIsRelayed) {
   startProxy();
   RawConnection c(inboundPort());
@@ -345,6 +363,32 @@ TEST_F(DataPathTest, ReusedConnectionThatFailsBeforeAnsweringIsRetriedOnce) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Json echo = parseJson(r.out).value_or(Json{});
   EXPECT_EQ(echo["connection"].number(), 2);
+  EXPECT_EQ(counters().upstream_retries, 1u);
+  EXPECT_EQ(origin_.requests(), 3);
+}
+
+TEST_F(DataPathTest, ReusedConnectionFailureForAMethodThatMayNotBeRepeatedIsNotRetried) {
+  startProxy();
+  ASSERT_EQ(curl({inboundUrl("/drop-next")}).exit_code, 0);
+  // The origin reads the POST (no body) and closes without an answer: it may have acted on it,
+  // so tracecar must not send it again (RFC 9112 section 9.3.1).
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"));
+  const std::optional<RawResponse> response = c.readResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 502);
+  EXPECT_EQ(counters().upstream_retries, 0u);
+  EXPECT_EQ(origin_.requests(), 2);
+}
+
+TEST_F(DataPathTest, ReusedConnectionFailureForADeleteIsRetried) {
+  startProxy();
+  ASSERT_EQ(curl({inboundUrl("/drop-next")}).exit_code, 0);
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("DELETE /echo HTTP/1.1\r\nHost: a\r\n\r\n"));
+  const std::optional<RawResponse> response = c.readResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
   EXPECT_EQ(counters().upstream_retries, 1u);
   EXPECT_EQ(origin_.requests(), 3);
 }

@@ -243,6 +243,21 @@ TEST_F(H2ToHttp1Test, PooledConnectionTheAppClosedIsRetriedOnAFreshOne) {
   EXPECT_EQ(proxy_->counters().upstream_retries, 1u);
 }
 
+TEST_F(H2ToHttp1Test, PooledConnectionTheAppClosedIsNotRetriedForAPost) {
+  start();
+  H2TestClient client(proxy_->port());
+  const int32_t first = client.submit(requestHead("GET", authorityOf(*proxy_), "/drop-next"));
+  ASSERT_TRUE(client.waitClosed(first));
+  EXPECT_EQ(client.response(first).status, 200);
+  // The app reads the POST and closes without an answer: it may have acted on it.
+  const int32_t second = client.submit(requestHead("POST", authorityOf(*proxy_), "/echo"));
+  ASSERT_TRUE(client.waitClosed(second));
+  EXPECT_EQ(client.response(second).status, 502);
+  ASSERT_TRUE(proxy_->waitForRequests(2));
+  EXPECT_FALSE(proxy_->recorder().streams()[1].stats->retried);
+  EXPECT_EQ(proxy_->counters().upstream_retries, 0u);
+}
+
 TEST_F(H2ToHttp1Test, ConcurrentStreamsEachGetAnHttp1Connection) {
   start();
   const ProcessResult r =

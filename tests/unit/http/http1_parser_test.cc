@@ -58,7 +58,10 @@ const std::string kRequests =
     "X-Other:\r\n"
     "\r\n"
     "GET /next HTTP/1.1\r\nHost: example.com\r\n\r\n"
-    "PUT /put HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world";
+    "PUT /put HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world"
+    "QUERY /search HTTP/1.1\r\nContent-Length: 3\r\n\r\nq=1"
+    "X-CUSTOM_1 /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "3;a=1;b=\"x y\";c\r\nabc\r\n2;q=\"a\\\"b\"\r\nde\r\n0;last\r\n\r\n";
 
 const Events kRequestEvents = {
     "head POST /upload?x=1 HTTP/1.1 [Host: example.com] [Transfer-Encoding: chunked] "
@@ -71,12 +74,18 @@ const Events kRequestEvents = {
     "head PUT /put HTTP/1.1 [Content-Length: 11]",
     "body hello world",
     "complete",
+    "head QUERY /search HTTP/1.1 [Content-Length: 3]",
+    "body q=1",
+    "complete",
+    "head X-CUSTOM_1 /c HTTP/1.1 [Transfer-Encoding: chunked]",
+    "body abcde",
+    "complete",
 };
 
 const std::string kResponses =
     "HTTP/1.1 100 Continue\r\n\r\n"
     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-    "3\r\nabc\r\nA\r\n0123456789\r\n0\r\n\r\n"
+    "3;a=1;b=2\r\nabc\r\nA;q=\"x y\";r\r\n0123456789\r\n0\r\n\r\n"
     "HTTP/1.1 204 No Content\r\n\r\n"
     "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nxyz";
 
@@ -173,6 +182,23 @@ TEST(Http1ParserTest, KnowsExtensionMethodsLlhttpKnows) {
   EXPECT_EQ(o.error, Http1Error::kNone) << o.reason;
   EXPECT_EQ(o.events,
             (Events{"head PURGE /x HTTP/1.1", "complete", "head M-SEARCH * HTTP/1.1", "complete"}));
+}
+
+// Any token is a method (RFC 9110 section 9.1); llhttp knows a fixed list.
+TEST(Http1ParserTest, AcceptsMethodsLlhttpDoesNotKnow) {
+  for (const bool direct : {true, false}) {
+    Driver d(Kind::kRequest);
+    d.parser.setDirectHeads(direct);
+    d.feed("FOO /a HTTP/1.1\r\n\r\nBREW /pot HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"
+           "PLAY /rtsp HTTP/1.1\r\n\r\n!#$%&'*+-.^_`|~0 /t HTTP/1.1\r\n\r\n"
+           "CONNECT a:1 HTTP/1.1\r\n\r\n");
+    EXPECT_EQ(d.parser.error(), Http1Error::kNone) << d.parser.errorReason();
+    EXPECT_EQ(d.events, (Events{"head FOO /a HTTP/1.1", "complete",
+                                "head BREW /pot HTTP/1.1 [Content-Length: 2]", "body hi",
+                                "complete", "head PLAY /rtsp HTTP/1.1", "complete",
+                                "head !#$%&'*+-.^_`|~0 /t HTTP/1.1", "complete",
+                                "head CONNECT a:1 HTTP/1.1", "complete (upgraded)"}));
+  }
 }
 
 TEST(Http1ParserTest, InMessageFollowsTheFirstByteToCompletion) {
@@ -527,7 +553,28 @@ const std::vector<Malformed> kMalformed = {
      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\rXabc\r\n0\r\n\r\n", "bare CR"},
     {"control character in chunk extension", Kind::kRequest,
      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a\x01\r\nabc\r\n0\r\n\r\n",
-     "chunk extensions"},
+     "chunk extension"},
+    {"chunk extension without a name", Kind::kRequest,
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;=b\r\nabc\r\n0\r\n\r\n",
+     "invalid chunk extension"},
+    {"empty chunk extension", Kind::kRequest,
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a;\r\nabc\r\n0\r\n\r\n",
+     "invalid chunk extension"},
+    {"chunk extension with an empty value", Kind::kRequest,
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a=\r\nabc\r\n0\r\n\r\n",
+     "invalid chunk extension"},
+    {"chunk extension quoted value not closed", Kind::kRequest,
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a=\"b\r\nabc\r\n0\r\n\r\n",
+     "invalid character in chunk extension"},
+    {"chunk extension text after a quoted value", Kind::kRequest,
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a=\"b\"c\r\nabc\r\n0\r\n\r\n",
+     "invalid chunk extension"},
+    {"whitespace before a chunk extension", Kind::kRequest,
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3 ;a\r\nabc\r\n0\r\n\r\n",
+     "invalid chunk size"},
+    {"bad chunk extension in a response", Kind::kResponse,
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;a b\r\nabc\r\n0\r\n\r\n",
+     "invalid chunk extension"},
     {"chunk data without CRLF", Kind::kRequest,
      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
      "chunk data not followed by CRLF"},
@@ -550,8 +597,9 @@ const std::vector<Malformed> kMalformed = {
     {"response HTTP/1.2", Kind::kResponse, "HTTP/1.2 200 OK\r\n\r\n", "unsupported HTTP version"},
     {"response HTTP/2", Kind::kResponse, "HTTP/2 200 OK\r\n\r\n", "unsupported HTTP version"},
     // Request and status lines.
-    {"unknown method", Kind::kRequest, "FOO / HTTP/1.1\r\n\r\n", "method"},
     {"lowercase method", Kind::kRequest, "get / HTTP/1.1\r\n\r\n", "method"},
+    {"method with a lowercase letter", Kind::kRequest, "GeT / HTTP/1.1\r\n\r\n", "method"},
+    {"method with a non-token character", Kind::kRequest, "G@T / HTTP/1.1\r\n\r\n", "method"},
     {"double space before target", Kind::kRequest, "GET  / HTTP/1.1\r\n\r\n",
      "invalid request target"},
     {"double space before version", Kind::kRequest, "GET /  HTTP/1.1\r\n\r\n",

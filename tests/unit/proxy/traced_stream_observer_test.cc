@@ -343,6 +343,10 @@ TEST(TracedStreamObserverTest, BaggageOverLimitUnderRejectPolicyAnswers431AndIsN
                 .count,
             1);
   EXPECT_EQ(counter(families, "tracecar_spans_started_total", {{"kind", "server"}}), 0);
+  // Nothing of the baggage was forwarded, so no member counts as dropped to fit.
+  EXPECT_EQ(counter(families, "tracecar_baggage_members_dropped_total",
+                    {{"reason", "member_limit"}}),
+            0);
 }
 
 TEST(TracedStreamObserverTest, RefusedUpstreamEndsServerSpanWithErrorTypeAnd502) {
