@@ -138,6 +138,7 @@ void DownstreamSession::relayInterim(http::Http1Head& head) {
   // HTTP/1.0 clients never get interim answers (RFC 9110 section 15.2).
   if (!ex_.http11 || ex_.response_started || socket_ == nullptr) return;
   stripHopByHop(head.headers);
+  head.headers.remove("content-length");  // never in a 1xx (RFC 9110 section 8.6)
   std::string out;
   appendStatusLine(out, head.status, head.reason);
   head.headers.serialize(out);
@@ -181,6 +182,9 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   HopByHopOptions options;
   options.keep_upgrade = status == 101;
   stripHopByHop(head.headers, options);
+  // Never in a 204 nor in a 2xx answer to CONNECT (RFC 9110 sections 8.6 and 9.3.6): an app that
+  // sends one anyway must not make the client expect a body.
+  if (status == 204 || (ex_.connect && status / 100 == 2)) head.headers.remove("content-length");
   // The request head's buffer, emptied above (no retry once an answer came), serves the
   // response head.
   std::string& out = ex_.upstream_head;

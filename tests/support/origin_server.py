@@ -13,7 +13,8 @@ nothing reached the origin. Endpoints (query parameters in brackets):
                               body_length, body_sha256, trailers, connection (id from 1),
                               request_number (on this connection, from 1). Sends 100 Continue
                               first when asked to. slow_ms: sleep M ms per 64 KiB read.
-  /status/NNN [close=1]       that status; a short body unless 1xx, 204, 304 or HEAD
+  /status/NNN [close=1] [cl=1]  that status; a short body unless 1xx, 204, 304 or HEAD; cl=1
+                              adds a Content-Length to a 204 (which must have none)
   /chunked [chunks=N, size=S, trailer=1]
                               a chunked body of N chunks of S bytes; trailer X-Checksum (sha256)
   /big [size=N]               Content-Length N, bytes 0..255 repeated
@@ -251,7 +252,11 @@ def handle_request(conn):
         status = int(path[len("/status/"):])
         if query.get("close") == "1":
             close = True
-        respond(conn, status, ("status %d\n" % status).encode(), [], head_only, close)
+        body = ("status %d\n" % status).encode()
+        # cl=1: a Content-Length even where none belongs (1xx, 204), as a careless app sends it
+        extra = [("Content-Length", str(len(body)))] if query.get("cl") == "1" and (
+            status < 200 or status == 204) else []
+        respond(conn, status, body, extra, head_only, close)
     elif path == "/chunked":
         chunks = int(query.get("chunks", "3"))
         size = int(query.get("size", "5"))

@@ -164,6 +164,21 @@ TEST_F(DataPathTest, NoContentAndNotModifiedHaveNoBody) {
   EXPECT_EQ(accepted->body, "status 202\n");
 }
 
+TEST_F(DataPathTest, AContentLengthThatANoContentAnswerMustNotHaveIsRemoved) {
+  startProxy();
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("GET /status/204?cl=1 HTTP/1.1\r\nHost: a\r\n\r\n"
+                     "GET /status/202 HTTP/1.1\r\nHost: a\r\n\r\n"));
+  const std::optional<RawResponse> no_content = c.readResponse();
+  ASSERT_TRUE(no_content);
+  EXPECT_EQ(no_content->status, 204);
+  EXPECT_EQ(no_content->header("content-length"), std::nullopt);
+  const std::optional<RawResponse> accepted = c.readResponse();
+  ASSERT_TRUE(accepted);
+  EXPECT_EQ(accepted->status, 202);
+  EXPECT_EQ(accepted->body, "status 202\n");
+}
+
 TEST_F(DataPathTest, CloseDelimitedResponseIsRechunkedForHttp11Clients) {
   startProxy();
   RawConnection c(inboundPort());
