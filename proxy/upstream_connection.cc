@@ -178,6 +178,7 @@ bool UpstreamConnection::overHighWater() const noexcept {
 void UpstreamConnection::pauseReading() noexcept {
   if (paused_by_client_) return;
   paused_by_client_ = true;
+  if (in_body_) stopTimer();  // the upstream is not the one that is slow
   if (state_ == State::kActive) parser_.pause();
   if (!feeding_) updateReading();
 }
@@ -186,6 +187,7 @@ void UpstreamConnection::resumeReading() noexcept {
   if (!paused_by_client_) return;
   paused_by_client_ = false;
   if (state_ == State::kActive && !exchange_complete_) {
+    armBodyTimer();
     parser_.resume();
     // The rest of what was read, and a completion owed right after the last body byte.
     if (!feeding_) process({});
@@ -198,6 +200,10 @@ void UpstreamConnection::armResponseTimer() noexcept {
   if (state_ != State::kActive) return;
   startTimer(TimerMode::kResponse,
              static_cast<uint64_t>(context_.settings().timeouts.upstream_response.count()));
+}
+
+void UpstreamConnection::armBodyTimer() noexcept {
+  if (in_body_ && !paused_by_client_) armResponseTimer();
 }
 
 void UpstreamConnection::enterTunnel() noexcept {
@@ -334,10 +340,13 @@ bool UpstreamConnection::onHead(http::Http1Head& head) {
   }
   no_body_ = no_body;
   keep_alive_ = no_body ? persistent(head) : head.keep_alive;
+  in_body_ = !no_body && !head.upgrade;
+  armBodyTimer();
   return no_body;
 }
 
 void UpstreamConnection::onBody(std::string_view data) {
+  armBodyTimer();  // only moves the deadline (DeadlineTimer)
   if (client_ != nullptr) client_->onUpstreamBody(data);
 }
 
@@ -351,6 +360,10 @@ void UpstreamConnection::onMessageComplete() {
     return;
   }
   exchange_complete_ = true;
+  if (in_body_) {
+    in_body_ = false;
+    stopTimer();
+  }
   parser_.pause();  // what follows belongs to no request
   if (client_ != nullptr) client_->onUpstreamComplete();
 }
@@ -422,6 +435,7 @@ void UpstreamConnection::reattach(UpstreamConnectionCallbacks& client) noexcept 
   keep_alive_ = false;
   exchange_complete_ = false;
   no_body_ = false;
+  in_body_ = false;
   paused_by_client_ = false;
   stopTimer();
   parser_.resume();

@@ -77,6 +77,9 @@ class UpstreamConnection final : private DataPathSocketCallbacks,
   void resumeReading() noexcept;
   // Starts (or restarts) the response-head timer: 504 when it fires.
   void armResponseTimer() noexcept;
+  // Between two pieces of a response body: the response timeout again, unless reading is held
+  // for the client.
+  void armBodyTimer() noexcept;
   // After a 101 or CONNECT 2xx (or at once for a CONNECT tracecar terminates): raw bytes both
   // ways from now on; bytes already read after the response head are delivered first.
   void enterTunnel() noexcept;
@@ -161,6 +164,8 @@ class UpstreamConnection final : private DataPathSocketCallbacks,
   bool write_failed_ = false;
   bool garbage_ = false;            // bytes after the final response: never reuse
   bool no_body_ = false;            // the final response has no body (HEAD...)
+  bool in_body_ = false;            // its body is being read: the response timeout runs between
+                                    // two pieces of it (not while the client holds reading)
   bool pending_failure_ = false;    // a failure to report on the next loop turn
   UpstreamFailure failure_ = UpstreamFailure::kOther;
   bool retired_ = false;

@@ -19,6 +19,7 @@ nothing reached the origin. Endpoints (query parameters in brackets):
                               a chunked body of N chunks of S bytes; trailer X-Checksum (sha256)
   /big [size=N]               Content-Length N, bytes 0..255 repeated
   /sleep [ms=N]               answers after N ms
+  /drip [pieces=N, ms=M]      Content-Length 10*N; 10 bytes with the head, then 10 more every M ms
   /close-mid                  promises 100 bytes, sends 10, closes
   /reset                      no answer: closes with SO_LINGER 0 (RST)
   /hangup                     answers as if keeping the connection alive, then closes it
@@ -289,6 +290,16 @@ def handle_request(conn):
     elif path == "/sleep":
         time.sleep(int(query.get("ms", "1000")) / 1000.0)
         respond(conn, 200, b"slept\n", [], head_only, close)
+    elif path == "/drip":
+        pieces = int(query.get("pieces", "3"))
+        pause = int(query.get("ms", "100")) / 1000.0
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (10 * pieces))
+        if head_only:
+            return not close
+        for i in range(pieces):
+            if i > 0:
+                time.sleep(pause)
+            conn.send(bytes([0x61 + i % 26]) * 10)
     elif path == "/close-mid":
         conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
         return False

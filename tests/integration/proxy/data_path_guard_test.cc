@@ -282,6 +282,56 @@ TEST_F(DataPathGuardTest, SlowUpstreamIs504) {
   EXPECT_EQ(parseJson(next.out).value_or(Json{})["connection"].number(), 2);
 }
 
+TEST_F(DataPathGuardTest, ABodyThatStopsComingTimesOutAndClosesTheDownstreamConnection) {
+  proxy::DataPathSettings s = settings();
+  s.timeouts.upstream_response = 300ms;
+  startProxyObserved(s);
+  // 10 bytes with the head, the next 10 two seconds later.
+  const ProcessResult r = curl({inboundUrl("/drip?pieces=2&ms=2000")});
+  EXPECT_EQ(r.exit_code, 18) << r.err;  // transfer closed with outstanding read data
+  EXPECT_EQ(r.out, std::string(10, 'a'));
+  EXPECT_EQ(counters().timeoutCount(DataPathTimeout::kUpstreamResponse), 1u);
+  ASSERT_TRUE(eventually([&] { return recorder_->completed() == 1; }));
+  const proxy::RecordedStream stream = recorder_->streams()[0];
+  EXPECT_TRUE(stream.stats->aborted);
+  ASSERT_EQ(stream.failures.size(), 1u);
+  EXPECT_EQ(stream.failures[0], proxy::UpstreamFailure::kResponseTimeout);
+}
+
+TEST_F(DataPathGuardTest, ABodyThatKeepsComingIsNotTimedOutWhateverItsLength) {
+  proxy::DataPathSettings s = settings();
+  s.timeouts.upstream_response = 300ms;
+  startProxy(s);
+  // Five pieces 150 ms apart: 600 ms in all, never 300 ms without a byte.
+  const ProcessResult r = curl({inboundUrl("/drip?pieces=5&ms=150")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, std::string(10, 'a') + std::string(10, 'b') + std::string(10, 'c') +
+                       std::string(10, 'd') + std::string(10, 'e'));
+  EXPECT_EQ(counters().timeoutCount(DataPathTimeout::kUpstreamResponse), 0u);
+  // The connection is clean and goes back to the pool: no stale deadline closes it there.
+  std::this_thread::sleep_for(400ms);
+  const ProcessResult next = curl({inboundUrl("/echo")});
+  EXPECT_EQ(parseJson(next.out).value_or(Json{})["connection"].number(), 1);
+  EXPECT_EQ(counters().timeoutCount(DataPathTimeout::kUpstreamResponse), 0u);
+}
+
+TEST_F(DataPathGuardTest, AClientThatStopsReadingDoesNotTimeTheUpstreamOut) {
+  proxy::DataPathSettings s = settings();
+  s.timeouts.upstream_response = 300ms;
+  startProxy(s);
+  RawConnection c(inboundPort());
+  // Far more than the sockets and the proxy's buffers hold: the proxy holds its reading from the
+  // origin for the client, which reads nothing for longer than the timeout.
+  ASSERT_TRUE(c.send("GET /big?size=20000000 HTTP/1.1\r\nHost: a\r\n\r\n"));
+  std::this_thread::sleep_for(1000ms);
+  EXPECT_EQ(counters().timeoutCount(DataPathTimeout::kUpstreamResponse), 0u);
+  const std::optional<RawResponse> response = c.readResponse(false, 60s);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body.size(), 20000000u);
+  EXPECT_EQ(counters().timeoutCount(DataPathTimeout::kUpstreamResponse), 0u);
+}
+
 TEST_F(DataPathGuardTest, UpstreamResetBeforeRespondingIs502) {
   startProxy();
   const ProcessResult r = curl({"-w", "\n%{http_code}", inboundUrl("/reset")});
