@@ -247,6 +247,11 @@ TEST_F(DataPathTunnelTest, UnrequestedSwitchingProtocolsIs502) {
   EXPECT_EQ(response->status, 502);
   EXPECT_EQ(response->body, "malformed response from upstream\n");
   EXPECT_EQ(counters().tunnels, 0u);
+  // The connection goes on: the next request is answered.
+  ASSERT_TRUE(c.send("GET /echo HTTP/1.1\r\nHost: a\r\n\r\n"));
+  const std::optional<RawResponse> next = c.readResponse();
+  ASSERT_TRUE(next) << "connection: " << response->header("connection").value_or("(none)");
+  EXPECT_EQ(next->status, 200);
 }
 
 }  // namespace
