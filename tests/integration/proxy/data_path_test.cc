@@ -370,6 +370,20 @@ TEST_F(DataPathTest, IdleUpstreamClosedByThePeerIsDroppedFromThePool) {
   EXPECT_EQ(counters().upstream_retries, 0u);
 }
 
+class DataPathRetryTest : public DataPathTest {
+ protected:
+  // The origin answers /drop-next, then reads the next request on that pooled connection and
+  // closes it without an answer. request goes on a fresh client connection and reuses it; the
+  // answer's status.
+  int statusAfterAPooledConnectionDrops(const std::string& request) {
+    if (curl({inboundUrl("/drop-next")}).exit_code != 0) return 0;
+    RawConnection c(inboundPort());
+    if (!c.send(request)) return 0;
+    const std::optional<RawResponse> response = c.readResponse();
+    return response ? response->status : 0;
+  }
+};
+
 TEST_F(DataPathTest, ReusedConnectionThatFailsBeforeAnsweringIsRetriedOnce) {
   startProxy();
   ASSERT_EQ(curl({inboundUrl("/drop-next")}).exit_code, 0);
@@ -382,40 +396,29 @@ TEST_F(DataPathTest, ReusedConnectionThatFailsBeforeAnsweringIsRetriedOnce) {
   EXPECT_EQ(origin_.requests(), 3);
 }
 
-TEST_F(DataPathTest, ReusedConnectionFailureForAMethodThatMayNotBeRepeatedIsNotRetried) {
+TEST_F(DataPathRetryTest, ReusedConnectionFailureForADeleteIsRetried) {
   startProxy();
-  ASSERT_EQ(curl({inboundUrl("/drop-next")}).exit_code, 0);
-  // The origin reads the POST (no body) and closes without an answer: it may have acted on it,
-  // so tracecar must not send it again (RFC 9112 section 9.3.1).
-  RawConnection c(inboundPort());
-  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"));
-  const std::optional<RawResponse> response = c.readResponse();
-  ASSERT_TRUE(response);
-  EXPECT_EQ(response->status, 502);
-  EXPECT_EQ(counters().upstream_retries, 0u);
-  EXPECT_EQ(origin_.requests(), 2);
-}
-
-TEST_F(DataPathTest, ReusedConnectionFailureForADeleteIsRetried) {
-  startProxy();
-  ASSERT_EQ(curl({inboundUrl("/drop-next")}).exit_code, 0);
-  RawConnection c(inboundPort());
-  ASSERT_TRUE(c.send("DELETE /echo HTTP/1.1\r\nHost: a\r\n\r\n"));
-  const std::optional<RawResponse> response = c.readResponse();
-  ASSERT_TRUE(response);
-  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(statusAfterAPooledConnectionDrops("DELETE /echo HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
   EXPECT_EQ(counters().upstream_retries, 1u);
   EXPECT_EQ(origin_.requests(), 3);
 }
 
-TEST_F(DataPathTest, ReusedConnectionFailureWithABodyAlreadySentIsNotRetried) {
+TEST_F(DataPathRetryTest, ReusedConnectionFailureForAMethodThatMayNotBeRepeatedIsNotRetried) {
   startProxy();
-  ASSERT_EQ(curl({inboundUrl("/drop-next")}).exit_code, 0);
-  RawConnection c(inboundPort());
-  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"));
-  const std::optional<RawResponse> response = c.readResponse();
-  ASSERT_TRUE(response);
-  EXPECT_EQ(response->status, 502);
+  // The origin read the POST (no body) before it closed: it may have acted on it, so tracecar
+  // must not send it again (RFC 9112 section 9.3.1).
+  EXPECT_EQ(statusAfterAPooledConnectionDrops(
+                "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"),
+            502);
+  EXPECT_EQ(counters().upstream_retries, 0u);
+  EXPECT_EQ(origin_.requests(), 2);
+}
+
+TEST_F(DataPathRetryTest, ReusedConnectionFailureWithABodyAlreadySentIsNotRetried) {
+  startProxy();
+  EXPECT_EQ(statusAfterAPooledConnectionDrops(
+                "PUT /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"),
+            502);
   EXPECT_EQ(counters().upstream_retries, 0u);
 }
 
