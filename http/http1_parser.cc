@@ -8,6 +8,7 @@
 #include <new>
 
 #include "base/ascii.h"
+#include "http/token.h"
 
 namespace tracecar::http {
 namespace {
@@ -16,7 +17,7 @@ constexpr uint8_t kTchar = 0x01;
 constexpr uint8_t kFieldChar = 0x02;   // field-value and reason-phrase: HTAB, SP, VCHAR, obs-text
 constexpr uint8_t kTargetChar = 0x04;  // request-target: VCHAR
 constexpr uint8_t kHexDigit = 0x08;
-constexpr uint8_t kMethodChar = 0x10;  // tchar but lowercase letters (see kMethod)
+constexpr uint8_t kMethodChar = 0x10;  // isMethodChar (http/token.h)
 constexpr uint8_t kQdtext = 0x20;      // quoted-string text: HTAB, SP, VCHAR but '"' and '\\', obs-text
 
 constexpr std::array<uint8_t, 256> kClass = [] {
@@ -32,7 +33,7 @@ constexpr std::array<uint8_t, 256> kClass = [] {
   t[static_cast<size_t>(' ')] |= kFieldChar;
   t[static_cast<size_t>('\t')] |= kFieldChar;
   for (size_t c = 0; c < 256; ++c) {
-    if ((t[c] & kTchar) != 0 && !(c >= 'a' && c <= 'z')) t[c] |= kMethodChar;
+    if (isMethodChar(static_cast<char>(c))) t[c] |= kMethodChar;
     if ((t[c] & kFieldChar) != 0 && c != '"' && c != '\\') t[c] |= kQdtext;
   }
   return t;
@@ -109,7 +110,7 @@ bool isVersionAt(const char* data, size_t i, size_t end) noexcept {
 size_t requestLineEnd(const char* data, size_t i, size_t end, size_t max_uri_length) noexcept {
   const size_t method = i;
   i = skipClass(data, i, end, kMethodChar);
-  if (i == method || i == end || data[i] != ' ') return kNoLine;
+  if (i == method || i - method > kMaxMethodLength || i == end || data[i] != ' ') return kNoLine;
   const size_t target = ++i;
   i = skipClass(data, i, end, kTargetChar);
   if (i == target || i - target > max_uri_length || i == end || data[i] != ' ') return kNoLine;
@@ -662,9 +663,9 @@ size_t Http1Parser::scan(const char* data, size_t size) noexcept {
             scan_ = Scan::kMessageStart;
             break;
           case Scan::kMethod:
-            // Any token without lowercase letters: RFC 9110 methods are case-sensitive and
-            // every registered one is uppercase; "get" is refused as nginx refuses it.
-            if (is(c, kMethodChar)) {
+            // isMethodChar, at most kMaxMethodLength (http/token.h): what the sniffer takes for
+            // a method, so that a request is treated alike wherever on its connection it comes.
+            if (is(c, kMethodChar) && token_bytes_ < kMaxMethodLength) {
               ++token_bytes_;
             } else if (c == ' ' && token_bytes_ > 0) {
               scan_ = Scan::kTarget;

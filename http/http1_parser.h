@@ -84,9 +84,9 @@ class Http1ParserCallbacks {
 // characters, whitespace before a colon, the start line's shape, HTTP/1.0 and 1.1 only, status
 // 100-599, CRLF after chunk data), Transfer-Encoding is refused in HTTP/1.0 messages and
 // Content-Length or Transfer-Encoding in trailers, and a duplicate Content-Length is refused even
-// when both values agree. A method is any token without lowercase letters (llhttp knows a fixed
-// list; it is shown GET for any other, see Hole); chunk extensions are checked here and not
-// passed on.
+// when both values agree. A method is 1 to 20 of A-Z, '-' and '_' (http::isMethodChar; llhttp
+// knows a fixed list and is shown GET for any other, see Hole); chunk extensions are checked here
+// and not passed on.
 class Http1Parser {
  public:
   enum class Kind : uint8_t { kRequest, kResponse };

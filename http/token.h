@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string_view>
 
 // RFC 9110 tokens: methods, header field names, parameter names.
@@ -15,6 +16,16 @@ constexpr bool isTokenChar(char c) noexcept {
     default:
       return false;
   }
+}
+
+// What tracecar takes for a method: 1 to kMaxMethodLength of A-Z, '-' and '_'. RFC 9110 allows
+// any token, but every registered method is uppercase letters and '-' ("UPDATEREDIRECTREF", 17,
+// is the longest); lowercase words are left to the text protocols that use them (memcached's
+// "get k"), which the sniffer must not take for HTTP, and the parser takes the same methods, so
+// that a request is treated alike wherever on its connection it comes.
+inline constexpr size_t kMaxMethodLength = 20;
+constexpr bool isMethodChar(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
 }
 
 // RFC 9110 section 9.2.2: a method whose intended effect is the same however many times the

@@ -524,6 +524,7 @@ void DownstreamSession::sendRequestHead() noexcept {
   upstream_->write(ex_.upstream_head);
   ex_.head_sent = true;
   upstream_->armResponseTimer();
+  if (ex_.request_complete) upstream_->requestSent();  // a retry, on a fresh connection
 }
 
 void DownstreamSession::armResponseTimer() noexcept {
@@ -624,6 +625,7 @@ void DownstreamSession::onMessageComplete() {
     ex_.request_last_chunk = true;
     h2_upstream_->endRequest();
   }
+  if (upstream_ != nullptr && ex_.head_sent) upstream_->requestSent();
   if (ex_.response_complete) {
     finishExchange();
     return;

@@ -50,6 +50,7 @@ void H1UpstreamForH2::sendHeadAndPending() noexcept {
     body_sent_ = true;
     std::string().swap(pending_);
   }
+  if (request_complete_) connection_->requestSent();
   if (connection_->overHighWater()) {
     blocked_ = true;
   } else if (held_ > 0) {
@@ -111,11 +112,13 @@ void H1UpstreamForH2::sendTrailers(const http::HeaderMap& trailers) noexcept {
   }
   send(last, {}, {}, 0);
   request_complete_ = true;
+  if (connected_ && connection_ != nullptr) connection_->requestSent();
 }
 
 void H1UpstreamForH2::endRequest() noexcept {
   if (chunked_) send("0\r\n\r\n", {}, {}, 0);
   request_complete_ = true;
+  if (connected_ && connection_ != nullptr) connection_->requestSent();
 }
 
 void H1UpstreamForH2::consume(uint64_t bytes) noexcept {

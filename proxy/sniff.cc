@@ -3,16 +3,13 @@
 #include <cstring>
 
 #include "http/h2_session.h"
+#include "http/token.h"
 
 namespace tracecar::proxy {
 namespace {
 
-// Longer than any registered method ("UPDATEREDIRECTREF" is 17).
-constexpr size_t kMaxMethodLength = 20;
-
-// Methods are uppercase in practice (every registered one is); lowercase words are left to the
-// text protocols that use them (memcached, ...). '-' and '_' occur in extension methods.
-bool isMethodChar(char c) noexcept { return (c >= 'A' && c <= 'Z') || c == '-' || c == '_'; }
+using http::isMethodChar;
+using http::kMaxMethodLength;  // the parser's rule for a method (http/token.h)
 
 enum class Line : uint8_t { kRequestLine, kPrefix, kNo };
 

@@ -203,7 +203,7 @@ void UpstreamConnection::armResponseTimer() noexcept {
 }
 
 void UpstreamConnection::armBodyTimer() noexcept {
-  if (in_body_ && !paused_by_client_) armResponseTimer();
+  if (in_body_ && request_sent_ && !paused_by_client_) armResponseTimer();
 }
 
 void UpstreamConnection::enterTunnel() noexcept {
@@ -436,6 +436,7 @@ void UpstreamConnection::reattach(UpstreamConnectionCallbacks& client) noexcept 
   exchange_complete_ = false;
   no_body_ = false;
   in_body_ = false;
+  request_sent_ = false;
   paused_by_client_ = false;
   stopTimer();
   parser_.resume();
@@ -467,7 +468,10 @@ void UpstreamConnection::onTick() noexcept {
 void UpstreamConnection::fail(UpstreamFailure failure) noexcept {
   if (state_ == State::kClosed) return;
   UpstreamConnectionCallbacks* client = client_;
-  const bool retryable = reused_ && !response_bytes_;
+  // A reused connection that broke before answering: the upstream had likely closed it while it
+  // was idle. One that was merely slow is not sent the request again.
+  const bool retryable =
+      reused_ && !response_bytes_ && failure != UpstreamFailure::kResponseTimeout;
   close();
   if (client != nullptr) {
     DataPathCounters::add(context_.counters().upstream_failures);

@@ -77,8 +77,15 @@ class UpstreamConnection final : private DataPathSocketCallbacks,
   void resumeReading() noexcept;
   // Starts (or restarts) the response-head timer: 504 when it fires.
   void armResponseTimer() noexcept;
-  // Between two pieces of a response body: the response timeout again, unless reading is held
-  // for the client.
+  // The client has sent its whole request (its last body byte, or a head without a body). Only
+  // then does the response timeout run between two pieces of a response body: an upstream that
+  // answers before the request is over may be waiting for the rest of it.
+  void requestSent() noexcept {
+    request_sent_ = true;
+    armBodyTimer();
+  }
+  // Between two pieces of a response body: the response timeout again, once the request is sent
+  // and unless reading is held for the client.
   void armBodyTimer() noexcept;
   // After a 101 or CONNECT 2xx (or at once for a CONNECT tracecar terminates): raw bytes both
   // ways from now on; bytes already read after the response head are delivered first.
@@ -166,6 +173,7 @@ class UpstreamConnection final : private DataPathSocketCallbacks,
   bool no_body_ = false;            // the final response has no body (HEAD...)
   bool in_body_ = false;            // its body is being read: the response timeout runs between
                                     // two pieces of it (not while the client holds reading)
+  bool request_sent_ = false;       // the client's request is all sent (requestSent)
   bool pending_failure_ = false;    // a failure to report on the next loop turn
   UpstreamFailure failure_ = UpstreamFailure::kOther;
   bool retired_ = false;

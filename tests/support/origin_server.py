@@ -19,6 +19,8 @@ nothing reached the origin. Endpoints (query parameters in brackets):
                               a chunked body of N chunks of S bytes; trailer X-Checksum (sha256)
   /big [size=N]               Content-Length N, bytes 0..255 repeated
   /sleep [ms=N]               answers after N ms
+  /duplex                     answers at once (chunked), then sends each piece of the request's
+                              Content-Length body back as a chunk as it comes
   /drip [pieces=N, ms=M]      Content-Length 10*N; 10 bytes with the head, then 10 more every M ms
   /close-mid                  promises 100 bytes, sends 10, closes
   /reset                      no answer: closes with SO_LINGER 0 (RST)
@@ -232,6 +234,20 @@ def handle_request(conn):
         return False
     if expect and expect.lower() == "100-continue":
         conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    if path == "/duplex":
+        # The answer's head at once, then each piece of the (Content-Length) body back as a chunk.
+        conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        left = int(header(headers, "content-length") or "0")
+        while left > 0:
+            if not conn.buf:
+                conn.more()
+            piece = conn.buf[:left]
+            conn.buf = conn.buf[len(piece):]
+            left -= len(piece)
+            conn.send(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        conn.send(b"0\r\n\r\n")
+        return not close
 
     slow_ms = int(query.get("slow_ms", "0"))
     body, trailers = conn.body(headers, slow_ms)

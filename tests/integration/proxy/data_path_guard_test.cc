@@ -332,6 +332,34 @@ TEST_F(DataPathGuardTest, AClientThatStopsReadingDoesNotTimeTheUpstreamOut) {
   EXPECT_EQ(counters().timeoutCount(DataPathTimeout::kUpstreamResponse), 0u);
 }
 
+TEST_F(DataPathGuardTest, AnAnswerThatStreamsWhileTheClientStillUploadsIsNotTimedOut) {
+  proxy::DataPathSettings s = settings();
+  s.timeouts.upstream_response = 300ms;
+  startProxy(s);
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("POST /duplex HTTP/1.1\r\nHost: a\r\nContent-Length: 30\r\n\r\n0123456789"));
+  for (const char* piece : {"abcdefghij", "ABCDEFGHIJ"}) {
+    std::this_thread::sleep_for(600ms);  // the origin waits for the client, not the reverse
+    ASSERT_TRUE(c.send(piece));
+  }
+  const std::optional<RawResponse> response = c.readResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "0123456789abcdefghijABCDEFGHIJ");
+  EXPECT_EQ(counters().timeoutCount(DataPathTimeout::kUpstreamResponse), 0u);
+}
+
+TEST_F(DataPathGuardTest, AReusedConnectionThatTimesOutIsNotSentTheRequestAgain) {
+  proxy::DataPathSettings s = settings();
+  s.timeouts.upstream_response = 300ms;
+  startProxy(s);
+  ASSERT_EQ(curl({inboundUrl("/echo")}).exit_code, 0);  // leaves a pooled connection
+  const ProcessResult r = curl({"-w", "\n%{http_code}", inboundUrl("/sleep?ms=1000")});
+  EXPECT_EQ(r.out, "upstream response timeout\n\n504");
+  EXPECT_EQ(counters().upstream_retries, 0u);
+  EXPECT_EQ(origin_.requests(), 2);
+}
+
 TEST_F(DataPathGuardTest, UpstreamResetBeforeRespondingIs502) {
   startProxy();
   const ProcessResult r = curl({"-w", "\n%{http_code}", inboundUrl("/reset")});
