@@ -31,6 +31,13 @@ class DataPathGuardTest : public DataPathTest {
     return s;
   }
 
+  // settings() with upstream_response at 300 ms.
+  proxy::DataPathSettings shortResponseTimeout() const {
+    proxy::DataPathSettings s = settings();
+    s.timeouts.upstream_response = 300ms;
+    return s;
+  }
+
   // Sends raw bytes on a fresh connection; the one response.
   std::optional<RawResponse> exchange(std::string_view request) {
     RawConnection c(inboundPort());
@@ -271,9 +278,7 @@ TEST_F(DataPathGuardTest, UpstreamRefusedIs502) {
 }
 
 TEST_F(DataPathGuardTest, SlowUpstreamIs504) {
-  proxy::DataPathSettings s = settings();
-  s.timeouts.upstream_response = 300ms;
-  startProxy(s);
+  startProxy(shortResponseTimeout());
   const ProcessResult r = curl({"-w", "\n%{http_code}", inboundUrl("/sleep?ms=2000")});
   EXPECT_EQ(r.out, "upstream response timeout\n\n504");
   EXPECT_EQ(counters().timeoutCount(DataPathTimeout::kUpstreamResponse), 1u);
@@ -283,9 +288,7 @@ TEST_F(DataPathGuardTest, SlowUpstreamIs504) {
 }
 
 TEST_F(DataPathGuardTest, ABodyThatStopsComingTimesOutAndClosesTheDownstreamConnection) {
-  proxy::DataPathSettings s = settings();
-  s.timeouts.upstream_response = 300ms;
-  startProxyObserved(s);
+  startProxyObserved(shortResponseTimeout());
   // 10 bytes with the head, the next 10 two seconds later.
   const ProcessResult r = curl({inboundUrl("/drip?pieces=2&ms=2000")});
   EXPECT_EQ(r.exit_code, 18) << r.err;  // transfer closed with outstanding read data
@@ -299,9 +302,7 @@ TEST_F(DataPathGuardTest, ABodyThatStopsComingTimesOutAndClosesTheDownstreamConn
 }
 
 TEST_F(DataPathGuardTest, ABodyThatKeepsComingIsNotTimedOutWhateverItsLength) {
-  proxy::DataPathSettings s = settings();
-  s.timeouts.upstream_response = 300ms;
-  startProxy(s);
+  startProxy(shortResponseTimeout());
   // Five pieces 150 ms apart: 600 ms in all, never 300 ms without a byte.
   const ProcessResult r = curl({inboundUrl("/drip?pieces=5&ms=150")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -316,9 +317,7 @@ TEST_F(DataPathGuardTest, ABodyThatKeepsComingIsNotTimedOutWhateverItsLength) {
 }
 
 TEST_F(DataPathGuardTest, AClientThatStopsReadingDoesNotTimeTheUpstreamOut) {
-  proxy::DataPathSettings s = settings();
-  s.timeouts.upstream_response = 300ms;
-  startProxy(s);
+  startProxy(shortResponseTimeout());
   RawConnection c(inboundPort());
   // Far more than the sockets and the proxy's buffers hold: the proxy holds its reading from the
   // origin for the client, which reads nothing for longer than the timeout.
@@ -333,9 +332,7 @@ TEST_F(DataPathGuardTest, AClientThatStopsReadingDoesNotTimeTheUpstreamOut) {
 }
 
 TEST_F(DataPathGuardTest, AnAnswerThatStreamsWhileTheClientStillUploadsIsNotTimedOut) {
-  proxy::DataPathSettings s = settings();
-  s.timeouts.upstream_response = 300ms;
-  startProxy(s);
+  startProxy(shortResponseTimeout());
   RawConnection c(inboundPort());
   ASSERT_TRUE(c.send("POST /duplex HTTP/1.1\r\nHost: a\r\nContent-Length: 30\r\n\r\n0123456789"));
   for (const char* piece : {"abcdefghij", "ABCDEFGHIJ"}) {
@@ -350,9 +347,7 @@ TEST_F(DataPathGuardTest, AnAnswerThatStreamsWhileTheClientStillUploadsIsNotTime
 }
 
 TEST_F(DataPathGuardTest, AReusedConnectionThatTimesOutIsNotSentTheRequestAgain) {
-  proxy::DataPathSettings s = settings();
-  s.timeouts.upstream_response = 300ms;
-  startProxy(s);
+  startProxy(shortResponseTimeout());
   ASSERT_EQ(curl({inboundUrl("/echo")}).exit_code, 0);  // leaves a pooled connection
   const ProcessResult r = curl({"-w", "\n%{http_code}", inboundUrl("/sleep?ms=1000")});
   EXPECT_EQ(r.out, "upstream response timeout\n\n504");
