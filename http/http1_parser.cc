@@ -856,12 +856,8 @@ int Http1Parser::headersComplete() noexcept {
   const bool connect = request && parser_.method == HTTP_CONNECT;
   bool no_body = false;
   try {
-    if (request) {
-      // method_ is what came: every request llhttp reads starts with its method as a hole.
-      head_.method = method_.empty()
-                         ? std::string(llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)))
-                         : method_;
-    }
+    // method_ is what came: every request llhttp reads starts with its method as a hole.
+    if (request) head_.method = method_;
     head_.status = request ? 0 : status;
     head_.version_major = parser_.http_major;
     head_.version_minor = parser_.http_minor;

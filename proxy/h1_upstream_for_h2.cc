@@ -17,16 +17,16 @@ H1UpstreamForH2::~H1UpstreamForH2() {
 }
 
 bool H1UpstreamForH2::start(const UpstreamTarget& target, std::string&& head, bool chunked,
-                            bool head_request) noexcept {
+                            std::string_view method) noexcept {
   try {
     target_ = target;
   } catch (...) {
     return false;
   }
   head_ = std::move(head);
-  idempotent_ = http::isIdempotentMethod(std::string_view(head_).substr(0, head_.find(' ')));
+  idempotent_ = http::isIdempotentMethod(method);
   chunked_ = chunked;
-  head_request_ = head_request;
+  head_request_ = method == "HEAD";
   return acquire(false);
 }
 
@@ -111,13 +111,17 @@ void H1UpstreamForH2::sendTrailers(const http::HeaderMap& trailers) noexcept {
     return;
   }
   send(last, {}, {}, 0);
-  request_complete_ = true;
-  if (connected_ && connection_ != nullptr) connection_->requestSent();
+  completeRequest();
 }
 
 void H1UpstreamForH2::endRequest() noexcept {
   if (chunked_) send("0\r\n\r\n", {}, {}, 0);
+  completeRequest();
+}
+
+void H1UpstreamForH2::completeRequest() noexcept {
   request_complete_ = true;
+  // Sent now, or with the head once connected (sendHeadAndPending).
   if (connected_ && connection_ != nullptr) connection_->requestSent();
 }
 

@@ -41,9 +41,10 @@ class H1UpstreamForH2 final : private UpstreamConnectionCallbacks,
   H1UpstreamForH2& operator=(const H1UpstreamForH2&) = delete;
 
   // Sends head to target on a pooled connection or a new one. chunked: the body goes chunked;
-  // head_request: the response has no body. False when out of memory (nothing was started).
+  // method: the request's (HEAD: the response has no body; only a method that may be repeated is
+  // retried on a fresh connection). False when out of memory (nothing was started).
   bool start(const UpstreamTarget& target, std::string&& head, bool chunked,
-             bool head_request) noexcept;
+             std::string_view method) noexcept;
   void sendBody(std::string_view data) noexcept;
   // Ends the request with trailer fields (dropped unless the body is chunked).
   void sendTrailers(const http::HeaderMap& trailers) noexcept;
@@ -77,6 +78,8 @@ class H1UpstreamForH2 final : private UpstreamConnectionCallbacks,
   void send(std::string_view framing, std::string_view data, std::string_view tail,
             uint64_t payload) noexcept;
   void sendHeadAndPending() noexcept;
+  // The request's last byte is taken: tells the connection once it is on its way.
+  void completeRequest() noexcept;
   // Ends the exchange with a failure the stream hears of. counted: upstream_failures already
   // counts it.
   void failExchange(UpstreamFailure failure, bool counted) noexcept;

@@ -390,7 +390,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     h1_ = new H1UpstreamForH2(s_.context_, *this, stats_);
     armResponseTimer();
     if (!h1_->start(target_, std::move(head), body.framing == H1RequestFraming::kChunked,
-                    request_.method == "HEAD")) {
+                    request_.method)) {
       dropH1();
       fail(UpstreamFailure::kOther);
       return;

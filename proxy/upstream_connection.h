@@ -84,9 +84,6 @@ class UpstreamConnection final : private DataPathSocketCallbacks,
     request_sent_ = true;
     armBodyTimer();
   }
-  // Between two pieces of a response body: the response timeout again, once the request is sent
-  // and unless reading is held for the client.
-  void armBodyTimer() noexcept;
   // After a 101 or CONNECT 2xx (or at once for a CONNECT tracecar terminates): raw bytes both
   // ways from now on; bytes already read after the response head are delivered first.
   void enterTunnel() noexcept;
@@ -133,6 +130,9 @@ class UpstreamConnection final : private DataPathSocketCallbacks,
   void fail(UpstreamFailure failure) noexcept;
   void startTimer(TimerMode mode, uint64_t timeout_ms) noexcept;
   void stopTimer() noexcept;
+  // Between two pieces of a response body: the response timeout again, once the request is sent
+  // and unless reading is held for the client.
+  void armBodyTimer() noexcept;
   static void onTimer(uv_timer_t* timer) noexcept;
   static void onTimerClosed(uv_handle_t* handle) noexcept;
   void maybeRetire() noexcept;
