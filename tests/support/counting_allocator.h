@@ -11,7 +11,8 @@
 inline std::atomic<size_t> g_allocations{0};
 inline std::atomic<size_t> g_largest_allocation{0};
 
-void* operator new(size_t size) {
+// Not inlined either: at -O3 g++ would see malloc() meet a sized delete and warn of a mismatch.
+[[gnu::noinline]] void* operator new(size_t size) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   size_t largest = g_largest_allocation.load(std::memory_order_relaxed);
   while (size > largest && !g_largest_allocation.compare_exchange_weak(largest, size)) {
