@@ -222,7 +222,10 @@ void DownstreamSession::onSocketWritable(DataPathSocket& /*socket*/) noexcept {
     case Phase::kRequest:
     case Phase::kTunnel:
       if (upstream_ != nullptr) upstream_->resumeReading();
-      if (h2_upstream_ != nullptr) h2_upstream_->resumeReading();
+      if (h2_upstream_ != nullptr) {
+        h2_upstream_->resumeReading();
+        armH2BodyTimer();
+      }
       return;
     case Phase::kClosing:
       if (socket_ != nullptr && socket_->buffered() == 0) {
@@ -527,6 +530,15 @@ void DownstreamSession::sendRequestHead() noexcept {
   if (ex_.request_complete) upstream_->requestSent();  // a retry, on a fresh connection
 }
 
+void DownstreamSession::armH2BodyTimer() noexcept {
+  if (h2_upstream_ == nullptr || !ex_.response_started || ex_.response_complete ||
+      !ex_.request_complete || ex_.tunnel_pending || ex_.framing == BodyFraming::kNone ||
+      socket_ == nullptr || socket_->overHighWater()) {
+    return;
+  }
+  startTimer(TimerMode::kResponse, context_.settings().timeouts.upstream_response);
+}
+
 void DownstreamSession::armResponseTimer() noexcept {
   if (h2_upstream_ != nullptr) {
     startTimer(TimerMode::kResponse, context_.settings().timeouts.upstream_response);
@@ -633,6 +645,7 @@ void DownstreamSession::onMessageComplete() {
   if ((upstream_ != nullptr || h2_upstream_ != nullptr) && ex_.head_sent && !ex_.response_started) {
     armResponseTimer();
   }
+  armH2BodyTimer();
 }
 
 void DownstreamSession::finishExchange() noexcept {

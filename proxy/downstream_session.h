@@ -169,6 +169,9 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   void connectH2Upstream(http::H2Head&& head) noexcept;
   void sendRequestHead() noexcept;
   void armResponseTimer() noexcept;
+  // An HTTP/2 upstream's response body: the response timeout runs between its pieces once the
+  // request is all sent, and not while the client holds reading (its socket over the mark).
+  void armH2BodyTimer() noexcept;
   void reject(const LocalReply& reply, bool close = false) noexcept;
   void sendLocalReply(int status, std::string_view reason, LocalReplyReason code,
                       bool close) noexcept;

@@ -171,9 +171,10 @@ void DownstreamSession::onTimer(uv_timer_t* timer) noexcept {
       self->closeNow(false);
       return;
     case TimerMode::kResponse:
-      // An HTTP/2 upstream stream gave no response head in time: 504, as for HTTP/1.1.
+      // An HTTP/2 upstream stream gave no response head in time (504), or its body stopped
+      // coming (the client's connection is closed), as for HTTP/1.1.
       if (self->phase_ == Phase::kRequest && self->h2_upstream_ != nullptr &&
-          !self->ex_.response_started) {
+          !self->ex_.response_complete) {
         self->context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
         self->h2_upstream_->fail(UpstreamFailure::kResponseTimeout);
       }

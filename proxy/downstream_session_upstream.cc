@@ -210,6 +210,7 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   if (socket_ != nullptr) socket_->write(out);
   out.clear();
   ex_.response_started = true;
+  armH2BodyTimer();
   return ex_.head_request;
 }
 
@@ -231,7 +232,13 @@ void DownstreamSession::onUpstreamBody(std::string_view data) {
       return;
   }
   if (socket_->overHighWater() && upstream_ != nullptr) upstream_->pauseReading();
-  if (socket_->overHighWater() && h2_upstream_ != nullptr) h2_upstream_->pauseReading();
+  if (h2_upstream_ == nullptr) return;
+  if (socket_->overHighWater()) {
+    h2_upstream_->pauseReading();
+    if (timer_mode_ == TimerMode::kResponse) stopTimer();  // the client is the slow one
+  } else {
+    armH2BodyTimer();  // only moves the deadline (DeadlineTimer)
+  }
 }
 
 void DownstreamSession::onUpstreamTrailers(http::HeaderMap& trailers) {

@@ -116,6 +116,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       armResponseTimer();
       return;
     }
+    armBodyTimer();
     if (discard_ || !submitted_ || upstream_ == nullptr || request_trailers_sent_) return;
     (void)upstream_->submitData(upstream_id_, {}, true);
     armResponseTimer();
@@ -130,6 +131,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       h1_->consume(taken - response_consumed_);
     }
     response_consumed_ = std::max(response_consumed_, taken);
+    armBodyTimer();
   }
 
   void onDownstreamClose(H2ErrorCode code, H2CloseCause cause) noexcept {
@@ -206,6 +208,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       } catch (...) {
       }
     }
+    armBodyTimer();
   }
 
   void onUpstreamData(std::string_view data) noexcept override {
@@ -214,6 +217,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       return;
     }
     flushHead(false);
+    deadline_ms_ = 0;  // armed again once the client's side has taken it (onDownstreamSendProgress)
     response_forwarded_ += data.size();
     stats_.response_body_bytes += data.size();
     (void)s_.session_->submitData(id_, data, false);
@@ -232,6 +236,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     }
     (void)s_.session_->submitTrailers(id_, trailers);
     response_ended_ = true;
+    deadline_ms_ = 0;
     s_.scheduleFlush();
   }
 
@@ -243,6 +248,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       (void)s_.session_->submitData(id_, {}, true);
     }
     response_ended_ = true;
+    deadline_ms_ = 0;
     s_.scheduleFlush();
   }
 
@@ -300,10 +306,14 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     s_.scheduleFlush();
   }
 
-  // The response head did not come in time.
+  // The response head did not come in time, or its body stopped coming (armBodyTimer).
   void onResponseTimeout() noexcept {
     deadline_ms_ = 0;
-    if (discard_ || closed_ || response_started_ || pending_head_) return;
+    if (discard_ || closed_ || response_ended_) return;
+    if (response_started_ || pending_head_) {
+      bodyTimedOut();
+      return;
+    }
     s_.context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
     dropH1();
     if (upstream_ != nullptr) {
@@ -519,6 +529,40 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       (void)s_.session_->resetStream(id_, H2ErrorCode::kInternalError);
     }
     s_.scheduleFlush();
+  }
+
+  // An HTTP/2 upstream's response body (an HTTP/1.1 one has its own timer, in its connection):
+  // the response timeout runs between its pieces once the request has ended and each piece
+  // relayed so far is framed for the client. A client that reads slowly holds the upstream
+  // back through flow control; that wait is not the upstream's.
+  void armBodyTimer() noexcept {
+    if (h1_ != nullptr || upstream_ == nullptr || !submitted_ || discard_ || closed_ ||
+        response_ended_ || !request_ended_ || !(response_started_ || pending_head_) ||
+        response_forwarded_ != response_consumed_) {
+      return;
+    }
+    const auto timeout =
+        static_cast<uint64_t>(s_.context_.settings().timeouts.upstream_response.count());
+    deadline_ms_ = uv_now(s_.context_.loop()) + timeout;
+    s_.armDeadline(deadline_ms_);
+  }
+
+  // The body stopped coming: the upstream stream is cancelled and the client's reset.
+  void bodyTimedOut() noexcept {
+    s_.context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
+    flushHead(false);  // a head not relayed yet goes first: the answer had begun
+    if (upstream_ != nullptr) {
+      if (submitted_) {
+        upstream_->detach(upstream_id_, H2ErrorCode::kCancel,
+                          response_forwarded_ - response_consumed_);
+        response_consumed_ = response_forwarded_;
+      } else {
+        upstream_->cancelWait(*this);
+      }
+      upstream_ = nullptr;
+    }
+    consumeDownstream(received_);
+    fail(UpstreamFailure::kResponseTimeout);
   }
 
   void armResponseTimer() noexcept {

@@ -395,6 +395,17 @@ class OriginServer {
   std::string host_;
 };
 
+// Waits (up to timeout) until done() holds.
+template <class Done>
+bool eventually(Done&& done, std::chrono::milliseconds timeout = 5s) {
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
 // The proxy for one test, with a fresh origin behind its inbound listener.
 class DataPathTest : public ::testing::Test {
  protected:
@@ -443,17 +454,6 @@ class DataPathTest : public ::testing::Test {
     std::vector<std::string> argv = {"curl", "-sS", "--max-time", "50"};
     argv.insert(argv.end(), args.begin(), args.end());
     return runProcess(argv, timeout);
-  }
-
-  // Waits (up to timeout) until done() holds.
-  template <class Done>
-  static bool eventually(Done&& done, std::chrono::milliseconds timeout = 5s) {
-    const auto give_up = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > give_up) return false;
-      std::this_thread::sleep_for(10ms);
-    }
-    return true;
   }
 
   OriginServer origin_;

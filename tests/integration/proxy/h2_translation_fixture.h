@@ -377,6 +377,8 @@ struct OriginRequest {
 //                     query, trailers x-body-length and x-origin-trailer
 //   /status/NNN       that status; a short body unless 1xx, 204 or 304
 //   /big?size=N       content-length N, streamed as the windows allow
+//   /drip?pieces=N&ms=M  200, content-length 10*N: 10 bytes with the head ("aaaaaaaaaa"), then
+//                     the next ten ("bbbbbbbbbb"...) every M ms
 //   /interim          103 with a link field, then 200 "after interim\n"
 //   /refuse-first     RST_STREAM REFUSED_STREAM the first time (per origin), then 200
 //   /never            no answer
@@ -483,6 +485,7 @@ class OriginH2Connection final : public BlockingH2 {
     if (cause == http::H2CloseCause::kResetByPeer) origin_.countReset();
     streams_.erase(id);
     big_.erase(id);
+    drips_.erase(id);
   }
 
   // Requests whose END_STREAM came in the last read are answered (outside nghttp2's callbacks).
@@ -548,6 +551,15 @@ class OriginH2Connection final : public BlockingH2 {
       head.headers.add("content-length", std::to_string(size));
       (void)session_->submitResponse(id, head, size == 0 || head_only);
       if (size > 0 && !head_only) big_[id] = size;
+    } else if (path == "/drip") {
+      const int pieces = std::max(1, queryNumber(query, "pieces", 2));
+      head.status = 200;
+      head.headers.add("content-length", std::to_string(10 * pieces));
+      (void)session_->submitResponse(id, head, false);
+      Drip& drip = drips_[id];
+      drip.left = pieces;
+      drip.every = std::chrono::milliseconds(queryNumber(query, "ms", 100));
+      drip.next = std::chrono::steady_clock::now();
     } else if (path == "/interim") {
       http::H2Head early;
       early.status = 103;
@@ -575,9 +587,27 @@ class OriginH2Connection final : public BlockingH2 {
     }
   }
 
+  static int queryNumber(const std::string& query, const std::string& key, int fallback) {
+    const size_t at = ("&" + query).find("&" + key + "=");
+    return at == std::string::npos ? fallback : std::atoi(query.c_str() + at + key.size() + 1);
+  }
+
   // Big bodies go out in 16 KiB pieces, never more than 64 KiB waiting in the session (the
-  // origin's own buffers stay small next to what the tests measure in the proxy).
+  // origin's own buffers stay small next to what the tests measure in the proxy); drips when due.
   void topUp() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = drips_.begin(); it != drips_.end();) {
+      Drip& drip = it->second;
+      if (now < drip.next) {
+        ++it;
+        continue;
+      }
+      const std::string piece(10, static_cast<char>('a' + drip.sent++ % 26));
+      const bool last = --drip.left == 0;
+      (void)session_->submitData(it->first, piece, last);
+      drip.next = now + drip.every;
+      it = last ? drips_.erase(it) : std::next(it);
+    }
     static const std::string piece(16 * 1024, 'z');
     for (auto& [id, left] : big_) {
       while (left > 0 && session_->pendingData(id) < 64 * 1024) {
@@ -592,6 +622,13 @@ class OriginH2Connection final : public BlockingH2 {
   const int connection_;
   std::map<int32_t, Stream> streams_;
   std::map<int32_t, uint64_t> big_;  // body bytes still to submit
+  struct Drip {
+    int left = 0;  // pieces still to send
+    int sent = 0;
+    std::chrono::milliseconds every{0};
+    std::chrono::steady_clock::time_point next;
+  };
+  std::map<int32_t, Drip> drips_;
   std::vector<int32_t> ended_;
 };
 

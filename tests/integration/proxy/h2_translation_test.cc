@@ -622,6 +622,79 @@ TEST_F(H2ToH2RefusedTest, RefusedStreamWhoseBodyWentIsNotSentAgain) {
   EXPECT_EQ(seen[0].body_bytes, 3u);
 }
 
+// ---- HTTP/2 clients, HTTP/2 app: a response body that stops coming ----
+
+class H2ToH2Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(origin_.port(), 0) << "the origin did not start";
+    proxy_ = std::make_unique<TranslationProxy>(
+        origin_.port(), UpstreamProtocol::kHttp2,
+        [](proxy::DataPathSettings& s) { s.timeouts.upstream_response = 300ms; });
+    ASSERT_TRUE(proxy_->status().ok()) << proxy_->status();
+  }
+  uint64_t responseTimeouts() const {
+    return proxy_->counters()
+        .timeouts[static_cast<size_t>(proxy::DataPathTimeout::kUpstreamResponse)];
+  }
+
+  H2cOrigin origin_;
+  std::unique_ptr<TranslationProxy> proxy_;
+};
+
+TEST_F(H2ToH2Test, ABodyThatStopsComingResetsTheClientsStream) {
+  H2TestClient client(proxy_->port());
+  // 10 bytes with the head, the next 10 two seconds later.
+  const int32_t id =
+      client.submit(requestHead("GET", authorityOf(*proxy_), "/drip?pieces=2&ms=2000"));
+  ASSERT_TRUE(client.waitClosed(id, 10s));
+  const H2TestClient::Response& response = client.response(id);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, std::string(10, 'a'));
+  EXPECT_FALSE(response.ended);
+  EXPECT_EQ(response.cause, http::H2CloseCause::kResetByPeer);
+  EXPECT_EQ(response.code, http::H2ErrorCode::kInternalError);
+  ASSERT_TRUE(proxy_->waitForRequests(1));
+  const exporter::SpanRecord span = proxy_->spans().spans()[0];
+  EXPECT_EQ(spanAttribute(span, "error.type"), "response_timeout");
+  EXPECT_EQ(spanAttribute(span, "http.response.status_code"), "200");
+  EXPECT_EQ(responseTimeouts(), 1u);
+  EXPECT_EQ(proxy_->counters().upstream_failures, 1u);
+  EXPECT_TRUE(eventually([&] { return origin_.resets() == 1; }));
+  // The connection goes on.
+  const int32_t next = client.submit(requestHead("GET", authorityOf(*proxy_), "/hello"));
+  ASSERT_TRUE(client.waitClosed(next));
+  EXPECT_EQ(client.response(next).body, "hello\n");
+}
+
+TEST_F(H2ToH2Test, ABodyThatKeepsComingIsNotTimedOutWhateverItsLength) {
+  H2TestClient client(proxy_->port());
+  // Five pieces 150 ms apart: 600 ms in all, never 300 ms without a byte.
+  const int32_t id =
+      client.submit(requestHead("GET", authorityOf(*proxy_), "/drip?pieces=5&ms=150"));
+  ASSERT_TRUE(client.waitClosed(id, 10s));
+  const H2TestClient::Response& response = client.response(id);
+  EXPECT_TRUE(response.ended);
+  EXPECT_EQ(response.body, std::string(10, 'a') + std::string(10, 'b') + std::string(10, 'c') +
+                               std::string(10, 'd') + std::string(10, 'e'));
+  EXPECT_EQ(responseTimeouts(), 0u);
+  EXPECT_EQ(origin_.resets(), 0);
+}
+
+TEST_F(H2ToH2Test, AClientThatStopsReadingDoesNotTimeTheAppOut) {
+  H2TestClient client(proxy_->port());
+  constexpr uint64_t kSize = 32u << 20;
+  const int32_t id = client.submit(
+      requestHead("GET", authorityOf(*proxy_), "/big?size=" + std::to_string(kSize)), {}, nullptr,
+      /*keep_body=*/false);
+  std::this_thread::sleep_for(1s);  // reads nothing for longer than the timeout
+  EXPECT_EQ(responseTimeouts(), 0u);
+  ASSERT_TRUE(client.waitClosed(id, 60s));
+  EXPECT_TRUE(client.response(id).ended);
+  EXPECT_EQ(client.response(id).body_bytes, kSize);
+  EXPECT_EQ(responseTimeouts(), 0u);
+}
+
 TEST_F(Http1ToH2Test, LargeResponseToAStalledClientStaysBounded) {
   start();
   constexpr uint64_t kSize = 32u << 20;
@@ -682,6 +755,58 @@ TEST_F(Http1ToH2Test, AppThatNeverAnswersIs504) {
   const proxy::DataPathSnapshot counters = proxy_->counters();
   EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kResponseTimeout), 1u);
   EXPECT_EQ(counters.timeouts[static_cast<size_t>(proxy::DataPathTimeout::kUpstreamResponse)], 1u);
+}
+
+// The response timeout runs between the pieces of an HTTP/2 app's body too (as between an
+// HTTP/1.1 app's, tests/integration/proxy/data_path_guard_test.cc).
+void shortResponseTimeout(proxy::DataPathSettings& s) { s.timeouts.upstream_response = 300ms; }
+
+uint64_t responseTimeouts(const TranslationProxy& proxy) {
+  return proxy.counters().timeouts[static_cast<size_t>(proxy::DataPathTimeout::kUpstreamResponse)];
+}
+
+TEST_F(Http1ToH2Test, ABodyThatStopsComingTimesOutAndClosesTheClientConnection) {
+  start(shortResponseTimeout);
+  // 10 bytes with the head, the next 10 two seconds later.
+  const ProcessResult r = curl({proxy_->url("/drip?pieces=2&ms=2000")});
+  EXPECT_EQ(r.exit_code, 18) << r.err;  // transfer closed with outstanding read data
+  EXPECT_EQ(r.out, std::string(10, 'a'));
+  ASSERT_TRUE(proxy_->waitForRequests(1));
+  const exporter::SpanRecord span = proxy_->spans().spans()[0];
+  EXPECT_EQ(spanAttribute(span, "error.type"), "response_timeout");
+  EXPECT_EQ(spanAttribute(span, "http.response.status_code"), "200");
+  EXPECT_TRUE(proxy_->recorder().streams()[0].stats->aborted);
+  EXPECT_EQ(responseTimeouts(*proxy_), 1u);
+  EXPECT_EQ(proxy_->counters().upstream_failures, 1u);
+  // The app's stream is reset, not left open on the pooled connection.
+  EXPECT_TRUE(eventually([&] { return origin_.resets() == 1; }));
+}
+
+TEST_F(Http1ToH2Test, ABodyThatKeepsComingIsNotTimedOutWhateverItsLength) {
+  start(shortResponseTimeout);
+  // Five pieces 150 ms apart: 600 ms in all, never 300 ms without a byte.
+  const ProcessResult r = curl({proxy_->url("/drip?pieces=5&ms=150")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, std::string(10, 'a') + std::string(10, 'b') + std::string(10, 'c') +
+                       std::string(10, 'd') + std::string(10, 'e'));
+  // No deadline is left behind once the exchange is over.
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(curl({proxy_->url("/hello")}).out, "hello\n");
+  EXPECT_EQ(responseTimeouts(*proxy_), 0u);
+  EXPECT_EQ(origin_.resets(), 0);
+}
+
+TEST_F(Http1ToH2Test, AClientThatStopsReadingDoesNotTimeTheAppOut) {
+  start(shortResponseTimeout);
+  constexpr uint64_t kSize = 32u << 20;
+  RawConnection c(proxy_->port());
+  ASSERT_TRUE(c.send("GET /big?size=" + std::to_string(kSize) + " HTTP/1.1\r\n" + host() + "\r\n"));
+  std::this_thread::sleep_for(1s);  // reads nothing for longer than the timeout
+  EXPECT_EQ(responseTimeouts(*proxy_), 0u);
+  const std::optional<RawResponse> r = c.readResponse(false, 60s);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body.size(), kSize);
+  EXPECT_EQ(responseTimeouts(*proxy_), 0u);
 }
 
 TEST_F(Http1ToH2Test, OutboundClientSpanNamesTheVersionSpokenUpstream) {
