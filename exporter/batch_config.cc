@@ -42,13 +42,16 @@ BatchConfig BatchConfig::fromEnv(const EnvLookup& env, std::vector<std::string>&
   if (auto v = readNumber(env, "OTEL_BSP_MAX_QUEUE_SIZE", 1, max_size, warnings)) {
     config.max_queue_size = static_cast<size_t>(*v);
   }
-  if (auto v = readNumber(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, max_size, warnings)) {
-    config.max_export_batch_size = static_cast<size_t>(*v);
-  }
+  const std::optional<long long> batch =
+      readNumber(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, max_size, warnings);
+  if (batch) config.max_export_batch_size = static_cast<size_t>(*batch);
   if (auto v = readNumber(env, "TRACECAR_EXPORTER_NICE", 0, kMaxThreadNice, warnings)) {
     config.thread_nice = static_cast<int>(*v);
   }
-  if (config.max_export_batch_size > config.max_queue_size) {
+  if (config.max_export_batch_size > config.max_queue_size && !batch) {
+    // A queue smaller than the default batch brings the batch size down with it.
+    config.max_export_batch_size = config.max_queue_size;
+  } else if (config.max_export_batch_size > config.max_queue_size) {
     // The spec requires batch <= queue; a bigger batch could never fill.
     warnings.push_back("OTEL_BSP_MAX_EXPORT_BATCH_SIZE=" +
                        std::to_string(config.max_export_batch_size) +

@@ -25,7 +25,7 @@ std::optional<std::string> percentDecoded(std::string_view in) {
 void setFromVariable(const EnvLookup& env, std::string_view variable, std::string_view key,
                      Attributes& attributes) {
   const std::optional<std::string> value = env(variable);
-  if (value && !value->empty()) attributes.set(key, *value, kUnlimited);
+  if (value && !ascii::trimOws(*value).empty()) attributes.set(key, *value, kUnlimited);
 }
 
 void addResourceAttributes(std::string_view list, Attributes& attributes,
@@ -76,7 +76,9 @@ Resource Resource::fromEnvironment(const EnvLookup& env, std::string_view tracec
   if (const std::optional<std::string> list = env("OTEL_RESOURCE_ATTRIBUTES")) {
     addResourceAttributes(*list, attributes, warnings);
   }
-  if (const std::optional<std::string> name = env("OTEL_SERVICE_NAME"); name && !name->empty()) {
+  // Empty or blank: unset, like every variable.
+  if (const std::optional<std::string> name = env("OTEL_SERVICE_NAME");
+      name && !ascii::trimOws(*name).empty()) {
     attributes.set("service.name", *name, kUnlimited);
   }
   return resource;

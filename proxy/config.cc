@@ -4,6 +4,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <span>
@@ -254,6 +255,12 @@ void readOtelSettings(const exporter::EnvLookup& env, const FileEnvLayer& file,
 }
 
 std::optional<std::string> readWholeFile(const std::string& path, std::string& error) {
+  // A directory opens and reads as nothing: it would pass for an empty file (every default).
+  std::error_code code;
+  if (std::filesystem::is_directory(path, code)) {
+    error = path + ": cannot read the configuration file: it is a directory (name the file in it)";
+    return std::nullopt;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = path + ": cannot read the configuration file: " + std::strerror(errno);

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "exporter/otlp_config.h"
+#include "exporter/span.h"
 #include "propagation/percent_encoding.h"
 #include "proxy/config_yaml.h"
 #include "sampling/rate_limiter.h"
@@ -635,22 +636,34 @@ void readHeaders(FileReader& r, const Entry& entry) {
   }
 }
 
+// The offset of the first byte of text that is not part of well-formed UTF-8; npos when none.
+size_t firstNonUtf8(std::string_view text) {
+  if (exporter::utf8::isValid(text)) return std::string_view::npos;
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const size_t n = c < 0x80            ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
+    if (n == 0 || n > text.size() - i || !exporter::utf8::isValid(text.substr(i, n))) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
 // The OTel rule (a batch no larger than the queue) is a clamp with a warning for variables. In
-// the file, where both values sit side by side, a larger batch is an error; a queue set below
-// the default batch size brings the batch size down with it, silently.
+// the file, where both values sit side by side, a larger batch is an error. (A queue below the
+// default batch size brings the batch size down with it, silently: BatchConfig::fromEnv, once
+// every layer is read.)
 void checkBatchFitsQueue(FileReader& r) {
   auto& variables = r.layer().variables;
   const auto queue = variables.find("OTEL_BSP_MAX_QUEUE_SIZE");
   if (queue == variables.end()) return;
   const long long queue_size = std::stoll(queue->second.text);
   const auto batch = variables.find("OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
-  if (batch == variables.end()) {
-    if (static_cast<size_t>(queue_size) < exporter::BatchConfig{}.max_export_batch_size) {
-      variables["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] = FileEnvLayer::Value{
-          queue->second.text, "exporter.batch.max_export_batch_size", queue->second.location};
-    }
-    return;
-  }
+  if (batch == variables.end()) return;
   if (std::stoll(batch->second.text) > queue_size) {
     r.loaded().errors.push_back(batch->second.location + ": " + batch->second.key +
                                 ": must not be larger than exporter.batch.max_queue_size (" +
@@ -748,6 +761,17 @@ std::string ipv6Hint(std::string_view text, const YAML::Mark& mark) {
 void readConfigFile(std::string_view name, std::string_view text, LoadedConfig& loaded,
                     FileEnvLayer& env_layer) {
   FileReader r(name, loaded, env_layer);
+  // YAML is UTF-8 here; other bytes would reach span attributes and be dropped or replaced.
+  if (const size_t bad = firstNonUtf8(text); bad != std::string_view::npos) {
+    const std::string_view before = text.substr(0, bad);
+    const size_t newline = before.rfind('\n');
+    YAML::Mark mark;
+    mark.pos = static_cast<int>(bad);
+    mark.line = static_cast<int>(std::count(before.begin(), before.end(), '\n'));
+    mark.column = static_cast<int>(newline == std::string_view::npos ? bad : bad - newline - 1);
+    r.error(mark, "", "not UTF-8 (a configuration file is UTF-8 text)");
+    return;
+  }
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(std::string(text));

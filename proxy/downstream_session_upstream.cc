@@ -156,8 +156,9 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   }
   if (timer_mode_ == TimerMode::kResponse) stopTimer();
   if (status == 101 && !ex_.upgrade_requested) {
-    // A protocol switch nobody asked for.
+    // A protocol switch nobody asked for: a failure of the upstream's, counted like the others.
     releaseUpstream(false);
+    DataPathCounters::add(context_.counters().upstream_failures);
     onUpstreamFailed(UpstreamFailure::kBadResponse, false);
     return true;
   }

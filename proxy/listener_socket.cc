@@ -27,7 +27,7 @@ absl::Status socketError(const DataPathAddress& address, std::string_view what, 
 
 }  // namespace
 
-absl::StatusOr<int> openListenSocket(const DataPathAddress& address) {
+absl::StatusOr<int> openListenSocket(const DataPathAddress& address, int backlog, bool first) {
   sockaddr_storage storage{};
   socklen_t length = 0;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
@@ -44,9 +44,28 @@ absl::StatusOr<int> openListenSocket(const DataPathAddress& address) {
     return absl::InvalidArgumentError("listening on " + describe(address) +
                                       ": not an IP address");
   }
+  const int on = 1;
+  const auto* where = reinterpret_cast<const sockaddr*>(&storage);
+  if (first && address.port != 0) {
+    // SO_REUSEADDR only: connections in TIME_WAIT do not hold the port, a listener does.
+    const int probe = ::socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) return socketError(address, "socket", errno);
+    int error = 0;
+    if (::setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        ::bind(probe, where, length) != 0) {
+      error = errno;
+    }
+    ::close(probe);
+    if (error == EADDRINUSE) {
+      return absl::UnavailableError(
+          "listening on " + describe(address) +
+          ": the address is already in use (by another process, or by another of tracecar's "
+          "listeners)");
+    }
+    if (error != 0) return socketError(address, "bind", error);
+  }
   const int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return socketError(address, "socket", errno);
-  const int on = 1;
   auto fail = [&](std::string_view what) {
     const int error = errno;
     ::close(fd);
@@ -59,10 +78,11 @@ absl::StatusOr<int> openListenSocket(const DataPathAddress& address) {
   if (!any_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
     return fail("SO_REUSEPORT");
   }
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&storage), length) != 0) return fail("bind");
+  if (::bind(fd, where, length) != 0) return fail("bind");
   if (any_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
     return fail("SO_REUSEPORT");
   }
+  if (::listen(fd, backlog) != 0) return fail("listen");
   return fd;
 }
 

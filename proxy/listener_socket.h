@@ -13,11 +13,17 @@
 namespace tracecar::proxy {
 
 // Opens a TCP socket bound to address (an IP literal) with SO_REUSEADDR and SO_REUSEPORT,
-// non-blocking and close-on-exec, not yet listening: each worker listens on its own socket of
-// the same port and the kernel spreads connections among them. Port 0 takes a free port (bound
-// before SO_REUSEPORT is set, so no other reuse-port group can share it); the other workers'
-// sockets then bind to the port it got.
-absl::StatusOr<int> openListenSocket(const DataPathAddress& address);
+// non-blocking and close-on-exec, listening with backlog: each worker listens on its own socket
+// of the same port and the kernel spreads connections among them. Port 0 takes a free port
+// (bound before SO_REUSEPORT is set, so no other reuse-port group can share it); the other
+// workers' sockets then bind to the port it got.
+//
+// first: the group's first socket. SO_REUSEPORT would let it join sockets already listening on
+// a fixed port (another tracecar, any process of the same user, or another listener of this one)
+// and take part of their connections; so a socket without SO_REUSEPORT is bound there first, and
+// an address in use is an error (EADDRINUSE). Listening at once is what makes this process's own
+// earlier listeners count.
+absl::StatusOr<int> openListenSocket(const DataPathAddress& address, int backlog, bool first);
 // The port a socket is bound to; 0 on error.
 uint16_t boundPort(int fd) noexcept;
 

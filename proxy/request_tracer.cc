@@ -323,7 +323,10 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
   const semconv::RequestTarget target =
       semconv::splitRequestTarget(request.target, request.method == "CONNECT");
   const bool grpc = isGrpc(request, target);
-  if (grpc) traced.grpc_ = std::make_unique<TracedRequest::Grpc>();
+  if (grpc) {
+    traced.grpc_ = std::make_unique<TracedRequest::Grpc>();
+    traced.grpc_->rpc_name = kind != SpanKind::kServer;
+  }
   if (kind == SpanKind::kServer && routes_ != nullptr) {
     if (target.form == semconv::TargetForm::kOrigin ||
         target.form == semconv::TargetForm::kAbsolute) {
@@ -336,6 +339,7 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
       // cannot mint routes past the heuristic cap; a configured template wins.
       if (grpc && route.source == http::RouteSource::kHeuristic) {
         traced.grpc_->route.assign(target.path);
+        traced.grpc_->rpc_name = true;
         traced.route_ = traced.grpc_->route;
         traced.route_source_ = http::RouteSource::kTemplate;
       }
@@ -417,7 +421,7 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
   if (!trace_state.empty()) trace_state.serialize(record->trace_state);
   const std::optional<semconv::GrpcMethod> grpc =
       traced.grpc_ ? semconv::parseGrpcPath(target.path) : std::nullopt;
-  if (grpc) {
+  if (grpc && traced.grpc_->rpc_name) {
     // RPC spans are named "{rpc.service}/{rpc.method}".
     record->name.append(grpc->service).append("/").append(grpc->method);
   } else {

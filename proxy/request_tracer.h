@@ -182,6 +182,10 @@ class TracedRequest {
   struct Grpc {
     std::string route;
     std::optional<int> status;
+    // The span is named "{rpc.service}/{rpc.method}": a CLIENT span (the app's own call), or a
+    // SERVER span whose method path was admitted under the route cap. Otherwise any client could
+    // mint span names past the cap by sending content-type application/grpc.
+    bool rpc_name = false;
   };
   std::unique_ptr<Grpc> grpc_;
   semconv::HttpMethod method_;

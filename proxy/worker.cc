@@ -235,7 +235,7 @@ absl::Status WorkerPool::start() {
     DataPathAddress address =
         role == ListenerRole::kInbound ? settings_.inbound : settings_.outbound;
     for (size_t w = 0; w < n; ++w) {
-      absl::StatusOr<int> fd = openListenSocket(address);
+      absl::StatusOr<int> fd = openListenSocket(address, settings_.listen_backlog, w == 0);
       if (!fd.ok()) {
         closeAll();
         ports_.fill(0);
@@ -255,11 +255,15 @@ absl::Status WorkerPool::start() {
     // Best effort: a host without IPv6 (or with the port taken on ::1) has the IPv4 one only.
     outbound_ipv6_loopback_ = true;
     for (size_t w = 0; w < n && outbound_ipv6_loopback_; ++w) {
-      absl::StatusOr<int> fd = openListenSocket(DataPathAddress{"::1", ports_[outbound]});
+      absl::StatusOr<int> fd = openListenSocket(DataPathAddress{"::1", ports_[outbound]},
+                                                settings_.listen_backlog, w == 0);
       if (fd.ok()) {
         fds[w][Worker::kOutboundIpv6Loopback] = *fd;
         continue;
       }
+      log(LogLevel::kInfo, "proxy",
+          "the outbound listener listens on 127.0.0.1:" + std::to_string(ports_[outbound]) +
+              " only: " + std::string(fd.status().message()));
       outbound_ipv6_loopback_ = false;
       for (auto& worker_fds : fds) {
         int& extra = worker_fds[Worker::kOutboundIpv6Loopback];

@@ -1,7 +1,11 @@
 // The HTTP/1.1 data path end to end: forwarding, framing, pipelining, hop-by-hop fields,
 // streaming with bounded memory, keep-alive pools, observers, drain, workers.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -564,7 +568,54 @@ TEST_F(DataPathTest, StartFailsWhenThePortIsTaken) {
   proxy::WorkerPool other(s);
   const absl::Status status = other.start();
   EXPECT_FALSE(status.ok());
-  EXPECT_NE(status.message().find("bind"), std::string_view::npos) << status;
+  EXPECT_NE(status.message().find("already in use"), std::string_view::npos) << status;
+}
+
+// SO_REUSEPORT would let a second tracecar (or any process of the same user) join a running
+// one's listeners and take part of their connections: a port in use is an error instead.
+TEST_F(DataPathTest, ASecondProxyCannotJoinTheListenersOfARunningOne) {
+  startProxy();
+  proxy::DataPathSettings s = settings();
+  s.inbound = {"127.0.0.1", inboundPort()};
+  proxy::WorkerPool other(s);
+  const absl::Status status = other.start();
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(status.message(), "listening on 127.0.0.1:" + std::to_string(inboundPort()) +
+                                  ": the address is already in use (by another process, or by "
+                                  "another of tracecar's listeners)");
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(curl({inboundUrl("/status/200")}).exit_code, 0);
+  EXPECT_EQ(counters().requests_total[0], 10u);
+}
+
+// The outbound listener on 127.0.0.1 also listens on [::1] at its port, unless that address is
+// another listener's: it must not share the inbound listener's connections.
+TEST_F(DataPathTest, TheOutboundListenersIpv6TwinLeavesTheInboundListenersAddressAlone) {
+  const int probe = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in6 any{};
+  any.sin6_family = AF_INET6;
+  any.sin6_addr = in6addr_loopback;
+  socklen_t length = sizeof any;
+  if (probe < 0 || ::bind(probe, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0 ||
+      ::getsockname(probe, reinterpret_cast<sockaddr*>(&any), &length) != 0) {
+    if (probe >= 0) ::close(probe);
+    GTEST_SKIP() << "no IPv6 loopback";
+  }
+  const uint16_t port = ntohs(any.sin6_port);
+  ::close(probe);
+  proxy::DataPathSettings s = settings();
+  s.workers = 2;
+  s.inbound = {"::1", port};
+  s.outbound = {"127.0.0.1", port};
+  startProxy(s);
+  for (int i = 0; i < 20; ++i) {
+    RawConnection c(port, "::1");
+    ASSERT_TRUE(c.send("GET /status/200 HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n"));
+    const std::optional<RawResponse> response = c.readResponse();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 200);
+  }
+  EXPECT_EQ(counters().requests_total[0], 20u);  // all of them on the inbound listener
+  EXPECT_EQ(counters().requests_total[1], 0u);
 }
 
 }  // namespace

@@ -247,6 +247,7 @@ TEST_F(DataPathTunnelTest, UnrequestedSwitchingProtocolsIs502) {
   EXPECT_EQ(response->status, 502);
   EXPECT_EQ(response->body, "malformed response from upstream\n");
   EXPECT_EQ(counters().tunnels, 0u);
+  EXPECT_EQ(counters().upstream_failures, 1u);  // like any other bad answer
   // The connection goes on: the next request is answered.
   ASSERT_TRUE(c.send("GET /echo HTTP/1.1\r\nHost: a\r\n\r\n"));
   const std::optional<RawResponse> next = c.readResponse();

@@ -133,11 +133,11 @@ TEST(BatchConfig, BatchLargerThanQueueIsClampedWithWarning) {
   EXPECT_NE(warnings[0].find("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"), std::string::npos);
 }
 
-TEST(BatchConfig, DefaultBatchIsClampedToSmallQueue) {
+TEST(BatchConfig, DefaultBatchIsClampedToSmallQueueWithoutAWarning) {
   std::vector<std::string> warnings;
   const BatchConfig c = read({{"OTEL_BSP_MAX_QUEUE_SIZE", "100"}}, warnings);
   EXPECT_EQ(c.max_export_batch_size, 100u);
-  EXPECT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(warnings.empty()) << warnings.front();  // nobody set the batch size
 }
 
 }  // namespace

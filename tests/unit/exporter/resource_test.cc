@@ -65,6 +65,14 @@ TEST(Resource, EmptyOtelServiceNameIsIgnored) {
   EXPECT_EQ(valueOf(b, "service.name"), "cart");
 }
 
+TEST(Resource, BlankVariablesAreIgnored) {
+  const Built b = build({{"OTEL_SERVICE_NAME", " \t"},
+                         {"K8S_POD_NAME", " "},
+                         {"OTEL_RESOURCE_ATTRIBUTES", "service.name=cart"}});
+  EXPECT_EQ(valueOf(b, "service.name"), "cart");
+  EXPECT_EQ(valueOf(b, "k8s.pod.name"), "<absent>");
+}
+
 TEST(Resource, ResourceAttributesAreTrimmedAndPercentDecoded) {
   const Built b = build({{"OTEL_RESOURCE_ATTRIBUTES",
                           " deployment.environment = prod , team=a%20b%2Cc,k%3Dx=v,eq=a=b,"

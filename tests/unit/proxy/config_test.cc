@@ -176,6 +176,51 @@ TEST(ProxyConfigPrecedence, EnvOverridesFileBatchSettings) {
   EXPECT_THAT(loaded.warnings, IsEmpty());
 }
 
+// The batch size follows the queue size that won, not the file's when the environment set
+// another.
+TEST(ProxyConfigPrecedence, TheDefaultBatchSizeFollowsTheEffectiveQueueSize) {
+  const std::string yaml = "exporter:\n  batch:\n    max_queue_size: 100\n";
+  const LoadedConfig bigger = load(yaml, {{"OTEL_BSP_MAX_QUEUE_SIZE", "5000"}});
+  ASSERT_TRUE(bigger.ok());
+  EXPECT_EQ(bigger.config.exporter.batch.max_queue_size, 5000u);
+  EXPECT_EQ(bigger.config.exporter.batch.max_export_batch_size, 512u);
+  EXPECT_THAT(bigger.warnings, IsEmpty());
+  EXPECT_EQ(bigger.origin("exporter.batch.max_export_batch_size").source, Source::kDefault);
+
+  const LoadedConfig smaller = load(yaml, {{"OTEL_BSP_MAX_QUEUE_SIZE", "50"}});
+  ASSERT_TRUE(smaller.ok());
+  EXPECT_EQ(smaller.config.exporter.batch.max_export_batch_size, 50u);
+  EXPECT_THAT(smaller.warnings, IsEmpty());
+}
+
+TEST(ProxyConfigPrecedence, ABlankServiceNameVariableLeavesTheFilesName) {
+  const LoadedConfig loaded =
+      load("tracing:\n  service_name: filesvc\n", {{"OTEL_SERVICE_NAME", " "}});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(attribute(loaded, "service.name"), "filesvc");
+  EXPECT_EQ(loaded.origin("resource.service.name").detail, "test.yaml:2");
+}
+
+TEST(ProxyConfigErrors, AFileThatIsNotUtf8IsAnErrorAtItsFirstBadByte) {
+  const LoadedConfig loaded = load("tracing:\n  service_name: \"caf\xe9\"\n");
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_EQ(loaded.errors[0], "test.yaml:2:21: not UTF-8 (a configuration file is UTF-8 text)");
+  // Well-formed multi-byte text is fine.
+  const LoadedConfig utf8 = load("tracing:\n  service_name: \"caf\xc3\xa9\"\n");
+  ASSERT_TRUE(utf8.ok()) << utf8.errors.front();
+  EXPECT_EQ(attribute(utf8, "service.name"), "caf\xc3\xa9");
+}
+
+TEST(ProxyConfigErrors, ADirectoryIsNotAConfigurationFile) {
+  ConfigFlags flags;
+  flags.config_file = ::testing::TempDir();
+  const LoadedConfig loaded = loadWithoutFile({}, flags);
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_EQ(loaded.errors[0], ::testing::TempDir() +
+                                  ": cannot read the configuration file: it is a directory "
+                                  "(name the file in it)");
+}
+
 TEST(ProxyConfigPrecedence, ExportThreadNiceFromTheFileAndTheEnvironment) {
   const std::string yaml = "exporter:\n  thread_nice: 5\n";
   const LoadedConfig from_file = load(yaml);

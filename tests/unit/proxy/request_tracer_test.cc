@@ -856,6 +856,38 @@ TEST(ServerSpanTest, HeuristicRouteNamesTheSpanButIsNotHttpRoute) {
   EXPECT_EQ(outcome.route, "/orders/{id}");
 }
 
+// A gRPC method path is admitted under the route cap: past it, the span is named like any
+// request, so a client sending content-type application/grpc cannot mint span names.
+TEST(ServerSpanTest, GrpcSpanNamesAreBoundedByTheRouteCap) {
+  propagation::CompositePropagator propagator;
+  RequestTracingConfig config;
+  CollectingSink sink;
+  propagation::IdGenerator ids(7);
+  const sampling::Sampler sampler;
+  const sampling::TrustPolicy trust;
+  http::RouteResolver routes(routeMatcher(), 1);
+  RequestTracer tracer(propagator, &routes, config, sampler, trust, sink, &ids);
+  for (const char* path : {"/pkg.Svc/First", "/pkg.Svc/Second", "/users/7"}) {
+    Request r("POST", path, {{"content-type", "application/grpc"}});
+    TracedRequest traced = tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+    traced.onResponseHead(200);
+    (void)traced.end(kEnd);
+  }
+  ASSERT_EQ(sink.spans.size(), 3u);
+  EXPECT_EQ(sink.spans[0]->name, "pkg.Svc/First");  // admitted: its route
+  EXPECT_EQ(str(*sink.spans[0], attr::kHttpRoute), "/pkg.Svc/First");
+  EXPECT_EQ(sink.spans[1]->name, "POST /{other}");  // past the cap
+  EXPECT_EQ(str(*sink.spans[1], attr::kRpcMethod), "Second");
+  EXPECT_EQ(sink.spans[2]->name, "POST /users/{id}");  // a configured template wins
+}
+
+TEST(ClientSpanTest, GrpcClientSpansKeepTheRpcName) {
+  Tracing t;
+  Request r("POST", "/pkg.Svc/Call", {{"content-type", "application/grpc"}});
+  (void)serve(t, r, 200, SpanKind::kClient);
+  EXPECT_EQ(t.sink.spans.at(0)->name, "pkg.Svc/Call");
+}
+
 TEST(ServerSpanTest, NoRouteResolverMeansMethodAloneAsName) {
   propagation::CompositePropagator propagator;
   RequestTracingConfig config;
