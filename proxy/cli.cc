@@ -117,7 +117,7 @@ int runCli(int argc, char** argv) noexcept {
         "                                      jaeger | none\n"
         "  OTEL_TRACES_EXPORTER                otlp | console | none (default: otlp when an\n"
         "                                      endpoint is set, else console)\n"
-        "  OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, _PROTOCOL (http/protobuf | http/json), _HEADERS,\n"
+        "  OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, _PROTOCOL (http/protobuf | http/json | grpc), _HEADERS,\n"
         "    _TIMEOUT, _COMPRESSION (gzip), _CERTIFICATE, _CLIENT_KEY, _CLIENT_CERTIFICATE\n"
         "  OTEL_BSP_SCHEDULE_DELAY, _EXPORT_TIMEOUT, _MAX_QUEUE_SIZE, _MAX_EXPORT_BATCH_SIZE\n"
         "  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT,\n"

@@ -8,6 +8,7 @@
 #include <set>
 #include <system_error>
 
+#include "base/ascii.h"
 #include "exporter/otlp_config.h"
 #include "exporter/span.h"
 #include "propagation/percent_encoding.h"
@@ -616,6 +617,15 @@ void readSampling(FileReader& r, const Entry& entry) {
 void readHeaders(FileReader& r, const Entry& entry) {
   r.layer().headers.clear();
   for (const auto& [header, element] : r.stringMap(entry)) {
+    // Field names are case-insensitive: X-Api-Key and x-api-key are one header.
+    const auto same = std::find_if(
+        r.layer().headers.begin(), r.layer().headers.end(),
+        [&](const FileEnvLayer::Pair& seen) { return ascii::equalsIgnoreCase(seen.key, header.key); });
+    if (same != r.layer().headers.end()) {
+      r.error(element, "header \"" + header.key + "\" is given twice (as \"" + same->key +
+                           "\"; field names are case-insensitive)");
+      continue;
+    }
     std::string encoded = header.key + "=";
     propagation::appendPercentEncoded(header.value, encoded, [](char c) {
       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -417,7 +417,7 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
   static constexpr std::array<std::string_view, kRoles> kDurationNames{
       "http_server_request_duration_seconds", "http_client_request_duration_seconds"};
   static constexpr std::array<std::string_view, kRoles> kDurationHelp{
-      "Duration of HTTP server requests (inbound and outbound listeners, as received).",
+      "Duration of HTTP server requests (received on the inbound listener).",
       "Duration of HTTP client requests (sent by tracecar to an upstream)."};
   for (size_t r = 0; r < kRoles; ++r) {
     MetricFamily f = family(std::string(kDurationNames[r]), std::string(kDurationHelp[r]),

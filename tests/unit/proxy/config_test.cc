@@ -685,6 +685,9 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"exporter:\n  headers:\n    bad name: x\n",
                   "test.yaml:3:15: exporter.headers.bad name: the key is not an HTTP header "
                   "name (token)"},
+        ErrorCase{"exporter:\n  headers:\n    X-Api-Key: a\n    x-api-key: b\n",
+                  "test.yaml:4:16: exporter.headers.x-api-key: header \"x-api-key\" is given "
+                  "twice (as \"X-Api-Key\"; field names are case-insensitive)"},
         ErrorCase{"exporter:\n  headers:\n    content-type: text/plain\n",
                   "test.yaml:3:19: exporter.headers.content-type: the exporter sets this header "
                   "itself"},
