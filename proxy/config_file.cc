@@ -618,9 +618,13 @@ void readHeaders(FileReader& r, const Entry& entry) {
   r.layer().headers.clear();
   for (const auto& [header, element] : r.stringMap(entry)) {
     // Field names are case-insensitive: X-Api-Key and x-api-key are one header.
-    const auto same = std::find_if(
-        r.layer().headers.begin(), r.layer().headers.end(),
-        [&](const FileEnvLayer::Pair& seen) { return ascii::equalsIgnoreCase(seen.key, header.key); });
+    // Captured by name: clang 14 cannot capture a structured binding.
+    const std::string& name = header.key;
+    const auto same =
+        std::find_if(r.layer().headers.begin(), r.layer().headers.end(),
+                     [&name](const FileEnvLayer::Pair& seen) {
+                       return ascii::equalsIgnoreCase(seen.key, name);
+                     });
     if (same != r.layer().headers.end()) {
       r.error(element, "header \"" + header.key + "\" is given twice (as \"" + same->key +
                            "\"; field names are case-insensitive)");
