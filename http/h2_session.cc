@@ -393,6 +393,22 @@ absl::Status H2Session::Impl::resetStream(int32_t id, H2ErrorCode code) noexcept
   return absl::OkStatus();
 }
 
+void H2Session::Impl::stopRequestBody(int32_t id) noexcept {
+  Stream* st = find(id);
+  if (st == nullptr || dead_ || s_.kind_ != Kind::kServer) return;
+  st->stop_request = true;
+  if (st->local_ended) stopRequestIfAsked(id, *st);
+}
+
+void H2Session::Impl::stopRequestIfAsked(int32_t id, Stream& st) noexcept {
+  if (!st.stop_request || st.peer_reset || st.local_reset) return;
+  st.stop_request = false;
+  // 1: the client ended its request already; the stream closes by itself.
+  if (nghttp2_session_get_stream_remote_close(session_, id) != 0) return;
+  (void)nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id,
+                                  fromCode(H2ErrorCode::kNoError));
+}
+
 void H2Session::Impl::sendGoaway(H2ErrorCode code) noexcept {
   if (dead_) return;
   local_goaway_ = true;
@@ -488,6 +504,8 @@ absl::Status H2Session::resetStream(int32_t stream_id, H2ErrorCode code) noexcep
 }
 void H2Session::sendGoaway(H2ErrorCode code) noexcept { impl_->sendGoaway(code); }
 void H2Session::sendShutdownNotice() noexcept { impl_->sendShutdownNotice(); }
+void H2Session::stopRequestBody(int32_t stream_id) noexcept { impl_->stopRequestBody(stream_id); }
+bool H2Session::receivingHeaderBlock() const noexcept { return impl_->receivingHeaderBlock(); }
 void H2Session::consume(int32_t stream_id, size_t bytes) noexcept {
   impl_->consume(stream_id, bytes);
 }

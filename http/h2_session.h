@@ -127,6 +127,9 @@ class H2SessionCallbacks {
   virtual void onConnectionError(std::string_view reason) = 0;
   // The peer's SETTINGS arrived (peerMaxConcurrentStreams() may have changed).
   virtual void onPeerSettings() {}
+  // Server: a request's header list was over max_header_list_bytes. The session answered it 431
+  // itself and no other event comes for the stream; the owner only counts it.
+  virtual void onRequestHeadersTooLarge(int32_t /*stream_id*/) {}
 };
 
 // HTTP/2 over nghttp2, server or client: bytes in (receive), events out (callbacks), frames
@@ -169,6 +172,10 @@ class H2Session {
   // Ends the stream with trailers, after the body submitted so far.
   absl::Status submitTrailers(int32_t stream_id, const HeaderMap& trailers) noexcept;
   absl::Status resetStream(int32_t stream_id, H2ErrorCode code) noexcept;
+  // Server: the response does not need the rest of the request. Once the response's END_STREAM
+  // went out, a request not ended yet is stopped with RST_STREAM NO_ERROR (RFC 9113 section
+  // 8.1), so the stream does not stay half-open; it still closes as kDone.
+  void stopRequestBody(int32_t stream_id) noexcept;
   // GOAWAY naming the last stream the peer opened that we processed: streams up to it go on,
   // later ones are refused. With kNoError this is a graceful drain.
   void sendGoaway(H2ErrorCode code = H2ErrorCode::kNoError) noexcept;
@@ -184,6 +191,9 @@ class H2Session {
   uint32_t peerMaxConcurrentStreams() const noexcept;
   bool canOpenStream() const noexcept;
   bool goawayReceived() const noexcept { return goaway_received_; }
+  // A HEADERS frame came without END_HEADERS and its last CONTINUATION has not: until it does,
+  // no other frame may come on the connection (RFC 9113 section 6.10), so the owner bounds it.
+  bool receivingHeaderBlock() const noexcept;
   const H2Counters& counters() const noexcept { return counters_; }
   Kind kind() const noexcept { return kind_; }
 

@@ -174,8 +174,10 @@ int H2Session::Impl::onBeginFrame(const nghttp2_frame_hd* hd) {
     case NGHTTP2_HEADERS:
       rx_block_bytes_ = hd->length;
       rx_continuations_ = 0;
+      rx_block_open_ = (hd->flags & NGHTTP2_FLAG_END_HEADERS) == 0;
       break;
     case NGHTTP2_CONTINUATION:
+      rx_block_open_ = (hd->flags & NGHTTP2_FLAG_END_HEADERS) == 0;
       rx_block_bytes_ += hd->length;
       // A compressed block cannot be much larger than the list it decodes to: one frame of
       // slack over the limit, or too many frames, is a flood rather than a big request.
@@ -266,6 +268,9 @@ void H2Session::Impl::finishHeaderBlock(const nghttp2_frame* frame) {
       static const nghttp2_nv kNv[] = {{bytes(":status"), bytes("431"), 7, 3, kNoCopy},
                                        {bytes("content-length"), bytes("0"), 14, 1, kNoCopy}};
       nghttp2_submit_response(session_, id, kNv, std::size(kNv), nullptr);
+      // Its body, if one follows, is not wanted.
+      if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) st->stop_request = true;
+      s_.callbacks_.onRequestHeadersTooLarge(id);
     } else {
       st->ignore = true;
       st->too_large_reset = true;
@@ -363,7 +368,10 @@ int H2Session::Impl::onFrameSend(const nghttp2_frame* frame) {
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
     st->local_ended = true;
-  } else if (frame->hd.type == NGHTTP2_RST_STREAM) {
+    stopRequestIfAsked(frame->hd.stream_id, *st);
+  } else if (frame->hd.type == NGHTTP2_RST_STREAM &&
+             !(st->local_ended && frame->rst_stream.error_code == NGHTTP2_NO_ERROR)) {
+    // A NO_ERROR reset after our END_STREAM only stops the request: the exchange was done.
     st->local_reset = true;
   }
   return 0;

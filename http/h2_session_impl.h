@@ -156,6 +156,7 @@ class H2Session::Impl {
     bool peer_reset = false;
     bool local_reset = false;
     bool too_large_reset = false;
+    bool stop_request = false;  // stopRequestBody(): RST_STREAM NO_ERROR after our END_STREAM
   };
 
   explicit Impl(H2Session& owner) noexcept : s_(owner) {}
@@ -179,8 +180,10 @@ class H2Session::Impl {
   absl::Status submitData(int32_t id, std::string_view data, bool end_stream) noexcept;
   absl::Status submitTrailers(int32_t id, const HeaderMap& trailers) noexcept;
   absl::Status resetStream(int32_t id, H2ErrorCode code) noexcept;
+  void stopRequestBody(int32_t id) noexcept;
   void sendGoaway(H2ErrorCode code) noexcept;
   void sendShutdownNotice() noexcept;
+  bool receivingHeaderBlock() const noexcept { return rx_block_open_; }
   void consume(int32_t id, size_t bytes) noexcept;
   size_t pendingData(int32_t id) const noexcept;
   size_t openStreams() const noexcept { return known_streams_; }
@@ -209,6 +212,8 @@ class H2Session::Impl {
   void die(H2ErrorCode code, std::string reason) noexcept;
   void reportFailure(std::string reason) noexcept;
   void finishHeaderBlock(const nghttp2_frame* frame);
+  // The stream's END_STREAM went out: a request still open is stopped if the owner asked.
+  void stopRequestIfAsked(int32_t id, Stream& st) noexcept;
   void closeStream(int32_t id, uint32_t code);
 
   // nghttp2 events, each behind a noexcept wrapper that turns an exception into a failure.
@@ -244,6 +249,7 @@ class H2Session::Impl {
   bool rx_too_large_ = false;
   size_t rx_block_bytes_ = 0;  // compressed: HEADERS + CONTINUATION payloads
   uint32_t rx_continuations_ = 0;
+  bool rx_block_open_ = false;  // the last HEADERS / CONTINUATION lacked END_HEADERS
   H2Head rx_head_;
   HeaderMap rx_trailers_map_;
 

@@ -47,6 +47,7 @@ LocalReplyReason localReplyReasonOf(UpstreamFailure failure) noexcept {
     case UpstreamFailure::kResponseTooLarge: return LocalReplyReason::kResponseTooLarge;
     case UpstreamFailure::kResolveFailed: return LocalReplyReason::kResolveFailed;
     case UpstreamFailure::kTlsFailed: return LocalReplyReason::kUpstreamTls;
+    case UpstreamFailure::kLoopDetected: return LocalReplyReason::kLoopDetected;
     case UpstreamFailure::kOther: break;
   }
   return LocalReplyReason::kUpstreamReset;
@@ -70,6 +71,7 @@ std::string_view localReplyReasonName(LocalReplyReason reason) noexcept {
     case LocalReplyReason::kConnectTimeout: return "connect_timeout";
     case LocalReplyReason::kResponseTimeout: return "response_timeout";
     case LocalReplyReason::kLoopDetected: return "loop_detected";
+    case LocalReplyReason::kNotImplemented: return "not_implemented";
     case LocalReplyReason::kObserver: return "observer";
     case LocalReplyReason::kCount: break;
   }

@@ -275,6 +275,10 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     if (response_ended_) {
       consumeDownstream(received_);  // a request body the upstream no longer reads
       discard_ = !request_ended_;
+      if (discard_) {
+        s_.session_->stopRequestBody(id_);
+        s_.scheduleFlush();
+      }
       return;
     }
     if (retryable && !response_started_ && !retried_) {
@@ -337,11 +341,14 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     request_.headers = std::move(head_.headers);
     const bool connect = request_.method == "CONNECT";
     request_.target = connect ? head_.authority : std::move(head_.path);
-    if (!head_.authority.empty() && !request_.headers.get("host")) {
-      request_.headers.add("host", head_.authority);
-    }
     if (connect || !head_.protocol.empty()) {
-      localReply(501, "CONNECT over HTTP/2 is not supported", LocalReplyReason::kBadRequest);
+      localReply(501, "CONNECT over HTTP/2 is not supported", LocalReplyReason::kNotImplemented);
+      return;
+    }
+    // What the HTTP/1.1 parser refuses before anyone sees the request is refused here too, with
+    // the same answers and counts: no observer exists yet, so no span carries any of it.
+    if (std::optional<LocalReply> refusal = checkHead()) {
+      localReply(refusal->status, refusal->reason, refusal->code);
       return;
     }
     const std::optional<RequestTargetParts> parts =
@@ -387,6 +394,45 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     upstream_head_.path = std::move(request_.target);
     upstream_head_.headers = std::move(request_.headers);
     acquire();
+  }
+
+  // The configured request limits (the header list's bytes are the codec's: it answers 431
+  // itself past them), then the authority. On success the head's Host is the authority:
+  // :authority when present (RFC 9113 section 8.3.1), else the host field.
+  std::optional<LocalReply> checkHead() {
+    const http::Http1Limits& limits = s_.context_.settings().request_limits;
+    if (request_.target.size() > limits.max_uri_length) {
+      return LocalReply{414, "request target too long", LocalReplyReason::kUriTooLong};
+    }
+    // Cookie crumbs (RFC 9113 section 8.2.3) are one field, as an HTTP/1.1 hop joins them.
+    size_t fields = request_.headers.size();
+    if (const size_t cookies = request_.headers.count("cookie"); cookies > 1) {
+      fields -= cookies - 1;
+    }
+    if (fields > limits.max_header_count) {
+      return LocalReply{431, "too many header fields", LocalReplyReason::kTooManyHeaders};
+    }
+    // At most one: nghttp2 resets a stream with two host fields (PROTOCOL_ERROR).
+    const size_t hosts = request_.headers.count("host");
+    std::string_view authority = head_.authority;
+    if (hosts == 1) {
+      const std::string_view host = *request_.headers.get("host");
+      // Two targets for one request: which one a hop believes is the client's choice.
+      if (!authority.empty() && !http::HeaderMap::nameEquals(host, authority)) {
+        return LocalReply{400, "host differs from :authority", LocalReplyReason::kBadRequest};
+      }
+      if (authority.empty()) authority = host;
+    }
+    // Userinfo included: credentials never go on, nor into a span.
+    if (!authority.empty() && !parseAuthority(authority).has_value()) {
+      return LocalReply{400, "invalid :authority", LocalReplyReason::kBadRequest};
+    }
+    if (hosts == 0 && !authority.empty()) {
+      request_.headers.add("host", authority);
+    } else if (hosts == 1 && !head_.authority.empty()) {
+      request_.headers.set("host", head_.authority);
+    }
+    return std::nullopt;
   }
 
   // The request goes to an HTTP/1.1 upstream: a request line from :method and :path, Host from
@@ -524,6 +570,9 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       head.headers.add("content-length", std::to_string(body.size()));
       if (s_.session_->submitResponse(id_, head, false).ok()) {
         (void)s_.session_->submitData(id_, body, true);
+        // The rest of the request goes nowhere: the client is told to stop once the answer is
+        // out, so the stream does not stay half-open (and the connection can idle out).
+        if (!request_ended_) s_.session_->stopRequestBody(id_);
       }
     } catch (...) {
       (void)s_.session_->resetStream(id_, H2ErrorCode::kInternalError);
@@ -750,6 +799,16 @@ void H2DownstreamSession::receive(std::string_view data) noexcept {
   for (int32_t id : starting) {
     if (Stream* stream = find(id)) stream->start();
   }
+  // A header block left open blocks the whole connection: it gets timeouts.request_header, as
+  // an HTTP/1.1 request head does.
+  if (!session_->receivingHeaderBlock()) {
+    header_block_due_ms_ = 0;
+  } else if (header_block_due_ms_ == 0) {
+    header_block_due_ms_ =
+        uv_now(context_.loop()) +
+        static_cast<uint64_t>(context_.settings().timeouts.header_read.count());
+    armDeadline(header_block_due_ms_);
+  }
   updateIdle();
   (void)status;  // a failed session's GOAWAY goes out with the flush, then it closes
   scheduleFlush();
@@ -787,6 +846,12 @@ void H2DownstreamSession::onHeaders(int32_t id, http::H2Head& head) {
   streams_[id] = std::move(stream);
   starting_.push_back(id);
   idle_at_ms_ = 0;
+  linger_at_ms_ = 0;
+}
+
+void H2DownstreamSession::onRequestHeadersTooLarge(int32_t /*id*/) {
+  // The codec answered 431: counted as the HTTP/1.1 parser's answer to a head over the limit.
+  context_.counters().localReply(listener_.role, LocalReplyReason::kHeadersTooLarge);
 }
 
 void H2DownstreamSession::onData(int32_t id, std::string_view data) {
@@ -897,7 +962,7 @@ void H2DownstreamSession::flush() noexcept {
       walking_responding_ = false;
     }
   }
-  if (session_->failed() || session_->finished()) {
+  if (ending_ || session_->failed() || session_->finished()) {
     if (!floods_counted_) {
       floods_counted_ = true;
       worker_.counters().add(worker_.counters().downstream, session_->counters());
@@ -956,10 +1021,22 @@ void H2DownstreamSession::onDeadline() noexcept {
     }
   }
   for (Stream* stream : expired) stream->onResponseTimeout();
+  if (header_block_due_ms_ != 0 && header_block_due_ms_ <= now) {
+    header_block_due_ms_ = 0;
+    context_.counters().timeout(DataPathTimeout::kHeaderRead);
+    endConnection(true);
+    return;
+  }
+  consider(header_block_due_ms_);
+  if (linger_at_ms_ != 0 && linger_at_ms_ <= now && streams_.empty()) {
+    linger_at_ms_ = 0;
+    endConnection(false);
+    return;
+  }
+  consider(linger_at_ms_);
   if (goaway_at_ms_ != 0 && goaway_at_ms_ <= now) {
     goaway_at_ms_ = 0;
-    session_->sendGoaway(H2ErrorCode::kNoError);
-    scheduleFlush();
+    sendFinalGoaway();
   }
   consider(goaway_at_ms_);
   if (idle_at_ms_ != 0 && streams_.empty()) {
@@ -967,16 +1044,38 @@ void H2DownstreamSession::onDeadline() noexcept {
     if (idle_at_ms_ + idle <= now) {
       context_.counters().timeout(DataPathTimeout::kDownstreamIdle);
       idle_at_ms_ = 0;
-      session_->sendGoaway(H2ErrorCode::kNoError);
-      scheduleFlush();
+      sendFinalGoaway();
     } else {
       consider(idle_at_ms_ + idle);
     }
   }
+  consider(linger_at_ms_);
   if (next != 0) armDeadline(next);
 }
 
+void H2DownstreamSession::sendFinalGoaway() noexcept {
+  session_->sendGoaway(H2ErrorCode::kNoError);
+  final_goaway_ = true;
+  lingerAfterGoaway();
+  scheduleFlush();
+}
+
+void H2DownstreamSession::lingerAfterGoaway() noexcept {
+  if (closed_ || !final_goaway_ || !streams_.empty() || linger_at_ms_ != 0) return;
+  linger_at_ms_ = uv_now(context_.loop()) +
+                  static_cast<uint64_t>(context_.settings().timeouts.linger.count());
+  armDeadline(linger_at_ms_);
+}
+
+void H2DownstreamSession::endConnection(bool goaway) noexcept {
+  if (closed_ || ending_ || !session_) return;
+  ending_ = true;
+  if (goaway) session_->sendGoaway(H2ErrorCode::kNoError);
+  scheduleFlush();
+}
+
 void H2DownstreamSession::updateIdle() noexcept {
+  lingerAfterGoaway();
   if (closed_ || !streams_.empty() || idle_at_ms_ != 0) return;
   idle_at_ms_ = uv_now(context_.loop());
   armDeadline(idle_at_ms_ +
@@ -989,7 +1088,7 @@ void H2DownstreamSession::drain() noexcept {
   if (closed_ || draining_ || !session_) return;
   draining_ = true;
   if (streams_.empty()) {
-    session_->sendGoaway(H2ErrorCode::kNoError);
+    sendFinalGoaway();
   } else {
     session_->sendShutdownNotice();
     goaway_at_ms_ = uv_now(context_.loop()) + kDrainGoawayDelayMs;

@@ -89,6 +89,7 @@ class H2DownstreamSession final : private DataPathSocketCallbacks,
   void onGoaway(int32_t last_stream_id, http::H2ErrorCode code,
                 std::string_view debug_data) override;
   void onConnectionError(std::string_view reason) override;
+  void onRequestHeadersTooLarge(int32_t id) override;
 
   Stream* find(int32_t id) noexcept;
   // Frames out: with the worker's write batch, or on the next loop turn.
@@ -106,6 +107,14 @@ class H2DownstreamSession final : private DataPathSocketCallbacks,
   static void onTimer(uv_timer_t* timer) noexcept;
   void onDeadline() noexcept;
   void updateIdle() noexcept;
+  // The GOAWAY after which no new stream is served (drain, idle). Once it went and no stream is
+  // left, the connection closes when nghttp2 is done, or after timeouts.linger at the latest: a
+  // client may keep a stream half-received (a header block never finished) or never close.
+  void sendFinalGoaway() noexcept;
+  void lingerAfterGoaway() noexcept;
+  // The connection cannot go on (a header block too slow, the linger after the final GOAWAY):
+  // its streams are reset, the GOAWAY (when asked) is written, then it closes.
+  void endConnection(bool goaway) noexcept;
 
   void abortStreams() noexcept;
   void closeConnection() noexcept;
@@ -135,11 +144,15 @@ class H2DownstreamSession final : private DataPathSocketCallbacks,
   uint64_t timer_due_ms_ = 0;  // loop time the timer is armed for (0: not armed)
   uint64_t idle_at_ms_ = 0;    // the connection has no stream since; 0 when it has some
   uint64_t goaway_at_ms_ = 0;  // drain: when the final GOAWAY goes
+  uint64_t header_block_due_ms_ = 0;  // a header block left open must be complete by then
+  uint64_t linger_at_ms_ = 0;  // after the final GOAWAY, no stream left: closed then
 
   bool flush_pending_ = false;
   bool receiving_ = false;
   bool closed_ = false;
   bool draining_ = false;
+  bool final_goaway_ = false;
+  bool ending_ = false;  // endConnection(): closes at the next flush
   bool counted_ = false;
   bool floods_counted_ = false;
   bool retired_ = false;

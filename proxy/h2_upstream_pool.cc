@@ -134,6 +134,11 @@ void H2UpstreamConnection::connectNext() noexcept {
   state_ = State::kConnecting;
   while (next_address_ < addresses_.size()) {
     const sockaddr_storage& address = addresses_[next_address_++];
+    if (context_.isOwnListener(address)) {
+      own_address_ = true;  // never connected to: the connection would come back to tracecar
+      continue;
+    }
+    connect_tried_ = true;
     auto* socket = new (std::nothrow) DataPathSocket(context_, *this);
     if (socket == nullptr) break;
     if (socket->init() < 0) {
@@ -147,7 +152,8 @@ void H2UpstreamConnection::connectNext() noexcept {
     socket->close();
   }
   // Every address failed at once: tell the waiters from a loop callback, not from acquire().
-  pending_failure_ = UpstreamFailure::kConnectionRefused;
+  pending_failure_ = own_address_ && !connect_tried_ ? UpstreamFailure::kLoopDetected
+                                            : UpstreamFailure::kConnectionRefused;
   state_ = State::kClosing;
   context_.post(*this);
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <unordered_set>
@@ -18,11 +19,14 @@ class H2DownstreamSession;
 // (for drain), its counters and the settings both sides advertise. Used on the worker's thread.
 class H2Worker {
  public:
+  // The downstream header list limit is the configured request limit
+  // (limits.request.max_header_bytes), whatever downstream says: a client is told it in
+  // SETTINGS_MAX_HEADER_LIST_SIZE and answered 431 past it, as an HTTP/1.1 client is.
   explicit H2Worker(WorkerContext& context, const http::H2Settings& downstream = {},
                     const http::H2Settings& upstream = {}) noexcept
       : context_(context),
         counters_(context.counters().h2),
-        downstream_settings_(downstream),
+        downstream_settings_(withRequestLimits(downstream, context.settings())),
         pool_(context, counters_, upstream) {}
   H2Worker(const H2Worker&) = delete;
   H2Worker& operator=(const H2Worker&) = delete;
@@ -42,6 +46,14 @@ class H2Worker {
   bool idle() const noexcept { return sessions_.empty() && pool_.empty(); }
 
  private:
+  static http::H2Settings withRequestLimits(http::H2Settings settings,
+                                            const DataPathSettings& data_path) noexcept {
+    // The configuration caps the limit at 16 MiB: it fits the 32-bit setting.
+    settings.max_header_list_bytes = static_cast<uint32_t>(
+        std::min<size_t>(data_path.request_limits.max_header_bytes, UINT32_MAX));
+    return settings;
+  }
+
   WorkerContext& context_;
   H2PathCounters& counters_;  // the worker's, in DataPathCounters
   http::H2Settings downstream_settings_;

@@ -374,6 +374,7 @@ std::string_view errorType(UpstreamFailure failure) noexcept {
     case UpstreamFailure::kResponseTooLarge: return "response_too_large";
     case UpstreamFailure::kResolveFailed: return "resolve_failed";
     case UpstreamFailure::kTlsFailed: return "tls_handshake_failed";
+    case UpstreamFailure::kLoopDetected: return "loop_detected";
     case UpstreamFailure::kOther: break;
   }
   return kOtherValue;
@@ -383,6 +384,7 @@ int localResponseStatus(UpstreamFailure failure) noexcept {
   switch (failure) {
     case UpstreamFailure::kConnectTimeout: return 503;
     case UpstreamFailure::kResponseTimeout: return 504;
+    case UpstreamFailure::kLoopDetected: return 508;
     default: return 502;
   }
 }
@@ -397,6 +399,7 @@ std::string_view failureReason(UpstreamFailure failure) noexcept {
     case UpstreamFailure::kResponseTooLarge: return "upstream response header too large";
     case UpstreamFailure::kResolveFailed: return "upstream host name did not resolve";
     case UpstreamFailure::kTlsFailed: return "upstream TLS handshake failed";
+    case UpstreamFailure::kLoopDetected: return "the request names this proxy as its destination";
     case UpstreamFailure::kOther: break;
   }
   return "upstream failure";

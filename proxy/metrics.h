@@ -50,10 +50,11 @@ enum class RejectReason : uint8_t {
   kConnectTimeout,    // "503_connect_timeout"
   kResponseTimeout,   // "504_response_timeout"
   kLoopDetected,      // "508_loop_detected": the outbound listener was asked to forward to itself
+  kNotImplemented,    // "501_not_implemented": CONNECT (or extended CONNECT) over HTTP/2
   kCount
 };
 std::string_view rejectReasonLabel(RejectReason reason) noexcept;
-int rejectStatusCode(RejectReason reason) noexcept;  // 431, 414, 400, 408, 502, 503, 504, 508
+int rejectStatusCode(RejectReason reason) noexcept;  // 431, 414, 400, 408, 501, 502, ..., 508
 
 // Why baggage list-members were not forwarded (propagation::BaggageReport).
 enum class BaggageDropReason : uint8_t {

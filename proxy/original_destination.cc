@@ -191,6 +191,17 @@ bool OwnListeners::contains(const sockaddr_storage& destination) const noexcept 
     if (listener.port != port) continue;
     if (!listener.wildcard) {
       if (listener.address == *address) return true;
+      // Connecting to the unspecified address reaches the loopback one (Linux routes 0.0.0.0 to
+      // 127.0.0.1 and :: to ::1).
+      Address unspecified{listener.address.v6, {}};
+      Address loopback{listener.address.v6, {}};
+      if (listener.address.v6) {
+        loopback.bytes[15] = 1;
+      } else {
+        loopback.bytes[0] = 127;
+        loopback.bytes[3] = 1;
+      }
+      if (*address == unspecified && listener.address == loopback) return true;
       continue;
     }
     // "0.0.0.0" takes IPv4 only; "::" takes both (dual-stack).

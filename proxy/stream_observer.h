@@ -35,6 +35,7 @@ enum class LocalReplyReason : uint8_t {
   kConnectTimeout,    // 503
   kResponseTimeout,   // 504
   kLoopDetected,      // 508: the outbound listener was asked to forward to itself
+  kNotImplemented,    // 501: a method tracecar cannot forward (CONNECT over HTTP/2)
   kObserver,          // any other reply an observer asked for
   kCount
 };

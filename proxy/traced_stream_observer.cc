@@ -101,6 +101,8 @@ std::optional<RejectReason> rejectReasonOf(LocalReplyReason reason) noexcept {
       return RejectReason::kResponseTimeout;
     case LocalReplyReason::kLoopDetected:
       return RejectReason::kLoopDetected;
+    case LocalReplyReason::kNotImplemented:
+      return RejectReason::kNotImplemented;
     case LocalReplyReason::kObserver:
     case LocalReplyReason::kCount:
       break;
@@ -115,6 +117,7 @@ bool repliedBeforeObservers(LocalReplyReason reason) noexcept {
     case LocalReplyReason::kUriTooLong:
     case LocalReplyReason::kBadRequest:
     case LocalReplyReason::kHeaderTimeout:
+    case LocalReplyReason::kNotImplemented:  // HTTP/2 CONNECT: answered before any observer
       return true;
     default:
       return false;

@@ -52,8 +52,8 @@ class WallClockAnchor {
 // The calling thread's WallClockAnchor over uv_hrtime() and the system clock.
 uint64_t unixNanosAt(uint64_t monotonic_ns) noexcept;
 
-// The metrics reason of a local reply; nullopt for the ones metrics have no reason for (508 loop
-// detected, other observer replies).
+// The metrics reason of a local reply; nullopt for the ones metrics have no reason for (other
+// observer replies).
 std::optional<RejectReason> rejectReasonOf(LocalReplyReason reason) noexcept;
 
 // True for the local replies the data path gives before any observer exists (a head too large

@@ -105,6 +105,10 @@ void UpstreamConnection::connectNext() noexcept {
   state_ = State::kConnecting;
   while (next_address_ < addresses_.size()) {
     const sockaddr_storage& address = addresses_[next_address_++];
+    if (context_.isOwnListener(address)) {
+      own_address_ = true;  // never connected to: the connection would come back to tracecar
+      continue;
+    }
     auto* socket = new (std::nothrow) DataPathSocket(context_, *this);
     if (socket == nullptr) break;
     if (const int rc = socket->init(); rc < 0) {
@@ -120,7 +124,9 @@ void UpstreamConnection::connectNext() noexcept {
     socket_ = nullptr;
     socket->close();
   }
-  pendingFail(connectFailure(last_connect_error_));
+  // Only when no other address was tried: one that failed says more.
+  pendingFail(own_address_ && last_connect_error_ == 0 ? UpstreamFailure::kLoopDetected
+                                                        : connectFailure(last_connect_error_));
 }
 
 void UpstreamConnection::onSocketConnected(DataPathSocket& socket, int status) noexcept {

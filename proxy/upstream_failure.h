@@ -15,6 +15,8 @@ enum class UpstreamFailure : uint8_t {
   kResponseTooLarge,   // "response_too_large": response head over the limits
   kResolveFailed,      // "resolve_failed": the upstream's name did not resolve
   kTlsFailed,          // "tls_handshake_failed": TLS to the upstream failed (certificate, name...)
+  kLoopDetected,       // "loop_detected": every address of the upstream is one of tracecar's
+                       // own listeners (WorkerContext::isOwnListener)
   kOther,              // "_OTHER"
 };
 

@@ -80,6 +80,7 @@ void Worker::run(ListenFds fds) noexcept {
     context_ = std::make_unique<WorkerContext>(&loop_, settings_, counters_);
     pool_ = std::make_unique<UpstreamPool>(*context_);
     context_->setPool(pool_.get());
+    context_->setOwnListeners(&own_);
     h2_ = std::make_unique<H2Worker>(*context_);
     context_->setH2(h2_.get());
     context_->setOnRetired([this] { checkDrained(); });

@@ -3,7 +3,13 @@
 #include <algorithm>
 #include <utility>
 
+#include "proxy/original_destination.h"
+
 namespace tracecar::proxy {
+
+bool WorkerContext::isOwnListener(const sockaddr_storage& address) const noexcept {
+  return own_listeners_ != nullptr && own_listeners_->contains(address);
+}
 
 WorkerContext::WorkerContext(uv_loop_t* loop, const DataPathSettings& settings,
                              DataPathCounters& counters)

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <sys/socket.h>
 #include <uv.h>
 
 #include <cstddef>
@@ -17,6 +18,7 @@ namespace tracecar::proxy {
 
 class DownstreamSession;
 class UpstreamPool;
+class OwnListeners;
 class H2Worker;
 
 // Work to run on the next turn of the worker's loop (never inside the caller's stack).
@@ -71,6 +73,12 @@ class WorkerContext {
 
   UpstreamPool& pool() noexcept { return *pool_; }
   void setPool(UpstreamPool* pool) noexcept { pool_ = pool; }
+  // tracecar's own listening addresses: an upstream connection to one of them would come back
+  // into the proxy (a loop), so none is made (UpstreamFailure::kLoopDetected). Checked on the
+  // resolved addresses, so that no spelling of a listener's address (127.1, 2130706433,
+  // [::ffff:127.0.0.1], a name that resolves to loopback) gets past it. Null: no check.
+  void setOwnListeners(const OwnListeners* own) noexcept { own_listeners_ = own; }
+  bool isOwnListener(const sockaddr_storage& address) const noexcept;
   // The worker's HTTP/2 data path; null where there is none (h2c is then tunnelled).
   H2Worker* h2() noexcept { return h2_; }
   void setH2(H2Worker* h2) noexcept { h2_ = h2; }
@@ -113,6 +121,7 @@ class WorkerContext {
   std::string tls_plaintext_;
   std::string tls_ciphertext_;
   UpstreamPool* pool_ = nullptr;
+  const OwnListeners* own_listeners_ = nullptr;
   H2Worker* h2_ = nullptr;
   uv_idle_t idle_{};
   bool idle_open_ = false;

@@ -312,9 +312,13 @@ def sigterm_drain(h):
         t.start()
     wait_for(lambda: h.origin_requests(origin) >= 3, 10, "the requests to reach the app")
     tc.process.signal(signal.SIGTERM)
-    readyz = wait_for(lambda: h.curl("-s", "-w", " %{http_code}", tc.url("/readyz", "admin"),
-                                     check_rc=False) or None, 5, "/readyz")
-    check(readyz.endswith(" 503"), "/readyz while draining: %r" % readyz)
+    # The signal is handled on tracecar's loop, a moment after it was sent: /readyz may still
+    # answer 200 at first; it must turn 503 while the requests are in flight.
+    def not_ready():
+        answer = h.curl("-s", "-w", " %{http_code}", tc.url("/readyz", "admin"), check_rc=False)
+        return answer if answer and answer.endswith(" 503") else None
+    wait_for(not_ready, 5, "/readyz to answer 503 while draining")
+    check(all(results.get(i) is None for i in range(3)), "answered before the drain: %r" % results)
     for t in threads:
         t.join(30)
     check(all(results.get(i) == "200" for i in range(3)), "in-flight requests: %r" % results)

@@ -149,6 +149,75 @@ TEST(H2Frames, LiteralRequestGivesExactEvents) {
                                       "data 1 lo", "end 1"}));
 }
 
+TEST(H2Frames, AHeaderBlockIsBeingReceivedUntilItsEndHeaders) {
+  Server s;
+  const std::string block = requestBlock() + literal("x-pad", std::string(300, 'p'));
+  ASSERT_TRUE(s.session->receive(clientStart()).ok());
+  EXPECT_FALSE(s.session->receivingHeaderBlock());
+  const std::string pieces = blockInPieces(1, block, 2);
+  const size_t second = 9 + block.size() / 3;  // where the first CONTINUATION starts
+  ASSERT_TRUE(s.session->receive(pieces.substr(0, second)).ok());
+  EXPECT_TRUE(s.session->receivingHeaderBlock());
+  EXPECT_TRUE(s.events.events.empty());
+  ASSERT_TRUE(s.session->receive(pieces.substr(second)).ok());
+  EXPECT_FALSE(s.session->receivingHeaderBlock());
+  EXPECT_EQ(s.events.events.size(), 2u);  // headers, end
+}
+
+// RFC 9113 section 8.1: a response complete before its request may stop the request.
+TEST(H2Frames, StopRequestBodyResetsWithNoErrorOnceTheResponseEnded) {
+  Server s;
+  ASSERT_TRUE(s.session->receive(clientStart() + frame(kHeaders, kEndHeaders, 1, requestBlock()) +
+                                 frame(kData, 0, 1, "part"))
+                  .ok());
+  (void)s.out();
+  H2Head head;
+  head.status = 504;
+  ASSERT_TRUE(s.session->submitResponse(1, head, false).ok());
+  ASSERT_TRUE(s.session->submitData(1, "late\n", true).ok());
+  s.session->stopRequestBody(1);
+  std::vector<Frame> frames = parseFrames(s.out());
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_EQ(frames[0].type, kHeaders);
+  EXPECT_EQ(frames[1].type, kData);
+  EXPECT_EQ(frames[1].flags & kEndStream, kEndStream);
+  EXPECT_EQ(frames[2].type, kRstStream);
+  EXPECT_EQ(frames[2].payload, be32(0));  // NO_ERROR
+  // The exchange was complete: the stream closes as done.
+  EXPECT_EQ(s.events.events.back(), "close 1 NO_ERROR done");
+  EXPECT_EQ(s.session->openStreams(), 0u);
+}
+
+TEST(H2Frames, StopRequestBodyAfterTheRequestEndedSendsNoReset) {
+  Server s;
+  ASSERT_TRUE(s.session->receive(clientStart() + frame(kHeaders, kEndHeaders, 1, requestBlock()) +
+                                 frame(kData, kEndStream, 1, "all"))
+                  .ok());
+  (void)s.out();
+  H2Head head;
+  head.status = 200;
+  ASSERT_TRUE(s.session->submitResponse(1, head, true).ok());
+  s.session->stopRequestBody(1);
+  std::vector<Frame> frames = parseFrames(s.out());
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].type, kHeaders);
+  EXPECT_EQ(s.events.events.back(), "close 1 NO_ERROR done");
+}
+
+TEST(H2Frames, HeaderListOverTheLimitWithABodyToComeIs431ThenResetNoError) {
+  H2Settings settings;
+  settings.max_header_list_bytes = 100;
+  Server s(settings);
+  const std::string block = requestBlock() + literal("x-pad", std::string(100, 'p'));
+  ASSERT_TRUE(s.session->receive(clientStart() + frame(kHeaders, kEndHeaders, 1, block)).ok());
+  std::vector<Frame> frames = parseFrames(s.out());
+  ASSERT_GE(frames.size(), 2u);
+  EXPECT_EQ(frames[frames.size() - 2].type, kHeaders);  // 431, END_STREAM
+  EXPECT_EQ(frames.back().type, kRstStream);
+  EXPECT_EQ(frames.back().payload, be32(0));
+  EXPECT_TRUE(s.events.events.empty());  // the owner never hears of it
+}
+
 TEST(H2Frames, PingIsAnsweredWithTheSameOpaqueData) {
   Server s;
   s.out();

@@ -574,7 +574,8 @@ TEST(RejectReason, LabelsAndStatusCodesAreStable) {
                                                                {"502_tls_failed", 502},
                                                                {"503_connect_timeout", 503},
                                                                {"504_response_timeout", 504},
-                                                               {"508_loop_detected", 508}};
+                                                               {"508_loop_detected", 508},
+                                                               {"501_not_implemented", 501}};
   ASSERT_EQ(expected.size(), static_cast<size_t>(RejectReason::kCount));
   for (size_t i = 0; i < expected.size(); ++i) {
     const auto reason = static_cast<RejectReason>(i);

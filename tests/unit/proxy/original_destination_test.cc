@@ -38,6 +38,19 @@ TEST(OwnListeners, SpecificAddressMatchesOnlyItselfAndItsPort) {
   EXPECT_TRUE(own.contains(address("::ffff:127.0.0.1", 15001)));
 }
 
+// Connecting to the unspecified address reaches the loopback one.
+TEST(OwnListeners, TheUnspecifiedAddressReachesALoopbackListener) {
+  OwnListeners own;
+  ASSERT_TRUE(own.add("127.0.0.1", 15001).ok());
+  ASSERT_TRUE(own.add("::1", 15001).ok());
+  ASSERT_TRUE(own.add("192.0.2.2", 15006).ok());
+  EXPECT_TRUE(own.contains(address("0.0.0.0", 15001)));
+  EXPECT_TRUE(own.contains(address("::", 15001)));
+  EXPECT_TRUE(own.contains(address("::ffff:0.0.0.0", 15001)));
+  EXPECT_FALSE(own.contains(address("0.0.0.0", 15006)));  // not to another address
+  EXPECT_FALSE(own.contains(address("0.0.0.0", 15002)));
+}
+
 TEST(OwnListeners, Ipv4WildcardAnswersOnLoopbackAndLocalIpv4Addresses) {
   OwnListeners own;
   ASSERT_TRUE(own.add("0.0.0.0", 15006).ok());
