@@ -292,22 +292,35 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       acquire();
       return;
     }
+    const UpstreamFailure failure = upstreamCloseFailure(cause);
     if (!response_started_) {
       pending_head_ = false;
-      fail(cause == H2CloseCause::kHeadersTooLarge ? UpstreamFailure::kResponseTooLarge
-                                                   : UpstreamFailure::kConnectionReset);
+      fail(failure);
       return;
     }
     // The response had begun: the client sees the stream reset, with the upstream's code when
     // the upstream reset it.
-    if (observer_) observer_->onUpstreamFailure(UpstreamFailure::kConnectionReset);
-    stats_.upstream_failure = UpstreamFailure::kConnectionReset;
+    if (observer_) observer_->onUpstreamFailure(failure);
+    stats_.upstream_failure = failure;
     DataPathCounters::add(s_.context_.counters().upstream_failures);
     discard_ = true;
     consumeDownstream(received_);
-    (void)s_.session_->resetStream(
-        id_, cause == H2CloseCause::kResetByPeer && !lost ? code : H2ErrorCode::kInternalError);
+    const bool relayed = cause == H2CloseCause::kResetByPeer && !lost;
+    if (relayed) DataPathCounters::add(s_.worker_.counters().resets_to_downstream);
+    (void)s_.session_->resetStream(id_, relayed ? code : H2ErrorCode::kInternalError);
     s_.scheduleFlush();
+  }
+
+  // Why an upstream stream that closed before its response ended failed. The pool resets only
+  // streams it was told to drop (which then hear nothing), so a stream reset on our side here is
+  // one nghttp2 reset because the upstream broke the rules of a response (a bad or missing
+  // :status, a body longer or shorter than its content-length, invalid fields).
+  static UpstreamFailure upstreamCloseFailure(H2CloseCause cause) noexcept {
+    switch (cause) {
+      case H2CloseCause::kHeadersTooLarge: return UpstreamFailure::kResponseTooLarge;
+      case H2CloseCause::kResetLocally: return UpstreamFailure::kBadResponse;
+      default: return UpstreamFailure::kConnectionReset;
+    }
   }
 
   // The response head did not come in time, or its body stopped coming (armBodyTimer).

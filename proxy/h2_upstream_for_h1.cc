@@ -243,7 +243,10 @@ void H2UpstreamForH1::onUpstreamClose(H2ErrorCode /*code*/, H2CloseCause cause, 
     return;
   }
   submitted_ = false;
+  // A stream reset on our side is one nghttp2 reset because the upstream broke the rules of a
+  // response (the pool resets only streams it was told to drop, and those hear nothing more).
   fail(cause == H2CloseCause::kHeadersTooLarge ? UpstreamFailure::kResponseTooLarge
+       : cause == H2CloseCause::kResetLocally  ? UpstreamFailure::kBadResponse
                                                : UpstreamFailure::kConnectionReset);
 }
 

@@ -358,9 +358,6 @@ void H2UpstreamConnection::onStreamClose(int32_t id, H2ErrorCode code, H2CloseCa
   const OpenStream open = it->second;
   streams_.erase(it);
   sending_.erase(id);
-  if (cause == H2CloseCause::kResetByPeer) {
-    DataPathCounters::add(pool_.counters().resets_to_downstream);
-  }
   const bool refused = cause == H2CloseCause::kRefused ||
                        (cause == H2CloseCause::kResetByPeer && code == H2ErrorCode::kRefusedStream);
   open.stream->onUpstreamClose(code, cause, false, refused && !open.sent_past_head);

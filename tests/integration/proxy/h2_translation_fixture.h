@@ -378,7 +378,9 @@ struct OriginRequest {
 //   /status/NNN       that status; a short body unless 1xx, 204 or 304
 //   /big?size=N       content-length N, streamed as the windows allow
 //   /drip?pieces=N&ms=M  200, content-length 10*N: 10 bytes with the head ("aaaaaaaaaa"), then
-//                     the next ten ("bbbbbbbbbb"...) every M ms
+//                     the next ten ("bbbbbbbbbb"...) every M ms; with reset=1, RST_STREAM
+//                     INTERNAL_ERROR M ms after the last piece instead of END_STREAM
+//   /short-body       200, content-length 10, a body of 5 bytes (malformed: RFC 9113 8.1.1)
 //   /interim          103 with a link field, then 200 "after interim\n"
 //   /refuse-first     RST_STREAM REFUSED_STREAM the first time (per origin), then 200
 //   /never            no answer
@@ -560,6 +562,12 @@ class OriginH2Connection final : public BlockingH2 {
       drip.left = pieces;
       drip.every = std::chrono::milliseconds(queryNumber(query, "ms", 100));
       drip.next = std::chrono::steady_clock::now();
+      drip.reset = queryNumber(query, "reset", 0) != 0;
+    } else if (path == "/short-body") {
+      head.status = 200;
+      head.headers.add("content-length", "10");
+      (void)session_->submitResponse(id, head, false);
+      (void)session_->submitData(id, "short", true);
     } else if (path == "/interim") {
       http::H2Head early;
       early.status = 103;
@@ -602,11 +610,16 @@ class OriginH2Connection final : public BlockingH2 {
         ++it;
         continue;
       }
+      if (drip.left == 0) {  // reset=1, after the last piece
+        (void)session_->resetStream(it->first, http::H2ErrorCode::kInternalError);
+        it = drips_.erase(it);
+        continue;
+      }
       const std::string piece(10, static_cast<char>('a' + drip.sent++ % 26));
       const bool last = --drip.left == 0;
-      (void)session_->submitData(it->first, piece, last);
+      (void)session_->submitData(it->first, piece, last && !drip.reset);
       drip.next = now + drip.every;
-      it = last ? drips_.erase(it) : std::next(it);
+      it = last && !drip.reset ? drips_.erase(it) : std::next(it);
     }
     static const std::string piece(16 * 1024, 'z');
     for (auto& [id, left] : big_) {
@@ -627,6 +640,7 @@ class OriginH2Connection final : public BlockingH2 {
     int sent = 0;
     std::chrono::milliseconds every{0};
     std::chrono::steady_clock::time_point next;
+    bool reset = false;
   };
   std::map<int32_t, Drip> drips_;
   std::vector<int32_t> ended_;

@@ -667,6 +667,35 @@ TEST_F(H2ToH2Test, ABodyThatStopsComingResetsTheClientsStream) {
   EXPECT_EQ(client.response(next).body, "hello\n");
 }
 
+// RFC 9113 section 8.1.1: a body shorter than its content-length makes the response malformed.
+TEST_F(H2ToH2Test, AMalformedResponseIsABadResponseNotAReset) {
+  H2TestClient client(proxy_->port());
+  const int32_t id = client.submit(requestHead("GET", authorityOf(*proxy_), "/short-body"));
+  ASSERT_TRUE(client.waitClosed(id));
+  EXPECT_EQ(client.response(id).cause, http::H2CloseCause::kResetByPeer);
+  EXPECT_EQ(client.response(id).code, http::H2ErrorCode::kInternalError);
+  ASSERT_TRUE(proxy_->waitForRequests(1));
+  EXPECT_EQ(spanAttribute(proxy_->spans().spans()[0], "error.type"), "bad_response");
+  // tracecar reset the client's stream itself: nothing of the app's was relayed.
+  EXPECT_EQ(proxy_->counters().h2_resets_to_downstream, 0u);
+}
+
+// resets_to_downstream counts the app's RST_STREAM relayed to the client, and only those.
+TEST_F(H2ToH2Test, OnlyAResetRelayedToTheClientIsCountedAsOne) {
+  H2TestClient client(proxy_->port());
+  const int32_t before = client.submit(requestHead("GET", authorityOf(*proxy_), "/reset"));
+  ASSERT_TRUE(client.waitClosed(before));
+  EXPECT_EQ(client.response(before).status, 502);  // answered, not relayed
+  const int32_t after =
+      client.submit(requestHead("GET", authorityOf(*proxy_), "/drip?pieces=1&ms=50&reset=1"));
+  ASSERT_TRUE(client.waitClosed(after));
+  EXPECT_EQ(client.response(after).body, std::string(10, 'a'));
+  EXPECT_EQ(client.response(after).cause, http::H2CloseCause::kResetByPeer);
+  EXPECT_EQ(client.response(after).code, http::H2ErrorCode::kInternalError);
+  ASSERT_TRUE(proxy_->waitForRequests(2));
+  EXPECT_EQ(proxy_->counters().h2_resets_to_downstream, 1u);
+}
+
 TEST_F(H2ToH2Test, ABodyThatKeepsComingIsNotTimedOutWhateverItsLength) {
   H2TestClient client(proxy_->port());
   // Five pieces 150 ms apart: 600 ms in all, never 300 ms without a byte.
@@ -794,6 +823,14 @@ TEST_F(Http1ToH2Test, ABodyThatKeepsComingIsNotTimedOutWhateverItsLength) {
   EXPECT_EQ(curl({proxy_->url("/hello")}).out, "hello\n");
   EXPECT_EQ(responseTimeouts(*proxy_), 0u);
   EXPECT_EQ(origin_.resets(), 0);
+}
+
+TEST_F(Http1ToH2Test, AMalformedResponseIsABadResponse) {
+  start();
+  const ProcessResult r = curl({proxy_->url("/short-body")});
+  EXPECT_EQ(r.exit_code, 18) << r.err;  // the head (content-length 10) went; the body fell short
+  ASSERT_TRUE(proxy_->waitForRequests(1));
+  EXPECT_EQ(spanAttribute(proxy_->spans().spans()[0], "error.type"), "bad_response");
 }
 
 TEST_F(Http1ToH2Test, AClientThatStopsReadingDoesNotTimeTheAppOut) {
