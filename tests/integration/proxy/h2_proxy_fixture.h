@@ -370,12 +370,7 @@ inline Json grpcClient(const std::string& target, std::vector<std::string> scena
 // Waits (up to timeout) until done() holds.
 template <class Done>
 bool waitFor(Done&& done, std::chrono::milliseconds timeout = 10s) {
-  const auto give_up = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
+  return eventually(std::forward<Done>(done), timeout);
 }
 
 }  // namespace tracecar::integration

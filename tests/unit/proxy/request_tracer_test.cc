@@ -81,6 +81,21 @@ struct Tracing {
   RequestTracer tracer;
 };
 
+// A tracer with no propagator and the given routes (null: none), the default sampler and trust
+// policy, the real clock.
+struct BareTracing {
+  explicit BareTracing(http::RouteResolver* routes)
+      : tracer(propagator, routes, config, sampler, trust, sink, &ids) {}
+
+  propagation::CompositePropagator propagator;
+  RequestTracingConfig config;
+  CollectingSink sink;
+  propagation::IdGenerator ids{7};
+  const sampling::Sampler sampler;
+  const sampling::TrustPolicy trust;
+  RequestTracer tracer;
+};
+
 sampling::Sampler samplerOf(sampling::SamplingConfig config) {
   absl::StatusOr<sampling::Sampler> sampler = sampling::Sampler::create(config);
   EXPECT_TRUE(sampler.ok()) << sampler.status();
@@ -859,17 +874,12 @@ TEST(ServerSpanTest, HeuristicRouteNamesTheSpanButIsNotHttpRoute) {
 // A gRPC method path is admitted under the route cap: past it, the span is named like any
 // request, so a client sending content-type application/grpc cannot mint span names.
 TEST(ServerSpanTest, GrpcSpanNamesAreBoundedByTheRouteCap) {
-  propagation::CompositePropagator propagator;
-  RequestTracingConfig config;
-  CollectingSink sink;
-  propagation::IdGenerator ids(7);
-  const sampling::Sampler sampler;
-  const sampling::TrustPolicy trust;
   http::RouteResolver routes(routeMatcher(), 1);
-  RequestTracer tracer(propagator, &routes, config, sampler, trust, sink, &ids);
+  BareTracing t(&routes);
+  CollectingSink& sink = t.sink;
   for (const char* path : {"/pkg.Svc/First", "/pkg.Svc/Second", "/users/7"}) {
     Request r("POST", path, {{"content-type", "application/grpc"}});
-    TracedRequest traced = tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+    TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
     traced.onResponseHead(200);
     (void)traced.end(kEnd);
   }
@@ -889,15 +899,10 @@ TEST(ClientSpanTest, GrpcClientSpansKeepTheRpcName) {
 }
 
 TEST(ServerSpanTest, NoRouteResolverMeansMethodAloneAsName) {
-  propagation::CompositePropagator propagator;
-  RequestTracingConfig config;
-  CollectingSink sink;
-  propagation::IdGenerator ids(7);
-  const sampling::Sampler sampler;
-  const sampling::TrustPolicy trust;
-  RequestTracer tracer(propagator, nullptr, config, sampler, trust, sink, &ids);
+  BareTracing t(nullptr);
+  CollectingSink& sink = t.sink;
   Request r("GET", "/users/1", {});
-  TracedRequest traced = tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+  TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
   traced.onResponseHead(200);
   EXPECT_EQ(traced.end(kEnd).route, "");
   EXPECT_EQ(sink.spans.at(0)->name, "GET");
