@@ -77,7 +77,7 @@ int runCli(int argc, char** argv) noexcept {
         "run",
         "Run the sidecar: the inbound listener (to the app) and the outbound listener (the app's "
         "own calls), a SERVER or CLIENT span for every request, exported over OTLP (or to the "
-        "console), and the admin listener (/metrics /healthz /readyz). SIGTERM or SIGINT drains "
+        "console), and the admin listener (/metrics /healthz /readyz). SIGTERM, SIGINT or SIGHUP drains "
         "in-flight requests, flushes the spans and exits 0; a second signal exits at once. "
         "Configuration errors: exit 2");
     addConfigFlags(*run, run_flags);

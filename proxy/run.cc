@@ -152,6 +152,9 @@ class Runner {
   std::unique_ptr<AdminServer> admin_;
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};
+  // SIGHUP (a closed terminal, a supervisor's "reload") stops as SIGTERM does: there is nothing
+  // to reload, and dying at once would lose the queued spans.
+  uv_signal_t sighup_{};
   uv_async_t stopped_{};
   bool handles_open_ = false;
   bool stopping_ = false;
@@ -285,8 +288,17 @@ void Runner::closeLoopHandles() {
   handles_open_ = false;
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stopped_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&reload_timer_), nullptr);
+}
+
+const char* signalName(int signum) noexcept {
+  switch (signum) {
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
+    default: return "SIGTERM";
+  }
 }
 
 void Runner::onSignal(uv_signal_t* handle, int signum) noexcept {
@@ -296,12 +308,12 @@ void Runner::onSignal(uv_signal_t* handle, int signum) noexcept {
 void Runner::beginStop(int signum) {
   if (stopping_) {
     log(LogLevel::kWarn, kComponent,
-        std::string("second ") + (signum == SIGINT ? "SIGINT" : "SIGTERM") + ": exiting now");
+        std::string("second ") + signalName(signum) + ": exiting now");
     std::_Exit(128 + signum);
   }
   stopping_ = true;
   admin_->setReadiness(Readiness::kDraining);
-  logInfo(std::string(signum == SIGINT ? "SIGINT" : "SIGTERM") +
+  logInfo(std::string(signalName(signum)) +
           ": draining (in-flight requests get up to " + formatDuration(config_.timeouts.drain) +
           "), then flushing spans; a second signal exits at once");
   // The drain blocks; the loop keeps serving /readyz (draining) and /metrics meanwhile.
@@ -420,9 +432,10 @@ int Runner::run() {
 
     uv_signal_init(&loop_, &sigterm_);
     uv_signal_init(&loop_, &sigint_);
+    uv_signal_init(&loop_, &sighup_);
     uv_async_init(&loop_, &stopped_, onStopped);
     uv_timer_init(&loop_, &reload_timer_);
-    sigterm_.data = sigint_.data = stopped_.data = this;
+    sigterm_.data = sigint_.data = sighup_.data = stopped_.data = this;
     reload_timer_.data = this;
     handles_open_ = true;
     if (!tls_files_.empty()) {
@@ -433,6 +446,7 @@ int Runner::run() {
     }
     uv_signal_start(&sigterm_, onSignal, SIGTERM);
     uv_signal_start(&sigint_, onSignal, SIGINT);
+    uv_signal_start(&sighup_, onSignal, SIGHUP);
 
     if (!writeReadyFile()) {
       logError("cannot write the ready file " + options_.ready_file);

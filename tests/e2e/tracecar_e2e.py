@@ -329,6 +329,30 @@ def sigterm_drain(h):
     check("drained" in tc.process.stderr(), "drain logged")
 
 
+def sighup_drains(h):
+    """SIGHUP stops tracecar as SIGTERM does: the request in flight finishes, the spans go out."""
+    origin = h.origin()
+    collector, record = h.collector()
+    tc = h.tracecar("sidecar", origin, ROUTES, collector_port=collector,
+                    env={"OTEL_BSP_SCHEDULE_DELAY": "600000"})
+    result = {}
+
+    def request():
+        result["status"] = h.curl("-o", "/dev/null", "-w", "%{http_code}",
+                                  tc.url("/sleep?ms=2000"), check_rc=False)
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    wait_for(lambda: h.origin_requests(origin) >= 1, 10, "the request to reach the app")
+    tc.process.signal(signal.SIGHUP)
+    thread.join(30)
+    check(result.get("status") == "200", "the request in flight: %r" % result)
+    rc = tc.process.wait(30)
+    check(rc == 0, "exit status %s: %s" % (rc, tc.process.stderr()))
+    check(len(h.spans(record)) == 1, "the span flushed at shutdown")
+    check("SIGHUP: draining" in tc.process.stderr(), "drain logged: %s" % tc.process.stderr())
+
+
 def split_response(text):
     """curl -i output: (status, {lower-case name: value}, body) of the last response."""
     head, _, body = text.partition("\r\n\r\n")
@@ -908,6 +932,7 @@ CASES = {
     "malformed_requests": malformed_requests,
     "upstream_refused": upstream_refused,
     "sigterm_drain": sigterm_drain,
+    "sighup_drains": sighup_drains,
     "prometheus_scrapes_tracecar": prometheus_scrapes_tracecar,
     "upstream_slow_is_504": upstream_slow_is_504,
     "upstream_reset_is_502": upstream_reset_is_502,
