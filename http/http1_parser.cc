@@ -370,6 +370,10 @@ void Http1Parser::execute(const char* data, size_t size) noexcept {
     }
     return;
   }
+  failParse(status);
+}
+
+void Http1Parser::failParse(llhttp_errno_t status) noexcept {
   const char* reason = llhttp_get_error_reason(&parser_);
   fail(Http1Error::kInvalid, reason != nullptr ? reason : llhttp_errno_name(status));
 }
@@ -403,8 +407,7 @@ void Http1Parser::feed(const char* data, size_t size) noexcept {
 void Http1Parser::show(std::string_view bytes) noexcept {
   const llhttp_errno_t status = llhttp_execute(&parser_, bytes.data(), bytes.size());
   if (status == HPE_OK) return;
-  const char* reason = llhttp_get_error_reason(&parser_);
-  fail(Http1Error::kInvalid, reason != nullptr ? reason : llhttp_errno_name(status));
+  failParse(status);
 }
 
 void Http1Parser::finish() noexcept {

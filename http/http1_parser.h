@@ -206,6 +206,8 @@ class Http1Parser {
   // the hole's bytes (keeping a method's) and shows llhttp what stands for them once it ends.
   void feed(const char* data, size_t size) noexcept;
   void show(std::string_view bytes) noexcept;
+  // llhttp stopped with status: the message is invalid, for llhttp's reason.
+  void failParse(llhttp_errno_t status) noexcept;
   void fail(Http1Error error, std::string_view reason) noexcept;
   int failCallback(Http1Error error, const char* reason) noexcept;
   void completeMessage() noexcept;

@@ -653,15 +653,15 @@ void readHeaders(FileReader& r, const Entry& entry) {
 // The offset of the first byte of text that is not part of well-formed UTF-8; npos when none.
 size_t firstNonUtf8(std::string_view text) {
   if (exporter::utf8::isValid(text)) return std::string_view::npos;
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const size_t n = c < 0x80            ? 1
-                     : (c & 0xE0) == 0xC0 ? 2
-                     : (c & 0xF0) == 0xE0 ? 3
-                     : (c & 0xF8) == 0xF0 ? 4
-                                          : 0;
-    if (n == 0 || n > text.size() - i || !exporter::utf8::isValid(text.substr(i, n))) return i;
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  for (size_t i = 0; i < text.size();) {
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t bad = 0;
+    const size_t n = exporter::utf8::sequenceLength(p + i, text.size() - i, &bad);
+    if (n == 0) return i;
     i += n;
   }
   return std::string_view::npos;

@@ -7,6 +7,7 @@
 #include <utility>
 #include <variant>
 
+#include "base/ascii.h"
 #include "base/kept_blocks.h"
 #include "http/http1_parser.h"
 #include "http/tcp_address.h"
@@ -140,19 +141,11 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     deadline_ms_ = 0;
     dropH1();  // its connection goes back to the pool when the exchange was complete
     const bool reset_by_client = cause == H2CloseCause::kResetByPeer;
-    if (upstream_ != nullptr) {
-      if (submitted_) {
-        if (reset_by_client) DataPathCounters::add(s_.worker_.counters().resets_to_upstream);
-        const bool done = response_ended_ && cause == H2CloseCause::kDone;
-        upstream_->detach(upstream_id_,
-                          done ? H2ErrorCode::kNoError
-                               : (reset_by_client ? code : H2ErrorCode::kCancel),
-                          response_forwarded_ - response_consumed_);
-      } else {
-        upstream_->cancelWait(*this);
-      }
-      upstream_ = nullptr;
+    if (upstream_ != nullptr && submitted_ && reset_by_client) {
+      DataPathCounters::add(s_.worker_.counters().resets_to_upstream);
     }
+    const bool done = response_ended_ && cause == H2CloseCause::kDone;
+    dropUpstream(done ? H2ErrorCode::kNoError : (reset_by_client ? code : H2ErrorCode::kCancel));
     stats_.end_ns = uv_hrtime();
     if (!response_ended_ || cause != H2CloseCause::kDone) stats_.aborted = true;
     if (observer_) {
@@ -333,14 +326,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     }
     s_.context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
     dropH1();
-    if (upstream_ != nullptr) {
-      if (submitted_) {
-        upstream_->detach(upstream_id_, H2ErrorCode::kCancel, 0);
-      } else {
-        upstream_->cancelWait(*this);
-      }
-      upstream_ = nullptr;
-    }
+    dropUpstream(H2ErrorCode::kCancel);
     fail(UpstreamFailure::kResponseTimeout);
   }
 
@@ -431,7 +417,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     if (hosts == 1) {
       const std::string_view host = *request_.headers.get("host");
       // Two targets for one request: which one a hop believes is the client's choice.
-      if (!authority.empty() && !http::HeaderMap::nameEquals(host, authority)) {
+      if (!authority.empty() && !ascii::equalsIgnoreCase(host, authority)) {
         return LocalReply{400, "host differs from :authority", LocalReplyReason::kBadRequest};
       }
       if (authority.empty()) authority = host;
@@ -566,14 +552,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     deadline_ms_ = 0;
     consumeDownstream(received_);
     dropH1();
-    if (upstream_ != nullptr) {
-      if (submitted_) {
-        upstream_->detach(upstream_id_, H2ErrorCode::kCancel, 0);
-      } else {
-        upstream_->cancelWait(*this);
-      }
-      upstream_ = nullptr;
-    }
+    dropUpstream(H2ErrorCode::kCancel);
     try {
       std::string body(reason);
       body += '\n';
@@ -603,36 +582,42 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
         response_forwarded_ != response_consumed_) {
       return;
     }
-    const auto timeout =
-        static_cast<uint64_t>(s_.context_.settings().timeouts.upstream_response.count());
-    deadline_ms_ = uv_now(s_.context_.loop()) + timeout;
-    s_.armDeadline(deadline_ms_);
+    startResponseDeadline();
   }
 
   // The body stopped coming: the upstream stream is cancelled and the client's reset.
   void bodyTimedOut() noexcept {
     s_.context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
     flushHead(false);  // a head not relayed yet goes first: the answer had begun
-    if (upstream_ != nullptr) {
-      if (submitted_) {
-        upstream_->detach(upstream_id_, H2ErrorCode::kCancel,
-                          response_forwarded_ - response_consumed_);
-        response_consumed_ = response_forwarded_;
-      } else {
-        upstream_->cancelWait(*this);
-      }
-      upstream_ = nullptr;
-    }
+    dropUpstream(H2ErrorCode::kCancel);
     consumeDownstream(received_);
     fail(UpstreamFailure::kResponseTimeout);
   }
 
-  void armResponseTimer() noexcept {
-    if (response_started_ || pending_head_ || discard_) return;
+  // Leaves the upstream: its stream is reset with code (the response bytes it sent and the client
+  // has not taken are credited back to the connection), or the wait for a connection ends.
+  void dropUpstream(H2ErrorCode code) noexcept {
+    if (upstream_ == nullptr) return;
+    if (submitted_) {
+      upstream_->detach(upstream_id_, code, response_forwarded_ - response_consumed_);
+      response_consumed_ = response_forwarded_;
+    } else {
+      upstream_->cancelWait(*this);
+    }
+    upstream_ = nullptr;
+  }
+
+  // deadline_ms_ = timeouts.upstream_response from now.
+  void startResponseDeadline() noexcept {
     const auto timeout =
         static_cast<uint64_t>(s_.context_.settings().timeouts.upstream_response.count());
     deadline_ms_ = uv_now(s_.context_.loop()) + timeout;
     s_.armDeadline(deadline_ms_);
+  }
+
+  void armResponseTimer() noexcept {
+    if (response_started_ || pending_head_ || discard_) return;
+    startResponseDeadline();
   }
 
   void consumeDownstream(uint64_t upto) noexcept {

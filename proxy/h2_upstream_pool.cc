@@ -132,13 +132,10 @@ void H2UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status,
 
 void H2UpstreamConnection::connectNext() noexcept {
   state_ = State::kConnecting;
+  // Never connected to: a connection to one of tracecar's own listeners would come back to it.
+  const bool loop = next_address_ == 0 && context_.dropOwnListeners(addresses_);
   while (next_address_ < addresses_.size()) {
     const sockaddr_storage& address = addresses_[next_address_++];
-    if (context_.isOwnListener(address)) {
-      own_address_ = true;  // never connected to: the connection would come back to tracecar
-      continue;
-    }
-    connect_tried_ = true;
     auto* socket = new (std::nothrow) DataPathSocket(context_, *this);
     if (socket == nullptr) break;
     if (socket->init() < 0) {
@@ -152,8 +149,7 @@ void H2UpstreamConnection::connectNext() noexcept {
     socket->close();
   }
   // Every address failed at once: tell the waiters from a loop callback, not from acquire().
-  pending_failure_ = own_address_ && !connect_tried_ ? UpstreamFailure::kLoopDetected
-                                            : UpstreamFailure::kConnectionRefused;
+  pending_failure_ = loop ? UpstreamFailure::kLoopDetected : UpstreamFailure::kConnectionRefused;
   state_ = State::kClosing;
   context_.post(*this);
 }

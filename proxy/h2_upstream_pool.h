@@ -167,8 +167,6 @@ class H2UpstreamConnection final : private DataPathSocketCallbacks,
   bool dns_pending_ = false;
   std::vector<sockaddr_storage> addresses_;
   size_t next_address_ = 0;
-  bool own_address_ = false;    // an address skipped: one of tracecar's own listeners
-  bool connect_tried_ = false;  // a connection to some address was attempted
   std::string peer_address_;
   uint16_t peer_port_ = 0;
 

@@ -103,12 +103,10 @@ void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status, addrinfo*
 
 void UpstreamConnection::connectNext() noexcept {
   state_ = State::kConnecting;
+  // Never connected to: a connection to one of tracecar's own listeners would come back to it.
+  const bool loop = next_address_ == 0 && context_.dropOwnListeners(addresses_);
   while (next_address_ < addresses_.size()) {
     const sockaddr_storage& address = addresses_[next_address_++];
-    if (context_.isOwnListener(address)) {
-      own_address_ = true;  // never connected to: the connection would come back to tracecar
-      continue;
-    }
     auto* socket = new (std::nothrow) DataPathSocket(context_, *this);
     if (socket == nullptr) break;
     if (const int rc = socket->init(); rc < 0) {
@@ -124,9 +122,7 @@ void UpstreamConnection::connectNext() noexcept {
     socket_ = nullptr;
     socket->close();
   }
-  // Only when no other address was tried: one that failed says more.
-  pendingFail(own_address_ && last_connect_error_ == 0 ? UpstreamFailure::kLoopDetected
-                                                        : connectFailure(last_connect_error_));
+  pendingFail(loop ? UpstreamFailure::kLoopDetected : connectFailure(last_connect_error_));
 }
 
 void UpstreamConnection::onSocketConnected(DataPathSocket& socket, int status) noexcept {

@@ -152,7 +152,6 @@ class UpstreamConnection final : private DataPathSocketCallbacks,
   std::vector<sockaddr_storage> addresses_;
   size_t next_address_ = 0;
   int last_connect_error_ = 0;
-  bool own_address_ = false;  // an address skipped: one of tracecar's own listeners
   std::string peer_address_;
   uint16_t peer_port_ = 0;
 

@@ -7,8 +7,12 @@
 
 namespace tracecar::proxy {
 
-bool WorkerContext::isOwnListener(const sockaddr_storage& address) const noexcept {
-  return own_listeners_ != nullptr && own_listeners_->contains(address);
+bool WorkerContext::dropOwnListeners(std::vector<sockaddr_storage>& addresses) const noexcept {
+  if (own_listeners_ == nullptr || addresses.empty()) return false;
+  std::erase_if(addresses, [this](const sockaddr_storage& address) {
+    return own_listeners_->contains(address);
+  });
+  return addresses.empty();
 }
 
 WorkerContext::WorkerContext(uv_loop_t* loop, const DataPathSettings& settings,

@@ -78,7 +78,9 @@ class WorkerContext {
   // resolved addresses, so that no spelling of a listener's address (127.1, 2130706433,
   // [::ffff:127.0.0.1], a name that resolves to loopback) gets past it. Null: no check.
   void setOwnListeners(const OwnListeners* own) noexcept { own_listeners_ = own; }
-  bool isOwnListener(const sockaddr_storage& address) const noexcept;
+  // Removes the addresses of own listeners from an upstream's addresses, before connecting to
+  // them; true when there were some and every one was such: the upstream is tracecar itself.
+  bool dropOwnListeners(std::vector<sockaddr_storage>& addresses) const noexcept;
   // The worker's HTTP/2 data path; null where there is none (h2c is then tunnelled).
   H2Worker* h2() noexcept { return h2_; }
   void setH2(H2Worker* h2) noexcept { h2_ = h2; }

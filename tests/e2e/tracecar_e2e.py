@@ -292,7 +292,9 @@ def upstream_refused(h):
                         "error_type": "connection_refused"}) == 1, "histogram error_type")
 
 
-def sigterm_drain(h):
+def requests_in_flight(h, count, sleep_ms):
+    """A sidecar whose spans only the shutdown flush can export, with count requests to a slow
+    app in flight: (tracecar, span record, {i: status or error}, threads)."""
     origin = h.origin()
     collector, record = h.collector()
     # A schedule delay far longer than the test: only the shutdown flush can export the spans.
@@ -303,14 +305,19 @@ def sigterm_drain(h):
     def request(i):
         try:
             results[i] = h.curl("-o", "/dev/null", "-w", "%{http_code}",
-                                tc.url("/sleep?ms=5000"))  # in flight at the SIGTERM
+                                tc.url("/sleep?ms=%d" % sleep_ms))
         except Exception as e:  # noqa: BLE001 - reported below
             results[i] = repr(e)
 
-    threads = [threading.Thread(target=request, args=(i,)) for i in range(3)]
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(count)]
     for t in threads:
         t.start()
-    wait_for(lambda: h.origin_requests(origin) >= 3, 10, "the requests to reach the app")
+    wait_for(lambda: h.origin_requests(origin) >= count, 10, "the requests to reach the app")
+    return tc, record, results, threads
+
+
+def sigterm_drain(h):
+    tc, record, results, threads = requests_in_flight(h, 3, 5000)
     tc.process.signal(signal.SIGTERM)
     # The signal is handled on tracecar's loop, a moment after it was sent: /readyz may still
     # answer 200 at first; it must turn 503 while the requests are in flight.
@@ -331,22 +338,10 @@ def sigterm_drain(h):
 
 def sighup_drains(h):
     """SIGHUP stops tracecar as SIGTERM does: the request in flight finishes, the spans go out."""
-    origin = h.origin()
-    collector, record = h.collector()
-    tc = h.tracecar("sidecar", origin, ROUTES, collector_port=collector,
-                    env={"OTEL_BSP_SCHEDULE_DELAY": "600000"})
-    result = {}
-
-    def request():
-        result["status"] = h.curl("-o", "/dev/null", "-w", "%{http_code}",
-                                  tc.url("/sleep?ms=2000"), check_rc=False)
-
-    thread = threading.Thread(target=request)
-    thread.start()
-    wait_for(lambda: h.origin_requests(origin) >= 1, 10, "the request to reach the app")
+    tc, record, results, threads = requests_in_flight(h, 1, 2000)
     tc.process.signal(signal.SIGHUP)
-    thread.join(30)
-    check(result.get("status") == "200", "the request in flight: %r" % result)
+    threads[0].join(30)
+    check(results.get(0) == "200", "the request in flight: %r" % results)
     rc = tc.process.wait(30)
     check(rc == 0, "exit status %s: %s" % (rc, tc.process.stderr()))
     check(len(h.spans(record)) == 1, "the span flushed at shutdown")
