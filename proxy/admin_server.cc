@@ -10,6 +10,7 @@
 
 #include "exporter/log.h"
 #include "http/http1_parser.h"
+#include "proxy/data_path_headers.h"
 #include "proxy/metrics.h"
 
 namespace tracecar::proxy {
@@ -78,6 +79,7 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
       return;
     }
     counted_ = true;
+    last_active_ms_ = uv_now(server_.loop_);
     if (server_.sources_.metrics != nullptr) {
       server_.sources_.metrics->connectionOpened(Listener::kAdmin);
     }
@@ -88,6 +90,15 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
       closeNow();
     }
   }
+
+  bool closing() const noexcept { return state_ == State::kClosing; }
+  // Waiting for a request (idle or part-received) or lingering after the last answer: closing
+  // it loses no answer.
+  bool evictable() const noexcept {
+    return state_ == State::kReading || state_ == State::kLingering;
+  }
+  // When it last received bytes or finished writing an answer (uv_now of the loop).
+  uint64_t lastActive() const noexcept { return last_active_ms_; }
 
   // Closes both handles without another byte; no-op when already closing.
   void closeNow() noexcept {
@@ -172,6 +183,7 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
       return;
     }
     if (nread == 0 || state_ == State::kLingering) return;
+    last_active_ms_ = uv_now(server_.loop_);
     try {
       input_.append(buf->base, static_cast<size_t>(nread));
     } catch (const std::bad_alloc&) {
@@ -199,6 +211,10 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
       parser_.resume();
       const bool tunnel = method_ == "CONNECT";
       if (parser_.upgraded() && !tunnel) parser_.resumeAfterUpgrade();  // answered without 101
+      if (!host_error_.empty()) {
+        reject({400, "Bad Request", host_error_, RejectReason::kBadRequest});
+        return;
+      }
       try {
         Answer answer = server_.answer(method_, target_, version_minor_, keep_alive_ && !tunnel);
         send(std::move(answer.bytes), answer.close || tunnel);
@@ -254,6 +270,7 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
       return;
     }
     state_ = State::kReading;
+    last_active_ms_ = uv_now(server_.loop_);
     startTimer(server_.options_.idle_timeout);
     if (!peer_closed_ &&
         uv_read_start(stream(&tcp_), &Connection::onAlloc, &Connection::onRead) < 0) {
@@ -300,6 +317,15 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
     version_minor_ = head.version_minor;
     keep_alive_ = head.keep_alive;
     body_bytes_ = 0;
+    host_error_ = {};
+    const size_t hosts = head.headers.count("host");
+    if (hosts > 1) {
+      host_error_ = "more than one Host header\n";
+    } else if (hosts == 0 && head.version_minor >= 1) {
+      host_error_ = "missing Host header\n";
+    } else if (hosts == 1 && !isValidHost(*head.headers.get("host"))) {
+      host_error_ = "invalid Host header\n";
+    }
     return false;
   }
 
@@ -325,6 +351,7 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
   uv_shutdown_t shutdown_req_{};
   int handles_open_ = 0;
   bool counted_ = false;  // in the open-connections gauge
+  uint64_t last_active_ms_ = 0;
   State state_ = State::kReading;
   bool peer_closed_ = false;
   bool close_after_write_ = false;
@@ -339,6 +366,7 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
   int version_minor_ = 1;
   bool keep_alive_ = false;
   size_t body_bytes_ = 0;
+  std::string_view host_error_;  // why the request's Host makes it a 400; empty when it is fine
   bool body_too_large_ = false;
   bool request_ready_ = false;
 };
@@ -419,6 +447,25 @@ void AdminServer::onConnectionImpl(int status) noexcept {
     log(LogLevel::kWarn, kComponent, "accept failed: " + uvError(status));
     return;
   }
+  // At the limit, the open connection that has waited longest for a request makes way.
+  size_t open = 0;
+  Connection* oldest = nullptr;
+  for (Connection* c = connections_; c != nullptr; c = c->next) {
+    if (c->closing()) continue;
+    ++open;
+    // The list is newest first: on a tie the later one is the older.
+    if (c->evictable() && (oldest == nullptr || c->lastActive() <= oldest->lastActive())) {
+      oldest = c;
+    }
+  }
+  bool refuse = stopping_;
+  if (!refuse && open >= options_.max_connections) {
+    if (oldest != nullptr) {
+      oldest->closeNow();
+    } else {
+      refuse = true;
+    }
+  }
   auto* connection = new (std::nothrow) Connection(*this);
   if (connection == nullptr) return;  // the pending connection waits for the next try
   connection->next = connections_;
@@ -426,7 +473,7 @@ void AdminServer::onConnectionImpl(int status) noexcept {
   connections_ = connection;
   ++open_handles_;
   ++connection_count_;
-  connection->accept(connection_count_ > options_.max_connections || stopping_);
+  connection->accept(refuse);
 }
 
 void AdminServer::unlink(Connection* connection) noexcept {

@@ -27,7 +27,11 @@ class WorkerMetrics;
 struct AdminServerOptions {
   std::string address = "127.0.0.1";  // IPv4 or IPv6 literal, no brackets
   uint16_t port = 15000;              // 0: any free port (see AdminServer::port())
-  size_t max_connections = 64;        // further connections are accepted and closed at once
+  // With this many open, a new connection takes the place of the one that has waited longest
+  // for its next request (idle, or with a request not yet complete); when every one is writing
+  // an answer, the new one is accepted and closed at once. So idle or stalled clients cannot
+  // lock out the probes.
+  size_t max_connections = 64;
   // A connection must complete a request and its answer within this time, counted from when it
   // was accepted or its previous answer was written; otherwise it is closed (408 when a request
   // was half-received). Bounds idle keep-alive connections and slow senders alike.
@@ -55,7 +59,8 @@ enum class Readiness : uint8_t { kStarting, kReady, kDraining };
 //   GET /healthz       200 "ok" while the loop turns
 //   GET /readyz        200 "ready" once listeners are bound; 503 before and while draining
 //   GET /debug/spans   the recently exported spans, newest first, as JSON
-// HEAD is answered like GET without the body; other methods get 405, other paths 404. Answers
+// HEAD is answered like GET without the body; other methods get 405, other paths 404. An
+// HTTP/1.1 request without exactly one valid Host header gets 400 (RFC 9112, section 3.2). Answers
 // carry Content-Length and keep the connection alive when the client allows it; a request that
 // cannot be parsed gets 400 (or 431, 414) and the connection is closed.
 //

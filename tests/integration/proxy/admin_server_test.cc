@@ -216,7 +216,9 @@ TEST_F(AdminServerTest, GarbageGetsAnErrorAndTheConnectionClosed) {
       {"GET /healthz HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
       {"GET /healthz HTTP/1.1\r\nX: " + std::string(9000, 'a') + "\r\n\r\n", 431},
       {"GET /" + std::string(3000, 'a') + " HTTP/1.1\r\n\r\n", 414},
-      {"POST /metrics HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + std::string(20000, 'b'), 413},
+      {"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" +
+           std::string(20000, 'b'),
+       413},
       {"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 404},
   };
   for (const Case& c : cases) {
@@ -279,30 +281,83 @@ TEST_F(AdminServerTest, ClientClosingEarlyLeavesTheServerServing) {
   EXPECT_EQ(curl(port_, "/healthz").status, 200);
 }
 
-TEST_F(AdminServerTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
+// Each served once, A first, far enough apart for the server's millisecond clock to tell them
+// apart: all idle, A the longest.
+std::vector<std::unique_ptr<RawClient>> heldIdle(uint16_t port, int count) {
+  std::vector<std::unique_ptr<RawClient>> held;
+  for (int i = 0; i < count; ++i) {
+    if (i > 0) std::this_thread::sleep_for(20ms);
+    held.push_back(std::make_unique<RawClient>(port));
+    held.back()->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(parseAnswer(held.back()->readAnswer()).status, 200) << i;
+  }
+  return held;
+}
+
+TEST_F(AdminServerTest, AtTheLimitTheConnectionIdleLongestMakesWay) {
   AdminServerOptions options;
   options.max_connections = 3;
   startServer(options);
-  std::vector<std::unique_ptr<RawClient>> held;
+  auto held = heldIdle(port_, 3);  // at the limit: all three kept
+  ASSERT_EQ(held.size(), 3u);
+  std::this_thread::sleep_for(20ms);
+  RawClient fourth(port_);  // one past it
+  fourth.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(parseAnswer(fourth.readAnswer()).status, 200);
+  EXPECT_EQ(held[0]->readToEnd(), "");
+  EXPECT_TRUE(held[0]->closed());
+  for (int i = 1; i < 3; ++i) {
+    held[i]->send("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(parseAnswer(held[i]->readAnswer()).status, 503) << i;  // still served
+  }
+}
+
+TEST_F(AdminServerTest, AtTheLimitTheOldestStalledRequestMakesWay) {
+  AdminServerOptions options;
+  options.max_connections = 3;
+  startServer(options);
+  std::vector<std::unique_ptr<RawClient>> stalled;
   for (int i = 0; i < 3; ++i) {
-    held.push_back(std::make_unique<RawClient>(port_));
-    held.back()->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    EXPECT_EQ(parseAnswer(held.back()->readAnswer()).status, 200);  // accepted and served
+    stalled.push_back(std::make_unique<RawClient>(port_));
+    stalled.back()->send("GET /healthz HTTP/1.1\r\nHo");
+    // Apart on the server's millisecond clock; on a tie the one accepted first counts as older.
+    std::this_thread::sleep_for(20ms);
   }
-  RawClient extra(port_, 3000ms);
-  extra.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-  EXPECT_EQ(extra.readToEnd(), "");
-  EXPECT_TRUE(extra.closed());
-  held.pop_back();
-  // The slot frees once the server has seen the close; retry for a bounded time.
-  bool served = false;
-  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
-    RawClient again(port_, 3000ms);
-    again.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    served = parseAnswer(again.readAnswer()).status == 200;
-    if (!served) std::this_thread::sleep_for(20ms);
+  RawClient probe(port_);
+  probe.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(parseAnswer(probe.readAnswer()).status, 200);
+  EXPECT_EQ(stalled[0]->readToEnd(), "");  // closed without an answer
+  EXPECT_TRUE(stalled[0]->closed());
+  stalled[2]->send("st: x\r\n\r\n");
+  EXPECT_EQ(parseAnswer(stalled[2]->readAnswer()).status, 200);
+}
+
+TEST_F(AdminServerTest, Http11WithoutExactlyOneValidHostIs400) {
+  startServer();
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"GET /healthz HTTP/1.1\r\n\r\n", "missing Host header\n"},
+      {"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "more than one Host header\n"},
+      {"GET /healthz HTTP/1.1\r\nHost: a/b\r\n\r\n", "invalid Host header\n"},
+  };
+  for (const auto& [bytes, text] : cases) {
+    SCOPED_TRACE(bytes);
+    RawClient client(port_);
+    client.send(bytes);
+    const std::string raw = client.readToEnd();
+    EXPECT_TRUE(client.closed());
+    const HttpAnswer answer = parseAnswer(raw);
+    EXPECT_EQ(answer.status, 400);
+    EXPECT_EQ(answer.body, text);
   }
-  EXPECT_TRUE(served);
+  // HTTP/1.0 needs none; an empty one is valid (RFC 9110, section 7.2).
+  RawClient old(port_);
+  old.send("GET /healthz HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(parseAnswer(old.readToEnd()).status, 200);
+  RawClient empty(port_);
+  empty.send("GET /healthz HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(parseAnswer(empty.readToEnd()).status, 200);
+  EXPECT_THAT(scrape(), HasSubstr("tracecar_requests_rejected_total{listener=\"admin\","
+                                  "reason=\"400_bad_request\"} 3"));
 }
 
 TEST_F(AdminServerTest, IdleConnectionsAndSlowHeadsTimeOut) {
