@@ -326,28 +326,44 @@ void addHeaders(const Setting& setting, std::vector<std::pair<std::string, std::
 
 std::chrono::milliseconds timeoutFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
   constexpr std::chrono::milliseconds kDefault{10000};
-  const std::optional<Setting> setting = readSignal(env, "TIMEOUT");
-  if (!setting) return kDefault;
-  const std::string& text = setting->value;
-  long long value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value < 1 ||
-      value > kMaxTimeoutMs) {
+  // The traces variable, then the general one: an unusable value gives way to the next.
+  for (const std::string_view prefix : {kTracesPrefix, kBasePrefix}) {
+    const std::optional<Setting> setting = read(env, std::string(prefix) + "TIMEOUT");
+    if (!setting) continue;
+    const std::string& text = setting->value;
+    long long value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec == std::errc() && end == text.data() + text.size() && value >= 1 &&
+        value <= kMaxTimeoutMs) {
+      return std::chrono::milliseconds(value);
+    }
+    const bool general_next =
+        prefix == kTracesPrefix && read(env, std::string(kBasePrefix) + "TIMEOUT").has_value();
     warnings.push_back(setting->name + "=\"" + text +
                        "\" is not a whole number of milliseconds in [1, " +
-                       std::to_string(kMaxTimeoutMs) + "]; using the default 10000");
-    return kDefault;
+                       std::to_string(kMaxTimeoutMs) + "]; " +
+                       (general_next ? std::string("using ") + std::string(kBasePrefix) +
+                                           "TIMEOUT instead"
+                                     : std::string("using the default 10000")));
   }
-  return std::chrono::milliseconds(value);
+  return kDefault;
 }
 
 Compression compressionFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
-  const std::optional<Setting> setting = readSignal(env, "COMPRESSION");
-  if (!setting) return Compression::kNone;
-  if (ascii::equalsIgnoreCase(setting->value, "gzip")) return Compression::kGzip;
-  if (ascii::equalsIgnoreCase(setting->value, "none")) return Compression::kNone;
-  warnings.push_back(setting->name + "=\"" + setting->value +
-                     "\" is not a known compression (gzip or none); using none");
+  // As the timeout: the traces variable, then the general one.
+  for (const std::string_view prefix : {kTracesPrefix, kBasePrefix}) {
+    const std::optional<Setting> setting = read(env, std::string(prefix) + "COMPRESSION");
+    if (!setting) continue;
+    if (ascii::equalsIgnoreCase(setting->value, "gzip")) return Compression::kGzip;
+    if (ascii::equalsIgnoreCase(setting->value, "none")) return Compression::kNone;
+    const bool general_next = prefix == kTracesPrefix &&
+                              read(env, std::string(kBasePrefix) + "COMPRESSION").has_value();
+    warnings.push_back(setting->name + "=\"" + setting->value +
+                       "\" is not a known compression (gzip or none); " +
+                       (general_next ? std::string("using ") + std::string(kBasePrefix) +
+                                           "COMPRESSION instead"
+                                     : std::string("using none")));
+  }
   return Compression::kNone;
 }
 

@@ -21,8 +21,9 @@ void applyValueLength(AttributeValue& value, size_t max_chars) {
 
 // Reads a non-negative decimal limit. Unset or empty (the spec treats empty as unset) keeps
 // out unchanged; anything else that is not a number is a warning.
+// fallback: what an invalid value leaves in place, named in the warning.
 void readLimit(const EnvLookup& env, std::string_view name, size_t& out,
-               std::vector<std::string>& warnings) {
+               std::vector<std::string>& warnings, std::string_view fallback) {
   const std::optional<std::string> raw = env(name);
   if (!raw) return;
   const std::string_view v = ascii::trimOws(*raw);
@@ -31,7 +32,7 @@ void readLimit(const EnvLookup& env, std::string_view name, size_t& out,
   const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
   if (ec != std::errc() || end != v.data() + v.size()) {
     warnings.push_back(std::string(name) + "=\"" + *raw +
-                       "\" is not a non-negative integer; using the default");
+                       "\" is not a non-negative integer; using " + std::string(fallback));
     return;
   }
   out = parsed;
@@ -286,10 +287,22 @@ void SpanRecord::clearForReuse() noexcept {
 AttributeLimits attributeLimitsFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
   AttributeLimits limits;
   // The general variables first, so the span-specific ones win when both are valid.
-  readLimit(env, "OTEL_ATTRIBUTE_COUNT_LIMIT", limits.count, warnings);
-  readLimit(env, "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", limits.count, warnings);
-  readLimit(env, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", limits.value_length, warnings);
-  readLimit(env, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", limits.value_length, warnings);
+  // Is the general variable set to a value it takes?
+  const auto general = [&env](std::string_view name) {
+    size_t ignored = 0;
+    std::vector<std::string> warned;
+    readLimit(env, name, ignored, warned, {});
+    const std::optional<std::string> raw = env(name);
+    return warned.empty() && raw && !ascii::trimOws(*raw).empty();
+  };
+  readLimit(env, "OTEL_ATTRIBUTE_COUNT_LIMIT", limits.count, warnings, "the default");
+  readLimit(env, "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", limits.count, warnings,
+            general("OTEL_ATTRIBUTE_COUNT_LIMIT") ? "OTEL_ATTRIBUTE_COUNT_LIMIT" : "the default");
+  readLimit(env, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", limits.value_length, warnings,
+            "the default");
+  readLimit(env, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", limits.value_length, warnings,
+            general("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT") ? "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
+                                                          : "the default");
   return limits;
 }
 

@@ -147,8 +147,11 @@ int runCli(int argc, char** argv) noexcept {
     if (init_iptables->parsed()) return runInitIptables(iptables_flags);
     if (inject_webhook->parsed()) return runInjectWebhook(webhook_options);
     if (check_config) return validateConfig(ConfigFlags{});
-    std::fputs(app.help().c_str(), stdout);
-    return 0;
+    // Nothing asked for: a usage error (tracecar --help asks for the help).
+    std::fputs(app.help().c_str(), stderr);
+    std::fputs("\ntracecar: give a subcommand (run, validate, init-iptables, inject-webhook)\n",
+               stderr);
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tracecar: %s\n", e.what());
     return 1;

@@ -153,12 +153,27 @@ bool warnedAbout(const std::vector<std::string>& warnings, std::string_view vari
 void recordEnvOrigins(const exporter::EnvLookup& env, const FileEnvLayer& file,
                       const std::vector<std::string>& warnings, bool grpc, Origins& origins) {
   for (const Binding& binding : kBindings) {
-    const std::string_view variable = overridingVariable(env, binding);
-    if (!variable.empty()) {
+    // The readers pass over a variable they warned about to the binding's next one (the traces
+    // variable to the general one); the default when none is left.
+    std::string invalid;
+    bool from_env = false;
+    for (const std::string_view name : binding.overridden_by) {
+      if (!isSet(env, name)) continue;
+      if (warnedAbout(warnings, name)) {
+        if (!invalid.empty()) invalid += ", ";
+        invalid += name;
+        continue;
+      }
+      std::string detail(name);
+      if (!invalid.empty()) detail += " (" + invalid + " is invalid and was ignored)";
+      origins[std::string(binding.key)] = Origin{Source::kEnv, std::move(detail)};
+      from_env = true;
+      break;
+    }
+    if (from_env) continue;
+    if (!invalid.empty()) {
       origins[std::string(binding.key)] =
-          warnedAbout(warnings, variable)
-              ? Origin{Source::kDefault, std::string(variable) + " is invalid and was ignored"}
-              : Origin{Source::kEnv, std::string(variable)};
+          Origin{Source::kDefault, invalid + " is invalid and was ignored"};
       continue;
     }
     const auto value = file.variables.find(binding.variable);
