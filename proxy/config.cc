@@ -211,17 +211,29 @@ void recordResourceOrigins(const exporter::EnvLookup& env, const FileEnvLayer& f
   const exporter::Resource defaults =
       exporter::Resource::fromEnvironment(exporter::mapEnvironment({}), kVersion, ignored);
   const exporter::Resource env_only = exporter::Resource::fromEnvironment(env, kVersion, ignored);
+  // The OTel variables without the K8S_* ones: which of the two gave a k8s.* attribute.
+  const exporter::Resource otel_only = exporter::Resource::fromEnvironment(
+      [&env](std::string_view name) -> std::optional<std::string> {
+        if (name == "OTEL_RESOURCE_ATTRIBUTES" || name == "OTEL_SERVICE_NAME") return env(name);
+        return std::nullopt;
+      },
+      kVersion, ignored);
   std::vector<FileEnvLayer::Pair> from_file = file.resource_attributes;
   if (file.service_name) from_file.push_back(*file.service_name);
   for (const exporter::Attribute& attribute : resource.attributes().items()) {
     const std::string key = "resource." + std::string(attribute.key.view());
     const exporter::AttributeValue* by_env = env_only.attributes().find(attribute.key);
     const exporter::AttributeValue* by_default = defaults.attributes().find(attribute.key);
-    if (by_env != nullptr && (by_default == nullptr || !(*by_env == *by_default))) {
+    // The environment's when it alone gives this value (not the built-in one); a file entry for
+    // the same key outranks what K8S_* would give.
+    if (by_env != nullptr && *by_env == attribute.value &&
+        (by_default == nullptr || !(*by_env == *by_default))) {
       std::string variable = "OTEL_RESOURCE_ATTRIBUTES";
       if (attribute.key == "service.name" && isSet(env, "OTEL_SERVICE_NAME")) {
         variable = "OTEL_SERVICE_NAME";
-      } else if (attribute.key.view().starts_with("k8s.")) {
+      } else if (const exporter::AttributeValue* by_otel = otel_only.attributes().find(attribute.key);
+                 attribute.key.view().starts_with("k8s.") &&
+                 (by_otel == nullptr || !(*by_otel == attribute.value))) {
         variable = "K8S_* (Kubernetes downward API)";
       }
       origins[key] = Origin{Source::kEnv, variable};
