@@ -46,6 +46,11 @@ inline constexpr std::string_view kRedacted = "REDACTED";
 // http.request.method for a method the instrumentation does not know; also error.type's
 // fallback.
 inline constexpr std::string_view kOtherValue = "_OTHER";
+// error.type of an exchange that ended after its response began but before the whole response
+// was delivered, with no failure of the upstream to name (the client went away or reset the
+// stream, its request broke off, the drain ran out): the span's status is Error whatever the
+// status code (semantic conventions: "another error" than the status code).
+inline constexpr std::string_view kResponseIncomplete = "response_incomplete";
 // The {method} of a span name when http.request.method is _OTHER.
 inline constexpr std::string_view kOtherMethodSpanName = "HTTP";
 

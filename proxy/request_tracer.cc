@@ -212,6 +212,9 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
   if (failure_) {
     span_status = exporter::StatusCode::kError;
     out.error_type = semconv::errorType(*failure_);
+  } else if (status_code != 0 && aborted_) {
+    span_status = exporter::StatusCode::kError;
+    out.error_type = semconv::kResponseIncomplete;
   } else if (status_code != 0) {
     span_status = semconv::spanStatusForHttpStatus(kind_, status_code);
     if (span_status == exporter::StatusCode::kError) {
@@ -225,6 +228,7 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
   out.status_code = status_code;
   // gRPC carries its outcome in grpc-status: it decides when HTTP said nothing worse.
   const std::optional<int> grpc_status = grpc_ ? grpc_->status : std::nullopt;
+  out.incomplete = aborted_ && !failure_ && status_code != 0;
   if (grpc_status && span_status != exporter::StatusCode::kError) {
     span_status = semconv::spanStatusForGrpcStatus(kind_, *grpc_status);
     if (span_status == exporter::StatusCode::kError) {
@@ -246,7 +250,11 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
     }
     record_->status_code = span_status;
     // The description only when the status code does not already say it.
-    if (failure_) record_->status_message = semconv::failureReason(*failure_);
+    if (failure_) {
+      record_->status_message = semconv::failureReason(*failure_);
+    } else if (out.incomplete) {
+      record_->status_message = "ended before the whole response was delivered";
+    }
     record_->end_unix_nano = std::max(now_unix_nano, start_unix_nano_);
     tracer_->sink_.onSpanEnd(std::move(record_));
   }

@@ -110,6 +110,7 @@ class TracedRequest {
     std::string_view route;       // "" when none (CLIENT spans, CONNECT, "*", rejections)
     int status_code = 0;          // sent (SERVER) or received (CLIENT); 0 when none
     std::string_view error_type;  // "" when the request did not fail
+    bool incomplete = false;      // error_type is kResponseIncomplete
     uint64_t duration_ns = 0;
     bool sampled = false;
     bool rejected = false;        // refused by begin(): never forwarded, no span
@@ -160,6 +161,10 @@ class TracedRequest {
   // naming the failure (the first reported wins). A SERVER span that had no response head yet
   // records semconv::localResponseStatus(failure) as its status code: answer with that.
   void onUpstreamFailure(semconv::UpstreamFailure failure);
+  // The exchange ended before the whole response was delivered. Without an upstream failure
+  // the span ends with status Error and error.type semconv::kResponseIncomplete once a status
+  // code was recorded (with none, error.type is _OTHER as before).
+  void onAborted() noexcept { aborted_ = true; }
 
   // Finishes the span, hands it to the sink when sampled, and says what metrics need.
   Outcome end(uint64_t now_unix_nano);
@@ -199,6 +204,7 @@ class TracedRequest {
   bool restarted_untrusted_ = false;
   uint32_t untrusted_baggage_dropped_ = 0;
   bool ended_ = false;
+  bool aborted_ = false;
 };
 
 // The tracing half of proxied requests, one per worker (not thread-safe; no I/O). begin() runs

@@ -177,6 +177,8 @@ void TracedStreamObserver::onComplete(const StreamStats& stats) {
     traced_.onResponseHead(stats.status);
   }
   if (stats.upstream_tls) traced_.onUpstreamTls();
+  // A tunnel ends when either side closes: that is its normal end.
+  if (stats.aborted && !stats.tunnel) traced_.onAborted();
   // The span covers the stream, from its first byte: both times come from the stream's
   // monotonic readings, turned into wall-clock time once.
   const uint64_t end_ns = stats.end_ns != 0 ? stats.end_ns : uv_hrtime();
@@ -192,7 +194,9 @@ void TracedStreamObserver::onComplete(const StreamStats& stats) {
   labels.route = outcome.route;
   labels.status_code = outcome.status_code;
   // A status code speaks for itself: error_type only says why there was no real answer.
-  if (failed_ || outcome.status_code == 0) labels.error_type = outcome.error_type;
+  if (failed_ || outcome.status_code == 0 || outcome.incomplete) {
+    labels.error_type = outcome.error_type;
+  }
   metrics_.recordRequest(httpRole(outcome.kind), labels, elapsed);
 
   if (stats.local_reply && !repliedBeforeObservers(stats.local_reply_reason)) {

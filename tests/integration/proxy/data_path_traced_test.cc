@@ -2,7 +2,9 @@
 // port 0 with the real observers (TracedStreamObserverFactory), a real origin, and the spans
 // exported by a BatchProcessor with the OTLP/HTTP exporter to the fake collector, whose bodies
 // the official schema decodes (protoc).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
 
 #include <chrono>
 #include <map>
@@ -211,6 +213,27 @@ TEST_F(DataPathTracedTest, RequestWithoutContextStartsATraceAndA5xxIsAnError) {
   EXPECT_EQ(error.attributes.count("http.route"), 0u);
   EXPECT_EQ(error.attributes.at("error.type"), "\"503\"");
   EXPECT_EQ(error.fields.at("status.code"), "STATUS_CODE_ERROR");
+}
+
+// A client gone after the response head: the span keeps the status code and is an Error, and
+// the request metrics say why.
+TEST_F(DataPathTracedTest, AClientGoneMidBodyMakesTheSpanAnErrorWithItsStatusKept) {
+  startTraced();
+  {
+    RawConnection c(inboundPort());
+    ASSERT_TRUE(c.send("GET /drip?pieces=3&ms=300 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_EQ(c.readExactly(12), "HTTP/1.1 200");
+    c.reset();
+  }
+  const std::vector<DecodedSpan> spans = exported(1);
+  ASSERT_EQ(spans.size(), 1u);
+  const DecodedSpan& s = spans[0];
+  EXPECT_EQ(s.attributes.at("http.response.status_code"), "200");
+  EXPECT_EQ(s.attributes.at("error.type"), "\"response_incomplete\"");
+  EXPECT_EQ(s.fields.at("status.code"), "STATUS_CODE_ERROR");
+  EXPECT_EQ(s.fields.at("status.message"), "\"ended before the whole response was delivered\"");
+  const std::string text = prometheus::TextSerializer().Serialize(metrics_.Collect());
+  EXPECT_THAT(text, ::testing::HasSubstr("error_type=\"response_incomplete\""));
 }
 
 TEST_F(DataPathTracedTest, OutboundRequestIsAClientSpanThatParentsTheUpstreamsContext) {

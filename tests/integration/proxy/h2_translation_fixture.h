@@ -309,6 +309,21 @@ class H2TestClient final : public BlockingH2 {
     (void)session_->submitTrailers(id, map);
     flush();
   }
+  // Exchanges frames until the stream's final response head arrived (true) or timeout.
+  bool waitHead(int32_t id, std::chrono::milliseconds timeout = 10s) {
+    const auto give_up = std::chrono::steady_clock::now() + timeout;
+    while (responses_[id].status == 0 && !responses_[id].closed) {
+      if (std::chrono::steady_clock::now() > give_up || !flush()) return false;
+      readOnce(20ms);
+      flush();
+    }
+    return responses_[id].status != 0;
+  }
+  // Sends RST_STREAM for the stream.
+  void reset(int32_t id, http::H2ErrorCode code) {
+    (void)session_->resetStream(id, code);
+    flush();
+  }
   // Exchanges frames until the stream closed (true) or timeout.
   bool waitClosed(int32_t id, std::chrono::milliseconds timeout = 10s) {
     const auto give_up = std::chrono::steady_clock::now() + timeout;

@@ -667,6 +667,31 @@ TEST_F(H2ToH2Test, ABodyThatStopsComingResetsTheClientsStream) {
   EXPECT_EQ(client.response(next).body, "hello\n");
 }
 
+// A client that cancels its stream after the response head: the answer began but was not
+// delivered whole, which the span says whatever the status code.
+TEST_F(H2ToH2Test, AClientThatCancelsMidBodyMakesTheSpanAnError) {
+  H2TestClient client(proxy_->port());
+  const int32_t id =
+      client.submit(requestHead("GET", authorityOf(*proxy_), "/drip?pieces=3&ms=200"));
+  ASSERT_TRUE(client.waitHead(id));
+  EXPECT_EQ(client.response(id).status, 200);
+  client.reset(id, http::H2ErrorCode::kCancel);
+  ASSERT_TRUE(proxy_->waitForRequests(1));
+  const exporter::SpanRecord span = proxy_->spans().spans()[0];
+  EXPECT_EQ(spanAttribute(span, "http.response.status_code"), "200");
+  EXPECT_EQ(spanAttribute(span, "error.type"), "response_incomplete");
+  EXPECT_EQ(span.status_code, exporter::StatusCode::kError);
+  EXPECT_EQ(span.status_message, "ended before the whole response was delivered");
+  // A stream read to its end is no error.
+  const int32_t whole = client.submit(requestHead("GET", authorityOf(*proxy_), "/drip?pieces=2&ms=10"));
+  ASSERT_TRUE(client.waitClosed(whole));
+  EXPECT_TRUE(client.response(whole).ended);
+  ASSERT_TRUE(proxy_->waitForRequests(2));
+  const exporter::SpanRecord second = proxy_->spans().spans()[1];
+  EXPECT_EQ(spanAttribute(second, "error.type"), "<absent>");
+  EXPECT_EQ(second.status_code, exporter::StatusCode::kUnset);
+}
+
 // RFC 9113 section 8.1.1: a body shorter than its content-length makes the response malformed.
 TEST_F(H2ToH2Test, AMalformedResponseIsABadResponseNotAReset) {
   H2TestClient client(proxy_->port());

@@ -633,9 +633,12 @@ INSTANTIATE_TEST_SUITE_P(
                     "OTEL_EXPORTER_OTLP_TIMEOUT=\"2147483648\""},
         TimeoutCase{{{"OTEL_EXPORTER_OTLP_TIMEOUT", "99999999999999999999999"}}, 10000ms,
                     "OTEL_EXPORTER_OTLP_TIMEOUT=\"99999999999999999999999\""},
+        // An unusable traces variable gives way to the general one.
         TimeoutCase{{{"OTEL_EXPORTER_OTLP_TIMEOUT", "5000"},
                      {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon"}},
-                    10000ms, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=\"soon\""}));
+                    5000ms, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=\"soon\""},
+        TimeoutCase{{{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0"}}, 10000ms,
+                    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=\"0\""}));
 
 struct CompressionCase {
   Env env;
@@ -675,7 +678,10 @@ INSTANTIATE_TEST_SUITE_P(
         CompressionCase{{{"OTEL_EXPORTER_OTLP_COMPRESSION", "deflate"}}, Compression::kNone,
                         "OTEL_EXPORTER_OTLP_COMPRESSION=\"deflate\""},
         CompressionCase{{{"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"}}, Compression::kNone,
-                        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=\"zstd\""}));
+                        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=\"zstd\""},
+        CompressionCase{{{"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"},
+                         {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"}},
+                        Compression::kGzip, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=\"zstd\""}));
 
 // ---------------------------------------------------------------------------------------------
 // TLS files
