@@ -94,6 +94,12 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
 
   void onDownstreamTrailers(http::HeaderMap& trailers) noexcept {
     if (discard_) return;
+    // The configured field count holds for the trailers as for the head (an HTTP/1.1 client's
+    // parser counts them the same way); their bytes are the codec's, like the head's.
+    if (trailers.size() > s_.context_.settings().request_limits.max_header_count) {
+      refuseTrailers();
+      return;
+    }
     if (h1_ != nullptr) {
       request_trailers_sent_ = true;
       h1_->sendTrailers(trailers);
@@ -520,6 +526,22 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       (void)s_.session_->resetStream(id_, H2ErrorCode::kInternalError);
     }
     if (end) response_ended_ = true;
+    s_.scheduleFlush();
+  }
+
+  // Trailers over the field count: the request never ends upstream (its stream is cancelled,
+  // an HTTP/1.1 upstream connection closed); the client gets 431, or once the response has
+  // begun, RST_STREAM ENHANCE_YOUR_CALM.
+  void refuseTrailers() noexcept {
+    if (!response_started_) {
+      localReply(431, "too many trailer fields", LocalReplyReason::kTooManyHeaders);
+      return;
+    }
+    discard_ = true;
+    stats_.aborted = true;
+    dropH1();
+    dropUpstream(H2ErrorCode::kCancel);
+    (void)s_.session_->resetStream(id_, H2ErrorCode::kEnhanceYourCalm);
     s_.scheduleFlush();
   }
 

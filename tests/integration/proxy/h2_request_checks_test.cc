@@ -128,6 +128,39 @@ TEST_F(H2RequestChecksTest, HeaderCountAtTheLimitIsForwardedOnePastIs431) {
   EXPECT_EQ(proxy_->spans().size(), 2u);
 }
 
+// The field count holds for trailers too; one past it, the request never ends at the origin.
+TEST_F(H2RequestChecksTest, TrailerCountAtTheLimitIsForwardedOnePastIs431) {
+  start([](proxy::DataPathSettings& s) { s.request_limits.max_header_count = 10; });
+  const auto post = [&](size_t trailer_fields) {
+    H2TestClient client(proxy_->port());
+    EXPECT_TRUE(client.ok());
+    const int32_t id = client.open(requestHead("POST", authority(), "/echo"));
+    client.sendData(id, "body", false);
+    Fields trailers;
+    for (size_t i = 0; i < trailer_fields; ++i) {
+      trailers.emplace_back("x-trailer-" + std::to_string(i), "v");
+    }
+    client.sendTrailers(id, trailers);
+    EXPECT_TRUE(client.waitClosed(id));
+    return client.response(id);
+  };
+  const H2TestClient::Response at = post(10);
+  EXPECT_EQ(at.status, 200);
+  EXPECT_EQ(at.body, "body");
+  ASSERT_EQ(origin_.requests().size(), 1u);
+  EXPECT_EQ(origin_.requests()[0].trailers.size(), 10u);
+
+  const H2TestClient::Response past = post(11);
+  EXPECT_EQ(past.status, 431);
+  EXPECT_EQ(past.body, "too many trailer fields\n");
+  EXPECT_EQ(replies(LocalReplyReason::kTooManyHeaders), 1u);
+  // It never ended at the origin: the next request is the second the origin sees.
+  EXPECT_EQ(post(0).status, 200);
+  const std::vector<OriginRequest> seen = origin_.requests();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].trailers.size(), 0u);
+}
+
 TEST_F(H2RequestChecksTest, PathAtTheUriLimitIsForwardedOnePastIs414) {
   constexpr size_t kLimit = 64;
   start([](proxy::DataPathSettings& s) { s.request_limits.max_uri_length = kLimit; });
