@@ -415,6 +415,9 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
     UpstreamRoute& route = std::get<UpstreamRoute>(choice);
     ex_.target = std::move(route.target);
     ex_.stats.upstream_tls = ex_.target.tls != nullptr;
+    if (observer_ != nullptr && hosts == 0 && parts->form == RequestTargetForm::kOrigin) {
+      observer_->onUpstreamChosen(ex_.target.key());
+    }
     ex_.terminate_connect = route.terminate_connect && ex_.connect;
     ex_.preserve_target = route.preserve_target;
     // Protocol switches and tunnels stay HTTP/1.1 whatever the route says; so does everything

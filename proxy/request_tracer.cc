@@ -170,6 +170,29 @@ void TracedRequest::onUpstreamTls() {
   }
 }
 
+void TracedRequest::onUpstreamChosen(std::string_view authority) {
+  if (!record_ || kind_ != SpanKind::kClient || hostless_scheme_.empty()) return;
+  const std::string_view scheme = hostless_scheme_;
+  hostless_scheme_ = {};
+  const std::optional<semconv::HostPort> server = semconv::parseHostPort(authority);
+  if (!server) return;
+  exporter::Attributes& attributes = record_->attributes;
+  const exporter::AttributeLimits& limits = tracer_->config_.attribute_limits;
+  attributes.setStaticString(semconv::attr::kServerAddress, server->host, limits);
+  if (const std::optional<uint16_t> port =
+          server->port ? server->port : semconv::defaultPort(scheme)) {
+    attributes.setStaticInt(semconv::attr::kServerPort, *port, limits);
+  }
+  const auto* full = attributes.find(semconv::attr::kUrlFull);
+  const auto* text = full != nullptr ? std::get_if<std::string>(full) : nullptr;
+  if (text == nullptr || !text->starts_with('/')) return;
+  std::string absolute(scheme);
+  absolute += "://";
+  absolute += authority;
+  absolute += *text;
+  attributes.setStatic(semconv::attr::kUrlFull, std::move(absolute), limits);
+}
+
 void TracedRequest::onUpstreamConnected(std::string_view address, uint16_t port) {
   if (!record_ || kind_ != SpanKind::kClient) return;
   const exporter::AttributeLimits& limits = tracer_->config_.attribute_limits;
@@ -392,6 +415,15 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
     traced.context_.flags |= propagation::trace_flags::kSampled;
     // Before the headers change: the record copies what it reads from them.
     traced.record_ = startRecord(traced, request, target, peer, scheme, parent, trace_state);
+    if (traced.kind_ == SpanKind::kClient && traced.record_) {
+      // No host named (url.full is a path): the upstream chosen says where it went.
+      const auto* full = traced.record_->attributes.find(semconv::attr::kUrlFull);
+      const auto* text = full != nullptr ? std::get_if<std::string>(full) : nullptr;
+      if (text != nullptr && text->starts_with('/')) {
+        traced.hostless_scheme_ =
+            semconv::canonicalScheme(scheme) == "https" ? "https" : "http";  // static text
+      }
+    }
     if (traced.restarted_untrusted_) {
       exporter::SpanLink link;
       link.trace_id = incoming.trace_id;

@@ -157,6 +157,9 @@ class TracedRequest {
   // CLIENT spans: tracecar spoke TLS to the upstream (the app spoke plain HTTP to it), so the
   // request that went out was https: url.scheme and url.full say so.
   void onUpstreamTls();
+  // CLIENT spans of requests that named no host: server.address, server.port and url.full
+  // from the upstream chosen for them ("host:port").
+  void onUpstreamChosen(std::string_view authority);
   // The exchange with the upstream failed: the span ends with status Error and error.type
   // naming the failure (the first reported wins). A SERVER span that had no response head yet
   // records semconv::localResponseStatus(failure) as its status code: answer with that.
@@ -205,6 +208,9 @@ class TracedRequest {
   uint32_t untrusted_baggage_dropped_ = 0;
   bool ended_ = false;
   bool aborted_ = false;
+  // A CLIENT span whose request named no host: url.full waits for onUpstreamChosen, with this
+  // scheme.
+  std::string_view hostless_scheme_;
 };
 
 // The tracing half of proxied requests, one per worker (not thread-safe; no I/O). begin() runs

@@ -112,6 +112,9 @@ class StreamObserver {
   // The final response head from the upstream (or a 101, or the 2xx of a CONNECT), as received;
   // for a CONNECT the outbound listener terminates itself, a made-up 200.
   virtual void onResponseHead(const http::Http1Head& response) = 0;
+  // Where the request goes ("host:port"), once chosen and before it is sent: what a request
+  // that named no host (HTTP/1.0 without Host, in origin-form) is recorded with.
+  virtual void onUpstreamChosen(std::string_view /*authority*/) {}
   // The upstream failed; a local reply follows when no response head was sent yet.
   virtual void onUpstreamFailure(UpstreamFailure kind) = 0;
   // The response's trailer fields (HTTP/2 trailers, HTTP/1.1 chunked trailers), after its head.

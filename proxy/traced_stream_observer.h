@@ -81,6 +81,9 @@ class TracedStreamObserver final : public StreamObserver,
   std::optional<LocalReply> onRequestHead(http::Http1Head& request, const PeerInfo& peer) override;
   void onResponseHead(const http::Http1Head& response) override;
   void onUpstreamFailure(UpstreamFailure kind) override;
+  void onUpstreamChosen(std::string_view authority) override {
+    if (begun_) traced_.onUpstreamChosen(authority);
+  }
   void onResponseTrailers(const http::HeaderMap& trailers) override;
   void onComplete(const StreamStats& stats) override;
 

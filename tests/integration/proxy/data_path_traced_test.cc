@@ -236,6 +236,36 @@ TEST_F(DataPathTracedTest, AClientGoneMidBodyMakesTheSpanAnErrorWithItsStatusKep
   EXPECT_THAT(text, ::testing::HasSubstr("error_type=\"response_incomplete\""));
 }
 
+// An HTTP/1.0 request that names no host goes to the configured upstream: its CLIENT span
+// says so, with an absolute url.full.
+TEST_F(DataPathTracedTest, HostlessOutboundRequestIsRecordedWithTheUpstreamItWentTo) {
+  proxy::DataPathSettings s = settings();
+  s.outbound_mode = proxy::DataPathSettings::OutboundMode::kUpstream;
+  s.outbound_upstream = {"127.0.0.1", origin_.port()};
+  proxy::DataPathHooks hooks;
+  hooks.observers = [this](size_t, proxy::ListenerRole role)
+      -> std::unique_ptr<proxy::StreamObserverFactory> {
+    return std::make_unique<proxy::TracedStreamObserverFactory>(
+        role, propagator_, role == proxy::ListenerRole::kInbound ? &routes_ : nullptr, config_,
+        sampler_, trust_, *sink_, metrics_.addShard());
+  };
+  startProxy(s, std::move(hooks));
+  RawConnection c(outboundPort());
+  ASSERT_TRUE(c.send("GET /echo?q=1 HTTP/1.0\r\n\r\n"));
+  const std::optional<RawResponse> r = c.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+
+  const std::vector<DecodedSpan> spans = exported(1);
+  ASSERT_EQ(spans.size(), 1u);
+  const DecodedSpan& span = spans[0];
+  EXPECT_EQ(span.fields.at("kind"), "SPAN_KIND_CLIENT");
+  const std::string port = std::to_string(origin_.port());
+  EXPECT_EQ(span.attributes.at("url.full"), "\"http://127.0.0.1:" + port + "/echo?q=REDACTED\"");
+  EXPECT_EQ(span.attributes.at("server.address"), "\"127.0.0.1\"");
+  EXPECT_EQ(span.attributes.at("server.port"), port);
+}
+
 TEST_F(DataPathTracedTest, OutboundRequestIsAClientSpanThatParentsTheUpstreamsContext) {
   startTraced();
   const ProcessResult r = curl({"-x", "http://127.0.0.1:" + std::to_string(outboundPort()),
