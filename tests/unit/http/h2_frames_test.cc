@@ -138,6 +138,43 @@ TEST(H2Frames, ClientStartsWithThePrefaceAndRefusesPush) {
   EXPECT_EQ(frames[1].type, kWindowUpdate);
 }
 
+// RFC 9113 sections 8.2.1 and 8.2.2: a response with an uppercase field name or a
+// connection-specific field is malformed: the stream is reset, nothing of it reaches the owner.
+TEST(H2Frames, MalformedResponseFieldsResetTheStream) {
+  for (const std::string& field :
+       {literal("X-Upper", "v"), literal("connection", "close"), literal("keep-alive", "5"),
+        literal("transfer-encoding", "chunked"), literal("upgrade", "h2c"),
+        literal("proxy-connection", "close"), literal("te", "gzip")}) {
+    SCOPED_TRACE(field);
+    Events events;
+    auto client = *H2Session::create(H2Session::Kind::kClient, events);
+    events.session = client.get();
+    H2Head request;
+    request.method = "GET";
+    request.scheme = "http";
+    request.authority = "a.test";
+    request.path = "/";
+    const absl::StatusOr<int32_t> id = client->submitRequest(request, true);
+    ASSERT_TRUE(id.ok());
+    std::string out;
+    ASSERT_TRUE(client->send(out).ok());
+    // :status 200 is static table entry 8.
+    const std::string block = "\x88" + literal("content-type", "text/plain") + field;
+    ASSERT_TRUE(client
+                    ->receive(frame(kSettings, 0, 0, "") +
+                              frame(kHeaders, kEndHeaders | kEndStream, 1, block))
+                    .ok());
+    out.clear();
+    ASSERT_TRUE(client->send(out).ok());
+    EXPECT_EQ(events.events, (std::vector<std::string>{"close 1 PROTOCOL_ERROR reset_locally"}));
+    bool reset_sent = false;
+    for (const Frame& f : parseFrames(out)) {
+      if (f.type == kRstStream && f.stream == 1) reset_sent = f.payload == be32(0x1);
+    }
+    EXPECT_TRUE(reset_sent);
+  }
+}
+
 TEST(H2Frames, LiteralRequestGivesExactEvents) {
   Server s;
   const std::string block = requestBlock("/x?y=1") + literal("user-agent", "t/1");
