@@ -153,7 +153,14 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     const bool done = response_ended_ && cause == H2CloseCause::kDone;
     dropUpstream(done ? H2ErrorCode::kNoError : (reset_by_client ? code : H2ErrorCode::kCancel));
     stats_.end_ns = uv_hrtime();
-    if (!response_ended_ || cause != H2CloseCause::kDone) stats_.aborted = true;
+    // Delivered: the response ended and the stream closed normally, or was reset with NO_ERROR
+    // after it (a client done with a response that came before its request ended, or tracecar
+    // stopping such a request).
+    const bool delivered = response_ended_ && (cause == H2CloseCause::kDone ||
+                                               ((cause == H2CloseCause::kResetByPeer ||
+                                                 cause == H2CloseCause::kResetLocally) &&
+                                                code == H2ErrorCode::kNoError));
+    if (!delivered) stats_.aborted = true;
     if (observer_) {
       observer_->onComplete(stats_);
       observer_.reset();
