@@ -324,47 +324,66 @@ void addHeaders(const Setting& setting, std::vector<std::pair<std::string, std::
   }
 }
 
+// A whole number of milliseconds in [1, kMaxTimeoutMs].
+std::optional<std::chrono::milliseconds> parseTimeout(const std::string& text) {
+  long long value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 1 ||
+      value > kMaxTimeoutMs) {
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(value);
+}
+
 std::chrono::milliseconds timeoutFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
   constexpr std::chrono::milliseconds kDefault{10000};
-  // The traces variable, then the general one: an unusable value gives way to the next.
-  for (const std::string_view prefix : {kTracesPrefix, kBasePrefix}) {
-    const std::optional<Setting> setting = read(env, std::string(prefix) + "TIMEOUT");
-    if (!setting) continue;
-    const std::string& text = setting->value;
-    long long value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec == std::errc() && end == text.data() + text.size() && value >= 1 &&
-        value <= kMaxTimeoutMs) {
-      return std::chrono::milliseconds(value);
-    }
-    const bool general_next =
-        prefix == kTracesPrefix && read(env, std::string(kBasePrefix) + "TIMEOUT").has_value();
-    warnings.push_back(setting->name + "=\"" + text +
+  const std::optional<Setting> traces = read(env, std::string(kTracesPrefix) + "TIMEOUT");
+  const std::optional<Setting> general = read(env, std::string(kBasePrefix) + "TIMEOUT");
+  const auto fromGeneral = [&]() -> std::chrono::milliseconds {
+    if (!general) return kDefault;
+    if (const auto value = parseTimeout(general->value)) return *value;
+    warnings.push_back(general->name + "=\"" + general->value +
                        "\" is not a whole number of milliseconds in [1, " +
-                       std::to_string(kMaxTimeoutMs) + "]; " +
-                       (general_next ? std::string("using ") + std::string(kBasePrefix) +
-                                           "TIMEOUT instead"
+                       std::to_string(kMaxTimeoutMs) + "]; using the default 10000");
+    return kDefault;
+  };
+  if (!traces) return fromGeneral();
+  if (const auto value = parseTimeout(traces->value)) return *value;
+  // An unusable traces variable gives way to a usable general one.
+  const bool general_usable = general && parseTimeout(general->value).has_value();
+  warnings.push_back(traces->name + "=\"" + traces->value +
+                     "\" is not a whole number of milliseconds in [1, " +
+                     std::to_string(kMaxTimeoutMs) + "]; " +
+                     (general_usable ? "using " + general->name + " instead"
                                      : std::string("using the default 10000")));
-  }
-  return kDefault;
+  return fromGeneral();
+}
+
+std::optional<Compression> parseCompression(std::string_view text) {
+  if (ascii::equalsIgnoreCase(text, "gzip")) return Compression::kGzip;
+  if (ascii::equalsIgnoreCase(text, "none")) return Compression::kNone;
+  return std::nullopt;
 }
 
 Compression compressionFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
-  // As the timeout: the traces variable, then the general one.
-  for (const std::string_view prefix : {kTracesPrefix, kBasePrefix}) {
-    const std::optional<Setting> setting = read(env, std::string(prefix) + "COMPRESSION");
-    if (!setting) continue;
-    if (ascii::equalsIgnoreCase(setting->value, "gzip")) return Compression::kGzip;
-    if (ascii::equalsIgnoreCase(setting->value, "none")) return Compression::kNone;
-    const bool general_next = prefix == kTracesPrefix &&
-                              read(env, std::string(kBasePrefix) + "COMPRESSION").has_value();
-    warnings.push_back(setting->name + "=\"" + setting->value +
-                       "\" is not a known compression (gzip or none); " +
-                       (general_next ? std::string("using ") + std::string(kBasePrefix) +
-                                           "COMPRESSION instead"
+  const std::optional<Setting> traces = read(env, std::string(kTracesPrefix) + "COMPRESSION");
+  const std::optional<Setting> general = read(env, std::string(kBasePrefix) + "COMPRESSION");
+  const auto fromGeneral = [&]() -> Compression {
+    if (!general) return Compression::kNone;
+    if (const auto value = parseCompression(general->value)) return *value;
+    warnings.push_back(general->name + "=\"" + general->value +
+                       "\" is not a known compression (gzip or none); using none");
+    return Compression::kNone;
+  };
+  if (!traces) return fromGeneral();
+  if (const auto value = parseCompression(traces->value)) return *value;
+  // As the timeout: an unusable traces variable gives way to a usable general one.
+  const bool general_usable = general && parseCompression(general->value).has_value();
+  warnings.push_back(traces->name + "=\"" + traces->value +
+                     "\" is not a known compression (gzip or none); " +
+                     (general_usable ? "using " + general->name + " instead"
                                      : std::string("using none")));
-  }
-  return Compression::kNone;
+  return fromGeneral();
 }
 
 absl::Status tlsFilesFromEnv(const EnvLookup& env, OtlpConfig& config,

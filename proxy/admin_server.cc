@@ -92,11 +92,10 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
   }
 
   bool closing() const noexcept { return state_ == State::kClosing; }
-  // Waiting for a request (idle or part-received) or lingering after the last answer: closing
-  // it loses no answer.
-  bool evictable() const noexcept {
-    return state_ == State::kReading || state_ == State::kLingering;
-  }
+  // Waiting for a request (idle or part-received): closing it loses no answer. Not one that
+  // lingers after its last answer: closing that one under unread input could reset the
+  // connection before the client read the answer; it ends by itself within kMaxLinger.
+  bool evictable() const noexcept { return state_ == State::kReading; }
   // When it last received bytes or finished writing an answer (uv_now of the loop).
   uint64_t lastActive() const noexcept { return last_active_ms_; }
 

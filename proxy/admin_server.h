@@ -28,9 +28,9 @@ struct AdminServerOptions {
   std::string address = "127.0.0.1";  // IPv4 or IPv6 literal, no brackets
   uint16_t port = 15000;              // 0: any free port (see AdminServer::port())
   // With this many open, a new connection takes the place of the one that has waited longest
-  // for its next request (idle, or with a request not yet complete); when every one is writing
-  // an answer, the new one is accepted and closed at once. So idle or stalled clients cannot
-  // lock out the probes.
+  // for its next request (idle, or with a request not yet complete); when none is waiting (all
+  // writing an answer, or lingering after their last for at most 2 s), the new one is accepted
+  // and closed at once. So idle or stalled clients cannot lock out the probes.
   size_t max_connections = 64;
   // A connection must complete a request and its answer within this time, counted from when it
   // was accepted or its previous answer was written; otherwise it is closed (408 when a request

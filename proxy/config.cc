@@ -165,15 +165,17 @@ void recordEnvOrigins(const exporter::EnvLookup& env, const FileEnvLayer& file,
         continue;
       }
       std::string detail(name);
-      if (!invalid.empty()) detail += " (" + invalid + " is invalid and was ignored)";
+      if (!invalid.empty()) detail += " (" + invalid + " is invalid and was ignored)";  // one
       origins[std::string(binding.key)] = Origin{Source::kEnv, std::move(detail)};
       from_env = true;
       break;
     }
     if (from_env) continue;
     if (!invalid.empty()) {
-      origins[std::string(binding.key)] =
-          Origin{Source::kDefault, invalid + " is invalid and was ignored"};
+      const bool several = invalid.find(',') != std::string::npos;
+      origins[std::string(binding.key)] = Origin{
+          Source::kDefault,
+          invalid + (several ? " are invalid and were ignored" : " is invalid and was ignored")};
       continue;
     }
     const auto value = file.variables.find(binding.variable);

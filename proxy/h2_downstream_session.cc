@@ -145,6 +145,9 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     if (closed_) return;
     closed_ = true;
     deadline_ms_ = 0;
+    // Every response byte relayed was framed for the client (before dropping the upstream
+    // credits the rest back).
+    const bool all_framed = response_consumed_ >= response_forwarded_;
     dropH1();  // its connection goes back to the pool when the exchange was complete
     const bool reset_by_client = cause == H2CloseCause::kResetByPeer;
     if (upstream_ != nullptr && submitted_ && reset_by_client) {
@@ -153,13 +156,10 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     const bool done = response_ended_ && cause == H2CloseCause::kDone;
     dropUpstream(done ? H2ErrorCode::kNoError : (reset_by_client ? code : H2ErrorCode::kCancel));
     stats_.end_ns = uv_hrtime();
-    // Delivered: the response ended and the stream closed normally, or was reset with NO_ERROR
-    // after it (a client done with a response that came before its request ended, or tracecar
-    // stopping such a request).
-    const bool delivered = response_ended_ && (cause == H2CloseCause::kDone ||
-                                               ((cause == H2CloseCause::kResetByPeer ||
-                                                 cause == H2CloseCause::kResetLocally) &&
-                                                code == H2ErrorCode::kNoError));
+    // Delivered: the response ended and the stream closed normally, or was reset after the
+    // whole response was framed for the client (a client done with its answer that drops the
+    // rest of its upload, a drain, tracecar stopping a request answered early).
+    const bool delivered = response_ended_ && (cause == H2CloseCause::kDone || all_framed);
     if (!delivered) stats_.aborted = true;
     if (observer_) {
       observer_->onComplete(stats_);
@@ -540,12 +540,13 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
   // an HTTP/1.1 upstream connection closed); the client gets 431, or once the response has
   // begun, RST_STREAM ENHANCE_YOUR_CALM.
   void refuseTrailers() noexcept {
-    if (!response_started_) {
+    // An upstream head already taken (relayed or about to be) is what the span has recorded.
+    if (!response_started_ && !pending_head_) {
       localReply(431, "too many trailer fields", LocalReplyReason::kTooManyHeaders);
       return;
     }
     discard_ = true;
-    stats_.aborted = true;
+    if (!response_ended_) stats_.aborted = true;
     dropH1();
     dropUpstream(H2ErrorCode::kCancel);
     (void)s_.session_->resetStream(id_, H2ErrorCode::kEnhanceYourCalm);

@@ -312,6 +312,25 @@ TEST_F(AdminServerTest, AtTheLimitTheConnectionIdleLongestMakesWay) {
   }
 }
 
+// One lingering after its last answer (its FIN sent, the client's awaited) is left to end by
+// itself, even when it is the oldest: the idle one goes.
+TEST_F(AdminServerTest, AtTheLimitALingeringConnectionIsNotTheOneThatGoes) {
+  AdminServerOptions options;
+  options.max_connections = 2;
+  startServer(options);
+  RawClient lingering(port_);
+  lingering.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(parseAnswer(lingering.readAnswer()).status, 200);  // we do not close our side
+  std::this_thread::sleep_for(20ms);
+  auto idle = heldIdle(port_, 1);
+  std::this_thread::sleep_for(20ms);
+  RawClient third(port_);
+  third.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(parseAnswer(third.readAnswer()).status, 200);
+  EXPECT_EQ(idle[0]->readToEnd(), "");
+  EXPECT_TRUE(idle[0]->closed());
+}
+
 TEST_F(AdminServerTest, AtTheLimitTheOldestStalledRequestMakesWay) {
   AdminServerOptions options;
   options.max_connections = 3;

@@ -319,6 +319,16 @@ class H2TestClient final : public BlockingH2 {
     }
     return responses_[id].status != 0;
   }
+  // Exchanges frames until the stream's response ended (true) or timeout.
+  bool waitEnded(int32_t id, std::chrono::milliseconds timeout = 10s) {
+    const auto give_up = std::chrono::steady_clock::now() + timeout;
+    while (!responses_[id].ended && !responses_[id].closed) {
+      if (std::chrono::steady_clock::now() > give_up || !flush()) return false;
+      readOnce(20ms);
+      flush();
+    }
+    return responses_[id].ended;
+  }
   // Sends RST_STREAM for the stream.
   void reset(int32_t id, http::H2ErrorCode code) {
     (void)session_->resetStream(id, code);
@@ -484,6 +494,8 @@ class OriginH2Connection final : public BlockingH2 {
     s.request.authority = head.authority;
     s.request.path = head.path;
     s.request.headers = fieldsOf(head.headers);
+    // Answered at once, before the request ends (its stream stays open on this side).
+    if (head.path == "/early") ended_.push_back(id);
   }
   void onData(int32_t id, std::string_view data) override {
     Stream& s = streams_[id];
@@ -536,6 +548,11 @@ class OriginH2Connection final : public BlockingH2 {
       }
       (void)session_->submitResponse(id, head, false);
       (void)session_->submitData(id, "hello\n", true);
+    } else if (path == "/early") {
+      head.status = 200;
+      head.headers.add("content-length", "6");
+      (void)session_->submitResponse(id, head, false);
+      (void)session_->submitData(id, "early\n", true);
     } else if (path == "/echo") {
       head.status = 200;
       const bool trailers = query.find("trailers") != std::string::npos;

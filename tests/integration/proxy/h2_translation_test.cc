@@ -692,6 +692,21 @@ TEST_F(H2ToH2Test, AClientThatCancelsMidBodyMakesTheSpanAnError) {
   EXPECT_EQ(second.status_code, exporter::StatusCode::kUnset);
 }
 
+// A client that has its whole answer and then drops the rest of its upload: delivered, no error.
+TEST_F(H2ToH2Test, AClientDoneWithItsAnswerThatCancelsItsUploadIsNoError) {
+  H2TestClient client(proxy_->port());
+  const int32_t id = client.open(requestHead("POST", authorityOf(*proxy_), "/early"));
+  client.sendData(id, "part of an upload", false);
+  ASSERT_TRUE(client.waitEnded(id));
+  EXPECT_EQ(client.response(id).body, "early\n");
+  client.reset(id, http::H2ErrorCode::kCancel);
+  ASSERT_TRUE(proxy_->waitForRequests(1));
+  const exporter::SpanRecord span = proxy_->spans().spans()[0];
+  EXPECT_EQ(spanAttribute(span, "http.response.status_code"), "200");
+  EXPECT_EQ(spanAttribute(span, "error.type"), "<absent>");
+  EXPECT_EQ(span.status_code, exporter::StatusCode::kUnset);
+}
+
 // RFC 9113 section 8.1.1: a body shorter than its content-length makes the response malformed.
 TEST_F(H2ToH2Test, AMalformedResponseIsABadResponseNotAReset) {
   H2TestClient client(proxy_->port());
