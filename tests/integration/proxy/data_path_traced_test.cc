@@ -110,7 +110,8 @@ class DataPathTracedTest : public DataPathTest {
     if (processor_) processor_->shutdown(std::chrono::seconds(5));
   }
 
-  void startTraced() {
+  void startTraced() { startTraced(settings()); }
+  void startTraced(proxy::DataPathSettings s) {
     proxy::DataPathHooks hooks;
     hooks.observers = [this](size_t, proxy::ListenerRole role)
         -> std::unique_ptr<proxy::StreamObserverFactory> {
@@ -118,7 +119,7 @@ class DataPathTracedTest : public DataPathTest {
           role, propagator_, role == proxy::ListenerRole::kInbound ? &routes_ : nullptr, config_,
           sampler_, trust_, *sink_, metrics_.addShard());
     };
-    startProxy(settings(), std::move(hooks));
+    startProxy(std::move(s), std::move(hooks));
   }
 
   // Exports what the workers have ended and decodes what the collector received.
@@ -242,14 +243,7 @@ TEST_F(DataPathTracedTest, HostlessOutboundRequestIsRecordedWithTheUpstreamItWen
   proxy::DataPathSettings s = settings();
   s.outbound_mode = proxy::DataPathSettings::OutboundMode::kUpstream;
   s.outbound_upstream = {"127.0.0.1", origin_.port()};
-  proxy::DataPathHooks hooks;
-  hooks.observers = [this](size_t, proxy::ListenerRole role)
-      -> std::unique_ptr<proxy::StreamObserverFactory> {
-    return std::make_unique<proxy::TracedStreamObserverFactory>(
-        role, propagator_, role == proxy::ListenerRole::kInbound ? &routes_ : nullptr, config_,
-        sampler_, trust_, *sink_, metrics_.addShard());
-  };
-  startProxy(s, std::move(hooks));
+  startTraced(std::move(s));
   RawConnection c(outboundPort());
   ASSERT_TRUE(c.send("GET /echo?q=1 HTTP/1.0\r\n\r\n"));
   const std::optional<RawResponse> r = c.readResponse();
