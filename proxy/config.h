@@ -138,6 +138,8 @@ struct TracingConfig {
   bool drop_untrusted_baggage = false;  // and drop their baggage too
   // CLIENT spans also record url.scheme, url.path, url.query and user_agent.original.
   bool client_url_attributes = false;
+  // SERVER spans take client.address, server.* and url.scheme from Forwarded / X-Forwarded-*.
+  bool use_forwarded_headers = true;
 };
 
 struct ExporterConfig {

@@ -437,6 +437,7 @@ void readTracing(FileReader& r, const Entry& entry) {
        {"trust_incoming_context", [&](const Entry& e) { readTrustPolicy(r, e); }},
        {"drop_untrusted_baggage", boolField(r, tracing.drop_untrusted_baggage)},
        {"client_url_attributes", boolField(r, tracing.client_url_attributes)},
+       {"use_forwarded_headers", boolField(r, tracing.use_forwarded_headers)},
        {"span_attribute_count_limit", limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", false)},
        {"span_attribute_value_length_limit",
         limit("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", true)}});

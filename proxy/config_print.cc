@@ -226,6 +226,7 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
   p.line("tracing.trust_incoming_context", tracing.trust_incoming_context.toString());
   p.line("tracing.drop_untrusted_baggage", tracing.drop_untrusted_baggage ? "true" : "false");
   p.line("tracing.client_url_attributes", tracing.client_url_attributes ? "true" : "false");
+  p.line("tracing.use_forwarded_headers", tracing.use_forwarded_headers ? "true" : "false");
   printSampling(config.sampling, p);
   for (const exporter::Attribute& attribute : tracing.resource.attributes().items()) {
     p.line("resource." + std::string(attribute.key.view()), attributeText(attribute.value));

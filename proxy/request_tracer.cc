@@ -407,6 +407,9 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
                                   traced.route_,
                                   sampler_.rateLimiter() != nullptr ? clock_() : 0};
   const sampling::Decision decision = sampler_.decide(params);
+  // The sampler may have written its ot entry (th, rv): the limit holds for what goes on.
+  traced.report_.tracestate_entries_truncated +=
+      trace_state.truncate(propagator_.config().tracestate_max_length);
   traced.sampling_rule_ = decision.rule;
   traced.sampling_result_ = decision.sampled       ? SamplingResult::kSampled
                             : decision.rate_limited ? SamplingResult::kRateLimited

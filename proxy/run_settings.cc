@@ -130,6 +130,7 @@ RequestTracingConfig requestTracingConfigFrom(const ProxyConfig& config) {
   tracing.attribute_limits = config.tracing.attribute_limits;
   tracing.drop_untrusted_baggage = config.tracing.drop_untrusted_baggage;
   tracing.client_url_attributes = config.tracing.client_url_attributes;
+  tracing.use_forwarded_headers = config.tracing.use_forwarded_headers;
   return tracing;
 }
 

@@ -8,16 +8,20 @@
 namespace tracecar::proxy {
 namespace {
 
-using http::isMethodChar;
-using http::kMaxMethodLength;  // the parser's rule for a method (http/token.h)
+using http::isTokenChar;
+using http::kMaxMethodLength;  // the parser's longest method (http/token.h)
 
 enum class Line : uint8_t { kRequestLine, kPrefix, kNo };
 
-// Does bytes start with a request line ("METHOD SP target SP HTTP/d.d" CRLF), a prefix of one, or
-// neither? Only the method and the version are checked: the parser judges the rest.
+// Does bytes start with a request line ("method SP target SP HTTP/d.d" CRLF), a prefix of one, or
+// neither? Only the method and the version are checked: the parser judges the rest. The method
+// is any token (RFC 9110), not only the uppercase ones the parser takes: a line that ends like a
+// request line is a request, which the parser then refuses (400) rather than let it through as
+// an opaque tunnel past the limits and the trust boundary; text protocols' lowercase commands
+// ("get k") do not end that way.
 Line requestLine(std::string_view bytes, size_t max_line) noexcept {
   size_t method = 0;
-  while (method < bytes.size() && isMethodChar(bytes[method])) {
+  while (method < bytes.size() && isTokenChar(bytes[method])) {
     if (++method > kMaxMethodLength) return Line::kNo;
   }
   if (method == bytes.size()) return Line::kPrefix;

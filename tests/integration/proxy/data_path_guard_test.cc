@@ -193,7 +193,9 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"UserinfoInAbsoluteForm",
                   "GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", "invalid request target"},
         Malformed{"UnsupportedVersion", "GET /echo HTTP/2.0\r\nHost: a\r\n\r\n",
-                  "unsupported HTTP version"}),
+                  "unsupported HTTP version"},
+        // A request line all the same: never an opaque tunnel past these checks.
+        Malformed{"LowercaseMethod", "get /echo HTTP/1.1\r\nHost: a\r\n\r\n", "invalid method"}),
     [](const ::testing::TestParamInfo<Malformed>& param) { return param.param.name; });
 
 TEST_F(DataPathGuardTest, MalformedRequestAfterAGoodOneLeavesTheGoodOneAnswered) {

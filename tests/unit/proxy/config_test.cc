@@ -16,6 +16,7 @@
 #include "proxy/config_print.h"
 #include "proxy/config_values.h"
 #include "proxy/config_workers.h"
+#include "proxy/run_settings.h"
 
 namespace tracecar::proxy {
 namespace {
@@ -97,6 +98,7 @@ TEST(ProxyConfigDefaults, MatchTheDocumentedValues) {
   EXPECT_EQ(c.tracing.route_cardinality_limit, 100u);
   EXPECT_TRUE(c.tracing.redact_all_query_values);
   EXPECT_FALSE(c.tracing.client_url_attributes);
+  EXPECT_TRUE(c.tracing.use_forwarded_headers);
   EXPECT_EQ(c.tracing.attribute_limits.count, 128u);
   EXPECT_EQ(attribute(loaded, "service.name"), "unknown_service:tracecar");
   EXPECT_EQ(c.exporter.settings.kind, exporter::ExporterKind::kConsole);
@@ -893,7 +895,8 @@ TEST(ProxyConfigSampling, FileSectionReachesTheConfig) {
       "    - /healthz=never\n    - GET|HEAD /checkout/*=always\n    - \"*=10%+limit\"\n"
       "  rate_limit: 2.5\n  rate_limit_burst: 7\n  threshold_precision: 14\n"
       "tracing:\n  trust_incoming_context: [10.0.0.0/8, \"::1\"]\n"
-      "  drop_untrusted_baggage: true\n  client_url_attributes: true\n");
+      "  drop_untrusted_baggage: true\n  client_url_attributes: true\n"
+      "  use_forwarded_headers: false\n");
   ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
   const ProxyConfig& c = loaded.config;
   EXPECT_EQ(c.sampling.sampler.kind, sampling::SamplerKind::kParentBasedTraceIdRatio);
@@ -908,6 +911,10 @@ TEST(ProxyConfigSampling, FileSectionReachesTheConfig) {
   EXPECT_TRUE(c.tracing.drop_untrusted_baggage);
   EXPECT_TRUE(c.tracing.client_url_attributes);
   EXPECT_EQ(loaded.origin("tracing.client_url_attributes").detail, "test.yaml:14");
+  EXPECT_FALSE(c.tracing.use_forwarded_headers);
+  EXPECT_EQ(loaded.origin("tracing.use_forwarded_headers").detail, "test.yaml:15");
+  // What the workers' tracer gets.
+  EXPECT_FALSE(requestTracingConfigFrom(c).use_forwarded_headers);
   EXPECT_EQ(loaded.origin("sampling.sampler").detail, "test.yaml:2");
   EXPECT_EQ(loaded.origin("sampling.rules").detail, "test.yaml:4");
   EXPECT_EQ(loaded.origin("tracing.trust_incoming_context").detail, "test.yaml:12");

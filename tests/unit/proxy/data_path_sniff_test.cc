@@ -19,6 +19,10 @@ TEST(SniffProtocol, RequestLineIsHttp1) {
   EXPECT_EQ(sniff("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), SniffedProtocol::kHttp1);
   // Versions the parser refuses are still HTTP: it answers them with 400.
   EXPECT_EQ(sniff("GET / HTTP/2.0\r\n"), SniffedProtocol::kHttp1);
+  // So are methods it refuses (lowercase ones): never an opaque tunnel past its checks.
+  EXPECT_EQ(sniff("get / HTTP/1.1\r\n"), SniffedProtocol::kHttp1);
+  EXPECT_EQ(sniff("Get /x HTTP/1.0\r\n"), SniffedProtocol::kHttp1);
+  EXPECT_EQ(sniff("m-search * HTTP/1.1\r\n"), SniffedProtocol::kHttp1);
 }
 
 TEST(SniffProtocol, PartOfARequestLineNeedsMore) {
@@ -52,6 +56,8 @@ TEST(SniffProtocol, EverythingElseIsOther) {
   EXPECT_EQ(sniff(std::string("\x00\x01", 2)), SniffedProtocol::kOther);
   EXPECT_EQ(sniff("SET key value\r\n"), SniffedProtocol::kOther);  // Redis inline
   EXPECT_EQ(sniff("get key\r\n"), SniffedProtocol::kOther);        // memcached
+  EXPECT_EQ(sniff("set k 0 0 5\r\nhello\r\n"), SniffedProtocol::kOther);
+  EXPECT_EQ(sniff("get /x HTTP\r\n"), SniffedProtocol::kOther);
   EXPECT_EQ(sniff("*1\r\n$4\r\nPING\r\n"), SniffedProtocol::kOther);
   EXPECT_EQ(sniff("GET /\r\n"), SniffedProtocol::kOther);  // HTTP/0.9
   EXPECT_EQ(sniff(" GET / HTTP/1.1\r\n"), SniffedProtocol::kOther);
@@ -64,7 +70,13 @@ TEST(SniffFinal, PartialHttpStaysHttpAnythingElseIsOther) {
   EXPECT_EQ(sniffFinal("GET /slow"), SniffedProtocol::kHttp1);
   EXPECT_EQ(sniffFinal("PRI * HTTP/2"), SniffedProtocol::kHttp1);
   EXPECT_EQ(sniffFinal("\x16"), SniffedProtocol::kOther);
-  EXPECT_EQ(sniffFinal("hello"), SniffedProtocol::kOther);
+  // A token that stopped short may be a request line (lowercase or not) that never ended: the
+  // parser answers it, rather than a tunnel taking the rest past the data path.
+  EXPECT_EQ(sniffFinal("hello"), SniffedProtocol::kHttp1);
+  EXPECT_EQ(sniffFinal("get /x HTTP/1."), SniffedProtocol::kHttp1);
+  EXPECT_EQ(sniffFinal("hello\r\n"), SniffedProtocol::kOther);
+  EXPECT_EQ(sniffFinal("hello world"), SniffedProtocol::kHttp1);
+  EXPECT_EQ(sniffFinal("{\"a\""), SniffedProtocol::kOther);
 }
 
 TEST(SniffedProtocolName, LabelsOnMetrics) {

@@ -386,6 +386,30 @@ TEST(SamplingTest, RatioKeepsByTraceIdAndWritesTheThreshold) {
   EXPECT_EQ(t.sink.spans.size(), 1u);
 }
 
+// The threshold the sampler writes counts toward the tracestate limit: what goes on fits it.
+TEST(SamplingTest, TheThresholdWrittenStillFitsTheTracestateLimit) {
+  Tracing t("tracecontext,baggage", {},
+            samplerOf(samplerConfig(sampling::SamplerKind::kTraceIdRatio, 0.25)));
+  // 8 members and 7 commas, 512 characters: at the limit, all kept by the extract.
+  std::string at_limit;
+  for (int i = 0; i < 8; ++i) {
+    if (i > 0) at_limit += ',';
+    at_limit += "k" + std::to_string(i) + "=" + std::string(i == 7 ? 54 : 61, 'v');
+  }
+  ASSERT_EQ(at_limit.size(), 512u);
+  Request r("GET", "/", {{"traceparent", traceparent("01")}, {"tracestate", at_limit}});
+  TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+  EXPECT_TRUE(traced.sampled());
+  const std::string forwarded(r.get("tracestate"));
+  EXPECT_LE(forwarded.size(), 512u) << forwarded;
+  EXPECT_TRUE(forwarded.starts_with("ot=th:c,k0=")) << forwarded;
+  EXPECT_EQ(forwarded.find("k7="), std::string::npos);  // the rightmost member made room
+  EXPECT_EQ(traced.extractReport().tracestate_entries_truncated, 1u);
+  traced.end(kEnd);
+  ASSERT_EQ(t.sink.spans.size(), 1u);
+  EXPECT_EQ(t.sink.spans[0]->trace_state, forwarded);
+}
+
 TEST(SamplingTest, ParentBasedFollowsTheParentAndPassesItsThresholdOn) {
   Tracing t("tracecontext,baggage", {},
             samplerOf(samplerConfig(sampling::SamplerKind::kParentBasedTraceIdRatio, 0.25)));
