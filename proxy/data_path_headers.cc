@@ -223,6 +223,9 @@ std::optional<RequestTargetParts> parseRequestTarget(std::string_view method,
     return parts;
   }
   if (!target.empty() && target.front() == '/') {
+    // origin-form is absolute-path [ "?" query ] (RFC 9112 section 3.2.1): no fragment, which
+    // the app and the span would read differently.
+    if (target.find('#') != std::string_view::npos) return std::nullopt;
     parts.form = RequestTargetForm::kOrigin;
     parts.path = target;
     return parts;

@@ -367,8 +367,9 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
   ex_.head_request = head.method == "HEAD";
   ex_.idempotent = http::isIdempotentMethod(head.method);
   ex_.connect = head.method == "CONNECT";
-  ex_.upgrade_requested = head.upgrade && !ex_.connect;
   ex_.http11 = head.version_minor >= 1;
+  // RFC 9110 section 7.8: an Upgrade in an HTTP/1.0 request is ignored (it goes no further).
+  ex_.upgrade_requested = head.upgrade && !ex_.connect && ex_.http11;
   ex_.request_chunked = head.chunked;
   ex_.request_has_body = head.chunked || head.content_length.value_or(0) > 0;
   if (!head.keep_alive || context_.draining()) close_after_ = true;
@@ -385,6 +386,13 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
     if (hosts == 0 && ex_.http11) return badRequest("missing Host header");
     if (hosts == 1 && !isValidHost(*head.headers.get("host"))) {
       return badRequest("invalid Host header");
+    }
+    // RFC 9110 section 9.3.6: a CONNECT request has no content. A length or a coding would
+    // leave the upstream waiting for bytes that tracecar takes for the tunnel, or for the
+    // next request when the CONNECT is refused: two readings of one message.
+    if (ex_.connect && (head.chunked || head.content_length.value_or(0) > 0 ||
+                        head.headers.count("transfer-encoding") > 0)) {
+      return badRequest("CONNECT with a body");
     }
     std::optional<RequestTargetParts> parts = parseRequestTarget(head.method, head.target);
     if (!parts) return badRequest("invalid request target");
@@ -411,7 +419,14 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
 
     std::variant<UpstreamRoute, LocalReply> choice =
         listener_.selector->select(head, *parts, peer_);
-    if (auto* reply = std::get_if<LocalReply>(&choice)) return reject(*reply);
+    if (auto* reply = std::get_if<LocalReply>(&choice)) {
+      // A loop found from the name alone is the same failure as one found on the addresses.
+      if (reply->code == LocalReplyReason::kLoopDetected && observer_ != nullptr) {
+        ex_.stats.upstream_failure = UpstreamFailure::kLoopDetected;
+        observer_->onUpstreamFailure(UpstreamFailure::kLoopDetected);
+      }
+      return reject(*reply);
+    }
     UpstreamRoute& route = std::get<UpstreamRoute>(choice);
     ex_.target = std::move(route.target);
     ex_.stats.upstream_tls = ex_.target.tls != nullptr;

@@ -186,6 +186,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "invalid Host header"},
         Malformed{"InvalidTarget", "GET echo HTTP/1.1\r\nHost: a\r\n\r\n",
                   "Invalid characters in url"},
+        Malformed{"FragmentInOriginForm", "GET /echo?a=1#frag HTTP/1.1\r\nHost: a\r\n\r\n",
+                  "invalid request target"},
         Malformed{"AsteriskOutsideOptions", "GET * HTTP/1.1\r\nHost: a\r\n\r\n",
                   "invalid request target"},
         Malformed{"AuthorityFormOutsideConnect", "GET a:80 HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -194,6 +196,15 @@ INSTANTIATE_TEST_SUITE_P(
                   "GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", "invalid request target"},
         Malformed{"UnsupportedVersion", "GET /echo HTTP/2.0\r\nHost: a\r\n\r\n",
                   "unsupported HTTP version"},
+        // RFC 9110 section 9.3.6: CONNECT has no content; the bytes would be read two ways.
+        Malformed{"ConnectWithContentLength",
+                  "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nContent-Length: 31\r\n\r\n"
+                  "GET /smug HTTP/1.1\r\nHost: q\r\n\r\n",
+                  "CONNECT with a body"},
+        Malformed{"ConnectWithTransferEncoding",
+                  "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "0\r\n\r\n",
+                  "CONNECT with a body"},
         // A request line all the same: never an opaque tunnel past these checks.
         Malformed{"LowercaseMethod", "get /echo HTTP/1.1\r\nHost: a\r\n\r\n", "invalid method"}),
     [](const ::testing::TestParamInfo<Malformed>& param) { return param.param.name; });

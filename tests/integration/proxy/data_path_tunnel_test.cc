@@ -238,6 +238,19 @@ TEST_F(DataPathTunnelTest, UpgradeNotListedInConnectionIsNotForwarded) {
   EXPECT_EQ(response->status, 400);
 }
 
+// RFC 9110 section 7.8: an Upgrade in an HTTP/1.0 request is ignored: the origin sees none.
+TEST_F(DataPathTunnelTest, UpgradeInAnHttp10RequestIsIgnored) {
+  startProxy();
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("GET /ws HTTP/1.0\r\nHost: a\r\nConnection: Upgrade\r\n"
+                     "Upgrade: websocket\r\n\r\n"));
+  const std::optional<RawResponse> response = c.readResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 400);
+  EXPECT_EQ(response->body, "not an upgrade\n");
+  EXPECT_TRUE(c.closedByPeer());
+}
+
 TEST_F(DataPathTunnelTest, UnrequestedSwitchingProtocolsIs502) {
   startProxy();
   RawConnection c(inboundPort());

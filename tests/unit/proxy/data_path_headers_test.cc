@@ -140,6 +140,7 @@ TEST(ParseAuthority, RefusesBadInput) {
 }
 
 TEST(ParseRequestTarget, OriginForm) {
+  EXPECT_FALSE(parseRequestTarget("GET", "/a#b").has_value());  // origin-form has no fragment
   auto t = parseRequestTarget("GET", "/a/b?c=d");
   ASSERT_TRUE(t);
   EXPECT_EQ(t->form, RequestTargetForm::kOrigin);
