@@ -309,6 +309,44 @@ void appendLastChunk(std::string& out, const http::HeaderMap* trailers) {
   out += "\r\n";
 }
 
+namespace {
+// Calls f with each non-empty element of a comma-separated list, trimmed; stops when f is false.
+template <class F>
+bool everyElement(std::string_view list, F&& f) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    const std::string_view element = ascii::trimOws(list.substr(0, comma));
+    if (!element.empty() && !f(element)) return false;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return true;
+}
+}  // namespace
+
+bool upgradeOffered(std::string_view offered, std::string_view chosen) noexcept {
+  bool any = false;
+  const bool all = everyElement(chosen, [&](std::string_view protocol) {
+    any = true;
+    return !everyElement(offered, [&](std::string_view candidate) {
+      return !ascii::equalsIgnoreCase(candidate, protocol);  // false stops: found
+    });
+  });
+  return any && all;
+}
+
+bool hasChunkedCoding(std::string_view transfer_encoding) noexcept {
+  while (!transfer_encoding.empty()) {
+    const size_t comma = transfer_encoding.find(',');
+    std::string_view coding = transfer_encoding.substr(0, comma);
+    coding = coding.substr(0, coding.find(';'));  // parameters
+    if (ascii::equalsIgnoreCase(ascii::trimOws(coding), "chunked")) return true;
+    if (comma == std::string_view::npos) break;
+    transfer_encoding.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 ResponseFraming chooseResponseFraming(bool no_body, std::optional<uint64_t> content_length,
                                       std::string_view transfer_encoding, bool upstream_chunked,
                                       bool downstream_http11, bool head_request) {
@@ -326,6 +364,14 @@ ResponseFraming chooseResponseFraming(bool no_body, std::optional<uint64_t> cont
   if (!downstream_http11) {
     out.framing = BodyFraming::kClose;
     out.close = true;
+    return out;
+  }
+  // chunked applied, then another coding: a close-delimited body (RFC 9112 section 6.3), relayed
+  // as it came; applying chunked once more is not allowed (section 6.1).
+  if (!upstream_chunked && hasChunkedCoding(transfer_encoding)) {
+    out.framing = BodyFraming::kClose;
+    out.close = true;
+    out.transfer_encoding = std::string(transfer_encoding);
     return out;
   }
   out.framing = BodyFraming::kChunked;

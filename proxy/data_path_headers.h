@@ -88,6 +88,12 @@ struct ResponseFraming {
 };
 // Decides the downstream framing of a response. transfer_encoding is what the upstream sent
 // ("" when none); no_body says the response has no body whatever it says (HEAD, 1xx, 204, 304).
+// RFC 9110 section 7.8: does a 101's Upgrade list (chosen) name protocols the request's Upgrade
+// list (offered) named, and only those? Protocol names compare case-insensitively. An empty
+// chosen list is no.
+bool upgradeOffered(std::string_view offered, std::string_view chosen) noexcept;
+// Does the Transfer-Encoding list name chunked anywhere (case-insensitive, parameters ignored)?
+bool hasChunkedCoding(std::string_view transfer_encoding) noexcept;
 ResponseFraming chooseResponseFraming(bool no_body, std::optional<uint64_t> content_length,
                                       std::string_view transfer_encoding, bool upstream_chunked,
                                       bool downstream_http11, bool head_request);

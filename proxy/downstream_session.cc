@@ -370,6 +370,7 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
   ex_.http11 = head.version_minor >= 1;
   // RFC 9110 section 7.8: an Upgrade in an HTTP/1.0 request is ignored (it goes no further).
   ex_.upgrade_requested = head.upgrade && !ex_.connect && ex_.http11;
+  if (ex_.upgrade_requested) ex_.upgrade_offer = head.headers.joined("upgrade");
   ex_.request_chunked = head.chunked;
   ex_.request_has_body = head.chunked || head.content_length.value_or(0) > 0;
   if (!head.keep_alive || context_.draining()) close_after_ = true;

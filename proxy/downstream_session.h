@@ -92,6 +92,7 @@ class DownstreamSession final : private DataPathSocketCallbacks,
     bool idempotent = false;  // the method may be sent again (a failed reuse is retried)
     bool connect = false;
     bool upgrade_requested = false;
+    std::string upgrade_offer;  // the request's Upgrade list, when it asked for one
     bool http11 = true;  // the downstream speaks HTTP/1.1 (else 1.0)
     bool te_trailers = false;
     bool request_chunked = false;

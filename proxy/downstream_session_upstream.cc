@@ -155,8 +155,11 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
     return false;
   }
   if (timer_mode_ == TimerMode::kResponse) stopTimer();
-  if (status == 101 && !ex_.upgrade_requested) {
-    // A protocol switch nobody asked for: a failure of the upstream's, counted like the others.
+  // A protocol switch nobody asked for, or to a protocol the client did not offer (RFC 9110
+  // section 7.8): a failure of the upstream's, counted like the others.
+  if (status == 101 &&
+      (!ex_.upgrade_requested ||
+       !upgradeOffered(ex_.upgrade_offer, head.headers.joined("upgrade")))) {
     releaseUpstream(false);
     DataPathCounters::add(context_.counters().upstream_failures);
     onUpstreamFailed(UpstreamFailure::kBadResponse, false);
@@ -185,7 +188,10 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   stripHopByHop(head.headers, options);
   // Never in a 204 nor in a 2xx answer to CONNECT (RFC 9110 sections 8.6 and 9.3.6): an app that
   // sends one anyway must not make the client expect a body.
-  if (status == 204 || (ex_.connect && status / 100 == 2)) head.headers.remove("content-length");
+  // Nor in a 101 (section 8.6: no 1xx carries one).
+  if (status == 204 || status == 101 || (ex_.connect && status / 100 == 2)) {
+    head.headers.remove("content-length");
+  }
   // The request head's buffer, emptied above (no retry once an answer came), serves the
   // response head.
   std::string& out = ex_.upstream_head;

@@ -364,8 +364,11 @@ def handle_request(conn):
         if not has_token(headers, "connection", "upgrade") or not header(headers, "upgrade"):
             respond(conn, 400, b"not an upgrade\n", [], head_only, close)
             return not close
-        conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                  b"Connection: Upgrade\r\n\r\n")
+        # ?proto= switches to another protocol than the one offered; ?cl=1 adds a Content-Length.
+        proto = query.get("proto", "websocket").encode()
+        extra = b"Content-Length: 0\r\n" if query.get("cl") == "1" else b""
+        conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: " + proto + b"\r\n"
+                  b"Connection: Upgrade\r\n" + extra + b"\r\n")
         echo_bytes(conn)
         return False
     else:

@@ -238,6 +238,33 @@ TEST_F(DataPathTunnelTest, UpgradeNotListedInConnectionIsNotForwarded) {
   EXPECT_EQ(response->status, 400);
 }
 
+// RFC 9110 section 8.6: no 1xx carries a Content-Length, a 101 included.
+TEST_F(DataPathTunnelTest, SwitchingProtocolsGoesOnWithoutAContentLength) {
+  startProxy();
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("GET /ws?cl=1 HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                     "Upgrade: websocket\r\n\r\n"));
+  const std::optional<RawResponse> switching = c.readResponse();
+  ASSERT_TRUE(switching);
+  EXPECT_EQ(switching->status, 101);
+  EXPECT_EQ(switching->header("content-length"), std::nullopt);
+  ASSERT_TRUE(c.send("ping"));
+  EXPECT_EQ(c.readExactly(4), "ping");
+}
+
+// RFC 9110 section 7.8: a server switches only to a protocol the client offered.
+TEST_F(DataPathTunnelTest, SwitchingToAProtocolNotOfferedIs502) {
+  startProxy();
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("GET /ws?proto=h2c HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                     "Upgrade: websocket\r\n\r\n"));
+  const std::optional<RawResponse> response = c.readResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 502);
+  EXPECT_EQ(counters().tunnels, 0u);
+  EXPECT_EQ(counters().upstream_failures, 1u);
+}
+
 // RFC 9110 section 7.8: an Upgrade in an HTTP/1.0 request is ignored: the origin sees none.
 TEST_F(DataPathTunnelTest, UpgradeInAnHttp10RequestIsIgnored) {
   startProxy();

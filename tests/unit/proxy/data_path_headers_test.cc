@@ -251,6 +251,29 @@ TEST(ChooseResponseFraming, CloseDelimitedBecomesChunkedForHttp11) {
   EXPECT_EQ(g.transfer_encoding, "gzip, chunked");
 }
 
+TEST(UpgradeOffered, OnlyProtocolsTheClientNamed) {
+  EXPECT_TRUE(upgradeOffered("websocket", "websocket"));
+  EXPECT_TRUE(upgradeOffered("h2c, WebSocket", "websocket"));
+  EXPECT_TRUE(upgradeOffered("HTTP/2.0, websocket", "http/2.0"));
+  EXPECT_FALSE(upgradeOffered("websocket", "h2c"));
+  EXPECT_FALSE(upgradeOffered("websocket", "websocket, h2c"));
+  EXPECT_FALSE(upgradeOffered("websocket", ""));
+}
+
+// RFC 9112 sections 6.1 and 6.3: chunked applied, then another coding, makes the body run to
+// the close; chunked is not applied a second time.
+TEST(ChooseResponseFraming, ChunkedNotLastIsRelayedAsItCameToTheClose) {
+  const ResponseFraming f =
+      chooseResponseFraming(false, std::nullopt, "chunked, gzip", false, true, false);
+  EXPECT_EQ(f.framing, BodyFraming::kClose);
+  EXPECT_EQ(f.transfer_encoding, "chunked, gzip");
+  EXPECT_TRUE(f.close);
+  EXPECT_TRUE(hasChunkedCoding("Chunked ;x=1, identity"));
+  EXPECT_TRUE(hasChunkedCoding("gzip,chunked"));
+  EXPECT_FALSE(hasChunkedCoding("gzip, xchunked"));
+  EXPECT_FALSE(hasChunkedCoding(""));
+}
+
 TEST(ChooseResponseFraming, Http10ClientsGetCloseDelimited) {
   const ResponseFraming f = chooseResponseFraming(false, std::nullopt, "chunked", true, false,
                                                   false);
