@@ -325,7 +325,7 @@ void addHeaders(const Setting& setting, std::vector<std::pair<std::string, std::
 }
 
 // A whole number of milliseconds in [1, kMaxTimeoutMs].
-std::optional<std::chrono::milliseconds> parseTimeout(const std::string& text) {
+std::optional<std::chrono::milliseconds> parseTimeout(std::string_view text) {
   long long value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size() || value < 1 ||
@@ -335,55 +335,48 @@ std::optional<std::chrono::milliseconds> parseTimeout(const std::string& text) {
   return std::chrono::milliseconds(value);
 }
 
-std::chrono::milliseconds timeoutFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
-  constexpr std::chrono::milliseconds kDefault{10000};
-  const std::optional<Setting> traces = read(env, std::string(kTracesPrefix) + "TIMEOUT");
-  const std::optional<Setting> general = read(env, std::string(kBasePrefix) + "TIMEOUT");
-  const auto fromGeneral = [&]() -> std::chrono::milliseconds {
-    if (!general) return kDefault;
-    if (const auto value = parseTimeout(general->value)) return *value;
-    warnings.push_back(general->name + "=\"" + general->value +
-                       "\" is not a whole number of milliseconds in [1, " +
-                       std::to_string(kMaxTimeoutMs) + "]; using the default 10000");
-    return kDefault;
-  };
-  if (!traces) return fromGeneral();
-  if (const auto value = parseTimeout(traces->value)) return *value;
-  // An unusable traces variable gives way to a usable general one.
-  const bool general_usable = general && parseTimeout(general->value).has_value();
-  warnings.push_back(traces->name + "=\"" + traces->value +
-                     "\" is not a whole number of milliseconds in [1, " +
-                     std::to_string(kMaxTimeoutMs) + "]; " +
-                     (general_usable ? "using " + general->name + " instead"
-                                     : std::string("using the default 10000")));
-  return fromGeneral();
-}
-
 std::optional<Compression> parseCompression(std::string_view text) {
   if (ascii::equalsIgnoreCase(text, "gzip")) return Compression::kGzip;
   if (ascii::equalsIgnoreCase(text, "none")) return Compression::kNone;
   return std::nullopt;
 }
 
-Compression compressionFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
-  const std::optional<Setting> traces = read(env, std::string(kTracesPrefix) + "COMPRESSION");
-  const std::optional<Setting> general = read(env, std::string(kBasePrefix) + "COMPRESSION");
-  const auto fromGeneral = [&]() -> Compression {
-    if (!general) return Compression::kNone;
-    if (const auto value = parseCompression(general->value)) return *value;
-    warnings.push_back(general->name + "=\"" + general->value +
-                       "\" is not a known compression (gzip or none); using none");
-    return Compression::kNone;
+// A setting with a traces variable and a general one (OTEL_EXPORTER_OTLP_[TRACES_]suffix): the
+// traces one when parse takes it; else, warned about, the general one when parse takes that;
+// else, warned about too, fallback. problem: what the warning says of an untaken value.
+template <class T, class Parse>
+T traceSetting(const EnvLookup& env, std::string_view suffix, Parse parse, std::string_view problem,
+               T fallback, std::string_view fallback_text, std::vector<std::string>& warnings) {
+  const std::optional<Setting> traces = read(env, std::string(kTracesPrefix) + std::string(suffix));
+  const std::optional<Setting> general = read(env, std::string(kBasePrefix) + std::string(suffix));
+  const auto warn = [&](const Setting& setting, const std::string& instead) {
+    warnings.push_back(setting.name + "=\"" + setting.value + "\" " + std::string(problem) +
+                       "; using " + instead);
+  };
+  const auto fromGeneral = [&]() -> T {
+    if (!general) return fallback;
+    if (const std::optional<T> value = parse(general->value)) return *value;
+    warn(*general, std::string(fallback_text));
+    return fallback;
   };
   if (!traces) return fromGeneral();
-  if (const auto value = parseCompression(traces->value)) return *value;
-  // As the timeout: an unusable traces variable gives way to a usable general one.
-  const bool general_usable = general && parseCompression(general->value).has_value();
-  warnings.push_back(traces->name + "=\"" + traces->value +
-                     "\" is not a known compression (gzip or none); " +
-                     (general_usable ? "using " + general->name + " instead"
-                                     : std::string("using none")));
+  if (const std::optional<T> value = parse(traces->value)) return *value;
+  const bool general_usable = general && parse(general->value).has_value();
+  warn(*traces, general_usable ? general->name + " instead" : std::string(fallback_text));
   return fromGeneral();
+}
+
+std::chrono::milliseconds timeoutFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
+  const std::string problem =
+      "is not a whole number of milliseconds in [1, " + std::to_string(kMaxTimeoutMs) + "]";
+  return traceSetting(env, "TIMEOUT", parseTimeout, problem, std::chrono::milliseconds(10000),
+                      "the default 10000", warnings);
+}
+
+Compression compressionFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
+  return traceSetting(env, "COMPRESSION", parseCompression,
+                      "is not a known compression (gzip or none)", Compression::kNone, "none",
+                      warnings);
 }
 
 absl::Status tlsFilesFromEnv(const EnvLookup& env, OtlpConfig& config,

@@ -19,23 +19,30 @@ void applyValueLength(AttributeValue& value, size_t max_chars) {
   }
 }
 
-// Reads a non-negative decimal limit. Unset or empty (the spec treats empty as unset) keeps
-// out unchanged; anything else that is not a number is a warning.
-// fallback: what an invalid value leaves in place, named in the warning.
+// A non-negative decimal limit; nullopt for anything else.
+std::optional<size_t> parseLimit(std::string_view text) noexcept {
+  size_t parsed = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return parsed;
+}
+
+// Reads a limit. Unset or empty (the spec treats empty as unset) keeps out unchanged; anything
+// else that is not a number is a warning. fallback: what an invalid value leaves in place,
+// named in the warning.
 void readLimit(const EnvLookup& env, std::string_view name, size_t& out,
                std::vector<std::string>& warnings, std::string_view fallback) {
   const std::optional<std::string> raw = env(name);
   if (!raw) return;
   const std::string_view v = ascii::trimOws(*raw);
   if (v.empty()) return;
-  size_t parsed = 0;
-  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
-  if (ec != std::errc() || end != v.data() + v.size()) {
+  const std::optional<size_t> parsed = parseLimit(v);
+  if (!parsed) {
     warnings.push_back(std::string(name) + "=\"" + *raw +
                        "\" is not a non-negative integer; using " + std::string(fallback));
     return;
   }
-  out = parsed;
+  out = *parsed;
 }
 
 }  // namespace
@@ -289,11 +296,8 @@ AttributeLimits attributeLimitsFromEnv(const EnvLookup& env, std::vector<std::st
   // The general variables first, so the span-specific ones win when both are valid.
   // Is the general variable set to a value it takes?
   const auto general = [&env](std::string_view name) {
-    size_t ignored = 0;
-    std::vector<std::string> warned;
-    readLimit(env, name, ignored, warned, {});
     const std::optional<std::string> raw = env(name);
-    return warned.empty() && raw && !ascii::trimOws(*raw).empty();
+    return raw && parseLimit(ascii::trimOws(*raw)).has_value();
   };
   readLimit(env, "OTEL_ATTRIBUTE_COUNT_LIMIT", limits.count, warnings, "the default");
   readLimit(env, "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", limits.count, warnings,

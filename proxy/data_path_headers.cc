@@ -309,42 +309,27 @@ void appendLastChunk(std::string& out, const http::HeaderMap* trailers) {
   out += "\r\n";
 }
 
-namespace {
-// Calls f with each non-empty element of a comma-separated list, trimmed; stops when f is false.
-template <class F>
-bool everyElement(std::string_view list, F&& f) {
-  while (!list.empty()) {
-    const size_t comma = list.find(',');
-    const std::string_view element = ascii::trimOws(list.substr(0, comma));
-    if (!element.empty() && !f(element)) return false;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return true;
-}
-}  // namespace
-
 bool upgradeOffered(std::string_view offered, std::string_view chosen) noexcept {
   bool any = false;
-  const bool all = everyElement(chosen, [&](std::string_view protocol) {
+  bool all = true;
+  forEachListElement(chosen, [&](std::string_view protocol) {
     any = true;
-    return !everyElement(offered, [&](std::string_view candidate) {
-      return !ascii::equalsIgnoreCase(candidate, protocol);  // false stops: found
+    bool found = false;
+    forEachListElement(offered, [&](std::string_view candidate) {
+      found = found || ascii::equalsIgnoreCase(candidate, protocol);
     });
+    all = all && found;
   });
   return any && all;
 }
 
 bool hasChunkedCoding(std::string_view transfer_encoding) noexcept {
-  while (!transfer_encoding.empty()) {
-    const size_t comma = transfer_encoding.find(',');
-    std::string_view coding = transfer_encoding.substr(0, comma);
-    coding = coding.substr(0, coding.find(';'));  // parameters
-    if (ascii::equalsIgnoreCase(ascii::trimOws(coding), "chunked")) return true;
-    if (comma == std::string_view::npos) break;
-    transfer_encoding.remove_prefix(comma + 1);
-  }
-  return false;
+  bool found = false;
+  forEachListElement(transfer_encoding, [&](std::string_view coding) {
+    coding = ascii::trimOws(coding.substr(0, coding.find(';')));  // parameters
+    found = found || ascii::equalsIgnoreCase(coding, "chunked");
+  });
+  return found;
 }
 
 ResponseFraming chooseResponseFraming(bool no_body, std::optional<uint64_t> content_length,

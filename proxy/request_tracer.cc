@@ -238,6 +238,7 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
   } else if (status_code != 0 && aborted_) {
     span_status = exporter::StatusCode::kError;
     out.error_type = semconv::kResponseIncomplete;
+    out.incomplete = true;
   } else if (status_code != 0) {
     span_status = semconv::spanStatusForHttpStatus(kind_, status_code);
     if (span_status == exporter::StatusCode::kError) {
@@ -251,7 +252,6 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
   out.status_code = status_code;
   // gRPC carries its outcome in grpc-status: it decides when HTTP said nothing worse.
   const std::optional<int> grpc_status = grpc_ ? grpc_->status : std::nullopt;
-  out.incomplete = aborted_ && !failure_ && status_code != 0;
   if (grpc_status && span_status != exporter::StatusCode::kError) {
     span_status = semconv::spanStatusForGrpcStatus(kind_, *grpc_status);
     if (span_status == exporter::StatusCode::kError) {
@@ -418,15 +418,6 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
     traced.context_.flags |= propagation::trace_flags::kSampled;
     // Before the headers change: the record copies what it reads from them.
     traced.record_ = startRecord(traced, request, target, peer, scheme, parent, trace_state);
-    if (traced.kind_ == SpanKind::kClient && traced.record_) {
-      // No host named (url.full is a path): the upstream chosen says where it went.
-      const auto* full = traced.record_->attributes.find(semconv::attr::kUrlFull);
-      const auto* text = full != nullptr ? std::get_if<std::string>(full) : nullptr;
-      if (text != nullptr && text->starts_with('/')) {
-        traced.hostless_scheme_ =
-            semconv::canonicalScheme(scheme) == "https" ? "https" : "http";  // static text
-      }
-    }
     if (traced.restarted_untrusted_) {
       exporter::SpanLink link;
       link.trace_id = incoming.trace_id;
@@ -449,7 +440,7 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
 }
 
 std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
-    const TracedRequest& traced, const Head& request, const semconv::RequestTarget& target,
+    TracedRequest& traced, const Head& request, const semconv::RequestTarget& target,
     const Peer& peer, std::string_view scheme, const propagation::SpanContext& parent,
     const propagation::TraceState& trace_state) const {
   namespace attr = semconv::attr;
@@ -567,6 +558,8 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
     const std::string_view url_scheme = semconv::canonicalScheme(
         target.form == semconv::TargetForm::kAbsolute ? target.scheme : scheme);
     const std::string_view authority = target_has_authority ? target.authority : headers.host;
+    // No host named (url.full only a path): the upstream chosen says where it went.
+    if (authority.empty()) traced.hostless_scheme_ = url_scheme == "https" ? "https" : "http";
     if (const std::optional<semconv::HostPort> server = semconv::parseHostPort(authority)) {
       setString(attr::kServerAddress, server->host);
       if (const std::optional<uint16_t> port = server->port ? server->port

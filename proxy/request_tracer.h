@@ -269,7 +269,8 @@ class RequestTracer {
   friend class TracedRequest;
 
   std::optional<ContextRejection> checkPolicies(const propagation::ExtractReport& report) const;
-  std::unique_ptr<exporter::SpanRecord> startRecord(const TracedRequest& traced,
+  // Also notes in traced what the span still waits for (hostless_scheme_).
+  std::unique_ptr<exporter::SpanRecord> startRecord(TracedRequest& traced,
                                                     const Head& request,
                                                     const semconv::RequestTarget& target,
                                                     const Peer& peer, std::string_view scheme,
