@@ -331,6 +331,37 @@ TEST_F(AdminServerTest, AtTheLimitALingeringConnectionIsNotTheOneThatGoes) {
   EXPECT_TRUE(idle[0]->closed());
 }
 
+// When every connection at the limit is past waiting for a request (here both are lingering
+// after their last answer), none is closed for a newcomer: the newcomer is closed at once,
+// without an answer, and the next one after a lingering connection ends is served.
+TEST_F(AdminServerTest, AtTheLimitWithNoneWaitingTheNewcomerIsClosed) {
+  AdminServerOptions options;
+  options.max_connections = 2;
+  startServer(options);
+  auto lingering = std::make_unique<RawClient>(port_);
+  std::vector<std::unique_ptr<RawClient>> others;
+  lingering->send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(parseAnswer(lingering->readAnswer()).status, 200);
+  others.push_back(std::make_unique<RawClient>(port_));
+  others.back()->send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(parseAnswer(others.back()->readAnswer()).status, 200);
+
+  RawClient refused(port_);  // one past the limit
+  refused.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(refused.readToEnd(), "");
+  EXPECT_TRUE(refused.closed());
+
+  lingering.reset();  // its end frees a place
+  int status = 0;
+  for (int attempt = 0; attempt < 100 && status != 200; ++attempt) {
+    RawClient next(port_);
+    next.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    status = parseAnswer(next.readAnswer()).status;
+    if (status != 200) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(status, 200);
+}
+
 TEST_F(AdminServerTest, AtTheLimitTheOldestStalledRequestMakesWay) {
   AdminServerOptions options;
   options.max_connections = 3;
