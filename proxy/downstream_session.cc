@@ -391,8 +391,8 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
     // RFC 9110 section 9.3.6: a CONNECT request has no content. A length or a coding would
     // leave the upstream waiting for bytes that tracecar takes for the tunnel, or for the
     // next request when the CONNECT is refused: two readings of one message.
-    if (ex_.connect && (head.chunked || head.content_length.value_or(0) > 0 ||
-                        head.headers.count("transfer-encoding") > 0)) {
+    if (ex_.connect &&
+        (head.content_length.value_or(0) > 0 || head.headers.count("transfer-encoding") > 0)) {
       return badRequest("CONNECT with a body");
     }
     std::optional<RequestTargetParts> parts = parseRequestTarget(head.method, head.target);
@@ -421,11 +421,7 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
     std::variant<UpstreamRoute, LocalReply> choice =
         listener_.selector->select(head, *parts, peer_);
     if (auto* reply = std::get_if<LocalReply>(&choice)) {
-      // A loop found from the name alone is the same failure as one found on the addresses.
-      if (reply->code == LocalReplyReason::kLoopDetected && observer_ != nullptr) {
-        ex_.stats.upstream_failure = UpstreamFailure::kLoopDetected;
-        observer_->onUpstreamFailure(UpstreamFailure::kLoopDetected);
-      }
+      noteSelectorRefusal(*reply, ex_.stats, observer_.get());
       return reject(*reply);
     }
     UpstreamRoute& route = std::get<UpstreamRoute>(choice);

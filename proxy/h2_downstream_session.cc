@@ -383,11 +383,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     std::variant<UpstreamRoute, LocalReply> routed =
         listener.selector->select(request_, *parts, s_.peer_);
     if (LocalReply* reply = std::get_if<LocalReply>(&routed)) {
-      // A loop found from the name alone is the same failure as one found on the addresses.
-      if (reply->code == LocalReplyReason::kLoopDetected && observer_) {
-        stats_.upstream_failure = UpstreamFailure::kLoopDetected;
-        observer_->onUpstreamFailure(UpstreamFailure::kLoopDetected);
-      }
+      noteSelectorRefusal(*reply, stats_, observer_.get());
       localReply(reply->status, reply->reason, reply->code);
       return;
     }

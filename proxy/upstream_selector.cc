@@ -221,4 +221,10 @@ std::unique_ptr<UpstreamSelector> makeUpstreamSelector(const DataPathSettings& s
   return std::make_unique<DestinationSelector>(outboundSelector(settings), settings.destinations);
 }
 
+void noteSelectorRefusal(const LocalReply& reply, StreamStats& stats, StreamObserver* observer) {
+  if (reply.code != LocalReplyReason::kLoopDetected || observer == nullptr) return;
+  stats.upstream_failure = UpstreamFailure::kLoopDetected;
+  observer->onUpstreamFailure(UpstreamFailure::kLoopDetected);
+}
+
 }  // namespace tracecar::proxy

@@ -53,6 +53,10 @@ struct UpstreamRoute {
 // The original destination of a redirected connection; nullopt when it was not redirected.
 std::optional<UpstreamTarget> originalTarget(const PeerInfo& peer);
 
+// A refusal of select() that is an upstream failure (a loop found from the host's name, before
+// any address) is recorded as one found on the addresses is: in stats and with the observer.
+void noteSelectorRefusal(const LocalReply& reply, StreamStats& stats, StreamObserver* observer);
+
 // Decides the upstream of each request of one listener, and of a connection that is not HTTP.
 // One per worker and listener, used on that worker's thread.
 class UpstreamSelector {
