@@ -90,7 +90,10 @@ bool looksLikeId(std::string_view s) noexcept {
   size_t longest_run = 0;
   size_t letter_pairs = 0;
   size_t case_changes = 0;
+  size_t upper_pairs = 0;     // two capitals in a row
+  size_t lone_lowers = 0;     // one lowercase letter between two capitals ("KqP")
   uint8_t previous = 0;
+  uint8_t before_previous = 0;
   uint8_t all = 0xff;
   for (char c : s) {
     const uint8_t cls = classOf(c);
@@ -109,14 +112,24 @@ bool looksLikeId(std::string_view s) noexcept {
     if (letter && previous_letter) {
       ++letter_pairs;
       case_changes += letter != previous_letter;
+      upper_pairs += letter == kUpper && previous_letter == kUpper;
+      lone_lowers += letter == kUpper && previous_letter == kLower &&
+                     (before_previous & (kUpper | kLower)) == kUpper;
     }
+    before_previous = previous;
     previous = cls;
   }
   if (digits > 0 && digits + separators == s.size()) return true;
   if (longest_run >= 4) return true;
   if (s.size() >= 8 && hex == s.size() && digits > 0) return true;
   if (isUuid(s)) return true;
-  if (s.size() >= 16 && (all & kBase64Url) && (digits > 0 || case_changes * 3 > letter_pairs)) {
+  // Random letters switch case at about half of the pairs, and half of those switches come as
+  // two capitals in a row or a lone lowercase letter between capitals. camelCase words switch
+  // case about as often once their words are short ("findAllByCustomerId"), but a capital
+  // starts a word of two letters or more, so they have few of either.
+  if (s.size() >= 16 && (all & kBase64Url) &&
+      (digits > 0 || (case_changes * 3 > letter_pairs &&
+                      (upper_pairs * 10 > letter_pairs || lone_lowers * 5 > letter_pairs)))) {
     return true;
   }
   return false;

@@ -19,8 +19,10 @@ namespace tracecar::http {
 //   - it is hex: >= 8 hex digits, either case, at least one of them a decimal digit, or
 //   - it holds a run of >= 4 decimal digits ("user1234", "ORD-000123"), or
 //   - it is a long token: >= 16 bytes of base64url ([A-Za-z0-9_-]) with a decimal digit, or
-//     with letters that switch case often (more than a third of adjacent letter pairs), as
-//     random base64url does and camelCase words do not.
+//     with letters that switch case often (more than a third of adjacent letter pairs) and
+//     often two capitals in a row (more than a tenth of the pairs) or a lone lowercase letter
+//     between capitals (more than a fifth), as random base64url does. camelCase words, even of
+//     short words ("findAllByCustomerId", "getHTTPResponseById"), do not.
 // A segment "<stem>.<ext>" whose stem (up to the first '.') is an id by the rules above and
 // whose ext is one or more '.'-separated parts of 1-8 letters and digits, each with a letter,
 // becomes "{id}.<ext>" ("/img/9f8e7d6c5b.png" -> "/img/{id}.png", "42.tar.gz" -> "{id}.tar.gz").

@@ -13,4 +13,12 @@ ResolvedRoute RouteResolver::resolve(std::string_view path, std::string& scratch
   return {route, route == kOtherRoute ? RouteSource::kOverflow : RouteSource::kHeuristic, 0};
 }
 
+ResolvedRoute RouteResolver::resolveLiteral(std::string_view path) {
+  if (std::optional<RouteMatch> m = matcher_.match(path)) {
+    return {m->route, RouteSource::kTemplate, m->index};
+  }
+  const std::string_view route = limiter_.admit(path);
+  return {route, route == kOtherRoute ? RouteSource::kOverflow : RouteSource::kHeuristic, 0};
+}
+
 }  // namespace tracecar::http

@@ -35,6 +35,10 @@ class RouteResolver {
   // scratch is the caller's (one per worker) buffer for the heuristic; the result never points
   // into it. Allocates only when a new heuristic route is admitted or scratch first grows.
   ResolvedRoute resolve(std::string_view path, std::string& scratch);
+  // The same for a path that is its own route as it stands (a gRPC method's): the first
+  // matching template, else the path itself, admitted under the same cap (kHeuristic) or
+  // kOverflow past it. Never rewritten by the heuristic, and never past the cap.
+  ResolvedRoute resolveLiteral(std::string_view path);
 
   const RouteMatcher& matcher() const noexcept { return matcher_; }
   const RouteCardinalityLimiter& limiter() const noexcept { return limiter_; }

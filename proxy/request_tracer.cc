@@ -361,18 +361,17 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
   if (kind == SpanKind::kServer && routes_ != nullptr) {
     if (target.form == semconv::TargetForm::kOrigin ||
         target.form == semconv::TargetForm::kAbsolute) {
+      const std::string_view path = target.path.empty() ? std::string_view("/") : target.path;
+      // A gRPC method's path is its route as it stands. The resolver admits that path itself
+      // under the heuristic routes' cap, so that clients cannot mint routes past it (any client
+      // can say application/grpc); a configured template wins.
       const http::ResolvedRoute route =
-          routes_->resolve(target.path.empty() ? std::string_view("/") : target.path,
-                           route_scratch_);
+          grpc ? routes_->resolveLiteral(path) : routes_->resolve(path, route_scratch_);
       traced.route_ = route.route;
       traced.route_source_ = route.source;
-      // A gRPC method's path is its route. The resolver still admits it, so that clients
-      // cannot mint routes past the heuristic cap; a configured template wins.
       if (grpc && route.source == http::RouteSource::kHeuristic) {
-        traced.grpc_->route.assign(target.path);
         traced.grpc_->rpc_name = true;
-        traced.route_ = traced.grpc_->route;
-        traced.route_source_ = http::RouteSource::kTemplate;
+        traced.route_source_ = http::RouteSource::kTemplate;  // recorded as http.route
       }
     }
   }

@@ -185,10 +185,9 @@ class TracedRequest {
   propagation::ExtractReport report_;
   std::optional<ContextRejection> rejection_;
   std::optional<semconv::UpstreamFailure> failure_;
-  // gRPC requests only: the route (the method's path; heap-held so route_ survives moves) and
-  // the grpc-status received.
+  // gRPC requests only: the grpc-status received and how the span is named. (route_, like
+  // any route, is owned by the listener's resolver.)
   struct Grpc {
-    std::string route;
     std::optional<int> status;
     // The span is named "{rpc.service}/{rpc.method}": a CLIENT span (the app's own call), or a
     // SERVER span whose method path was admitted under the route cap. Otherwise any client could

@@ -444,6 +444,8 @@ TEST(RouteHeuristic, HexOfEightOrMoreWithADigitBecomesId) {
 TEST(RouteHeuristic, TokensBecomeId) {
   EXPECT_EQ(heuristic("/s/aZ3kLm9QpR2sT8vW"), "/s/{id}");
   EXPECT_EQ(heuristic("/s/xKqPzRtLmNvBwYcD"), "/s/{id}");  // no digit, but case flips
+  EXPECT_EQ(heuristic("/s/QwERtyUIopASdfGH"), "/s/{id}");  // and capitals in pairs
+  EXPECT_EQ(heuristic("/s/QwERtyUIopASdfG"), "/s/QwERtyUIopASdfG");  // 15
   EXPECT_EQ(heuristic("/s/user1234"), "/s/{id}");          // a run of four digits
   EXPECT_EQ(heuristic("/s/ORD-000123"), "/s/{id}");
   EXPECT_EQ(heuristic("/s/abcdefghijklmno1"), "/s/{id}");            // 16 with a digit
@@ -456,6 +458,8 @@ TEST(RouteHeuristic, WordsAreKept) {
   for (std::string_view p :
        {"/api/v1/users/me/settings", "/api/v2beta1/x", "/hash/sha256", "/auth/oauth2/token",
         "/rpc/getUserProfileSettings", "/js/XMLHttpRequestHandler", "/u/user123",
+        "/api/findAllByCustomerId", "/api/getUserProfileById", "/api/listOrderItemsByUserId",
+        "/api/checkIfUserIsInGroup", "/api/getHTTPResponseById", "/api/exportToPdfOrCsv",
         "/a.b/c_d/e~f/g-h", "/docs/readme.md", "/v1.2", "/..", "/x/"}) {
     EXPECT_EQ(heuristic(p), p);
   }

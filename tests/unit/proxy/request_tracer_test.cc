@@ -915,6 +915,34 @@ TEST(ServerSpanTest, GrpcSpanNamesAreBoundedByTheRouteCap) {
   EXPECT_EQ(sink.spans[2]->name, "POST /users/{id}");  // a configured template wins
 }
 
+// The path itself is what takes a place under the cap, not its heuristic form: method paths
+// that the heuristic would fold into one route (/evil.Svc/{id}) still take a place each, and
+// past the cap none becomes a route, a span name or a metric label.
+TEST(ServerSpanTest, GrpcPathsTakeAPlaceEachUnderTheRouteCap) {
+  http::RouteResolver routes(routeMatcher(), 2);
+  BareTracing t(&routes);
+  CollectingSink& sink = t.sink;
+  std::vector<std::string> outcome_routes;
+  for (const char* path : {"/evil.Svc/1001", "/evil.Svc/1002", "/evil.Svc/1003", "/evil.Svc/%4a",
+                           "/evil.Svc/1001"}) {
+    Request r("POST", path, {{"content-type", "application/grpc"}});
+    TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+    traced.onResponseHead(200);
+    outcome_routes.emplace_back(traced.end(kEnd).route);
+  }
+  ASSERT_EQ(sink.spans.size(), 5u);
+  EXPECT_EQ(outcome_routes, (std::vector<std::string>{"/evil.Svc/1001", "/evil.Svc/1002",
+                                                      "/{other}", "/{other}", "/evil.Svc/1001"}));
+  EXPECT_EQ(str(*sink.spans[0], attr::kHttpRoute), "/evil.Svc/1001");
+  EXPECT_EQ(sink.spans[1]->name, "evil.Svc/1002");
+  for (size_t i : {2u, 3u}) {
+    EXPECT_EQ(sink.spans[i]->name, "POST /{other}") << i;
+    EXPECT_FALSE(has(*sink.spans[i], attr::kHttpRoute)) << i;
+  }
+  EXPECT_EQ(sink.spans[4]->name, "evil.Svc/1001");  // admitted before: still its route
+  EXPECT_EQ(routes.limiter().size(), 2u);
+}
+
 TEST(ClientSpanTest, GrpcClientSpansKeepTheRpcName) {
   Tracing t;
   Request r("POST", "/pkg.Svc/Call", {{"content-type", "application/grpc"}});
