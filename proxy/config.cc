@@ -1,5 +1,8 @@
 #include "proxy/config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -149,6 +152,30 @@ bool warnedAbout(const std::vector<std::string>& warnings, std::string_view vari
   return false;
 }
 
+// The readers warn in the variables' names; a value that came from the file is named by its key
+// and line instead ("exporter.batch.max_export_batch_size (tracecar.yaml:7)=1000 is larger than
+// ..."), since the user never set that variable.
+void nameFileSettings(const exporter::EnvLookup& env, const FileEnvLayer& file,
+                      std::string& warning) {
+  const auto isNameChar = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  for (const auto& [name, value] : file.variables) {
+    if (isSet(env, name)) continue;
+    const std::string by = value.key + " (" + value.location + ")";
+    for (size_t at = warning.find(name); at != std::string::npos; at = warning.find(name, at)) {
+      const size_t end = at + name.size();
+      if ((at > 0 && isNameChar(warning[at - 1])) ||
+          (end < warning.size() && isNameChar(warning[end]))) {
+        at = end;
+        continue;
+      }
+      warning.replace(at, name.size(), by);
+      at += by.size();
+    }
+  }
+}
+
 // grpc: the endpoint is used as given; the HTTP protocols append v1/traces to the base one.
 void recordEnvOrigins(const exporter::EnvLookup& env, const FileEnvLayer& file,
                       const std::vector<std::string>& warnings, bool grpc, Origins& origins) {
@@ -280,7 +307,10 @@ void readOtelSettings(const exporter::EnvLookup& env, const FileEnvLayer& file,
                    config.exporter.settings.otlp.protocol == exporter::OtlpProtocol::kGrpc,
                    loaded.origins);
   recordResourceOrigins(env, file, config.tracing.resource, loaded.origins);
-  for (std::string& warning : warnings) loaded.warnings.push_back(std::move(warning));
+  for (std::string& warning : warnings) {
+    nameFileSettings(env, file, warning);
+    loaded.warnings.push_back(std::move(warning));
+  }
 }
 
 std::optional<std::string> readWholeFile(const std::string& path, std::string& error) {
@@ -313,19 +343,75 @@ std::string describeOrigin(const Origin& origin) {
   return " (the default)";
 }
 
+// An IP literal as 16 bytes, IPv4 as IPv4-mapped IPv6 (so that 127.0.0.1 and ::ffff:127.0.0.1
+// compare equal); nullopt for a name.
+using IpBytes = std::array<uint8_t, 16>;
+constexpr IpBytes kLoopback6 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+constexpr IpBytes kLoopback4 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+std::optional<IpBytes> ipBytes(const std::string& host) {
+  IpBytes bytes{};
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    bytes[10] = bytes[11] = 0xff;
+    std::memcpy(bytes.data() + 12, &v4, 4);
+    return bytes;
+  }
+  if (::inet_pton(AF_INET6, host.c_str(), bytes.data()) == 1) return bytes;
+  return std::nullopt;
+}
+
+bool isMappedV4(const IpBytes& ip) {
+  static constexpr uint8_t kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return std::memcmp(ip.data(), kPrefix, sizeof kPrefix) == 0;
+}
+
+// 0.0.0.0 or :: (however written): every local address.
+bool isAny(const IpBytes& ip) {
+  return std::all_of(ip.begin() + (isMappedV4(ip) ? 12 : 0), ip.end(),
+                     [](uint8_t b) { return b == 0; });
+}
+
 bool isWildcard(const HostPort& address) {
-  return address.host == "0.0.0.0" || address.host == "::";
+  const std::optional<IpBytes> ip = ipBytes(address.host);
+  return ip && isAny(*ip);
 }
 
-bool isLoopbackOrSelf(const HostPort& address) {
-  return address.host == "localhost" || address.host.rfind("127.", 0) == 0 ||
-         address.host == "::1" || isWildcard(address);
+// The addresses a connection to `to` reaches on this host: localhost's, an IP literal (0.0.0.0
+// and :: reach the loopback address), none for another name (which the connection pools check
+// once resolved).
+std::vector<IpBytes> localTargets(const HostPort& to) {
+  std::string_view host = to.host;
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (ascii::equalsIgnoreCase(host, "localhost")) return {kLoopback4, kLoopback6};
+  const std::optional<IpBytes> ip = ipBytes(to.host);
+  if (!ip) return {};
+  if (isAny(*ip)) return {isMappedV4(*ip) ? kLoopback4 : kLoopback6};
+  return {*ip};
 }
 
-// Would a peer at `to` be one of our own listeners?
+bool isLoopback(const IpBytes& ip) {
+  return ip == kLoopback6 || (isMappedV4(ip) && ip[12] == 127);
+}
+
+// Would a peer at `to` be one of our own listeners? A wildcard listener takes every loopback
+// address; another one, its own address however written.
 bool reaches(const HostPort& to, const HostPort& listener) {
   if (to.port != listener.port || listener.port == 0) return false;
-  return to.host == listener.host || (isWildcard(listener) && isLoopbackOrSelf(to));
+  const std::optional<IpBytes> bound = ipBytes(listener.host);
+  if (!bound) return false;
+  for (const IpBytes& target : localTargets(to)) {
+    if (isAny(*bound) ? isLoopback(target) : target == *bound) return true;
+  }
+  return false;
+}
+
+// Would two listeners bind the same port on a shared address? A wildcard shares every address.
+bool overlaps(const HostPort& a, const HostPort& b) {
+  if (a.port == 0 || a.port != b.port) return false;
+  if (isWildcard(a) || isWildcard(b)) return true;
+  const std::optional<IpBytes> x = ipBytes(a.host);
+  const std::optional<IpBytes> y = ipBytes(b.host);
+  return x && y ? *x == *y : a.host == b.host;
 }
 
 // Once: applyFlags may run the checks again on the same result.
@@ -345,7 +431,7 @@ void checkAddresses(LoadedConfig& loaded) {
     for (size_t j = 0; j < i; ++j) {
       const HostPort& a = *listeners[i].second;
       const HostPort& b = *listeners[j].second;
-      if (a.port != 0 && a.port == b.port && (a.host == b.host || isWildcard(a) || isWildcard(b))) {
+      if (overlaps(a, b)) {
         addErrorOnce(loaded, std::string(listeners[i].first) + ": " + a.toString() +
                                  describeOrigin(loaded.origin(listeners[i].first)) + " overlaps " +
                                  std::string(listeners[j].first) + " " + b.toString() +
@@ -519,9 +605,15 @@ void applyFlags(const ConfigFlags& flags, LoadedConfig& loaded) {
     if (flags.tls_cert->empty() || flags.tls_key->empty()) {
       addErrorOnce(loaded, "--tls-cert and --tls-key: give the file names");
     } else {
+      // The flags replace the certificate and key only: the file's client CA (mTLS) and ALPN
+      // list stay, with the file's origin.
+      const Origin before = loaded.origin("tls.inbound");
+      if (!config.tls.inbound.client_ca_file.empty()) {
+        loaded.origins["tls.inbound.client_ca_file"] = before;
+      }
+      if (!config.tls.inbound.alpn.empty()) loaded.origins["tls.inbound.alpn"] = before;
       config.tls.inbound.cert_file = *flags.tls_cert;
       config.tls.inbound.key_file = *flags.tls_key;
-      config.tls.inbound.client_ca_file.clear();
       loaded.origins["tls.inbound"] = Origin{Source::kFlag, "--tls-cert, --tls-key"};
     }
   }

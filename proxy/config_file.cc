@@ -90,10 +90,11 @@ void readDestinations(FileReader& r, const Entry& entry) {
       continue;
     }
     DestinationConfig destination;
-    bool matched = false;
+    bool has_match = false;  // the key is there (an invalid value has its own error)
     r.readMap(element,
               {{"match",
                 [&](const Entry& e) {
+                  has_match = true;
                   const auto text = r.nonEmptyString(e);
                   if (!text) return;
                   auto parsed = parseDestinationMatch(*text);
@@ -104,7 +105,6 @@ void readDestinations(FileReader& r, const Entry& entry) {
                   destination.match = *text;
                   destination.host = std::move(parsed->host);
                   destination.port = parsed->port;
-                  matched = true;
                 }},
                {"protocol",
                 [&](const Entry& e) {
@@ -114,7 +114,7 @@ void readDestinations(FileReader& r, const Entry& entry) {
                   destination.tls.emplace();
                   readOrigination(r, e, *destination.tls);
                 }}});
-    if (!matched && r.loaded().errors.size() == errors) {
+    if (!has_match) {
       r.error(element, "needs match: HOST[:PORT]");
     }
     destinations.push_back(std::move(destination));

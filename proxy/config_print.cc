@@ -118,7 +118,7 @@ void printSampling(const sampling::SamplingConfig& config, Printer& p) {
   p.line("sampling.sampler", std::string(sampling::toString(config.sampler.kind)));
   p.line("sampling.ratio", sampling::usesRatio(config.sampler.kind)
                                ? number(config.sampler.ratio)
-                               : number(config.sampler.ratio) + " (not used by this sampler)");
+                               : std::string("(not used by this sampler)"));
   p.line("sampling.rules",
          config.rules.empty() ? "[]" : "[" + sampling::formatRules(config.rules) + "]");
   if (config.rate_limit) {
@@ -175,11 +175,17 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
     const Origin origin = loaded.origin("tls.inbound");
     p.line("tls.inbound.cert_file", inbound.cert_file, origin);
     p.line("tls.inbound.key_file", inbound.key_file, origin);
+    // --tls-cert and --tls-key leave these two to the file, which is then their origin.
+    const auto keptOrigin = [&](std::string_view key) {
+      return loaded.origins.contains(key) ? loaded.origin(key) : origin;
+    };
     if (!inbound.client_ca_file.empty()) {
-      p.line("tls.inbound.client_ca_file", inbound.client_ca_file, origin);
+      p.line("tls.inbound.client_ca_file", inbound.client_ca_file,
+             keptOrigin("tls.inbound.client_ca_file"));
     }
     p.line("tls.inbound.alpn", list(inboundAlpn(config)),
-           inbound.alpn.empty() ? Origin{Source::kDefault, "from upstreams.app_protocol"} : origin);
+           inbound.alpn.empty() ? Origin{Source::kDefault, "from upstreams.app_protocol"}
+                                : keptOrigin("tls.inbound.alpn"));
   } else {
     p.line("tls.inbound", "none (TLS passes through)");
   }

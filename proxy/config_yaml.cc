@@ -155,8 +155,10 @@ std::optional<long long> FileReader::integer(const Entry& entry, long long min, 
   long long value = 0;
   const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
   const bool digits = !text->empty() && text->find_first_not_of("-0123456789") == std::string::npos;
+  const bool negative = !text->empty() && text->front() == '-';
   if (!digits || (ec != std::errc() && ec != std::errc::result_out_of_range) ||
-      end != text->data() + text->size() || (ec == std::errc() && value < min)) {
+      end != text->data() + text->size() || (ec == std::errc() && value < min) ||
+      (ec == std::errc::result_out_of_range && negative)) {
     error(entry, "must be " + want + ", got \"" + *text + "\"");
     return std::nullopt;
   }

@@ -195,6 +195,24 @@ TEST(ProxyConfigPrecedence, TheDefaultBatchSizeFollowsTheEffectiveQueueSize) {
   EXPECT_THAT(smaller.warnings, IsEmpty());
 }
 
+// A warning about a value from the file names the file's key and line, not a variable the user
+// never set.
+TEST(ProxyConfigPrecedence, AWarningNamesTheFileSettingItIsAbout) {
+  const LoadedConfig loaded = load("exporter:\n  batch:\n    max_export_batch_size: 1000\n",
+                                   {{"OTEL_BSP_MAX_QUEUE_SIZE", "100"}});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded.config.exporter.batch.max_export_batch_size, 100u);
+  EXPECT_THAT(loaded.warnings,
+              ElementsAre("exporter.batch.max_export_batch_size (test.yaml:3)=1000 is larger than "
+                          "OTEL_BSP_MAX_QUEUE_SIZE=100; using 100"));
+
+  const LoadedConfig from_env = load("exporter:\n  batch:\n    max_queue_size: 100\n",
+                                     {{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1000"}});
+  EXPECT_THAT(from_env.warnings,
+              ElementsAre("OTEL_BSP_MAX_EXPORT_BATCH_SIZE=1000 is larger than "
+                          "exporter.batch.max_queue_size (test.yaml:3)=100; using 100"));
+}
+
 TEST(ProxyConfigPrecedence, ABlankServiceNameVariableLeavesTheFilesName) {
   const LoadedConfig loaded =
       load("tracing:\n  service_name: filesvc\n", {{"OTEL_SERVICE_NAME", " "}});
@@ -659,6 +677,12 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"tracing:\n  route_cardinality_limit: 65537\n",
                   "test.yaml:2:28: tracing.route_cardinality_limit: must be at most 65536, got "
                   "\"65537\""},
+        ErrorCase{"tracing:\n  route_cardinality_limit: -99999999999999999999\n",
+                  "test.yaml:2:28: tracing.route_cardinality_limit: must be a non-negative "
+                  "integer, got \"-99999999999999999999\""},
+        ErrorCase{"tracing:\n  route_cardinality_limit: 99999999999999999999\n",
+                  "test.yaml:2:28: tracing.route_cardinality_limit: must be at most 65536, got "
+                  "\"99999999999999999999\""},
         ErrorCase{"tracing:\n  redact_all_query_values: yes\n",
                   "test.yaml:2:28: tracing.redact_all_query_values: must be true or false, got "
                   "\"yes\""},
@@ -844,6 +868,59 @@ TEST(ProxyConfigFlags, AppThatIsOurOwnListenerIsRefused) {
                           "listeners.inbound; requests would loop"));
 }
 
+// The same address however written: not by its text.
+TEST(ProxyConfigFlags, AppReachingOurListenerByAnotherSpellingIsRefused) {
+  struct Case {
+    const char* inbound;
+    const char* app;
+    bool loops;
+  };
+  for (const Case& c : {Case{"127.0.0.1:25001", "localhost:25001", true},
+                        Case{"127.0.0.1:25001", "LOCALHOST.:25001", true},
+                        Case{"127.0.0.1:25001", "0.0.0.0:25001", true},
+                        Case{"[::1]:25001", "localhost:25001", true},
+                        Case{"[::1]:25001", "[::]:25001", true},
+                        Case{"[::1]:25001", "[0:0:0:0:0:0:0:1]:25001", true},
+                        Case{"127.0.0.1:25001", "[::ffff:127.0.0.1]:25001", true},
+                        Case{"0.0.0.0:25001", "127.0.0.2:25001", true},
+                        Case{"[::0]:25001", "localhost:25001", true},
+                        Case{"127.0.0.1:25001", "127.0.0.2:25001", false},
+                        Case{"127.0.0.1:25001", "localhost:25002", false},
+                        Case{"127.0.0.1:25001", "app.example:25001", false},
+                        Case{"[::1]:25001", "0.0.0.0:25001", false}}) {
+    ConfigFlags flags;
+    flags.inbound = c.inbound;
+    flags.app = c.app;
+    const LoadedConfig loaded = loadWithoutFile({}, flags);
+    if (c.loops) {
+      EXPECT_THAT(loaded.errors, ElementsAre(HasSubstr("is tracecar's own listeners.inbound; "
+                                                       "requests would loop")))
+          << c.inbound << " " << c.app;
+    } else {
+      EXPECT_THAT(loaded.errors, IsEmpty()) << c.inbound << " " << c.app;
+    }
+  }
+}
+
+TEST(ProxyConfigFlags, ListenersOverlapHoweverTheAddressIsWritten) {
+  for (const auto& [inbound, admin] :
+       std::vector<std::pair<const char*, const char*>>{{"[::0]:25010", "127.0.0.1:25010"},
+                                                         {"[::1]:25010", "[0::1]:25010"},
+                                                         {"[::ffff:127.0.0.1]:25010",
+                                                          "127.0.0.1:25010"}}) {
+    ConfigFlags flags;
+    flags.inbound = inbound;
+    flags.admin = admin;
+    const LoadedConfig loaded = loadWithoutFile({}, flags);
+    EXPECT_THAT(loaded.errors, ElementsAre(HasSubstr("listeners.admin: ")))
+        << inbound << " " << admin;
+  }
+  ConfigFlags apart;
+  apart.inbound = "127.0.0.1:25010";
+  apart.admin = "127.0.0.2:25010";
+  EXPECT_THAT(loadWithoutFile({}, apart).errors, IsEmpty());
+}
+
 TEST(ProxyConfigFlags, PortZeroListenersNeverOverlap) {
   ConfigFlags flags;
   flags.inbound = "127.0.0.1:0";
@@ -998,6 +1075,15 @@ TEST(ProxyConfigSampling, TrustNeverAndAlwaysAreWords) {
   EXPECT_THAT(mixed.errors,
               ElementsAre("test.yaml:2:28: tracing.trust_incoming_context[0]: always and never "
                           "stand alone, not in a list of networks"));
+}
+
+// A ratio the sampler does not use is shown as such, not with a value it was never given.
+TEST(ProxyConfigSampling, PrintShowsAnUnusedRatioAsUnused) {
+  const LoadedConfig loaded = load("sampling:\n  sampler: always_off\n  ratio: 0.3\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  const std::string text = formatEffectiveConfig(loaded);
+  EXPECT_THAT(text, ::testing::ContainsRegex("sampling.ratio: \\(not used by this sampler\\) +# "
+                                             "file test.yaml:3"));
 }
 
 TEST(ProxyConfigSampling, PrintShowsEverySamplingSettingWithItsOrigin) {

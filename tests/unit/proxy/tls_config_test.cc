@@ -1,6 +1,7 @@
 // TLS and per-destination settings: the configuration keys (tls:, upstreams.app_protocol,
 // upstreams.destinations), destination patterns, the selector that applies them, and the
 // certificate files' reload.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -138,6 +139,10 @@ TEST(TlsConfig, ErrorsNameTheKey) {
       {"upstreams:\n  app_protocol: h3\n", "must be same, http1 or h2, got \"h3\""},
       {"upstreams:\n  destinations: api.example.com\n", "must be a list of destinations"},
       {"upstreams:\n  destinations:\n    - protocol: h2\n", "needs match: HOST[:PORT]"},
+      // Every entry's missing match is reported, whatever went wrong before it.
+      {"upstreams:\n  destinations:\n    - match: a.example\n      protocol: h3\n"
+       "    - protocol: h2\n",
+       "upstreams.destinations[1]: needs match: HOST[:PORT]"},
       {"upstreams:\n  destinations:\n    - match: api.example.com:0\n", "out of range"},
       {"upstreams:\n  destinations:\n    - match: \"bad host\"\n", "not a valid host name"},
       {"upstreams:\n  destinations:\n    - match: a.example\n      tls:\n        port: 70000\n",
@@ -166,8 +171,14 @@ TEST(TlsConfig, FlagsOverrideTheFile) {
   EXPECT_EQ(loaded.config.upstreams.app_protocol, UpstreamProtocol::kHttp2);
   EXPECT_EQ(loaded.config.tls.inbound.cert_file, "/run/cert.pem");
   EXPECT_EQ(loaded.config.tls.inbound.key_file, "/run/key.pem");
-  EXPECT_TRUE(loaded.config.tls.inbound.client_ca_file.empty());
+  // The flags replace the certificate and key, not the file's client CA: mTLS stays on.
+  EXPECT_EQ(loaded.config.tls.inbound.client_ca_file, "c");
   EXPECT_EQ(loaded.origin("tls.inbound").source, Source::kFlag);
+  EXPECT_EQ(loaded.origin("tls.inbound.client_ca_file").source, Source::kFile);
+  const std::string text = formatEffectiveConfig(loaded);
+  EXPECT_THAT(text,
+              ::testing::ContainsRegex("tls.inbound.cert_file: /run/cert.pem +# flag --tls-cert"));
+  EXPECT_THAT(text, ::testing::ContainsRegex("tls.inbound.client_ca_file: c +# file test.yaml:2"));
 
   ConfigFlags half;
   half.tls_cert = "/run/cert.pem";
