@@ -208,8 +208,10 @@ B3Result extractB3(ReaderRef carrier) {
   return multi;
 }
 
-void injectB3(WriterRef carrier, const SpanContext& context, B3InjectEncoding encoding) {
+void injectB3(WriterRef carrier, const SpanContext& context, B3InjectEncoding encoding,
+              bool debug) {
   if (!context.isValid()) return;  // nothing to propagate; leave the carrier as it is
+  debug = debug && context.sampled();
   const char sampled = context.sampled() ? '1' : '0';
   if (encoding != B3InjectEncoding::kMulti) {
     // {32 hex}-{16 hex}-{1|0}
@@ -218,7 +220,7 @@ void injectB3(WriterRef carrier, const SpanContext& context, B3InjectEncoding en
     buf[32] = '-';
     hex::encodeLower(context.span_id.bytes.data(), 8, buf + 33);
     buf[49] = '-';
-    buf[50] = sampled;
+    buf[50] = debug ? 'd' : sampled;
     carrier.set(headers::kSingle, std::string_view(buf, sizeof(buf)));
   } else {
     carrier.remove(headers::kSingle);
@@ -230,16 +232,21 @@ void injectB3(WriterRef carrier, const SpanContext& context, B3InjectEncoding en
     hex::encodeLower(context.span_id.bytes.data(), 8, span);
     carrier.set(headers::kTraceId, std::string_view(trace, sizeof(trace)));
     carrier.set(headers::kSpanId, std::string_view(span, sizeof(span)));
-    carrier.set(headers::kSampled, std::string_view(&sampled, 1));
+    if (debug) {
+      carrier.remove(headers::kSampled);
+      carrier.set(headers::kFlags, "1");
+    } else {
+      carrier.set(headers::kSampled, std::string_view(&sampled, 1));
+      carrier.remove(headers::kFlags);  // a stale one would contradict x-b3-sampled
+    }
   } else {
     carrier.remove(headers::kTraceId);
     carrier.remove(headers::kSpanId);
     carrier.remove(headers::kSampled);
+    carrier.remove(headers::kFlags);
   }
-  // The parent of the span we send is not ours to name, and a stale debug flag could
-  // contradict the sampled flag we just wrote.
+  // The parent of the span we send is not ours to name.
   carrier.remove(headers::kParentSpanId);
-  carrier.remove(headers::kFlags);
 }
 
 }  // namespace tracecar::propagation

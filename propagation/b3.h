@@ -44,6 +44,9 @@ B3Result extractB3(ReaderRef carrier);
 // Injects "b3: {trace}-{span}-{1|0}" (kSingle) or x-b3-traceid/x-b3-spanid/x-b3-sampled
 // (kMulti). Never injects x-b3-parentspanid. Removes the other encoding's headers and
 // x-b3-flags. An invalid context leaves the carrier unchanged.
-void injectB3(WriterRef carrier, const SpanContext& context, B3InjectEncoding encoding);
+// debug (for a sampled context only): "d" in the single header; x-b3-flags: 1 and no
+// x-b3-sampled in the multi ones (debug implies the accept decision).
+void injectB3(WriterRef carrier, const SpanContext& context, B3InjectEncoding encoding,
+              bool debug = false);
 
 }  // namespace tracecar::propagation

@@ -13,12 +13,16 @@ uint8_t bit(PropagatorKind kind) { return static_cast<uint8_t>(1u << static_cast
 // Takes the context of a later propagator. The same trace and span already taken from W3C
 // headers stays as it is: B3 and Jaeger cannot carry the random flag or a tracestate. A
 // different one replaces it, and the tracestate, which belongs to the W3C context, goes.
-void adopt(ExtractedContext& out, const SpanContext& context, PropagatorKind source) {
+// b3_debug: the context is B3's, with its debug flag.
+void adopt(ExtractedContext& out, const SpanContext& context, PropagatorKind source,
+           bool b3_debug = false) {
+  const bool same = out.span_context.trace_id == context.trace_id &&
+                    out.span_context.span_id == context.span_id;
+  // The same context again keeps B3's debug flag, whichever propagator found it first.
+  b3_debug = b3_debug || (same && out.b3_debug);
+  out.b3_debug = b3_debug;
   if (out.report.source == PropagatorKind::kTraceContext) {
-    if (out.span_context.trace_id == context.trace_id &&
-        out.span_context.span_id == context.span_id) {
-      return;
-    }
+    if (same) return;
     out.trace_state.clear();
   }
   out.span_context = context;
@@ -126,6 +130,9 @@ void CompositePropagator::extract(ReaderRef carrier, ExtractedContext& out) cons
         extractTraceContext(carrier, config_.tracestate_max_length, context, out.trace_state,
                             out.report);
         if (context.isValid()) {
+          // B3's debug flag stays only with its own context.
+          out.b3_debug = out.b3_debug && context.trace_id == out.span_context.trace_id &&
+                         context.span_id == out.span_context.span_id;
           out.span_context = context;
           out.report.source = PropagatorKind::kTraceContext;
         }
@@ -139,7 +146,7 @@ void CompositePropagator::extract(ReaderRef carrier, ExtractedContext& out) cons
         b3_done = true;
         const B3Result r = extractB3(carrier);
         out.report.b3 = r.status;
-        if (r.status == B3Status::kValid) adopt(out, r.context, kind);
+        if (r.status == B3Status::kValid) adopt(out, r.context, kind, r.debug);
         break;
       }
       case PropagatorKind::kJaeger: {
@@ -163,7 +170,8 @@ void CompositePropagator::extract(ReaderRef carrier, ExtractedContext& out) cons
 }
 
 void CompositePropagator::inject(WriterRef carrier, const SpanContext& context,
-                                 const TraceState& trace_state, const Baggage& baggage) const {
+                                 const TraceState& trace_state, const Baggage& baggage,
+                                 bool b3_debug) const {
   for (PropagatorKind kind : config_.propagators) {
     switch (kind) {
       case PropagatorKind::kTraceContext:
@@ -188,7 +196,8 @@ void CompositePropagator::inject(WriterRef carrier, const SpanContext& context,
         injectB3(carrier, context,
                  single && multi ? B3InjectEncoding::kBoth
                  : single        ? B3InjectEncoding::kSingle
-                                 : B3InjectEncoding::kMulti);
+                                 : B3InjectEncoding::kMulti,
+                 b3_debug);
         break;
       }
       case PropagatorKind::kJaeger:

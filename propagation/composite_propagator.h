@@ -53,8 +53,10 @@ class CompositePropagator {
 
   // Writes context (the span we started, whose id becomes the next hop's parent id), its
   // tracestate and the baggage. Empty tracestate or baggage headers are removed, not sent.
+  // b3_debug: the extracted context's (ExtractedContext::b3_debug), for a context that
+  // continues it; B3 then sends debug instead of sampled (only on a sampled context).
   void inject(WriterRef carrier, const SpanContext& context, const TraceState& trace_state,
-              const Baggage& baggage) const;
+              const Baggage& baggage, bool b3_debug = false) const;
 
  private:
   PropagatorKind firstB3() const noexcept;

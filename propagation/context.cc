@@ -18,6 +18,7 @@ void ExtractedContext::clear() noexcept {
   trace_state.clear();
   baggage.clear();
   report = ExtractReport{};
+  b3_debug = false;
 }
 
 SpanContext startRootSpan(IdGenerator& ids, bool sampled) noexcept {

@@ -23,6 +23,9 @@ struct ExtractReport {
   TraceparentStatus traceparent = TraceparentStatus::kAbsent;
   TraceStateStatus tracestate = TraceStateStatus::kEmpty;
   size_t tracestate_entries_truncated = 0;  // whole entries cut to fit the length limit
+  // Entries dropped from a full list (32 members) to make room for the sampler's ot entry;
+  // filled in by the proxy after sampling, not by extraction.
+  size_t tracestate_entries_evicted = 0;
   size_t tracestate_length = 0;             // combined length as received, before any cut
   BaggageReport baggage;
   B3Status b3 = B3Status::kAbsent;
@@ -37,6 +40,9 @@ struct ExtractedContext {
   TraceState trace_state;
   Baggage baggage;
   ExtractReport report;
+  // The context came with B3's debug flag ("d", x-b3-flags: 1): the next hop's B3 headers
+  // carry it on, as the OpenTelemetry B3 propagator rules require.
+  bool b3_debug = false;
 
   void clear() noexcept;
 };

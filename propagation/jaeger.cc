@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "base/ascii.h"
 #include "propagation/hex.h"
@@ -148,6 +149,10 @@ size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage, size_t max_memb
                             size_t* dropped) {
   size_t added = 0;
   std::string key;
+  // Keys refused past the limit, counted once each however many fields (of any case) carry
+  // them; reused, so a warm thread does not allocate.
+  thread_local std::vector<std::string> refused;
+  refused.clear();
   carrier.forEachField([&](std::string_view name, std::string_view value) {
     if (name.size() <= kBaggagePrefix.size()) return;  // also skips the empty key
     for (size_t i = 0; i < kBaggagePrefix.size(); ++i) {
@@ -160,11 +165,15 @@ size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage, size_t max_memb
     // Past the member limit only existing keys may change: bounds the work of a hostile
     // request with thousands of uberctx- fields.
     if (baggage.size() >= max_members && !baggage.value(key).has_value()) {
-      if (dropped != nullptr) ++*dropped;
+      if (dropped != nullptr) refused.push_back(key);
       return;
     }
     if (baggage.set(key, urlDecode(value))) ++added;
   });
+  if (dropped != nullptr && !refused.empty()) {
+    std::sort(refused.begin(), refused.end());
+    *dropped += static_cast<size_t>(std::unique(refused.begin(), refused.end()) - refused.begin());
+  }
   return added;
 }
 

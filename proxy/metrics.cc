@@ -291,6 +291,9 @@ void WorkerMetrics::recordExtractReport(const propagation::ExtractReport& report
   baggageMembersDropped(BaggageDropReason::kMemberLimit, report.baggage.dropped_member_limit);
   baggageMembersDropped(BaggageDropReason::kByteLimit, report.baggage.dropped_byte_limit);
   traceStateMembersTruncated(report.tracestate_entries_truncated);
+  if (report.tracestate_entries_evicted != 0) {
+    bump(tracestate_evicted_, report.tracestate_entries_evicted);
+  }
   using propagation::TraceStateStatus;
   switch (report.tracestate) {
     case TraceStateStatus::kTooManyMembers:
@@ -369,6 +372,7 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
   std::array<std::array<uint64_t, kReasons>, kListeners> rejected{};
   std::array<uint64_t, kBaggageDropLabels.size()> baggage{};
   uint64_t truncated = 0;
+  uint64_t evicted = 0;
   std::array<uint64_t, kTraceStateDiscardLabels.size()> discarded{};
   std::array<uint64_t, kRoles> started{};
   std::array<uint64_t, kRoles> sampled{};
@@ -406,6 +410,7 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
       }
       for (size_t i = 0; i < baggage.size(); ++i) baggage[i] += read(shard->baggage_dropped_[i]);
       truncated += read(shard->tracestate_truncated_);
+      evicted += read(shard->tracestate_evicted_);
       for (size_t i = 0; i < discarded.size(); ++i) {
         discarded[i] += read(shard->tracestate_discarded_[i]);
       }
@@ -477,9 +482,13 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
   {
     MetricFamily f =
         family("tracecar_tracestate_members_dropped_total",
-               "Incoming tracestate entries cut to fit the length limit.", MetricType::Counter);
+               "Incoming tracestate entries not forwarded: cut to fit the length limit, or "
+               "dropped from a list of 32 to make room for the sampler's ot entry.",
+               MetricType::Counter);
     f.metric.push_back(sample(oneLabel("reason", "length_limit"), MetricType::Counter,
                               static_cast<double>(truncated)));
+    f.metric.push_back(sample(oneLabel("reason", "member_limit"), MetricType::Counter,
+                              static_cast<double>(evicted)));
     out.push_back(std::move(f));
   }
   {

@@ -204,6 +204,7 @@ class alignas(64) WorkerMetrics {
   std::array<std::atomic<uint64_t>, static_cast<size_t>(BaggageDropReason::kCount)>
       baggage_dropped_{};
   std::atomic<uint64_t> tracestate_truncated_{0};
+  std::atomic<uint64_t> tracestate_evicted_{0};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(TraceStateDiscardReason::kCount)>
       tracestate_discarded_{};
   std::array<std::atomic<uint64_t>, kRoles> spans_started_{};

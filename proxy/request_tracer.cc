@@ -7,6 +7,7 @@
 #include "exporter/batch_processor.h"
 #include "http/http1_parser.h"
 #include "proxy/header_map_carrier.h"
+#include "sampling/ot_trace_state.h"
 #include "sampling/sampler.h"
 #include "sampling/trust_policy.h"
 
@@ -405,8 +406,15 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
                                   traced.method_.name,
                                   traced.route_,
                                   sampler_.rateLimiter() != nullptr ? clock_() : 0};
+  // The sampler may write its ot entry (th, rv): into a list of 32 without one, that drops the
+  // rightmost entry.
+  const bool full_without_ot = trace_state.size() == propagation::TraceState::kMaxMembers &&
+                               !trace_state.get(sampling::kOtKey).has_value();
   const sampling::Decision decision = sampler_.decide(params);
-  // The sampler may have written its ot entry (th, rv): the limit holds for what goes on.
+  if (full_without_ot && trace_state.get(sampling::kOtKey).has_value()) {
+    ++traced.report_.tracestate_entries_evicted;
+  }
+  // The limit holds for what goes on.
   traced.report_.tracestate_entries_truncated +=
       trace_state.truncate(propagator_.config().tracestate_max_length);
   traced.sampling_rule_ = decision.rule;
@@ -434,7 +442,9 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
   if (propagator_.has(propagation::PropagatorKind::kJaeger)) {
     request.headers.removePrefix(kJaegerBaggagePrefix);
   }
-  propagator_.inject(carrier, traced.context_, trace_state, extracted_.baggage);
+  // B3's debug flag goes on with the trace it came with, never into a restarted one.
+  propagator_.inject(carrier, traced.context_, trace_state, extracted_.baggage,
+                     extracted_.b3_debug && !traced.restarted_untrusted_);
   return traced;
 }
 

@@ -509,6 +509,38 @@ TEST(B3Inject, InvalidContextLeavesCarrierUnchanged) {
   }
 }
 
+// The OpenTelemetry B3 rules: a debug flag received is propagated with the next requests.
+TEST(B3Inject, DebugIsSentAsDebugNotSampled) {
+  TestCarrier single{{"x-b3-sampled", "1"}};
+  injectB3(single, makeContext(kTrace, kSpan, true), B3InjectEncoding::kSingle, true);
+  EXPECT_EQ(single.fields(), (Fields{{"b3", join({kTrace, kSpan, "d"})}}));
+
+  TestCarrier multi{{"x-b3-sampled", "1"}};
+  injectB3(multi, makeContext(kTrace, kSpan, true), B3InjectEncoding::kMulti, true);
+  EXPECT_EQ(multi.fields(),
+            (Fields{{"x-b3-traceid", kT}, {"x-b3-spanid", kS}, {"x-b3-flags", "1"}}));
+
+  for (B3InjectEncoding encoding : {B3InjectEncoding::kSingle, B3InjectEncoding::kMulti}) {
+    TestCarrier carrier;
+    injectB3(carrier, makeContext(kTrace, kSpan, true), encoding, true);
+    const B3Result r = extractB3(carrier);
+    ASSERT_EQ(r.status, B3Status::kValid);
+    EXPECT_TRUE(r.debug);
+    EXPECT_TRUE(r.context.sampled());
+  }
+}
+
+// Debug implies sampled: a context that is not sampled (a sampler said no) sends no debug.
+TEST(B3Inject, DebugOnAnUnsampledContextIsNotSent) {
+  TestCarrier single;
+  injectB3(single, makeContext(kTrace, kSpan, false), B3InjectEncoding::kSingle, true);
+  EXPECT_EQ(single.get("b3"), join({kTrace, kSpan, "0"}));
+  TestCarrier multi{{"x-b3-flags", "1"}};
+  injectB3(multi, makeContext(kTrace, kSpan, false), B3InjectEncoding::kMulti, true);
+  EXPECT_EQ(multi.count("x-b3-flags"), 0u);
+  EXPECT_EQ(multi.get("x-b3-sampled"), "0");
+}
+
 TEST(B3Inject, RandomFlagIsNotPropagated) {
   SpanContext c = makeContext(kTrace, kSpan, true);
   c.flags |= trace_flags::kRandom;

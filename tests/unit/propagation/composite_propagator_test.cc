@@ -358,6 +358,41 @@ TEST(Composite, InjectsEveryConfiguredFormat) {
   EXPECT_EQ(out.count("x-b3-parentspanid"), 0u);
 }
 
+// B3's debug flag is kept with the context it came with and sent on; a context another
+// propagator replaces it with does not have it.
+TEST(Composite, B3DebugGoesOnWithItsContext) {
+  const std::string b3 = std::string(kB3Trace) + "-" + std::string(kB3Span) + "-d";
+  auto p = makePropagator("tracecontext,b3");
+  ExtractedContext ctx;
+  TestCarrier in{{"b3", b3}};
+  p.extract(in, ctx);
+  EXPECT_TRUE(ctx.b3_debug);
+  const SpanContext ours = child(ctx);
+  TestCarrier out;
+  p.inject(out, ours, ctx.trace_state, ctx.baggage, ctx.b3_debug);
+  EXPECT_EQ(out.get("b3"), std::string(kB3Trace) + "-" + ours.span_id.toHex() + "-d");
+  EXPECT_EQ(out.get("traceparent").substr(53), "01");
+
+  // The same context in traceparent first: B3 adds its debug flag to it.
+  TestCarrier same{{"traceparent", "00-" + std::string(kB3Trace) + "-" + std::string(kB3Span) +
+                                       "-01"},
+                   {"b3", b3}};
+  p.extract(same, ctx);
+  EXPECT_TRUE(ctx.b3_debug);
+  EXPECT_EQ(ctx.report.source, PropagatorKind::kTraceContext);
+
+  // Another context wins over B3's: no debug.
+  TestCarrier other{{"b3", b3}, {"traceparent", std::string(kTp)}};
+  makePropagator("b3,tracecontext").extract(other, ctx);
+  EXPECT_EQ(ctx.span_context.trace_id.toHex(), kTrace);
+  EXPECT_FALSE(ctx.b3_debug);
+
+  // Extracting again starts clean.
+  TestCarrier plain{{"b3", std::string(kB3Trace) + "-" + std::string(kB3Span) + "-1"}};
+  p.extract(plain, ctx);
+  EXPECT_FALSE(ctx.b3_debug);
+}
+
 TEST(Composite, B3MultiInjectsMultiHeaders) {
   TestCarrier in{{"traceparent", std::string(kTp)}};
   auto p = makePropagator("tracecontext,b3multi");

@@ -369,6 +369,28 @@ TEST(JaegerBaggage, LaterFieldWithSameKeyReplacesEarlier) {
   EXPECT_EQ(baggage.value("k"), "2");
 }
 
+// Past the member limit each refused key counts once, however many fields carry it.
+TEST(JaegerBaggage, KeysRefusedAtTheLimitCountOnceEach) {
+  Baggage baggage;
+  ASSERT_TRUE(baggage.set("k0", "v"));
+  ASSERT_TRUE(baggage.set("k1", "v"));
+  const TestCarrier carrier{{"uberctx-new", "a"}, {"uberctx-new", "b"}, {"Uberctx-NEW", "c"},
+                            {"uberctx-other", "d"}, {"uberctx-k1", "changed"}};
+  size_t dropped = 0;
+  EXPECT_EQ(extractJaegerBaggage(carrier, baggage, 2, &dropped), 1u);
+  EXPECT_EQ(dropped, 2u);  // "new" and "other"
+  EXPECT_EQ(baggage.size(), 2u);
+  EXPECT_EQ(baggage.value("k1"), "changed");
+  // One key short of the limit: the first new key is taken (its three fields set it three
+  // times), the next ones refused.
+  Baggage one;
+  ASSERT_TRUE(one.set("k0", "v"));
+  dropped = 0;
+  EXPECT_EQ(extractJaegerBaggage(carrier, one, 2, &dropped), 3u);
+  EXPECT_EQ(dropped, 2u);  // "other" and "k1"
+  EXPECT_EQ(one.value("new"), "c");
+}
+
 TEST(JaegerBaggage, MergesIntoExistingBaggage) {
   Baggage baggage;
   ASSERT_TRUE(baggage.set("w3c", "1"));

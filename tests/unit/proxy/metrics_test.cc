@@ -426,6 +426,7 @@ TEST(WorkerMetrics, ExtractReportCountsBaggageAndTracestateDrops) {
   report.baggage.dropped_byte_limit = 4;
   report.tracestate = propagation::TraceStateStatus::kValid;
   report.tracestate_entries_truncated = 5;
+  report.tracestate_entries_evicted = 1;
   shard.recordExtractReport(report);
   report = {};
   report.tracestate = propagation::TraceStateStatus::kDuplicateKey;
@@ -443,6 +444,9 @@ TEST(WorkerMetrics, ExtractReportCountsBaggageAndTracestateDrops) {
   EXPECT_EQ(counterValue(families, "tracecar_tracestate_members_dropped_total",
                          {{"reason", "length_limit"}}),
             5);
+  EXPECT_EQ(counterValue(families, "tracecar_tracestate_members_dropped_total",
+                         {{"reason", "member_limit"}}),
+            1);
   EXPECT_EQ(
       counterValue(families, "tracecar_tracestate_discarded_total", {{"reason", "duplicate_key"}}),
       1);

@@ -410,6 +410,35 @@ TEST(SamplingTest, TheThresholdWrittenStillFitsTheTracestateLimit) {
   EXPECT_EQ(t.sink.spans[0]->trace_state, forwarded);
 }
 
+// A list of 32 entries without ot: the sampler's entry takes the rightmost one's place, and
+// that one is counted as dropped (member_limit). With 31, or with an ot already there, none is.
+TEST(SamplingTest, TheThresholdInAFullListDropsTheRightmostAndCountsIt) {
+  Tracing t("tracecontext,baggage", {},
+            samplerOf(samplerConfig(sampling::SamplerKind::kTraceIdRatio, 0.25)));
+  Request full("GET", "/", {{"traceparent", traceparent("01")}, {"tracestate", tracestateOf(32)}});
+  TracedRequest a = t.tracer.begin(SpanKind::kServer, full.head(), kPeer, "http", kStart);
+  ASSERT_TRUE(a.sampled());
+  const std::string forwarded(full.get("tracestate"));
+  EXPECT_TRUE(forwarded.starts_with("ot=th:c,vendor0=x")) << forwarded;
+  EXPECT_EQ(forwarded.find("vendor31="), std::string::npos) << forwarded;
+  EXPECT_EQ(a.extractReport().tracestate_entries_evicted, 1u);
+  EXPECT_EQ(a.extractReport().tracestate_entries_truncated, 0u);
+  a.end(kEnd);
+
+  Request room("GET", "/", {{"traceparent", traceparent("01")}, {"tracestate", tracestateOf(31)}});
+  TracedRequest b = t.tracer.begin(SpanKind::kServer, room.head(), kPeer, "http", kStart);
+  EXPECT_NE(std::string(room.get("tracestate")).find("vendor30=x"), std::string::npos);
+  EXPECT_EQ(b.extractReport().tracestate_entries_evicted, 0u);
+  b.end(kEnd);
+
+  Request with_ot("GET", "/", {{"traceparent", traceparent("01")},
+                               {"tracestate", "ot=th:8," + tracestateOf(31)}});
+  TracedRequest c = t.tracer.begin(SpanKind::kServer, with_ot.head(), kPeer, "http", kStart);
+  EXPECT_NE(std::string(with_ot.get("tracestate")).find("vendor30=x"), std::string::npos);
+  EXPECT_EQ(c.extractReport().tracestate_entries_evicted, 0u);
+  c.end(kEnd);
+}
+
 TEST(SamplingTest, ParentBasedFollowsTheParentAndPassesItsThresholdOn) {
   Tracing t("tracecontext,baggage", {},
             samplerOf(samplerConfig(sampling::SamplerKind::kParentBasedTraceIdRatio, 0.25)));
