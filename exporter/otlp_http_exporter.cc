@@ -275,6 +275,12 @@ void OtlpHttpExporter::Impl::succeeded(const OtlpHttpResponse& response) noexcep
   std::string message;
   const bool readable =
       readPartialSuccess(response, json_, max_response_bytes_, decoded_, rejected, message);
+  if (!readable) {
+    // What the parser read before it failed proves nothing: the 2xx stands, every span counts
+    // as exported (as over gRPC).
+    rejected = 0;
+    message.clear();
+  }
   try {
     if (!readable) {
       log(LogLevel::kWarn, kComponent,

@@ -223,9 +223,12 @@ void Backoff::reset() noexcept { attempt_ = 0; }
 
 std::optional<milliseconds> retryDelay(std::optional<milliseconds> retry_after, Backoff& backoff,
                                        milliseconds time_left) noexcept {
-  // The backoff advances either way, so a later attempt without Retry-After keeps growing.
+  // The backoff advances either way, so a later attempt without Retry-After keeps growing. A
+  // Retry-After shorter than the backoff (0, a date past) does not shorten it: a collector that
+  // keeps answering 503 with Retry-After: 0 would otherwise be asked again at once, thousands
+  // of times a second.
   const milliseconds drawn = backoff.next();
-  const milliseconds delay = std::max(retry_after.value_or(drawn), milliseconds(0));
+  const milliseconds delay = std::max({retry_after.value_or(drawn), drawn, milliseconds(0)});
   if (delay >= time_left) return std::nullopt;
   return delay;
 }

@@ -39,9 +39,9 @@ class Backoff {
   uint32_t attempt_ = 0;
 };
 
-// The wait before the next attempt: the server's Retry-After when it gave one, else the
-// backoff's delay (the backoff advances either way). nullopt when that attempt could not start
-// before the deadline (the caller stops retrying: retry exhausted).
+// The wait before the next attempt: the backoff's delay, or the server's Retry-After when it
+// gave a longer one (the backoff advances either way). nullopt when that attempt could not
+// start before the deadline (the caller stops retrying: retry exhausted).
 std::optional<std::chrono::milliseconds> retryDelay(
     std::optional<std::chrono::milliseconds> retry_after, Backoff& backoff,
     std::chrono::milliseconds time_left) noexcept;

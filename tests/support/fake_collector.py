@@ -186,6 +186,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             payload = b"{}" if is_json else b""
         else:
             payload = b""
+        # Bytes after the answer (hex), making it unreadable: "ff" is a broken varint.
+        payload += bytes.fromhex(action.get("trailing", ""))
 
         try:
             self.send_response(status)

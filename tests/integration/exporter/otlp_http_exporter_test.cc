@@ -221,6 +221,34 @@ TEST_F(OtlpHttpExporterTest, ReportsJsonPartialSuccess) {
   EXPECT_EQ(collector.requests().size(), 1u);
 }
 
+// A 2xx whose partial success cannot be read is a success: what the parser read before it
+// failed (here rejected_spans 3) rejects nothing.
+class UnreadablePartialSuccess : public OtlpHttpExporterTest,
+                                 public ::testing::WithParamInterface<OtlpProtocol> {};
+
+TEST_P(UnreadablePartialSuccess, RejectsNothing) {
+  const bool json = GetParam() == OtlpProtocol::kHttpJson;
+  // After the answer: a broken varint, or " garbage".
+  FakeCollector collector(
+      json ? R"([{"partial": {"rejected": 3, "message": "x"}, "trailing": "2067617262616765"}])"
+           : R"([{"partial": {"rejected": 3, "message": "x"}, "trailing": "ff"}])");
+  ASSERT_NE(collector.port(), 0) << collector.log();
+  OtlpConfig config = configFor(collector);
+  config.protocol = GetParam();
+  makeExporter(config);
+
+  const ExportOutcome outcome = exportBatch();
+  EXPECT_EQ(outcome.status, Status::kSuccess);
+  EXPECT_EQ(outcome.rejected_spans, 0u);
+  EXPECT_EQ(outcome.message, "");
+  expectRequests({.success = 1});
+  EXPECT_TRUE(logs_.has("warn", {"could not be read"})) << logs_.all();
+  EXPECT_FALSE(logs_.has("warn", {"rejected"})) << logs_.all();
+}
+
+INSTANTIATE_TEST_SUITE_P(Encodings, UnreadablePartialSuccess,
+                         ::testing::Values(OtlpProtocol::kHttpProtobuf, OtlpProtocol::kHttpJson));
+
 TEST_F(OtlpHttpExporterTest, GivesUpOnAnAnswerPastTheTimeout) {
   FakeCollector collector(R"([{"delay_ms": 3000, "status": 200}])");
   ASSERT_NE(collector.port(), 0) << collector.log();

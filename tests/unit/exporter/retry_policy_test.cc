@@ -280,10 +280,17 @@ TEST(Backoff, SurvivesNonsenseParameters) {
 // ---------------------------------------------------------------------------------------------
 // retryDelay
 
-TEST(RetryDelay, RetryAfterWinsOverTheBackoff) {
+TEST(RetryDelay, ALongerRetryAfterWinsOverTheBackoff) {
   Backoff backoff({100ms, 1000ms, 2.0, 0.0}, 1);
   EXPECT_EQ(retryDelay(2000ms, backoff, 10s), 2000ms);
-  EXPECT_EQ(retryDelay(0ms, backoff, 10s), 0ms);
+}
+
+// Retry-After: 0 (or a date past) does not make the next attempt immediate: the backoff holds.
+TEST(RetryDelay, AShorterRetryAfterDoesNotShortenTheBackoff) {
+  Backoff backoff({100ms, 1000ms, 2.0, 0.0}, 1);
+  EXPECT_EQ(retryDelay(0ms, backoff, 10s), 100ms);
+  EXPECT_EQ(retryDelay(150ms, backoff, 10s), 200ms);
+  EXPECT_EQ(retryDelay(-5000ms, backoff, 10s), 400ms);
 }
 
 TEST(RetryDelay, WithoutRetryAfterUsesTheBackoff) {
@@ -308,6 +315,8 @@ TEST(RetryDelay, GivesUpWhenTheAttemptCouldNotStartBeforeTheDeadline) {
   backoff.reset();
   EXPECT_EQ(retryDelay(std::nullopt, backoff, 101ms), 100ms);
   EXPECT_EQ(retryDelay(0ms, backoff, 0ms), std::nullopt);
+  backoff.reset();
+  EXPECT_EQ(retryDelay(0ms, backoff, 100ms), std::nullopt);  // the backoff's 100ms
   EXPECT_EQ(retryDelay(0ms, backoff, -5ms), std::nullopt);
 }
 
