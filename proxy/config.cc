@@ -607,11 +607,12 @@ void applyFlags(const ConfigFlags& flags, LoadedConfig& loaded) {
     } else {
       // The flags replace the certificate and key only: the file's client CA (mTLS) and ALPN
       // list stay, with the file's origin.
+      // (try_emplace: applied again, the flags find these two recorded already.)
       const Origin before = loaded.origin("tls.inbound");
       if (!config.tls.inbound.client_ca_file.empty()) {
-        loaded.origins["tls.inbound.client_ca_file"] = before;
+        loaded.origins.try_emplace("tls.inbound.client_ca_file", before);
       }
-      if (!config.tls.inbound.alpn.empty()) loaded.origins["tls.inbound.alpn"] = before;
+      if (!config.tls.inbound.alpn.empty()) loaded.origins.try_emplace("tls.inbound.alpn", before);
       config.tls.inbound.cert_file = *flags.tls_cert;
       config.tls.inbound.key_file = *flags.tls_key;
       loaded.origins["tls.inbound"] = Origin{Source::kFlag, "--tls-cert, --tls-key"};

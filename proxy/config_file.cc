@@ -758,8 +758,9 @@ void readExporter(FileReader& r, const Entry& entry) {
               }}});
 }
 
-// An unquoted "[::1]:80" is a YAML list followed by ":80": a common slip worth naming.
-std::string ipv6Hint(std::string_view text, const YAML::Mark& mark) {
+// Two common slips worth naming: an unquoted "[::1]:80" is a YAML list followed by ":80", and
+// an unquoted route template in a [...] list ("[/users/{id}]") opens a YAML map.
+std::string syntaxHint(std::string_view text, const YAML::Mark& mark) {
   if (mark.is_null()) return "";
   for (int line = 0; line < mark.line && !text.empty(); ++line) {
     const size_t newline = text.find('\n');
@@ -767,8 +768,15 @@ std::string ipv6Hint(std::string_view text, const YAML::Mark& mark) {
   }
   const std::string_view line = text.substr(0, text.find('\n'));
   const size_t open = line.find('[');
-  if (open == std::string_view::npos || line.find("]:", open) == std::string_view::npos) return "";
-  return " (an IPv6 address must be quoted, as in \"[::1]:15006\")";
+  if (open == std::string_view::npos) return "";
+  if (line.find("]:", open) != std::string_view::npos) {
+    return " (an IPv6 address must be quoted, as in \"[::1]:15006\")";
+  }
+  if (line.find("/{", open) != std::string_view::npos) {
+    return " (a route template in a [...] list must be quoted, as in [\"/users/{id}\"], or "
+           "written one per line after \"- \")";
+  }
+  return "";
 }
 
 }  // namespace
@@ -791,7 +799,7 @@ void readConfigFile(std::string_view name, std::string_view text, LoadedConfig& 
   try {
     documents = YAML::LoadAll(std::string(text));
   } catch (const YAML::ParserException& e) {
-    r.error(e.mark, "", "invalid YAML: " + e.msg + ipv6Hint(text, e.mark));
+    r.error(e.mark, "", "invalid YAML: " + e.msg + syntaxHint(text, e.mark));
     return;
   } catch (const YAML::Exception& e) {
     r.error(e.mark, "", "invalid YAML: " + e.msg);

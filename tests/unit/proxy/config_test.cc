@@ -600,6 +600,10 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"listeners:\n  admin: [::1]:80\n",
                   "test.yaml:2:15: invalid YAML: end of map not found (an IPv6 address must be "
                   "quoted, as in \"[::1]:15006\")"},
+        ErrorCase{"routes: [/users/{id}, /x]\n",
+                  "test.yaml:1:17: invalid YAML: end of sequence flow not found (a route "
+                  "template in a [...] list must be quoted, as in [\"/users/{id}\"], or written "
+                  "one per line after \"- \")"},
         ErrorCase{"listeners:\n  admin: [a, b]\n",
                   "test.yaml:2:3: listeners.admin: must be an address like 127.0.0.1:8080, got "
                   "a list"},

@@ -179,6 +179,9 @@ TEST(TlsConfig, FlagsOverrideTheFile) {
   EXPECT_THAT(text,
               ::testing::ContainsRegex("tls.inbound.cert_file: /run/cert.pem +# flag --tls-cert"));
   EXPECT_THAT(text, ::testing::ContainsRegex("tls.inbound.client_ca_file: c +# file test.yaml:2"));
+  LoadedConfig again = loaded;  // the flags applied once more keep the file as the CA's origin
+  applyFlags(flags, again);
+  EXPECT_EQ(again.origin("tls.inbound.client_ca_file").source, Source::kFile);
 
   ConfigFlags half;
   half.tls_cert = "/run/cert.pem";
