@@ -409,7 +409,8 @@ bool BatchProcessor::startExport() noexcept {
   const uint64_t generation = ++generation_;
   uv_update_time(&loop_);
   uint64_t deadline = uv_now(&loop_) + static_cast<uint64_t>(config_.export_timeout.count());
-  if (stopping_) deadline = std::min(deadline, shutdown_deadline_ms_);
+  deadline_is_shutdowns_ = stopping_ && shutdown_deadline_ms_ < deadline;
+  if (deadline_is_shutdowns_) deadline = shutdown_deadline_ms_;
   export_started_ns_ = uv_hrtime();
   // Two words: std::function keeps it inline, no allocation per export.
   exporter_->exportBatch(batch_view_, deadline, [this, generation](ExportOutcome outcome) {
@@ -439,7 +440,9 @@ void BatchProcessor::onExportDone(uint64_t generation, ExportOutcome outcome) no
       break;
     }
     case ExportOutcome::Status::kRetryExhausted:
-      counters_.drop(DropReason::kRetryExhausted, n);
+      // Out of time: shutdown's, when its deadline was the batch's.
+      counters_.drop(deadline_is_shutdowns_ ? DropReason::kShutdown : DropReason::kRetryExhausted,
+                     n);
       break;
     case ExportOutcome::Status::kNonRetryable:
       counters_.drop(DropReason::kNonRetryable, n);

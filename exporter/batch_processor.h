@@ -135,6 +135,9 @@ class BatchProcessor {
   bool timer_due_ = false;    // the schedule delay passed: export even a partial batch
   uint64_t generation_ = 0;   // tells a stale answer (after shutdown's deadline) from the live one
   uint64_t export_started_ns_ = 0;
+  // The batch in flight has shutdown's deadline, nearer than its own export timeout: running
+  // out of time is then the shutdown's doing, and its spans are counted as such.
+  bool deadline_is_shutdowns_ = false;
   uint64_t flush_target_seen_ = 0;  // the loop's copy of flush_target_
   bool stopping_ = false;     // shutdown seen by the loop
   uint64_t final_claimed_ = 0;       // queue positions ever claimed (the queue is closed)

@@ -461,6 +461,22 @@ TEST(BatchProcessor, ShutdownCountsWhatTheSilentExporterNeverAnsweredAndReturnsI
   EXPECT_TRUE(h.state->shutdown_called);
 }
 
+// A batch sent during shutdown has shutdown's deadline (200 ms, under the 30 s export timeout):
+// when the exporter runs out of that time, its spans count as dropped by the shutdown. A batch
+// that ran out of its own time before the shutdown stays retry_exhausted.
+TEST(BatchProcessor, ABatchOutOfShutdownsTimeCountsAsShutdown) {
+  Harness h(config(2048, 16));
+  h.state->setMode(FakeState::Mode::kRetryExhausted);
+  h.push(0, 16);  // a full batch: exported at once, before the shutdown
+  ASSERT_TRUE(h.state->waitForBatches(1));
+  h.push(100, 105);  // under a batch, with an hour's schedule delay: sent by the shutdown
+  EXPECT_TRUE(h.processor.shutdown(200ms));
+  EXPECT_EQ(h.state->spansSeen(), 21u);
+  EXPECT_LE(h.state->last_deadline_minus_now, 200u);
+  EXPECT_EQ(dropped(h.counters, DropReason::kRetryExhausted), 16u);
+  EXPECT_EQ(dropped(h.counters, DropReason::kShutdown), 5u);
+}
+
 TEST(BatchProcessor, CountsSpansEndedAfterShutdown) {
   Harness h(config(16, 4));
   ASSERT_TRUE(h.processor.shutdown(kLongWait));
