@@ -262,6 +262,7 @@ void Http1Parser::pause() noexcept {
 void Http1Parser::resume() noexcept { paused_ = false; }
 bool Http1Parser::paused() const noexcept { return paused_; }
 bool Http1Parser::upgraded() const noexcept { return upgraded_; }
+bool Http1Parser::closed() const noexcept { return closed_; }
 bool Http1Parser::inMessage() const noexcept { return in_message_; }
 
 void Http1Parser::resumeAfterUpgrade() noexcept {
@@ -812,6 +813,7 @@ void Http1Parser::beginMessage() noexcept {
   head_.content_length.reset();
   head_.chunked = false;
   head_.keep_alive = false;
+  head_.reusable = false;
   head_.upgrade = false;
   head_.header_bytes = 0;
   trailers_.clear();
@@ -867,6 +869,9 @@ int Http1Parser::headersComplete() noexcept {
     if ((flags & F_CONTENT_LENGTH) != 0) head_.content_length = parser_.content_length;
     head_.chunked = (flags & F_CHUNKED) != 0;
     head_.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
+    head_.reusable = (flags & F_CONNECTION_CLOSE) == 0 &&
+                     (parser_.http_major > 1 || parser_.http_minor >= 1 ||
+                      (flags & F_CONNECTION_KEEP_ALIVE) != 0);
     head_.upgrade = request ? parser_.upgrade != 0 : status == 101;
     head_.header_bytes = head_bytes_;
     const bool skip = callbacks_.onHead(head_);

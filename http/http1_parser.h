@@ -47,6 +47,11 @@ struct Http1Head {
   // reads the head: HTTP/1.1 without Connection: close, HTTP/1.0 with keep-alive, and a known
   // body length for responses (a response to HEAD without one reads false here).
   bool keep_alive = false;
+  // What the head alone says of the connection, whatever the body: HTTP/1.1 without
+  // Connection: close, HTTP/1.0 with keep-alive. For a response without a body (to HEAD; 204,
+  // 304), where keep_alive's body-length condition does not apply. Read from the head as
+  // received, before a handler strips its Connection field.
+  bool reusable = false;
   bool upgrade = false;  // request with Upgrade (or CONNECT) / 101 or 2xx-to-CONNECT answer
   // Bytes of the start line and header lines as received, every CRLF and the final empty line
   // included (and empty lines before the start line, which count toward the limit too).
@@ -114,6 +119,9 @@ class Http1Parser {
   // A request with Upgrade (listed in Connection) or CONNECT, a 101 response, or a response the
   // handler marked as a CONNECT 2xx has completed: parsing has stopped for good...
   bool upgraded() const noexcept;
+  // The completed message ends the connection (no keep-alive, also a Connection: close that
+  // came in its trailers): further bytes are ignored. Set before onMessageComplete.
+  bool closed() const noexcept;
   // ...unless the peer refused the upgrade (a request parser whose request was not answered
   // with 101 or a CONNECT 2xx): then this parses the bytes after it as HTTP/1 again.
   void resumeAfterUpgrade() noexcept;

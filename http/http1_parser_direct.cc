@@ -158,6 +158,7 @@ bool Http1Parser::readDirectHead(std::string_view head) noexcept {
     head_.version_minor = 1;
     head_.content_length = length;
     head_.keep_alive = !close;
+    head_.reusable = !close;
     head_.header_bytes = head_bytes_;
     const bool skip = callbacks_.onHead(head_);
     // A CONNECT 2xx cannot be direct (CONNECT never is); a response handler's upgrade mark is

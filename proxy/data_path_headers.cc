@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdio>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -301,6 +302,33 @@ void appendChunkHeader(std::string& out, size_t size) {
   char line[24];
   const int n = std::snprintf(line, sizeof line, "%zx\r\n", size);
   out.append(line, static_cast<size_t>(n));
+}
+
+size_t stripTrailerFields(http::HeaderMap& trailers) noexcept {
+  if (trailers.empty()) return 0;
+  static constexpr std::string_view kDropped[] = {
+      "connection",    "keep-alive",          "proxy-connection",   "te",
+      "transfer-encoding", "upgrade",         "trailer",            "content-length",
+      "host",          "proxy-authorization", "proxy-authenticate", "traceparent",
+      "tracestate",    "baggage",             "b3",                 "uber-trace-id"};
+  const auto startsWith = [](std::string_view name, std::string_view prefix) {
+    return name.size() >= prefix.size() &&
+           ascii::equalsIgnoreCase(name.substr(0, prefix.size()), prefix);
+  };
+  size_t removed = 0;
+  try {
+    trailers.removeWhere([&](std::string_view name, std::string_view /*value*/) {
+      bool drop = startsWith(name, "x-b3-") || startsWith(name, "uberctx-");
+      for (const std::string_view dropped : kDropped) {
+        drop = drop || ascii::equalsIgnoreCase(name, dropped);
+      }
+      removed += drop ? 1 : 0;
+      return drop;
+    });
+  } catch (const std::bad_alloc&) {
+    // Compacting what is left failed; the fields were removed before it.
+  }
+  return removed;
 }
 
 void appendLastChunk(std::string& out, const http::HeaderMap* trailers) {

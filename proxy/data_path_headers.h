@@ -30,6 +30,15 @@ struct HopByHopOptions {
 // removed, even when Connection names them.
 HopByHopInfo stripHopByHop(http::HeaderMap& headers, const HopByHopOptions& options = {});
 
+// Removes from a trailer section, before it goes on, the fields that must not travel there
+// (RFC 9110 section 6.5.1: framing, routing, connection control; the hop-by-hop fields of
+// section 7.6.1; Proxy-Authorization and Proxy-Authenticate) and the trace context fields
+// (traceparent, tracestate, baggage, b3, x-b3-*, uber-trace-id, uberctx-*), which tracecar writes
+// in the header section only. Everything else (grpc-status, checksums...) stays. Returns how
+// many went.
+// Never throws: out of memory to compact the map, the fields are still gone.
+size_t stripTrailerFields(http::HeaderMap& trailers) noexcept;
+
 // An authority "host[:port]"; the host of an IPv6 literal without its brackets.
 struct Authority {
   std::string_view host;

@@ -624,6 +624,7 @@ void DownstreamSession::onBody(std::string_view data) {
 }
 
 void DownstreamSession::onTrailers(http::HeaderMap& trailers) {
+  stripTrailerFields(trailers);
   if (phase_ == Phase::kRequest && h2_upstream_ != nullptr && ex_.head_sent) {
     ex_.request_last_chunk = true;
     ex_.body_started = true;
@@ -641,6 +642,9 @@ void DownstreamSession::onTrailers(http::HeaderMap& trailers) {
 
 void DownstreamSession::onMessageComplete() {
   parser_.pause();  // one request at a time: the next waits for this one's answer
+  // The parser reads no more of this connection (a Connection: close in the trailers, which the
+  // head could not tell): the answer is the last.
+  if (parser_.closed()) close_after_ = true;
   if (phase_ != Phase::kRequest) return;
   ex_.request_complete = true;
   if (upstream_ != nullptr && ex_.head_sent && ex_.request_chunked && !ex_.request_last_chunk) {

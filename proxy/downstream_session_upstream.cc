@@ -252,6 +252,7 @@ void DownstreamSession::onUpstreamTrailers(http::HeaderMap& trailers) {
   if (phase_ != Phase::kRequest || socket_ == nullptr) return;
   if (observer_ != nullptr) observer_->onResponseTrailers(trailers);
   if (ex_.framing != BodyFraming::kChunked) return;  // nowhere to put them
+  stripTrailerFields(trailers);
   std::string out;
   appendLastChunk(out, &trailers);
   socket_->write(out);

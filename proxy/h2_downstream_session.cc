@@ -100,6 +100,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       refuseTrailers();
       return;
     }
+    stripTrailerFields(trailers);
     if (h1_ != nullptr) {
       request_trailers_sent_ = true;
       h1_->sendTrailers(trailers);
@@ -240,6 +241,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       } catch (...) {
       }
     }
+    stripTrailerFields(trailers);
     (void)s_.session_->submitTrailers(id_, trailers);
     response_ended_ = true;
     deadline_ms_ = 0;

@@ -19,13 +19,6 @@ UpstreamFailure connectFailure(int status) noexcept {
   return UpstreamFailure::kConnectionRefused;
 }
 
-// Does a response without a body (HEAD) leave the connection open? llhttp's reading of the head
-// counts on a body length it does not need here.
-bool persistent(const http::Http1Head& head) noexcept {
-  if (head.headers.hasToken("connection", "close")) return false;
-  return head.version_minor >= 1 || head.headers.hasToken("connection", "keep-alive");
-}
-
 }  // namespace
 
 UpstreamConnection::UpstreamConnection(WorkerContext& context, UpstreamPool& pool,
@@ -341,7 +334,9 @@ bool UpstreamConnection::onHead(http::Http1Head& head) {
     return false;
   }
   no_body_ = no_body;
-  keep_alive_ = no_body ? persistent(head) : head.keep_alive;
+  // Without a body, what the head says (read by the parser before the client stripped the
+  // Connection field from head.headers); llhttp's keep_alive counts on a body length here.
+  keep_alive_ = no_body ? head.reusable : head.keep_alive;
   in_body_ = !no_body && !head.upgrade;
   armBodyTimer();
   return no_body;

@@ -67,6 +67,29 @@ TEST_F(DataPathTest, ChunkedRequestWithTrailersIsReencodedChunkByChunk) {
   EXPECT_EQ(echo["trailers"][0][1].text, "42");
 }
 
+// A trailer section does not carry on what it must not hold (RFC 9110 section 6.5.1): routing,
+// credentials for a proxy, connection control, the trace context.
+TEST_F(DataPathTest, TrailersDoNotCarryRoutingCredentialsOrTraceContext) {
+  startProxy();
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send(
+      "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\nProxy-Authorization: Basic eDp5\r\nHost: evil\r\n"
+      "Connection: close\r\ntraceparent: 00-11111111111111111111111111111111-2222222222222222-01\r\n"
+      "X-Sum: 42\r\n\r\n"));
+  const std::optional<RawResponse> response = c.readResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  const Json echo = echoOf(*response);
+  EXPECT_EQ(echo["body"].text, "hello");
+  ASSERT_EQ(echo["trailers"].items.size(), 1u);
+  EXPECT_EQ(echo["trailers"][0][0].text, "X-Sum");
+  // The trailers' Connection: close ends the client's connection after this answer (it is not
+  // forwarded; the parser reads nothing more), instead of leaving it open and deaf.
+  EXPECT_EQ(response->header("connection"), "close");
+  EXPECT_TRUE(c.closedByPeer());
+}
+
 TEST_F(DataPathTest, AMethodOfAnyTokenIsForwarded) {
   startProxy();
   RawConnection c(inboundPort());
@@ -122,6 +145,25 @@ TEST_F(DataPathTest, HeadResponseHasNoBodyAndTheConnectionGoesOn) {
   EXPECT_EQ(get->status, 200);
   EXPECT_EQ(get->body, "status 200\n");
   EXPECT_EQ(origin_.connections(), 1);
+}
+
+// An answer to HEAD with Connection: close ends its upstream connection: the next request,
+// even one pipelined behind it, goes on a new one (a POST is never sent again on another, so
+// on the old connection it would get 502).
+TEST_F(DataPathTest, HeadAnswerWithConnectionCloseIsNotReused) {
+  startProxy();
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("HEAD /status/200?close=1 HTTP/1.1\r\nHost: a\r\n\r\n"
+                     "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi"));
+  const std::optional<RawResponse> head = c.readResponse(true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_FALSE(head->header("connection").has_value());  // hop-by-hop: the client goes on
+  const std::optional<RawResponse> post = c.readResponse();
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 200);
+  EXPECT_EQ(echoOf(*post)["body"].text, "hi");
+  EXPECT_EQ(origin_.connections(), 2);
 }
 
 TEST_F(DataPathTest, ExpectContinueIsForwardedAndThe100Relayed) {

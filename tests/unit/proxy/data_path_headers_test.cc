@@ -30,6 +30,31 @@ TEST(StripHopByHop, RemovesFixedHopByHopFields) {
 }
 
 // The common case takes a shorter way; its neighbours must not.
+// ---- trailers ----
+
+TEST(StripTrailerFields, DropsWhatATrailerSectionMustNotCarryOn) {
+  http::HeaderMap trailers = makeHeaders({{"grpc-status", "0"},
+                                          {"Proxy-Authorization", "Basic eA=="},
+                                          {"Host", "evil"},
+                                          {"Connection", "close"},
+                                          {"Keep-Alive", "timeout=5"},
+                                          {"TE", "trailers"},
+                                          {"Trailer", "x"},
+                                          {"Content-Length", "9"},
+                                          {"traceparent", "00-1111-2222-01"},
+                                          {"TraceState", "a=1"},
+                                          {"baggage", "k=v"},
+                                          {"b3", "1"},
+                                          {"X-B3-TraceId", "1"},
+                                          {"uber-trace-id", "1:2:0:1"},
+                                          {"Uberctx-k", "v"},
+                                          {"X-Checksum", "abc"}});
+  EXPECT_EQ(stripTrailerFields(trailers), 14u);
+  EXPECT_EQ(serialize(trailers), "grpc-status: 0\r\nX-Checksum: abc\r\n");
+  http::HeaderMap none;
+  EXPECT_EQ(stripTrailerFields(none), 0u);
+}
+
 TEST(StripHopByHop, ALoneConnectionKeepAliveOrClose) {
   for (const char* option : {"keep-alive", "Keep-Alive", " close ", "CLOSE"}) {
     http::HeaderMap headers =
