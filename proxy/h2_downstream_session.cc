@@ -146,6 +146,10 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     if (closed_) return;
     closed_ = true;
     deadline_ms_ = 0;
+    // Request body bytes never forwarded (held for an upstream that could not take them yet, or
+    // dropped with it) go back to the client's connection window: the stream no longer counts
+    // them, but the connection does.
+    consumeDownstream(received_);
     // Every response byte relayed was framed for the client (before dropping the upstream
     // credits the rest back).
     const bool all_framed = response_consumed_ >= response_forwarded_;
@@ -367,7 +371,10 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     }
     const std::optional<RequestTargetParts> parts =
         parseRequestTarget(request_.method, request_.target);
-    if (!parts) {
+    // RFC 9113 section 8.3.1: :path is origin-form (or "*" for OPTIONS); the authority is
+    // :authority's alone. nghttp2 checks the leading '/' only for the http and https schemes.
+    if (!parts || (parts->form != RequestTargetForm::kOrigin &&
+                   parts->form != RequestTargetForm::kAsterisk)) {
       localReply(400, "invalid :path", LocalReplyReason::kBadRequest);
       return;
     }

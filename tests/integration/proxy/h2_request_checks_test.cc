@@ -231,6 +231,83 @@ TEST_F(H2RequestChecksTest, HostDifferentFromAuthorityIs400) {
   EXPECT_TRUE(origin_.requests().empty());
 }
 
+// RFC 9113 section 8.3.1: :path is origin-form. With a scheme other than http or https, the
+// codec does not check it: an absolute-form :path would name a second authority (and the
+// request line would carry it past :authority).
+TEST_F(H2RequestChecksTest, APathThatIsNotOriginFormIs400) {
+  start();
+  for (const char* path : {"http://evil.example/x", "evil.example:80"}) {
+    http::H2Head head = requestHead("GET", authority(), path);
+    head.scheme = "foo";
+    const H2TestClient::Response r = exchange(head);
+    EXPECT_EQ(r.status, 400) << path;
+    EXPECT_EQ(r.body, "invalid :path\n") << path;
+  }
+  EXPECT_TRUE(origin_.requests().empty());
+  EXPECT_EQ(replies(LocalReplyReason::kBadRequest), 2u);
+  // "*" for OPTIONS stays valid: forwarded (the origin knows no such endpoint).
+  http::H2Head options = requestHead("OPTIONS", authority(), "*");
+  options.scheme = "foo";
+  EXPECT_EQ(exchange(options).status, 404);
+  EXPECT_EQ(origin_.requests().size(), 1u);
+}
+
+// A TCP listener that never accepts: connections complete in its backlog and never hear a byte,
+// so an HTTP/2 upstream there never opens its windows past the first 65,535 bytes.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentListener() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+// Request body bytes tracecar holds for a stream (its upstream cannot take them yet) go back to
+// the client's connection window when the client resets the stream: otherwise, after a
+// connection window's worth of such resets, nothing more could be uploaded on the connection.
+TEST_F(H2RequestChecksTest, AStreamResetByTheClientGivesItsHeldBodyBackToTheConnectionWindow) {
+  SilentListener silent;
+  ASSERT_NE(silent.port(), 0);
+  proxy_ = std::make_unique<TranslationProxy>(silent.port(), UpstreamProtocol::kSame);
+  ASSERT_TRUE(proxy_->status().ok()) << proxy_->status();
+  H2TestClient client(proxy_->port(ListenerRole::kInbound));
+  ASSERT_TRUE(client.ok());
+  const std::string body(65535, 'b');  // one stream window
+  // 16 of them fill tracecar's connection window (1 MiB) but 16 bytes.
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 16; ++i) {
+    const int32_t id = client.open(requestHead("POST", authority(), "/upload"));
+    ASSERT_GT(id, 0);
+    client.sendData(id, body, false);
+    ASSERT_TRUE(client.waitSent(id, 5s)) << i;
+    ids.push_back(id);
+  }
+  for (const int32_t id : ids) client.reset(id, http::H2ErrorCode::kCancel);
+  // The window is back: a new stream's window of body goes out at once.
+  const int32_t next = client.open(requestHead("POST", authority(), "/upload"));
+  ASSERT_GT(next, 0);
+  client.sendData(next, body, false);
+  EXPECT_TRUE(client.waitSent(next, 3s));
+}
+
 TEST_F(H2RequestChecksTest, HostAgreeingWithAuthorityGoesOnAsTheAuthority) {
   start();
   http::H2Head head = requestHead("GET", "app.example:8080", "/hello");

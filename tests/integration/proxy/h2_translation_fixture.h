@@ -329,6 +329,17 @@ class H2TestClient final : public BlockingH2 {
     }
     return responses_[id].ended;
   }
+  // Exchanges frames until the stream's body is all framed (true), as the peer's windows let it
+  // go, or timeout.
+  bool waitSent(int32_t id, std::chrono::milliseconds timeout = 10s) {
+    const auto give_up = std::chrono::steady_clock::now() + timeout;
+    while (session_->pendingData(id) > 0) {
+      if (std::chrono::steady_clock::now() > give_up || !flush()) return false;
+      readOnce(20ms);
+      flush();
+    }
+    return true;
+  }
   // Sends RST_STREAM for the stream.
   void reset(int32_t id, http::H2ErrorCode code) {
     (void)session_->resetStream(id, code);
