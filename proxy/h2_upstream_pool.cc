@@ -206,6 +206,7 @@ absl::StatusOr<int32_t> H2UpstreamConnection::submitRequest(const http::H2Head& 
   if (!id.ok()) return id;
   try {
     streams_.emplace(*id, OpenStream{&stream});
+    served_ = true;
   } catch (...) {
     (void)session_->resetStream(*id, H2ErrorCode::kInternalError);
     return absl::ResourceExhaustedError("out of memory");
@@ -399,11 +400,22 @@ void H2UpstreamConnection::dispatchWaiters() noexcept {
       break;
     }
   }
+  // A connection that took none of its waiters and never took a stream refuses them from its
+  // first frames (a GOAWAY at once, or SETTINGS_MAX_CONCURRENT_STREAMS 0): the peer's doing,
+  // not its load. Another connection would be refused the same, as fast as it could be opened,
+  // until the response timeout: the waiters fail here (502) instead.
+  const bool refuses_streams =
+      i == 0 && !served_ &&
+      (draining_ || (session_ && session_->peerMaxConcurrentStreams() == 0));
   // The rest go to another connection (the peer allows fewer streams than were waiting).
   for (; i < waiters.size(); ++i) {
     H2UpstreamStream* stream = waiters[i];
     if (state_ == State::kClosed || state_ == State::kClosing) {
       stream->onUpstreamFailed(UpstreamFailure::kConnectionReset);
+      continue;
+    }
+    if (refuses_streams) {
+      stream->onUpstreamFailed(UpstreamFailure::kConnectionRefused);
       continue;
     }
     H2UpstreamConnection* other = pool_.acquire(target_, *stream);

@@ -180,6 +180,7 @@ class H2UpstreamConnection final : private DataPathSocketCallbacks,
   bool flush_pending_ = false;
   bool receiving_ = false;
   bool draining_ = false;
+  bool served_ = false;  // a stream was ever opened here
   bool counted_open_ = false;
   bool floods_counted_ = false;
   bool retired_ = false;

@@ -21,13 +21,15 @@ class H2Worker {
  public:
   // The downstream header list limit is the configured request limit
   // (limits.request.max_header_bytes), whatever downstream says: a client is told it in
-  // SETTINGS_MAX_HEADER_LIST_SIZE and answered 431 past it, as an HTTP/1.1 client is.
+  // SETTINGS_MAX_HEADER_LIST_SIZE and answered 431 past it, as an HTTP/1.1 client is. The
+  // upstream one is the response limit (limits.response.max_header_bytes): an upstream answer
+  // over it is a 502, as from an HTTP/1.1 upstream.
   explicit H2Worker(WorkerContext& context, const http::H2Settings& downstream = {},
                     const http::H2Settings& upstream = {}) noexcept
       : context_(context),
         counters_(context.counters().h2),
         downstream_settings_(withRequestLimits(downstream, context.settings())),
-        pool_(context, counters_, upstream) {}
+        pool_(context, counters_, withResponseLimits(upstream, context.settings())) {}
   H2Worker(const H2Worker&) = delete;
   H2Worker& operator=(const H2Worker&) = delete;
 
@@ -51,6 +53,12 @@ class H2Worker {
     // The configuration caps the limit at 16 MiB: it fits the 32-bit setting.
     settings.max_header_list_bytes = static_cast<uint32_t>(
         std::min<size_t>(data_path.request_limits.max_header_bytes, UINT32_MAX));
+    return settings;
+  }
+  static http::H2Settings withResponseLimits(http::H2Settings settings,
+                                             const DataPathSettings& data_path) noexcept {
+    settings.max_header_list_bytes = static_cast<uint32_t>(
+        std::min<size_t>(data_path.response_limits.max_header_bytes, UINT32_MAX));
     return settings;
   }
 

@@ -836,6 +836,8 @@ class FloodingOrigin {
     kSettingsEntriesAfterTheRequest,  // a SETTINGS frame of max_settings_entries + 1 entries
     kEmptyDataAfterTheHead,           // a 200 head, then empty DATA frames without end
     kPingsWithItsSettings,            // its SETTINGS and the PINGs in one write, at once
+    kGoawayWithItsSettings,           // its SETTINGS and a GOAWAY (last stream 0) at once
+    kNoStreamsInItsSettings,          // SETTINGS_MAX_CONCURRENT_STREAMS 0
   };
 
   explicit FloodingOrigin(Mode mode) : mode_(mode) {
@@ -875,7 +877,11 @@ class FloodingOrigin {
     const http::H2Settings limits;
     // Three times the limit in one write: however tracecar's reads cut it, one of them is over.
     const std::string pings = repeated(ping(), 3 * limits.max_outbound_acks);
-    if (mode_ == Mode::kPingsWithItsSettings) {
+    if (mode_ == Mode::kGoawayWithItsSettings) {
+      wire.send(frame(kSettings, 0, 0, "") + frame(kGoaway, 0, 0, be32(0) + be32(0)));
+    } else if (mode_ == Mode::kNoStreamsInItsSettings) {
+      wire.send(frame(kSettings, 0, 0, setting(0x3, 0)));
+    } else if (mode_ == Mode::kPingsWithItsSettings) {
       wire.send(frame(kSettings, 0, 0, "") + pings);
     } else {
       wire.send(frame(kSettings, 0, 0, "") + frame(kSettings, kAck, 0, ""));
@@ -897,7 +903,9 @@ class FloodingOrigin {
           for (int i = 0; i < 1000 && open && !stop_; ++i) open = wire.send(empties);
           break;
         }
-        case Mode::kPingsWithItsSettings: break;
+        case Mode::kPingsWithItsSettings:
+        case Mode::kGoawayWithItsSettings:
+        case Mode::kNoStreamsInItsSettings: break;
       }
     }
     readFrames(wire, [&](const Frame& f) {
@@ -969,6 +977,30 @@ TEST(H2UpstreamFloodTest, FloodInItsFirstBytesIsAnswered502WithoutReconnecting) 
   UpstreamBed bed(FloodingOrigin::Mode::kPingsWithItsSettings);
   ASSERT_TRUE(bed.ok());
   expectUpstreamFloodAnswered(bed, Flood::kPing, proxy::LocalReplyReason::kBadResponse);
+}
+
+// An upstream that refuses every stream from its first frames (a GOAWAY at once, or no stream
+// allowed): the request fails with 502 on that connection, instead of going to another one to
+// the same peer, and another, as fast as they open, until the response timeout.
+TEST(H2UpstreamFloodTest, AnUpstreamRefusingEveryStreamIsAnswered502WithoutReconnecting) {
+  for (const auto mode : {FloodingOrigin::Mode::kGoawayWithItsSettings,
+                          FloodingOrigin::Mode::kNoStreamsInItsSettings}) {
+    const bool goaway = mode == FloodingOrigin::Mode::kGoawayWithItsSettings;
+    UpstreamBed bed(mode);
+    ASSERT_TRUE(bed.ok());
+    const Answer answer = bed.get();
+    EXPECT_EQ(answer.status, 502) << goaway;
+    const Snapshot s = bed.proxy.snapshot();
+    EXPECT_EQ(s.upstream_connects, 1u) << goaway;
+    EXPECT_EQ(s.localReplies(ListenerRole::kInbound, proxy::LocalReplyReason::kUpstreamRefused),
+              1u)
+        << goaway;
+    if (goaway) {
+      // A second request: a new connection (the first was going away), refused the same way.
+      EXPECT_EQ(bed.get().status, 502);
+      EXPECT_EQ(bed.proxy.snapshot().upstream_connects, 2u);
+    }
+  }
 }
 
 TEST(H2UpstreamFloodTest, EndlessEmptyDataAfterTheHeadResetsTheStream) {

@@ -308,6 +308,23 @@ TEST_F(H2RequestChecksTest, AStreamResetByTheClientGivesItsHeldBodyBackToTheConn
   EXPECT_TRUE(client.waitSent(next, 3s));
 }
 
+// limits.response.* hold for an HTTP/2 app's answers as for an HTTP/1.1 app's: 502 past them.
+TEST_F(H2RequestChecksTest, AnHttp2AppsAnswerPastTheResponseLimitsIs502) {
+  start([](proxy::DataPathSettings& s) {
+    s.response_limits.max_header_count = 10;
+    s.response_limits.max_header_bytes = 1024;
+  });
+  // x-origin and 9 more: 10 fields, at the limit; 11 past it.
+  EXPECT_EQ(exchange(requestHead("GET", authority(), "/fields?n=9")).status, 200);
+  const H2TestClient::Response count = exchange(requestHead("GET", authority(), "/fields?n=10"));
+  EXPECT_EQ(count.status, 502);
+  EXPECT_EQ(count.body, "upstream response header too large\n");
+  // As RFC 9113 counts: :status 42, x-origin 42, x-pad 37 + its length: 1024 with 903.
+  EXPECT_EQ(exchange(requestHead("GET", authority(), "/fields?pad=903")).status, 200);
+  EXPECT_EQ(exchange(requestHead("GET", authority(), "/fields?pad=904")).status, 502);
+  EXPECT_EQ(replies(LocalReplyReason::kResponseTooLarge), 2u);
+}
+
 TEST_F(H2RequestChecksTest, HostAgreeingWithAuthorityGoesOnAsTheAuthority) {
   start();
   http::H2Head head = requestHead("GET", "app.example:8080", "/hello");

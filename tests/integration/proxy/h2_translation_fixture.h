@@ -559,6 +559,16 @@ class OriginH2Connection final : public BlockingH2 {
       }
       (void)session_->submitResponse(id, head, false);
       (void)session_->submitData(id, "hello\n", true);
+    } else if (path == "/fields") {
+      // 200 with n more fields (x-f0: v...) and, with pad=V, an x-pad field of V bytes; no body.
+      head.status = 200;
+      for (int i = 0; i < queryNumber(query, "n", 0); ++i) {
+        head.headers.add("x-f" + std::to_string(i), "v");
+      }
+      if (const int pad = queryNumber(query, "pad", 0); pad > 0) {
+        head.headers.add("x-pad", std::string(static_cast<size_t>(pad), 'p'));
+      }
+      (void)session_->submitResponse(id, head, true);
     } else if (path == "/early") {
       head.status = 200;
       head.headers.add("content-length", "6");

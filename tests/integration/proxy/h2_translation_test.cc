@@ -400,6 +400,23 @@ TEST_F(Http1ToH2Test, GetReachesTheAppAsHttp2WithAuthorityFromHost) {
   EXPECT_EQ(proxy_->recorder().streams()[0].stats->response_body_bytes, 6u);
 }
 
+// limits.response.* hold for the HTTP/2 app's answers: 502 past them, as from an HTTP/1.1 app.
+TEST_F(Http1ToH2Test, AnAnswerPastTheResponseLimitsIs502) {
+  start([](proxy::DataPathSettings& s) {
+    s.response_limits.max_header_count = 10;
+    s.response_limits.max_header_bytes = 1024;
+  });
+  for (const auto& [target, status] : std::vector<std::pair<std::string, int>>{
+           {"/fields?n=9", 200}, {"/fields?n=10", 502}, {"/fields?pad=903", 200},
+           {"/fields?pad=904", 502}}) {
+    RawConnection c(proxy_->port());
+    ASSERT_TRUE(c.send("GET " + target + " HTTP/1.1\r\n" + host() + "\r\n"));
+    const std::optional<RawResponse> r = c.readResponse();
+    ASSERT_TRUE(r.has_value()) << target;
+    EXPECT_EQ(r->status, status) << target;
+  }
+}
+
 TEST_F(Http1ToH2Test, ResponseHeadIsHttp11WithReasonAndLength) {
   start();
   RawConnection c(proxy_->port());
