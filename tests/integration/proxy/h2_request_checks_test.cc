@@ -256,18 +256,7 @@ TEST_F(H2RequestChecksTest, APathThatIsNotOriginFormIs400) {
 // so an HTTP/2 upstream there never opens its windows past the first 65,535 bytes.
 class SilentListener {
  public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return;
-    }
-    port_ = ntohs(addr.sin_port);
-  }
+  SilentListener() { fd_ = listenOnLoopback(port_); }
   ~SilentListener() {
     if (fd_ >= 0) ::close(fd_);
   }
