@@ -37,6 +37,9 @@ std::string_view h2ErrorCodeName(H2ErrorCode code) noexcept;  // "NO_ERROR", ...
 struct H2Settings {
   uint32_t max_concurrent_streams = 1024;        // SETTINGS_MAX_CONCURRENT_STREAMS
   uint32_t max_header_list_bytes = 60 * 1024;    // SETTINGS_MAX_HEADER_LIST_SIZE, enforced
+  // Regular fields (not pseudo-header fields) in one head, enforced like the byte limit (a
+  // head over it is over the limits); 0: no limit. Trailers are not counted here.
+  uint32_t max_header_fields = 0;
   uint32_t initial_window_size = 65535;          // SETTINGS_INITIAL_WINDOW_SIZE (per stream)
   uint32_t connection_window_size = 1024 * 1024;  // what the peer may send unconsumed, in all
   uint32_t header_table_size = 4096;  // SETTINGS_HEADER_TABLE_SIZE: the peer's encoder table

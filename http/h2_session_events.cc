@@ -252,6 +252,11 @@ int H2Session::Impl::onHeader(const nghttp2_frame* frame, std::string_view name,
     return 0;
   }
   rx_head_.headers.addVerified(name, value);
+  if (s_.settings_.max_header_fields != 0 &&
+      rx_head_.headers.size() > s_.settings_.max_header_fields) {
+    rx_too_large_ = true;
+    rx_head_.headers.clear();
+  }
   return 0;
 }
 

@@ -13,11 +13,15 @@ uint8_t bit(PropagatorKind kind) { return static_cast<uint8_t>(1u << static_cast
 // Takes the context of a later propagator. The same trace and span already taken from W3C
 // headers stays as it is: B3 and Jaeger cannot carry the random flag or a tracestate. A
 // different one replaces it, and the tracestate, which belongs to the W3C context, goes.
+// The same trace and parent, whichever propagator carried them.
+bool sameContext(const SpanContext& a, const SpanContext& b) noexcept {
+  return a.trace_id == b.trace_id && a.span_id == b.span_id;
+}
+
 // b3_debug: the context is B3's, with its debug flag.
 void adopt(ExtractedContext& out, const SpanContext& context, PropagatorKind source,
            bool b3_debug = false) {
-  const bool same = out.span_context.trace_id == context.trace_id &&
-                    out.span_context.span_id == context.span_id;
+  const bool same = sameContext(out.span_context, context);
   // The same context again keeps B3's debug flag, whichever propagator found it first.
   b3_debug = b3_debug || (same && out.b3_debug);
   out.b3_debug = b3_debug;
@@ -131,8 +135,7 @@ void CompositePropagator::extract(ReaderRef carrier, ExtractedContext& out) cons
                             out.report);
         if (context.isValid()) {
           // B3's debug flag stays only with its own context.
-          out.b3_debug = out.b3_debug && context.trace_id == out.span_context.trace_id &&
-                         context.span_id == out.span_context.span_id;
+          out.b3_debug = out.b3_debug && sameContext(out.span_context, context);
           out.span_context = context;
           out.report.source = PropagatorKind::kTraceContext;
         }

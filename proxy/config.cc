@@ -16,6 +16,7 @@
 #include "base/ascii.h"
 #include "propagation/percent_encoding.h"
 #include "proxy/config_file.h"
+#include "proxy/original_destination.h"
 #include "proxy/version.h"
 
 namespace tracecar::proxy {
@@ -343,75 +344,32 @@ std::string describeOrigin(const Origin& origin) {
   return " (the default)";
 }
 
-// An IP literal as 16 bytes, IPv4 as IPv4-mapped IPv6 (so that 127.0.0.1 and ::ffff:127.0.0.1
-// compare equal); nullopt for a name.
-using IpBytes = std::array<uint8_t, 16>;
-constexpr IpBytes kLoopback6 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-constexpr IpBytes kLoopback4 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
-std::optional<IpBytes> ipBytes(const std::string& host) {
-  IpBytes bytes{};
-  in_addr v4{};
-  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) {
-    bytes[10] = bytes[11] = 0xff;
-    std::memcpy(bytes.data() + 12, &v4, 4);
-    return bytes;
-  }
-  if (::inet_pton(AF_INET6, host.c_str(), bytes.data()) == 1) return bytes;
-  return std::nullopt;
-}
-
-bool isMappedV4(const IpBytes& ip) {
-  static constexpr uint8_t kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  return std::memcmp(ip.data(), kPrefix, sizeof kPrefix) == 0;
-}
-
-// 0.0.0.0 or :: (however written): every local address.
-bool isAny(const IpBytes& ip) {
-  return std::all_of(ip.begin() + (isMappedV4(ip) ? 12 : 0), ip.end(),
-                     [](uint8_t b) { return b == 0; });
-}
-
 bool isWildcard(const HostPort& address) {
-  const std::optional<IpBytes> ip = ipBytes(address.host);
-  return ip && isAny(*ip);
+  in_addr v4{};
+  in6_addr v6{};
+  return (::inet_pton(AF_INET, address.host.c_str(), &v4) == 1 && v4.s_addr == INADDR_ANY) ||
+         (::inet_pton(AF_INET6, address.host.c_str(), &v6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&v6));
 }
 
-// The addresses a connection to `to` reaches on this host: localhost's, an IP literal (0.0.0.0
-// and :: reach the loopback address), none for another name (which the connection pools check
-// once resolved).
-std::vector<IpBytes> localTargets(const HostPort& to) {
-  std::string_view host = to.host;
-  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
-  if (ascii::equalsIgnoreCase(host, "localhost")) return {kLoopback4, kLoopback6};
-  const std::optional<IpBytes> ip = ipBytes(to.host);
-  if (!ip) return {};
-  if (isAny(*ip)) return {isMappedV4(*ip) ? kLoopback4 : kLoopback6};
-  return {*ip};
-}
-
-bool isLoopback(const IpBytes& ip) {
-  return ip == kLoopback6 || (isMappedV4(ip) && ip[12] == 127);
-}
-
-// Would a peer at `to` be one of our own listeners? A wildcard listener takes every loopback
-// address; another one, its own address however written.
+// Would a peer at `to` be the listener? The data path's own rule (OwnListeners), on the
+// addresses `to` names: localhost's two, or an IP literal however written; another name is
+// checked once resolved, by the connection pools.
 bool reaches(const HostPort& to, const HostPort& listener) {
   if (to.port != listener.port || listener.port == 0) return false;
-  const std::optional<IpBytes> bound = ipBytes(listener.host);
-  if (!bound) return false;
-  for (const IpBytes& target : localTargets(to)) {
-    if (isAny(*bound) ? isLoopback(target) : target == *bound) return true;
+  OwnListeners own;
+  if (!own.add(listener.host, listener.port).ok()) return false;
+  std::string_view host = to.host;
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (ascii::equalsIgnoreCase(host, "localhost")) {
+    return own.contains("127.0.0.1", to.port) || own.contains("::1", to.port);
   }
-  return false;
+  return own.contains(to.host, to.port);
 }
 
 // Would two listeners bind the same port on a shared address? A wildcard shares every address.
 bool overlaps(const HostPort& a, const HostPort& b) {
   if (a.port == 0 || a.port != b.port) return false;
-  if (isWildcard(a) || isWildcard(b)) return true;
-  const std::optional<IpBytes> x = ipBytes(a.host);
-  const std::optional<IpBytes> y = ipBytes(b.host);
-  return x && y ? *x == *y : a.host == b.host;
+  return isWildcard(a) || isWildcard(b) || reaches(b, a);
 }
 
 // Once: applyFlags may run the checks again on the same result.

@@ -306,21 +306,21 @@ void appendChunkHeader(std::string& out, size_t size) {
 
 size_t stripTrailerFields(http::HeaderMap& trailers) noexcept {
   if (trailers.empty()) return 0;
+  // Beside the hop-by-hop names and the protected ones (Host, Content-Length).
   static constexpr std::string_view kDropped[] = {
-      "connection",    "keep-alive",          "proxy-connection",   "te",
-      "transfer-encoding", "upgrade",         "trailer",            "content-length",
-      "host",          "proxy-authorization", "proxy-authenticate", "traceparent",
-      "tracestate",    "baggage",             "b3",                 "uber-trace-id"};
+      "trailer", "proxy-authenticate", "traceparent", "tracestate", "baggage", "b3",
+      "uber-trace-id"};
   const auto startsWith = [](std::string_view name, std::string_view prefix) {
     return name.size() >= prefix.size() &&
-           ascii::equalsIgnoreCase(name.substr(0, prefix.size()), prefix);
+           http::HeaderMap::nameEquals(name.substr(0, prefix.size()), prefix);
   };
   size_t removed = 0;
   try {
     trailers.removeWhere([&](std::string_view name, std::string_view /*value*/) {
-      bool drop = startsWith(name, "x-b3-") || startsWith(name, "uberctx-");
+      bool drop = isHopByHopName(name) || isProtected(name) || startsWith(name, "x-b3-") ||
+                  startsWith(name, "uberctx-");
       for (const std::string_view dropped : kDropped) {
-        drop = drop || ascii::equalsIgnoreCase(name, dropped);
+        drop = drop || http::HeaderMap::nameEquals(name, dropped);
       }
       removed += drop ? 1 : 0;
       return drop;

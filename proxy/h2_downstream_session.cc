@@ -193,14 +193,6 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
 
   void onUpstreamHeaders(http::H2Head& head) noexcept override {
     if (discard_) return;
-    // The configured response field count holds for an HTTP/2 upstream's heads as for an
-    // HTTP/1.1 one's (whose parser counts them): 502 past it.
-    if (head.headers.size() > s_.context_.settings().response_limits.max_header_count) {
-      dropH1();
-      dropUpstream(H2ErrorCode::kCancel);
-      fail(UpstreamFailure::kResponseTooLarge);
-      return;
-    }
     if (head.status < 200) {
       // 101 has no meaning in HTTP/2 and nghttp2 refuses it upstream already.
       if (!response_started_ && !pending_head_) {

@@ -149,11 +149,6 @@ void H2UpstreamForH1::onUpstreamFailed(UpstreamFailure failure) noexcept {
 
 void H2UpstreamForH1::onUpstreamHeaders(http::H2Head& head) noexcept {
   if (released_) return;
-  // The configured response field count, as an HTTP/1.1 upstream's parser applies it: 502.
-  if (head.headers.size() > context_.settings().response_limits.max_header_count) {
-    fail(UpstreamFailure::kResponseTooLarge);
-    return;
-  }
   const bool interim = head.status < 200;
   if (head.status == 101) return;  // no meaning in HTTP/2 (nghttp2 refuses it already)
   try {

@@ -22,8 +22,8 @@ class H2Worker {
   // The downstream header list limit is the configured request limit
   // (limits.request.max_header_bytes), whatever downstream says: a client is told it in
   // SETTINGS_MAX_HEADER_LIST_SIZE and answered 431 past it, as an HTTP/1.1 client is. The
-  // upstream one is the response limit (limits.response.max_header_bytes): an upstream answer
-  // over it is a 502, as from an HTTP/1.1 upstream.
+  // upstream ones are the response limits (limits.response.max_header_bytes and max_headers):
+  // an upstream answer over either is a 502, as from an HTTP/1.1 upstream.
   explicit H2Worker(WorkerContext& context, const http::H2Settings& downstream = {},
                     const http::H2Settings& upstream = {}) noexcept
       : context_(context),
@@ -59,6 +59,8 @@ class H2Worker {
                                              const DataPathSettings& data_path) noexcept {
     settings.max_header_list_bytes = static_cast<uint32_t>(
         std::min<size_t>(data_path.response_limits.max_header_bytes, UINT32_MAX));
+    settings.max_header_fields = static_cast<uint32_t>(
+        std::min<size_t>(data_path.response_limits.max_header_count, UINT32_MAX));
     return settings;
   }
 

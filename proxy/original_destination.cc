@@ -38,6 +38,25 @@ absl::Status socketError(std::string_view what, int error) {
 // has no entry) and ENOPROTOOPT (nf_conntrack is not loaded, so nothing can have redirected it).
 bool meansNotRedirected(int error) noexcept { return error == ENOENT || error == ENOPROTOOPT; }
 
+// An IP literal (IPv6 without brackets) and port as a socket address; nullopt for anything else.
+std::optional<sockaddr_storage> socketAddress(std::string_view ip, uint16_t port) {
+  const std::string text(ip);
+  sockaddr_storage storage{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+  if (inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+  } else if (inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+  } else {
+    return std::nullopt;
+  }
+  return storage;
+}
+
+
 }  // namespace
 
 absl::StatusOr<std::optional<sockaddr_storage>> originalDestination(int fd) {
@@ -113,20 +132,12 @@ std::optional<OwnListeners::Address> OwnListeners::toAddress(const sockaddr_stor
 }
 
 absl::Status OwnListeners::add(std::string_view ip, uint16_t port) {
-  const std::string text(ip);
-  sockaddr_storage storage{};
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
-  if (inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-  } else if (inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-  } else {
-    return absl::InvalidArgumentError("own listener \"" + text + "\": not an IP address");
+  const std::optional<sockaddr_storage> storage = socketAddress(ip, port);
+  if (!storage) {
+    return absl::InvalidArgumentError("own listener \"" + std::string(ip) +
+                                      "\": not an IP address");
   }
-  add(storage);
+  add(*storage);
   return absl::OkStatus();
 }
 
@@ -209,6 +220,15 @@ bool OwnListeners::contains(const sockaddr_storage& destination) const noexcept 
     if (isLocal(*address)) return true;
   }
   return false;
+}
+
+bool OwnListeners::contains(std::string_view ip, uint16_t port) const noexcept {
+  try {
+    const std::optional<sockaddr_storage> destination = socketAddress(ip, port);
+    return destination && contains(*destination);
+  } catch (...) {
+    return false;  // out of memory copying the text
+  }
 }
 
 }  // namespace tracecar::proxy

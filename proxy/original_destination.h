@@ -45,6 +45,8 @@ class OwnListeners {
 
   // Whether a connection to destination would reach one of the listeners.
   bool contains(const sockaddr_storage& destination) const noexcept;
+  // The same for an IP literal (IPv6 without brackets) and port; false for anything else.
+  bool contains(std::string_view ip, uint16_t port) const noexcept;
 
  private:
   struct Address {

@@ -321,6 +321,31 @@ TEST(H2Session, ResponseHeaderListOverTheClientLimitResetsTheStream) {
             std::vector<std::string>{"close 1 CANCEL reset_by_peer"});
 }
 
+// max_header_fields counts a head's regular fields: at the limit the head comes, one past it
+// the stream is reset as for one over the byte limit.
+TEST(H2Session, ResponseFieldsPastTheClientCountResetTheStream) {
+  H2Settings client;
+  client.max_header_fields = 3;
+  for (const int fields : {3, 4}) {
+    Pair p({}, client);
+    ASSERT_TRUE(p.client->submitRequest(request("GET", "/"), true).ok());
+    p.pump();
+    H2Head resp = response(200);
+    for (int i = 0; i < fields; ++i) resp.headers.add("x-f" + std::to_string(i), "v");
+    ASSERT_TRUE(p.server->submitResponse(1, resp, false).ok());
+    ASSERT_TRUE(p.server->submitData(1, "body", false).ok());
+    p.pump();
+    if (fields == 3) {
+      EXPECT_EQ(p.client_events.only("headers").size(), 1u);
+      EXPECT_EQ(p.client->counters().headers_too_large, 0u);
+    } else {
+      EXPECT_EQ(p.client_events.events,
+                std::vector<std::string>{"close 1 CANCEL headers_too_large"});
+      EXPECT_EQ(p.client->counters().headers_too_large, 1u);
+    }
+  }
+}
+
 TEST(H2Session, TrailersOverTheLimitResetTheStream) {
   H2Settings server;
   server.max_header_list_bytes = 1024;
