@@ -405,6 +405,18 @@ std::string_view failureReason(UpstreamFailure failure) noexcept {
   return "upstream failure";
 }
 
+std::string_view failureReasonAfterHead(UpstreamFailure failure) noexcept {
+  switch (failure) {
+    case UpstreamFailure::kConnectionReset: return "upstream closed the connection mid-response";
+    case UpstreamFailure::kResponseTimeout: return "upstream response body timeout";
+    case UpstreamFailure::kBadResponse: return "malformed response body from upstream";
+    case UpstreamFailure::kResponseTooLarge: return "upstream response trailers too large";
+    case UpstreamFailure::kTlsFailed: return "upstream TLS failed mid-response";
+    default: break;
+  }
+  return "upstream failed mid-response";
+}
+
 // ---- gRPC ------------------------------------------------------------------------------------
 
 bool isGrpcContentType(std::string_view content_type) noexcept {

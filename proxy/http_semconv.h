@@ -197,6 +197,9 @@ std::string_view errorType(UpstreamFailure failure) noexcept;
 int localResponseStatus(UpstreamFailure failure) noexcept;
 // A one-line human reason, for the local answer's body and the span status message.
 std::string_view failureReason(UpstreamFailure failure) noexcept;
+// The same, for a failure after the upstream's response head was relayed: the span status
+// message then says the response broke off, not that none came.
+std::string_view failureReasonAfterHead(UpstreamFailure failure) noexcept;
 
 // ---- gRPC (OTel RPC semantic conventions, gRPC) -------------------------------------------
 

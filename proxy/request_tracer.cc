@@ -275,7 +275,8 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
     record_->status_code = span_status;
     // The description only when the status code does not already say it.
     if (failure_) {
-      record_->status_message = semconv::failureReason(*failure_);
+      record_->status_message = status_code_ != 0 ? semconv::failureReasonAfterHead(*failure_)
+                                                  : semconv::failureReason(*failure_);
     } else if (out.incomplete) {
       record_->status_message = "ended before the whole response was delivered";
     }

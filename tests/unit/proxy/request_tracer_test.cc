@@ -1131,6 +1131,25 @@ TEST(ServerSpanTest, FailureAfterTheResponseHeadKeepsItsStatus) {
   EXPECT_EQ(span.status_code, StatusCode::kError);
   EXPECT_EQ(num(span, attr::kHttpResponseStatusCode), 200);
   EXPECT_EQ(str(span, attr::kErrorType), "connection_reset");
+  EXPECT_EQ(span.status_message, "upstream closed the connection mid-response");
+}
+
+TEST(ServerSpanTest, AFailureAfterTheHeadSaysTheResponseBrokeOff) {
+  for (const UpstreamFailure failure :
+       {UpstreamFailure::kConnectionReset, UpstreamFailure::kResponseTimeout,
+        UpstreamFailure::kBadResponse, UpstreamFailure::kResponseTooLarge,
+        UpstreamFailure::kTlsFailed, UpstreamFailure::kOther}) {
+    Tracing t;
+    Request r("GET", "/users/1", {});
+    TracedRequest traced = t.tracer.begin(SpanKind::kClient, r.head(), kPeer, "http", kStart);
+    traced.onResponseHead(200);
+    traced.onUpstreamFailure(failure);
+    traced.end(kEnd);
+    const SpanRecord& span = *t.sink.spans.at(0);
+    EXPECT_EQ(span.status_message, semconv::failureReasonAfterHead(failure));
+    EXPECT_NE(span.status_message, semconv::failureReason(failure));
+    EXPECT_EQ(span.status_message.find("before"), std::string::npos) << span.status_message;
+  }
 }
 
 TEST(ServerSpanTest, EndWithoutAnyAnswerIsAnError) {
