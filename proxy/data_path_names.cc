@@ -72,6 +72,7 @@ std::string_view localReplyReasonName(LocalReplyReason reason) noexcept {
     case LocalReplyReason::kResponseTimeout: return "response_timeout";
     case LocalReplyReason::kLoopDetected: return "loop_detected";
     case LocalReplyReason::kNotImplemented: return "not_implemented";
+    case LocalReplyReason::kRequestBodyTimeout: return "request_body_timeout";
     case LocalReplyReason::kObserver: return "observer";
     case LocalReplyReason::kCount: break;
   }

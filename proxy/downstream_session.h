@@ -97,6 +97,8 @@ class DownstreamSession final : private DataPathSocketCallbacks,
     bool te_trailers = false;
     bool request_chunked = false;
     bool request_has_body = false;
+    bool expects_continue = false;  // Expect: 100-continue, from an HTTP/1.1 client
+    bool continue_received = false;  // ... and the upstream's 100 came
     bool terminate_connect = false;
     bool preserve_target = false;
     bool h2_upstream = false;  // goes upstream as an HTTP/2 stream (route.protocol kHttp2)
@@ -189,6 +191,11 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   void onUpstreamTunnelData(std::string_view data) noexcept override;
   void onUpstreamTunnelEof() noexcept override;
   void onUpstreamWritable() noexcept override;
+  bool onRequestBodyStalled() noexcept override;
+  // Before the response head, with the request body still coming and read (none of it held back
+  // for the upstream): the client is the one that is slow. A client that asked for 100 Continue,
+  // has not had it and has sent no body byte yet is waiting for the upstream.
+  bool waitingForRequestBody() const noexcept;
   void onH2UpstreamReady() noexcept override;
   void relayInterim(http::Http1Head& head);
   void releaseUpstream(bool reusable) noexcept;

@@ -150,6 +150,7 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   if (phase_ != Phase::kRequest) return false;
   const int status = head.status;
   if (status >= 100 && status < 200 && status != 101) {
+    if (status == 100) ex_.continue_received = true;
     relayInterim(head);
     if (h2_upstream_ != nullptr) armResponseTimer();  // the final head is still to come
     return false;
@@ -287,8 +288,28 @@ void DownstreamSession::onUpstreamWritable() noexcept {
   }
   if (phase_ == Phase::kRequest && ex_.backpressure) {
     ex_.backpressure = false;
+    // The client, held back until now, gets the whole timeout to send the rest.
+    if (!ex_.response_started) armResponseTimer();
     resumeParsing();
   }
+}
+
+bool DownstreamSession::waitingForRequestBody() const noexcept {
+  return phase_ == Phase::kRequest && (upstream_ != nullptr || h2_upstream_ != nullptr) &&
+         ex_.head_sent && ex_.request_has_body && !ex_.request_complete &&
+         !ex_.response_started && !ex_.awaiting_upstream && !ex_.backpressure &&
+         (ex_.stats.request_body_bytes > 0 || !ex_.expects_continue || ex_.continue_received);
+}
+
+bool DownstreamSession::onRequestBodyStalled() noexcept {
+  if (!waitingForRequestBody()) return false;
+  // The timer that ran out is upstream_response's; the answer and its reason say whose wait it
+  // was. The upstream's request is cut, so its connection (or stream) goes, uncounted as a
+  // failure of the upstream's.
+  context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
+  releaseUpstream(false);
+  reject({408, "request body timeout", LocalReplyReason::kRequestBodyTimeout}, true);
+  return true;
 }
 
 // ---- tunnels ----

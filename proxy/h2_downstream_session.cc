@@ -194,6 +194,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
   void onUpstreamHeaders(http::H2Head& head) noexcept override {
     if (discard_) return;
     if (head.status < 200) {
+      if (head.status == 100) continue_received_ = true;
       // 101 has no meaning in HTTP/2 and nghttp2 refuses it upstream already.
       if (!response_started_ && !pending_head_) {
         http::H2Head interim;
@@ -269,7 +270,12 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
   void onUpstreamSendProgress(size_t pending) noexcept override {
     const uint64_t taken = forwarded_ - std::min<uint64_t>(pending, forwarded_);
     // The request head's own bytes never counted: only body bytes are acknowledged.
-    if (taken > consumed_) consumeDownstream(taken);
+    if (taken > consumed_) {
+      consumeDownstream(taken);
+      // Body bytes went on: the timeout counts again from here (and a client that was held
+      // back gets all of it to send the rest).
+      armResponseTimer();
+    }
   }
 
   void onUpstreamClose(H2ErrorCode code, H2CloseCause cause, bool lost,
@@ -344,9 +350,25 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       return;
     }
     s_.context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
+    if (waitingForRequestBody()) {
+      // The client stopped sending its body while tracecar was taking all of it: the wait was
+      // for the client. The upstream's request is cut, uncounted as a failure of the upstream's.
+      localReply(408, "request body timeout", LocalReplyReason::kRequestBodyTimeout);
+      return;
+    }
     dropH1();
     dropUpstream(H2ErrorCode::kCancel);
     fail(UpstreamFailure::kResponseTimeout);
+  }
+
+  // Before the response head, with the request body still coming and nothing of it held back
+  // (every byte received acknowledged to the client): the client is the one that is slow. A
+  // client that asked for 100 Continue, has not had it and has sent no body byte yet is waiting
+  // for the upstream.
+  bool waitingForRequestBody() const noexcept {
+    return (h1_ != nullptr || (submitted_ && upstream_ != nullptr)) && !request_ended_ &&
+           !response_started_ && !pending_head_ && consumed_ == received_ &&
+           (received_ > 0 || !expects_continue_ || continue_received_);
   }
 
  private:
@@ -357,6 +379,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     request_.version_major = 2;
     request_.version_minor = 0;
     request_.headers = std::move(head_.headers);
+    expects_continue_ = !request_ended_ && expectsContinue(request_.headers.joined("expect"));
     const bool connect = request_.method == "CONNECT";
     request_.target = connect ? head_.authority : std::move(head_.path);
     if (connect || !head_.protocol.empty()) {
@@ -710,6 +733,8 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
   bool discard_ = false;  // answered or failed: nothing more goes either way
   bool retried_ = false;
   bool closed_ = false;
+  bool expects_continue_ = false;  // Expect: 100-continue, on a request with a body
+  bool continue_received_ = false;  // ... and the upstream's 100 came
 };
 
 // ---- the connection ----

@@ -73,9 +73,10 @@ constexpr std::array<std::string_view, static_cast<size_t>(RejectReason::kCount)
     "503_connect_timeout",
     "504_response_timeout",
     "508_loop_detected",
-    "501_not_implemented"};
+    "501_not_implemented",
+    "408_request_body_timeout"};
 constexpr std::array<int, static_cast<size_t>(RejectReason::kCount)> kRejectStatus{
-    431, 431, 414, 400, 431, 431, 408, 502, 502, 502, 502, 502, 502, 503, 504, 508, 501};
+    431, 431, 414, 400, 431, 431, 408, 502, 502, 502, 502, 502, 502, 503, 504, 508, 501, 408};
 
 constexpr std::array<std::string_view, static_cast<size_t>(BaggageDropReason::kCount)>
     kBaggageDropLabels{"invalid", "member_limit", "byte_limit", "untrusted"};

@@ -36,6 +36,7 @@ enum class LocalReplyReason : uint8_t {
   kResponseTimeout,   // 504
   kLoopDetected,      // 508: the outbound listener was asked to forward to itself
   kNotImplemented,    // 501: a method tracecar cannot forward (CONNECT over HTTP/2)
+  kRequestBodyTimeout,  // 408: the client stopped sending the request body while it was read
   kObserver,          // any other reply an observer asked for
   kCount
 };

@@ -103,6 +103,8 @@ std::optional<RejectReason> rejectReasonOf(LocalReplyReason reason) noexcept {
       return RejectReason::kLoopDetected;
     case LocalReplyReason::kNotImplemented:
       return RejectReason::kNotImplemented;
+    case LocalReplyReason::kRequestBodyTimeout:
+      return RejectReason::kRequestBodyTimeout;
     case LocalReplyReason::kObserver:
     case LocalReplyReason::kCount:
       break;

@@ -2,8 +2,11 @@
 // (answered, never forwarded), upstream failures and timeouts, each with its one-line reason.
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "integration/proxy/data_path_fixture.h"
@@ -357,6 +360,118 @@ TEST_F(DataPathGuardTest, AnAnswerThatStreamsWhileTheClientStillUploadsIsNotTime
   EXPECT_EQ(response->status, 200);
   EXPECT_EQ(response->body, "0123456789abcdefghijABCDEFGHIJ");
   EXPECT_EQ(counters().timeoutCount(DataPathTimeout::kUpstreamResponse), 0u);
+}
+
+// A client that stops sending its request body while tracecar reads it is the one waited for:
+// 408, not the upstream's 504, and no upstream failure.
+TEST_F(DataPathGuardTest, AClientThatStopsSendingItsBodyIsAnswered408NotTheUpstream504) {
+  startProxyObserved(shortResponseTimeout());
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n0123456789"));
+  const std::optional<RawResponse> response = c.readResponse(false, 10s);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 408);
+  EXPECT_EQ(response->body, "request body timeout\n");
+  EXPECT_EQ(response->header("connection"), "close");
+  EXPECT_TRUE(c.closedByPeer());
+  const proxy::DataPathSnapshot snapshot = counters();
+  EXPECT_EQ(snapshot.localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
+            1u);
+  EXPECT_EQ(snapshot.localReplies(ListenerRole::kInbound, LocalReplyReason::kResponseTimeout), 0u);
+  EXPECT_EQ(snapshot.timeoutCount(DataPathTimeout::kUpstreamResponse), 1u);
+  EXPECT_EQ(snapshot.upstream_failures, 0u);
+  ASSERT_TRUE(eventually([&] { return recorder_->completed() == 1; }));
+  const proxy::RecordedStream stream = recorder_->streams()[0];
+  EXPECT_TRUE(stream.failures.empty());
+  EXPECT_EQ(stream.stats->status, 408);
+  // The upstream's half-sent request went with its connection: the next request opens another.
+  const ProcessResult next = curl({inboundUrl("/echo")});
+  EXPECT_EQ(parseJson(next.out).value_or(Json{})["connection"].number(), 2);
+}
+
+// At the limit: pieces of the body 150 ms apart under a 300 ms timeout are never a stall.
+TEST_F(DataPathGuardTest, ABodySentSlowlyButSteadilyIsNotTimedOut) {
+  startProxy(shortResponseTimeout());
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\n\r\n"));
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(150ms);
+    ASSERT_TRUE(c.send(std::string(10, static_cast<char>('a' + i))));
+  }
+  const std::optional<RawResponse> response = c.readResponse(false, 10s);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(parseJson(response->body).value_or(Json{})["body_length"].number(), 50);
+  EXPECT_EQ(counters().timeoutCount(DataPathTimeout::kUpstreamResponse), 0u);
+}
+
+// A client that asked for 100 Continue got it and then sent nothing: its stall.
+TEST_F(DataPathGuardTest, AClientThatSendsNothingAfterThe100ItAskedForIsAnswered408) {
+  startProxy(shortResponseTimeout());
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n"
+                     "Expect: 100-continue\r\n\r\n"));
+  std::optional<RawResponse> response = c.readResponse(false, 10s);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 100);
+  response = c.readResponse(false, 10s);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 408);
+  EXPECT_EQ(counters().localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
+            1u);
+}
+
+// A client still waiting for the 100 Continue it asked for is waiting for the upstream: 504.
+TEST_F(DataPathGuardTest, AClientWaitingForA100ThatNeverComesIsTheUpstreams504) {
+  uint16_t silent_port = 0;
+  const int silent = listenOnLoopback(silent_port);  // accepts nothing, answers nothing
+  ASSERT_GE(silent, 0);
+  proxy::DataPathSettings s = shortResponseTimeout();
+  s.app = {"127.0.0.1", silent_port};
+  startProxy(s);
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n"
+                     "Expect: 100-continue\r\n\r\n"));
+  const std::optional<RawResponse> response = c.readResponse(false, 10s);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 504);
+  EXPECT_EQ(counters().localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
+            0u);
+  EXPECT_EQ(counters().upstream_failures, 1u);
+  ::close(silent);
+}
+
+// An upstream that stops taking the body holds the client back (tracecar stops reading it over
+// the high-water mark): that wait is the upstream's, 504.
+TEST_F(DataPathGuardTest, AnUpstreamThatStopsTakingTheBodyIsThe504NotTheClient) {
+  uint16_t silent_port = 0;
+  const int silent = listenOnLoopback(silent_port);
+  ASSERT_GE(silent, 0);
+  proxy::DataPathSettings s = shortResponseTimeout();
+  s.app = {"127.0.0.1", silent_port};
+  startProxy(s);
+  RawConnection c(inboundPort());
+  constexpr size_t kBody = 64u << 20;  // far more than the sockets and tracecar hold
+  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                     std::to_string(kBody) + "\r\n\r\n"));
+  // Sent beside the read: the send blocks once every buffer on the way is full, and fails once
+  // tracecar has answered and closed.
+  std::thread sender([&c] {
+    const std::string piece(1 << 20, 'x');
+    for (size_t sent = 0; sent < kBody; sent += piece.size()) {
+      if (!c.send(piece)) return;
+    }
+  });
+  const std::optional<RawResponse> response = c.readResponse(false, 20s);
+  ::shutdown(silent, SHUT_RDWR);
+  sender.join();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 504);
+  EXPECT_EQ(counters().localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
+            0u);
+  EXPECT_EQ(counters().localReplies(ListenerRole::kInbound, LocalReplyReason::kResponseTimeout),
+            1u);
+  ::close(silent);
 }
 
 TEST_F(DataPathGuardTest, AReusedConnectionThatTimesOutIsNotSentTheRequestAgain) {

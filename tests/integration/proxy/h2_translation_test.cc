@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "integration/proxy/h2_translation_fixture.h"
 
@@ -880,6 +881,92 @@ TEST_F(Http1ToH2Test, ABodyThatKeepsComingIsNotTimedOutWhateverItsLength) {
   EXPECT_EQ(curl({proxy_->url("/hello")}).out, "hello\n");
   EXPECT_EQ(responseTimeouts(*proxy_), 0u);
   EXPECT_EQ(origin_.resets(), 0);
+}
+
+// A client that stops sending its request body while tracecar takes all of it is the one waited
+// for: 408 and no upstream failure, whatever the protocol on either side.
+TEST_F(Http1ToH2Test, AClientThatStopsSendingItsBodyIsAnswered408) {
+  start(shortResponseTimeout);
+  RawConnection c(proxy_->port());
+  ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\n" + host() + "Content-Length: 20\r\n\r\n0123456789"));
+  const std::optional<RawResponse> r = c.readResponse(false, 10s);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 408);
+  EXPECT_EQ(r->body, "request body timeout\n");
+  ASSERT_TRUE(proxy_->waitForRequests(1));
+  const exporter::SpanRecord span = proxy_->spans().spans()[0];
+  EXPECT_EQ(spanAttribute(span, "http.response.status_code"), "408");
+  EXPECT_EQ(spanAttribute(span, "error.type"), "<absent>");
+  const proxy::DataPathSnapshot counters = proxy_->counters();
+  EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
+            1u);
+  EXPECT_EQ(counters.upstream_failures, 0u);
+  EXPECT_EQ(responseTimeouts(*proxy_), 1u);
+  // The app's stream is reset, not left waiting for the rest of the body.
+  EXPECT_TRUE(eventually([&] { return origin_.resets() == 1; }));
+}
+
+TEST_F(H2ToHttp1Test, AClientThatStopsSendingItsBodyIsAnswered408) {
+  start(shortResponseTimeout);
+  H2TestClient client(proxy_->port());
+  http::H2Head head = requestHead("POST", authorityOf(*proxy_), "/echo");
+  head.headers.add("content-length", "20");
+  const int32_t id = client.open(head);
+  client.sendData(id, "0123456789", false);
+  ASSERT_TRUE(client.waitHead(id, 10s));
+  ASSERT_TRUE(client.waitEnded(id, 10s));
+  const H2TestClient::Response& response = client.response(id);
+  EXPECT_EQ(response.status, 408);
+  EXPECT_EQ(response.body, "request body timeout\n");
+  ASSERT_TRUE(proxy_->waitForRequests(1));
+  EXPECT_EQ(spanAttribute(proxy_->spans().spans()[0], "http.response.status_code"), "408");
+  const proxy::DataPathSnapshot counters = proxy_->counters();
+  EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
+            1u);
+  EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kResponseTimeout), 0u);
+  EXPECT_EQ(counters.upstream_failures, 0u);
+  EXPECT_EQ(responseTimeouts(*proxy_), 1u);
+}
+
+TEST_F(H2ToH2Test, AClientThatStopsSendingItsBodyIsAnswered408) {
+  H2TestClient client(proxy_->port());
+  http::H2Head head = requestHead("POST", authorityOf(*proxy_), "/hello");
+  head.headers.add("content-length", "20");
+  const int32_t id = client.open(head);
+  client.sendData(id, "0123456789", false);
+  ASSERT_TRUE(client.waitHead(id, 10s));
+  ASSERT_TRUE(client.waitEnded(id, 10s));
+  const H2TestClient::Response& response = client.response(id);
+  EXPECT_EQ(response.status, 408);
+  EXPECT_EQ(response.body, "request body timeout\n");
+  const proxy::DataPathSnapshot counters = proxy_->counters();
+  EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
+            1u);
+  EXPECT_EQ(counters.upstream_failures, 0u);
+  EXPECT_EQ(responseTimeouts(), 1u);
+  EXPECT_TRUE(eventually([&] { return origin_.resets() == 1; }));
+  // The connection goes on.
+  const int32_t next = client.submit(requestHead("GET", authorityOf(*proxy_), "/hello"));
+  ASSERT_TRUE(client.waitClosed(next));
+  EXPECT_EQ(client.response(next).body, "hello\n");
+}
+
+// At the limit: pieces of the body 150 ms apart under a 300 ms timeout are never a stall.
+TEST_F(H2ToH2Test, ABodySentSlowlyButSteadilyIsNotTimedOut) {
+  H2TestClient client(proxy_->port());
+  http::H2Head head = requestHead("POST", authorityOf(*proxy_), "/hello");
+  head.headers.add("content-length", "50");
+  const int32_t id = client.open(head);
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(150ms);
+    client.sendData(id, std::string(10, static_cast<char>('a' + i)), i == 4);
+  }
+  ASSERT_TRUE(client.waitClosed(id, 10s));
+  EXPECT_EQ(client.response(id).status, 200);
+  EXPECT_EQ(client.response(id).body, "hello\n");
+  EXPECT_EQ(responseTimeouts(), 0u);
+  ASSERT_FALSE(origin_.requests().empty());
+  EXPECT_EQ(origin_.requests().back().body.size(), 50u);
 }
 
 TEST_F(Http1ToH2Test, AMalformedResponseIsABadResponse) {

@@ -579,7 +579,8 @@ TEST(RejectReason, LabelsAndStatusCodesAreStable) {
                                                                {"503_connect_timeout", 503},
                                                                {"504_response_timeout", 504},
                                                                {"508_loop_detected", 508},
-                                                               {"501_not_implemented", 501}};
+                                                               {"501_not_implemented", 501},
+                                                               {"408_request_body_timeout", 408}};
   ASSERT_EQ(expected.size(), static_cast<size_t>(RejectReason::kCount));
   for (size_t i = 0; i < expected.size(); ++i) {
     const auto reason = static_cast<RejectReason>(i);
