@@ -361,14 +361,21 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     fail(UpstreamFailure::kResponseTimeout);
   }
 
-  // Before the response head, with the request body still coming and nothing of it held back
-  // (every byte received acknowledged to the client): the client is the one that is slow. A
-  // client that asked for 100 Continue, has not had it and has sent no body byte yet is waiting
-  // for the upstream.
+  // Before the response head, with the request body still coming and nothing of it held back:
+  // the client is the one that is slow. Held back means request body bytes received and not
+  // yet acknowledged, on this stream (its window) or on any other of the connection (the
+  // connection's window, which this stream's DATA needs too). A client that asked for 100
+  // Continue, has not had it and has sent no body byte yet is waiting for the upstream.
   bool waitingForRequestBody() const noexcept {
-    return (h1_ != nullptr || (submitted_ && upstream_ != nullptr)) && !request_ended_ &&
-           !response_started_ && !pending_head_ && consumed_ == received_ &&
-           (received_ > 0 || !expects_continue_ || continue_received_);
+    if ((h1_ == nullptr && (!submitted_ || upstream_ == nullptr)) || request_ended_ ||
+        response_started_ || pending_head_ ||
+        (received_ == 0 && expects_continue_ && !continue_received_)) {
+      return false;
+    }
+    for (const auto& [id, stream] : s_.streams_) {
+      if (stream->received_ != stream->consumed_) return false;
+    }
+    return true;
   }
 
  private:

@@ -928,6 +928,35 @@ TEST_F(H2ToHttp1Test, AClientThatStopsSendingItsBodyIsAnswered408) {
   EXPECT_EQ(responseTimeouts(*proxy_), 1u);
 }
 
+// Request body bytes another stream holds back (its app takes none of them) are the
+// connection's window, which this stream's DATA needs too: while any are held, a stream whose
+// body stops coming may be a client held back by tracecar, and the app is blamed (504).
+TEST(H2ToHttp1HeldWindowTest, ABodyHeldForAnotherStreamMakesAStallTheApps504) {
+  uint16_t silent_port = 0;
+  const int silent = listenOnLoopback(silent_port);  // connections complete, nothing is read
+  ASSERT_GE(silent, 0);
+  TranslationProxy proxy(silent_port, UpstreamProtocol::kHttp1,
+                         [](proxy::DataPathSettings& s) { s.timeouts.upstream_response = 300ms; });
+  ASSERT_TRUE(proxy.status().ok()) << proxy.status();
+  H2TestClient client(proxy.port());
+  http::H2Head stalled_head = requestHead("POST", authorityOf(proxy), "/stalled");
+  stalled_head.headers.add("content-length", "20");
+  const int32_t stalled = client.open(stalled_head);
+  client.sendData(stalled, "0123456789", false);
+  // Then a body far larger than the sockets on the way hold, to an app that reads none of it.
+  constexpr size_t kBig = 32u << 20;
+  http::H2Head big_head = requestHead("POST", authorityOf(proxy), "/big");
+  big_head.headers.add("content-length", std::to_string(kBig));
+  const int32_t big = client.open(big_head);
+  client.sendData(big, std::string(kBig, 'x'), true);
+  ASSERT_TRUE(client.waitEnded(stalled, 10s));
+  EXPECT_EQ(client.response(stalled).status, 504);
+  const proxy::DataPathSnapshot counters = proxy.counters();
+  EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
+            0u);
+  ::close(silent);
+}
+
 TEST_F(H2ToH2Test, AClientThatStopsSendingItsBodyIsAnswered408) {
   H2TestClient client(proxy_->port());
   http::H2Head head = requestHead("POST", authorityOf(*proxy_), "/hello");
