@@ -52,6 +52,8 @@ class H1UpstreamForH2 final : private UpstreamConnectionCallbacks,
 
   // Request body bytes taken but not on their way yet.
   uint64_t held() const noexcept { return held_; }
+  // The connection is open and the request head went on it.
+  bool connected() const noexcept { return connected_; }
   // Response body bytes the downstream took.
   void consume(uint64_t bytes) noexcept;
   // The HTTP version the upstream answered with (1.0 or 1.1), once its final head came.

@@ -342,7 +342,10 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
   }
 
   // The response head did not come in time, or its body stopped coming (armBodyTimer).
-  void onResponseTimeout() noexcept {
+  // client_stalled: waitingForRequestBody(), taken for every stream that timed out before any
+  // of them is answered (an answer gives back the bytes its stream held, which would make a
+  // stream that was held back look like a client that stalled).
+  void onResponseTimeout(bool client_stalled) noexcept {
     deadline_ms_ = 0;
     if (discard_ || closed_ || response_ended_) return;
     if (response_started_ || pending_head_) {
@@ -350,7 +353,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       return;
     }
     s_.context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
-    if (waitingForRequestBody()) {
+    if (client_stalled) {
       // The client stopped sending its body while tracecar was taking all of it: the wait was
       // for the client. The upstream's request is cut, uncounted as a failure of the upstream's.
       localReply(408, "request body timeout", LocalReplyReason::kRequestBodyTimeout);
@@ -367,7 +370,8 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
   // connection's window, which this stream's DATA needs too). A client that asked for 100
   // Continue, has not had it and has sent no body byte yet is waiting for the upstream.
   bool waitingForRequestBody() const noexcept {
-    if ((h1_ == nullptr && (!submitted_ || upstream_ == nullptr)) || request_ended_ ||
+    const bool sent = h1_ != nullptr ? h1_->connected() : submitted_ && upstream_ != nullptr;
+    if (!sent || request_ended_ ||
         response_started_ || pending_head_ ||
         (received_ == 0 && expects_continue_ && !continue_received_)) {
       return false;
@@ -1090,7 +1094,10 @@ void H2DownstreamSession::onDeadline() noexcept {
       consider(stream->deadline());
     }
   }
-  for (Stream* stream : expired) stream->onResponseTimeout();
+  std::vector<bool> client_stalled;
+  client_stalled.reserve(expired.size());
+  for (Stream* stream : expired) client_stalled.push_back(stream->waitingForRequestBody());
+  for (size_t i = 0; i < expired.size(); ++i) expired[i]->onResponseTimeout(client_stalled[i]);
   if (header_block_due_ms_ != 0 && header_block_due_ms_ <= now) {
     header_block_due_ms_ = 0;
     context_.counters().timeout(DataPathTimeout::kHeaderRead);

@@ -51,6 +51,9 @@ inline constexpr std::string_view kOtherValue = "_OTHER";
 // stream, its request broke off, the drain ran out): the span's status is Error whatever the
 // status code (semantic conventions: "another error" than the status code).
 inline constexpr std::string_view kResponseIncomplete = "response_incomplete";
+// error.type of a CLIENT span whose request tracecar cut because the app, its client, stopped
+// sending the request body (answered 408 by tracecar; the upstream never answered).
+inline constexpr std::string_view kRequestBodyTimeout = "request_body_timeout";
 // The {method} of a span name when http.request.method is _OTHER.
 inline constexpr std::string_view kOtherMethodSpanName = "HTTP";
 

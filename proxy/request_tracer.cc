@@ -248,7 +248,7 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
   } else {
     // Ended with neither an answer nor a named failure (e.g. the downstream went away).
     span_status = exporter::StatusCode::kError;
-    out.error_type = semconv::kOtherValue;
+    out.error_type = request_body_timeout_ ? semconv::kRequestBodyTimeout : semconv::kOtherValue;
   }
   out.status_code = status_code;
   // gRPC carries its outcome in grpc-status: it decides when HTTP said nothing worse.
@@ -279,6 +279,8 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
                                                   : semconv::failureReason(*failure_);
     } else if (out.incomplete) {
       record_->status_message = "ended before the whole response was delivered";
+    } else if (status_code == 0 && request_body_timeout_) {
+      record_->status_message = "the client stopped sending the request body";
     }
     record_->end_unix_nano = std::max(now_unix_nano, start_unix_nano_);
     tracer_->sink_.onSpanEnd(std::move(record_));

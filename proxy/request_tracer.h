@@ -168,6 +168,10 @@ class TracedRequest {
   // the span ends with status Error and error.type semconv::kResponseIncomplete once a status
   // code was recorded (with none, error.type is _OTHER as before).
   void onAborted() noexcept { aborted_ = true; }
+  // tracecar cut the request because its client stopped sending the body (a 408 of its own).
+  // A CLIENT span, which records no status code the upstream did not send, then ends with
+  // status Error and error.type semconv::kRequestBodyTimeout.
+  void onRequestBodyTimeout() noexcept { request_body_timeout_ = true; }
 
   // Finishes the span, hands it to the sink when sampled, and says what metrics need.
   Outcome end(uint64_t now_unix_nano);
@@ -207,6 +211,7 @@ class TracedRequest {
   uint32_t untrusted_baggage_dropped_ = 0;
   bool ended_ = false;
   bool aborted_ = false;
+  bool request_body_timeout_ = false;
   // A CLIENT span whose request named no host: url.full waits for onUpstreamChosen, with this
   // scheme.
   std::string_view hostless_scheme_;

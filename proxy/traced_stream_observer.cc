@@ -178,6 +178,9 @@ void TracedStreamObserver::onComplete(const StreamStats& stats) {
       traced_.kind() == exporter::SpanKind::kServer) {
     traced_.onResponseHead(stats.status);
   }
+  if (stats.local_reply && stats.local_reply_reason == LocalReplyReason::kRequestBodyTimeout) {
+    traced_.onRequestBodyTimeout();
+  }
   if (stats.upstream_tls) traced_.onUpstreamTls();
   // A tunnel ends when either side closes: that is its normal end.
   if (stats.aborted && !stats.tunnel) traced_.onAborted();

@@ -330,7 +330,9 @@ bool UpstreamConnection::onHead(http::Http1Head& head) {
   if (!interim_) stopTimer();
   const bool no_body = client_->onUpstreamHead(head);
   if (interim_) {
-    armResponseTimer();
+    // The final head is still to come: a running response timer counts again from here. An
+    // exchange for an HTTP/2 client runs none before the head (its stream keeps that time).
+    if (timer_mode_ == TimerMode::kResponse) armResponseTimer();
     return false;
   }
   no_body_ = no_body;

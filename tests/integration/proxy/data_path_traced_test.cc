@@ -237,6 +237,42 @@ TEST_F(DataPathTracedTest, AClientGoneMidBodyMakesTheSpanAnErrorWithItsStatusKep
   EXPECT_THAT(text, ::testing::HasSubstr("error_type=\"response_incomplete\""));
 }
 
+// A client that stops sending its request body: the SERVER span records the 408 it got (a 4xx:
+// status Unset); the CLIENT span of an outbound request, which the upstream never answered,
+// is an Error named request_body_timeout, on the span and in the client histogram.
+TEST_F(DataPathTracedTest, ARequestBodyThatStopsComingIsA408ServerSpanAndATimedOutClientSpan) {
+  proxy::DataPathSettings s = settings();
+  s.timeouts.upstream_response = 300ms;
+  s.outbound_mode = proxy::DataPathSettings::OutboundMode::kUpstream;
+  s.outbound_upstream = {"127.0.0.1", origin_.port()};
+  startTraced(std::move(s));
+  for (const uint16_t port : {inboundPort(), outboundPort()}) {
+    RawConnection c(port);
+    ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n0123456789"));
+    const std::optional<RawResponse> r = c.readResponse(false, 10s);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 408);
+  }
+  const std::vector<DecodedSpan> spans = exported(2);
+  ASSERT_EQ(spans.size(), 2u);
+  for (const DecodedSpan& span : spans) {
+    if (span.fields.at("kind") == "SPAN_KIND_SERVER") {
+      EXPECT_EQ(span.attributes.at("http.response.status_code"), "408");
+      EXPECT_EQ(span.attributes.count("error.type"), 0u);
+      EXPECT_EQ(span.fields.count("status.code"), 0u) << "Unset";
+    } else {
+      EXPECT_EQ(span.fields.at("kind"), "SPAN_KIND_CLIENT");
+      EXPECT_EQ(span.attributes.count("http.response.status_code"), 0u);
+      EXPECT_EQ(span.attributes.at("error.type"), "\"request_body_timeout\"");
+      EXPECT_EQ(span.fields.at("status.code"), "STATUS_CODE_ERROR");
+      EXPECT_EQ(span.fields.at("status.message"), "\"the client stopped sending the request body\"");
+    }
+  }
+  const std::string text = prometheus::TextSerializer().Serialize(metrics_.Collect());
+  EXPECT_THAT(text, ::testing::HasSubstr("error_type=\"request_body_timeout\""));
+  EXPECT_THAT(text, ::testing::HasSubstr("reason=\"408_request_body_timeout\""));
+}
+
 // An HTTP/1.0 request that names no host goes to the configured upstream: its CLIENT span
 // says so, with an absolute url.full.
 TEST_F(DataPathTracedTest, HostlessOutboundRequestIsRecordedWithTheUpstreamItWentTo) {

@@ -957,6 +957,37 @@ TEST(H2ToHttp1HeldWindowTest, ABodyHeldForAnotherStreamMakesAStallTheApps504) {
   ::close(silent);
 }
 
+// After a 100 Continue from an HTTP/1.1 app, the stream's timer still runs from the client's
+// last body byte: a client that then stalls gets the 408, one that keeps sending is not cut.
+TEST_F(H2ToHttp1Test, AfterA100AClientThatStallsGets408AndOneThatKeepsSendingIsServed) {
+  start(shortResponseTimeout);
+  H2TestClient client(proxy_->port());
+  http::H2Head head = requestHead("POST", authorityOf(*proxy_), "/echo");
+  head.headers.add("content-length", "20");
+  head.headers.add("expect", "100-continue");
+  const int32_t stalled = client.open(head);
+  client.sendData(stalled, "0123456789", false);
+  ASSERT_TRUE(client.waitEnded(stalled, 10s));
+  EXPECT_EQ(client.response(stalled).status, 408);
+
+  http::H2Head steady_head = requestHead("POST", authorityOf(*proxy_), "/echo");
+  steady_head.headers.add("content-length", "50");
+  steady_head.headers.add("expect", "100-continue");
+  const int32_t steady = client.open(steady_head);
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(150ms);
+    client.sendData(steady, std::string(10, static_cast<char>('a' + i)), i == 4);
+  }
+  ASSERT_TRUE(client.waitEnded(steady, 10s));
+  EXPECT_EQ(client.response(steady).status, 200);
+  EXPECT_EQ(parseJson(client.response(steady).body).value_or(Json{})["body_length"].number(), 50);
+  const proxy::DataPathSnapshot counters = proxy_->counters();
+  EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
+            1u);
+  EXPECT_EQ(counters.upstream_failures, 0u);
+  EXPECT_EQ(responseTimeouts(*proxy_), 1u);
+}
+
 TEST_F(H2ToH2Test, AClientThatStopsSendingItsBodyIsAnswered408) {
   H2TestClient client(proxy_->port());
   http::H2Head head = requestHead("POST", authorityOf(*proxy_), "/hello");

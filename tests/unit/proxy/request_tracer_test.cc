@@ -1134,6 +1134,35 @@ TEST(ServerSpanTest, FailureAfterTheResponseHeadKeepsItsStatus) {
   EXPECT_EQ(span.status_message, "upstream closed the connection mid-response");
 }
 
+TEST(ServerSpanTest, ARequestBodyTimeoutIsThe408TheClientGot) {
+  Tracing t;
+  Request r("POST", "/upload", {});
+  TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+  traced.onResponseHead(408);
+  traced.onRequestBodyTimeout();
+  const TracedRequest::Outcome outcome = traced.end(kEnd);
+  const SpanRecord& span = *t.sink.spans.at(0);
+  EXPECT_EQ(span.status_code, StatusCode::kUnset);
+  EXPECT_FALSE(has(span, attr::kErrorType));
+  EXPECT_EQ(num(span, attr::kHttpResponseStatusCode), 408);
+  EXPECT_EQ(outcome.status_code, 408);
+  EXPECT_EQ(outcome.error_type, "");
+}
+
+TEST(ClientSpanTest, ARequestBodyTimeoutIsAnErrorWithoutAStatusCode) {
+  Tracing t;
+  Request r("POST", "/upload", {});
+  TracedRequest traced = t.tracer.begin(SpanKind::kClient, r.head(), kPeer, "http", kStart);
+  traced.onRequestBodyTimeout();
+  const TracedRequest::Outcome outcome = traced.end(kEnd);
+  const SpanRecord& span = *t.sink.spans.at(0);
+  EXPECT_EQ(span.status_code, StatusCode::kError);
+  EXPECT_EQ(str(span, attr::kErrorType), "request_body_timeout");
+  EXPECT_FALSE(has(span, attr::kHttpResponseStatusCode));
+  EXPECT_EQ(span.status_message, "the client stopped sending the request body");
+  EXPECT_EQ(outcome.error_type, "request_body_timeout");
+}
+
 TEST(ServerSpanTest, AFailureAfterTheHeadSaysTheResponseBrokeOff) {
   for (const UpstreamFailure failure :
        {UpstreamFailure::kConnectionReset, UpstreamFailure::kResponseTimeout,
