@@ -848,6 +848,23 @@ TEST_F(Http1ToH2Test, AppThatNeverAnswersIs504) {
 // HTTP/1.1 app's, tests/integration/proxy/data_path_guard_test.cc).
 void shortResponseTimeout(proxy::DataPathSettings& s) { s.timeouts.upstream_response = 300ms; }
 
+// A POST of 20 bytes whose client sends 10 and stops; waits for the stream's answer to end.
+int32_t postTenBytesOfTwenty(H2TestClient& client, const TranslationProxy& proxy,
+                             const std::string& path, bool expect_continue = false) {
+  http::H2Head head = requestHead("POST", authorityOf(proxy), path);
+  head.headers.add("content-length", "20");
+  if (expect_continue) head.headers.add("expect", "100-continue");
+  const int32_t id = client.open(head);
+  client.sendData(id, "0123456789", false);
+  EXPECT_TRUE(client.waitEnded(id, 10s));
+  return id;
+}
+
+uint64_t requestBodyTimeouts(const TranslationProxy& proxy) {
+  return proxy.counters().localReplies(ListenerRole::kInbound,
+                                       LocalReplyReason::kRequestBodyTimeout);
+}
+
 uint64_t responseTimeouts(const TranslationProxy& proxy) {
   return proxy.counters().timeouts[static_cast<size_t>(proxy::DataPathTimeout::kUpstreamResponse)];
 }
@@ -897,10 +914,8 @@ TEST_F(Http1ToH2Test, AClientThatStopsSendingItsBodyIsAnswered408) {
   const exporter::SpanRecord span = proxy_->spans().spans()[0];
   EXPECT_EQ(spanAttribute(span, "http.response.status_code"), "408");
   EXPECT_EQ(spanAttribute(span, "error.type"), "<absent>");
-  const proxy::DataPathSnapshot counters = proxy_->counters();
-  EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
-            1u);
-  EXPECT_EQ(counters.upstream_failures, 0u);
+  EXPECT_EQ(requestBodyTimeouts(*proxy_), 1u);
+  EXPECT_EQ(proxy_->counters().upstream_failures, 0u);
   EXPECT_EQ(responseTimeouts(*proxy_), 1u);
   // The app's stream is reset, not left waiting for the rest of the body.
   EXPECT_TRUE(eventually([&] { return origin_.resets() == 1; }));
@@ -909,20 +924,14 @@ TEST_F(Http1ToH2Test, AClientThatStopsSendingItsBodyIsAnswered408) {
 TEST_F(H2ToHttp1Test, AClientThatStopsSendingItsBodyIsAnswered408) {
   start(shortResponseTimeout);
   H2TestClient client(proxy_->port());
-  http::H2Head head = requestHead("POST", authorityOf(*proxy_), "/echo");
-  head.headers.add("content-length", "20");
-  const int32_t id = client.open(head);
-  client.sendData(id, "0123456789", false);
-  ASSERT_TRUE(client.waitHead(id, 10s));
-  ASSERT_TRUE(client.waitEnded(id, 10s));
-  const H2TestClient::Response& response = client.response(id);
+  const H2TestClient::Response& response =
+      client.response(postTenBytesOfTwenty(client, *proxy_, "/echo"));
   EXPECT_EQ(response.status, 408);
   EXPECT_EQ(response.body, "request body timeout\n");
   ASSERT_TRUE(proxy_->waitForRequests(1));
   EXPECT_EQ(spanAttribute(proxy_->spans().spans()[0], "http.response.status_code"), "408");
+  EXPECT_EQ(requestBodyTimeouts(*proxy_), 1u);
   const proxy::DataPathSnapshot counters = proxy_->counters();
-  EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
-            1u);
   EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kResponseTimeout), 0u);
   EXPECT_EQ(counters.upstream_failures, 0u);
   EXPECT_EQ(responseTimeouts(*proxy_), 1u);
@@ -951,9 +960,7 @@ TEST(H2ToHttp1HeldWindowTest, ABodyHeldForAnotherStreamMakesAStallTheApps504) {
   client.sendData(big, std::string(kBig, 'x'), true);
   ASSERT_TRUE(client.waitEnded(stalled, 10s));
   EXPECT_EQ(client.response(stalled).status, 504);
-  const proxy::DataPathSnapshot counters = proxy.counters();
-  EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
-            0u);
+  EXPECT_EQ(requestBodyTimeouts(proxy), 0u);
   ::close(silent);
 }
 
@@ -962,12 +969,7 @@ TEST(H2ToHttp1HeldWindowTest, ABodyHeldForAnotherStreamMakesAStallTheApps504) {
 TEST_F(H2ToHttp1Test, AfterA100AClientThatStallsGets408AndOneThatKeepsSendingIsServed) {
   start(shortResponseTimeout);
   H2TestClient client(proxy_->port());
-  http::H2Head head = requestHead("POST", authorityOf(*proxy_), "/echo");
-  head.headers.add("content-length", "20");
-  head.headers.add("expect", "100-continue");
-  const int32_t stalled = client.open(head);
-  client.sendData(stalled, "0123456789", false);
-  ASSERT_TRUE(client.waitEnded(stalled, 10s));
+  const int32_t stalled = postTenBytesOfTwenty(client, *proxy_, "/echo", true);
   EXPECT_EQ(client.response(stalled).status, 408);
 
   http::H2Head steady_head = requestHead("POST", authorityOf(*proxy_), "/echo");
@@ -981,28 +983,19 @@ TEST_F(H2ToHttp1Test, AfterA100AClientThatStallsGets408AndOneThatKeepsSendingIsS
   ASSERT_TRUE(client.waitEnded(steady, 10s));
   EXPECT_EQ(client.response(steady).status, 200);
   EXPECT_EQ(parseJson(client.response(steady).body).value_or(Json{})["body_length"].number(), 50);
-  const proxy::DataPathSnapshot counters = proxy_->counters();
-  EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
-            1u);
-  EXPECT_EQ(counters.upstream_failures, 0u);
+  EXPECT_EQ(requestBodyTimeouts(*proxy_), 1u);
+  EXPECT_EQ(proxy_->counters().upstream_failures, 0u);
   EXPECT_EQ(responseTimeouts(*proxy_), 1u);
 }
 
 TEST_F(H2ToH2Test, AClientThatStopsSendingItsBodyIsAnswered408) {
   H2TestClient client(proxy_->port());
-  http::H2Head head = requestHead("POST", authorityOf(*proxy_), "/hello");
-  head.headers.add("content-length", "20");
-  const int32_t id = client.open(head);
-  client.sendData(id, "0123456789", false);
-  ASSERT_TRUE(client.waitHead(id, 10s));
-  ASSERT_TRUE(client.waitEnded(id, 10s));
-  const H2TestClient::Response& response = client.response(id);
+  const H2TestClient::Response& response =
+      client.response(postTenBytesOfTwenty(client, *proxy_, "/hello"));
   EXPECT_EQ(response.status, 408);
   EXPECT_EQ(response.body, "request body timeout\n");
-  const proxy::DataPathSnapshot counters = proxy_->counters();
-  EXPECT_EQ(counters.localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
-            1u);
-  EXPECT_EQ(counters.upstream_failures, 0u);
+  EXPECT_EQ(requestBodyTimeouts(*proxy_), 1u);
+  EXPECT_EQ(proxy_->counters().upstream_failures, 0u);
   EXPECT_EQ(responseTimeouts(), 1u);
   EXPECT_TRUE(eventually([&] { return origin_.resets() == 1; }));
   // The connection goes on.
