@@ -360,14 +360,6 @@ bool hasChunkedCoding(std::string_view transfer_encoding) noexcept {
   return found;
 }
 
-bool expectsContinue(std::string_view expect) noexcept {
-  bool found = false;
-  forEachListElement(expect, [&](std::string_view member) {
-    found = found || ascii::equalsIgnoreCase(member, "100-continue");
-  });
-  return found;
-}
-
 ResponseFraming chooseResponseFraming(bool no_body, std::optional<uint64_t> content_length,
                                       std::string_view transfer_encoding, bool upstream_chunked,
                                       bool downstream_http11, bool head_request) {

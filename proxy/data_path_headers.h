@@ -103,9 +103,6 @@ struct ResponseFraming {
 bool upgradeOffered(std::string_view offered, std::string_view chosen) noexcept;
 // Does the Transfer-Encoding list name chunked anywhere (case-insensitive, parameters ignored)?
 bool hasChunkedCoding(std::string_view transfer_encoding) noexcept;
-// An Expect field value (the members of every Expect field, joined) that asks for 100 Continue
-// before the body (RFC 9110 section 10.1.1).
-bool expectsContinue(std::string_view expect) noexcept;
 ResponseFraming chooseResponseFraming(bool no_body, std::optional<uint64_t> content_length,
                                       std::string_view transfer_encoding, bool upstream_chunked,
                                       bool downstream_http11, bool head_request);

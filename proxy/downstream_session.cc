@@ -373,8 +373,8 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
   if (ex_.upgrade_requested) ex_.upgrade_offer = head.headers.joined("upgrade");
   ex_.request_chunked = head.chunked;
   ex_.request_has_body = head.chunked || head.content_length.value_or(0) > 0;
-  ex_.expects_continue = ex_.http11 && ex_.request_has_body &&
-                         expectsContinue(head.headers.joined("expect"));
+  ex_.expects_continue =
+      ex_.http11 && ex_.request_has_body && head.headers.hasToken("expect", "100-continue");
   if (!head.keep_alive || context_.draining()) close_after_ = true;
 
   auto badRequest = [this](std::string_view reason) {

@@ -390,7 +390,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     request_.version_major = 2;
     request_.version_minor = 0;
     request_.headers = std::move(head_.headers);
-    expects_continue_ = !request_ended_ && expectsContinue(request_.headers.joined("expect"));
+    expects_continue_ = !request_ended_ && request_.headers.hasToken("expect", "100-continue");
     const bool connect = request_.method == "CONNECT";
     request_.target = connect ? head_.authority : std::move(head_.path);
     if (connect || !head_.protocol.empty()) {

@@ -356,6 +356,24 @@ inline int listenOnLoopback(uint16_t& port) {
   return fd;
 }
 
+// A TCP listener on 127.0.0.1 that never accepts: connections complete in its backlog and never
+// hear a byte (an HTTP/1.1 upstream that never answers nor reads; an HTTP/2 one that never opens
+// its windows past the first 65,535 bytes). port() is 0 when it could not be had.
+class SilentListener {
+ public:
+  SilentListener() { fd_ = listenOnLoopback(port_); }
+  ~SilentListener() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
 // tests/support/origin_server.py as a child process.
 class OriginServer {
  public:

@@ -2,8 +2,6 @@
 // (answered, never forwarded), upstream failures and timeouts, each with its one-line reason.
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <string>
 #include <thread>
@@ -423,11 +421,10 @@ TEST_F(DataPathGuardTest, AClientThatSendsNothingAfterThe100ItAskedForIsAnswered
 
 // A client still waiting for the 100 Continue it asked for is waiting for the upstream: 504.
 TEST_F(DataPathGuardTest, AClientWaitingForA100ThatNeverComesIsTheUpstreams504) {
-  uint16_t silent_port = 0;
-  const int silent = listenOnLoopback(silent_port);  // accepts nothing, answers nothing
-  ASSERT_GE(silent, 0);
+  SilentListener silent;  // accepts nothing, answers nothing
+  ASSERT_NE(silent.port(), 0);
   proxy::DataPathSettings s = shortResponseTimeout();
-  s.app = {"127.0.0.1", silent_port};
+  s.app = {"127.0.0.1", silent.port()};
   startProxy(s);
   RawConnection c(inboundPort());
   ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n"
@@ -438,17 +435,15 @@ TEST_F(DataPathGuardTest, AClientWaitingForA100ThatNeverComesIsTheUpstreams504) 
   EXPECT_EQ(counters().localReplies(ListenerRole::kInbound, LocalReplyReason::kRequestBodyTimeout),
             0u);
   EXPECT_EQ(counters().upstream_failures, 1u);
-  ::close(silent);
 }
 
 // An upstream that stops taking the body holds the client back (tracecar stops reading it over
 // the high-water mark): that wait is the upstream's, 504.
 TEST_F(DataPathGuardTest, AnUpstreamThatStopsTakingTheBodyIsThe504NotTheClient) {
-  uint16_t silent_port = 0;
-  const int silent = listenOnLoopback(silent_port);
-  ASSERT_GE(silent, 0);
+  SilentListener silent;  // accepts nothing, answers nothing
+  ASSERT_NE(silent.port(), 0);
   proxy::DataPathSettings s = shortResponseTimeout();
-  s.app = {"127.0.0.1", silent_port};
+  s.app = {"127.0.0.1", silent.port()};
   startProxy(s);
   RawConnection c(inboundPort());
   constexpr size_t kBody = 64u << 20;  // far more than the sockets and tracecar hold
@@ -463,7 +458,6 @@ TEST_F(DataPathGuardTest, AnUpstreamThatStopsTakingTheBodyIsThe504NotTheClient) 
     }
   });
   const std::optional<RawResponse> response = c.readResponse(false, 20s);
-  ::shutdown(silent, SHUT_RDWR);
   sender.join();
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 504);
@@ -471,7 +465,6 @@ TEST_F(DataPathGuardTest, AnUpstreamThatStopsTakingTheBodyIsThe504NotTheClient) 
             0u);
   EXPECT_EQ(counters().localReplies(ListenerRole::kInbound, LocalReplyReason::kResponseTimeout),
             1u);
-  ::close(silent);
 }
 
 TEST_F(DataPathGuardTest, AReusedConnectionThatTimesOutIsNotSentTheRequestAgain) {

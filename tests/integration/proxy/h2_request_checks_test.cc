@@ -252,23 +252,6 @@ TEST_F(H2RequestChecksTest, APathThatIsNotOriginFormIs400) {
   EXPECT_EQ(origin_.requests().size(), 1u);
 }
 
-// A TCP listener that never accepts: connections complete in its backlog and never hear a byte,
-// so an HTTP/2 upstream there never opens its windows past the first 65,535 bytes.
-class SilentListener {
- public:
-  SilentListener() { fd_ = listenOnLoopback(port_); }
-  ~SilentListener() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  SilentListener(const SilentListener&) = delete;
-  SilentListener& operator=(const SilentListener&) = delete;
-  uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-};
-
 // Request body bytes tracecar holds for a stream (its upstream cannot take them yet) go back to
 // the client's connection window when the client resets the stream: otherwise, after a
 // connection window's worth of such resets, nothing more could be uploaded on the connection.

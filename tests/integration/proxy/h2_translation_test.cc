@@ -941,10 +941,9 @@ TEST_F(H2ToHttp1Test, AClientThatStopsSendingItsBodyIsAnswered408) {
 // connection's window, which this stream's DATA needs too: while any are held, a stream whose
 // body stops coming may be a client held back by tracecar, and the app is blamed (504).
 TEST(H2ToHttp1HeldWindowTest, ABodyHeldForAnotherStreamMakesAStallTheApps504) {
-  uint16_t silent_port = 0;
-  const int silent = listenOnLoopback(silent_port);  // connections complete, nothing is read
-  ASSERT_GE(silent, 0);
-  TranslationProxy proxy(silent_port, UpstreamProtocol::kHttp1,
+  SilentListener silent;  // connections complete, nothing is read
+  ASSERT_NE(silent.port(), 0);
+  TranslationProxy proxy(silent.port(), UpstreamProtocol::kHttp1,
                          [](proxy::DataPathSettings& s) { s.timeouts.upstream_response = 300ms; });
   ASSERT_TRUE(proxy.status().ok()) << proxy.status();
   H2TestClient client(proxy.port());
@@ -961,7 +960,6 @@ TEST(H2ToHttp1HeldWindowTest, ABodyHeldForAnotherStreamMakesAStallTheApps504) {
   ASSERT_TRUE(client.waitEnded(stalled, 10s));
   EXPECT_EQ(client.response(stalled).status, 504);
   EXPECT_EQ(requestBodyTimeouts(proxy), 0u);
-  ::close(silent);
 }
 
 // After a 100 Continue from an HTTP/1.1 app, the stream's timer still runs from the client's
