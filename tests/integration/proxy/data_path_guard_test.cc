@@ -39,6 +39,14 @@ class DataPathGuardTest : public DataPathTest {
     return s;
   }
 
+  // shortResponseTimeout(), with an app that never accepts (silent outlives the test's requests).
+  void startProxyBefore(const SilentListener& silent) {
+    ASSERT_NE(silent.port(), 0);
+    proxy::DataPathSettings s = shortResponseTimeout();
+    s.app = {"127.0.0.1", silent.port()};
+    startProxy(s);
+  }
+
   // Sends raw bytes on a fresh connection; the one response.
   std::optional<RawResponse> exchange(std::string_view request) {
     RawConnection c(inboundPort());
@@ -422,10 +430,7 @@ TEST_F(DataPathGuardTest, AClientThatSendsNothingAfterThe100ItAskedForIsAnswered
 // A client still waiting for the 100 Continue it asked for is waiting for the upstream: 504.
 TEST_F(DataPathGuardTest, AClientWaitingForA100ThatNeverComesIsTheUpstreams504) {
   SilentListener silent;  // accepts nothing, answers nothing
-  ASSERT_NE(silent.port(), 0);
-  proxy::DataPathSettings s = shortResponseTimeout();
-  s.app = {"127.0.0.1", silent.port()};
-  startProxy(s);
+  startProxyBefore(silent);
   RawConnection c(inboundPort());
   ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n"
                      "Expect: 100-continue\r\n\r\n"));
@@ -441,10 +446,7 @@ TEST_F(DataPathGuardTest, AClientWaitingForA100ThatNeverComesIsTheUpstreams504) 
 // the high-water mark): that wait is the upstream's, 504.
 TEST_F(DataPathGuardTest, AnUpstreamThatStopsTakingTheBodyIsThe504NotTheClient) {
   SilentListener silent;  // accepts nothing, answers nothing
-  ASSERT_NE(silent.port(), 0);
-  proxy::DataPathSettings s = shortResponseTimeout();
-  s.app = {"127.0.0.1", silent.port()};
-  startProxy(s);
+  startProxyBefore(silent);
   RawConnection c(inboundPort());
   constexpr size_t kBody = 64u << 20;  // far more than the sockets and tracecar hold
   ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: " +
