@@ -152,7 +152,9 @@ bool DownstreamSession::onUpstreamHead(http::Http1Head& head) {
   if (status >= 100 && status < 200 && status != 101) {
     if (status == 100) ex_.continue_received = true;
     relayInterim(head);
-    if (h2_upstream_ != nullptr) armResponseTimer();  // the final head is still to come
+    // The final head is still to come: a running response timeout counts again from here (an
+    // HTTP/1.1 upstream's connection restarts its own).
+    if (h2_upstream_ != nullptr && timer_mode_ == TimerMode::kResponse) armResponseTimer();
     return false;
   }
   if (timer_mode_ == TimerMode::kResponse) stopTimer();

@@ -203,6 +203,9 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
         (void)s_.session_->submitResponse(id_, interim, false);
         s_.scheduleFlush();
       }
+      // The final head is still to come: a running response timeout counts again from here,
+      // as it does for an HTTP/1.1 client (a 102 Processing keeps a long request alive).
+      if (deadline_ms_ != 0) armResponseTimer();
       return;
     }
     deadline_ms_ = 0;

@@ -22,6 +22,9 @@ nothing reached the origin. Endpoints (query parameters in brackets):
   /duplex                     answers at once (chunked), then sends each piece of the request's
                               Content-Length body back as a chunk as it comes
   /drip [pieces=N, ms=M]      Content-Length 10*N; 10 bytes with the head, then 10 more every M ms
+  /processing [count=N, ms=M, final_ms=F]
+                              N interim 102 Processing heads, one every M ms, then 200
+                              "processed\n" F ms after the last (F defaults to M)
   /close-mid                  promises 100 bytes, sends 10, closes
   /reset                      no answer: closes with SO_LINGER 0 (RST)
   /hangup                     answers as if keeping the connection alive, then closes it
@@ -316,6 +319,15 @@ def handle_request(conn):
             if i > 0:
                 time.sleep(pause)
             conn.send(bytes([0x61 + i % 26]) * 10)
+    elif path == "/processing":
+        count = int(query.get("count", "2"))
+        pause = int(query.get("ms", "100")) / 1000.0
+        final_pause = int(query.get("final_ms", query.get("ms", "100"))) / 1000.0
+        for _ in range(count):
+            time.sleep(pause)
+            conn.send(b"HTTP/1.1 102 Processing\r\n\r\n")
+        time.sleep(final_pause)
+        respond(conn, 200, b"processed\n", [], head_only, close)
     elif path == "/close-mid":
         conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
         return False

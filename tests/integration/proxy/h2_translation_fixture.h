@@ -416,6 +416,8 @@ struct OriginRequest {
 //   /drip?pieces=N&ms=M  200, content-length 10*N: 10 bytes with the head ("aaaaaaaaaa"), then
 //                     the next ten ("bbbbbbbbbb"...) every M ms; with reset=1, RST_STREAM
 //                     INTERNAL_ERROR M ms after the last piece instead of END_STREAM
+//   /processing?count=N&ms=M&final_ms=F  N interim 102 heads, one every M ms, then 200
+//                     "processed\n" F ms after the last (F defaults to M)
 //   /short-body       200, content-length 10, a body of 5 bytes (malformed: RFC 9113 8.1.1)
 //   /interim          103 with a link field, then 200 "after interim\n"
 //   /refuse-first     RST_STREAM REFUSED_STREAM the first time (per origin), then 200
@@ -526,6 +528,7 @@ class OriginH2Connection final : public BlockingH2 {
     streams_.erase(id);
     big_.erase(id);
     drips_.erase(id);
+    processing_.erase(id);
   }
 
   // Requests whose END_STREAM came in the last read are answered (outside nghttp2's callbacks).
@@ -616,6 +619,12 @@ class OriginH2Connection final : public BlockingH2 {
       drip.every = std::chrono::milliseconds(queryNumber(query, "ms", 100));
       drip.next = std::chrono::steady_clock::now();
       drip.reset = queryNumber(query, "reset", 0) != 0;
+    } else if (path == "/processing") {
+      Processing& p = processing_[id];
+      p.left = std::max(0, queryNumber(query, "count", 2));
+      p.every = std::chrono::milliseconds(queryNumber(query, "ms", 100));
+      p.last = std::chrono::milliseconds(queryNumber(query, "final_ms", queryNumber(query, "ms", 100)));
+      p.next = std::chrono::steady_clock::now() + (p.left > 0 ? p.every : p.last);
     } else if (path == "/short-body") {
       head.status = 200;
       head.headers.add("content-length", "10");
@@ -657,6 +666,27 @@ class OriginH2Connection final : public BlockingH2 {
   // origin's own buffers stay small next to what the tests measure in the proxy); drips when due.
   void topUp() {
     const auto now = std::chrono::steady_clock::now();
+    for (auto it = processing_.begin(); it != processing_.end();) {
+      Processing& p = it->second;
+      if (now < p.next) {
+        ++it;
+        continue;
+      }
+      http::H2Head head;
+      if (p.left > 0) {
+        head.status = 102;
+        (void)session_->submitResponse(it->first, head, false);
+        --p.left;
+        p.next = now + (p.left > 0 ? p.every : p.last);
+        ++it;
+        continue;
+      }
+      head.status = 200;
+      head.headers.add("content-length", "10");
+      (void)session_->submitResponse(it->first, head, false);
+      (void)session_->submitData(it->first, "processed\n", true);
+      it = processing_.erase(it);
+    }
     for (auto it = drips_.begin(); it != drips_.end();) {
       Drip& drip = it->second;
       if (now < drip.next) {
@@ -696,6 +726,13 @@ class OriginH2Connection final : public BlockingH2 {
     bool reset = false;
   };
   std::map<int32_t, Drip> drips_;
+  struct Processing {
+    int left = 0;  // 102 heads still to send
+    std::chrono::milliseconds every{0};
+    std::chrono::milliseconds last{0};  // from the last 102 to the final head
+    std::chrono::steady_clock::time_point next;
+  };
+  std::map<int32_t, Processing> processing_;
   std::vector<int32_t> ended_;
 };
 

@@ -1068,5 +1068,98 @@ TEST(Http1ToH2RefusedTest, RefusedAppIs502) {
   EXPECT_EQ(counters.upstream_failures, 1u);
 }
 
+// A 1xx is a sign of life whichever protocols the client and the app speak: the response
+// timeout counts again from each one (a 102 Processing keeps a long request alive), and a
+// silence after the last one is timed from it. HTTP/1.1 on both sides:
+// data_path_guard_test.cc.
+
+// Four 102s 200 ms apart and the answer 200 ms after the last, under a 300 ms timeout.
+void expectProcessingServed(H2TestClient& client, const TranslationProxy& proxy) {
+  const int32_t id =
+      client.submit(requestHead("GET", authorityOf(proxy), "/processing?count=4&ms=200"));
+  ASSERT_TRUE(client.waitEnded(id, 10s));
+  EXPECT_EQ(client.response(id).interim, (std::vector<int>{102, 102, 102, 102}));
+  EXPECT_EQ(client.response(id).status, 200);
+  EXPECT_EQ(client.response(id).body, "processed\n");
+  EXPECT_EQ(responseTimeouts(proxy), 0u);
+}
+
+// One 102 150 ms in, then nothing: the 504 comes 300 ms after the 102, not after the request.
+void expectSilenceTimedFromTheInterim(H2TestClient& client, const TranslationProxy& proxy) {
+  const auto sent = std::chrono::steady_clock::now();
+  const int32_t id = client.submit(
+      requestHead("GET", authorityOf(proxy), "/processing?count=1&ms=150&final_ms=3000"));
+  ASSERT_TRUE(client.waitEnded(id, 10s));
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, 420ms);
+  EXPECT_EQ(client.response(id).interim, std::vector<int>{102});
+  EXPECT_EQ(client.response(id).status, 504);
+  EXPECT_EQ(responseTimeouts(proxy), 1u);
+}
+
+// The same two over HTTP/1.1 to the proxy (raw, to see the 102s).
+void expectProcessingServed(uint16_t port, const std::string& host,
+                            const TranslationProxy& proxy) {
+  RawConnection c(port);
+  ASSERT_TRUE(c.send("GET /processing?count=4&ms=200 HTTP/1.1\r\n" + host + "\r\n"));
+  for (int i = 0; i < 4; ++i) {
+    const std::optional<RawResponse> interim = c.readResponse();
+    ASSERT_TRUE(interim.has_value());
+    EXPECT_EQ(interim->status, 102);
+  }
+  const std::optional<RawResponse> r = c.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "processed\n");
+  EXPECT_EQ(responseTimeouts(proxy), 0u);
+}
+
+void expectSilenceTimedFromTheInterim(uint16_t port, const std::string& host,
+                                      const TranslationProxy& proxy) {
+  RawConnection c(port);
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(
+      c.send("GET /processing?count=1&ms=150&final_ms=3000 HTTP/1.1\r\n" + host + "\r\n"));
+  const std::optional<RawResponse> interim = c.readResponse();
+  ASSERT_TRUE(interim.has_value());
+  EXPECT_EQ(interim->status, 102);
+  const std::optional<RawResponse> r = c.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 504);
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, 420ms);
+  EXPECT_EQ(responseTimeouts(proxy), 1u);
+}
+
+TEST_F(H2ToHttp1Test, EachInterimResponseRestartsTheResponseTimeout) {
+  start(shortResponseTimeout);
+  H2TestClient client(proxy_->port());
+  expectProcessingServed(client, *proxy_);
+}
+
+TEST_F(H2ToHttp1Test, ASilenceAfterAnInterimResponseIsTimedFromIt) {
+  start(shortResponseTimeout);
+  H2TestClient client(proxy_->port());
+  expectSilenceTimedFromTheInterim(client, *proxy_);
+}
+
+TEST_F(H2ToH2Test, EachInterimResponseRestartsTheResponseTimeout) {
+  H2TestClient client(proxy_->port());
+  expectProcessingServed(client, *proxy_);
+}
+
+TEST_F(H2ToH2Test, ASilenceAfterAnInterimResponseIsTimedFromIt) {
+  H2TestClient client(proxy_->port());
+  expectSilenceTimedFromTheInterim(client, *proxy_);
+}
+
+TEST_F(Http1ToH2Test, EachInterimResponseRestartsTheResponseTimeout) {
+  start(shortResponseTimeout);
+  expectProcessingServed(proxy_->port(), host(), *proxy_);
+}
+
+TEST_F(Http1ToH2Test, ASilenceAfterAnInterimResponseIsTimedFromIt) {
+  start(shortResponseTimeout);
+  expectSilenceTimedFromTheInterim(proxy_->port(), host(), *proxy_);
+}
+
 }  // namespace
 }  // namespace tracecar::integration
