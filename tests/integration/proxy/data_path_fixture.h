@@ -424,6 +424,39 @@ bool eventually(Done&& done, std::chrono::milliseconds timeout = 5s) {
   return true;
 }
 
+// GET /processing (tests/support/origin_server.py; the h2c test origin has it too) over raw
+// HTTP/1.1, under an upstream_response of 300 ms. host_field: "Host: ...\r\n".
+// Four 102s 200 ms apart and the answer 200 ms after the last (never 300 ms of silence): the
+// 102s are relayed and the 200 comes.
+inline void expectInterimsThenTheAnswer(uint16_t port, const std::string& host_field) {
+  RawConnection c(port);
+  ASSERT_TRUE(c.send("GET /processing?count=4&ms=200 HTTP/1.1\r\n" + host_field + "\r\n"));
+  for (int i = 0; i < 4; ++i) {
+    const std::optional<RawResponse> interim = c.readResponse();
+    ASSERT_TRUE(interim.has_value());
+    EXPECT_EQ(interim->status, 102);
+  }
+  const std::optional<RawResponse> r = c.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "processed\n");
+}
+// One 102 150 ms in, then nothing for 3 s: the 504 comes 300 ms after the 102, not after the
+// request.
+inline void expectASilenceAfterAnInterimTimedFromIt(uint16_t port, const std::string& host_field) {
+  RawConnection c(port);
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c.send("GET /processing?count=1&ms=150&final_ms=3000 HTTP/1.1\r\n" + host_field +
+                     "\r\n"));
+  const std::optional<RawResponse> interim = c.readResponse();
+  ASSERT_TRUE(interim.has_value());
+  EXPECT_EQ(interim->status, 102);
+  const std::optional<RawResponse> r = c.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 504);
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, 420ms);
+}
+
 // The proxy for one test, with a fresh origin behind its inbound listener.
 class DataPathTest : public ::testing::Test {
  protected:
