@@ -623,7 +623,8 @@ class OriginH2Connection final : public BlockingH2 {
       Processing& p = processing_[id];
       p.left = std::max(0, queryNumber(query, "count", 2));
       p.every = std::chrono::milliseconds(queryNumber(query, "ms", 100));
-      p.last = std::chrono::milliseconds(queryNumber(query, "final_ms", queryNumber(query, "ms", 100)));
+      p.last = std::chrono::milliseconds(
+          queryNumber(query, "final_ms", queryNumber(query, "ms", 100)));
       p.next = std::chrono::steady_clock::now() + (p.left > 0 ? p.every : p.last);
     } else if (path == "/short-body") {
       head.status = 200;
