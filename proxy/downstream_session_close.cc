@@ -175,8 +175,8 @@ void DownstreamSession::onTimer(uv_timer_t* timer) noexcept {
       // coming (the client's connection is closed), as for HTTP/1.1.
       if (self->phase_ == Phase::kRequest && self->h2_upstream_ != nullptr &&
           !self->ex_.response_complete) {
-        if (self->onRequestBodyStalled()) return;
         self->context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
+        if (self->onRequestBodyStalled()) return;
         self->h2_upstream_->fail(UpstreamFailure::kResponseTimeout);
       }
       return;

@@ -305,10 +305,9 @@ bool DownstreamSession::waitingForRequestBody() const noexcept {
 
 bool DownstreamSession::onRequestBodyStalled() noexcept {
   if (!waitingForRequestBody()) return false;
-  // The timer that ran out is upstream_response's; the answer and its reason say whose wait it
-  // was. The upstream's request is cut, so its connection (or stream) goes, uncounted as a
-  // failure of the upstream's.
-  context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
+  // The timer that ran out (counted by the caller) is upstream_response's; the answer and its
+  // reason say whose wait it was. The upstream's request is cut, so its connection (or stream)
+  // goes, uncounted as a failure of the upstream's.
   releaseUpstream(false);
   reject({408, "request body timeout", LocalReplyReason::kRequestBodyTimeout}, true);
   return true;

@@ -540,11 +540,11 @@ void UpstreamConnection::onTimer(uv_timer_t* timer) noexcept {
       self->fail(UpstreamFailure::kConnectTimeout);
       return;
     case TimerMode::kResponse:
+      self->context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
       // (The client that takes the blame releases this connection: nothing of it is used after.)
       if (self->client_ != nullptr && !self->in_body_ && self->client_->onRequestBodyStalled()) {
         return;
       }
-      self->context_.counters().timeout(DataPathTimeout::kUpstreamResponse);
       self->fail(UpstreamFailure::kResponseTimeout);
       return;
     case TimerMode::kIdle:

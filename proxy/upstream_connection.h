@@ -45,8 +45,8 @@ class UpstreamConnectionCallbacks {
   virtual void onUpstreamTunnelEof() noexcept = 0;
   // The write queue fell back to the low-water mark.
   virtual void onUpstreamWritable() noexcept = 0;
-  // The response timeout ran out before a response head, while the request body was still
-  // coming: true when the client is the one waited for (tracecar was reading its body, holding
+  // The response timeout ran out (and was counted) before a response head, while the request
+  // body was still coming: true when the client is the one waited for (tracecar was reading its body, holding
   // none of it back for the upstream), after answering it 408 and letting the connection go;
   // false when the upstream is (504, as for any response timeout).
   virtual bool onRequestBodyStalled() noexcept { return false; }
