@@ -25,10 +25,27 @@ BatchConfig normalised(BatchConfig c) {
   if (c.max_queue_size == 0) c.max_queue_size = 1;
   if (c.max_export_batch_size == 0) c.max_export_batch_size = 1;
   c.max_export_batch_size = std::min(c.max_export_batch_size, c.max_queue_size);
-  // A libuv timer with a zero repeat does not repeat.
-  if (c.schedule_delay.count() < 1) c.schedule_delay = std::chrono::milliseconds(1);
+  if (c.schedule_delay.count() < 0) c.schedule_delay = std::chrono::milliseconds(0);
   if (c.export_timeout.count() < 0) c.export_timeout = std::chrono::milliseconds(0);
   return c;
+}
+
+// Without a schedule delay every span wakes the loop (at most once per look at the queue);
+// otherwise a batch's worth, or half the queue when that is smaller.
+size_t wakeThreshold(const BatchConfig& c) {
+  if (c.schedule_delay.count() == 0) return 1;
+  return std::max<size_t>(1, std::min(c.max_export_batch_size, c.max_queue_size / 2));
+}
+
+// now + timeout, the latest time_point when that does not fit (kNoTimeout: no limit).
+std::chrono::steady_clock::time_point steadyDeadline(std::chrono::steady_clock::time_point now,
+                                                     std::chrono::milliseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  timeout = std::max(timeout, std::chrono::milliseconds::zero());
+  const auto room =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now);
+  if (timeout >= room) return Clock::time_point::max();
+  return now + timeout;
 }
 
 template <typename Handle>
@@ -72,8 +89,7 @@ constexpr size_t kMaxPools = 256;
 BatchProcessor::BatchProcessor(const BatchConfig& config, const ExporterFactory& make_exporter,
                                ExporterCounters& counters, RecentSpans* recent)
     : config_(normalised(config)),
-      wake_threshold_(std::max<size_t>(
-          1, std::min(config_.max_export_batch_size, config_.max_queue_size / 2))),
+      wake_threshold_(wakeThreshold(config_)),
       counters_(counters),
       recent_(recent),
       queue_(config_.max_queue_size),
@@ -116,8 +132,10 @@ BatchProcessor::BatchProcessor(const BatchConfig& config, const ExporterFactory&
     exporter_ = make_exporter(&loop_);
     if (!exporter_) throw std::invalid_argument("batch processor: the factory made no exporter");
     encode_on_end_ = exporter_->sendsProtobuf();
-    const auto delay = static_cast<uint64_t>(config_.schedule_delay.count());
-    uv_timer_start(&schedule_timer_, &BatchProcessor::onScheduleTimer, delay, delay);
+    // No delay: nothing waits for a timer, every span wakes the loop (wake_threshold_ is 1).
+    if (const auto delay = static_cast<uint64_t>(config_.schedule_delay.count()); delay > 0) {
+      uv_timer_start(&schedule_timer_, &BatchProcessor::onScheduleTimer, delay, delay);
+    }
     // The loop is not running yet, so everything above happens-before the thread's first step.
     thread_ = std::thread([this] { run(); });
   } catch (...) {
@@ -219,7 +237,13 @@ bool BatchProcessor::flush(std::chrono::milliseconds timeout) {
   if (target > flush_target_) flush_target_ = target;
   // Under the mutex: shutdown() takes it before it closes the loop.
   wake();
-  cv_.wait_for(lock, timeout, [&] { return completed_ >= target || loop_finished_; });
+  const auto done = [&] { return completed_ >= target || loop_finished_; };
+  const auto deadline = steadyDeadline(std::chrono::steady_clock::now(), timeout);
+  if (deadline == std::chrono::steady_clock::time_point::max()) {
+    cv_.wait(lock, done);
+  } else {
+    cv_.wait_until(lock, deadline, done);
+  }
   return completed_ >= target;
 }
 
@@ -233,8 +257,7 @@ bool BatchProcessor::shutdown(std::chrono::milliseconds timeout) {
   {
     std::lock_guard lock(mutex_);
     shutdown_requested_ = true;
-    shutdown_deadline_ =
-        std::chrono::steady_clock::now() + std::max(timeout, std::chrono::milliseconds::zero());
+    shutdown_deadline_ = steadyDeadline(std::chrono::steady_clock::now(), timeout);
     wake();
   }
   thread_.join();
@@ -353,11 +376,15 @@ void BatchProcessor::onCommand() noexcept {
   stopping_ = true;
   final_claimed_ = queue_.claimed();  // the queue was closed before the request was posted
   uv_timer_stop(&schedule_timer_);
+  uv_update_time(&loop_);
+  if (deadline == std::chrono::steady_clock::time_point::max()) {
+    shutdown_deadline_ms_ = kNoDeadline;  // no limit: the queue is exported however long it takes
+    return;
+  }
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   const auto left_ms = static_cast<uint64_t>(std::max<int64_t>(0, left.count()));
-  uv_update_time(&loop_);
-  shutdown_deadline_ms_ = uv_now(&loop_) + left_ms;
+  shutdown_deadline_ms_ = deadlineAfter(uv_now(&loop_), std::chrono::milliseconds(left_ms));
   uv_timer_start(&deadline_timer_, &BatchProcessor::onDeadlineTimer, left_ms, 0);
 }
 
@@ -408,7 +435,7 @@ bool BatchProcessor::startExport() noexcept {
   in_flight_ = true;
   const uint64_t generation = ++generation_;
   uv_update_time(&loop_);
-  uint64_t deadline = uv_now(&loop_) + static_cast<uint64_t>(config_.export_timeout.count());
+  uint64_t deadline = deadlineAfter(uv_now(&loop_), config_.export_timeout);
   deadline_is_shutdowns_ = stopping_ && shutdown_deadline_ms_ < deadline;
   if (deadline_is_shutdowns_) deadline = shutdown_deadline_ms_;
   export_started_ns_ = uv_hrtime();

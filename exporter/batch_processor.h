@@ -27,7 +27,9 @@ namespace tracecar::exporter {
 // through one SpanExporter, one export at a time.
 //
 // The loop exports when a batch's worth (or half the queue, if smaller) is waiting, when the
-// schedule delay timer fires, and eagerly while a flush or shutdown is pending.
+// schedule delay timer fires, and eagerly while a flush or shutdown is pending. With a schedule
+// delay of 0 there is no timer: it exports whatever is queued as soon as no export is running.
+// An export timeout of kNoTimeout gives each batch no deadline (and shutdown(kNoTimeout) none).
 class BatchProcessor {
  public:
   // Builds the exporter for the processor's loop. Called once, in the constructor, before the

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "base/ascii.h"
+
 namespace tracecar::exporter {
 
 EnvLookup processEnvironment() {
@@ -18,6 +20,22 @@ EnvLookup mapEnvironment(std::map<std::string, std::string, std::less<>> values)
     if (it == values.end()) return std::nullopt;
     return it->second;
   };
+}
+
+std::optional<EnvValue> readVariable(const EnvLookup& env, std::string_view name) {
+  const std::optional<std::string> raw = env(name);
+  if (!raw) return std::nullopt;
+  const std::string_view value = ascii::trimOws(*raw);
+  if (value.empty()) return std::nullopt;
+  return EnvValue{std::string(name), std::string(value), false};
+}
+
+std::optional<EnvValue> readLower(const LowerLayer& lower, std::string_view variable) {
+  const std::optional<std::string> raw = lower.value(variable);
+  if (!raw) return std::nullopt;
+  const std::string_view value = ascii::trimOws(*raw);
+  if (value.empty()) return std::nullopt;
+  return EnvValue{lower.name(variable), std::string(value), true};
 }
 
 }  // namespace tracecar::exporter

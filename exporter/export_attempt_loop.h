@@ -11,6 +11,7 @@
 #include <string_view>
 #include <utility>
 
+#include "exporter/deadline.h"
 #include "exporter/exporter_counters.h"
 #include "exporter/log.h"
 #include "exporter/retry_policy.h"
@@ -100,7 +101,8 @@ class ExportAttemptLoop {
   // Starts the batch: false when it was refused (after shutdown, or a batch already in flight:
   // answered at once rather than lost). Then the transport encodes and, when the deadline is
   // still ahead (startDeadline), makes its first attempt.
-  bool beginBatch(size_t batch_size, uint64_t deadline_ms, uint64_t timeout_ms,
+  // The batch's deadline is the earlier of deadline_ms and timeout from now (kNoTimeout: none).
+  bool beginBatch(size_t batch_size, uint64_t deadline_ms, milliseconds timeout,
                   SpanExporter::DoneCallback& done) noexcept {
     if (shutting_down_ || done_) {
       ExportOutcome outcome;
@@ -113,20 +115,22 @@ class ExportAttemptLoop {
     uv_update_time(loop_);
     const uint64_t now = uv_now(loop_);
     started_ = now;
-    deadline_ = std::min(deadline_ms, now + timeout_ms);
+    deadline_ = std::min(deadline_ms, deadlineAfter(now, timeout));
     attempts_ = 0;
     last_error_.clear();
     backoff_.reset();
     return true;
   }
 
-  // Arms the batch's deadline; false (and the batch answered) when it has already passed.
+  // Arms the batch's deadline, if it has one; false (and the batch answered) when it has
+  // already passed.
   bool startDeadline() noexcept {
     const uint64_t now = uv_now(loop_);
     if (deadline_ <= now) {
       complete(Status::kRetryExhausted, "the export deadline had passed before the first attempt");
       return false;
     }
+    if (deadline_ == kNoDeadline) return true;  // no limit: nothing waits to end the batch
     uv_timer_start(&deadline_timer_, &ExportAttemptLoop::onDeadlineTimer, deadline_ - now, 0);
     return true;
   }
@@ -147,9 +151,8 @@ class ExportAttemptLoop {
 
   void scheduleRetry(std::optional<milliseconds> retry_after) noexcept {
     uv_update_time(loop_);
-    const uint64_t now = uv_now(loop_);
-    const milliseconds left(deadline_ > now ? deadline_ - now : 0);
-    const std::optional<milliseconds> delay = retryDelay(retry_after, backoff_, left);
+    const std::optional<milliseconds> delay =
+        retryDelay(retry_after, backoff_, timeLeft(uv_now(loop_), deadline_));
     if (!delay) {
       std::string message = "export of " + std::to_string(batch_size_) + " spans failed after " +
                             std::to_string(attempts_) +
@@ -205,7 +208,7 @@ class ExportAttemptLoop {
   // The batch in flight.
   SpanExporter::DoneCallback done_;
   size_t batch_size_ = 0;
-  uint64_t deadline_ = 0;  // uv_now terms
+  uint64_t deadline_ = 0;  // uv_now terms; kNoDeadline: none
   uint64_t started_ = 0;
   uint32_t attempts_ = 0;
   bool attempt_in_flight_ = false;

@@ -5,6 +5,7 @@
 #include <absl/status/status.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <optional>
 
@@ -126,79 +127,128 @@ std::string redactedUrl(std::string_view url) {
 // ---------------------------------------------------------------------------------------------
 // Environment
 
-// A variable that is set to something other than blanks, and its value without surrounding
-// blanks. name is the variable actually read, for messages.
-struct Setting {
-  std::string name;
-  std::string value;
-};
-
-std::optional<Setting> read(const EnvLookup& env, std::string_view name) {
-  const std::optional<std::string> raw = env(name);
-  if (!raw) return std::nullopt;
-  const std::string_view value = ascii::trimOws(*raw);
-  if (value.empty()) return std::nullopt;  // the spec: empty is the same as unset
-  return Setting{std::string(name), std::string(value)};
+std::string tracesVariable(std::string_view suffix) {
+  return std::string(kTracesPrefix) + std::string(suffix);
+}
+std::string generalVariable(std::string_view suffix) {
+  return std::string(kBasePrefix) + std::string(suffix);
 }
 
-// OTEL_EXPORTER_OTLP_TRACES_<suffix>, else OTEL_EXPORTER_OTLP_<suffix>.
-std::optional<Setting> readSignal(const EnvLookup& env, std::string_view suffix) {
-  if (auto traces = read(env, std::string(kTracesPrefix) + std::string(suffix))) return traces;
-  return read(env, std::string(kBasePrefix) + std::string(suffix));
+// The values a setting with a _TRACES_ form may take, in order: OTEL_EXPORTER_OTLP_TRACES_<suffix>,
+// OTEL_EXPORTER_OTLP_<suffix>, the lower layer's value.
+std::array<std::optional<EnvValue>, 3> signalCandidates(const EnvLookup& env,
+                                                         const LowerLayer& lower,
+                                                         std::string_view suffix) {
+  return {readVariable(env, tracesVariable(suffix)), readVariable(env, generalVariable(suffix)),
+          readLower(lower, generalVariable(suffix))};
 }
 
-absl::StatusOr<ExporterKind> exporterKind(const EnvLookup& env) {
-  const std::optional<Setting> setting = read(env, "OTEL_TRACES_EXPORTER");
+// The first candidate that is set, whatever its value (file paths).
+std::optional<EnvValue> firstSet(const std::array<std::optional<EnvValue>, 3>& candidates) {
+  for (const std::optional<EnvValue>& candidate : candidates) {
+    if (candidate) return candidate;
+  }
+  return std::nullopt;
+}
+
+std::optional<ExporterKind> parseExporterName(std::string_view name) {
+  if (ascii::equalsIgnoreCase(name, "otlp")) return ExporterKind::kOtlp;
+  if (ascii::equalsIgnoreCase(name, "console")) return ExporterKind::kConsole;
+  if (ascii::equalsIgnoreCase(name, "none")) return ExporterKind::kNone;
+  return std::nullopt;
+}
+
+std::string_view exporterName(ExporterKind kind) {
+  switch (kind) {
+    case ExporterKind::kOtlp:
+      return "otlp";
+    case ExporterKind::kConsole:
+      return "console";
+    case ExporterKind::kNone:
+      break;
+  }
+  return "none";
+}
+
+constexpr std::string_view kKnownExporters = "known: otlp, console, none";
+
+// OTEL_TRACES_EXPORTER is a list; tracecar runs one exporter. An unknown name is skipped with a
+// warning (the SDK environment specification: warn and ignore a value not recognised);
+// std::nullopt when no known name is left, and the variable then counts as not set. instead:
+// what applies then, for the warning. Two different known names are an error.
+std::optional<ExporterKind> exporterFromList(const EnvValue& setting, std::string_view instead,
+                                             std::vector<std::string>& warnings,
+                                             std::vector<std::string>& errors) {
   std::optional<ExporterKind> chosen;
-  if (setting) {
-    std::string_view list = setting->value;
-    while (!list.empty()) {
-      const size_t comma = list.find(',');
-      const std::string_view item = ascii::trimOws(list.substr(0, comma));
-      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-      if (item.empty()) continue;
-      ExporterKind kind;
-      if (ascii::equalsIgnoreCase(item, "otlp")) {
-        kind = ExporterKind::kOtlp;
-      } else if (ascii::equalsIgnoreCase(item, "console")) {
-        kind = ExporterKind::kConsole;
-      } else if (ascii::equalsIgnoreCase(item, "none")) {
-        kind = ExporterKind::kNone;
-      } else {
-        return absl::InvalidArgumentError(setting->name + "=\"" + setting->value +
-                                          "\": unknown exporter \"" + std::string(item) +
-                                          "\"; accepted: otlp, console, none");
-      }
-      if (chosen && *chosen != kind) {
-        return absl::InvalidArgumentError(setting->name + "=\"" + setting->value +
-                                          "\": only one exporter at a time is supported; "
-                                          "choose one of otlp, console, none");
-      }
-      chosen = kind;
+  std::string unknown;
+  bool several = false;
+  std::string_view list = setting.value;
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    const std::string_view item = ascii::trimOws(list.substr(0, comma));
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    if (item.empty()) continue;
+    const std::optional<ExporterKind> kind = parseExporterName(item);
+    if (!kind) {
+      unknown += (unknown.empty() ? "\"" : ", \"") + std::string(item) + "\"";
+      continue;
+    }
+    several = several || (chosen && *chosen != *kind);
+    if (!chosen) chosen = kind;
+  }
+  if (several) {
+    errors.push_back(setting.name + "=\"" + setting.value +
+                     "\": only one exporter at a time is supported; choose one of otlp, console, "
+                     "none");
+  }
+  if (unknown.empty()) return chosen;
+  if (chosen) {
+    // Worded without the variable first: the variable itself is in use.
+    warnings.push_back("unknown exporter " + unknown + " in " + setting.name + "=\"" +
+                       setting.value + "\" ignored (" + std::string(kKnownExporters) + ")");
+    return chosen;
+  }
+  warnings.push_back(setting.name + "=\"" + setting.value + "\": unknown exporter " + unknown +
+                     " (" + std::string(kKnownExporters) + "); using " + std::string(instead));
+  return std::nullopt;
+}
+
+ExporterKind exporterKind(const EnvLookup& env, const LowerLayer& lower,
+                          std::vector<std::string>& warnings, std::vector<std::string>& errors) {
+  // When nothing names one: otlp only when the user pointed us at a collector.
+  const bool endpoint_set = readVariable(env, "OTEL_EXPORTER_OTLP_ENDPOINT").has_value() ||
+                            readVariable(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").has_value() ||
+                            readLower(lower, "OTEL_EXPORTER_OTLP_ENDPOINT").has_value() ||
+                            readLower(lower, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").has_value();
+  const ExporterKind by_default = endpoint_set ? ExporterKind::kOtlp : ExporterKind::kConsole;
+  const std::optional<EnvValue> from_lower = readLower(lower, "OTEL_TRACES_EXPORTER");
+  std::optional<ExporterKind> lower_kind;
+  if (from_lower) lower_kind = exporterFromList(*from_lower, "", warnings, errors);
+  if (const std::optional<EnvValue> variable = readVariable(env, "OTEL_TRACES_EXPORTER")) {
+    const std::string instead =
+        lower_kind ? std::string(exporterName(*lower_kind)) + " from " + from_lower->name
+                   : std::string(exporterName(by_default)) + " (the default: " +
+                         (endpoint_set ? "an endpoint is set)" : "no endpoint is set)");
+    if (const std::optional<ExporterKind> kind =
+            exporterFromList(*variable, instead, warnings, errors)) {
+      return *kind;
     }
   }
-  if (chosen) return *chosen;
-  // Unset (or a list of blanks): otlp only when the user pointed us at a collector.
-  const bool endpoint_set = read(env, "OTEL_EXPORTER_OTLP_ENDPOINT").has_value() ||
-                            read(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").has_value();
-  return endpoint_set ? ExporterKind::kOtlp : ExporterKind::kConsole;
+  return lower_kind.value_or(by_default);
 }
 
-absl::StatusOr<OtlpProtocol> protocolFromEnv(const EnvLookup& env) {
-  const std::optional<Setting> setting = readSignal(env, "PROTOCOL");
-  if (!setting) return OtlpProtocol::kHttpProtobuf;
-  if (ascii::equalsIgnoreCase(setting->value, "http/protobuf")) return OtlpProtocol::kHttpProtobuf;
-  if (ascii::equalsIgnoreCase(setting->value, "http/json")) return OtlpProtocol::kHttpJson;
-  if (ascii::equalsIgnoreCase(setting->value, "grpc")) return OtlpProtocol::kGrpc;
-  return absl::InvalidArgumentError(setting->name + "=\"" + setting->value +
-                                    "\" is not a known protocol; accepted: grpc, "
-                                    "http/protobuf, http/json");
+std::optional<OtlpProtocol> parseProtocol(std::string_view text) {
+  if (ascii::equalsIgnoreCase(text, "http/protobuf")) return OtlpProtocol::kHttpProtobuf;
+  if (ascii::equalsIgnoreCase(text, "http/json")) return OtlpProtocol::kHttpJson;
+  if (ascii::equalsIgnoreCase(text, "grpc")) return OtlpProtocol::kGrpc;
+  return std::nullopt;
 }
 
 // OTEL_EXPORTER_OTLP_[TRACES_]INSECURE: true or false (case-insensitive); anything else is
 // ignored with a warning.
 bool insecureFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
-  const std::optional<Setting> setting = readSignal(env, "INSECURE");
+  std::optional<EnvValue> setting = readVariable(env, tracesVariable("INSECURE"));
+  if (!setting) setting = readVariable(env, generalVariable("INSECURE"));
   if (!setting) return false;
   if (ascii::equalsIgnoreCase(setting->value, "true")) return true;
   if (!ascii::equalsIgnoreCase(setting->value, "false")) {
@@ -208,35 +258,43 @@ bool insecureFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
   return false;
 }
 
-absl::StatusOr<Endpoint> endpointFromEnv(const EnvLookup& env, bool grpc, bool insecure) {
-  const auto invalid = [](const Setting& s, const absl::Status& status) {
-    return absl::InvalidArgumentError(s.name + "=\"" + redactedUrl(s.value) +
-                                      "\" is not a usable endpoint: " +
-                                      std::string(status.message()));
+// The first endpoint set of: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (as given),
+// OTEL_EXPORTER_OTLP_ENDPOINT (a base), then the lower layer's two in the same order; so either
+// variable hides both of the lower layer's. std::nullopt (and an error) when it is unusable.
+std::optional<Endpoint> endpointFromEnv(const EnvLookup& env, const LowerLayer& lower, bool grpc,
+                                        bool insecure, std::vector<std::string>& errors) {
+  struct Source {
+    std::optional<EnvValue> setting;
+    bool base;
   };
-  // gRPC takes "host:port" without a scheme too: TLS unless OTEL_EXPORTER_OTLP_INSECURE=true.
-  const auto parse = [&](const std::string& url) {
-    if (grpc && url.find("://") == std::string::npos) {
-      return parseEndpoint((insecure ? "http://" : "https://") + url);
+  const Source sources[] = {
+      {readVariable(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), false},
+      {readVariable(env, "OTEL_EXPORTER_OTLP_ENDPOINT"), true},
+      {readLower(lower, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), false},
+      {readLower(lower, "OTEL_EXPORTER_OTLP_ENDPOINT"), true},
+  };
+  for (const Source& source : sources) {
+    if (!source.setting) continue;
+    const EnvValue& s = *source.setting;
+    // gRPC takes "host:port" without a scheme too: TLS unless OTEL_EXPORTER_OTLP_INSECURE=true.
+    absl::StatusOr<Endpoint> endpoint =
+        grpc && s.value.find("://") == std::string::npos
+            ? parseEndpoint((insecure ? "http://" : "https://") + s.value)
+            : parseEndpoint(s.value);
+    if (!endpoint.ok()) {
+      errors.push_back(s.name + "=\"" + redactedUrl(s.value) + "\" is not a usable endpoint: " +
+                       std::string(endpoint.status().message()));
+      return std::nullopt;
     }
-    return parseEndpoint(url);
-  };
-  if (const std::optional<Setting> traces = read(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
-    absl::StatusOr<Endpoint> endpoint = parse(traces->value);
-    if (!endpoint.ok()) return invalid(*traces, endpoint.status());
-    return endpoint;  // as given: no signal path is added
-  }
-  if (const std::optional<Setting> base = read(env, "OTEL_EXPORTER_OTLP_ENDPOINT")) {
-    absl::StatusOr<Endpoint> endpoint = parse(base->value);
-    if (!endpoint.ok()) return invalid(*base, endpoint.status());
-    if (grpc) return endpoint;  // gRPC names the method in :path itself
+    // The traces endpoint is used as given; gRPC names the method in :path itself.
+    if (!source.base || grpc) return *std::move(endpoint);
     // The signal path goes at the end of the path, before any query.
     const size_t query = endpoint->path.find('?');
     std::string path = endpoint->path.substr(0, query);
     const std::string rest = query == std::string::npos ? "" : endpoint->path.substr(query);
     if (path.back() != '/') path.push_back('/');
     endpoint->path = path + "v1/traces" + rest;
-    return endpoint;
+    return *std::move(endpoint);
   }
   return grpc ? defaultGrpcEndpoint() : defaultEndpoint();
 }
@@ -274,7 +332,7 @@ void setHeader(std::vector<std::pair<std::string, std::string>>& headers, std::s
   headers.emplace_back(std::move(key), std::move(value));
 }
 
-void addHeaders(const Setting& setting, std::vector<std::pair<std::string, std::string>>& headers,
+void addHeaders(const EnvValue& setting, std::vector<std::pair<std::string, std::string>>& headers,
                 std::vector<std::string>& warnings) {
   std::string_view list = setting.value;
   while (!list.empty()) {
@@ -324,15 +382,16 @@ void addHeaders(const Setting& setting, std::vector<std::pair<std::string, std::
   }
 }
 
-// A whole number of milliseconds in [1, kMaxTimeoutMs].
+// A whole number of milliseconds in [0, kMaxTimeoutMs]; 0 is no limit (the common
+// configuration specification: a timeout of 0 means no limit).
 std::optional<std::chrono::milliseconds> parseTimeout(std::string_view text) {
   long long value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value < 1 ||
+  if (ec != std::errc() || end != text.data() + text.size() || value < 0 ||
       value > kMaxTimeoutMs) {
     return std::nullopt;
   }
-  return std::chrono::milliseconds(value);
+  return value == 0 ? kNoTimeout : std::chrono::milliseconds(value);
 }
 
 std::optional<Compression> parseCompression(std::string_view text) {
@@ -341,60 +400,36 @@ std::optional<Compression> parseCompression(std::string_view text) {
   return std::nullopt;
 }
 
-// A setting with a traces variable and a general one (OTEL_EXPORTER_OTLP_[TRACES_]suffix): the
-// traces one when parse takes it; else, warned about, the general one when parse takes that;
-// else, warned about too, fallback. problem: what the warning says of an untaken value.
+// A setting with a traces variable, a general one and the lower layer's value: the first that
+// parse takes, each one before it warned about (problem: what the warning says of it); else
+// fallback, which the warnings call fallback_text.
 template <class T, class Parse>
-T traceSetting(const EnvLookup& env, std::string_view suffix, Parse parse, std::string_view problem,
-               T fallback, std::string_view fallback_text, std::vector<std::string>& warnings) {
-  const std::optional<Setting> traces = read(env, std::string(kTracesPrefix) + std::string(suffix));
-  const std::optional<Setting> general = read(env, std::string(kBasePrefix) + std::string(suffix));
-  const auto warn = [&](const Setting& setting, const std::string& instead) {
-    warnings.push_back(setting.name + "=\"" + setting.value + "\" " + std::string(problem) +
-                       "; using " + instead);
-  };
-  const auto fromGeneral = [&]() -> T {
-    if (!general) return fallback;
-    if (const std::optional<T> value = parse(general->value)) return *value;
-    warn(*general, std::string(fallback_text));
-    return fallback;
-  };
-  if (!traces) return fromGeneral();
-  if (const std::optional<T> value = parse(traces->value)) return *value;
-  const bool general_usable = general && parse(general->value).has_value();
-  warn(*traces, general_usable ? general->name + " instead" : std::string(fallback_text));
-  return fromGeneral();
+T traceSetting(const EnvLookup& env, const LowerLayer& lower, std::string_view suffix,
+               Parse parse, std::string_view problem, T fallback, std::string_view fallback_text,
+               std::vector<std::string>& warnings) {
+  const auto candidates = signalCandidates(env, lower, suffix);
+  const auto picked = pickSetting<T>(candidates, parse, problem, fallback_text, warnings);
+  return picked ? picked->first : fallback;
 }
 
-std::chrono::milliseconds timeoutFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
-  const std::string problem =
-      "is not a whole number of milliseconds in [1, " + std::to_string(kMaxTimeoutMs) + "]";
-  return traceSetting(env, "TIMEOUT", parseTimeout, problem, std::chrono::milliseconds(10000),
-                      "the default 10000", warnings);
-}
-
-Compression compressionFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
-  return traceSetting(env, "COMPRESSION", parseCompression,
-                      "is not a known compression (gzip or none)", Compression::kNone, "none",
-                      warnings);
-}
-
-absl::Status tlsFilesFromEnv(const EnvLookup& env, OtlpConfig& config,
-                             std::vector<std::string>& warnings) {
-  const std::optional<Setting> certificate = readSignal(env, "CERTIFICATE");
-  const std::optional<Setting> key = readSignal(env, "CLIENT_KEY");
-  const std::optional<Setting> client_certificate = readSignal(env, "CLIENT_CERTIFICATE");
+void tlsFilesFromEnv(const EnvLookup& env, const LowerLayer& lower, OtlpConfig& config,
+                     std::vector<std::string>& warnings, std::vector<std::string>& errors) {
+  const std::optional<EnvValue> certificate = firstSet(signalCandidates(env, lower, "CERTIFICATE"));
+  const std::optional<EnvValue> key = firstSet(signalCandidates(env, lower, "CLIENT_KEY"));
+  const std::optional<EnvValue> client_certificate =
+      firstSet(signalCandidates(env, lower, "CLIENT_CERTIFICATE"));
   if (key && !client_certificate) {
-    return absl::InvalidArgumentError(
-        key->name + " is set but OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE is not: mutual TLS "
-                    "needs both the client key and the client certificate");
+    errors.push_back(key->name +
+                     " is set but OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE is not: mutual TLS needs "
+                     "both the client key and the client certificate");
   }
   if (client_certificate && !key) {
-    return absl::InvalidArgumentError(
-        client_certificate->name + " is set but OTEL_EXPORTER_OTLP_CLIENT_KEY is not: mutual "
-                                   "TLS needs both the client certificate and the client key");
+    errors.push_back(client_certificate->name +
+                     " is set but OTEL_EXPORTER_OTLP_CLIENT_KEY is not: mutual TLS needs both "
+                     "the client certificate and the client key");
   }
-  for (const std::optional<Setting>* s : {&certificate, &key, &client_certificate}) {
+  if (key.has_value() != client_certificate.has_value()) return;
+  for (const std::optional<EnvValue>* s : {&certificate, &key, &client_certificate}) {
     if (*s && !config.endpoint.tls()) {
       warnings.push_back((*s)->name + " is set but the endpoint " + config.endpoint.url() +
                          " is plain http; the file is not used");
@@ -403,7 +438,6 @@ absl::Status tlsFilesFromEnv(const EnvLookup& env, OtlpConfig& config,
   if (certificate) config.certificate = certificate->value;
   if (key) config.client_key = key->value;
   if (client_certificate) config.client_certificate = client_certificate->value;
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -508,38 +542,50 @@ absl::StatusOr<Endpoint> parseEndpoint(std::string_view url) {
   return endpoint;
 }
 
-absl::StatusOr<ExporterSettings> exporterSettingsFromEnv(const EnvLookup& env,
-                                                        std::vector<std::string>& warnings) {
+ExporterSettings exporterSettingsFromEnv(const EnvLookup& env, std::vector<std::string>& warnings,
+                                         std::vector<std::string>& errors,
+                                         const LowerLayer& lower) {
   ExporterSettings settings;
   settings.otlp.endpoint = defaultEndpoint();
-  if (const std::optional<Setting> path = read(env, "TRACECAR_CONSOLE_EXPORT_PATH")) {
-    settings.console_path = path->value;
-  }
-  absl::StatusOr<ExporterKind> kind = exporterKind(env);
-  if (!kind.ok()) return kind.status();
-  settings.kind = *kind;
+  std::optional<EnvValue> path = readVariable(env, "TRACECAR_CONSOLE_EXPORT_PATH");
+  if (!path) path = readLower(lower, "TRACECAR_CONSOLE_EXPORT_PATH");
+  if (path) settings.console_path = path->value;
+  settings.kind = exporterKind(env, lower, warnings, errors);
   // The OTLP variables matter only to the OTLP exporter: a console sidecar does not fail on them.
   if (settings.kind != ExporterKind::kOtlp) return settings;
 
   OtlpConfig& otlp = settings.otlp;
-  absl::StatusOr<OtlpProtocol> protocol = protocolFromEnv(env);
-  if (!protocol.ok()) return protocol.status();
-  otlp.protocol = *protocol;
+  otlp.protocol = traceSetting(env, lower, "PROTOCOL", parseProtocol,
+                               "is not a known protocol (accepted: grpc, http/protobuf, http/json)",
+                               OtlpProtocol::kHttpProtobuf, "http/protobuf (the default)",
+                               warnings);
   const bool grpc = otlp.protocol == OtlpProtocol::kGrpc;
-  absl::StatusOr<Endpoint> endpoint =
-      endpointFromEnv(env, grpc, grpc && insecureFromEnv(env, warnings));
-  if (!endpoint.ok()) return endpoint.status();
-  otlp.endpoint = *std::move(endpoint);
-  // Both lists apply; the signal-specific one is read last so it wins for a shared key.
-  if (const std::optional<Setting> base = read(env, "OTEL_EXPORTER_OTLP_HEADERS")) {
+  if (std::optional<Endpoint> endpoint =
+          endpointFromEnv(env, lower, grpc, grpc && insecureFromEnv(env, warnings), errors)) {
+    otlp.endpoint = *std::move(endpoint);
+  } else if (grpc) {
+    otlp.endpoint = defaultGrpcEndpoint();  // unusable anyway: the error stops the start
+  }
+  // Every list applies, the lower layer's first; the signal-specific variable is read last so
+  // that it wins for a shared key.
+  if (const std::optional<EnvValue> from_lower = readLower(lower, "OTEL_EXPORTER_OTLP_HEADERS")) {
+    addHeaders(*from_lower, otlp.headers, warnings);
+  }
+  if (const std::optional<EnvValue> base = readVariable(env, "OTEL_EXPORTER_OTLP_HEADERS")) {
     addHeaders(*base, otlp.headers, warnings);
   }
-  if (const std::optional<Setting> traces = read(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS")) {
+  if (const std::optional<EnvValue> traces =
+          readVariable(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS")) {
     addHeaders(*traces, otlp.headers, warnings);
   }
-  otlp.timeout = timeoutFromEnv(env, warnings);
-  otlp.compression = compressionFromEnv(env, warnings);
-  if (absl::Status status = tlsFilesFromEnv(env, otlp, warnings); !status.ok()) return status;
+  const std::string problem =
+      "is not a whole number of milliseconds in [0, " + std::to_string(kMaxTimeoutMs) + "]";
+  otlp.timeout = traceSetting(env, lower, "TIMEOUT", parseTimeout, problem,
+                              std::chrono::milliseconds(10000), "the default 10000", warnings);
+  otlp.compression = traceSetting(env, lower, "COMPRESSION", parseCompression,
+                                  "is not a known compression (gzip or none)", Compression::kNone,
+                                  "none", warnings);
+  tlsFilesFromEnv(env, lower, otlp, warnings, errors);
   return settings;
 }
 

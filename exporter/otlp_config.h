@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "exporter/deadline.h"
 #include "exporter/env.h"
 
 namespace tracecar::exporter {
@@ -51,7 +52,9 @@ struct OtlpConfig {
   // pair is reported and skipped. Both variables' headers are sent, the _TRACES_ one winning
   // for the same key.
   std::vector<std::pair<std::string, std::string>> headers;
-  std::chrono::milliseconds timeout{10000};  // OTEL_EXPORTER_OTLP_TIMEOUT, per batch export
+  // OTEL_EXPORTER_OTLP_TIMEOUT, per batch export; kNoTimeout (what 0 means in the variable):
+  // no limit.
+  std::chrono::milliseconds timeout{10000};
   std::string certificate;         // OTEL_EXPORTER_OTLP_CERTIFICATE: CA bundle for the server
   std::string client_key;          // OTEL_EXPORTER_OTLP_CLIENT_KEY (mTLS)
   std::string client_certificate;  // OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE (mTLS)
@@ -63,12 +66,17 @@ struct ExporterSettings {
   std::string console_path;  // TRACECAR_CONSOLE_EXPORT_PATH; empty: standard output
 };
 
-// Reads the exporter variables. Values the spec says to ignore when invalid (timeout,
-// compression, a header pair) add a warning naming the variable and keep the default. What
-// cannot be ignored safely is an error naming the variable and the value: an unknown
-// OTEL_TRACES_EXPORTER or protocol, an endpoint that is not an http(s) URL, a client key
-// without a client certificate (or the reverse).
-absl::StatusOr<ExporterSettings> exporterSettingsFromEnv(const EnvLookup& env,
-                                                        std::vector<std::string>& warnings);
+// Reads the exporter variables, each over the lower layer's value of its setting. Values the
+// spec says to ignore when invalid (an unknown exporter, protocol or compression, a timeout, a
+// header pair) add a warning naming the variable and are treated as not set: the next source
+// applies (the general variable, the lower layer, the default), and the warning says which.
+// An unknown name in the OTEL_TRACES_EXPORTER list is skipped, the known one kept. What cannot
+// be ignored safely adds an error naming the variable and the value: two exporters at once, an
+// endpoint that is not an http(s) URL, a client key without a client certificate (or the
+// reverse). Every error is added, not only the first; the settings are usable only when none
+// was.
+ExporterSettings exporterSettingsFromEnv(const EnvLookup& env, std::vector<std::string>& warnings,
+                                         std::vector<std::string>& errors,
+                                         const LowerLayer& lower = {});
 
 }  // namespace tracecar::exporter

@@ -119,7 +119,7 @@ class OtlpGrpcExporter::Impl final
   const Resource resource_;
   const InstrumentationScope scope_;
   const OtlpHttpTarget target_;
-  const uint64_t timeout_ms_;
+  const std::chrono::milliseconds timeout_;  // per batch; kNoTimeout: none
   const size_t max_response_bytes_;
   const http::H2Head head_;  // what every call carries but grpc-timeout
 
@@ -144,7 +144,7 @@ OtlpGrpcExporter::Impl::Impl(uv_loop_t* loop, const OtlpConfig& config, Resource
       resource_(std::move(resource)),
       scope_(std::move(scope)),
       target_(std::move(target)),
-      timeout_ms_(static_cast<uint64_t>(std::max<int64_t>(0, config.timeout.count()))),
+      timeout_(config.timeout),
       max_response_bytes_(options.max_response_bytes),
       head_(grpcHead(config, scope_.version)),
       gzip_(config.compression == Compression::kGzip ? std::make_unique<GzipCompressor>()
@@ -154,7 +154,7 @@ OtlpGrpcExporter::Impl::Impl(uv_loop_t* loop, const OtlpConfig& config, Resource
 
 void OtlpGrpcExporter::Impl::exportBatch(std::span<const SpanRecord* const> batch,
                                          uint64_t deadline_ms, DoneCallback done) noexcept {
-  if (!beginBatch(batch.size(), deadline_ms, timeout_ms_, done)) return;
+  if (!beginBatch(batch.size(), deadline_ms, timeout_, done)) return;
   if (!encode(batch)) return;
   if (!startDeadline()) return;
   startAttempt();
@@ -196,8 +196,10 @@ void OtlpGrpcExporter::Impl::startAttempt() noexcept {
   const uint64_t now = uv_now(loop_);
   try {
     request_head_ = head_;
-    request_head_.headers.add("grpc-timeout",
-                              grpcTimeout(milliseconds(deadline_ > now ? deadline_ - now : 0)));
+    // Without a deadline the call has no timeout: gRPC reads a missing grpc-timeout as infinite.
+    if (deadline_ != kNoDeadline) {
+      request_head_.headers.add("grpc-timeout", grpcTimeout(timeLeft(now, deadline_)));
+    }
   } catch (const std::bad_alloc&) {
     attemptFailed("out of memory");
     return;

@@ -156,7 +156,7 @@ class OtlpHttpExporter::Impl final
   const InstrumentationScope scope_;
   const OtlpHttpTarget target_;
   const bool json_;
-  const uint64_t timeout_ms_;
+  const std::chrono::milliseconds timeout_;  // per batch; kNoTimeout: none
   const size_t max_response_bytes_;
   const std::string head_prefix_;  // request line and the headers every request carries
 
@@ -183,7 +183,7 @@ OtlpHttpExporter::Impl::Impl(uv_loop_t* loop, const OtlpConfig& config, Resource
       scope_(std::move(scope)),
       target_(std::move(target)),
       json_(config.protocol == OtlpProtocol::kHttpJson),
-      timeout_ms_(static_cast<uint64_t>(std::max<int64_t>(0, config.timeout.count()))),
+      timeout_(config.timeout),
       max_response_bytes_(options.max_response_bytes),
       head_prefix_(otlpRequestHeadPrefix(config, scope_.version)),
       gzip_(config.compression == Compression::kGzip ? std::make_unique<GzipCompressor>()
@@ -193,7 +193,7 @@ OtlpHttpExporter::Impl::Impl(uv_loop_t* loop, const OtlpConfig& config, Resource
 
 void OtlpHttpExporter::Impl::exportBatch(std::span<const SpanRecord* const> batch,
                                          uint64_t deadline_ms, DoneCallback done) noexcept {
-  if (!beginBatch(batch.size(), deadline_ms, timeout_ms_, done)) return;
+  if (!beginBatch(batch.size(), deadline_ms, timeout_, done)) return;
   if (!encode(batch)) return;
   if (!startDeadline()) return;
   startAttempt();

@@ -2,6 +2,8 @@
 
 #include <limits>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "base/ascii.h"
 #include "propagation/percent_encoding.h"
@@ -28,8 +30,16 @@ void setFromVariable(const EnvLookup& env, std::string_view variable, std::strin
   if (value && !ascii::trimOws(*value).empty()) attributes.set(key, *value, kUnlimited);
 }
 
-void addResourceAttributes(std::string_view list, Attributes& attributes,
-                           std::vector<std::string>& warnings) {
+struct Pair {
+  std::string key;
+  std::string value;
+};
+
+// The pairs of a list ("k=v,k2=v2", keys and values percent-encoded), in order; the entries
+// that do not decode go to malformed, as written.
+std::vector<Pair> decodeResourceAttributes(std::string_view list,
+                                           std::vector<std::string_view>& malformed) {
+  std::vector<Pair> pairs;
   while (!list.empty()) {
     const size_t comma = list.find(',');
     const std::string_view pair = list.substr(0, comma);
@@ -43,12 +53,31 @@ void addResourceAttributes(std::string_view list, Attributes& attributes,
       value = percentDecoded(ascii::trimOws(pair.substr(eq + 1)));
     }
     if (!key || key->empty() || !value) {
-      warnings.push_back("OTEL_RESOURCE_ATTRIBUTES: ignoring malformed entry \"" +
-                         std::string(pair) + "\" (want key=percent-encoded-value)");
+      malformed.push_back(pair);
       continue;
     }
-    attributes.set(*key, std::move(*value), kUnlimited);
+    pairs.push_back(Pair{*std::move(key), *std::move(value)});
   }
+  return pairs;
+}
+
+// The resource SDK specification: "In case of any error, e.g. failure to decode, the entire
+// environment variable value SHOULD be discarded and an error SHOULD be reported".
+void addResourceAttributes(const EnvValue& setting, Attributes& attributes,
+                           std::vector<std::string>& warnings) {
+  std::vector<std::string_view> malformed;
+  std::vector<Pair> pairs = decodeResourceAttributes(setting.value, malformed);
+  if (!malformed.empty()) {
+    std::string entries;
+    for (std::string_view entry : malformed) {
+      entries += (entries.empty() ? "\"" : ", \"") + std::string(entry) + "\"";
+    }
+    warnings.push_back(setting.name + ": ignoring the whole value: malformed " +
+                       (malformed.size() == 1 ? "entry " : "entries ") + entries +
+                       " (want key=percent-encoded-value, separated by commas)");
+    return;
+  }
+  for (Pair& pair : pairs) attributes.set(pair.key, std::move(pair.value), kUnlimited);
 }
 
 }  // namespace
@@ -58,7 +87,7 @@ InstrumentationScope tracecarScope(std::string_view tracecar_version) {
 }
 
 Resource Resource::fromEnvironment(const EnvLookup& env, std::string_view tracecar_version,
-                                   std::vector<std::string>& warnings) {
+                                   std::vector<std::string>& warnings, const LowerLayer& lower) {
   Resource resource;
   Attributes& attributes = resource.attributes_;
   attributes.set("service.name", std::string("unknown_service:tracecar"), kUnlimited);
@@ -73,7 +102,10 @@ Resource Resource::fromEnvironment(const EnvLookup& env, std::string_view tracec
   setFromVariable(env, "K8S_POD_UID", "k8s.pod.uid", attributes);
   setFromVariable(env, "K8S_CONTAINER_NAME", "k8s.container.name", attributes);
 
-  if (const std::optional<std::string> list = env("OTEL_RESOURCE_ATTRIBUTES")) {
+  if (const std::optional<EnvValue> list = readLower(lower, "OTEL_RESOURCE_ATTRIBUTES")) {
+    addResourceAttributes(*list, attributes, warnings);
+  }
+  if (const std::optional<EnvValue> list = readVariable(env, "OTEL_RESOURCE_ATTRIBUTES")) {
     addResourceAttributes(*list, attributes, warnings);
   }
   // Empty or blank: unset, like every variable.

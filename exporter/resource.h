@@ -28,12 +28,16 @@ class Resource {
   //     K8S_POD_NAME -> k8s.pod.name, K8S_NAMESPACE_NAME (or POD_NAMESPACE) ->
   //     k8s.namespace.name, K8S_NODE_NAME -> k8s.node.name, K8S_POD_UID -> k8s.pod.uid,
   //     K8S_CONTAINER_NAME -> k8s.container.name (unset or empty: attribute left out);
-  //  3. OTEL_RESOURCE_ATTRIBUTES: key=value pairs separated by commas, trimmed, then
-  //     percent-decoded; a malformed pair (no '=', empty key, bad percent-encoding, invalid
-  //     UTF-8) adds a warning naming it and is skipped, the other pairs are kept;
-  //  4. OTEL_SERVICE_NAME -> service.name.
+  //  3. the lower layer's OTEL_RESOURCE_ATTRIBUTES list (tracecar's file: its
+  //     resource_attributes, then its service_name);
+  //  4. OTEL_RESOURCE_ATTRIBUTES: key=value pairs separated by commas, trimmed, then
+  //     percent-decoded. A malformed pair (no '=', empty key, bad percent-encoding, invalid
+  //     UTF-8) discards the whole variable, as the resource SDK specification asks, with a
+  //     warning naming the malformed pairs;
+  //  5. OTEL_SERVICE_NAME -> service.name.
   static Resource fromEnvironment(const EnvLookup& env, std::string_view tracecar_version,
-                                  std::vector<std::string>& warnings);
+                                  std::vector<std::string>& warnings,
+                                  const LowerLayer& lower = {});
 
   const Attributes& attributes() const noexcept { return attributes_; }
   Attributes& attributes() noexcept { return attributes_; }

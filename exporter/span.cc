@@ -27,22 +27,16 @@ std::optional<size_t> parseLimit(std::string_view text) noexcept {
   return parsed;
 }
 
-// Reads a limit. Unset or empty (the spec treats empty as unset) keeps out unchanged; anything
-// else that is not a number is a warning. fallback: what an invalid value leaves in place,
-// named in the warning.
-void readLimit(const EnvLookup& env, std::string_view name, size_t& out,
-               std::vector<std::string>& warnings, std::string_view fallback) {
-  const std::optional<std::string> raw = env(name);
-  if (!raw) return;
-  const std::string_view v = ascii::trimOws(*raw);
-  if (v.empty()) return;
-  const std::optional<size_t> parsed = parseLimit(v);
-  if (!parsed) {
-    warnings.push_back(std::string(name) + "=\"" + *raw +
-                       "\" is not a non-negative integer; using " + std::string(fallback));
-    return;
-  }
-  out = *parsed;
+// A limit: the span variable, else its general form, else the lower layer's value (the span
+// variable's setting); a value that is not a number is warned about and treated as not set.
+void readLimit(const EnvLookup& env, const LowerLayer& lower, std::string_view span_name,
+               std::string_view general_name, std::string_view default_text, size_t& out,
+               std::vector<std::string>& warnings) {
+  const std::optional<EnvValue> candidates[] = {
+      readVariable(env, span_name), readVariable(env, general_name), readLower(lower, span_name)};
+  const auto picked = pickSetting<size_t>(candidates, parseLimit, "is not a non-negative integer",
+                                          default_text, warnings);
+  if (picked) out = picked->first;
 }
 
 }  // namespace
@@ -291,22 +285,14 @@ void SpanRecord::clearForReuse() noexcept {
   }
 }
 
-AttributeLimits attributeLimitsFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
+AttributeLimits attributeLimitsFromEnv(const EnvLookup& env, std::vector<std::string>& warnings,
+                                       const LowerLayer& lower) {
   AttributeLimits limits;
-  // The general variables first, so the span-specific ones win when both are valid.
-  // Is the general variable set to a value it takes?
-  const auto general = [&env](std::string_view name) {
-    const std::optional<std::string> raw = env(name);
-    return raw && parseLimit(ascii::trimOws(*raw)).has_value();
-  };
-  readLimit(env, "OTEL_ATTRIBUTE_COUNT_LIMIT", limits.count, warnings, "the default");
-  readLimit(env, "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", limits.count, warnings,
-            general("OTEL_ATTRIBUTE_COUNT_LIMIT") ? "OTEL_ATTRIBUTE_COUNT_LIMIT" : "the default");
-  readLimit(env, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", limits.value_length, warnings,
-            "the default");
-  readLimit(env, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", limits.value_length, warnings,
-            general("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT") ? "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
-                                                          : "the default");
+  readLimit(env, lower, "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            "the default 128", limits.count, warnings);
+  readLimit(env, lower, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "the default (no limit)", limits.value_length,
+            warnings);
   return limits;
 }
 

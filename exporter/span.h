@@ -127,9 +127,11 @@ struct AttributeLimits {
 };
 
 // The limits from OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT (falling back to OTEL_ATTRIBUTE_COUNT_LIMIT) and
-// OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT (falling back to OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT). An
-// invalid value adds a warning naming the variable and its value, and is ignored.
-AttributeLimits attributeLimitsFromEnv(const EnvLookup& env, std::vector<std::string>& warnings);
+// OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT (falling back to OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT), then
+// the lower layer's value of the span variable's setting. An invalid value adds a warning
+// naming the variable and its value, and is treated as not set.
+AttributeLimits attributeLimitsFromEnv(const EnvLookup& env, std::vector<std::string>& warnings,
+                                       const LowerLayer& lower = {});
 
 // UTF-8 helpers: OTLP strings must be valid UTF-8 (a collector rejects the whole request
 // otherwise), and length limits count characters, not bytes.

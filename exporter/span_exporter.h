@@ -5,6 +5,7 @@
 #include <span>
 #include <string>
 
+#include "exporter/deadline.h"
 #include "exporter/span.h"
 
 namespace tracecar::exporter {
@@ -31,7 +32,8 @@ class SpanExporter {
   virtual ~SpanExporter() = default;
 
   // Exports batch (valid until done runs). Calls done exactly once, on the loop, no later than
-  // deadline_ms (uv_now of the loop), retries included. Never throws.
+  // deadline_ms (uv_now of the loop), retries included; kNoDeadline (deadline.h): whenever the
+  // export ends, however long it retries. Never throws.
   virtual void exportBatch(std::span<const SpanRecord* const> batch, uint64_t deadline_ms,
                            DoneCallback done) noexcept = 0;
 

@@ -5,6 +5,7 @@
 #include <limits>
 #include <new>
 
+#include "base/ascii.h"
 #include "propagation/hex.h"
 #include "propagation/percent_encoding.h"
 
@@ -178,6 +179,47 @@ int utf8Sequence(std::string_view s, size_t i) noexcept {
   return need + 1;
 }
 
+// The byte at raw[i], percent-decoded; moves i past it (past all three characters of an escape).
+// A '%' not followed by two hex digits is itself.
+char decodeAt(std::string_view raw, size_t& i) noexcept {
+  if (raw[i] == '%' && raw.size() - i >= 3) {
+    const int8_t hi = hex::kAnyCaseTable[static_cast<uint8_t>(raw[i + 1])];
+    const int8_t lo = hex::kAnyCaseTable[static_cast<uint8_t>(raw[i + 2])];
+    if (hi >= 0 && lo >= 0) {
+      i += 3;
+      return static_cast<char>((hi << 4) | lo);
+    }
+  }
+  return raw[i++];
+}
+
+bool isAscii(std::string_view s) noexcept {
+  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<uint8_t>(c) < 0x80; });
+}
+
+bool keysMatch(std::string_view a, std::string_view b, Baggage::KeyMatch match) noexcept {
+  return match == Baggage::KeyMatch::kExact ? a == b : ascii::equalsIgnoreCase(a, b);
+}
+
+// Whether a member whose raw value is raw reads, in value(), as one set to value would.
+bool readsAs(std::string_view raw, std::string_view value) {
+  // Byte by byte first, allocating nothing: equal bytes read the same, and different bytes
+  // read differently unless one side holds a byte >= 0x80 (invalid UTF-8 reads as U+FFFD).
+  bool same = true;
+  bool ascii = true;
+  size_t j = 0;
+  for (size_t i = 0; i < raw.size(); ++j) {
+    const char c = decodeAt(raw, i);
+    ascii = ascii && static_cast<uint8_t>(c) < 0x80;
+    same = same && j < value.size() && value[j] == c;
+  }
+  if (same && j == value.size()) return true;
+  if (ascii && isAscii(value)) return false;
+  std::string encoded;
+  Baggage::encodeValue(value, encoded);
+  return Baggage::decodeValue(raw) == Baggage::decodeValue(encoded);
+}
+
 }  // namespace
 
 bool Baggage::isValidKey(std::string_view key) noexcept {
@@ -257,10 +299,13 @@ std::optional<std::string> Baggage::value(std::string_view key) const {
   return std::nullopt;
 }
 
-bool Baggage::set(std::string_view key, std::string_view value, std::string_view properties) {
-  properties = trimOws(properties);
-  if (!isValidKey(key) || (!properties.empty() && !isValidProperties(properties))) return false;
+bool Baggage::contains(std::string_view key, KeyMatch match) const noexcept {
+  return std::any_of(members_.begin(), members_.end(),
+                     [&](const Entry& e) { return keysMatch(keyOf(e), key, match); });
+}
 
+bool Baggage::makeEntry(std::string_view key, std::string_view value, std::string_view properties,
+                        Entry& out) {
   Entry e{};
   e.text.reserve(key.size() + 1 + value.size() + 1 + properties.size());
   e.text.append(key);
@@ -277,17 +322,56 @@ bool Baggage::set(std::string_view key, std::string_view value, std::string_view
   e.value_length = static_cast<uint32_t>(value_length);
   e.properties_offset =
       static_cast<uint32_t>(properties.empty() ? e.text.size() : e.value_offset + value_length + 1);
+  out = std::move(e);
+  return true;
+}
+
+bool Baggage::set(std::string_view key, std::string_view value, std::string_view properties) {
+  properties = trimOws(properties);
+  if (!isValidKey(key) || (!properties.empty() && !isValidProperties(properties))) return false;
+  Entry e{};
+  if (!makeEntry(key, value, properties, e)) return false;
 
   // Grow geometrically up front, so nothing below can fail half-way.
   if (members_.size() == members_.capacity()) {
     members_.reserve(std::max<size_t>(8, 2 * members_.capacity()));
   }
   // key may point into one of our members (a view from member()): compare against our copy.
-  const std::string_view own_key = std::string_view(e.text).substr(0, e.key_length);
-  std::erase_if(members_, [&](const Entry& m) {
-    return std::string_view(m.text).substr(0, m.key_length) == own_key;
-  });
+  const std::string_view own_key = keyOf(e);
+  std::erase_if(members_, [&](const Entry& m) { return keyOf(m) == own_key; });
   members_.push_back(std::move(e));
+  return true;
+}
+
+bool Baggage::merge(std::string_view key, std::string_view value, KeyMatch match) {
+  if (!isValidKey(key)) return false;
+  size_t last = members_.size();
+  for (size_t i = members_.size(); i-- > 0;) {
+    if (keysMatch(keyOf(members_[i]), key, match)) {
+      last = i;
+      break;
+    }
+  }
+  if (last == members_.size()) return set(key, value);
+  if (readsAs(member(last).raw_value, value)) return false;
+
+  Entry e{};
+  if (!makeEntry(keyOf(members_[last]), value, {}, e)) return false;
+  // The other matches all lie before the last one. key may point into a member that moves:
+  // compare against the copy in e, which stays put until it takes the last match's place.
+  const std::string_view own_key = keyOf(e);
+  size_t kept = 0;
+  for (size_t i = 0; i < last; ++i) {
+    if (keysMatch(keyOf(members_[i]), own_key, match)) continue;
+    if (kept != i) members_[kept] = std::move(members_[i]);
+    ++kept;
+  }
+  members_[kept++] = std::move(e);
+  for (size_t i = last + 1; i < members_.size(); ++i) {
+    if (kept != i) members_[kept] = std::move(members_[i]);
+    ++kept;
+  }
+  members_.resize(kept);
   return true;
 }
 
@@ -325,16 +409,8 @@ std::string Baggage::decodeValue(std::string_view raw) {
   std::string bytes;
   bytes.reserve(raw.size());
   bool ascii = true;
-  for (size_t i = 0; i < raw.size(); ++i) {
-    char c = raw[i];
-    if (c == '%' && raw.size() - i >= 3) {
-      const int8_t hi = hex::kAnyCaseTable[static_cast<uint8_t>(raw[i + 1])];
-      const int8_t lo = hex::kAnyCaseTable[static_cast<uint8_t>(raw[i + 2])];
-      if (hi >= 0 && lo >= 0) {
-        c = static_cast<char>((hi << 4) | lo);
-        i += 2;
-      }
-    }
+  for (size_t i = 0; i < raw.size();) {
+    const char c = decodeAt(raw, i);
     ascii = ascii && static_cast<uint8_t>(c) < 0x80;
     bytes.push_back(c);
   }

@@ -51,17 +51,30 @@ class Baggage {
     return parse(std::span(&field, 1), limits);
   }
 
+  // How merge() and contains() compare keys. Baggage keys are case-sensitive; kIgnoreCase (ASCII)
+  // is for formats whose keys travel in header names, which have no case (Jaeger's uberctx-).
+  enum class KeyMatch : uint8_t { kExact, kIgnoreCase };
+
   bool empty() const noexcept { return members_.empty(); }
   size_t size() const noexcept { return members_.size(); }
   Member member(size_t index) const noexcept;  // all empty views if index >= size()
   // The percent-decoded value of the last member with that key (invalid UTF-8 -> U+FFFD).
   std::optional<std::string> value(std::string_view key) const;
+  bool contains(std::string_view key, KeyMatch match = KeyMatch::kExact) const noexcept;
 
   // Replaces every member with that key by one at the end, value percent-encoded. properties
   // is raw property text ("" for none; OWS around it is trimmed). False (and no change) if key
   // is not a token or the properties do not follow the grammar. Limits are not applied here:
   // call enforce() after modifying. Bytes that are not UTF-8 decode as U+FFFD in value().
   bool set(std::string_view key, std::string_view value, std::string_view properties = {});
+  // Takes key=value from a format that has no properties into the list, keeping its order: the
+  // members whose key matches are that one entry. If the last of them already has the value (as
+  // value() reads both: percent-decoded, invalid UTF-8 as U+FFFD), nothing changes, so members
+  // received in both formats keep their bytes, properties and place. Otherwise the last of them
+  // becomes key=value in its place, keeping its own key spelling but no properties (they were
+  // written for the old value), and the others go. With no match, key=value is appended. True if
+  // the list changed; false (and no change) if key is not a token. Limits are not applied here.
+  bool merge(std::string_view key, std::string_view value, KeyMatch match = KeyMatch::kExact);
   bool erase(std::string_view key);
   void clear() noexcept;
 
@@ -91,6 +104,13 @@ class Baggage {
     uint32_t value_length;
     uint32_t properties_offset;  // == text.size() when there are no properties
   };
+  // key=value (value percent-encoded)[;properties], properties already checked. False if too
+  // long to address.
+  static bool makeEntry(std::string_view key, std::string_view value, std::string_view properties,
+                        Entry& out);
+  static std::string_view keyOf(const Entry& e) noexcept {
+    return std::string_view(e.text).substr(0, e.key_length);
+  }
   std::vector<Entry> members_;
 };
 

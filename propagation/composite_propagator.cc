@@ -1,5 +1,7 @@
 #include "propagation/composite_propagator.h"
 
+#include <algorithm>
+#include <optional>
 #include <string>
 
 #include "base/ascii.h"
@@ -56,9 +58,12 @@ absl::Status PropagationConfig::validate() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<PropagatorKind>> parsePropagators(std::string_view value) {
-  std::vector<PropagatorKind> out;
-  if (ascii::trimOws(value).empty()) return PropagationConfig{}.propagators;
+absl::StatusOr<PropagatorList> parsePropagatorList(std::string_view value) {
+  PropagatorList out;
+  if (ascii::trimOws(value).empty()) {
+    out.kinds = PropagationConfig{}.propagators;
+    return out;
+  }
   const std::string original(value);
   bool saw_none = false;
   size_t names = 0;
@@ -66,7 +71,7 @@ absl::StatusOr<std::vector<PropagatorKind>> parsePropagators(std::string_view va
     const size_t comma = value.find(',');
     const std::string_view name = ascii::trimOws(value.substr(0, comma));
     ++names;
-    PropagatorKind kind;
+    std::optional<PropagatorKind> kind;
     if (ascii::equalsIgnoreCase(name, "tracecontext")) {
       kind = PropagatorKind::kTraceContext;
     } else if (ascii::equalsIgnoreCase(name, "baggage")) {
@@ -79,19 +84,14 @@ absl::StatusOr<std::vector<PropagatorKind>> parsePropagators(std::string_view va
       kind = PropagatorKind::kJaeger;
     } else if (ascii::equalsIgnoreCase(name, "none")) {
       saw_none = true;
-      kind = PropagatorKind::kTraceContext;  // unused
     } else if (name.empty()) {
       return absl::InvalidArgumentError(
           "OTEL_PROPAGATORS: empty propagator name in \"" + original + "\"");
     } else {
-      return absl::InvalidArgumentError(
-          "OTEL_PROPAGATORS: unknown propagator \"" + std::string(name) +
-          "\" (known: tracecontext, baggage, b3, b3multi, jaeger, none)");
+      out.unknown.emplace_back(name);
     }
-    if (!ascii::equalsIgnoreCase(name, "none")) {
-      bool dup = false;
-      for (PropagatorKind k : out) dup |= (k == kind);
-      if (!dup) out.push_back(kind);
+    if (kind && std::find(out.kinds.begin(), out.kinds.end(), *kind) == out.kinds.end()) {
+      out.kinds.push_back(*kind);
     }
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
@@ -101,6 +101,17 @@ absl::StatusOr<std::vector<PropagatorKind>> parsePropagators(std::string_view va
         "OTEL_PROPAGATORS: \"none\" cannot be combined with other propagators");
   }
   return out;
+}
+
+absl::StatusOr<std::vector<PropagatorKind>> parsePropagators(std::string_view value) {
+  absl::StatusOr<PropagatorList> list = parsePropagatorList(value);
+  if (!list.ok()) return list.status();
+  if (!list->unknown.empty()) {
+    return absl::InvalidArgumentError("OTEL_PROPAGATORS: unknown propagator \"" +
+                                      list->unknown.front() + "\" (" +
+                                      std::string(kKnownPropagators) + ")");
+  }
+  return std::move(list->kinds);
 }
 
 CompositePropagator::CompositePropagator(PropagationConfig config) : config_(std::move(config)) {

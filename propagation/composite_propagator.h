@@ -4,6 +4,7 @@
 #include <absl/status/statusor.h>
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -31,9 +32,23 @@ struct PropagationConfig {
   absl::Status validate() const;
 };
 
-// Parses an OTEL_PROPAGATORS value: comma-separated, surrounding whitespace ignored,
-// duplicates collapsed; "none" alone means no propagation. An unknown name is an error that
-// names it. An empty value means the default (tracecontext,baggage).
+// The propagator names, for messages.
+inline constexpr std::string_view kKnownPropagators =
+    "known: tracecontext, baggage, b3, b3multi, jaeger, none";
+
+// An OTEL_PROPAGATORS value: comma-separated, surrounding whitespace ignored, names matched
+// case-insensitively, duplicates collapsed; "none" alone means no propagation, and an empty
+// value the default (tracecontext,baggage). Names it does not know are kept apart, in unknown,
+// so that the caller decides: the SDK environment specification has a variable's unknown
+// value warned about and ignored, while tracecar's file refuses it. Errors (the value is not
+// a list of names): an empty name ("b3,,jaeger", "b3,"), "none" with other names.
+struct PropagatorList {
+  std::vector<PropagatorKind> kinds;  // the known names, in order; empty for "none"
+  std::vector<std::string> unknown;   // as written
+};
+absl::StatusOr<PropagatorList> parsePropagatorList(std::string_view value);
+
+// The same, with an unknown name an error that names it (tracecar's file).
 absl::StatusOr<std::vector<PropagatorKind>> parsePropagators(std::string_view value);
 
 // The propagators of OTEL_PROPAGATORS, run as one.

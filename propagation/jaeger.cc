@@ -147,7 +147,7 @@ JaegerResult extractJaeger(ReaderRef carrier) {
 
 size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage, size_t max_members,
                             size_t* dropped) {
-  size_t added = 0;
+  size_t changed = 0;
   std::string key;
   // Keys refused past the limit, counted once each however many fields (of any case) carry
   // them; reused, so a warm thread does not allocate.
@@ -164,17 +164,20 @@ size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage, size_t max_memb
     if (!Baggage::isValidKey(key)) return;
     // Past the member limit only existing keys may change: bounds the work of a hostile
     // request with thousands of uberctx- fields.
-    if (baggage.size() >= max_members && !baggage.value(key).has_value()) {
+    constexpr Baggage::KeyMatch kAnyCase = Baggage::KeyMatch::kIgnoreCase;
+    if (baggage.size() >= max_members && !baggage.contains(key, kAnyCase)) {
       if (dropped != nullptr) refused.push_back(key);
       return;
     }
-    if (baggage.set(key, urlDecode(value))) ++added;
+    // A header name loses the key's case, so it names the W3C members of any case. A member
+    // that a hop sent in both formats comes back with the same value and stays as received.
+    if (baggage.merge(key, urlDecode(value), kAnyCase)) ++changed;
   });
   if (dropped != nullptr && !refused.empty()) {
     std::sort(refused.begin(), refused.end());
     *dropped += static_cast<size_t>(std::unique(refused.begin(), refused.end()) - refused.begin());
   }
-  return added;
+  return changed;
 }
 
 void injectJaeger(WriterRef carrier, const SpanContext& context) {

@@ -34,17 +34,22 @@ JaegerResult parseUberTraceId(std::string_view value) noexcept;
 // Not noexcept: the carrier it calls may throw.
 JaegerResult extractJaeger(ReaderRef carrier);
 
-// Adds every "uberctx-{key}" field to baggage (key lowercased, value percent-decoded then
-// re-encoded as a W3C baggage value); keys that are not tokens are skipped. Returns the number
-// of members added (a later field with the same key replaces an earlier one). Once baggage
-// holds max_members, further new keys are skipped and counted in *dropped.
+// Merges every "uberctx-{key}" field into baggage (Baggage::merge, keys matched ignoring case:
+// header names have none): a member that already has the percent-decoded value stays byte for
+// byte with its properties and place; a different value replaces the last member of that key in
+// place (without properties, the others of that key go); a new key is appended, lowercased,
+// value re-encoded as a W3C baggage value. Keys that are not tokens are skipped. Returns the
+// number of merges that changed baggage (a later field with the same key replaces an earlier
+// one). Once baggage holds max_members, further new keys are skipped and counted in *dropped.
 size_t extractJaegerBaggage(ReaderRef carrier, Baggage& baggage,
                             size_t max_members = BaggageLimits::kMinMembers,
                             size_t* dropped = nullptr);
 
 // "uber-trace-id: {32 hex trace}:{16 hex span}:0:{01|00}". An invalid context writes nothing.
 void injectJaeger(WriterRef carrier, const SpanContext& context);
-// One "uberctx-{key}" field per baggage member, value decoded then URL-encoded.
+// One "uberctx-{key}" field per baggage key (lowercased), value decoded then URL-encoded. Of
+// several members whose keys differ only in case, the last one's value is sent; properties have
+// no Jaeger form.
 void injectJaegerBaggage(WriterRef carrier, const Baggage& baggage);
 
 }  // namespace tracecar::propagation

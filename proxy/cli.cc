@@ -25,8 +25,10 @@ namespace {
 int validateConfig(const ConfigFlags& flags) {
   LoadedConfig loaded = loadConfig(flags);
   if (loaded.ok()) {
-    // The certificate, key and CA files are read as `tracecar run` would read them.
+    // The certificate, key and CA files are read as `tracecar run` would read them, the data
+    // path's and the exporter's, and the console exporter's file is checked.
     loadDataPathTls(loaded.config, loaded.errors);
+    checkExporterFiles(loaded.config, loaded.errors);
   }
   for (const std::string& warning : loaded.warnings) {
     std::fprintf(stderr, "tracecar: warning: %s\n", warning.c_str());
@@ -111,17 +113,25 @@ int runCli(int argc, char** argv) noexcept {
     app.footer(
         "Configuration (precedence: flags > environment > file > defaults; every key is in\n"
         "docs/configuration.md):\n"
-        "  --config FILE                       YAML file: listeners, upstreams, workers, limits,\n"
-        "                                      timeouts, routes, tracing, exporter\n"
+        "  --config FILE                       YAML file: listeners, upstreams, tls, workers,\n"
+        "                                      limits, timeouts, routes, tracing, sampling,\n"
+        "                                      exporter\n"
         "  OTEL_PROPAGATORS                    tracecontext,baggage (default) | b3 | b3multi |\n"
         "                                      jaeger | none\n"
+        "  OTEL_TRACES_SAMPLER, _ARG           parentbased_always_on (default) | always_on |\n"
+        "                                      always_off | traceidratio | parentbased_* ...\n"
         "  OTEL_TRACES_EXPORTER                otlp | console | none (default: otlp when an\n"
         "                                      endpoint is set, else console)\n"
         "  OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, _PROTOCOL (http/protobuf | http/json | grpc), _HEADERS,\n"
-        "    _TIMEOUT, _COMPRESSION (gzip), _CERTIFICATE, _CLIENT_KEY, _CLIENT_CERTIFICATE\n"
+        "    _TIMEOUT, _COMPRESSION (gzip), _CERTIFICATE, _CLIENT_KEY, _CLIENT_CERTIFICATE,\n"
+        "    _INSECURE (grpc without a scheme)\n"
         "  OTEL_BSP_SCHEDULE_DELAY, _EXPORT_TIMEOUT, _MAX_QUEUE_SIZE, _MAX_EXPORT_BATCH_SIZE\n"
-        "  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT,\n"
-        "    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT\n\n"
+        "  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT,\n"
+        "    OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT\n"
+        "  OTEL_SDK_DISABLED                   true: no span is made or exported (the context\n"
+        "                                      goes on as it came)\n"
+        "  TRACECAR_CONSOLE_EXPORT_PATH        file for the console exporter (default: stdout)\n"
+        "  TRACECAR_EXPORTER_NICE              nice steps of the export thread, 0 to 19\n\n"
         "Run: tracecar run [--config tracecar.yaml] [--app 127.0.0.1:8080] [--route /users/{id}]\n"
         "Check a configuration before rollout: tracecar validate tracecar.yaml [--inbound ...]\n"
         "Transparent mode (init container): tracecar init-iptables [--dry-run] [--cleanup]\n"

@@ -120,6 +120,10 @@ struct TimeoutConfig {
 };
 
 struct TracingConfig {
+  // OTEL_SDK_DISABLED (tracing.sdk_disabled in the file): the SDK is disabled for every signal,
+  // a no-op SDK in its place: no span is made, sampled or exported. Propagation is not the
+  // SDK's, and goes on as configured.
+  bool sdk_disabled = false;
   // Route templates, in configuration order, and the matcher compiled from them.
   std::vector<std::string> routes;
   http::RouteMatcher route_matcher;

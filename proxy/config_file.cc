@@ -362,9 +362,22 @@ std::string withoutPrefix(std::string message, std::string_view prefix) {
   return message;
 }
 
+// A list, or one comma-separated string. Only `none` and `[]` turn propagation off: an empty
+// string or a key without a value is an error, as for any other string.
 void readPropagators(FileReader& r, const Entry& entry) {
+  constexpr std::string_view kWant =
+      "a propagator name, a comma-separated string or a list of them (none or [] for no "
+      "propagation)";
   std::vector<std::pair<std::string, YAML::Mark>> names;
+  if (entry.node.IsNull()) {
+    r.error(entry, "must be " + std::string(kWant) + ", got no value");
+    return;
+  }
   if (entry.node.IsScalar()) {
+    if (ascii::trimOws(entry.node.Scalar()).empty()) {
+      r.error(entry, "must be " + std::string(kWant) + ", got \"" + entry.node.Scalar() + "\"");
+      return;
+    }
     names.emplace_back(entry.node.Scalar(), entry.mark);
   } else if (auto list = r.stringList(entry)) {
     names = *std::move(list);
@@ -438,6 +451,12 @@ void readTracing(FileReader& r, const Entry& entry) {
        {"drop_untrusted_baggage", boolField(r, tracing.drop_untrusted_baggage)},
        {"client_url_attributes", boolField(r, tracing.client_url_attributes)},
        {"use_forwarded_headers", boolField(r, tracing.use_forwarded_headers)},
+       {"sdk_disabled",
+        [&](const Entry& e) {
+          if (auto value = r.boolean(e)) {
+            r.setEnv(e, "OTEL_SDK_DISABLED", *value ? "true" : "false");
+          }
+        }},
        {"span_attribute_count_limit", limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", false)},
        {"span_attribute_value_length_limit",
         limit("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", true)}});
@@ -637,11 +656,12 @@ void readHeaders(FileReader& r, const Entry& entry) {
              c == '-' || c == '.' || c == '_' || c == '~';
     });
     std::vector<std::string> warnings;
-    const auto trial = exporter::exporterSettingsFromEnv(
+    std::vector<std::string> errors;
+    const exporter::ExporterSettings trial = exporter::exporterSettingsFromEnv(
         exporter::mapEnvironment(
             {{"OTEL_TRACES_EXPORTER", "otlp"}, {"OTEL_EXPORTER_OTLP_HEADERS", encoded}}),
-        warnings);
-    if (trial.ok() && warnings.empty() && trial->otlp.headers.size() == 1) {
+        warnings, errors);
+    if (errors.empty() && warnings.empty() && trial.otlp.headers.size() == 1) {
       r.layer().headers.push_back(header);
       continue;
     }
@@ -666,25 +686,6 @@ size_t firstNonUtf8(std::string_view text) {
     i += n;
   }
   return std::string_view::npos;
-}
-
-// The OTel rule (a batch no larger than the queue) is a clamp with a warning for variables. In
-// the file, where both values sit side by side, a larger batch is an error. (A queue below the
-// default batch size brings the batch size down with it, silently: BatchConfig::fromEnv, once
-// every layer is read.)
-void checkBatchFitsQueue(FileReader& r) {
-  auto& variables = r.layer().variables;
-  const auto queue = variables.find("OTEL_BSP_MAX_QUEUE_SIZE");
-  if (queue == variables.end()) return;
-  const long long queue_size = std::stoll(queue->second.text);
-  const auto batch = variables.find("OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
-  if (batch == variables.end()) return;
-  if (std::stoll(batch->second.text) > queue_size) {
-    r.loaded().errors.push_back(batch->second.location + ": " + batch->second.key +
-                                ": must not be larger than exporter.batch.max_queue_size (" +
-                                queue->second.text + ")");
-    batch->second.text = queue->second.text;  // reported here, not again as a clamp warning
-  }
 }
 
 void readExporter(FileReader& r, const Entry& entry) {
@@ -722,9 +723,22 @@ void readExporter(FileReader& r, const Entry& entry) {
       r.setEnv(e, variable, *text);
     };
   };
+  // The timeouts and the schedule delay, where 0 means no limit and no delay, as in their
+  // variables.
   const auto milliseconds = [&r](std::string_view variable) -> Handler {
     return [&r, variable](const Entry& e) {
-      if (auto value = r.duration(e)) r.setEnv(e, variable, std::to_string(value->count()));
+      if (auto value = r.duration(e, true)) r.setEnv(e, variable, std::to_string(value->count()));
+    };
+  };
+  // The client key and certificate go together in the file, as tls.inbound's do.
+  std::optional<Entry> client_key;
+  std::optional<Entry> client_certificate;
+  const auto client_file = [&r, &path](std::string_view variable,
+                                       std::optional<Entry>& seen) -> Handler {
+    return [&r, variable, &seen, read = path(variable)](const Entry& e) {
+      const size_t errors = r.loaded().errors.size();
+      read(e);
+      if (r.loaded().errors.size() == errors) seen = e;
     };
   };
   const auto integer = [&r](std::string_view variable, long long min, long long max) -> Handler {
@@ -745,8 +759,9 @@ void readExporter(FileReader& r, const Entry& entry) {
              {"timeout", milliseconds("OTEL_EXPORTER_OTLP_TIMEOUT")},
              {"compression", choice("OTEL_EXPORTER_OTLP_COMPRESSION", {"gzip", "none"})},
              {"certificate", path("OTEL_EXPORTER_OTLP_CERTIFICATE")},
-             {"client_key", path("OTEL_EXPORTER_OTLP_CLIENT_KEY")},
-             {"client_certificate", path("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")},
+             {"client_key", client_file("OTEL_EXPORTER_OTLP_CLIENT_KEY", client_key)},
+             {"client_certificate",
+              client_file("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", client_certificate)},
              {"thread_nice",
               integer("TRACECAR_EXPORTER_NICE", 0, exporter::BatchConfig::kMaxThreadNice)},
              {"batch", [&](const Entry& e) {
@@ -754,8 +769,21 @@ void readExporter(FileReader& r, const Entry& entry) {
                               {"export_timeout", milliseconds("OTEL_BSP_EXPORT_TIMEOUT")},
                               {"max_queue_size", count("OTEL_BSP_MAX_QUEUE_SIZE")},
                               {"max_export_batch_size", count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")}});
-                checkBatchFitsQueue(r);
               }}});
+  if (client_key.has_value() != client_certificate.has_value()) {
+    const bool key = client_key.has_value();
+    r.error(key ? *client_key : *client_certificate,
+            std::string("client_key and client_certificate (mutual TLS) go together; ") +
+                (key ? "client_certificate" : "client_key") +
+                " is missing (neither in the file nor in OTEL_EXPORTER_OTLP_[TRACES_]" +
+                (key ? "CLIENT_CERTIFICATE" : "CLIENT_KEY") + ")");
+    // Held back, with its line: a variable may give the pair its other half, which only the
+    // environment's reader knows (readOtelSettings).
+    r.layer().lone_client_file = FileEnvLayer::LoneHalf{
+        key ? "OTEL_EXPORTER_OTLP_CLIENT_KEY" : "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        std::move(r.loaded().errors.back())};
+    r.loaded().errors.pop_back();
+  }
 }
 
 // Two common slips worth naming: an unquoted "[::1]:80" is a YAML list followed by ":80", and

@@ -28,6 +28,13 @@ struct FileEnvLayer {
   std::vector<Pair> resource_attributes;                // tracing.resource_attributes, in order
   std::optional<Pair> service_name;                     // tracing.service_name
   std::vector<Pair> headers;                            // exporter.headers, in order
+  // exporter.client_key without client_certificate, or the reverse: the variable of the half
+  // the file has, and the error to report unless a variable gives the pair its other half.
+  struct LoneHalf {
+    std::string variable;
+    std::string error;
+  };
+  std::optional<LoneHalf> lone_client_file;
 };
 
 // Schema limits, shared with the flags.

@@ -46,6 +46,7 @@ void addConfigFlags(CLI::App& command, ConfigFlags& flags) {
                   "file's routes")
       ->type_name("TEMPLATE")
       ->expected(1)
+      ->allow_extra_args(false)  // one template per --route: `--route /a FILE` keeps FILE
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   addStringOption(command, "--sampling-rules", flags.sampling_rules, "RULES",
                   "Sampling rules, first match wins, e.g. \"/healthz=never, /checkout/*=always, "

@@ -57,6 +57,10 @@ class Printer {
   void duration(const std::string& key, std::chrono::milliseconds value) {
     line(key, formatDuration(value));
   }
+  // A timeout where 0 (kNoTimeout once read) means no limit.
+  void timeout(const std::string& key, std::chrono::milliseconds value) {
+    line(key, value == exporter::kNoTimeout ? "0 (no limit)" : formatDuration(value));
+  }
 
   std::string take() { return std::move(out_); }
 
@@ -89,7 +93,7 @@ void printExporter(const ProxyConfig& config, const LoadedConfig& loaded, Printe
       std::vector<std::string> names;
       for (const auto& header : otlp.headers) names.push_back(header.first);
       p.line("exporter.headers", names.empty() ? "(none)" : list(names) + " (values hidden)");
-      p.duration("exporter.timeout", otlp.timeout);
+      p.timeout("exporter.timeout", otlp.timeout);
       p.line("exporter.compression",
              otlp.compression == exporter::Compression::kGzip ? "gzip" : "none");
       if (!otlp.certificate.empty()) p.line("exporter.certificate", otlp.certificate);
@@ -102,8 +106,10 @@ void printExporter(const ProxyConfig& config, const LoadedConfig& loaded, Printe
   }
   const exporter::BatchConfig& batch = config.exporter.batch;
   p.number("exporter.thread_nice", static_cast<size_t>(batch.thread_nice));
-  p.duration("exporter.batch.schedule_delay", batch.schedule_delay);
-  p.duration("exporter.batch.export_timeout", batch.export_timeout);
+  p.line("exporter.batch.schedule_delay",
+         batch.schedule_delay.count() == 0 ? "0 (no delay)"
+                                           : formatDuration(batch.schedule_delay));
+  p.timeout("exporter.batch.export_timeout", batch.export_timeout);
   p.number("exporter.batch.max_queue_size", batch.max_queue_size);
   p.number("exporter.batch.max_export_batch_size", batch.max_export_batch_size);
 }
@@ -233,6 +239,7 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
   p.line("tracing.drop_untrusted_baggage", tracing.drop_untrusted_baggage ? "true" : "false");
   p.line("tracing.client_url_attributes", tracing.client_url_attributes ? "true" : "false");
   p.line("tracing.use_forwarded_headers", tracing.use_forwarded_headers ? "true" : "false");
+  p.line("tracing.sdk_disabled", tracing.sdk_disabled ? "true" : "false");
   printSampling(config.sampling, p);
   for (const exporter::Attribute& attribute : tracing.resource.attributes().items()) {
     p.line("resource." + std::string(attribute.key.view()), attributeText(attribute.value));

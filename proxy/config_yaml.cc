@@ -178,7 +178,8 @@ std::optional<bool> FileReader::boolean(const Entry& entry) {
   return std::nullopt;
 }
 
-std::optional<std::chrono::milliseconds> FileReader::duration(const Entry& entry) {
+std::optional<std::chrono::milliseconds> FileReader::duration(const Entry& entry,
+                                                               bool zero_allowed) {
   const std::optional<std::string> text = scalar(entry, "a duration like 500ms, 10s or 1m");
   if (!text) return std::nullopt;
   const absl::StatusOr<std::chrono::milliseconds> parsed = parseDuration(*text);
@@ -186,9 +187,10 @@ std::optional<std::chrono::milliseconds> FileReader::duration(const Entry& entry
     error(entry, std::string(parsed.status().message()));
     return std::nullopt;
   }
-  if (*parsed < std::chrono::milliseconds(1) || *parsed > kMaxDuration) {
-    error(entry, "must be between 1ms and " + std::to_string(kMaxDuration.count()) + "ms, got \"" +
-                     *text + "\"");
+  const std::chrono::milliseconds least(zero_allowed ? 0 : 1);
+  if (*parsed < least || *parsed > kMaxDuration) {
+    error(entry, "must be between " + std::to_string(least.count()) + "ms and " +
+                     std::to_string(kMaxDuration.count()) + "ms, got \"" + *text + "\"");
     return std::nullopt;
   }
   return *parsed;

@@ -67,8 +67,8 @@ class FileReader {
   std::optional<std::string> nonEmptyString(const Entry& entry);
   std::optional<long long> integer(const Entry& entry, long long min, long long max);
   std::optional<bool> boolean(const Entry& entry);  // true or false
-  // Between 1ms and kMaxDuration.
-  std::optional<std::chrono::milliseconds> duration(const Entry& entry);
+  // Between 1ms (0 when zero_allowed) and kMaxDuration.
+  std::optional<std::chrono::milliseconds> duration(const Entry& entry, bool zero_allowed = false);
   std::optional<HostPort> address(const Entry& entry, AddressUse use);
 
   // A list of non-empty strings; each element reported at its own line.

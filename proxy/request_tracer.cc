@@ -389,6 +389,21 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
     traced.untrusted_baggage_dropped_ = static_cast<uint32_t>(extracted_.baggage.size());
     extracted_.baggage.clear();
   }
+  if (config_.sdk_disabled) {
+    // No span of ours: the caller's context goes on as it came, within the limits. With no
+    // trace of ours to steer, an untrusted context is not restarted either.
+    traced.context_ = incoming;
+    traced.report_.tracestate_entries_truncated +=
+        extracted_.trace_state.truncate(propagator_.config().tracestate_max_length);
+    if (!incoming.isValid() && propagator_.has(propagation::PropagatorKind::kTraceContext)) {
+      // No valid context goes on: neither an invalid traceparent nor a tracestate it would
+      // have carried (W3C: a tracestate is read only with a valid traceparent).
+      request.headers.remove(propagation::headers::kTraceparent);
+      request.headers.remove(propagation::headers::kTracestate);
+    }
+    injectContext(request.headers, traced.context_, extracted_.trace_state, extracted_.b3_debug);
+    return traced;
+  }
   traced.restarted_untrusted_ = !trusted && incoming.isValid();
   static const propagation::SpanContext kNoParent;
   const propagation::SpanContext& parent = traced.restarted_untrusted_ ? kNoParent : incoming;
@@ -420,6 +435,7 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
   // The limit holds for what goes on.
   traced.report_.tracestate_entries_truncated +=
       trace_state.truncate(propagator_.config().tracestate_max_length);
+  traced.sampling_decided_ = true;
   traced.sampling_rule_ = decision.rule;
   traced.sampling_result_ = decision.sampled       ? SamplingResult::kSampled
                             : decision.rate_limited ? SamplingResult::kRateLimited
@@ -439,16 +455,22 @@ TracedRequest RequestTracer::begin(SpanKind kind, const Head& request, const Pee
     }
   }
 
-  // The upstream gets our span as its parent, and only the context that fits the limits: the
-  // uberctx- fields go first so that members dropped from the baggage are not forwarded.
-  HeaderMapCarrier carrier(request.headers);
-  if (propagator_.has(propagation::PropagatorKind::kJaeger)) {
-    request.headers.removePrefix(kJaegerBaggagePrefix);
-  }
-  // B3's debug flag goes on with the trace it came with, never into a restarted one.
-  propagator_.inject(carrier, traced.context_, trace_state, extracted_.baggage,
-                     extracted_.b3_debug && !traced.restarted_untrusted_);
+  // The upstream gets our span as its parent. B3's debug flag goes on with the trace it came
+  // with, never into a restarted one.
+  injectContext(request.headers, traced.context_, trace_state,
+                extracted_.b3_debug && !traced.restarted_untrusted_);
   return traced;
+}
+
+void RequestTracer::injectContext(http::HeaderMap& headers, const propagation::SpanContext& context,
+                                  const propagation::TraceState& trace_state, bool b3_debug) {
+  // Only the context that fits the limits: the uberctx- fields go first so that members dropped
+  // from the baggage are not forwarded.
+  HeaderMapCarrier carrier(headers);
+  if (propagator_.has(propagation::PropagatorKind::kJaeger)) {
+    headers.removePrefix(kJaegerBaggagePrefix);
+  }
+  propagator_.inject(carrier, context, trace_state, extracted_.baggage, b3_debug);
 }
 
 std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(

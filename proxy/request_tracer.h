@@ -80,6 +80,11 @@ struct RequestTracingConfig {
   // user_agent.original, which the semantic conventions leave opt-in for clients (url.full
   // carries the first three).
   bool client_url_attributes = false;
+  // OTEL_SDK_DISABLED: no span is started, sampled or exported. The incoming context goes on
+  // as it came (the caller's span stays the next hop's parent; none is injected when none
+  // came), as a no-op SDK with the configured propagators would carry it; the baggage and
+  // tracestate limits, the routes and the request metrics still apply.
+  bool sdk_disabled = false;
 };
 
 // How a request's sampling decision is counted (tracecar_sampling_decisions_total).
@@ -123,14 +128,18 @@ class TracedRequest {
   // Set when the request must be answered with rejection()->status_code and not forwarded.
   const std::optional<ContextRejection>& rejection() const noexcept { return rejection_; }
   exporter::SpanKind kind() const noexcept { return kind_; }
-  // The span this request started (invalid after a rejection): the next hop's parent.
+  // The span this request started (invalid after a rejection): the next hop's parent. While
+  // the SDK is disabled, the incoming context (invalid when none came).
   const propagation::SpanContext& spanContext() const noexcept { return context_; }
   // The incoming parent's span id; invalid (all zero) for a new trace.
   const propagation::SpanId& parentSpanId() const noexcept { return parent_span_id_; }
-  bool sampled() const noexcept { return context_.sampled(); }
+  bool sampled() const noexcept { return sampling_decided_ && context_.sampled(); }
   // The sampling decision: what decided (an index into Sampler::ruleLabel()) and the result.
   uint16_t samplingRule() const noexcept { return sampling_rule_; }
   SamplingResult samplingResult() const noexcept { return sampling_result_; }
+  // False when no sampling decision was made (the SDK is disabled, or begin() refused the
+  // request): nothing to count.
+  bool samplingDecided() const noexcept { return sampling_decided_; }
   // The incoming context came from an untrusted source and the trace was restarted (it is the
   // new span's link).
   bool restartedUntrusted() const noexcept { return restarted_untrusted_; }
@@ -208,6 +217,7 @@ class TracedRequest {
   uint16_t sampling_rule_ = 0;
   SamplingResult sampling_result_ = SamplingResult::kDropped;
   bool restarted_untrusted_ = false;
+  bool sampling_decided_ = false;
   uint32_t untrusted_baggage_dropped_ = 0;
   bool ended_ = false;
   bool aborted_ = false;
@@ -273,6 +283,10 @@ class RequestTracer {
   friend class TracedRequest;
 
   std::optional<ContextRejection> checkPolicies(const propagation::ExtractReport& report) const;
+  // Rewrites the request's context headers for the upstream: context, trace_state and the
+  // extracted baggage, through the configured propagators.
+  void injectContext(http::HeaderMap& headers, const propagation::SpanContext& context,
+                     const propagation::TraceState& trace_state, bool b3_debug);
   // Also notes in traced what the span still waits for (hostless_scheme_).
   std::unique_ptr<exporter::SpanRecord> startRecord(TracedRequest& traced,
                                                     const Head& request,

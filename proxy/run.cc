@@ -80,8 +80,11 @@ std::string describeExporter(const exporter::ExporterSettings& settings,
     case exporter::ExporterKind::kOtlp:
       return "otlp " + std::string(exporter::protocolName(settings.otlp.protocol)) + " to " +
              settings.otlp.endpoint.url() + " (batches of up to " +
-             std::to_string(batch.max_export_batch_size) + " spans, at least every " +
-             formatDuration(batch.schedule_delay) + ")";
+             std::to_string(batch.max_export_batch_size) + " spans, " +
+             (batch.schedule_delay.count() == 0
+                  ? std::string("as soon as spans are queued")
+                  : "at least every " + formatDuration(batch.schedule_delay)) +
+             ")";
     case exporter::ExporterKind::kConsole:
       return "console (OTLP/JSON lines) to " +
              (settings.console_path.empty() ? std::string("standard output")
@@ -163,7 +166,8 @@ class Runner {
 
 absl::Status Runner::startExporter() {
   const exporter::ExporterSettings& settings = config_.exporter.settings;
-  if (settings.kind == exporter::ExporterKind::kNone) {
+  // A disabled SDK makes no span: nothing to export, no export thread.
+  if (settings.kind == exporter::ExporterKind::kNone || config_.tracing.sdk_disabled) {
     sink_ = std::make_unique<DiscardingSpanSink>();
     metrics_.setExporterCounters(&exporter_counters_);
     return absl::OkStatus();
@@ -424,9 +428,14 @@ int Runner::run() {
             outbound_target);
     logInfo("admin listener http://" + addressText(admin_options.address, admin_->port()) +
             " (/metrics /healthz /readyz /debug/spans)");
-    logInfo("exporter: " +
-            describeExporter(config_.exporter.settings, config_.exporter.batch));
-    logInfo("sampler: " + sampler_.describe());
+    if (config_.tracing.sdk_disabled) {
+      logInfo("OTEL_SDK_DISABLED: no span is made or exported; the incoming context goes on as "
+              "it came");
+    } else {
+      logInfo("exporter: " +
+              describeExporter(config_.exporter.settings, config_.exporter.batch));
+      logInfo("sampler: " + sampler_.describe());
+    }
     logInfo("trust_incoming_context: " + config_.tracing.trust_incoming_context.toString() +
             (config_.tracing.drop_untrusted_baggage ? " (untrusted baggage dropped)" : ""));
 

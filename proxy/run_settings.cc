@@ -1,5 +1,14 @@
 #include "proxy/run_settings.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <system_error>
+
+#include "exporter/otlp_http_connection.h"
+
 namespace tracecar::proxy {
 namespace {
 
@@ -72,6 +81,38 @@ DataPathTls loadDataPathTls(const ProxyConfig& config, std::vector<std::string>&
   return tls;
 }
 
+void checkExporterFiles(const ProxyConfig& config, std::vector<std::string>& errors) {
+  if (config.tracing.sdk_disabled) return;  // `run` starts no exporter then
+  const exporter::ExporterSettings& settings = config.exporter.settings;
+  if (settings.kind == exporter::ExporterKind::kOtlp) {
+    const bool grpc = settings.otlp.protocol == exporter::OtlpProtocol::kGrpc;
+    const absl::StatusOr<exporter::OtlpHttpTarget> target = exporter::otlpTarget(
+        settings.otlp, 0, grpc ? "h2" : "http/1.1",
+        grpc ? "OTLP/gRPC exporter" : "OTLP/HTTP exporter");
+    if (!target.ok()) errors.push_back("OTLP exporter: " + std::string(target.status().message()));
+    return;
+  }
+  if (settings.kind != exporter::ExporterKind::kConsole || settings.console_path.empty()) return;
+  const std::string& path = settings.console_path;
+  auto failed = [&](int error) {
+    errors.push_back("console exporter: cannot open " + path + ": " +
+                     std::generic_category().message(error));
+  };
+  // Non-blocking, so that a FIFO with no reader yet does not stop the check (ENXIO: `run`
+  // waits for its reader).
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NONBLOCK);
+  if (fd >= 0) {
+    ::close(fd);
+    return;
+  }
+  if (errno == ENXIO) return;
+  if (errno != ENOENT) return failed(errno);
+  // Missing: `run` creates it, so its directory has to exist and take a new file.
+  std::filesystem::path directory = std::filesystem::path(path).parent_path();
+  if (directory.empty()) directory = ".";
+  if (::access(directory.c_str(), W_OK | X_OK) != 0) failed(errno);
+}
+
 DataPathSettings dataPathSettingsFrom(const ProxyConfig& config, const DataPathTls& tls) {
   DataPathSettings settings;
   settings.app_protocol = config.upstreams.app_protocol;
@@ -131,6 +172,7 @@ RequestTracingConfig requestTracingConfigFrom(const ProxyConfig& config) {
   tracing.drop_untrusted_baggage = config.tracing.drop_untrusted_baggage;
   tracing.client_url_attributes = config.tracing.client_url_attributes;
   tracing.use_forwarded_headers = config.tracing.use_forwarded_headers;
+  tracing.sdk_disabled = config.tracing.sdk_disabled;
   return tracing;
 }
 

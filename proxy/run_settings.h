@@ -20,6 +20,13 @@ struct DataPathTls {
 // Errors name the key and the file ("tls.inbound: TLS: cannot load ... from FILE: ...").
 DataPathTls loadDataPathTls(const ProxyConfig& config, std::vector<std::string>& errors);
 
+// What `tracecar run` reads before its exporter can start, checked without starting it: the
+// OTLP exporter's CA, client certificate and key (for an https endpoint), and that the console
+// exporter's file can be opened for appending (an existing file is not touched; a missing one
+// is not created, its directory must take it). Errors are worded as `run` words them. Nothing
+// is checked while the SDK is disabled: `run` starts no exporter.
+void checkExporterFiles(const ProxyConfig& config, std::vector<std::string>& errors);
+
 // The data path's settings from a loaded configuration: listeners, upstreams, workers, the
 // request and response limits, the timeouts and TLS (contexts from loadDataPathTls).
 DataPathSettings dataPathSettingsFrom(const ProxyConfig& config, const DataPathTls& tls = {});

@@ -141,8 +141,10 @@ std::optional<LocalReply> TracedStreamObserver::onRequestHead(http::Http1Head& r
                           : LocalReplyReason::kTracestate};
   }
   metrics_.recordExtractReport(traced_.extractReport());
-  metrics_.spanStarted(httpRole(kind), traced_.sampled());
-  metrics_.samplingDecision(traced_.samplingRule(), samplingDecision(traced_.samplingResult()));
+  if (traced_.samplingDecided()) {  // no span is started while the SDK is disabled
+    metrics_.spanStarted(httpRole(kind), traced_.sampled());
+    metrics_.samplingDecision(traced_.samplingRule(), samplingDecision(traced_.samplingResult()));
+  }
   if (traced_.restartedUntrusted()) metrics_.untrustedContextRestarted();
   if (traced_.untrustedBaggageDropped() != 0) {
     metrics_.baggageMembersDropped(BaggageDropReason::kUntrusted,

@@ -907,10 +907,43 @@ def timeouts_and_pools_on_metrics(h):
                                                                r.stderr.decode()))
 
 
+def sdk_disabled(h):
+    """OTEL_SDK_DISABLED=true: no span is made or exported. The caller's context reaches the app
+    as it came (its span stays the app's parent), a request without one gets none, and the
+    request metrics are still recorded."""
+    origin = h.origin()
+    collector, record = h.collector()
+    tc = h.tracecar("sidecar", origin, ROUTES, env={"OTEL_SDK_DISABLED": "TRUE"},
+                    collector_port=collector)
+    incoming = "00-%s-%s-01" % (TRACE, PARENT)
+    echo = h.curl("-H", "traceparent: " + incoming, "-H", "tracestate: congo=t61rcWkgMzE",
+                  "-H", "baggage: uid=alice;p=1", tc.url("/echo"))
+    for name, want in (("traceparent", incoming), ("tracestate", "congo=t61rcWkgMzE"),
+                       ("baggage", "uid=alice;p=1")):
+        check(echoed_header(echo, name) == want,
+              "the app's %s: want %r, got %r" % (name, want, echoed_header(echo, name)))
+    echo = h.curl(tc.url("/echo"))
+    check(echoed_header(echo, "traceparent") is None,
+          "no context came, none injected: %r" % echoed_header(echo, "traceparent"))
+
+    text = h.metrics(tc)
+    check(metric_value(text, "http_server_request_duration_seconds_count",
+                       {"http_route": "/echo", "http_response_status_code": "200"}) == 2,
+          "both requests in the server histogram")
+    check(not metric_value(text, "tracecar_spans_started_total", {"kind": "server"}),
+          "no span started")
+    check(not metric_value(text, "tracecar_sampling_decisions_total", {}), "no sampling decision")
+    # Stopping flushes whatever was queued: nothing was.
+    tc.process.signal(signal.SIGTERM)
+    rc = tc.process.wait(30)
+    check(rc == 0, "exit status %s: %s" % (rc, tc.process.stderr()))
+    check(h.spans(record) == [], "nothing exported: %r" % h.spans(record))
+
+
 def run_config_errors(h):
     r = subprocess.run([h.tracecar_binary, "run", "--inbound", "0.0.0.0", "--route", "/users/{id",
                         "--admin", "127.0.0.1:0"], capture_output=True, timeout=30,
-                       env=dict(os.environ, OTEL_PROPAGATORS="xray"))
+                       env=dict(os.environ, OTEL_PROPAGATORS="none,b3"))
     err = r.stderr.decode("utf-8", "replace")
     check(r.returncode == 2, "exit status %d: %s" % (r.returncode, err))
     for needle in ("--inbound:", "--route:", "OTEL_PROPAGATORS", "3 configuration errors"):
@@ -938,6 +971,7 @@ CASES = {
     "exporter_address_fallback": exporter_address_fallback,
     "propagation_limits": propagation_limits,
     "timeouts_and_pools_on_metrics": timeouts_and_pools_on_metrics,
+    "sdk_disabled": sdk_disabled,
 }
 
 

@@ -88,6 +88,7 @@ struct FakeState {
   int in_flight = 0;
   int max_in_flight = 0;
   uint64_t last_deadline_minus_now = 0;
+  uint64_t last_deadline = 0;
   bool shutdown_called = false;
   Status release_status = Status::kSuccess;
   bool protobuf = false;                 // what the exporter's sendsProtobuf says
@@ -147,6 +148,7 @@ class FakeExporter : public SpanExporter {
       state_->in_flight++;
       state_->max_in_flight = std::max(state_->max_in_flight, state_->in_flight);
       state_->last_deadline_minus_now = deadline_ms - uv_now(timer_.loop);
+      state_->last_deadline = deadline_ms;
       mode = state_->mode;
       n = state_->mode == FakeState::Mode::kReject ? state_->reject : state_->delay_ms;
     }
@@ -423,6 +425,81 @@ TEST(BatchProcessor, GivesExporterDeadlineOfExportTimeout) {
   ASSERT_TRUE(h.processor.flush(kLongWait));
   std::lock_guard lock(h.state->mutex);
   EXPECT_EQ(h.state->last_deadline_minus_now, 1234u);
+}
+
+// An export timeout of 0 in the variables (kNoTimeout) is no limit: the exporter gets no
+// deadline.
+TEST(BatchProcessor, NoExportTimeoutGivesTheExporterNoDeadline) {
+  BatchConfig c = config(64, 4);
+  c.export_timeout = kNoTimeout;
+  Harness h(c);
+  h.push(0, 4);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  std::lock_guard lock(h.state->mutex);
+  EXPECT_EQ(h.state->last_deadline, kNoDeadline);
+}
+
+// shutdown(kNoTimeout), as `run` calls it with that export timeout, waits for the export in
+// flight however long it takes, and then exports what was queued behind it.
+TEST(BatchProcessor, ShutdownWithoutATimeoutWaitsForTheExportInFlight) {
+  BatchConfig c = config(64, 4);
+  c.export_timeout = kNoTimeout;
+  Harness h(c);
+  h.state->setMode(FakeState::Mode::kHold);
+  h.push(0, 4);
+  ASSERT_TRUE(h.state->waitForBatches(1));
+  h.push(4, 6);
+  std::atomic<bool> returned{false};
+  bool clean = false;
+  std::thread stopper([&] {
+    clean = h.processor.shutdown(kNoTimeout);
+    returned = true;
+  });
+  std::this_thread::sleep_for(100ms);  // time enough to drop everything, were there a deadline
+  EXPECT_FALSE(returned.load());
+  h.fake->release(Status::kSuccess);
+  stopper.join();
+  EXPECT_TRUE(clean);
+  EXPECT_EQ(h.counters.spans_exported.load(), 6u);
+  EXPECT_EQ(dropped(h.counters, DropReason::kShutdown), 0u);
+}
+
+// Voluntary context switches of the export thread so far: one per wake-up from a wait.
+uint64_t exportThreadWakeups() {
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (!std::getline(comm, name) || name != "tc-exporter") continue;
+    std::ifstream status(task.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::stoull(line.substr(24));
+    }
+  }
+  ADD_FAILURE() << "no tc-exporter thread";
+  return 0;
+}
+
+// A schedule delay of 0: a span is exported as soon as it is queued and no export is running;
+// spans that come during an export go out together right after it. No timer runs, so the idle
+// export thread sleeps instead of waking up every millisecond.
+TEST(BatchProcessor, ZeroScheduleDelayExportsAtOnceWithoutPolling) {
+  Harness h(config(64, 16, 0ms));
+  h.state->setMode(FakeState::Mode::kHold);
+  h.push(0, 1);
+  ASSERT_TRUE(h.state->waitForBatches(1));  // one span, far from a batch's worth
+  h.push(1, 6);
+  h.fake->release(Status::kSuccess);
+  ASSERT_TRUE(h.state->waitForBatches(2));
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  EXPECT_EQ(h.state->seen(), (std::vector<std::vector<uint64_t>>{{0}, {1, 2, 3, 4, 5}}));
+
+  const uint64_t before = exportThreadWakeups();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_LE(exportThreadWakeups() - before, 3u) << "the idle export thread keeps waking up";
+  h.push(6, 7);
+  ASSERT_TRUE(h.state->waitForBatches(3));
+  EXPECT_EQ(h.state->seen()[2], (std::vector<uint64_t>{6}));
 }
 
 TEST(BatchProcessor, RecordsOneLatencyObservationPerExport) {

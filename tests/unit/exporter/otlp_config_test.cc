@@ -13,8 +13,24 @@ using namespace std::chrono_literals;
 using Env = std::map<std::string, std::string, std::less<>>;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-absl::StatusOr<ExporterSettings> settingsFrom(Env vars, std::vector<std::string>& warnings) {
-  return exporterSettingsFromEnv(mapEnvironment(std::move(vars)), warnings);
+// The settings, or every error in one status, a line each.
+absl::StatusOr<ExporterSettings> settingsFrom(Env vars, std::vector<std::string>& warnings,
+                                              const LowerLayer& lower = {}) {
+  std::vector<std::string> errors;
+  ExporterSettings settings =
+      exporterSettingsFromEnv(mapEnvironment(std::move(vars)), warnings, errors, lower);
+  if (errors.empty()) return settings;
+  std::string message;
+  for (const std::string& error : errors) message += (message.empty() ? "" : "\n") + error;
+  return absl::InvalidArgumentError(message);
+}
+
+// A lower layer holding values by variable name, named "file:VARIABLE" in messages.
+LowerLayer lowerLayer(Env values) {
+  LowerLayer lower;
+  lower.value = mapEnvironment(std::move(values));
+  lower.name = [](std::string_view variable) { return "file:" + std::string(variable); };
+  return lower;
 }
 
 bool contains(absl::string_view haystack, absl::string_view needle) {
@@ -211,13 +227,91 @@ TEST_P(ExporterKindError, FailsNamingVariableAndValue) {
   }
 }
 
+INSTANTIATE_TEST_SUITE_P(Values, ExporterKindError,
+                         ::testing::Values(KindError{"otlp,console", {"only one"}},
+                                           KindError{"otlp, none", {"only one"}},
+                                           KindError{"console,zipkin,otlp", {"only one"}}));
+
+// The SDK environment specification: a value the implementation does not recognise is warned
+// about and ignored, i.e. treated as not set.
+struct UnknownKindCase {
+  Env env;
+  ExporterKind kind;
+  std::vector<const char*> warning;  // pieces of the one warning
+};
+
+class UnknownExporter : public ::testing::TestWithParam<UnknownKindCase> {};
+
+TEST_P(UnknownExporter, IsWarnedAboutAndTreatedAsUnset) {
+  std::vector<std::string> warnings;
+  const absl::StatusOr<ExporterSettings> s = settingsFrom(GetParam().env, warnings);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->kind, GetParam().kind);
+  ASSERT_EQ(warnings.size(), 1u);
+  for (const char* piece : GetParam().warning) {
+    EXPECT_TRUE(contains(warnings[0], piece)) << piece << " in " << warnings[0];
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
-    Values, ExporterKindError,
-    ::testing::Values(KindError{"zipkin", {"\"zipkin\"", "otlp, console, none"}},
-                      KindError{"logging", {"\"logging\""}},
-                      KindError{"otlp,console", {"only one"}},
-                      KindError{"otlp, none", {"only one"}},
-                      KindError{"otlp,jaeger", {"\"jaeger\""}}));
+    Values, UnknownExporter,
+    ::testing::Values(
+        UnknownKindCase{{{"OTEL_TRACES_EXPORTER", "zipkin"}},
+                        ExporterKind::kConsole,
+                        {"OTEL_TRACES_EXPORTER=\"zipkin\"", "otlp, console, none",
+                         "using console (the default: no endpoint is set)"}},
+        UnknownKindCase{{{"OTEL_TRACES_EXPORTER", "logging"},
+                         {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"}},
+                        ExporterKind::kOtlp,
+                        {"\"logging\"", "using otlp (the default: an endpoint is set)"}},
+        // In a list, the unknown name is skipped and the known one kept.
+        UnknownKindCase{{{"OTEL_TRACES_EXPORTER", "otlp,jaeger"}},
+                        ExporterKind::kOtlp,
+                        {"unknown exporter \"jaeger\" in OTEL_TRACES_EXPORTER=\"otlp,jaeger\""}},
+        UnknownKindCase{{{"OTEL_TRACES_EXPORTER", "zipkin, none, xray"}},
+                        ExporterKind::kNone,
+                        {"\"zipkin\", \"xray\""}}));
+
+TEST(UnknownExporter, GivesWayToTheLowerLayer) {
+  std::vector<std::string> warnings;
+  const absl::StatusOr<ExporterSettings> s =
+      settingsFrom({{"OTEL_TRACES_EXPORTER", "zipkin"}}, warnings,
+                   lowerLayer({{"OTEL_TRACES_EXPORTER", "none"}}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->kind, ExporterKind::kNone);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(contains(warnings[0], "using none from file:OTEL_TRACES_EXPORTER")) << warnings[0];
+}
+
+TEST(ExporterSettings, AnEndpointOfTheLowerLayerSelectsOtlp) {
+  std::vector<std::string> warnings;
+  const absl::StatusOr<ExporterSettings> s =
+      settingsFrom({}, warnings, lowerLayer({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://f:4318"}}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->kind, ExporterKind::kOtlp);
+  EXPECT_EQ(s->otlp.endpoint.url(), "http://f:4318/v1/traces");
+}
+
+TEST(ExporterSettings, EveryErrorIsReportedNotOnlyTheFirst) {
+  std::vector<std::string> warnings;
+  std::vector<std::string> errors;
+  exporterSettingsFromEnv(mapEnvironment({{"OTEL_EXPORTER_OTLP_ENDPOINT", "nope"},
+                                          {"OTEL_EXPORTER_OTLP_CLIENT_KEY", "/k"}}),
+                          warnings, errors);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_TRUE(contains(errors[0], "OTEL_EXPORTER_OTLP_ENDPOINT=\"nope\"")) << errors[0];
+  EXPECT_TRUE(contains(errors[1], "OTEL_EXPORTER_OTLP_CLIENT_KEY is set")) << errors[1];
+
+  errors.clear();
+  exporterSettingsFromEnv(mapEnvironment({{"OTEL_TRACES_EXPORTER", "otlp,console"},
+                                          {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://c"},
+                                          {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/c"}}),
+                          warnings, errors);
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_TRUE(contains(errors[0], "only one exporter")) << errors[0];
+  EXPECT_TRUE(contains(errors[1], "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) << errors[1];
+  EXPECT_TRUE(contains(errors[2], "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE is set")) << errors[2];
+}
 
 TEST(ExporterSettings, ConsoleIgnoresBrokenOtlpVariables) {
   std::vector<std::string> warnings;
@@ -473,16 +567,41 @@ TEST(ProtocolFromEnv, HttpEndpointWithoutSchemeIsStillAnError) {
   EXPECT_FALSE(s.ok());
 }
 
-TEST(ProtocolFromEnv, UnknownProtocolNamesValueAndAcceptedOnes) {
+// Unknown, it is warned about and treated as not set: the next source applies.
+TEST(ProtocolFromEnv, UnknownProtocolIsAWarningNamingValueAndAcceptedOnes) {
   std::vector<std::string> warnings;
   const absl::StatusOr<ExporterSettings> s =
       settingsFrom({{"OTEL_TRACES_EXPORTER", "otlp"}, {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml"}},
                    warnings);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
-  const std::string message(s.status().message());
-  EXPECT_TRUE(contains(message, "OTEL_EXPORTER_OTLP_PROTOCOL=\"http/xml\"")) << message;
-  EXPECT_TRUE(contains(message, "grpc, http/protobuf, http/json")) << message;
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.protocol, OtlpProtocol::kHttpProtobuf);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(contains(warnings[0], "OTEL_EXPORTER_OTLP_PROTOCOL=\"http/xml\"")) << warnings[0];
+  EXPECT_TRUE(contains(warnings[0], "grpc, http/protobuf, http/json")) << warnings[0];
+  EXPECT_TRUE(contains(warnings[0], "using http/protobuf (the default)")) << warnings[0];
+}
+
+TEST(ProtocolFromEnv, UnknownTracesProtocolGivesWayToTheGeneralThenTheLowerLayer) {
+  std::vector<std::string> warnings;
+  absl::StatusOr<ExporterSettings> s =
+      settingsFrom({{"OTEL_TRACES_EXPORTER", "otlp"},
+                    {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift"},
+                    {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"}},
+                   warnings, lowerLayer({{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.protocol, OtlpProtocol::kHttpJson);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(contains(warnings[0], "using OTEL_EXPORTER_OTLP_PROTOCOL instead")) << warnings[0];
+
+  warnings.clear();
+  s = settingsFrom({{"OTEL_TRACES_EXPORTER", "otlp"},
+                    {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift"}},
+                   warnings, lowerLayer({{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.protocol, OtlpProtocol::kGrpc);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(contains(warnings[0], "using grpc from file:OTEL_EXPORTER_OTLP_PROTOCOL"))
+      << warnings[0];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -621,8 +740,8 @@ INSTANTIATE_TEST_SUITE_P(
         TimeoutCase{{{"OTEL_EXPORTER_OTLP_TIMEOUT", "5000"},
                      {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", ""}},
                     5000ms, nullptr},
-        TimeoutCase{{{"OTEL_EXPORTER_OTLP_TIMEOUT", "0"}}, 10000ms,
-                    "OTEL_EXPORTER_OTLP_TIMEOUT=\"0\""},
+        // The common configuration specification: a timeout of 0 means no limit.
+        TimeoutCase{{{"OTEL_EXPORTER_OTLP_TIMEOUT", "0"}}, kNoTimeout, nullptr},
         TimeoutCase{{{"OTEL_EXPORTER_OTLP_TIMEOUT", "-1"}}, 10000ms,
                     "OTEL_EXPORTER_OTLP_TIMEOUT=\"-1\""},
         TimeoutCase{{{"OTEL_EXPORTER_OTLP_TIMEOUT", "1.5"}}, 10000ms,
@@ -637,8 +756,23 @@ INSTANTIATE_TEST_SUITE_P(
         TimeoutCase{{{"OTEL_EXPORTER_OTLP_TIMEOUT", "5000"},
                      {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon"}},
                     5000ms, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=\"soon\""},
-        TimeoutCase{{{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0"}}, 10000ms,
-                    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=\"0\""}));
+        TimeoutCase{{{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0"}}, kNoTimeout, nullptr},
+        TimeoutCase{{{"OTEL_EXPORTER_OTLP_TIMEOUT", "5000"},
+                     {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0"}},
+                    kNoTimeout, nullptr}));
+
+TEST(TimeoutFromEnv, AnInvalidValueGivesWayToTheLowerLayer) {
+  std::vector<std::string> warnings;
+  const absl::StatusOr<ExporterSettings> s =
+      settingsFrom({{"OTEL_TRACES_EXPORTER", "otlp"}, {"OTEL_EXPORTER_OTLP_TIMEOUT", "soon"}},
+                   warnings, lowerLayer({{"OTEL_EXPORTER_OTLP_TIMEOUT", "2000"}}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.timeout, 2000ms);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(contains(warnings[0], "OTEL_EXPORTER_OTLP_TIMEOUT=\"soon\"")) << warnings[0];
+  EXPECT_TRUE(contains(warnings[0], "using 2000 from file:OTEL_EXPORTER_OTLP_TIMEOUT"))
+      << warnings[0];
+}
 
 struct CompressionCase {
   Env env;
@@ -740,6 +874,58 @@ TEST(TlsFilesFromEnv, ClientPairForPlainHttpWarnsForEachFile) {
   ASSERT_EQ(warnings.size(), 2u);
   EXPECT_TRUE(contains(warnings[0], "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY")) << warnings[0];
   EXPECT_TRUE(contains(warnings[1], "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")) << warnings[1];
+}
+
+TEST(TlsFilesFromEnv, LowerLayerFilesPairWithVariablesAndAreNamedInWarnings) {
+  std::vector<std::string> warnings;
+  absl::StatusOr<ExporterSettings> s =
+      settingsFrom({{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://c"},
+                    {"OTEL_EXPORTER_OTLP_CLIENT_KEY", "/env.key"}},
+                   warnings,
+                   lowerLayer({{"OTEL_EXPORTER_OTLP_CLIENT_KEY", "/file.key"},
+                               {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/file.pem"}}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.client_key, "/env.key");
+  EXPECT_EQ(s->otlp.client_certificate, "/file.pem");
+  EXPECT_TRUE(warnings.empty());
+
+  s = settingsFrom({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c"}}, warnings,
+                   lowerLayer({{"OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"}}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(contains(warnings[0], "file:OTEL_EXPORTER_OTLP_CERTIFICATE is set")) << warnings[0];
+}
+
+TEST(EndpointFromEnv, EitherVariableHidesBothOfTheLowerLayersEndpoints) {
+  const LowerLayer lower = lowerLayer({{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://f/custom"},
+                                       {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://f:4318"}});
+  std::vector<std::string> warnings;
+  absl::StatusOr<ExporterSettings> s = settingsFrom({}, warnings, lower);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.endpoint.url(), "http://f/custom");
+  s = settingsFrom({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://e:4318"}}, warnings, lower);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.endpoint.url(), "http://e:4318/v1/traces");
+}
+
+TEST(HeadersFromEnv, TheLowerLayersListComesFirstAndVariablesWinPerKey) {
+  std::vector<std::string> warnings;
+  const absl::StatusOr<ExporterSettings> s =
+      settingsFrom({{"OTEL_TRACES_EXPORTER", "otlp"}, {"OTEL_EXPORTER_OTLP_HEADERS", "b=env"}},
+                   warnings, lowerLayer({{"OTEL_EXPORTER_OTLP_HEADERS", "a=file,b=file"}}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->otlp.headers, (Headers{{"a", "file"}, {"b", "env"}}));
+}
+
+TEST(ExporterSettings, ConsolePathFromTheLowerLayerUnderTheVariable) {
+  std::vector<std::string> warnings;
+  const LowerLayer lower = lowerLayer({{"TRACECAR_CONSOLE_EXPORT_PATH", "/file.jsonl"}});
+  absl::StatusOr<ExporterSettings> s = settingsFrom({}, warnings, lower);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->console_path, "/file.jsonl");
+  s = settingsFrom({{"TRACECAR_CONSOLE_EXPORT_PATH", "/env.jsonl"}}, warnings, lower);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->console_path, "/env.jsonl");
 }
 
 struct HalfPair {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,10 +24,13 @@ struct Built {
   std::vector<std::string> warnings;
 };
 
-Built build(Vars vars) {
+// lower_list: the lower layer's OTEL_RESOURCE_ATTRIBUTES, if any.
+Built build(Vars vars, std::optional<std::string> lower_list = std::nullopt) {
   Built b;
+  LowerLayer lower;
+  if (lower_list) lower.value = mapEnvironment({{"OTEL_RESOURCE_ATTRIBUTES", *lower_list}});
   const Resource r = Resource::fromEnvironment(mapEnvironment(std::move(vars)), "0.1.0",
-                                               b.warnings);
+                                               b.warnings, lower);
   for (const Attribute& a : r.attributes().items()) {
     b.attributes.emplace_back(a.key, std::get<std::string>(a.value));
   }
@@ -86,18 +90,39 @@ TEST(Resource, ResourceAttributesAreTrimmedAndPercentDecoded) {
   EXPECT_THAT(b.warnings, IsEmpty());
 }
 
-TEST(Resource, MalformedPairsAreReportedAndSkippedTheRestKept) {
+// The resource SDK specification: "In case of any error, e.g. failure to decode, the entire
+// environment variable value SHOULD be discarded and an error SHOULD be reported".
+TEST(Resource, AnyMalformedPairDiscardsTheWholeVariableNamingEachOne) {
   const Built b = build({{"OTEL_RESOURCE_ATTRIBUTES",
                           "good=1,noequals,=nokey, =blank,bad=%zz,short=%4,invalid=%ff,last=2"}});
-  EXPECT_EQ(valueOf(b, "good"), "1");
-  EXPECT_EQ(valueOf(b, "last"), "2");
-  EXPECT_EQ(b.attributes.size(), 6u);  // 4 defaults + good + last
-  ASSERT_EQ(b.warnings.size(), 6u);
-  const char* named[] = {"noequals", "=nokey", " =blank", "bad=%zz", "short=%4", "invalid=%ff"};
-  for (size_t i = 0; i < 6; ++i) {
-    EXPECT_THAT(b.warnings[i], HasSubstr("\"" + std::string(named[i]) + "\""));
-    EXPECT_THAT(b.warnings[i], HasSubstr("OTEL_RESOURCE_ATTRIBUTES"));
+  EXPECT_EQ(valueOf(b, "good"), "<absent>");
+  EXPECT_EQ(valueOf(b, "last"), "<absent>");
+  EXPECT_EQ(b.attributes.size(), 4u);  // the defaults
+  ASSERT_EQ(b.warnings.size(), 1u);
+  EXPECT_THAT(b.warnings[0], HasSubstr("OTEL_RESOURCE_ATTRIBUTES: ignoring the whole value"));
+  for (const char* named :
+       {"noequals", "=nokey", " =blank", "bad=%zz", "short=%4", "invalid=%ff"}) {
+    EXPECT_THAT(b.warnings[0], HasSubstr("\"" + std::string(named) + "\""));
   }
+}
+
+TEST(Resource, ADiscardedVariableLeavesTheLowerLayersAttributesAndServiceName) {
+  const Built b = build({{"OTEL_RESOURCE_ATTRIBUTES", "service.name=x,bad,x=%zz"}},
+                        "team=pay,service.name=from-file");
+  EXPECT_EQ(valueOf(b, "team"), "pay");
+  EXPECT_EQ(valueOf(b, "service.name"), "from-file");
+  EXPECT_EQ(valueOf(b, "x"), "<absent>");
+  ASSERT_EQ(b.warnings.size(), 1u);
+  EXPECT_THAT(b.warnings[0], HasSubstr("\"bad\", \"x=%zz\""));
+}
+
+TEST(Resource, VariableAttributesWinOverTheLowerLayersPerKey) {
+  const Built b = build({{"OTEL_RESOURCE_ATTRIBUTES", "team=orders"}, {"OTEL_SERVICE_NAME", "svc"}},
+                        "team=pay,env=prod,service.name=from-file");
+  EXPECT_EQ(valueOf(b, "team"), "orders");
+  EXPECT_EQ(valueOf(b, "env"), "prod");
+  EXPECT_EQ(valueOf(b, "service.name"), "svc");
+  EXPECT_THAT(b.warnings, IsEmpty());
 }
 
 TEST(Resource, EmptyEntriesAreIgnoredSilently) {

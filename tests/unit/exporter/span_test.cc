@@ -241,6 +241,30 @@ TEST(AttributeLimitsFromEnv, InvalidSpanLimitFallsBackToValidGeneralOne) {
   EXPECT_EQ(warnings.size(), 1u);
 }
 
+// An invalid variable is treated as not set, so the lower layer's value (tracecar's file) applies
+// before the default; a valid general variable still comes first.
+TEST(AttributeLimitsFromEnv, InvalidVariablesGiveWayToTheLowerLayer) {
+  LowerLayer lower;
+  lower.value = mapEnvironment({{"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "10"},
+                                {"OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "64"}});
+  lower.name = [](std::string_view variable) { return "file:" + std::string(variable); };
+  std::vector<std::string> warnings;
+  AttributeLimits limits = attributeLimitsFromEnv(
+      mapEnvironment({{"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "x"}}), warnings, lower);
+  EXPECT_EQ(limits.count, 10u);
+  EXPECT_EQ(limits.value_length, 64u);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("using 10 from file:OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"));
+
+  warnings.clear();
+  limits = attributeLimitsFromEnv(mapEnvironment({{"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "x"},
+                                                  {"OTEL_ATTRIBUTE_COUNT_LIMIT", "20"}}),
+                                  warnings, lower);
+  EXPECT_EQ(limits.count, 20u);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("using OTEL_ATTRIBUTE_COUNT_LIMIT instead"));
+}
+
 // --- utf8 ---------------------------------------------------------------------------------
 
 std::string sanitized(std::string_view s) {

@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <random>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace tracecar::propagation {
@@ -455,6 +457,135 @@ TEST(Baggage, MatchesWholeKeysOnly) {
   EXPECT_FALSE(b.erase("k"));
   ASSERT_TRUE(b.set("k", "0"));
   EXPECT_EQ(b.toString(), "k1=1,ke=2,k=0");
+}
+
+// --- merge ----------------------------------------------------------------------------------
+
+std::string merged(std::string_view list, std::string_view key, std::string_view value,
+                   Baggage::KeyMatch match = Baggage::KeyMatch::kExact, bool want_change = true) {
+  Baggage b;
+  b.parse(list);
+  EXPECT_EQ(b.merge(key, value, match), want_change) << list << " <- " << key << "=" << value;
+  return b.toString();
+}
+
+TEST(Baggage, MergeOfTheSameValueChangesNothing) {
+  const std::string list = "a=1,k=v;p1;ttl=30,z=2";
+  EXPECT_EQ(merged(list, "k", "v", Baggage::KeyMatch::kExact, false), list);
+  EXPECT_EQ(merged(list, "a", "1", Baggage::KeyMatch::kExact, false), list);
+}
+
+TEST(Baggage, MergeComparesDecodedValues) {
+  const std::string list = "k=v%41;p,e=caf%c3%a9,pct=100%25,lit=100%zz";
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"k", "vA"}, {"e", "caf\xc3\xa9"}, {"pct", "100%"}, {"lit", "100%zz"}}) {
+    EXPECT_EQ(merged(list, key, value, Baggage::KeyMatch::kExact, false), list) << key;
+  }
+  EXPECT_EQ(merged(list, "pct", "100%25"), "k=v%41;p,e=caf%c3%a9,pct=100%2525,lit=100%zz");
+}
+
+TEST(Baggage, MergeComparesValuesAsValueReadsThem) {
+  // Invalid UTF-8 reads as U+FFFD on either side.
+  EXPECT_EQ(merged("k=a%FF;p", "k", "a" + std::string(kReplacement),
+                   Baggage::KeyMatch::kExact, false),
+            "k=a%FF;p");
+  EXPECT_EQ(merged("k=a%EF%BF%BD;p", "k", "a\xff", Baggage::KeyMatch::kExact, false),
+            "k=a%EF%BF%BD;p");
+  EXPECT_EQ(merged("k=a%C3%A9;p", "k", "a\xff"), "k=a%FF");
+  EXPECT_EQ(merged("k=a%FF;p", "k", "a\xc3\xa9"), "k=a%C3%A9");
+}
+
+TEST(Baggage, MergeOfANewValueReplacesTheMemberInPlaceWithoutProperties) {
+  EXPECT_EQ(merged("a=1,k=v;p1;ttl=30,z=2", "k", "new value"), "a=1,k=new%20value,z=2");
+  EXPECT_EQ(merged("a=1,k=v;p1;ttl=30,z=2", "a", ""), "a=,k=v;p1;ttl=30,z=2");
+}
+
+TEST(Baggage, MergeAppendsAKeyNoMemberHas) {
+  EXPECT_EQ(merged("a=1;p,z=2", "k", "v,w"), "a=1;p,z=2,k=v%2Cw");
+  EXPECT_EQ(merged("", "k", "v"), "k=v");
+}
+
+TEST(Baggage, MergeKeepsDuplicatesWhenTheLastHasTheValue) {
+  const std::string list = "k=1;p,a=2,k=3;q,b=4";
+  EXPECT_EQ(merged(list, "k", "3", Baggage::KeyMatch::kExact, false), list);
+}
+
+TEST(Baggage, MergeOfANewValueLeavesOneMemberWhereTheLastDuplicateWas) {
+  EXPECT_EQ(merged("k=1;p,a=2,k=3;q,b=4", "k", "1"), "a=2,k=1,b=4");
+  EXPECT_EQ(merged("k=1,k=2,k=3", "k", "x"), "k=x");
+}
+
+TEST(Baggage, MergeExactMatchesKeysCaseSensitively) {
+  EXPECT_EQ(merged("Key=1;p,b=2", "key", "1"), "Key=1;p,b=2,key=1");
+  EXPECT_EQ(merged("Key=1,key=2", "key", "2", Baggage::KeyMatch::kExact, false), "Key=1,key=2");
+  EXPECT_EQ(merged("Key=1,a=0,key=2", "key", "9"), "Key=1,a=0,key=9");
+}
+
+TEST(Baggage, MergeIgnoringCaseKeepsTheMembersKeySpelling) {
+  constexpr Baggage::KeyMatch kAnyCase = Baggage::KeyMatch::kIgnoreCase;
+  EXPECT_EQ(merged("userId=42;p,b=1", "userid", "42", kAnyCase, false), "userId=42;p,b=1");
+  EXPECT_EQ(merged("userId=42;p,b=1", "userid", "7", kAnyCase), "userId=7,b=1");
+  EXPECT_EQ(merged("Key=1,a=0,KEY=2", "key", "2", kAnyCase, false), "Key=1,a=0,KEY=2");
+  EXPECT_EQ(merged("Key=1,a=0,KEY=2", "key", "9", kAnyCase), "a=0,KEY=9");
+  EXPECT_EQ(merged("ke=1,kex=2", "KE", "1", kAnyCase, false), "ke=1,kex=2");  // whole keys only
+  EXPECT_EQ(merged("k1=1", "K", "1", kAnyCase), "k1=1,K=1");
+}
+
+TEST(Baggage, MergeRejectsABadKeyWithoutChange) {
+  for (std::string_view key : {"", "a b", "k=", "\xc3\xa9"}) {
+    EXPECT_EQ(merged("k=1", key, "v", Baggage::KeyMatch::kExact, false), "k=1") << key;
+  }
+}
+
+// The key may be a view into the baggage itself (from member()).
+TEST(Baggage, MergeWithItsOwnMemberKeyIsSafe) {
+  Parsed p = parse("first-key-longer-than-sso=1;p,second=2,first-key-longer-than-sso=3,third=3");
+  ASSERT_TRUE(p.baggage.merge(p.baggage.member(2).key, "x"));
+  EXPECT_EQ(p.baggage.toString(), "second=2,first-key-longer-than-sso=x,third=3");
+  ASSERT_TRUE(p.baggage.merge(p.baggage.member(1).key, "y", Baggage::KeyMatch::kIgnoreCase));
+  EXPECT_EQ(p.baggage.toString(), "second=2,first-key-longer-than-sso=y,third=3");
+}
+
+TEST(Baggage, ContainsMatchesWholeKeysAsAsked) {
+  Baggage b;
+  b.parse("userId=1,k1=2");
+  EXPECT_TRUE(b.contains("userId"));
+  EXPECT_FALSE(b.contains("userid"));
+  EXPECT_TRUE(b.contains("userid", Baggage::KeyMatch::kIgnoreCase));
+  EXPECT_TRUE(b.contains("K1", Baggage::KeyMatch::kIgnoreCase));
+  EXPECT_FALSE(b.contains("k", Baggage::KeyMatch::kIgnoreCase));
+  EXPECT_FALSE(Baggage{}.contains("k"));
+}
+
+// merge against a model of an ordered list: the order of the others never changes, value()
+// always answers what the model says, and a merge changes the list exactly when the model's
+// value for the key differs.
+TEST(Baggage, RandomMergesMatchAModel) {
+  std::mt19937 rng(11);
+  const std::string_view keys[] = {"a", "b", "c", "d"};
+  const std::string_view values[] = {"", "x", "a b", "100%", "\xc3\xa9", ",;=\"\\", "%41", "A"};
+  for (int run = 0; run < 50; ++run) {
+    Baggage b;
+    std::vector<std::pair<std::string, std::string>> model;  // key, decoded value, in order
+    for (int iter = 0; iter < 40; ++iter) {
+      const std::string key(keys[rng() % std::size(keys)]);
+      const std::string value(values[rng() % std::size(values)]);
+      const auto it = std::find_if(model.begin(), model.end(),
+                                   [&](const auto& m) { return m.first == key; });
+      const bool want_change = it == model.end() || it->second != value;
+      if (it == model.end()) {
+        model.emplace_back(key, value);
+      } else {
+        it->second = value;
+      }
+      ASSERT_EQ(b.merge(key, value), want_change) << key << "=" << value;
+      ASSERT_EQ(b.size(), model.size());
+      for (size_t i = 0; i < model.size(); ++i) {
+        ASSERT_EQ(b.member(i).key, model[i].first);
+        ASSERT_EQ(b.value(model[i].first), model[i].second);
+      }
+    }
+  }
 }
 
 TEST(Baggage, SerializeAppendsAndMatchesSerializedLength) {

@@ -440,7 +440,98 @@ TEST(Composite, JaegerBaggageMergesWhateverTheOrderOfTheList) {
     EXPECT_EQ(ctx.baggage.value("a"), "1") << names;
     EXPECT_EQ(ctx.baggage.value("b"), "jaeger") << names;  // uberctx- overrides a W3C key
     EXPECT_EQ(ctx.baggage.value("c"), "3") << names;
+    EXPECT_EQ(ctx.baggage.toString(), "a=1,b=jaeger,c=3") << names;
   }
+}
+
+// client -> tracecar A -> tracecar B -> app, both sidecars injecting every member in both
+// formats: B reads each member twice and must forward the baggage A forwarded.
+TEST(Composite, BaggageInBothFormatsCrossesTwoHopsByteExact) {
+  const std::string_view inputs[] = {
+      "a=1,k=v;p1;ttl=30,z=2",
+      "userId=alice,serverNode=DF%2028,isProduction=false;ttl=3,k=%41",
+      "k=v%41;p = 1 ; q,e=caf%C3%A9,pct=100%25,bad=%FF",
+      "k=1;p,a=2,k=3;q,K=4",
+  };
+  for (std::string_view names : {"tracecontext,baggage,jaeger", "jaeger,tracecontext,baggage"}) {
+    const auto p = makePropagator(names);
+    for (std::string_view baggage : inputs) {
+      TestCarrier request{{"traceparent", std::string(kTp)}, {"baggage", std::string(baggage)}};
+      for (const char* hop : {"A", "B"}) {
+        ExtractedContext ctx;
+        p.extract(request, ctx);
+        EXPECT_EQ(ctx.report.baggage.dropped(), 0u) << names << " " << hop << " " << baggage;
+        p.inject(request, child(ctx), ctx.trace_state, ctx.baggage);
+        EXPECT_EQ(request.get("baggage"), baggage) << names << " " << hop;
+        EXPECT_EQ(request.count("baggage"), 1u) << names << " " << hop;
+      }
+      EXPECT_GT(request.count("uberctx-k"), 0u) << names << " " << baggage;
+    }
+  }
+}
+
+// Property: the same two hops, with random keys that differ only in case, duplicates, escapes
+// of either case (some not UTF-8) and properties.
+TEST(Composite, RandomBaggageInBothFormatsCrossesTwoHopsByteExact) {
+  std::mt19937 rng(17);
+  const std::string_view keys[] = {"a", "A", "k", "userId", "userid", "USERID"};
+  const std::string_view pieces[] = {"v", "1", "%41", "%c3%a9", "%C3%A9", "%FF", "%25", "%zz",
+                                     "%", "+", "~", "%2C", "%20"};
+  const std::string_view properties[] = {"", ";p", ";ttl=30", ";p ; q=1"};
+  const auto p = makePropagator("tracecontext,baggage,jaeger");
+  for (int i = 0; i < 500; ++i) {
+    std::string baggage;
+    for (size_t m = 0, members = 1 + rng() % 8; m < members; ++m) {
+      if (m > 0) baggage += ',';
+      baggage += keys[rng() % std::size(keys)];
+      baggage += '=';
+      for (size_t n = rng() % 4; n > 0; --n) baggage += pieces[rng() % std::size(pieces)];
+      baggage += properties[rng() % std::size(properties)];
+    }
+    TestCarrier request{{"traceparent", std::string(kTp)}, {"baggage", baggage}};
+    for (const char* hop : {"A", "B"}) {
+      ExtractedContext ctx;
+      p.extract(request, ctx);
+      p.inject(request, child(ctx), ctx.trace_state, ctx.baggage);
+      ASSERT_EQ(request.get("baggage"), baggage) << hop;
+    }
+  }
+}
+
+TEST(Composite, PartialUberctxFieldsLeaveW3CBaggageAsIs) {
+  const std::string bg = "a=1,k=v;p1;ttl=30,z=2";
+  TestCarrier in{{"baggage", bg}, {"uberctx-z", "2"}, {"uberctx-k", "v"}};
+  ExtractedContext ctx;
+  makePropagator("baggage,jaeger").extract(in, ctx);
+  EXPECT_EQ(ctx.baggage.toString(), bg);
+  EXPECT_EQ(ctx.report.baggage.kept, 3u);
+}
+
+TEST(Composite, ChangedUberctxValueReplacesTheW3CMemberInPlace) {
+  TestCarrier in{
+      {"baggage", "a=1,k=v;p1;ttl=30,z=2"}, {"uberctx-k", "changed"}, {"uberctx-a", "1"}};
+  auto p = makePropagator("tracecontext,baggage,jaeger");
+  ExtractedContext ctx;
+  p.extract(in, ctx);
+  TestCarrier out;
+  p.inject(out, child(ctx), ctx.trace_state, ctx.baggage);
+  EXPECT_EQ(out.get("baggage"), "a=1,k=changed,z=2");
+  EXPECT_EQ(out.get("uberctx-k"), "changed");
+}
+
+// A value grown by a uberctx- field can push the baggage past its byte limit: whole members go
+// from the end, as for any baggage.
+TEST(Composite, ChangedUberctxValueIsHeldToTheByteLimit) {
+  const std::string bg = "k=v," + std::string("z=") + std::string(8186, 'z');
+  ASSERT_EQ(bg.size(), BaggageLimits::kMinBytes);
+  TestCarrier in{{"baggage", bg}, {"uberctx-k", "vv"}};
+  ExtractedContext ctx;
+  makePropagator("baggage,jaeger").extract(in, ctx);
+  ASSERT_EQ(ctx.baggage.size(), 1u);  // not toString(): a failure would print 8 KB
+  EXPECT_EQ(ctx.baggage.member(0).key, "k");
+  EXPECT_EQ(ctx.baggage.member(0).raw_value, "vv");
+  EXPECT_EQ(ctx.report.baggage.dropped_byte_limit, 1u);
+  EXPECT_EQ(ctx.report.baggage.kept, 1u);
 }
 
 TEST(Composite, ManyUberctxFieldsAreBoundedAndCounted) {

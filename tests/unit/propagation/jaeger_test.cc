@@ -402,6 +402,97 @@ TEST(JaegerBaggage, MergesIntoExistingBaggage) {
   EXPECT_EQ(baggage.value("k"), "new");
 }
 
+// What an extraction leaves of W3C baggage that uberctx- fields also carry.
+std::string mergedBaggage(std::string_view w3c, const TestCarrier& carrier,
+                          size_t* changed = nullptr) {
+  Baggage baggage;
+  baggage.parse(w3c);
+  const size_t n = extractJaegerBaggage(carrier, baggage);
+  if (changed != nullptr) *changed = n;
+  return baggage.toString();
+}
+
+TEST(JaegerBaggage, SameValueLeavesTheW3CMemberAsItIs) {
+  size_t changed = 1;
+  EXPECT_EQ(mergedBaggage("a=1,k=v;p1;ttl=30,z=2",
+                          {{"uberctx-a", "1"}, {"uberctx-k", "v"}, {"uberctx-z", "2"}}, &changed),
+            "a=1,k=v;p1;ttl=30,z=2");
+  EXPECT_EQ(changed, 0u);
+}
+
+TEST(JaegerBaggage, PartialUberctxSetKeepsOrderAndProperties) {
+  const std::string w3c = "a=1,k=v;p1;ttl=30,z=2";
+  for (const TestCarrier& carrier :
+       {TestCarrier{{"uberctx-a", "1"}}, TestCarrier{{"uberctx-k", "v"}},
+        TestCarrier{{"uberctx-z", "2"}, {"uberctx-a", "1"}}}) {
+    EXPECT_EQ(mergedBaggage(w3c, carrier), w3c) << carrier.fields()[0].first;
+  }
+}
+
+TEST(JaegerBaggage, DifferentValueReplacesTheMemberInPlaceWithoutProperties) {
+  size_t changed = 0;
+  EXPECT_EQ(mergedBaggage("a=1,k=v;p1;ttl=30,z=2", {{"uberctx-k", "new%20value"}}, &changed),
+            "a=1,k=new%20value,z=2");
+  EXPECT_EQ(changed, 1u);
+}
+
+TEST(JaegerBaggage, NewKeysGoAfterTheW3CMembers) {
+  EXPECT_EQ(mergedBaggage("a=1,k=v;p", {{"uberctx-new", "x"}, {"uberctx-a", "1"}}),
+            "a=1,k=v;p,new=x");
+}
+
+TEST(JaegerBaggage, PercentEncodedValueEqualAfterDecodingIsLeftAsIs) {
+  const std::string w3c = "k=v%41,e=caf%c3%a9,p=100%25,s=a%20b";
+  EXPECT_EQ(mergedBaggage(w3c, {{"uberctx-k", "vA"},
+                                {"uberctx-e", "caf%C3%A9"},
+                                {"uberctx-p", "100%25"},
+                                {"uberctx-s", "a%20b"}}),
+            w3c);
+  EXPECT_EQ(mergedBaggage(w3c, {{"uberctx-k", "v%41"}, {"uberctx-p", "100%"}}), w3c);
+}
+
+// Invalid UTF-8 reads as U+FFFD on both sides; that is what injection sends for it.
+TEST(JaegerBaggage, ValuesEqualOnceInvalidUtf8IsReplacedAreLeftAsIs) {
+  EXPECT_EQ(mergedBaggage("k=%FF;p", {{"uberctx-k", "%EF%BF%BD"}}), "k=%FF;p");
+  EXPECT_EQ(mergedBaggage("k=%EF%BF%BD;p", {{"uberctx-k", "%FF"}}), "k=%EF%BF%BD;p");
+}
+
+// Injection lowercases keys (header names have no case), so the field stands for the members
+// whose key equals it ignoring case.
+TEST(JaegerBaggage, KeyMatchesW3CMembersIgnoringCase) {
+  EXPECT_EQ(mergedBaggage("userId=42;p,b=1", {{"uberctx-userid", "42"}}), "userId=42;p,b=1");
+  EXPECT_EQ(mergedBaggage("userId=42;p,b=1", {{"Uberctx-UserId", "7"}}), "userId=7,b=1");
+}
+
+// Injection sends the value of the last member of a key: the others stay while it matches.
+TEST(JaegerBaggage, DuplicateKeysStayWhenTheLastHasTheValue) {
+  EXPECT_EQ(mergedBaggage("k=1,a=2,k=3;p", {{"uberctx-k", "3"}}), "k=1,a=2,k=3;p");
+  EXPECT_EQ(mergedBaggage("Key=1,key=2", {{"uberctx-key", "2"}}), "Key=1,key=2");
+}
+
+TEST(JaegerBaggage, DuplicateKeysBecomeTheLastOneWhenTheValueDiffers) {
+  EXPECT_EQ(mergedBaggage("k=1;p,a=2,k=3;q,b=4", {{"uberctx-k", "1"}}), "a=2,k=1,b=4");
+  EXPECT_EQ(mergedBaggage("Key=1,a=2,key=2", {{"uberctx-key", "9"}}), "a=2,key=9");
+}
+
+TEST(JaegerBaggage, KeyInAnotherCaseIsNotRefusedAtTheLimit) {
+  Baggage baggage;
+  baggage.parse("K0=v,K1=v");
+  const TestCarrier carrier{{"uberctx-k1", "changed"}};
+  size_t dropped = 0;
+  EXPECT_EQ(extractJaegerBaggage(carrier, baggage, 2, &dropped), 1u);
+  EXPECT_EQ(dropped, 0u);
+  EXPECT_EQ(baggage.toString(), "K0=v,K1=changed");
+}
+
+TEST(JaegerBaggage, InjectsTheLastValueOfAKeyInAnyCase) {
+  Baggage baggage;
+  baggage.parse("k=1;p,a=x,K=2");
+  TestCarrier carrier;
+  injectJaegerBaggage(carrier, baggage);
+  EXPECT_EQ(carrier.fields(), (Fields{{"uberctx-a", "x"}, {"uberctx-k", "2"}}));
+}
+
 TEST(JaegerBaggage, InjectsOneUrlEncodedFieldPerMember) {
   Baggage baggage;
   ASSERT_TRUE(baggage.set("user", "alice"));

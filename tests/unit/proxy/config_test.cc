@@ -198,19 +198,49 @@ TEST(ProxyConfigPrecedence, TheDefaultBatchSizeFollowsTheEffectiveQueueSize) {
 // A warning about a value from the file names the file's key and line, not a variable the user
 // never set.
 TEST(ProxyConfigPrecedence, AWarningNamesTheFileSettingItIsAbout) {
-  const LoadedConfig loaded = load("exporter:\n  batch:\n    max_export_batch_size: 1000\n",
-                                   {{"OTEL_BSP_MAX_QUEUE_SIZE", "100"}});
-  ASSERT_TRUE(loaded.ok());
-  EXPECT_EQ(loaded.config.exporter.batch.max_export_batch_size, 100u);
-  EXPECT_THAT(loaded.warnings,
-              ElementsAre("exporter.batch.max_export_batch_size (test.yaml:3)=1000 is larger than "
-                          "OTEL_BSP_MAX_QUEUE_SIZE=100; using 100"));
-
   const LoadedConfig from_env = load("exporter:\n  batch:\n    max_queue_size: 100\n",
                                      {{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1000"}});
+  ASSERT_TRUE(from_env.ok()) << from_env.errors.front();
+  EXPECT_EQ(from_env.config.exporter.batch.max_export_batch_size, 100u);
   EXPECT_THAT(from_env.warnings,
               ElementsAre("OTEL_BSP_MAX_EXPORT_BATCH_SIZE=1000 is larger than "
                           "exporter.batch.max_queue_size (test.yaml:3)=100; using 100"));
+}
+
+// The file is strict: a batch size it gives that the effective queue (whoever set it) cannot
+// hold is an error at its key, never a silent clamp.
+TEST(ProxyConfigErrors, AFileBatchSizeLargerThanTheEffectiveQueueIsAnError) {
+  const LoadedConfig alone = load("exporter:\n  batch:\n    max_export_batch_size: 4096\n");
+  EXPECT_THAT(alone.errors,
+              ElementsAre("test.yaml:3: exporter.batch.max_export_batch_size: must not be larger "
+                          "than the queue size, 2048 by default (exporter.batch.max_queue_size)"));
+  EXPECT_THAT(alone.warnings, IsEmpty());
+
+  const LoadedConfig env_queue = load("exporter:\n  batch:\n    max_export_batch_size: 1000\n",
+                                      {{"OTEL_BSP_MAX_QUEUE_SIZE", "100"}});
+  EXPECT_THAT(env_queue.errors,
+              ElementsAre("test.yaml:3: exporter.batch.max_export_batch_size: must not be larger "
+                          "than the queue size, 100 from OTEL_BSP_MAX_QUEUE_SIZE"));
+  EXPECT_THAT(env_queue.warnings, IsEmpty());
+
+  // An invalid batch variable gives way to the file's batch size, which is then the file's.
+  const LoadedConfig fallback = load("exporter:\n  batch:\n    max_export_batch_size: 4096\n",
+                                     {{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "lots"}});
+  EXPECT_THAT(fallback.errors,
+              ElementsAre(HasSubstr("test.yaml:3: exporter.batch.max_export_batch_size")));
+}
+
+// The check is on the combined layers: a queue from the environment large enough for the file's
+// batch makes the file's pair valid.
+TEST(ProxyConfigPrecedence, TheFilesBatchIsCheckedAgainstTheEffectiveQueue) {
+  const LoadedConfig loaded =
+      load("exporter:\n  batch: {max_queue_size: 100, max_export_batch_size: 200}\n",
+           {{"OTEL_BSP_MAX_QUEUE_SIZE", "1000"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.exporter.batch.max_queue_size, 1000u);
+  EXPECT_EQ(loaded.config.exporter.batch.max_export_batch_size, 200u);
+  EXPECT_EQ(loaded.origin("exporter.batch.max_export_batch_size").detail, "test.yaml:2");
+  EXPECT_THAT(loaded.warnings, IsEmpty());
 }
 
 TEST(ProxyConfigPrecedence, ABlankServiceNameVariableLeavesTheFilesName) {
@@ -261,15 +291,104 @@ TEST(ProxyConfigPrecedence, BlankEnvCountsAsUnsetSoTheFileApplies) {
   EXPECT_EQ(loaded.origin("exporter.batch.schedule_delay").source, Source::kFile);
 }
 
-TEST(ProxyConfigPrecedence, InvalidEnvIsIgnoredWithAWarningAsOtelSays) {
+// The OTel rule treats an invalid variable as not set: the next source, the file, applies; the
+// warning says which value, and validate names the file as the origin.
+TEST(ProxyConfigPrecedence, InvalidEnvGivesWayToTheFilesValue) {
   const LoadedConfig loaded =
       load("exporter:\n  batch:\n    schedule_delay: 2s\n", {{"OTEL_BSP_SCHEDULE_DELAY", "soon"}});
   ASSERT_TRUE(loaded.ok());
-  EXPECT_EQ(loaded.config.exporter.batch.schedule_delay, 5s);
+  EXPECT_EQ(loaded.config.exporter.batch.schedule_delay, 2s);
   ASSERT_EQ(loaded.warnings.size(), 1u);
-  EXPECT_THAT(loaded.warnings[0], HasSubstr("OTEL_BSP_SCHEDULE_DELAY=\"soon\""));
-  EXPECT_THAT(loaded.origin("exporter.batch.schedule_delay").detail, HasSubstr("invalid"));
+  EXPECT_EQ(loaded.warnings[0],
+            "OTEL_BSP_SCHEDULE_DELAY=\"soon\" is not a whole number in [0, 2147483647]; using "
+            "2000 from exporter.batch.schedule_delay (test.yaml:3)");
+  EXPECT_EQ(loaded.origin("exporter.batch.schedule_delay").source, Source::kFile);
+  EXPECT_EQ(loaded.origin("exporter.batch.schedule_delay").detail,
+            "test.yaml:3 (OTEL_BSP_SCHEDULE_DELAY is invalid and was ignored)");
+  // Without a file value, the default.
+  const LoadedConfig bare = loadWithoutFile({{"OTEL_BSP_SCHEDULE_DELAY", "soon"}});
+  EXPECT_EQ(bare.config.exporter.batch.schedule_delay, 5s);
+  EXPECT_THAT(bare.warnings, ElementsAre(HasSubstr("; using the default 5000")));
+  EXPECT_EQ(bare.origin("exporter.batch.schedule_delay").source, Source::kDefault);
 }
+
+struct FallbackCase {
+  const char* yaml;
+  Env env;
+  const char* key;       // the setting, as validate prints it
+  const char* printed;   // "key: value" as validate prints it
+  const char* warning;   // a piece of the one warning
+};
+
+class ProxyConfigInvalidEnv : public ::testing::TestWithParam<FallbackCase> {};
+
+TEST_P(ProxyConfigInvalidEnv, FallsBackToTheFileThenTheDefault) {
+  const FallbackCase& c = GetParam();
+  const LoadedConfig loaded = load(c.yaml, c.env);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  ASSERT_EQ(loaded.warnings.size(), 1u) << c.yaml;
+  EXPECT_THAT(loaded.warnings[0], HasSubstr(c.warning));
+  EXPECT_THAT(formatEffectiveConfig(loaded), HasSubstr(std::string(c.printed)));
+  EXPECT_EQ(loaded.origin(c.key).source, Source::kFile) << c.key;
+  EXPECT_THAT(loaded.origin(c.key).detail, HasSubstr("is invalid and was ignored")) << c.key;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EverySetting, ProxyConfigInvalidEnv,
+    ::testing::Values(
+        FallbackCase{"sampling:\n  sampler: always_off\n",
+                     {{"OTEL_TRACES_SAMPLER", "alwayson"}},
+                     "sampling.sampler",
+                     "sampling.sampler: always_off ",
+                     "OTEL_TRACES_SAMPLER: unknown sampler `alwayson`; expected always_on, "
+                     "always_off, traceidratio, parentbased_always_on, parentbased_always_off or "
+                     "parentbased_traceidratio; using always_off from sampling.sampler "
+                     "(test.yaml:2)"},
+        FallbackCase{"sampling:\n  sampler: traceidratio\n  ratio: 0.25\n",
+                     {{"OTEL_TRACES_SAMPLER_ARG", "half"}},
+                     "sampling.ratio",
+                     "sampling.ratio: 0.25 ",
+                     "using 0.25 from sampling.ratio (test.yaml:3)"},
+        FallbackCase{"exporter:\n  batch:\n    max_queue_size: 8192\n",
+                     {{"OTEL_BSP_MAX_QUEUE_SIZE", "abc"}},
+                     "exporter.batch.max_queue_size",
+                     "exporter.batch.max_queue_size: 8192 ",
+                     "using 8192 from exporter.batch.max_queue_size (test.yaml:3)"},
+        FallbackCase{"exporter:\n  thread_nice: 4\n",
+                     {{"TRACECAR_EXPORTER_NICE", "99"}},
+                     "exporter.thread_nice",
+                     "exporter.thread_nice: 4 ",
+                     "using 4 from exporter.thread_nice (test.yaml:2)"},
+        FallbackCase{"exporter:\n  endpoint: http://c:4318\n  timeout: 2s\n",
+                     {{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon"}},
+                     "exporter.timeout",
+                     "exporter.timeout: 2s ",
+                     "using 2000 from exporter.timeout (test.yaml:3)"},
+        FallbackCase{"exporter:\n  endpoint: http://c:4318\n  compression: gzip\n",
+                     {{"OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"}},
+                     "exporter.compression",
+                     "exporter.compression: gzip ",
+                     "using gzip from exporter.compression (test.yaml:3)"},
+        FallbackCase{"exporter:\n  endpoint: http://c:4317\n  protocol: grpc\n",
+                     {{"OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"}},
+                     "exporter.protocol",
+                     "exporter.protocol: grpc ",
+                     "using grpc from exporter.protocol (test.yaml:3)"},
+        FallbackCase{"exporter:\n  type: none\n",
+                     {{"OTEL_TRACES_EXPORTER", "zipkin"}},
+                     "exporter.type",
+                     "exporter.type: none ",
+                     "using none from exporter.type (test.yaml:2)"},
+        FallbackCase{"tracing:\n  propagators: [b3]\n",
+                     {{"OTEL_PROPAGATORS", "xray"}},
+                     "tracing.propagators",
+                     "tracing.propagators: b3 ",
+                     "using b3 from tracing.propagators (test.yaml:2)"},
+        FallbackCase{"tracing:\n  span_attribute_count_limit: 10\n",
+                     {{"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "many"}},
+                     "tracing.span_attribute_count_limit",
+                     "tracing.span_attribute_count_limit: 10 ",
+                     "using 10 from tracing.span_attribute_count_limit (test.yaml:2)"}));
 
 TEST(ProxyConfigPrecedence, ServiceNameAndResourceAttributesFromFileUnderEnv) {
   const std::string yaml =
@@ -516,7 +635,9 @@ TEST(ProxyConfigErrors, EveryErrorIsCollected) {
       "timeouts:\n"
       "  drain: soon\n"
       "workers: many\n",
-      {{"OTEL_PROPAGATORS", "xray"}}, flags);
+      {{"OTEL_PROPAGATORS", "none,b3"}, {"OTEL_EXPORTER_OTLP_ENDPOINT", "nope"},
+       {"OTEL_EXPORTER_OTLP_CLIENT_KEY", "/k"}},
+      flags);
   EXPECT_THAT(
       loaded.errors,
       ElementsAre(
@@ -527,8 +648,11 @@ TEST(ProxyConfigErrors, EveryErrorIsCollected) {
           "test.yaml:7:10: timeouts.drain: must be a duration like 500ms, 10s or 1m (a bare number "
           "is milliseconds), got \"soon\"",
           "test.yaml:8:10: workers: must be \"auto\" or a positive integer, got \"many\"",
-          "OTEL_PROPAGATORS: unknown propagator \"xray\" (known: tracecontext, baggage, b3, "
-          "b3multi, jaeger, none)",
+          "OTEL_PROPAGATORS: \"none\" cannot be combined with other propagators",
+          "OTEL_EXPORTER_OTLP_ENDPOINT=\"nope\" is not a usable endpoint: not an absolute URL: "
+          "want http(s)://host[:port][/path]",
+          "OTEL_EXPORTER_OTLP_CLIENT_KEY is set but OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE is not: "
+          "mutual TLS needs both the client key and the client certificate",
           "--admin: \"localhost:1\": a listen address must be an IP address (0.0.0.0, "
           "127.0.0.1, [::]...), not a name"));
 }
@@ -733,9 +857,37 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"exporter:\n  client_certificate: {a: b}\n",
                   "test.yaml:2:3: exporter.client_certificate: must be a non-empty string, got "
                   "a map"},
-        ErrorCase{"exporter:\n  batch:\n    schedule_delay: 0ms\n",
-                  "test.yaml:3:21: exporter.batch.schedule_delay: must be between 1ms and "
-                  "2147483647ms, got \"0ms\""},
+        ErrorCase{"exporter:\n  batch:\n    schedule_delay: 600h\n",
+                  "test.yaml:3:21: exporter.batch.schedule_delay: must be between 0ms and "
+                  "2147483647ms, got \"600h\""},
+        ErrorCase{"exporter:\n  timeout: -1s\n",
+                  "test.yaml:2:12: exporter.timeout: must be a duration like 500ms, 10s or 1m (a "
+                  "bare number is milliseconds), got \"-1s\""},
+        ErrorCase{"exporter:\n  protocol: grpc\n  endpoint: http://x:1\n  client_key: /k\n",
+                  "test.yaml:4:15: exporter.client_key: client_key and client_certificate "
+                  "(mutual TLS) go together; client_certificate is missing (neither in the file "
+                  "nor in OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE)"},
+        ErrorCase{"exporter: {endpoint: \"https://x\", client_certificate: /c}\n",
+                  "test.yaml:1:55: exporter.client_certificate: client_key and "
+                  "client_certificate (mutual TLS) go together; client_key is missing (neither "
+                  "in the file nor in OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_KEY)"},
+        ErrorCase{"tracing:\n  propagators: \"\"\n",
+                  "test.yaml:2:16: tracing.propagators: must be a propagator name, a "
+                  "comma-separated string or a list of them (none or [] for no propagation), "
+                  "got \"\""},
+        ErrorCase{"tracing:\n  propagators: \" \"\n",
+                  "test.yaml:2:16: tracing.propagators: must be a propagator name, a "
+                  "comma-separated string or a list of them (none or [] for no propagation), "
+                  "got \" \""},
+        ErrorCase{"tracing:\n  propagators:\n",
+                  "test.yaml:2:3: tracing.propagators: must be a propagator name, a "
+                  "comma-separated string or a list of them (none or [] for no propagation), "
+                  "got no value"},
+        ErrorCase{"tracing:\n  propagators: [b3, xray]\n",
+                  "test.yaml:2:21: tracing.propagators: unknown propagator \"xray\" (known: "
+                  "tracecontext, baggage, b3, b3multi, jaeger, none)"},
+        ErrorCase{"tracing:\n  sdk_disabled: yes\n",
+                  "test.yaml:2:17: tracing.sdk_disabled: must be true or false, got \"yes\""},
         ErrorCase{"exporter:\n  batch:\n    export_timeout: forever\n",
                   "test.yaml:3:21: exporter.batch.export_timeout: must be a duration like "
                   "500ms, 10s or 1m (a bare number is milliseconds), got \"forever\""},
@@ -1140,6 +1292,177 @@ TEST(ProxyConfigPrint, EveryLineNamesItsOrigin) {
 
 // ---------------------------------------------------------------------------------------------
 // Values
+
+// ---------------------------------------------------------------------------------------------
+// The OTel rules for values: zeros, unknown names, a discarded resource list, OTEL_SDK_DISABLED
+
+// The common configuration specification: a timeout of 0 means no limit; a duration may be 0
+// (the schedule delay: none). In the variables and in the file's keys alike.
+TEST(ProxyConfigZeros, ZeroTimeoutsMeanNoLimitAndZeroDelayNoDelay) {
+  const LoadedConfig from_env = loadWithoutFile({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"},
+                                                 {"OTEL_EXPORTER_OTLP_TIMEOUT", "0"},
+                                                 {"OTEL_BSP_EXPORT_TIMEOUT", "0"},
+                                                 {"OTEL_BSP_SCHEDULE_DELAY", "0"}});
+  ASSERT_TRUE(from_env.ok()) << from_env.errors.front();
+  EXPECT_THAT(from_env.warnings, IsEmpty());
+  EXPECT_EQ(from_env.config.exporter.settings.otlp.timeout, exporter::kNoTimeout);
+  EXPECT_EQ(from_env.config.exporter.batch.export_timeout, exporter::kNoTimeout);
+  EXPECT_EQ(from_env.config.exporter.batch.schedule_delay, 0ms);
+  const std::string text = formatEffectiveConfig(from_env);
+  EXPECT_THAT(text, HasSubstr("exporter.timeout: 0 (no limit)                          # env "
+                              "OTEL_EXPORTER_OTLP_TIMEOUT\n"));
+  EXPECT_THAT(text, HasSubstr("exporter.batch.schedule_delay: 0 (no delay)             # env "
+                              "OTEL_BSP_SCHEDULE_DELAY\n"));
+  EXPECT_THAT(text, HasSubstr("exporter.batch.export_timeout: 0 (no limit)             # env "
+                              "OTEL_BSP_EXPORT_TIMEOUT\n"));
+
+  const LoadedConfig from_file = load(
+      "exporter:\n  endpoint: http://c:4318\n  timeout: 0\n  batch:\n    export_timeout: 0s\n"
+      "    schedule_delay: 0ms\n");
+  ASSERT_TRUE(from_file.ok()) << from_file.errors.front();
+  EXPECT_EQ(from_file.config.exporter.settings.otlp.timeout, exporter::kNoTimeout);
+  EXPECT_EQ(from_file.config.exporter.batch.export_timeout, exporter::kNoTimeout);
+  EXPECT_EQ(from_file.config.exporter.batch.schedule_delay, 0ms);
+  EXPECT_THAT(formatEffectiveConfig(from_file),
+              HasSubstr("exporter.timeout: 0 (no limit)                          # file "
+                        "test.yaml:3\n"));
+}
+
+// The SDK environment specification: a value not recognised is warned about and ignored; in a
+// list, the unknown names are skipped and the known ones kept.
+TEST(ProxyConfigUnknownNames, EnvPropagatorsKeepTheKnownNames) {
+  const LoadedConfig loaded =
+      load("tracing:\n  propagators: [b3]\n", {{"OTEL_PROPAGATORS", "tracecontext,xray,B3Multi"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_THAT(loaded.config.propagation.propagators,
+              ElementsAre(propagation::PropagatorKind::kTraceContext,
+                          propagation::PropagatorKind::kB3Multi));
+  EXPECT_THAT(loaded.warnings,
+              ElementsAre("unknown propagator \"xray\" in "
+                          "OTEL_PROPAGATORS=\"tracecontext,xray,B3Multi\" ignored (known: "
+                          "tracecontext, baggage, b3, b3multi, jaeger, none)"));
+  EXPECT_EQ(loaded.origin("tracing.propagators").source, Source::kEnv);
+  EXPECT_EQ(loaded.origin("tracing.propagators").detail, "OTEL_PROPAGATORS");
+}
+
+TEST(ProxyConfigUnknownNames, EnvPropagatorsWithNoKnownNameAreIgnored) {
+  const LoadedConfig loaded = loadWithoutFile({{"OTEL_PROPAGATORS", "xray, ot"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.propagation.propagators, propagation::PropagationConfig{}.propagators);
+  EXPECT_THAT(loaded.warnings,
+              ElementsAre("OTEL_PROPAGATORS=\"xray, ot\": unknown propagators \"xray\", \"ot\" "
+                          "(known: tracecontext, baggage, b3, b3multi, jaeger, none); using "
+                          "tracecontext,baggage (the default)"));
+  EXPECT_EQ(loaded.origin("tracing.propagators").source, Source::kDefault);
+}
+
+TEST(ProxyConfigUnknownNames, EnvPropagatorsThatAreNotAListOfNamesAreErrors) {
+  EXPECT_THAT(loadWithoutFile({{"OTEL_PROPAGATORS", "none,b3"}}).errors,
+              ElementsAre("OTEL_PROPAGATORS: \"none\" cannot be combined with other propagators"));
+  EXPECT_THAT(loadWithoutFile({{"OTEL_PROPAGATORS", "b3,,jaeger"}}).errors,
+              ElementsAre("OTEL_PROPAGATORS: empty propagator name in \"b3,,jaeger\""));
+}
+
+TEST(ProxyConfigUnknownNames, EnvExporterAndProtocolAreWarnings) {
+  const LoadedConfig loaded =
+      loadWithoutFile({{"OTEL_TRACES_EXPORTER", "otlp,zipkin"},
+                       {"OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.exporter.settings.kind, exporter::ExporterKind::kOtlp);
+  EXPECT_EQ(loaded.config.exporter.settings.otlp.protocol, exporter::OtlpProtocol::kHttpProtobuf);
+  ASSERT_EQ(loaded.warnings.size(), 2u);
+  EXPECT_THAT(loaded.warnings[0], HasSubstr("unknown exporter \"zipkin\""));
+  EXPECT_THAT(loaded.warnings[1], HasSubstr("OTEL_EXPORTER_OTLP_PROTOCOL=\"thrift\""));
+  EXPECT_EQ(loaded.origin("exporter.type").source, Source::kEnv);
+  EXPECT_EQ(loaded.origin("exporter.protocol").detail,
+            "OTEL_EXPORTER_OTLP_PROTOCOL is invalid and was ignored");
+}
+
+// The resource SDK specification: on any error the entire variable is discarded; the file's
+// attributes stay.
+TEST(ProxyConfigResource, AMalformedVariableIsDiscardedWholeAndTheFilesAttributesStay) {
+  const LoadedConfig loaded =
+      load("tracing:\n  service_name: checkout\n  resource_attributes:\n    team: pay\n",
+           {{"OTEL_RESOURCE_ATTRIBUTES", "service.name=x,bad,x=%zz"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(attribute(loaded, "service.name"), "checkout");
+  EXPECT_EQ(attribute(loaded, "team"), "pay");
+  EXPECT_EQ(attribute(loaded, "x"), "(absent)");
+  EXPECT_EQ(loaded.origin("resource.service.name").detail, "test.yaml:2");
+  EXPECT_THAT(loaded.warnings,
+              ElementsAre("OTEL_RESOURCE_ATTRIBUTES: ignoring the whole value: malformed entries "
+                          "\"bad\", \"x=%zz\" (want key=percent-encoded-value, separated by "
+                          "commas)"));
+}
+
+// The mTLS pair is checked once the file and the environment are combined: a variable may
+// replace either half of the file's pair, or give a lone half in the file its other half.
+TEST(ProxyConfigErrors, ClientKeyAndCertificateFromTheFileAndTheEnvironment) {
+  const std::string both =
+      "exporter:\n  endpoint: https://c\n  client_key: /k\n  client_certificate: /c\n";
+  const LoadedConfig loaded = load(both, {{"OTEL_EXPORTER_OTLP_CLIENT_KEY", "/env.key"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.exporter.settings.otlp.client_key, "/env.key");
+  EXPECT_EQ(loaded.config.exporter.settings.otlp.client_certificate, "/c");
+  EXPECT_EQ(loaded.origin("exporter.client_certificate").detail, "test.yaml:4");
+
+  // Half the pair in the file, the other half from a variable: one pair, no error.
+  const std::string key_only = "exporter:\n  endpoint: https://c\n  client_key: /k\n";
+  for (const char* variable : {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                               "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE"}) {
+    const LoadedConfig split = load(key_only, {{variable, "/env.crt"}});
+    ASSERT_TRUE(split.ok()) << split.errors.front();
+    EXPECT_EQ(split.config.exporter.settings.otlp.client_key, "/k");
+    EXPECT_EQ(split.config.exporter.settings.otlp.client_certificate, "/env.crt");
+    EXPECT_EQ(split.origin("exporter.client_key").detail, "test.yaml:3");
+  }
+  // The variable replaces the file's half and the other is still missing: the variable's
+  // reader says so, once.
+  const LoadedConfig same_half = load(key_only, {{"OTEL_EXPORTER_OTLP_CLIENT_KEY", "/env.key"}});
+  ASSERT_EQ(same_half.errors.size(), 1u);
+  EXPECT_THAT(same_half.errors[0], HasSubstr("OTEL_EXPORTER_OTLP_CLIENT_KEY is set but "
+                                             "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE is not"));
+}
+
+// OTEL_SDK_DISABLED: a Boolean. "true" in any case is true; anything else is false, with a
+// warning unless it is "false"; unset or empty, the file's tracing.sdk_disabled applies.
+struct SdkDisabledCase {
+  const char* yaml;
+  Env env;
+  bool disabled;
+  Source source;
+  bool warned;
+};
+
+class ProxyConfigSdkDisabled : public ::testing::TestWithParam<SdkDisabledCase> {};
+
+TEST_P(ProxyConfigSdkDisabled, IsReadAsTheSpecificationsBoolean) {
+  const SdkDisabledCase& c = GetParam();
+  const LoadedConfig loaded = load(c.yaml, c.env);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.tracing.sdk_disabled, c.disabled);
+  EXPECT_EQ(loaded.origin("tracing.sdk_disabled").source, c.source);
+  EXPECT_EQ(loaded.warnings.size(), c.warned ? 1u : 0u);
+  EXPECT_THAT(formatEffectiveConfig(loaded),
+              HasSubstr(std::string("tracing.sdk_disabled: ") + (c.disabled ? "true" : "false")));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Values, ProxyConfigSdkDisabled,
+    ::testing::Values(
+        SdkDisabledCase{"", {}, false, Source::kDefault, false},
+        SdkDisabledCase{"", {{"OTEL_SDK_DISABLED", "true"}}, true, Source::kEnv, false},
+        SdkDisabledCase{"", {{"OTEL_SDK_DISABLED", "TRUE"}}, true, Source::kEnv, false},
+        SdkDisabledCase{"", {{"OTEL_SDK_DISABLED", "False"}}, false, Source::kEnv, false},
+        SdkDisabledCase{"", {{"OTEL_SDK_DISABLED", "1"}}, false, Source::kEnv, true},
+        SdkDisabledCase{"tracing:\n  sdk_disabled: true\n", {}, true, Source::kFile, false},
+        SdkDisabledCase{"tracing:\n  sdk_disabled: true\n", {{"OTEL_SDK_DISABLED", " "}}, true,
+                        Source::kFile, false},
+        SdkDisabledCase{"tracing:\n  sdk_disabled: true\n", {{"OTEL_SDK_DISABLED", "false"}},
+                        false, Source::kEnv, false},
+        // Not a true value: false, as the specification says, whatever the file holds.
+        SdkDisabledCase{"tracing:\n  sdk_disabled: true\n", {{"OTEL_SDK_DISABLED", "yes"}},
+                        false, Source::kEnv, true}));
 
 TEST(Duration, ParsesUnitsAndBareMilliseconds) {
   EXPECT_EQ(*parseDuration("500"), 500ms);

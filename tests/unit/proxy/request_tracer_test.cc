@@ -735,6 +735,111 @@ TEST(ContextPolicyTest, TracestateOverTheMemberLimitIsRejected) {
   traced.end(kEnd);
 }
 
+RequestTracingConfig sdkDisabled() {
+  RequestTracingConfig config;
+  config.sdk_disabled = true;
+  return config;
+}
+
+TEST(SdkDisabledTest, TheIncomingContextGoesOnAsItCameAndNoSpanIsMade) {
+  Tracing t("tracecontext,baggage", sdkDisabled());
+  Request r("GET", "/users/7", {{"traceparent", traceparent("01")},
+                                {"tracestate", "congo=t61rcWkgMzE"},
+                                {"baggage", "uid=alice;p=1"}});
+  TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+  EXPECT_FALSE(traced.rejection());
+  // The caller's span stays the next hop's parent: the same traceparent, flags and all.
+  EXPECT_EQ(r.get("traceparent"), traceparent("01"));
+  EXPECT_EQ(r.headers.count("traceparent"), 1u);
+  EXPECT_EQ(r.get("tracestate"), "congo=t61rcWkgMzE");
+  EXPECT_EQ(r.get("baggage"), "uid=alice;p=1");
+  EXPECT_EQ(traced.spanContext().span_id.toHex(), kParent);
+  EXPECT_FALSE(traced.sampled());
+  EXPECT_FALSE(traced.samplingDecided());
+  EXPECT_EQ(traced.route(), "/users/{id}");  // the metrics still get their route
+  traced.onResponseHead(200);
+  const TracedRequest::Outcome outcome = traced.end(kEnd);
+  EXPECT_TRUE(t.sink.spans.empty());
+  EXPECT_FALSE(outcome.sampled);
+  EXPECT_EQ(outcome.route, "/users/{id}");
+  EXPECT_EQ(outcome.status_code, 200);
+}
+
+TEST(SdkDisabledTest, NoContextInjectsNone) {
+  Tracing t("tracecontext,baggage,b3", sdkDisabled());
+  Request r("GET", "/", {{"Host", "h"}});
+  TracedRequest traced = t.tracer.begin(SpanKind::kClient, r.head(), kPeer, "http", kStart);
+  EXPECT_FALSE(traced.spanContext().isValid());
+  EXPECT_EQ(r.get("traceparent"), "<absent>");
+  EXPECT_EQ(r.get("b3"), "<absent>");
+  EXPECT_EQ(r.get("baggage"), "<absent>");
+  traced.end(kEnd);
+  EXPECT_TRUE(t.sink.spans.empty());
+}
+
+TEST(SdkDisabledTest, AnInvalidTraceparentAndItsTracestateGoNoFurther) {
+  Tracing t("tracecontext,baggage", sdkDisabled());
+  const std::string long_tracestate = tracestateOf(10, 60);
+  for (const std::string& bad :
+       {std::string("00-") + std::string(kTrace) + "-0000000000000000-01", std::string("junk")}) {
+    Request r("GET", "/", {{"traceparent", bad}, {"tracestate", long_tracestate},
+                           {"baggage", "uid=alice"}});
+    TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+    EXPECT_FALSE(traced.spanContext().isValid());
+    EXPECT_EQ(r.get("traceparent"), "<absent>") << bad;
+    EXPECT_EQ(r.get("tracestate"), "<absent>") << bad;
+    EXPECT_EQ(r.get("baggage"), "uid=alice");
+    traced.end(kEnd);
+  }
+  Request lone("GET", "/", {{"tracestate", long_tracestate}});
+  TracedRequest traced = t.tracer.begin(SpanKind::kServer, lone.head(), kPeer, "http", kStart);
+  EXPECT_EQ(lone.get("tracestate"), "<absent>");
+  traced.end(kEnd);
+  EXPECT_TRUE(t.sink.spans.empty());
+}
+
+TEST(SdkDisabledTest, AnUnsampledContextStaysUnsampled) {
+  Tracing t("tracecontext,baggage", sdkDisabled());
+  Request r("GET", "/", {{"traceparent", traceparent("00")}});
+  TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+  EXPECT_EQ(r.get("traceparent"), traceparent("00"));
+  traced.end(kEnd);
+  EXPECT_TRUE(t.sink.spans.empty());
+}
+
+TEST(SdkDisabledTest, TheLimitsStillHold) {
+  Tracing t("tracecontext,baggage", sdkDisabled());
+  const std::string incoming = tracestateOf(10, 60);
+  const std::string baggage = baggageOf(65);
+  Request r("GET", "/", {{"traceparent", traceparent()}, {"tracestate", incoming},
+                         {"baggage", baggage}});
+  TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+  EXPECT_EQ(r.get("tracestate"), tracestateOf(7, 60));
+  EXPECT_EQ(traced.extractReport().tracestate_entries_truncated, 3u);
+  EXPECT_EQ(r.get("baggage"), baggageOf(64));
+  EXPECT_EQ(traced.extractReport().baggage.dropped_member_limit, 1u);
+  traced.end(kEnd);
+
+  RequestTracingConfig reject = sdkDisabled();
+  reject.baggage_policy = ContextHeaderPolicy::kReject;
+  Tracing strict("tracecontext,baggage", reject);
+  Request over("GET", "/", {{"baggage", baggage}});
+  TracedRequest refused = strict.tracer.begin(SpanKind::kServer, over.head(), kPeer, "http", kStart);
+  ASSERT_TRUE(refused.rejection());
+  EXPECT_EQ(refused.rejection()->status_code, 431);
+  refused.end(kEnd);
+}
+
+TEST(SdkDisabledTest, AnUntrustedContextIsPassedOnNotRestarted) {
+  Tracing t("tracecontext,baggage", sdkDisabled(), sampling::Sampler(), trustOf("192.0.2.0/24"));
+  Request r("GET", "/", {{"traceparent", traceparent("01")}});
+  TracedRequest traced = t.tracer.begin(SpanKind::kServer, r.head(), kPeer, "http", kStart);
+  EXPECT_FALSE(traced.restartedUntrusted());
+  EXPECT_EQ(r.get("traceparent"), traceparent("01"));
+  traced.end(kEnd);
+  EXPECT_TRUE(t.sink.spans.empty());
+}
+
 TEST(ContextPolicyTest, HeaderPolicyNames) {
   EXPECT_EQ(parseContextHeaderPolicy("truncate").value(), ContextHeaderPolicy::kTruncate);
   EXPECT_EQ(parseContextHeaderPolicy("reject").value(), ContextHeaderPolicy::kReject);

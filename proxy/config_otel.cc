@@ -1,0 +1,427 @@
+#include "proxy/config_otel.h"
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/ascii.h"
+#include "propagation/percent_encoding.h"
+#include "proxy/version.h"
+
+namespace tracecar::proxy {
+namespace {
+
+// A file setting that stands in for a variable, and the variables that override it (the
+// winning one first: OTEL_EXPORTER_OTLP_TRACES_* before OTEL_EXPORTER_OTLP_*).
+struct Binding {
+  std::string_view key;
+  std::string_view variable;
+  std::array<std::string_view, 2> overridden_by;
+};
+
+constexpr Binding kBindings[] = {
+    {"tracing.propagators", "OTEL_PROPAGATORS", {"OTEL_PROPAGATORS", ""}},
+    {"sampling.sampler", "OTEL_TRACES_SAMPLER", {"OTEL_TRACES_SAMPLER", ""}},
+    {"sampling.ratio", "OTEL_TRACES_SAMPLER_ARG", {"OTEL_TRACES_SAMPLER_ARG", ""}},
+    {"tracing.span_attribute_count_limit",
+     "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+     {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"}},
+    {"tracing.span_attribute_value_length_limit",
+     "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+     {"OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"}},
+    {"exporter.type", "OTEL_TRACES_EXPORTER", {"OTEL_TRACES_EXPORTER", ""}},
+    {"exporter.console_path", "TRACECAR_CONSOLE_EXPORT_PATH", {"TRACECAR_CONSOLE_EXPORT_PATH", ""}},
+    // Either endpoint variable overrides both endpoint settings of the file.
+    {"exporter.traces_endpoint",
+     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+     {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"}},
+    {"exporter.endpoint",
+     "OTEL_EXPORTER_OTLP_ENDPOINT",
+     {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"}},
+    {"exporter.protocol",
+     "OTEL_EXPORTER_OTLP_PROTOCOL",
+     {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"}},
+    {"exporter.timeout",
+     "OTEL_EXPORTER_OTLP_TIMEOUT",
+     {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"}},
+    {"exporter.compression",
+     "OTEL_EXPORTER_OTLP_COMPRESSION",
+     {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"}},
+    {"exporter.certificate",
+     "OTEL_EXPORTER_OTLP_CERTIFICATE",
+     {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"}},
+    {"exporter.client_key",
+     "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+     {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"}},
+    {"exporter.client_certificate",
+     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+     {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"}},
+    {"exporter.thread_nice", "TRACECAR_EXPORTER_NICE", {"TRACECAR_EXPORTER_NICE", ""}},
+    {"exporter.batch.schedule_delay", "OTEL_BSP_SCHEDULE_DELAY", {"OTEL_BSP_SCHEDULE_DELAY", ""}},
+    {"exporter.batch.export_timeout", "OTEL_BSP_EXPORT_TIMEOUT", {"OTEL_BSP_EXPORT_TIMEOUT", ""}},
+    {"exporter.batch.max_queue_size", "OTEL_BSP_MAX_QUEUE_SIZE", {"OTEL_BSP_MAX_QUEUE_SIZE", ""}},
+    {"exporter.batch.max_export_batch_size",
+     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+     {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", ""}},
+    {"tracing.sdk_disabled", "OTEL_SDK_DISABLED", {"OTEL_SDK_DISABLED", ""}},
+};
+
+// The OTel rule: a variable set to blanks is unset.
+bool isSet(const exporter::EnvLookup& env, std::string_view name) {
+  if (name.empty()) return false;
+  const std::optional<std::string> value = env(name);
+  return value && !ascii::trimOws(*value).empty();
+}
+
+void appendEncoded(std::string_view text, std::string& out) {
+  propagation::appendPercentEncoded(text, out, [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+  });
+}
+
+// "k=v,k2=v2" with keys and values percent-encoded, as the OTEL_* list variables are written.
+std::string encodedList(const std::vector<FileEnvLayer::Pair>& pairs, bool encode_keys) {
+  std::string out;
+  for (const FileEnvLayer::Pair& pair : pairs) {
+    if (!out.empty()) out += ',';
+    if (encode_keys) {
+      appendEncoded(pair.key, out);
+    } else {
+      out += pair.key;
+    }
+    out += '=';
+    appendEncoded(pair.value, out);
+  }
+  return out;
+}
+
+// The file under the environment, as the OTel readers take it: each value in the syntax of
+// its variable, the two lists (resource attributes with the service name last, and headers)
+// written as their variables write them.
+exporter::LowerLayer fileLayer(const FileEnvLayer& file) {
+  std::vector<FileEnvLayer::Pair> resource = file.resource_attributes;
+  if (file.service_name) resource.push_back(*file.service_name);
+  std::map<std::string, std::string, std::less<>> names;
+  std::map<std::string, std::string, std::less<>> values;
+  for (const Binding& binding : kBindings) names.emplace(binding.variable, binding.key);
+  for (const auto& [variable, value] : file.variables) {
+    values.emplace(variable, value.text);
+    names.insert_or_assign(variable, value.key + " (" + value.location + ")");
+  }
+  if (!resource.empty()) {
+    values.emplace("OTEL_RESOURCE_ATTRIBUTES", encodedList(resource, true));
+    names.emplace("OTEL_RESOURCE_ATTRIBUTES",
+                  "tracing.resource_attributes (" + resource.front().location + ")");
+  }
+  if (!file.headers.empty()) {
+    values.emplace("OTEL_EXPORTER_OTLP_HEADERS", encodedList(file.headers, false));
+    names.emplace("OTEL_EXPORTER_OTLP_HEADERS",
+                  "exporter.headers (" + file.headers.front().location + ")");
+  }
+  exporter::LowerLayer layer;
+  layer.value = [values = std::move(values)](std::string_view variable)
+      -> std::optional<std::string> {
+    const auto found = values.find(variable);
+    if (found == values.end()) return std::nullopt;
+    return found->second;
+  };
+  layer.name = [names = std::move(names)](std::string_view variable) {
+    const auto found = names.find(variable);
+    return found == names.end() ? std::string(variable) : found->second;
+  };
+  return layer;
+}
+
+// A warning that starts with the variable (`NAME="value" ...` or `NAME: ...`) says that its value
+// was ignored as a whole; one about a part of a value the setting still takes (an unknown name
+// in a list) is worded otherwise.
+bool warnedAbout(const std::vector<std::string>& warnings, std::string_view variable) {
+  const std::string quoted = std::string(variable) + "=\"";
+  const std::string colon = std::string(variable) + ": ";
+  for (const std::string& warning : warnings) {
+    if (warning.rfind(quoted, 0) == 0 || warning.rfind(colon, 0) == 0) return true;
+  }
+  return false;
+}
+
+// grpc: the endpoint is used as given; the HTTP protocols append v1/traces to the base one.
+void recordEnvOrigins(const exporter::EnvLookup& env, const FileEnvLayer& file,
+                      const std::vector<std::string>& warnings, bool grpc, Origins& origins) {
+  for (const Binding& binding : kBindings) {
+    // The readers pass over a variable they warned about to the binding's next one (the traces
+    // variable to the general one); the default when none is left.
+    std::string invalid;
+    bool from_env = false;
+    for (const std::string_view name : binding.overridden_by) {
+      if (!isSet(env, name)) continue;
+      if (warnedAbout(warnings, name)) {
+        if (!invalid.empty()) invalid += ", ";
+        invalid += name;
+        continue;
+      }
+      std::string detail(name);
+      if (!invalid.empty()) detail += " (" + invalid + " is invalid and was ignored)";  // one
+      origins[std::string(binding.key)] = Origin{Source::kEnv, std::move(detail)};
+      from_env = true;
+      break;
+    }
+    if (from_env) continue;
+    // An invalid variable counts as not set: the file's value, else the default.
+    const auto value = file.variables.find(binding.variable);
+    if (!invalid.empty()) {
+      const bool several = invalid.find(',') != std::string::npos;
+      std::string why =
+          invalid + (several ? " are invalid and were ignored" : " is invalid and was ignored");
+      origins[std::string(binding.key)] =
+          value != file.variables.end()
+              ? Origin{Source::kFile, value->second.location + " (" + why + ")"}
+              : Origin{Source::kDefault, std::move(why)};
+      continue;
+    }
+    if (value != file.variables.end()) {
+      origins[std::string(binding.key)] = Origin{Source::kFile, value->second.location};
+    }
+  }
+  // One effective endpoint, from either setting.
+  if (!origins.contains("exporter.traces_endpoint")) {
+    if (const auto base = origins.find("exporter.endpoint"); base != origins.end()) {
+      origins["exporter.traces_endpoint"] = Origin{
+          base->second.source, base->second.detail + (grpc ? ", endpoint" : ", endpoint + v1/traces")};
+    }
+  } else if (!grpc && origins["exporter.traces_endpoint"].detail == "OTEL_EXPORTER_OTLP_ENDPOINT") {
+    origins["exporter.traces_endpoint"].detail += " + v1/traces";
+  }
+  // Headers merge: the file's, then the environment's.
+  const bool env_headers =
+      isSet(env, "OTEL_EXPORTER_OTLP_HEADERS") || isSet(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+  if (env_headers && !file.headers.empty()) {
+    origins["exporter.headers"] = Origin{
+        Source::kEnv, "OTEL_EXPORTER_OTLP_[TRACES_]HEADERS over " + file.headers.front().location};
+  } else if (env_headers) {
+    origins["exporter.headers"] = Origin{Source::kEnv, "OTEL_EXPORTER_OTLP_[TRACES_]HEADERS"};
+  } else if (!file.headers.empty()) {
+    origins["exporter.headers"] = Origin{Source::kFile, file.headers.front().location};
+  }
+}
+
+// Where each resource attribute came from: a value the environment alone would give (other than
+// the built-in one) is the environment's; else the file's when it set the key.
+void recordResourceOrigins(const exporter::EnvLookup& env, const FileEnvLayer& file,
+                           const exporter::Resource& resource, Origins& origins) {
+  std::vector<std::string> ignored;
+  const exporter::Resource defaults =
+      exporter::Resource::fromEnvironment(exporter::mapEnvironment({}), kVersion, ignored);
+  const exporter::Resource env_only = exporter::Resource::fromEnvironment(env, kVersion, ignored);
+  // The OTel variables without the K8S_* ones: which of the two gave a k8s.* attribute.
+  const exporter::Resource otel_only = exporter::Resource::fromEnvironment(
+      [&env](std::string_view name) -> std::optional<std::string> {
+        if (name == "OTEL_RESOURCE_ATTRIBUTES" || name == "OTEL_SERVICE_NAME") return env(name);
+        return std::nullopt;
+      },
+      kVersion, ignored);
+  std::vector<FileEnvLayer::Pair> from_file = file.resource_attributes;
+  if (file.service_name) from_file.push_back(*file.service_name);
+  for (const exporter::Attribute& attribute : resource.attributes().items()) {
+    const std::string key = "resource." + std::string(attribute.key.view());
+    const exporter::AttributeValue* by_env = env_only.attributes().find(attribute.key);
+    const exporter::AttributeValue* by_default = defaults.attributes().find(attribute.key);
+    // The environment's when it alone gives this value (not the built-in one); a file entry for
+    // the same key outranks what K8S_* would give.
+    if (by_env != nullptr && *by_env == attribute.value &&
+        (by_default == nullptr || !(*by_env == *by_default))) {
+      std::string variable = "OTEL_RESOURCE_ATTRIBUTES";
+      if (attribute.key == "service.name" && isSet(env, "OTEL_SERVICE_NAME")) {
+        variable = "OTEL_SERVICE_NAME";
+      } else if (const exporter::AttributeValue* by_otel = otel_only.attributes().find(attribute.key);
+                 attribute.key.view().starts_with("k8s.") &&
+                 (by_otel == nullptr || !(*by_otel == attribute.value))) {
+        variable = "K8S_* (Kubernetes downward API)";
+      }
+      origins[key] = Origin{Source::kEnv, variable};
+      continue;
+    }
+    for (auto it = from_file.rbegin(); it != from_file.rend(); ++it) {
+      if (it->key == attribute.key) {
+        origins[key] = Origin{Source::kFile, it->location};
+        break;
+      }
+    }
+  }
+}
+
+// OTEL_PROPAGATORS over the file's tracing.propagators (checked when the file was read). An
+// unknown name in the variable is skipped with a warning and the known ones kept; with none
+// left, the variable counts as not set. "none" with other names, or an empty name, is an error.
+void readPropagators(const exporter::EnvLookup& env, const exporter::LowerLayer& lower,
+                     ProxyConfig& config, std::vector<std::string>& warnings,
+                     std::vector<std::string>& errors) {
+  std::string instead = "tracecontext,baggage (the default)";
+  config.propagation.propagators = propagation::PropagationConfig{}.propagators;
+  if (const auto from_file = exporter::readLower(lower, "OTEL_PROPAGATORS")) {
+    if (auto kinds = propagation::parsePropagators(from_file->value); kinds.ok()) {
+      config.propagation.propagators = *std::move(kinds);
+      instead = from_file->value + " from " + from_file->name;
+    }
+  }
+  const auto variable = exporter::readVariable(env, "OTEL_PROPAGATORS");
+  if (!variable) return;
+  absl::StatusOr<propagation::PropagatorList> list =
+      propagation::parsePropagatorList(variable->value);
+  if (!list.ok()) {
+    errors.emplace_back(list.status().message());
+    return;
+  }
+  if (list->unknown.empty()) {
+    config.propagation.propagators = std::move(list->kinds);
+    return;
+  }
+  std::string unknown;
+  for (const std::string& name : list->unknown) {
+    unknown += (unknown.empty() ? "\"" : ", \"") + name + "\"";
+  }
+  const std::string named =
+      (list->unknown.size() == 1 ? "unknown propagator " : "unknown propagators ") + unknown;
+  if (!list->kinds.empty()) {
+    // Worded without the variable first: the variable itself is in use.
+    warnings.push_back(named + " in OTEL_PROPAGATORS=\"" + variable->value + "\" ignored (" +
+                       std::string(propagation::kKnownPropagators) + ")");
+    config.propagation.propagators = std::move(list->kinds);
+    return;
+  }
+  warnings.push_back("OTEL_PROPAGATORS=\"" + variable->value + "\": " + named + " (" +
+                     std::string(propagation::kKnownPropagators) + "); using " + instead);
+}
+
+// OTEL_TRACES_SAMPLER and _ARG over the file's sampling.sampler and ratio (checked when the file
+// was read). sampling::fromEnv reads them as the specification says; an invalid variable gives
+// way to the file's value, when there is one, before the default.
+sampling::SamplerSettings readSampler(const exporter::EnvLookup& env,
+                                      const exporter::LowerLayer& lower,
+                                      std::vector<std::string>& warnings) {
+  const auto file_sampler = exporter::readLower(lower, "OTEL_TRACES_SAMPLER");
+  const auto file_ratio = exporter::readLower(lower, "OTEL_TRACES_SAMPLER_ARG");
+  std::string sampler = file_sampler ? file_sampler->value : "";
+  if (const auto variable = exporter::readVariable(env, "OTEL_TRACES_SAMPLER")) {
+    const absl::StatusOr<sampling::SamplerKind> kind = sampling::parseSamplerKind(variable->value);
+    if (kind.ok() || !file_sampler) {
+      sampler = variable->value;  // an invalid one is fromEnv's to report, with the default
+    } else {
+      warnings.push_back("OTEL_TRACES_SAMPLER: " + std::string(kind.status().message()) +
+                         "; using " + file_sampler->value + " from " + file_sampler->name);
+    }
+  }
+  const absl::StatusOr<sampling::SamplerKind> kind = sampling::parseSamplerKind(sampler);
+  std::string ratio = file_ratio ? file_ratio->value : "";
+  if (const auto variable = exporter::readVariable(env, "OTEL_TRACES_SAMPLER_ARG")) {
+    const absl::StatusOr<double> parsed = sampling::parseRatio(variable->value);
+    if (parsed.ok() || !file_ratio || !kind.ok() || !sampling::usesRatio(*kind)) {
+      ratio = variable->value;
+    } else {
+      warnings.push_back("OTEL_TRACES_SAMPLER_ARG: " + std::string(parsed.status().message()) +
+                         "; using " + file_ratio->value + " from " + file_ratio->name);
+    }
+  }
+  return sampling::fromEnv(sampler, ratio, warnings);
+}
+
+// OTEL_SDK_DISABLED, a Boolean as the SDK environment specification defines them: "true" (any
+// case) is true; any other value is false, with a warning unless it is "false". Unlike other
+// invalid values it does not give way to the file: the specification fixes it to false. Unset
+// or blank: the file's tracing.sdk_disabled, else false.
+bool readSdkDisabled(const exporter::EnvLookup& env, const exporter::LowerLayer& lower,
+                     std::vector<std::string>& warnings) {
+  if (const auto variable = exporter::readVariable(env, "OTEL_SDK_DISABLED")) {
+    if (ascii::equalsIgnoreCase(variable->value, "true")) return true;
+    if (!ascii::equalsIgnoreCase(variable->value, "false")) {
+      warnings.push_back("OTEL_SDK_DISABLED=\"" + variable->value +
+                         "\" is not true or false; using false, as the specification says of "
+                         "any value but true");
+    }
+    return false;
+  }
+  const auto from_file = exporter::readLower(lower, "OTEL_SDK_DISABLED");
+  return from_file && from_file->value == "true";
+}
+
+// The file is strict: a batch size it gave (the winning value) that the effective queue cannot
+// hold is an error at its key, whichever layer set the queue. (BatchConfig::fromEnv clamps a
+// variable's with a warning, as OTel says, and brings the default down with a smaller queue.)
+void checkFileBatchFitsQueue(const FileEnvLayer& file, LoadedConfig& loaded,
+                             std::vector<std::string>& errors) {
+  exporter::BatchConfig& batch = loaded.config.exporter.batch;
+  if (batch.max_export_batch_size <= batch.max_queue_size) return;
+  const auto value = file.variables.find("OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
+  if (value == file.variables.end()) return;
+  const Origin queue = loaded.origin("exporter.batch.max_queue_size");
+  const std::string size = std::to_string(batch.max_queue_size);
+  std::string limit;
+  switch (queue.source) {
+    case Source::kFile:
+      limit = "exporter.batch.max_queue_size (" + size + ")";
+      break;
+    case Source::kEnv:
+    case Source::kFlag:
+      limit = "the queue size, " + size + " from " + queue.detail;
+      break;
+    case Source::kDefault:
+      limit = "the queue size, " + size + " by default (exporter.batch.max_queue_size)";
+      break;
+  }
+  errors.push_back(value->second.location + ": " + value->second.key +
+                   ": must not be larger than " + limit);
+  batch.max_export_batch_size = batch.max_queue_size;
+}
+
+}  // namespace
+
+void readOtelSettings(const exporter::EnvLookup& env, const FileEnvLayer& file,
+                      LoadedConfig& loaded) {
+  ProxyConfig& config = loaded.config;
+  std::vector<std::string> warnings;
+  std::vector<std::string> errors;
+  // Half an mTLS pair in the file: complete when a variable gives the other half (the layers
+  // combine per setting), the variables' reader's to judge when one replaces that half. With
+  // neither half from a variable, an error at the file's key, and the lone half is left out so
+  // that the variables' reader does not report it again under a variable nobody set.
+  FileEnvLayer without_lone_half;
+  const FileEnvLayer* layer = &file;
+  if (file.lone_client_file) {
+    bool a_variable_has_a_half = false;
+    for (std::string_view half : {"CLIENT_KEY", "CLIENT_CERTIFICATE"}) {
+      a_variable_has_a_half = a_variable_has_a_half ||
+                              isSet(env, "OTEL_EXPORTER_OTLP_" + std::string(half)) ||
+                              isSet(env, "OTEL_EXPORTER_OTLP_TRACES_" + std::string(half));
+    }
+    if (!a_variable_has_a_half) {
+      errors.push_back(file.lone_client_file->error);
+      without_lone_half = file;
+      without_lone_half.variables.erase(file.lone_client_file->variable);
+      layer = &without_lone_half;
+    }
+  }
+  const exporter::LowerLayer lower = fileLayer(*layer);
+
+  readPropagators(env, lower, config, warnings, errors);
+  config.exporter.settings = exporter::exporterSettingsFromEnv(env, warnings, errors, lower);
+  config.exporter.batch = exporter::BatchConfig::fromEnv(env, warnings, lower);
+  config.sampling.sampler = readSampler(env, lower, warnings);
+  config.tracing.attribute_limits = exporter::attributeLimitsFromEnv(env, warnings, lower);
+  config.tracing.resource = exporter::Resource::fromEnvironment(env, kVersion, warnings, lower);
+  config.tracing.sdk_disabled = readSdkDisabled(env, lower, warnings);
+
+  recordEnvOrigins(env, file, warnings,
+                   config.exporter.settings.otlp.protocol == exporter::OtlpProtocol::kGrpc,
+                   loaded.origins);
+  // A Boolean variable decides even when it is not true or false.
+  if (isSet(env, "OTEL_SDK_DISABLED")) {
+    loaded.origins["tracing.sdk_disabled"] = Origin{Source::kEnv, "OTEL_SDK_DISABLED"};
+  }
+  recordResourceOrigins(env, file, config.tracing.resource, loaded.origins);
+  checkFileBatchFitsQueue(file, loaded, errors);
+  for (std::string& error : errors) loaded.errors.push_back(std::move(error));
+  for (std::string& warning : warnings) loaded.warnings.push_back(std::move(warning));
+}
+
+}  // namespace tracecar::proxy
