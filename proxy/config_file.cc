@@ -735,7 +735,7 @@ void readExporter(FileReader& r, const Entry& entry) {
   std::optional<Entry> client_certificate;
   const auto client_file = [&r, &path](std::string_view variable,
                                        std::optional<Entry>& seen) -> Handler {
-    return [&r, variable, &seen, read = path(variable)](const Entry& e) {
+    return [&r, &seen, read = path(variable)](const Entry& e) {
       const size_t errors = r.loaded().errors.size();
       read(e);
       if (r.loaded().errors.size() == errors) seen = e;
