@@ -66,11 +66,9 @@ absl::StatusOr<PropagatorList> parsePropagatorList(std::string_view value) {
   }
   const std::string original(value);
   bool saw_none = false;
-  size_t names = 0;
   while (true) {
     const size_t comma = value.find(',');
     const std::string_view name = ascii::trimOws(value.substr(0, comma));
-    ++names;
     std::optional<PropagatorKind> kind;
     if (ascii::equalsIgnoreCase(name, "tracecontext")) {
       kind = PropagatorKind::kTraceContext;
@@ -96,10 +94,12 @@ absl::StatusOr<PropagatorList> parsePropagatorList(std::string_view value) {
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
-  if (saw_none && names > 1) {
+  // Unknown names are the caller's to judge; "none" twice is still none.
+  if (saw_none && !out.kinds.empty()) {
     return absl::InvalidArgumentError(
         "OTEL_PROPAGATORS: \"none\" cannot be combined with other propagators");
   }
+  out.none = saw_none;
   return out;
 }
 

@@ -41,10 +41,11 @@ inline constexpr std::string_view kKnownPropagators =
 // value the default (tracecontext,baggage). Names it does not know are kept apart, in unknown,
 // so that the caller decides: the SDK environment specification has a variable's unknown
 // value warned about and ignored, while tracecar's file refuses it. Errors (the value is not
-// a list of names): an empty name ("b3,,jaeger", "b3,"), "none" with other names.
+// a list of names): an empty name ("b3,,jaeger", "b3,"), "none" with other known names.
 struct PropagatorList {
   std::vector<PropagatorKind> kinds;  // the known names, in order; empty for "none"
   std::vector<std::string> unknown;   // as written
+  bool none = false;                  // "none" was named (kinds is empty)
 };
 absl::StatusOr<PropagatorList> parsePropagatorList(std::string_view value);
 

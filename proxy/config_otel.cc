@@ -283,7 +283,7 @@ void readPropagators(const exporter::EnvLookup& env, const exporter::LowerLayer&
   }
   const std::string named =
       (list->unknown.size() == 1 ? "unknown propagator " : "unknown propagators ") + unknown;
-  if (!list->kinds.empty()) {
+  if (!list->kinds.empty() || list->none) {
     // Worded without the variable first: the variable itself is in use.
     warnings.push_back(named + " in OTEL_PROPAGATORS=\"" + variable->value + "\" ignored (" +
                        std::string(propagation::kKnownPropagators) + ")");

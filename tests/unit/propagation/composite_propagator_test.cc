@@ -90,6 +90,27 @@ TEST(Propagators, EmptyNameInListIsAnError) {
 
 TEST(Propagators, NoneCannotBeCombined) {
   EXPECT_FALSE(parsePropagators("none,b3").ok());
+  EXPECT_FALSE(parsePropagators("b3, none").ok());
+  EXPECT_FALSE(parsePropagatorList("jaeger,none,xray").ok());
+}
+
+TEST(Propagators, NoneTwiceOrBesideAnUnknownNameIsStillNone) {
+  auto list = parsePropagatorList("none, NONE");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_TRUE(list->none);
+  EXPECT_TRUE(list->kinds.empty());
+  list = parsePropagatorList("none,xray");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_TRUE(list->none);
+  EXPECT_TRUE(list->kinds.empty());
+  EXPECT_EQ(list->unknown, std::vector<std::string>{"xray"});
+  // The strict form (the file) names the unknown one.
+  auto kinds = parsePropagators("none,xray");
+  ASSERT_FALSE(kinds.ok());
+  EXPECT_NE(std::string(kinds.status().message()).find("\"xray\""), std::string::npos);
+  list = parsePropagatorList("b3");
+  ASSERT_TRUE(list.ok());
+  EXPECT_FALSE(list->none);
 }
 
 TEST(PropagationConfig, RejectsLimitsBelowTheW3CFloor) {

@@ -1356,6 +1356,17 @@ TEST(ProxyConfigUnknownNames, EnvPropagatorsWithNoKnownNameAreIgnored) {
   EXPECT_EQ(loaded.origin("tracing.propagators").source, Source::kDefault);
 }
 
+TEST(ProxyConfigUnknownNames, EnvNoneBesideAnUnknownNameIsNone) {
+  const LoadedConfig loaded =
+      load("tracing:\n  propagators: [b3]\n", {{"OTEL_PROPAGATORS", "none,xray"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_TRUE(loaded.config.propagation.propagators.empty());
+  EXPECT_THAT(loaded.warnings,
+              ElementsAre("unknown propagator \"xray\" in OTEL_PROPAGATORS=\"none,xray\" "
+                          "ignored (known: tracecontext, baggage, b3, b3multi, jaeger, none)"));
+  EXPECT_EQ(loaded.origin("tracing.propagators").detail, "OTEL_PROPAGATORS");
+}
+
 TEST(ProxyConfigUnknownNames, EnvPropagatorsThatAreNotAListOfNamesAreErrors) {
   EXPECT_THAT(loadWithoutFile({{"OTEL_PROPAGATORS", "none,b3"}}).errors,
               ElementsAre("OTEL_PROPAGATORS: \"none\" cannot be combined with other propagators"));
