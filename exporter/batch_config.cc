@@ -41,7 +41,7 @@ BatchConfig BatchConfig::fromEnv(const EnvLookup& env, std::vector<std::string>&
   if (Picked v = readNumber(env, lower, "OTEL_BSP_EXPORT_TIMEOUT", 0, kMaxMilliseconds,
                             "the default 30000", warnings)) {
     // The common configuration specification: a timeout of 0 means no limit.
-    config.export_timeout = v->first == 0 ? kNoTimeout : std::chrono::milliseconds(v->first);
+    config.export_timeout = timeoutOrNoLimit(v->first);
   }
   const Picked queue = readNumber(env, lower, "OTEL_BSP_MAX_QUEUE_SIZE", 1, max_size,
                                   "the default 2048", warnings);

@@ -11,6 +11,11 @@ namespace tracecar::exporter {
 // plus a timeout saturates instead of meaning "at once".
 inline constexpr std::chrono::milliseconds kNoTimeout = std::chrono::milliseconds::max();
 
+// A timeout read as a whole number of milliseconds, where 0 means no limit (kNoTimeout).
+constexpr std::chrono::milliseconds timeoutOrNoLimit(long long ms) noexcept {
+  return ms == 0 ? kNoTimeout : std::chrono::milliseconds(ms);
+}
+
 // A deadline, in uv_now terms, that never comes.
 inline constexpr uint64_t kNoDeadline = std::numeric_limits<uint64_t>::max();
 

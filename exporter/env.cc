@@ -22,20 +22,38 @@ EnvLookup mapEnvironment(std::map<std::string, std::string, std::less<>> values)
   };
 }
 
-std::optional<EnvValue> readVariable(const EnvLookup& env, std::string_view name) {
-  const std::optional<std::string> raw = env(name);
+namespace {
+
+// The OTel rule: a value of blanks is the same as none.
+std::optional<std::string> nonBlank(const std::optional<std::string>& raw) {
   if (!raw) return std::nullopt;
   const std::string_view value = ascii::trimOws(*raw);
   if (value.empty()) return std::nullopt;
-  return EnvValue{std::string(name), std::string(value), false};
+  return std::string(value);
+}
+
+}  // namespace
+
+std::optional<EnvValue> readVariable(const EnvLookup& env, std::string_view name) {
+  std::optional<std::string> value = nonBlank(env(name));
+  if (!value) return std::nullopt;
+  return EnvValue{std::string(name), *std::move(value), false};
 }
 
 std::optional<EnvValue> readLower(const LowerLayer& lower, std::string_view variable) {
-  const std::optional<std::string> raw = lower.value(variable);
-  if (!raw) return std::nullopt;
-  const std::string_view value = ascii::trimOws(*raw);
-  if (value.empty()) return std::nullopt;
-  return EnvValue{lower.name(variable), std::string(value), true};
+  std::optional<std::string> value = nonBlank(lower.value(variable));
+  if (!value) return std::nullopt;
+  return EnvValue{lower.name(variable), *std::move(value), true};
+}
+
+bool booleanValue(const EnvValue& setting, std::vector<std::string>& warnings,
+                  std::string_view why_false) {
+  if (ascii::equalsIgnoreCase(setting.value, "true")) return true;
+  if (!ascii::equalsIgnoreCase(setting.value, "false")) {
+    warnings.push_back(setting.name + "=\"" + setting.value + "\" is not true or false; using false" +
+                       std::string(why_false));
+  }
+  return false;
 }
 
 }  // namespace tracecar::exporter

@@ -49,6 +49,12 @@ std::optional<EnvValue> readVariable(const EnvLookup& env, std::string_view name
 // The lower layer's value of variable's setting, when it has one.
 std::optional<EnvValue> readLower(const LowerLayer& lower, std::string_view variable);
 
+// A Boolean as the SDK environment specification defines them: "true" in any case is true, any
+// other value false, with a warning (`NAME="value" is not true or false; using false` and
+// why_false) unless it is "false".
+bool booleanValue(const EnvValue& setting, std::vector<std::string>& warnings,
+                  std::string_view why_false = {});
+
 // A setting read from candidates in order (say a _TRACES_ variable, its general form, the
 // lower layer's value): the first one parse takes (parse: std::optional<T>(std::string_view)),
 // and where it came from. Each candidate before it that parse refuses adds a warning,

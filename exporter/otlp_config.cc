@@ -249,13 +249,7 @@ std::optional<OtlpProtocol> parseProtocol(std::string_view text) {
 bool insecureFromEnv(const EnvLookup& env, std::vector<std::string>& warnings) {
   std::optional<EnvValue> setting = readVariable(env, tracesVariable("INSECURE"));
   if (!setting) setting = readVariable(env, generalVariable("INSECURE"));
-  if (!setting) return false;
-  if (ascii::equalsIgnoreCase(setting->value, "true")) return true;
-  if (!ascii::equalsIgnoreCase(setting->value, "false")) {
-    warnings.push_back(setting->name + "=\"" + setting->value +
-                       "\" is not true or false; using false");
-  }
-  return false;
+  return setting && booleanValue(*setting, warnings);
 }
 
 // The first endpoint set of: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (as given),
@@ -391,7 +385,7 @@ std::optional<std::chrono::milliseconds> parseTimeout(std::string_view text) {
       value > kMaxTimeoutMs) {
     return std::nullopt;
   }
-  return value == 0 ? kNoTimeout : std::chrono::milliseconds(value);
+  return timeoutOrNoLimit(value);
 }
 
 std::optional<Compression> parseCompression(std::string_view text) {

@@ -357,21 +357,14 @@ bool Baggage::merge(std::string_view key, std::string_view value, KeyMatch match
 
   Entry e{};
   if (!makeEntry(keyOf(members_[last]), value, {}, e)) return false;
+  members_[last] = std::move(e);
   // The other matches all lie before the last one. key may point into a member that moves:
-  // compare against the copy in e, which stays put until it takes the last match's place.
-  const std::string_view own_key = keyOf(e);
-  size_t kept = 0;
-  for (size_t i = 0; i < last; ++i) {
-    if (keysMatch(keyOf(members_[i]), own_key, match)) continue;
-    if (kept != i) members_[kept] = std::move(members_[i]);
-    ++kept;
-  }
-  members_[kept++] = std::move(e);
-  for (size_t i = last + 1; i < members_.size(); ++i) {
-    if (kept != i) members_[kept] = std::move(members_[i]);
-    ++kept;
-  }
-  members_.resize(kept);
+  // compare against the last one's key, which stays put while those before it are removed.
+  const std::string_view own_key = keyOf(members_[last]);
+  const auto before = members_.begin() + static_cast<std::ptrdiff_t>(last);
+  members_.erase(std::remove_if(members_.begin(), before,
+                                [&](const Entry& m) { return keysMatch(keyOf(m), own_key, match); }),
+                 before);
   return true;
 }
 

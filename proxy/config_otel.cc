@@ -5,7 +5,6 @@
 #include <string_view>
 #include <vector>
 
-#include "base/ascii.h"
 #include "propagation/percent_encoding.h"
 #include "proxy/version.h"
 
@@ -69,9 +68,7 @@ constexpr Binding kBindings[] = {
 
 // The OTel rule: a variable set to blanks is unset.
 bool isSet(const exporter::EnvLookup& env, std::string_view name) {
-  if (name.empty()) return false;
-  const std::optional<std::string> value = env(name);
-  return value && !ascii::trimOws(*value).empty();
+  return !name.empty() && exporter::readVariable(env, name).has_value();
 }
 
 void appendEncoded(std::string_view text, std::string& out) {
@@ -333,13 +330,8 @@ sampling::SamplerSettings readSampler(const exporter::EnvLookup& env,
 bool readSdkDisabled(const exporter::EnvLookup& env, const exporter::LowerLayer& lower,
                      std::vector<std::string>& warnings) {
   if (const auto variable = exporter::readVariable(env, "OTEL_SDK_DISABLED")) {
-    if (ascii::equalsIgnoreCase(variable->value, "true")) return true;
-    if (!ascii::equalsIgnoreCase(variable->value, "false")) {
-      warnings.push_back("OTEL_SDK_DISABLED=\"" + variable->value +
-                         "\" is not true or false; using false, as the specification says of "
-                         "any value but true");
-    }
-    return false;
+    return exporter::booleanValue(*variable, warnings,
+                                  ", as the specification says of any value but true");
   }
   const auto from_file = exporter::readLower(lower, "OTEL_SDK_DISABLED");
   return from_file && from_file->value == "true";
