@@ -94,6 +94,21 @@ bool isHopByHopName(std::string_view name) noexcept {
 
 }  // namespace
 
+bool dropContinueExpectation(http::HeaderMap& headers) {
+  if (!headers.hasToken("expect", "100-continue")) return false;
+  std::string rest;  // the other expectations, rare: a copy is cheap enough
+  headers.forEach("expect", [&](std::string_view value) {
+    forEachListElement(value, [&](std::string_view element) {
+      if (ascii::equalsIgnoreCase(element, "100-continue")) return;
+      if (!rest.empty()) rest += ", ";
+      rest += element;
+    });
+  });
+  headers.remove("expect");
+  if (!rest.empty()) headers.add("Expect", rest);
+  return true;
+}
+
 HopByHopInfo stripHopByHop(http::HeaderMap& headers, const HopByHopOptions& options) {
   HopByHopInfo info;
   size_t found = 0;

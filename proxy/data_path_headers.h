@@ -30,6 +30,12 @@ struct HopByHopOptions {
 // removed, even when Connection names them.
 HopByHopInfo stripHopByHop(http::HeaderMap& headers, const HopByHopOptions& options = {});
 
+// RFC 9110 section 10.1.1: a server MUST ignore a 100-continue expectation in an HTTP/1.0
+// request. Forwarded as it came, it would ask an HTTP/1.1 upstream for an interim answer that
+// tracecar may not relay to the client (section 15.2): the expectation is removed, any other
+// member of Expect stays. Returns whether anything was removed.
+bool dropContinueExpectation(http::HeaderMap& headers);
+
 // Removes from a trailer section, before it goes on, the fields that must not travel there
 // (RFC 9110 section 6.5.1: framing, routing, connection control; the hop-by-hop fields of
 // section 7.6.1; Proxy-Authorization and Proxy-Authenticate) and the trace context fields

@@ -410,6 +410,7 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
                                          parts->form != RequestTargetForm::kOrigin &&
                                          !peer_.redirected);
     ex_.te_trailers = stripHopByHop(head.headers, options).te_trailers;
+    if (!ex_.http11) dropContinueExpectation(head.headers);
 
     if (listener_.observers != nullptr) observer_ = listener_.observers->create(listener_.role);
     if (observer_ != nullptr) {

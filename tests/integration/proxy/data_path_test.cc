@@ -183,6 +183,34 @@ TEST_F(DataPathTest, ExpectContinueIsForwardedAndThe100Relayed) {
   EXPECT_EQ(echoedHeader(echo, "expect"), "100-continue");
 }
 
+// RFC 9110 section 10.1.1: an HTTP/1.0 client's 100-continue is ignored, so the upstream is
+// not asked for an interim answer that an HTTP/1.0 client may not be sent.
+TEST_F(DataPathTest, Http10ExpectContinueIsIgnored) {
+  startProxy();
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(
+      c.send("POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\ndata"));
+  const std::string raw = c.readUntilClose();
+  EXPECT_EQ(raw.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << raw;
+  EXPECT_EQ(raw.find("100 Continue"), std::string::npos) << raw;
+  const size_t body = raw.find("\r\n\r\n");
+  ASSERT_NE(body, std::string::npos) << raw;
+  const Json echo = parseJson(raw.substr(body + 4)).value_or(Json{});
+  EXPECT_EQ(echo["body"].text, "data");
+  EXPECT_EQ(echoedHeader(echo, "expect"), std::nullopt);
+
+  // Any other expectation goes on, for the upstream to judge.
+  RawConnection other(inboundPort());
+  ASSERT_TRUE(other.send("POST /echo HTTP/1.0\r\nExpect: 100-Continue, x-other\r\n"
+                         "Content-Length: 2\r\n\r\nhi"));
+  const std::string raw_other = other.readUntilClose();
+  EXPECT_EQ(raw_other.find("100 Continue"), std::string::npos) << raw_other;
+  const size_t other_body = raw_other.find("\r\n\r\n");
+  ASSERT_NE(other_body, std::string::npos) << raw_other;
+  EXPECT_EQ(echoedHeader(parseJson(raw_other.substr(other_body + 4)).value_or(Json{}), "expect"),
+            "x-other");
+}
+
 TEST_F(DataPathTest, ExpectContinueWithCurl) {
   startProxy();
   const ProcessResult r = curl({"-v", "-H", "Expect: 100-continue", "--data-binary",

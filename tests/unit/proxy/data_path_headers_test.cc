@@ -30,6 +30,21 @@ TEST(StripHopByHop, RemovesFixedHopByHopFields) {
 }
 
 // The common case takes a shorter way; its neighbours must not.
+TEST(DropContinueExpectation, RemovesOnlyTheContinueMember) {
+  http::HeaderMap alone = makeHeaders({{"Host", "a"}, {"Expect", " 100-CONTINUE "}});
+  EXPECT_TRUE(dropContinueExpectation(alone));
+  EXPECT_EQ(serialize(alone), "Host: a\r\n");
+
+  http::HeaderMap mixed =
+      makeHeaders({{"Expect", "x-a, 100-continue"}, {"Host", "a"}, {"Expect", "x-b"}});
+  EXPECT_TRUE(dropContinueExpectation(mixed));
+  EXPECT_EQ(serialize(mixed), "Host: a\r\nExpect: x-a, x-b\r\n");
+
+  http::HeaderMap none = makeHeaders({{"Expect", "x-a"}, {"Host", "a"}});
+  EXPECT_FALSE(dropContinueExpectation(none));
+  EXPECT_EQ(serialize(none), "Expect: x-a\r\nHost: a\r\n");
+}
+
 // ---- trailers ----
 
 TEST(StripTrailerFields, DropsWhatATrailerSectionMustNotCarryOn) {
