@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <optional>
+
+#include "exporter/deadline.h"
 #include "exporter/otlp_exporter_factory.h"
 #include "integration/support/exporter_fixture.h"
 #include "integration/support/grpc_collector.h"
@@ -56,11 +60,13 @@ class OtlpGrpcExporterTest : public ::testing::Test {
     exporter_ = std::move(*created);
   }
 
-  ExportOutcome exportBatch() {
+  // deadline_ms: the batch's deadline; by default 20 s from now.
+  ExportOutcome exportBatch(std::optional<uint64_t> deadline_ms = std::nullopt) {
     std::optional<ExportOutcome> outcome;
     int answers = 0;
     uv_update_time(&loop_);
-    exporter_->exportBatch(batch_, uv_now(&loop_) + 20000, [&](ExportOutcome o) {
+    const uint64_t deadline = deadline_ms.value_or(uv_now(&loop_) + 20000);
+    exporter_->exportBatch(batch_, deadline, [&](ExportOutcome o) {
       ++answers;
       outcome = std::move(o);
     });
@@ -137,6 +143,29 @@ TEST_F(OtlpGrpcExporterTest, ExportsOverH2cWithPriorKnowledge) {
   // grpc-timeout carried the export timeout (2.5 s) minus what had passed.
   EXPECT_GT(calls[0].time_remaining, 1.5);
   EXPECT_LE(calls[0].time_remaining, 2.5);
+}
+
+// An export timeout of 0 (no limit) and a batch with no deadline: the call carries no
+// grpc-timeout, which gRPC reads as no deadline at all.
+TEST_F(OtlpGrpcExporterTest, NoTimeoutSendsNoGrpcTimeout) {
+  GrpcCollector collector;
+  ASSERT_NE(collector.port(), 0) << collector.log();
+  OtlpConfig config = configFor(collector.port());
+  config.timeout = kNoTimeout;
+  makeExporter(config);
+  EXPECT_EQ(exportBatch(kNoDeadline).status, Status::kSuccess);
+  const std::vector<RecordedCall> calls = collector.calls();
+  ASSERT_EQ(calls.size(), 1u) << collector.log();
+  EXPECT_FALSE(calls[0].deadline) << calls[0].time_remaining;
+  expectOurSpans(calls[0]);
+
+  // The same exporter with a deadline from the batch: the call has one.
+  EXPECT_EQ(exportBatch().status, Status::kSuccess);
+  const std::vector<RecordedCall> both = collector.calls();
+  ASSERT_EQ(both.size(), 2u) << collector.log();
+  EXPECT_TRUE(both[1].deadline);
+  EXPECT_GT(both[1].time_remaining, 15.0);
+  EXPECT_LE(both[1].time_remaining, 20.0);
 }
 
 TEST_F(OtlpGrpcExporterTest, ReusesOneConnectionAcrossBatches) {

@@ -25,6 +25,7 @@ inline constexpr const char* kSystemPython3 = "/usr/bin/python3";
 struct RecordedCall {
   std::map<std::string, std::string> metadata;  // as grpcio hands it to the service
   double time_remaining = -1;                   // of the call's deadline, seconds
+  bool deadline = false;                        // the call carried one (grpc-timeout)
   double time = 0;                              // seconds, monotonic, the collector's clock
   std::string peer;                             // "ipv4:127.0.0.1:<client port>"
   std::vector<std::map<std::string, std::string>> spans;  // name, trace_id, span_id, kind, scope
@@ -81,6 +82,9 @@ class GrpcCollector {
       if (const std::optional<Json> meta = parseJson(slurp(base + ".json"))) {
         for (const JsonMember& m : (*meta)["metadata"].members) call.metadata[m.name] = m.value.text;
         call.time_remaining = (*meta)["time_remaining"].number();
+        // grpcio reports a call without grpc-timeout as ~9.2e18 s left; the longest grpc-timeout
+        // (99999999H) is 3.6e11 s.
+        call.deadline = (*meta)["time_remaining"].isNumber() && call.time_remaining < 1e12;
         call.time = (*meta)["time"].number();
         call.peer = (*meta)["peer"].text;
         for (const Json& span : (*meta)["spans"].items) {
