@@ -37,13 +37,13 @@ std::optional<std::string> nonBlank(const std::optional<std::string>& raw) {
 std::optional<EnvValue> readVariable(const EnvLookup& env, std::string_view name) {
   std::optional<std::string> value = nonBlank(env(name));
   if (!value) return std::nullopt;
-  return EnvValue{std::string(name), *std::move(value), false};
+  return EnvValue{std::string(name), *std::move(value), false, {}};
 }
 
 std::optional<EnvValue> readLower(const LowerLayer& lower, std::string_view variable) {
   std::optional<std::string> value = nonBlank(lower.value(variable));
   if (!value) return std::nullopt;
-  return EnvValue{lower.name(variable), *std::move(value), true};
+  return EnvValue{lower.name(variable), *std::move(value), true, lower.written(variable)};
 }
 
 bool booleanValue(const EnvValue& setting, std::vector<std::string>& warnings,

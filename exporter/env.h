@@ -34,6 +34,11 @@ struct LowerLayer {
   std::function<std::string(std::string_view variable)> name = [](std::string_view variable) {
     return std::string(variable);
   };
+  // How a message shows that value, when the layer wrote it otherwise ("5s" for the "5000" of
+  // a duration in milliseconds); empty: as the value reads.
+  std::function<std::string(std::string_view variable)> written = [](std::string_view) {
+    return std::string();
+  };
 };
 
 // One value a reader considers, without its surrounding blanks.
@@ -41,6 +46,10 @@ struct EnvValue {
   std::string name;   // the variable, or how the lower layer names its value
   std::string value;
   bool lower = false;  // from the lower layer
+  std::string written;  // how the lower layer wrote the value, when not as it reads
+
+  // The value as a message shows it: as its layer wrote it.
+  const std::string& shown() const { return written.empty() ? value : written; }
 };
 
 // The variable, when it is set to something other than blanks (the OTel rule: an empty value
@@ -75,7 +84,7 @@ std::optional<std::pair<T, EnvValue>> pickSetting(
     for (size_t j = i + 1; j < candidates.size(); ++j) {
       if (!candidates[j] || !parsed[j]) continue;
       const EnvValue& next = *candidates[j];
-      instead = next.lower ? next.value + " from " + next.name : next.name + " instead";
+      instead = next.lower ? next.shown() + " from " + next.name : next.name + " instead";
       break;
     }
     warnings.push_back(candidates[i]->name + "=\"" + candidates[i]->value + "\" " +

@@ -18,6 +18,7 @@ struct FileEnvLayer {
     std::string text;      // in the variable's syntax, e.g. "250" for OTEL_BSP_SCHEDULE_DELAY
     std::string key;       // "exporter.batch.schedule_delay"
     std::string location;  // "tracecar.yaml:12"
+    std::string written;   // as the file wrote it ("250ms"), when not as text reads
   };
   struct Pair {
     std::string key;

@@ -102,9 +102,11 @@ exporter::LowerLayer fileLayer(const FileEnvLayer& file) {
   if (file.service_name) resource.push_back(*file.service_name);
   std::map<std::string, std::string, std::less<>> names;
   std::map<std::string, std::string, std::less<>> values;
+  std::map<std::string, std::string, std::less<>> written;
   for (const Binding& binding : kBindings) names.emplace(binding.variable, binding.key);
   for (const auto& [variable, value] : file.variables) {
     values.emplace(variable, value.text);
+    if (!value.written.empty()) written.emplace(variable, value.written);
     names.insert_or_assign(variable, value.key + " (" + value.location + ")");
   }
   if (!resource.empty()) {
@@ -127,6 +129,10 @@ exporter::LowerLayer fileLayer(const FileEnvLayer& file) {
   layer.name = [names = std::move(names)](std::string_view variable) {
     const auto found = names.find(variable);
     return found == names.end() ? std::string(variable) : found->second;
+  };
+  layer.written = [written = std::move(written)](std::string_view variable) {
+    const auto found = written.find(variable);
+    return found == written.end() ? std::string() : found->second;
   };
   return layer;
 }
@@ -259,7 +265,7 @@ void readPropagators(const exporter::EnvLookup& env, const exporter::LowerLayer&
   if (const auto from_file = exporter::readLower(lower, "OTEL_PROPAGATORS")) {
     if (auto kinds = propagation::parsePropagators(from_file->value); kinds.ok()) {
       config.propagation.propagators = *std::move(kinds);
-      instead = from_file->value + " from " + from_file->name;
+      instead = from_file->shown() + " from " + from_file->name;
     }
   }
   const auto variable = exporter::readVariable(env, "OTEL_PROPAGATORS");
@@ -306,7 +312,7 @@ sampling::SamplerSettings readSampler(const exporter::EnvLookup& env,
       sampler = variable->value;  // an invalid one is fromEnv's to report, with the default
     } else {
       warnings.push_back("OTEL_TRACES_SAMPLER: " + std::string(kind.status().message()) +
-                         "; using " + file_sampler->value + " from " + file_sampler->name);
+                         "; using " + file_sampler->shown() + " from " + file_sampler->name);
     }
   }
   const absl::StatusOr<sampling::SamplerKind> kind = sampling::parseSamplerKind(sampler);
@@ -317,7 +323,7 @@ sampling::SamplerSettings readSampler(const exporter::EnvLookup& env,
       ratio = variable->value;
     } else {
       warnings.push_back("OTEL_TRACES_SAMPLER_ARG: " + std::string(parsed.status().message()) +
-                         "; using " + file_ratio->value + " from " + file_ratio->name);
+                         "; using " + file_ratio->shown() + " from " + file_ratio->name);
     }
   }
   return sampling::fromEnv(sampler, ratio, warnings);

@@ -78,8 +78,10 @@ void FileReader::setOrigin(const Entry& entry) {
 }
 
 void FileReader::setEnv(const Entry& entry, std::string_view variable, std::string text) {
+  std::string written;
+  if (entry.node.IsScalar() && entry.node.Scalar() != text) written = entry.node.Scalar();
   layer_.variables[std::string(variable)] =
-      FileEnvLayer::Value{std::move(text), entry.path, location(entry.mark)};
+      FileEnvLayer::Value{std::move(text), entry.path, location(entry.mark), std::move(written)};
 }
 
 void FileReader::readMap(const Entry& entry, std::initializer_list<Field> fields) {

@@ -301,7 +301,7 @@ TEST(ProxyConfigPrecedence, InvalidEnvGivesWayToTheFilesValue) {
   ASSERT_EQ(loaded.warnings.size(), 1u);
   EXPECT_EQ(loaded.warnings[0],
             "OTEL_BSP_SCHEDULE_DELAY=\"soon\" is not a whole number in [0, 2147483647]; using "
-            "2000 from exporter.batch.schedule_delay (test.yaml:3)");
+            "2s from exporter.batch.schedule_delay (test.yaml:3)");
   EXPECT_EQ(loaded.origin("exporter.batch.schedule_delay").source, Source::kFile);
   EXPECT_EQ(loaded.origin("exporter.batch.schedule_delay").detail,
             "test.yaml:3 (OTEL_BSP_SCHEDULE_DELAY is invalid and was ignored)");
@@ -363,7 +363,7 @@ INSTANTIATE_TEST_SUITE_P(
                      {{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon"}},
                      "exporter.timeout",
                      "exporter.timeout: 2s ",
-                     "using 2000 from exporter.timeout (test.yaml:3)"},
+                     "using 2s from exporter.timeout (test.yaml:3)"},
         FallbackCase{"exporter:\n  endpoint: http://c:4318\n  compression: gzip\n",
                      {{"OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"}},
                      "exporter.compression",
@@ -388,7 +388,17 @@ INSTANTIATE_TEST_SUITE_P(
                      {{"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "many"}},
                      "tracing.span_attribute_count_limit",
                      "tracing.span_attribute_count_limit: 10 ",
-                     "using 10 from tracing.span_attribute_count_limit (test.yaml:2)"}));
+                     "using 10 from tracing.span_attribute_count_limit (test.yaml:2)"},
+        FallbackCase{"tracing:\n  span_attribute_value_length_limit: unlimited\n",
+                     {{"OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "long"}},
+                     "tracing.span_attribute_value_length_limit",
+                     "tracing.span_attribute_value_length_limit: unlimited ",
+                     "using unlimited from tracing.span_attribute_value_length_limit (test.yaml:2)"},
+        FallbackCase{"exporter:\n  batch:\n    schedule_delay: 250ms\n",
+                     {{"OTEL_BSP_SCHEDULE_DELAY", "-1"}},
+                     "exporter.batch.schedule_delay",
+                     "exporter.batch.schedule_delay: 250ms ",
+                     "using 250ms from exporter.batch.schedule_delay (test.yaml:3)"}));
 
 TEST(ProxyConfigPrecedence, ServiceNameAndResourceAttributesFromFileUnderEnv) {
   const std::string yaml =
