@@ -172,6 +172,36 @@ RequestTarget splitRequestTarget(std::string_view target, bool connect) noexcept
   return out;
 }
 
+namespace {
+
+// An IP literal's characters (RFC 3986 section 3.2.2, IPv6 and IPv4 forms, no zone).
+bool isIpLiteral(std::string_view host) noexcept {
+  if (host.empty()) return false;
+  return std::all_of(host.begin(), host.end(),
+                     [](char c) { return hexValue(c) >= 0 || c == ':' || c == '.'; });
+}
+
+// RFC 3986 reg-name (which IPv4 addresses are too): unreserved, sub-delims and %HH. Userinfo
+// ('@') and anything else that would carry more than a host into server.address is refused.
+bool isRegName(std::string_view host) noexcept {
+  if (host.empty()) return false;
+  for (size_t i = 0; i < host.size(); ++i) {
+    const char c = host[i];
+    if (c == '%') {
+      if (i + 2 >= host.size() || hexValue(host[i + 1]) < 0 || hexValue(host[i + 2]) < 0) {
+        return false;
+      }
+      i += 2;
+      continue;
+    }
+    if (isAlpha(c) || isDigit(c)) continue;
+    if (std::string_view("-._~!$&'()*+,;=").find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::optional<HostPort> parseHostPort(std::string_view authority) noexcept {
   authority = ascii::trimOws(authority);
   if (authority.empty()) return std::nullopt;
@@ -180,6 +210,11 @@ std::optional<HostPort> parseHostPort(std::string_view authority) noexcept {
     const size_t close = authority.find(']');
     if (close == std::string_view::npos || close == 1) return std::nullopt;
     out.host = authority.substr(1, close - 1);
+    const size_t zone = out.host.find('%');  // RFC 6874: "[fe80::1%25eth0]"
+    if (!isIpLiteral(out.host.substr(0, zone)) ||
+        (zone != std::string_view::npos && !isRegName(out.host.substr(zone)))) {
+      return std::nullopt;
+    }
     const std::string_view rest = authority.substr(close + 1);
     if (rest.empty()) return out;
     if (rest.front() != ':') return std::nullopt;
@@ -188,15 +223,18 @@ std::optional<HostPort> parseHostPort(std::string_view authority) noexcept {
   }
   const size_t colon = authority.find(':');
   if (colon == std::string_view::npos) {
+    if (!isRegName(authority)) return std::nullopt;
     out.host = authority;
     return out;
   }
   if (authority.find(':', colon + 1) != std::string_view::npos) {
-    out.host = authority;  // an IPv6 address without brackets: no port can be told apart
+    // An IPv6 address without brackets (a sloppy X-Forwarded-Host): no port can be told apart.
+    if (!isIpLiteral(authority)) return std::nullopt;
+    out.host = authority;
     return out;
   }
   out.host = authority.substr(0, colon);
-  if (out.host.empty()) return std::nullopt;
+  if (!isRegName(out.host)) return std::nullopt;
   out.port = parsePort(authority.substr(colon + 1));
   return out;
 }

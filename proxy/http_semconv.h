@@ -121,8 +121,9 @@ struct HostPort {
   std::optional<uint16_t> port;  // absent when not written, empty or not a valid port
 };
 
-// "host", "host:port", "[v6]", "[v6]:port" (Host header, :authority, a target's authority).
-// nullopt when there is no host (empty, "[", ":80").
+// "host", "host:port", "[v6]", "[v6]:port" (Host header, :authority, a target's authority, a
+// proxy's forwarded host). nullopt when there is no host (empty, "[", ":80") or it is not one
+// (userinfo, "a b", brackets around a name): nothing but a host reaches server.address.
 std::optional<HostPort> parseHostPort(std::string_view authority) noexcept;
 
 // 80 for http, 443 for https (case-insensitive); nullopt for other schemes.

@@ -557,16 +557,19 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
     if (!version.empty()) setString(attr::kNetworkProtocolVersion, version);
 
     // The original host: a proxy's Forwarded host or X-Forwarded-Host, else the target's
-    // authority (absolute-form overrides Host in HTTP/1.1), else Host.
-    std::string_view authority = headers.host;
+    // authority (absolute-form overrides Host in HTTP/1.1), else Host. A forwarded value that
+    // is not a host (userinfo, say: the data path refuses it in Host and the target) is passed
+    // over.
+    std::optional<semconv::HostPort> server;
     if (!forwarded.host.empty()) {
-      authority = forwarded.host;
+      server = semconv::parseHostPort(forwarded.host);
     } else if (config_.use_forwarded_headers && !headers.x_forwarded_host.empty()) {
-      authority = semconv::firstListElement(headers.x_forwarded_host);
-    } else if (target_has_authority) {
-      authority = target.authority;
+      server = semconv::parseHostPort(semconv::firstListElement(headers.x_forwarded_host));
     }
-    if (const std::optional<semconv::HostPort> server = semconv::parseHostPort(authority)) {
+    if (!server) {
+      server = semconv::parseHostPort(target_has_authority ? target.authority : headers.host);
+    }
+    if (server) {
       setString(attr::kServerAddress, server->host);
       if (const std::optional<uint16_t> port = server->port ? server->port
                                                             : semconv::defaultPort(url_scheme)) {

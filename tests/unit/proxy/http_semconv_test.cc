@@ -214,6 +214,19 @@ TEST(HostPortTest, NoHost) {
   EXPECT_FALSE(parseHostPort("[::1]x"));
 }
 
+TEST(HostPortTest, OnlyAHost) {
+  EXPECT_FALSE(parseHostPort("user:pw@evil.example:81"));
+  EXPECT_FALSE(parseHostPort("alice@shop.example:8443"));
+  EXPECT_FALSE(parseHostPort("alice@shop.example"));
+  EXPECT_FALSE(parseHostPort("a b"));
+  EXPECT_FALSE(parseHostPort("[shop.example]:81"));
+  EXPECT_FALSE(parseHostPort("2001:db8::zz"));
+  EXPECT_FALSE(parseHostPort("h%2"));
+  EXPECT_EQ(parseHostPort("h%2D1:81")->host, "h%2D1");
+  EXPECT_EQ(parseHostPort("[fe80::1%25eth0]:81")->host, "fe80::1%25eth0");
+  EXPECT_EQ(parseHostPort("192.0.2.1:81")->host, "192.0.2.1");
+}
+
 TEST(HostPortTest, DefaultPortBySchemeAndCanonicalScheme) {
   EXPECT_EQ(defaultPort("http"), 80);
   EXPECT_EQ(defaultPort("HTTPS"), 443);

@@ -1155,6 +1155,25 @@ TEST(ServerSpanTest, ForwardedWinsOverXForwarded) {
   EXPECT_EQ(str(span, attr::kUrlScheme), "https");
 }
 
+// Userinfo is no part of a host (the data path refuses it in Host and the target): a forwarded
+// host that carries it, or anything else that is not a host, is passed over for Host.
+TEST(ServerSpanTest, ForwardedHostThatIsNotAHostIsPassedOver) {
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"X-Forwarded-Host", "user:pw@evil.example:81"},
+           {"X-Forwarded-Host", "alice@shop.example:8443"},
+           {"Forwarded", "host=\"user:pw@evil.example:81\""},
+           {"X-Forwarded-Host", "a b"},
+           {"X-Forwarded-Host", "[shop.example]:81"}}) {
+    Tracing t;
+    Request r("GET", "/", {{"Host", "app.internal:8080"}, {name, value}});
+    serve(t, r, 200);
+    const SpanRecord& span = *t.sink.spans.at(0);
+    EXPECT_EQ(str(span, attr::kServerAddress), "app.internal") << value;
+    EXPECT_EQ(num(span, attr::kServerPort), 8080) << value;
+  }
+}
+
 TEST(ServerSpanTest, ForwardedProtoOtherThanHttpIsIgnored) {
   Tracing t;
   Request r("GET", "/", {{"X-Forwarded-Proto", "gopher"}, {"Forwarded", "for=unknown"}});
