@@ -175,9 +175,14 @@ void TracedStreamObserver::onComplete(const StreamStats& stats) {
   completed_ = true;
   const bool rejected = traced_.rejection().has_value();
   // A SERVER span records the status sent downstream, also when tracecar answered for a reason
-  // other than a failed upstream (whose status the tracer derives from the failure).
+  // other than a failed upstream (whose status the tracer derives from the failure). So does a
+  // CLIENT span whose request tracecar refused before choosing an upstream (a destination it
+  // will not reach, 400): that answer is the one the app got for its call.
+  const bool answered_for_client =
+      traced_.kind() == exporter::SpanKind::kServer ||
+      stats.local_reply_reason == LocalReplyReason::kBadRequest;
   if (stats.local_reply && !rejected && !response_seen_ && !failed_ && stats.status != 0 &&
-      traced_.kind() == exporter::SpanKind::kServer) {
+      answered_for_client) {
     traced_.onResponseHead(stats.status);
   }
   if (stats.local_reply && stats.local_reply_reason == LocalReplyReason::kRequestBodyTimeout) {

@@ -319,5 +319,31 @@ TEST_F(DataPathTracedTest, OutboundRequestIsAClientSpanThatParentsTheUpstreamsCo
   EXPECT_EQ(s.attributes.at("http.response.status_code"), "200");
 }
 
+// An outbound request tracecar refuses once its head is read (a destination it will not reach)
+// is a CLIENT span and a client histogram series with the 400 the app got, not a failure
+// without a status.
+TEST_F(DataPathTracedTest, AnOutboundRequestRefusedForItsDestinationRecordsThe400) {
+  startTraced();
+  RawConnection c(outboundPort());
+  ASSERT_TRUE(c.send("GET ftp://127.0.0.1:" + std::to_string(origin_.port()) +
+                     "/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+  const std::optional<RawResponse> r = c.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+
+  const std::vector<DecodedSpan> spans = exported(1);
+  ASSERT_EQ(spans.size(), 1u);
+  const DecodedSpan& span = spans[0];
+  EXPECT_EQ(span.fields.at("kind"), "SPAN_KIND_CLIENT");
+  EXPECT_EQ(span.attributes.at("http.response.status_code"), "400");
+  EXPECT_EQ(span.attributes.at("error.type"), "\"400\"");
+  const std::string text = prometheus::TextSerializer().Serialize(metrics_.Collect());
+  EXPECT_NE(text.find("http_client_request_duration_seconds_count{http_request_method=\"GET\","
+                      "http_response_status_code=\"400\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("error_type"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace tracecar::integration
