@@ -535,6 +535,9 @@ void DownstreamSession::connectH2Upstream(http::H2Head&& head) noexcept {
 
 void DownstreamSession::sendRequestHead() noexcept {
   if (h2_upstream_ != nullptr) {
+    if (const H2UpstreamConnection* connection = h2_upstream_->connection()) {
+      notePeer(ex_.stats, connection->peerAddress(), connection->peerPort());
+    }
     ex_.head_sent = true;
     armResponseTimer();
     if (!h2_upstream_->sendHead(!ex_.request_has_body)) {
@@ -542,6 +545,7 @@ void DownstreamSession::sendRequestHead() noexcept {
     }
     return;
   }
+  notePeer(ex_.stats, upstream_->peerAddress(), upstream_->peerPort());
   upstream_->write(ex_.upstream_head);
   ex_.head_sent = true;
   upstream_->armResponseTimer();

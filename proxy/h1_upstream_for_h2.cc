@@ -43,6 +43,7 @@ bool H1UpstreamForH2::acquire(bool fresh_only) noexcept {
 
 void H1UpstreamForH2::sendHeadAndPending() noexcept {
   connected_ = true;
+  notePeer(stats_, connection_->peerAddress(), connection_->peerPort());
   if (pending_.empty()) {
     connection_->write(head_);
   } else {

@@ -548,6 +548,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
   void submit() noexcept {
     if (upstream_ == nullptr || discard_) return;
     const bool end = request_ended_ && body_.empty() && !trailers_;
+    notePeer(stats_, upstream_->peerAddress(), upstream_->peerPort());
     absl::StatusOr<int32_t> id = upstream_->submitRequest(upstream_head_, end, *this);
     if (!id.ok()) {
       upstream_ = nullptr;

@@ -56,6 +56,8 @@ class H2UpstreamForH1 final : private H2UpstreamStream, public Retirable {
   bool reused() const noexcept { return reused_; }
   // The request was sent again after the upstream refused its stream.
   bool retried() const noexcept { return retried_; }
+  // The connection the request goes on; null before one is given.
+  const H2UpstreamConnection* connection() const noexcept { return connection_; }
 
   // Opens the stream; end_stream: the request has no body. False when it could not be opened
   // (then fail() it).

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -91,7 +92,22 @@ struct StreamStats {
   bool retried = false;          // a reused connection failed and a fresh one was used
   bool tunnel = false;           // became a byte tunnel (Upgrade or CONNECT)
   bool aborted = false;          // ended before a complete response (either side gone)
+  // The upstream the request went to (its last attempt): address and port, once sent.
+  std::string upstream_address;
+  uint16_t upstream_port = 0;
 };
+
+// Records the upstream a request is sent to (its CLIENT span's network.peer.*); out of memory
+// leaves it unrecorded.
+inline void notePeer(StreamStats& stats, const std::string& address, uint16_t port) noexcept {
+  try {
+    stats.upstream_address = address;
+    stats.upstream_port = port;
+  } catch (const std::bad_alloc&) {
+    stats.upstream_address.clear();
+    stats.upstream_port = 0;
+  }
+}
 
 // Watches one request on its way through the data path: the tracing and metrics hooks. Made by
 // a StreamObserverFactory when the request head arrives, used on that worker's thread only,

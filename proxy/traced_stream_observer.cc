@@ -189,6 +189,9 @@ void TracedStreamObserver::onComplete(const StreamStats& stats) {
     traced_.onRequestBodyTimeout();
   }
   if (stats.upstream_tls) traced_.onUpstreamTls();
+  if (!stats.upstream_address.empty()) {
+    traced_.onUpstreamConnected(stats.upstream_address, stats.upstream_port);
+  }
   // A tunnel ends when either side closes: that is its normal end.
   if (stats.aborted && !stats.tunnel) traced_.onAborted();
   // The span covers the stream, from its first byte: both times come from the stream's

@@ -317,6 +317,9 @@ TEST_F(DataPathTracedTest, OutboundRequestIsAClientSpanThatParentsTheUpstreamsCo
             "\"http://127.0.0.1:" + std::to_string(origin_.port()) + "/echo?nobody=REDACTED\"");
   EXPECT_EQ(s.attributes.at("server.port"), std::to_string(origin_.port()));
   EXPECT_EQ(s.attributes.at("http.response.status_code"), "200");
+  // Where the request went: the upstream connection's peer.
+  EXPECT_EQ(s.attributes.at("network.peer.address"), "\"127.0.0.1\"");
+  EXPECT_EQ(s.attributes.at("network.peer.port"), std::to_string(origin_.port()));
 }
 
 // An outbound request tracecar refuses once its head is read (a destination it will not reach)
@@ -337,6 +340,7 @@ TEST_F(DataPathTracedTest, AnOutboundRequestRefusedForItsDestinationRecordsThe40
   EXPECT_EQ(span.fields.at("kind"), "SPAN_KIND_CLIENT");
   EXPECT_EQ(span.attributes.at("http.response.status_code"), "400");
   EXPECT_EQ(span.attributes.at("error.type"), "\"400\"");
+  EXPECT_EQ(span.attributes.count("network.peer.address"), 0u);  // no connection was made
   const std::string text = prometheus::TextSerializer().Serialize(metrics_.Collect());
   EXPECT_NE(text.find("http_client_request_duration_seconds_count{http_request_method=\"GET\","
                       "http_response_status_code=\"400\"} 1"),

@@ -112,6 +112,8 @@ TEST(H2GrpcTest, ClientSpansAreErrorForAnyNonOkCode) {
   EXPECT_EQ(spanAttribute(span, "rpc.grpc.status_code"), "5");
   EXPECT_EQ(span.status_code, StatusCode::kError);
   EXPECT_EQ(spanAttribute(span, "error.type"), "NOT_FOUND");
+  EXPECT_EQ(spanAttribute(span, "network.peer.address"), "127.0.0.1");
+  EXPECT_EQ(spanAttribute(span, "network.peer.port"), std::to_string(server.port()));
 }
 
 TEST(H2GrpcTest, DeadlineExceededReachesTheClientAndEndsTheSpan) {

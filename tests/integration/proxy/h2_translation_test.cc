@@ -335,6 +335,8 @@ TEST_F(H2ToHttp1Test, OutboundClientSpanNamesTheVersionSpokenUpstream) {
   const exporter::SpanRecord span = proxy_->spans().spans()[0];
   EXPECT_EQ(span.kind, exporter::SpanKind::kClient);
   EXPECT_EQ(spanVersion(span), "1.1");
+  EXPECT_EQ(spanAttribute(span, "network.peer.address"), "127.0.0.1");
+  EXPECT_EQ(spanAttribute(span, "network.peer.port"), std::to_string(origin_.port()));
 }
 
 TEST(H2ToHttp1RefusedTest, RefusedAppIs502OnThatStream) {
@@ -1050,6 +1052,8 @@ TEST_F(Http1ToH2Test, OutboundClientSpanNamesTheVersionSpokenUpstream) {
   EXPECT_EQ(span.kind, exporter::SpanKind::kClient);
   EXPECT_EQ(spanVersion(span), "2");
   EXPECT_EQ(spanAttribute(span, "http.response.status_code"), "200");
+  EXPECT_EQ(spanAttribute(span, "network.peer.address"), "127.0.0.1");
+  EXPECT_EQ(spanAttribute(span, "network.peer.port"), std::to_string(origin_.port()));
 }
 
 TEST(Http1ToH2RefusedTest, RefusedAppIs502) {
