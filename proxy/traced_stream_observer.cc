@@ -208,10 +208,9 @@ void TracedStreamObserver::onComplete(const StreamStats& stats) {
   labels.method = outcome.method;
   labels.route = outcome.route;
   labels.status_code = outcome.status_code;
-  // A status code speaks for itself: error_type only says why there was no real answer.
-  if (failed_ || outcome.status_code == 0 || outcome.incomplete) {
-    labels.error_type = outcome.error_type;
-  }
+  // semconv: error.type is conditionally required on the duration metrics when the request
+  // ended in error; for an error status it is that code, so it adds no series.
+  labels.error_type = outcome.error_type;
   metrics_.recordRequest(httpRole(outcome.kind), labels, elapsed);
 
   if (stats.local_reply && !repliedBeforeObservers(stats.local_reply_reason)) {

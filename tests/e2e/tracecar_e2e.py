@@ -436,7 +436,8 @@ def prometheus_scrapes_tracecar(h):
             if (m.get("job") == "tracecar" and m.get("instance") == instance
                     and m.get("http_request_method") == "GET"
                     and m.get("http_route") == "/users/{id}"
-                    and "error_type" not in m):
+                    # error.type: the status code of an error answer, none for a 200
+                    and m.get("error_type", "200") == m.get("http_response_status_code")):
                 found[m.get("http_response_status_code")] = s["value"][1]
         return found if found == want else None
 

@@ -289,7 +289,9 @@ TEST(TracedStreamObserverTest, OutboundRequestBecomesClientSpanWithoutRoute) {
 
   const std::vector<MetricFamily> families = w.scrape();
   EXPECT_EQ(histogram(families, "http_client_request_duration_seconds",
-                      {{"http_request_method", "POST"}, {"http_response_status_code", "404"}})
+                      {{"http_request_method", "POST"},
+                       {"http_response_status_code", "404"},
+                       {"error_type", "404"}})  // CLIENT: 4xx is an error
                 .count,
             1);
   EXPECT_EQ(counter(families, "tracecar_spans_started_total", {{"kind", "client"}}), 1);
@@ -377,22 +379,34 @@ TEST(TracedStreamObserverTest, RefusedUpstreamEndsServerSpanWithErrorTypeAnd502)
             1);
 }
 
-TEST(TracedStreamObserverTest, UpstreamAnswer5xxHasNoErrorTypeLabel) {
+// semconv: error.type is conditionally required on the duration metric when the request ended
+// in error; for an error status, it is the code. A server 4xx is no error: no label.
+TEST(TracedStreamObserverTest, UpstreamAnswer5xxIsItsOwnErrorTypeLabel) {
   Worker w;
-  std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
-  http::Http1Head head = requestHead("GET", "/users/7");
-  ASSERT_FALSE(observer->onRequestHead(head, kPeer).has_value());
-  observer->onResponseHead(responseHead(503));
-  observer->onComplete(stats(ListenerRole::kInbound, 503, 2));
+  for (const int status : {503, 404}) {
+    std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
+    http::Http1Head head = requestHead("GET", "/users/7");
+    ASSERT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+    observer->onResponseHead(responseHead(status));
+    observer->onComplete(stats(ListenerRole::kInbound, status, 2));
+  }
 
-  ASSERT_EQ(w.sink.spans.size(), 1u);
-  EXPECT_EQ(attribute(*w.sink.spans[0], "error.type"), "503");  // the span says it
-  EXPECT_EQ(histogram(w.scrape(), "http_server_request_duration_seconds",
+  ASSERT_EQ(w.sink.spans.size(), 2u);
+  EXPECT_EQ(attribute(*w.sink.spans[0], "error.type"), "503");
+  const std::vector<MetricFamily> families = w.scrape();
+  EXPECT_EQ(histogram(families, "http_server_request_duration_seconds",
                       {{"http_request_method", "GET"},
                        {"http_route", "/users/{id}"},
-                       {"http_response_status_code", "503"}})
+                       {"http_response_status_code", "503"},
+                       {"error_type", "503"}})
                 .count,
-            1);  // the status label says it
+            1);
+  EXPECT_EQ(histogram(families, "http_server_request_duration_seconds",
+                      {{"http_request_method", "GET"},
+                       {"http_route", "/users/{id}"},
+                       {"http_response_status_code", "404"}})
+                .count,
+            1);
 }
 
 TEST(TracedStreamObserverTest, DataPathLocalReplyIsTheServerSpansStatus) {
