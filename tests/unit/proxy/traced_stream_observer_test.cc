@@ -518,6 +518,13 @@ TEST(TracedStreamObserverTest, GrpcStatusFromTrailersDecidesTheServerSpan) {
   EXPECT_EQ(attribute(span, "http.route"), "/pkg.Greeter/SayHello");
   EXPECT_EQ(attribute(span, "error.type"), "UNAVAILABLE");
   EXPECT_EQ(span.status_code, exporter::StatusCode::kError);
+  EXPECT_EQ(histogram(w.scrape(), "http_server_request_duration_seconds",
+                      {{"http_request_method", "POST"},
+                       {"http_route", "/pkg.Greeter/SayHello"},
+                       {"http_response_status_code", "200"},
+                       {"error_type", "UNAVAILABLE"}})
+                .count,
+            1);
 }
 
 TEST(TracedStreamObserverTest, TrailersOnlyGrpcResponseCarriesItsStatusInTheHead) {
