@@ -537,8 +537,8 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
     std::string_view url_scheme = scheme;
     if (isHttpScheme(forwarded_proto)) {
       url_scheme = forwarded_proto;
-    } else if (target.form == semconv::TargetForm::kAbsolute) {
-      url_scheme = target.scheme;
+    } else if (target.form == semconv::TargetForm::kAbsolute && isHttpScheme(target.scheme)) {
+      url_scheme = target.scheme;  // another scheme ("ftp://") is no HTTP scheme of this hop
     }
     url_scheme = semconv::canonicalScheme(url_scheme);
 

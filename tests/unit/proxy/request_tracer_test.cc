@@ -1174,6 +1174,14 @@ TEST(ServerSpanTest, ForwardedHostThatIsNotAHostIsPassedOver) {
   }
 }
 
+TEST(ServerSpanTest, AbsoluteTargetSchemeOtherThanHttpIsIgnored) {
+  Tracing t;
+  Request r("GET", "ftp://shop.example/x", {{"Host", "shop.example"}});
+  serve(t, r, 200);
+  EXPECT_EQ(str(*t.sink.spans.at(0), attr::kUrlScheme), "http");
+  EXPECT_EQ(num(*t.sink.spans.at(0), attr::kServerPort), 80);
+}
+
 TEST(ServerSpanTest, ForwardedProtoOtherThanHttpIsIgnored) {
   Tracing t;
   Request r("GET", "/", {{"X-Forwarded-Proto", "gopher"}, {"Forwarded", "for=unknown"}});
