@@ -20,6 +20,13 @@ enum class Line : uint8_t { kRequestLine, kPrefix, kNo };
 // an opaque tunnel past the limits and the trust boundary; text protocols' lowercase commands
 // ("get k") do not end that way.
 Line requestLine(std::string_view bytes, size_t max_line) noexcept {
+  // RFC 9112 section 2.2: a server ignores empty lines before the request line, and so does
+  // the parser. Many of them are a request line too long in coming: the parser judges it.
+  size_t empty = 0;
+  while (empty < bytes.size() && (bytes[empty] == '\r' || bytes[empty] == '\n')) ++empty;
+  if (empty > max_line) return Line::kRequestLine;
+  bytes.remove_prefix(empty);
+  max_line -= empty;
   size_t method = 0;
   while (method < bytes.size() && isTokenChar(bytes[method])) {
     if (++method > kMaxMethodLength) return Line::kNo;
@@ -36,8 +43,11 @@ Line requestLine(std::string_view bytes, size_t max_line) noexcept {
   if (line.size() < method + 1 + kVersion) return Line::kNo;
   const std::string_view version = line.substr(line.size() - kVersion);
   const auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (version.substr(0, 6) != " HTTP/" || !digit(version[6]) || version[7] != '.' ||
-      !digit(version[8])) {
+  // In any case: "http/1.1" is a request the parser refuses, not bytes to pass through.
+  const auto upper = [](char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; };
+  if (version[0] != ' ' || upper(version[1]) != 'H' || upper(version[2]) != 'T' ||
+      upper(version[3]) != 'T' || upper(version[4]) != 'P' || version[5] != '/' ||
+      !digit(version[6]) || version[7] != '.' || !digit(version[8])) {
     return Line::kNo;
   }
   return Line::kRequestLine;

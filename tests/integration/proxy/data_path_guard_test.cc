@@ -215,8 +215,32 @@ INSTANTIATE_TEST_SUITE_P(
                   "0\r\n\r\n",
                   "CONNECT with a body"},
         // A request line all the same: never an opaque tunnel past these checks.
-        Malformed{"LowercaseMethod", "get /echo HTTP/1.1\r\nHost: a\r\n\r\n", "invalid method"}),
+        Malformed{"LowercaseMethod", "get /echo HTTP/1.1\r\nHost: a\r\n\r\n", "invalid method"},
+        Malformed{"LowercaseVersion", "GET /echo http/1.1\r\nHost: a\r\n\r\n", "invalid HTTP version"},
+        // An empty line before the request line is ignored (RFC 9112 section 2.2), not taken
+        // for another protocol: the request behind it is checked like any other.
+        Malformed{"ConflictingContentLengthAfterAnEmptyLine",
+                  "\r\nPOST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+                  "Content-Length: 4\r\n\r\nabcd",
+                  "Duplicate Content-Length"},
+        Malformed{"ObsFoldAfterEmptyLines",
+                  "\r\n\r\nGET /echo HTTP/1.1\r\nHost: a\r\nX-A: b\r\n  c\r\n\r\n",
+                  "line starts with whitespace (obs-fold)"},
+        Malformed{"BareLfAsAnEmptyLine", "\nGET /echo HTTP/1.1\r\nHost: a\r\n\r\n", "bare LF"}),
     [](const ::testing::TestParamInfo<Malformed>& param) { return param.param.name; });
+
+// RFC 9112 section 2.2: empty lines before the request line are ignored; the request is
+// proxied (and limited) like any other, not passed through as another protocol.
+TEST_F(DataPathGuardTest, EmptyLinesBeforeTheRequestLineAreIgnored) {
+  startProxy();
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("\r\n\r\nGET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+  const std::optional<RawResponse> response = c.readResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(origin_.requests(), 1);
+  EXPECT_EQ(counters().requests_total[static_cast<size_t>(ListenerRole::kInbound)], 1u);
+}
 
 TEST_F(DataPathGuardTest, MalformedRequestAfterAGoodOneLeavesTheGoodOneAnswered) {
   startProxy();

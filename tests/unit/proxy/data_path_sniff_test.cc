@@ -25,6 +25,23 @@ TEST(SniffProtocol, RequestLineIsHttp1) {
   EXPECT_EQ(sniff("m-search * HTTP/1.1\r\n"), SniffedProtocol::kHttp1);
 }
 
+// RFC 9112 section 2.2: empty lines before a request line are ignored by servers (and by the
+// parser), and a version in lowercase is a request the parser refuses: neither passes through
+// as an opaque tunnel.
+TEST(SniffProtocol, EmptyLinesBeforeAndAnyCaseVersionAreHttp1) {
+  EXPECT_EQ(sniff("\r\nGET / HTTP/1.1\r\n"), SniffedProtocol::kHttp1);
+  EXPECT_EQ(sniff("\n\r\n\nPOST /x HTTP/1.1\r\n"), SniffedProtocol::kHttp1);
+  EXPECT_EQ(sniff("\r\n"), std::nullopt);
+  EXPECT_EQ(sniff("\r\nGE"), std::nullopt);
+  EXPECT_EQ(sniff(std::string(kMaxLine, '\n')), std::nullopt);
+  EXPECT_EQ(sniff(std::string(kMaxLine + 1, '\n')), SniffedProtocol::kHttp1);
+  EXPECT_EQ(sniff("\r\nSET key value\r\n"), SniffedProtocol::kOther);
+  EXPECT_EQ(sniff("GET / http/1.1\r\n"), SniffedProtocol::kHttp1);
+  EXPECT_EQ(sniff("GET / Http/1.0\r\n"), SniffedProtocol::kHttp1);
+  EXPECT_EQ(sniff("GET / HTTPS/1.1\r\n"), SniffedProtocol::kOther);
+  EXPECT_EQ(sniffFinal("\r\n"), SniffedProtocol::kHttp1);
+}
+
 TEST(SniffProtocol, PartOfARequestLineNeedsMore) {
   EXPECT_EQ(sniff("G"), std::nullopt);
   EXPECT_EQ(sniff("GET"), std::nullopt);
