@@ -22,6 +22,7 @@
 #include "proxy/config_values.h"
 #include "proxy/config_workers.h"
 #include "proxy/data_path_settings.h"
+#include "proxy/http_semconv.h"
 #include "sampling/sampler.h"
 #include "sampling/trust_policy.h"
 
@@ -144,6 +145,10 @@ struct TracingConfig {
   bool client_url_attributes = false;
   // SERVER spans take client.address, server.* and url.scheme from Forwarded / X-Forwarded-*.
   bool use_forwarded_headers = true;
+  // OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS (tracing.known_methods in the file): the methods
+  // spans and the request histograms report as themselves, any other as _OTHER. A full
+  // override of the default list, not an addition to it.
+  semconv::KnownMethods known_methods;
 };
 
 struct ExporterConfig {

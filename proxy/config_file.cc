@@ -404,6 +404,51 @@ void readPropagators(FileReader& r, const Entry& entry) {
   r.setEnv(entry, "OTEL_PROPAGATORS", joined);
 }
 
+// A list of method names, or one comma-separated string as the variable writes them; a full
+// override of the defaults. An empty list is an error, not "no method is known": leaving the key
+// out keeps the defaults, and a list that reports every method as _OTHER is surely a mistake.
+void readKnownMethods(FileReader& r, const Entry& entry) {
+  constexpr std::string_view kWant =
+      "a list of HTTP methods (or one comma-separated string of them); leave the key out for the "
+      "defaults";
+  const bool blank = entry.node.IsScalar() && ascii::trimOws(entry.node.Scalar()).empty();
+  if (entry.node.IsNull() || blank) {
+    r.error(entry, "must be " + std::string(kWant) + ", got " + FileReader::describe(entry.node));
+    return;
+  }
+  constexpr std::string_view kPrefix = "known HTTP methods: ";
+  if (entry.node.IsScalar()) {
+    const auto known = semconv::KnownMethods::parse(entry.node.Scalar());
+    if (!known.ok()) {
+      r.error(entry, withoutPrefix(std::string(known.status().message()), kPrefix));
+      return;
+    }
+    r.setEnv(entry, "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", known->toString());
+    return;
+  }
+  const auto list = r.stringList(entry);
+  if (!list) return;
+  if (list->empty()) {
+    r.error(entry, "must be " + std::string(kWant) + ", got an empty list");
+    return;
+  }
+  std::string joined;
+  bool ok = true;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const auto& [name, mark] = (*list)[i];
+    // One name per element: "GET,POST" in a list is a mistake, not two methods.
+    if (const absl::Status status = semconv::KnownMethods::checkName(name); !status.ok()) {
+      r.error(mark, entry.path + "[" + std::to_string(i) + "]",
+              withoutPrefix(std::string(status.message()), kPrefix));
+      ok = false;
+    }
+    joined += (joined.empty() ? "" : ",") + name;
+  }
+  if (!ok) return;
+  r.setEnv(entry, "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
+           semconv::KnownMethods::parse(joined)->toString());
+}
+
 void readTrustPolicy(FileReader& r, const Entry& entry);
 
 void readTracing(FileReader& r, const Entry& entry) {
@@ -447,6 +492,7 @@ void readTracing(FileReader& r, const Entry& entry) {
             r.setOrigin(e);
           }
         }},
+       {"known_methods", [&](const Entry& e) { readKnownMethods(r, e); }},
        {"trust_incoming_context", [&](const Entry& e) { readTrustPolicy(r, e); }},
        {"drop_untrusted_baggage", boolField(r, tracing.drop_untrusted_baggage)},
        {"client_url_attributes", boolField(r, tracing.client_url_attributes)},

@@ -64,6 +64,9 @@ constexpr Binding kBindings[] = {
      "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
      {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", ""}},
     {"tracing.sdk_disabled", "OTEL_SDK_DISABLED", {"OTEL_SDK_DISABLED", ""}},
+    {"tracing.known_methods",
+     "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
+     {"OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", ""}},
 };
 
 // The OTel rule: a variable set to blanks is unset.
@@ -343,6 +346,38 @@ bool readSdkDisabled(const exporter::EnvLookup& env, const exporter::LowerLayer&
   return from_file && from_file->value == "true";
 }
 
+// OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS over the file's tracing.known_methods (checked when the
+// file was read): a full override of the defaults. A variable with a name that is not a method
+// is ignored whole with a warning, as any invalid value: the file's list applies, else the
+// defaults.
+semconv::KnownMethods readKnownMethods(const exporter::EnvLookup& env,
+                                       const exporter::LowerLayer& lower,
+                                       std::vector<std::string>& warnings) {
+  constexpr std::string_view kVariable = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS";
+  const std::optional<exporter::EnvValue> candidates[] = {exporter::readVariable(env, kVariable),
+                                                          exporter::readLower(lower, kVariable)};
+  const auto parse = [](std::string_view text) -> std::optional<semconv::KnownMethods> {
+    absl::StatusOr<semconv::KnownMethods> known = semconv::KnownMethods::parse(text);
+    if (!known.ok()) return std::nullopt;
+    return *std::move(known);
+  };
+  // Only the variable can be refused (the file's list was checked): the problem is its own.
+  std::string problem = "is not a comma-separated list of HTTP methods";
+  if (candidates[0]) {
+    const absl::StatusOr<semconv::KnownMethods> known =
+        semconv::KnownMethods::parse(candidates[0]->value);
+    if (!known.ok()) {
+      constexpr std::string_view kPrefix = "known HTTP methods: ";
+      std::string why(known.status().message());
+      if (why.rfind(kPrefix, 0) == 0) why.erase(0, kPrefix.size());
+      problem += " (" + why + ")";
+    }
+  }
+  const auto picked = exporter::pickSetting<semconv::KnownMethods>(
+      candidates, parse, problem, "the default " + semconv::KnownMethods().toString(), warnings);
+  return picked ? picked->first : semconv::KnownMethods();
+}
+
 // The file is strict: a batch size it gave (the winning value) that the effective queue cannot
 // hold is an error at its key, whichever layer set the queue. (BatchConfig::fromEnv clamps a
 // variable's with a warning, as OTel says, and brings the default down with a smaller queue.)
@@ -408,6 +443,7 @@ void readOtelSettings(const exporter::EnvLookup& env, const FileEnvLayer& file,
   config.tracing.attribute_limits = exporter::attributeLimitsFromEnv(env, warnings, lower);
   config.tracing.resource = exporter::Resource::fromEnvironment(env, kVersion, warnings, lower);
   config.tracing.sdk_disabled = readSdkDisabled(env, lower, warnings);
+  config.tracing.known_methods = readKnownMethods(env, lower, warnings);
 
   recordEnvOrigins(env, file, warnings,
                    config.exporter.settings.otlp.protocol == exporter::OtlpProtocol::kGrpc,

@@ -239,6 +239,7 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
   p.line("tracing.drop_untrusted_baggage", tracing.drop_untrusted_baggage ? "true" : "false");
   p.line("tracing.client_url_attributes", tracing.client_url_attributes ? "true" : "false");
   p.line("tracing.use_forwarded_headers", tracing.use_forwarded_headers ? "true" : "false");
+  p.line("tracing.known_methods", list(tracing.known_methods.methods()));
   p.line("tracing.sdk_disabled", tracing.sdk_disabled ? "true" : "false");
   printSampling(config.sampling, p);
   for (const exporter::Attribute& attribute : tracing.resource.attributes().items()) {

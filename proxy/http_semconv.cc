@@ -86,20 +86,34 @@ absl::StatusOr<KnownMethods> KnownMethods::parse(std::string_view list) {
   while (true) {
     const size_t comma = list.find(',');
     const std::string_view name = ascii::trimOws(list.substr(0, comma));
-    if (name.empty()) {
-      return absl::InvalidArgumentError("known HTTP methods: empty method name in the list");
-    }
-    for (char c : name) {
-      if (!http::isTokenChar(c)) {
-        return absl::InvalidArgumentError("known HTTP methods: \"" + std::string(name) +
-                                          "\" is not a valid method name");
-      }
-    }
+    if (absl::Status status = checkName(name); !status.ok()) return status;
     if (!known.find(name)) known.methods_.emplace_back(name);
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
   return known;
+}
+
+absl::Status KnownMethods::checkName(std::string_view name) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError("known HTTP methods: empty method name in the list");
+  }
+  for (char c : name) {
+    if (!http::isTokenChar(c)) {
+      return absl::InvalidArgumentError("known HTTP methods: \"" + std::string(name) +
+                                        "\" is not a valid method name");
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string KnownMethods::toString() const {
+  std::string out;
+  for (const std::string& method : methods_) {
+    if (!out.empty()) out += ',';
+    out += method;
+  }
+  return out;
 }
 
 std::optional<std::string_view> KnownMethods::find(std::string_view method) const noexcept {

@@ -70,10 +70,16 @@ class KnownMethods {
   // ignored, duplicates collapse. Empty means the defaults. A name that is not an RFC 9110 token
   // is an error naming it.
   static absl::StatusOr<KnownMethods> parse(std::string_view list);
+  // One name of such a list: an error naming it unless it is a non-empty RFC 9110 token.
+  static absl::Status checkName(std::string_view name);
 
   // The known method equal to method (case-sensitive): a view owned by this object.
   std::optional<std::string_view> find(std::string_view method) const noexcept;
   const std::vector<std::string>& methods() const noexcept { return methods_; }
+  // The list as parse reads it: "GET,HEAD,...".
+  std::string toString() const;
+
+  bool operator==(const KnownMethods&) const = default;
 
  private:
   std::vector<std::string> methods_;

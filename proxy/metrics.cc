@@ -53,6 +53,13 @@ std::string sanitizedUtf8(std::string_view text) {
 
 constexpr std::string_view kOther = "_OTHER";
 
+// The method list of shards not given one: RFC 9110's methods and PATCH.
+const std::shared_ptr<const semconv::KnownMethods>& defaultKnownMethods() {
+  static const std::shared_ptr<const semconv::KnownMethods> defaults =
+      std::make_shared<const semconv::KnownMethods>();
+  return defaults;
+}
+
 constexpr std::array<std::string_view, static_cast<size_t>(Listener::kCount)> kListenerLabels{
     "inbound", "outbound", "admin"};
 
@@ -172,19 +179,17 @@ std::string_view traceStateDiscardReasonLabel(TraceStateDiscardReason reason) no
 }
 std::string_view httpRoleLabel(HttpRole role) noexcept { return labelOf(kRoleLabels, role); }
 
-std::string_view httpMethodLabel(std::string_view method) noexcept {
-  static constexpr std::array<std::string_view, 9> kKnown{
-      "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE"};
-  for (std::string_view known : kKnown) {
-    if (method == known) return known;
-  }
-  return kOther;
+std::string_view httpMethodLabel(std::string_view method,
+                                 const semconv::KnownMethods& known) noexcept {
+  return known.find(method).value_or(kOther);
 }
 
 // ---- WorkerMetrics ----
 
-WorkerMetrics::WorkerMetrics(size_t sampling_rules)
-    : sampling_rules_(std::max<size_t>(sampling_rules, 1)),
+WorkerMetrics::WorkerMetrics(size_t sampling_rules,
+                             std::shared_ptr<const semconv::KnownMethods> known_methods)
+    : known_methods_(known_methods ? std::move(known_methods) : defaultKnownMethods()),
+      sampling_rules_(std::max<size_t>(sampling_rules, 1)),
       sampling_decisions_(new std::atomic<uint64_t>[sampling_rules_ * kDecisions]()) {
   for (RoleSeries& role : series_) {
     role.overflow = std::make_unique<Series>();
@@ -246,7 +251,8 @@ void WorkerMetrics::recordRequest(HttpRole role, const HttpRequestLabels& labels
   if (r >= kRoles) return;
   int status = labels.status_code;
   if (status < 100 || status > 599) status = 0;  // one key for every status left out
-  const SeriesKey key{httpMethodLabel(labels.method), labels.route, status, labels.error_type};
+  const SeriesKey key{httpMethodLabel(labels.method, *known_methods_), labels.route, status,
+                      labels.error_type};
   Series* series = findOrAdd(series_[r], key);
   bump(series->buckets[bucketIndex(duration_ns)]);
   bump(series->sum_ns, duration_ns);
@@ -335,7 +341,7 @@ void WorkerMetrics::spanStarted(HttpRole kind, bool sampled) noexcept {
 
 // ---- ProxyMetrics ----
 
-ProxyMetrics::ProxyMetrics() = default;
+ProxyMetrics::ProxyMetrics() : known_methods_(defaultKnownMethods()) {}
 ProxyMetrics::~ProxyMetrics() = default;
 
 void ProxyMetrics::setSamplingLabels(SamplingLabels labels) {
@@ -343,9 +349,15 @@ void ProxyMetrics::setSamplingLabels(SamplingLabels labels) {
   sampling_labels_ = std::move(labels);
 }
 
+void ProxyMetrics::setKnownMethods(semconv::KnownMethods known) {
+  auto shared = std::make_shared<const semconv::KnownMethods>(std::move(known));
+  std::lock_guard lock(mutex_);
+  known_methods_ = std::move(shared);
+}
+
 WorkerMetrics& ProxyMetrics::addShard() {
   std::lock_guard lock(mutex_);
-  auto shard = std::make_unique<WorkerMetrics>(sampling_labels_.rules.size());
+  auto shard = std::make_unique<WorkerMetrics>(sampling_labels_.rules.size(), known_methods_);
   shards_.push_back(std::move(shard));
   return *shards_.back();
 }

@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/http_semconv.h"
+
 namespace tracecar::exporter {
 struct ExporterCounters;
 }
@@ -99,9 +101,10 @@ struct SamplingLabels {
 enum class HttpRole : uint8_t { kServer, kClient, kCount };
 std::string_view httpRoleLabel(HttpRole role) noexcept;  // "server", "client"
 
-// The semconv method label: the method when it is one of the well-known ones (case-sensitive),
-// else "_OTHER". The view is to static storage.
-std::string_view httpMethodLabel(std::string_view method) noexcept;
+// The semconv method label: the method when known lists it (case-sensitive), else "_OTHER". The
+// view is owned by known or is static storage.
+std::string_view httpMethodLabel(std::string_view method,
+                                 const semconv::KnownMethods& known) noexcept;
 
 // Labels of one finished request. The views need only live for the call.
 struct HttpRequestLabels {
@@ -127,7 +130,10 @@ class alignas(64) WorkerMetrics {
   static constexpr size_t kMaxSeriesPerRole = 2048;
 
   // sampling_rules: how many rule indexes sampling decisions may carry (at least 1).
-  explicit WorkerMetrics(size_t sampling_rules = SamplingLabels{}.rules.size());
+  // known_methods: the methods the method label reports as themselves (null: the defaults);
+  // shared, never changed, so the series keys may view it.
+  explicit WorkerMetrics(size_t sampling_rules = SamplingLabels{}.rules.size(),
+                         std::shared_ptr<const semconv::KnownMethods> known_methods = nullptr);
   ~WorkerMetrics();
   WorkerMetrics(const WorkerMetrics&) = delete;
   WorkerMetrics& operator=(const WorkerMetrics&) = delete;
@@ -172,7 +178,7 @@ class alignas(64) WorkerMetrics {
   };
 
   struct SeriesKey {
-    std::string_view method;  // httpMethodLabel's static text
+    std::string_view method;  // httpMethodLabel's: views known_methods_ or static text
     std::string_view route;
     int status_code = 0;
     std::string_view error_type;
@@ -198,6 +204,7 @@ class alignas(64) WorkerMetrics {
   Series* overflow(RoleSeries& role) noexcept;
   static void publish(RoleSeries& role, Series* series) noexcept;
 
+  std::shared_ptr<const semconv::KnownMethods> known_methods_;
   std::array<RoleSeries, kRoles> series_;
   std::array<std::atomic<int64_t>, kListeners> connections_open_{};
   std::array<std::atomic<uint64_t>, kListeners> connections_total_{};
@@ -227,6 +234,9 @@ class ProxyMetrics final : public prometheus::Collectable {
 
   // The sampler's labels; call before the first addShard (shards are sized from it).
   void setSamplingLabels(SamplingLabels labels);
+  // The methods the histograms' http_request_method label reports as themselves, the spans'
+  // list (tracing.known_methods); the defaults unless set. Call before the first addShard.
+  void setKnownMethods(semconv::KnownMethods known);
 
   // A new shard for the calling thread to record into; it lives as long as this object. Takes
   // a mutex: call it when a worker starts, not per request.
@@ -244,6 +254,7 @@ class ProxyMetrics final : public prometheus::Collectable {
   mutable std::mutex mutex_;  // guards the shard list and the exporter source, never a shard
   std::vector<std::unique_ptr<WorkerMetrics>> shards_;
   SamplingLabels sampling_labels_;
+  std::shared_ptr<const semconv::KnownMethods> known_methods_;
   const exporter::ExporterCounters* exporter_ = nullptr;
   std::function<void()> refresh_;
 };

@@ -249,6 +249,8 @@ void Runner::reloadTls() {
 void Runner::buildDataPath() {
   const DataPathSettings settings = dataPathSettingsFrom(config_, tls_);
   metrics_.setSamplingLabels(samplingLabelsOf(sampler_));
+  // The histograms' method label follows the spans' http.request.method.
+  metrics_.setKnownMethods(tracing_config_.known_methods);
   // One shard per worker (its only writer) and one for the admin listener on this thread.
   for (size_t i = 0; i < std::max<size_t>(settings.workers, 1); ++i) {
     worker_shards_.push_back(&metrics_.addShard());

@@ -173,6 +173,7 @@ RequestTracingConfig requestTracingConfigFrom(const ProxyConfig& config) {
   tracing.client_url_attributes = config.tracing.client_url_attributes;
   tracing.use_forwarded_headers = config.tracing.use_forwarded_headers;
   tracing.sdk_disabled = config.tracing.sdk_disabled;
+  tracing.known_methods = config.tracing.known_methods;
   return tracing;
 }
 

@@ -32,7 +32,7 @@ void checkExporterFiles(const ProxyConfig& config, std::vector<std::string>& err
 DataPathSettings dataPathSettingsFrom(const ProxyConfig& config, const DataPathTls& tls = {});
 
 // The tracing settings every worker's RequestTracer shares: the baggage and tracestate policies,
-// query redaction, attribute limits and whether untrusted baggage is dropped.
+// query redaction, attribute limits, the known methods and whether untrusted baggage is dropped.
 RequestTracingConfig requestTracingConfigFrom(const ProxyConfig& config);
 
 // The one Sampler every worker shares (a loaded, ok() configuration has been checked to build).

@@ -398,7 +398,12 @@ INSTANTIATE_TEST_SUITE_P(
                      {{"OTEL_BSP_SCHEDULE_DELAY", "-1"}},
                      "exporter.batch.schedule_delay",
                      "exporter.batch.schedule_delay: 250ms ",
-                     "using 250ms from exporter.batch.schedule_delay (test.yaml:3)"}));
+                     "using 250ms from exporter.batch.schedule_delay (test.yaml:3)"},
+        FallbackCase{"tracing:\n  known_methods: [GET, PURGE]\n",
+                     {{"OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", "GET,PU T"}},
+                     "tracing.known_methods",
+                     "tracing.known_methods: [GET, PURGE] ",
+                     "using GET,PURGE from tracing.known_methods (test.yaml:2)"}));
 
 TEST(ProxyConfigPrecedence, ServiceNameAndResourceAttributesFromFileUnderEnv) {
   const std::string yaml =
@@ -945,7 +950,25 @@ INSTANTIATE_TEST_SUITE_P(
                   "\"maybe\""},
         ErrorCase{"tracing:\n  client_url_attributes: 1\n",
                   "test.yaml:2:26: tracing.client_url_attributes: must be true or false, got "
-                  "\"1\""}));
+                  "\"1\""},
+        ErrorCase{"tracing:\n  known_methods: [GET, \"PU T\"]\n",
+                  "test.yaml:2:24: tracing.known_methods[1]: \"PU T\" is not a valid method "
+                  "name"},
+        ErrorCase{"tracing:\n  known_methods:\n    - GET\n    - GET,POST\n",
+                  "test.yaml:4:7: tracing.known_methods[1]: \"GET,POST\" is not a valid method "
+                  "name"},
+        ErrorCase{"tracing:\n  known_methods: \"GET,,PURGE\"\n",
+                  "test.yaml:2:18: tracing.known_methods: empty method name in the list"},
+        ErrorCase{"tracing:\n  known_methods: []\n",
+                  "test.yaml:2:3: tracing.known_methods: must be a list of HTTP methods (or one "
+                  "comma-separated string of them); leave the key out for the defaults, got an "
+                  "empty list"},
+        ErrorCase{"tracing:\n  known_methods:\n",
+                  "test.yaml:2:3: tracing.known_methods: must be a list of HTTP methods (or one "
+                  "comma-separated string of them); leave the key out for the defaults, got no "
+                  "value"},
+        ErrorCase{"tracing:\n  known_methods: {GET: 1}\n",
+                  "test.yaml:2:3: tracing.known_methods: must be a list, got a map"}));
 
 // Every limit: accepted at its bound, refused one past it.
 struct LimitCase {
@@ -1298,6 +1321,115 @@ TEST(ProxyConfigPrint, EveryLineNamesItsOrigin) {
     EXPECT_THAT(text.substr(start, end - start), HasSubstr("# ")) << "every line has an origin";
     start = end + 1;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Known HTTP methods: OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS over tracing.known_methods
+
+constexpr std::string_view kKnownMethodsVariable = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS";
+
+std::vector<std::string> knownMethods(const LoadedConfig& loaded) {
+  return loaded.config.tracing.known_methods.methods();
+}
+
+TEST(ProxyConfigKnownMethods, DefaultsToRfc9110AndPatch) {
+  const LoadedConfig loaded = loadWithoutFile();
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_THAT(knownMethods(loaded), ElementsAre("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT",
+                                                "OPTIONS", "TRACE", "PATCH"));
+  EXPECT_EQ(loaded.origin("tracing.known_methods").source, Source::kDefault);
+}
+
+// A full override: the defaults the file leaves out are not known any more.
+TEST(ProxyConfigKnownMethods, TheFilesListReplacesTheDefaults) {
+  const LoadedConfig loaded = load("tracing:\n  known_methods: [GET, PURGE, GET]\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_THAT(knownMethods(loaded), ElementsAre("GET", "PURGE"));
+  EXPECT_FALSE(loaded.config.tracing.known_methods.find("POST"));
+  EXPECT_EQ(loaded.origin("tracing.known_methods").source, Source::kFile);
+  EXPECT_EQ(loaded.origin("tracing.known_methods").detail, "test.yaml:2");
+  // One comma-separated string, as the variable writes it.
+  const LoadedConfig string = load("tracing:\n  known_methods: \"PROPFIND, MKCOL\"\n");
+  ASSERT_TRUE(string.ok()) << string.errors.front();
+  EXPECT_THAT(knownMethods(string), ElementsAre("PROPFIND", "MKCOL"));
+}
+
+TEST(ProxyConfigKnownMethods, TheVariableOverridesTheFile) {
+  const LoadedConfig loaded = load("tracing:\n  known_methods: [GET, PURGE]\n",
+                                   {{std::string(kKnownMethodsVariable), " PROPFIND ,purge"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_THAT(loaded.warnings, IsEmpty());
+  // Case-sensitive, and not merged with the file's list or the defaults.
+  EXPECT_THAT(knownMethods(loaded), ElementsAre("PROPFIND", "purge"));
+  EXPECT_EQ(loaded.origin("tracing.known_methods").source, Source::kEnv);
+  EXPECT_EQ(loaded.origin("tracing.known_methods").detail, kKnownMethodsVariable);
+  // Without a file.
+  const LoadedConfig bare = loadWithoutFile({{std::string(kKnownMethodsVariable), "GET,PURGE"}});
+  EXPECT_THAT(knownMethods(bare), ElementsAre("GET", "PURGE"));
+  EXPECT_EQ(bare.origin("tracing.known_methods").source, Source::kEnv);
+}
+
+TEST(ProxyConfigKnownMethods, ABlankVariableIsUnset) {
+  const LoadedConfig loaded =
+      load("tracing:\n  known_methods: [PURGE]\n", {{std::string(kKnownMethodsVariable), " "}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_THAT(loaded.warnings, IsEmpty());
+  EXPECT_THAT(knownMethods(loaded), ElementsAre("PURGE"));
+  EXPECT_EQ(loaded.origin("tracing.known_methods").source, Source::kFile);
+  const LoadedConfig bare = loadWithoutFile({{std::string(kKnownMethodsVariable), ""}});
+  EXPECT_THAT(bare.warnings, IsEmpty());
+  EXPECT_EQ(bare.config.tracing.known_methods, semconv::KnownMethods());
+}
+
+// An invalid variable is ignored whole with a warning (the OTel rule): the file's list, else
+// the defaults. Neither is an error.
+TEST(ProxyConfigKnownMethods, AnInvalidVariableGivesWayToTheFileThenTheDefaults) {
+  const LoadedConfig loaded = load("tracing:\n  known_methods: [GET, PURGE]\n",
+                                   {{std::string(kKnownMethodsVariable), "GET,PU T"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_THAT(knownMethods(loaded), ElementsAre("GET", "PURGE"));
+  EXPECT_THAT(loaded.warnings,
+              ElementsAre("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS=\"GET,PU T\" is not a "
+                          "comma-separated list of HTTP methods (\"PU T\" is not a valid method "
+                          "name); using GET,PURGE from tracing.known_methods (test.yaml:2)"));
+  EXPECT_EQ(loaded.origin("tracing.known_methods").source, Source::kFile);
+  EXPECT_EQ(loaded.origin("tracing.known_methods").detail,
+            "test.yaml:2 (OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS is invalid and was ignored)");
+
+  const LoadedConfig bare = loadWithoutFile({{std::string(kKnownMethodsVariable), "GET,,POST"}});
+  ASSERT_TRUE(bare.ok()) << bare.errors.front();
+  EXPECT_EQ(bare.config.tracing.known_methods, semconv::KnownMethods());
+  EXPECT_THAT(bare.warnings,
+              ElementsAre("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS=\"GET,,POST\" is not a "
+                          "comma-separated list of HTTP methods (empty method name in the list); "
+                          "using the default GET,HEAD,POST,PUT,DELETE,CONNECT,OPTIONS,TRACE,PATCH"));
+  EXPECT_EQ(bare.origin("tracing.known_methods").source, Source::kDefault);
+  EXPECT_EQ(bare.origin("tracing.known_methods").detail,
+            "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS is invalid and was ignored");
+}
+
+TEST(ProxyConfigKnownMethods, ValidatePrintsTheListWithItsOrigin) {
+  EXPECT_THAT(formatEffectiveConfig(loadWithoutFile()),
+              HasSubstr("tracing.known_methods: [GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, "
+                        "TRACE, PATCH] # default\n"));
+  EXPECT_THAT(formatEffectiveConfig(load("tracing:\n  known_methods: \"GET, PURGE\"\n")),
+              ::testing::ContainsRegex("tracing.known_methods: \\[GET, PURGE\\] +# file "
+                                       "test.yaml:2\n"));
+  EXPECT_THAT(formatEffectiveConfig(
+                  loadWithoutFile({{std::string(kKnownMethodsVariable), "PROPFIND"}})),
+              ::testing::ContainsRegex("tracing.known_methods: \\[PROPFIND\\] +# env "
+                                       "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS\n"));
+}
+
+// The spans' list is the effective one (the metrics take theirs from it in `run`).
+TEST(ProxyConfigKnownMethods, ReachesTheRequestTracingConfig) {
+  const LoadedConfig loaded =
+      loadWithoutFile({{std::string(kKnownMethodsVariable), "GET,PURGE"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  const RequestTracingConfig tracing = requestTracingConfigFrom(loaded.config);
+  EXPECT_THAT(tracing.known_methods.methods(), ElementsAre("GET", "PURGE"));
+  EXPECT_EQ(requestTracingConfigFrom(loadWithoutFile().config).known_methods,
+            semconv::KnownMethods());
 }
 
 // ---------------------------------------------------------------------------------------------

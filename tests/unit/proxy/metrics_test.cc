@@ -162,11 +162,12 @@ TEST(WorkerMetrics, ClientRequestsWithErrorTypeAreTheirOwnSeries) {
 }
 
 TEST(WorkerMetrics, UnknownMethodsBecomeOther) {
-  EXPECT_EQ(httpMethodLabel("GET"), "GET");
-  EXPECT_EQ(httpMethodLabel("PATCH"), "PATCH");
-  EXPECT_EQ(httpMethodLabel("get"), "_OTHER");  // methods are case-sensitive
-  EXPECT_EQ(httpMethodLabel("PURGE"), "_OTHER");
-  EXPECT_EQ(httpMethodLabel(""), "_OTHER");
+  const semconv::KnownMethods defaults;
+  EXPECT_EQ(httpMethodLabel("GET", defaults), "GET");
+  EXPECT_EQ(httpMethodLabel("PATCH", defaults), "PATCH");
+  EXPECT_EQ(httpMethodLabel("get", defaults), "_OTHER");  // methods are case-sensitive
+  EXPECT_EQ(httpMethodLabel("PURGE", defaults), "_OTHER");
+  EXPECT_EQ(httpMethodLabel("", defaults), "_OTHER");
 
   ProxyMetrics metrics;
   WorkerMetrics& shard = metrics.addShard();
@@ -179,6 +180,57 @@ TEST(WorkerMetrics, UnknownMethodsBecomeOther) {
                                            {"http_response_status_code", "204"}});
   ASSERT_NE(metric, nullptr);
   EXPECT_EQ(metric->histogram.sample_count, 2u);
+}
+
+// tracing.known_methods replaces the default list for the method label as for the spans: a
+// listed method is its own label value, and a default one left out of the list is _OTHER.
+TEST(WorkerMetrics, KnownMethodsOverrideTheDefaultList) {
+  const absl::StatusOr<semconv::KnownMethods> known = semconv::KnownMethods::parse("GET,PURGE");
+  ASSERT_TRUE(known.ok());
+  EXPECT_EQ(httpMethodLabel("PURGE", *known), "PURGE");
+  EXPECT_EQ(httpMethodLabel("POST", *known), "_OTHER");
+  // The label views the list, never the request's text.
+  std::string method = "PURGE";
+  EXPECT_EQ(httpMethodLabel(method, *known).data(), known->methods()[1].data());
+
+  ProxyMetrics metrics;
+  metrics.setKnownMethods(*known);
+  WorkerMetrics& shard = metrics.addShard();
+  shard.recordRequest(HttpRole::kServer, {method, "/x", 200, ""}, kMs);
+  method = "PURGX";  // the caller's buffer changes: the series keeps its label
+  shard.recordRequest(HttpRole::kServer, {"PURGE", "/x", 200, ""}, kMs);
+  shard.recordRequest(HttpRole::kServer, {"POST", "/x", 200, ""}, kMs);
+  shard.recordRequest(HttpRole::kClient, {"GET", "/x", 200, ""}, kMs);
+  const auto families = metrics.Collect();
+  const LabelPairs purge{{"http_request_method", "PURGE"},
+                         {"http_route", "/x"},
+                         {"http_response_status_code", "200"}};
+  const ClientMetric* metric = findSample(families, kServer, purge);
+  ASSERT_NE(metric, nullptr);
+  EXPECT_EQ(metric->histogram.sample_count, 2u);
+  metric = findSample(families, kServer,
+                      {{"http_request_method", "_OTHER"},
+                       {"http_route", "/x"},
+                       {"http_response_status_code", "200"}});
+  ASSERT_NE(metric, nullptr);
+  EXPECT_EQ(metric->histogram.sample_count, 1u);
+  EXPECT_NE(findSample(families, kClient,
+                       {{"http_request_method", "GET"},
+                        {"http_route", "/x"},
+                        {"http_response_status_code", "200"}}),
+            nullptr);
+
+  // A shard's list is fixed when it is made: setting another later never changes it under a
+  // worker.
+  ProxyMetrics defaults;
+  WorkerMetrics& early = defaults.addShard();
+  defaults.setKnownMethods(*known);
+  early.recordRequest(HttpRole::kServer, {"PURGE", "/x", 200, ""}, kMs);
+  EXPECT_NE(findSample(defaults.Collect(), kServer,
+                       {{"http_request_method", "_OTHER"},
+                        {"http_route", "/x"},
+                        {"http_response_status_code", "200"}}),
+            nullptr);
 }
 
 TEST(WorkerMetrics, EmptyRouteAndStatusOutsideRangeAreLeftOut) {
@@ -602,6 +654,7 @@ size_t allocationsDuring(auto&& f) {
 
 TEST(WorkerMetrics, SteadyStateRecordingAllocatesNothing) {
   ProxyMetrics metrics;
+  metrics.setKnownMethods(*semconv::KnownMethods::parse("GET,PURGE,BREW"));
   WorkerMetrics& shard = metrics.addShard();
   propagation::ExtractReport report;
   report.baggage.dropped_byte_limit = 1;
@@ -615,6 +668,7 @@ TEST(WorkerMetrics, SteadyStateRecordingAllocatesNothing) {
                           static_cast<uint64_t>(i) * kMs);
       shard.recordRequest(HttpRole::kClient, {"GET", route, 504, error}, kMs);
       shard.recordRequest(HttpRole::kServer, {"BREW", route, 418, ""}, kMs);
+      shard.recordRequest(HttpRole::kServer, {"POST", route, 200, ""}, kMs);  // _OTHER
       shard.connectionOpened(Listener::kInbound);
       shard.requestRejected(Listener::kInbound, RejectReason::kBaggage);
       shard.recordExtractReport(report);
