@@ -825,11 +825,15 @@ void Http1Parser::beginMessage() noexcept {
 }
 
 int Http1Parser::commitField() noexcept {
-  // Framing fields never belong in trailers (RFC 9110 section 6.5.1); llhttp lets them through.
+  // Framing fields never belong in trailers (RFC 9110 section 6.5.1), and llhttp lets them
+  // through: such a field is dropped, as a recipient that does not merge trailers may (RFC 9112
+  // section 7.1.2), and the message, whose framing the header section settled, goes on.
   const std::string_view name = field_name_.text();
   if (in_trailers_ && (HeaderMap::nameEquals(name, "Content-Length") ||
                        HeaderMap::nameEquals(name, "Transfer-Encoding"))) {
-    return failCallback(Http1Error::kInvalid, "framing field in trailers");
+    field_name_.clear();
+    field_value_.clear();
+    return 0;
   }
   try {
     (in_trailers_ ? trailers_ : head_.headers).add(name, ascii::trimOws(field_value_.text()));
