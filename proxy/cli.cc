@@ -70,7 +70,7 @@ int runCli(int argc, char** argv) noexcept {
         ->add_option_function<std::string>(
             "FILE", [&file](const std::string& value) { file = value; },
             "YAML configuration file (same as --config)")
-        ->type_name("FILE");
+        ->type_name("");  // the positional's name says it: no "FILE FILE" in --help
     addConfigFlags(*validate, flags);
 
     ConfigFlags run_flags;
