@@ -197,6 +197,7 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   // has not had it and has sent no body byte yet is waiting for the upstream.
   bool waitingForRequestBody() const noexcept;
   void onH2UpstreamReady() noexcept override;
+  void onH2UpstreamResend(UpstreamFailure failure, http::HeaderMap& headers) noexcept override;
   void relayInterim(http::Http1Head& head);
   void releaseUpstream(bool reusable) noexcept;
 

@@ -90,6 +90,11 @@ void DownstreamSession::onH2UpstreamReady() noexcept {
   }
 }
 
+void DownstreamSession::onH2UpstreamResend(UpstreamFailure failure,
+                                           http::HeaderMap& headers) noexcept {
+  if (observer_ != nullptr) observer_->onResend(failure, ex_.stats, headers);
+}
+
 void DownstreamSession::onUpstreamFailed(UpstreamFailure failure, bool retryable) noexcept {
   upstream_ = nullptr;
   releaseUpstream(false);  // an HTTP/2 stream that failed is over too
@@ -113,6 +118,7 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure, bool retryable
     ex_.stats.retried = true;
     ex_.head_sent = false;
     DataPathCounters::add(context_.counters().upstream_retries);
+    if (observer_ != nullptr) observer_->onResend(failure, ex_.stats, ex_.upstream_head);
     if (!ex_.awaiting_upstream) {
       ex_.awaiting_upstream = true;
       parser_.pause();

@@ -173,6 +173,7 @@ void H1UpstreamForH2::onUpstreamFailed(UpstreamFailure failure, bool retryable) 
     retried_ = true;
     stats_.retried = true;
     DataPathCounters::add(context_.counters().upstream_retries);
+    stream_.onUpstreamResend(failure, head_);
     if (acquire(true)) return;
     failure = UpstreamFailure::kOther;
   }

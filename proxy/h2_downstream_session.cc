@@ -182,6 +182,10 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     upstream_ = &connection;
   }
 
+  void onUpstreamResend(UpstreamFailure failure, std::string& h1_head) noexcept override {
+    if (observer_) observer_->onResend(failure, stats_, h1_head);
+  }
+
   void onUpstreamFailed(UpstreamFailure failure) noexcept override {
     upstream_ = nullptr;
     // An HTTP/1.1 exchange counted its failure; a head it had not relayed yet is dropped.
@@ -310,6 +314,9 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       submitted_ = false;
       pending_head_ = false;
       DataPathCounters::add(s_.worker_.counters().refused_retries);
+      if (observer_) {
+        observer_->onResend(UpstreamFailure::kConnectionReset, stats_, upstream_head_.headers);
+      }
       acquire();
       return;
     }

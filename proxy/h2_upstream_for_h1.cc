@@ -235,6 +235,7 @@ void H2UpstreamForH1::onUpstreamClose(H2ErrorCode /*code*/, H2CloseCause cause, 
     submitted_ = false;
     ready_ = false;
     DataPathCounters::add(context_.counters().h2.refused_retries);
+    client_.onH2UpstreamResend(UpstreamFailure::kConnectionReset, head_.headers);
     if (!acquire()) {
       fail(UpstreamFailure::kOther);
       return;

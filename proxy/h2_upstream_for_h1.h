@@ -21,6 +21,10 @@ class H2UpstreamForH1Callbacks : public UpstreamConnectionCallbacks {
  public:
   // The connection can take the request now: send its head (H2UpstreamForH1::sendHead).
   virtual void onH2UpstreamReady() noexcept = 0;
+  // The upstream refused the stream before processing it (failure), and the request goes again
+  // on another connection with these fields, which the session may rewrite first.
+  virtual void onH2UpstreamResend(UpstreamFailure /*failure*/,
+                                  http::HeaderMap& /*headers*/) noexcept {}
 };
 
 // One HTTP/1.1 request carried as a stream of an HTTP/2 upstream connection from the worker's

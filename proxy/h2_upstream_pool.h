@@ -57,6 +57,10 @@ class H2UpstreamStream {
   // the stream's choice.
   virtual void onUpstreamClose(http::H2ErrorCode code, http::H2CloseCause cause, bool lost,
                                bool retryable) noexcept = 0;
+  // An HTTP/1.1 exchange for the stream (H1UpstreamForH2) failed on a pooled connection before
+  // any answer (failure), and its request head goes again on a fresh one; the stream may
+  // rewrite it first.
+  virtual void onUpstreamResend(UpstreamFailure /*failure*/, std::string& /*h1_head*/) noexcept {}
 };
 
 // One multiplexed HTTP/2 connection (h2c, prior knowledge) to one upstream destination, owned

@@ -35,6 +35,7 @@ inline constexpr std::string_view kNetworkPeerPort = "network.peer.port";
 inline constexpr std::string_view kNetworkProtocolVersion = "network.protocol.version";
 inline constexpr std::string_view kUserAgentOriginal = "user_agent.original";
 inline constexpr std::string_view kErrorType = "error.type";
+inline constexpr std::string_view kHttpRequestResendCount = "http.request.resend_count";
 inline constexpr std::string_view kRpcSystem = "rpc.system";
 inline constexpr std::string_view kRpcService = "rpc.service";
 inline constexpr std::string_view kRpcMethod = "rpc.method";

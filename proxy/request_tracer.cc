@@ -207,9 +207,50 @@ void TracedRequest::onUpstreamFailure(semconv::UpstreamFailure failure) {
   if (!failure_) failure_ = failure;
 }
 
+std::optional<TracedRequest::Resend> TracedRequest::resend(semconv::UpstreamFailure failure,
+                                                           std::string_view peer_address,
+                                                           uint16_t peer_port,
+                                                           uint64_t start_unix_nano,
+                                                           uint64_t now_unix_nano) {
+  if (!record_ || kind_ != SpanKind::kClient || ended_ || tracer_ == nullptr) return std::nullopt;
+  const exporter::AttributeLimits& limits = tracer_->config_.attribute_limits;
+  // The next attempt's span: everything the request said, before this attempt added its end.
+  std::unique_ptr<exporter::SpanRecord> next = tracer_->sink_.newRecord();
+  exporter::SpanRecordPool* const home = next->home;
+  *next = *record_;
+  next->home = home;
+  propagation::IdGenerator& ids =
+      tracer_->ids_ != nullptr ? *tracer_->ids_ : propagation::IdGenerator::forThisThread();
+  next->span_id = ids.newSpanId();
+  next->start_unix_nano = now_unix_nano;
+  next->attributes.setStaticInt(semconv::attr::kHttpRequestResendCount, resend_count_ + 1,
+                                limits);
+
+  exporter::SpanRecord& done = *record_;
+  if (resend_count_ == 0) done.start_unix_nano = start_unix_nano;
+  done.end_unix_nano = std::max(now_unix_nano, done.start_unix_nano);
+  if (!peer_address.empty()) {
+    done.attributes.setStaticString(semconv::attr::kNetworkPeerAddress, peer_address, limits);
+    if (peer_port != 0) {
+      done.attributes.setStaticInt(semconv::attr::kNetworkPeerPort, peer_port, limits);
+    }
+  }
+  done.attributes.setStaticString(semconv::attr::kErrorType, semconv::errorType(failure), limits);
+  done.status_code = exporter::StatusCode::kError;
+  done.status_message = semconv::failureReason(failure);
+
+  const Resend ids_changed{context_.span_id, next->span_id};
+  context_.span_id = next->span_id;
+  ++resend_count_;
+  tracer_->sink_.onSpanEnd(std::move(record_));
+  record_ = std::move(next);
+  return ids_changed;
+}
+
 TracedRequest::Outcome TracedRequest::end(uint64_t start_unix_nano, uint64_t end_unix_nano) {
   start_unix_nano_ = start_unix_nano;
-  if (record_) record_->start_unix_nano = start_unix_nano;
+  // A resent request's span started at its resend.
+  if (record_ && resend_count_ == 0) record_->start_unix_nano = start_unix_nano;
   return end(end_unix_nano);
 }
 

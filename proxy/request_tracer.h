@@ -177,6 +177,22 @@ class TracedRequest {
   // the span ends with status Error and error.type semconv::kResponseIncomplete once a status
   // code was recorded (with none, error.type is _OTHER as before).
   void onAborted() noexcept { aborted_ = true; }
+  // CLIENT spans: the request failed on the attempt just made (failure, before any answer) and
+  // goes again on a fresh connection. The semantic conventions make a span per attempt: the
+  // span so far ends now as that attempt's (from start_unix_nano, the request's start, or the
+  // previous resend), status Error, error.type naming failure, network.peer.* the peer it went
+  // to; a new span (a new id, the same parent and attributes, http.request.resend_count) goes on
+  // with the request from now_unix_nano, and becomes the context the next hop sees. Returns the
+  // two span ids, for the caller to rewrite the context fields already written for the first
+  // attempt; nullopt when no span is recorded (not sampled, a SERVER span, the SDK disabled):
+  // nothing changes then.
+  struct Resend {
+    propagation::SpanId previous;
+    propagation::SpanId next;
+  };
+  std::optional<Resend> resend(semconv::UpstreamFailure failure, std::string_view peer_address,
+                               uint16_t peer_port, uint64_t start_unix_nano,
+                               uint64_t now_unix_nano);
   // tracecar cut the request because its client stopped sending the body (a 408 of its own).
   // A CLIENT span, which records no status code the upstream did not send, then ends with
   // status Error and error.type semconv::kRequestBodyTimeout.
@@ -212,6 +228,7 @@ class TracedRequest {
   std::string_view route_;
   uint64_t start_unix_nano_ = 0;
   int status_code_ = 0;
+  uint32_t resend_count_ = 0;  // http.request.resend_count of the span now recorded
   exporter::SpanKind kind_ = exporter::SpanKind::kServer;
   http::RouteSource route_source_ = http::RouteSource::kOverflow;
   uint16_t sampling_rule_ = 0;

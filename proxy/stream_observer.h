@@ -132,6 +132,14 @@ class StreamObserver {
   // Where the request goes ("host:port"), once chosen and before it is sent: what a request
   // that named no host (HTTP/1.0 without Host, in origin-form) is recorded with.
   virtual void onUpstreamChosen(std::string_view /*authority*/) {}
+  // The request goes again on a fresh connection, after failure on the attempt just made and
+  // before any answer (stats: the request's, upstream_address the attempt's peer). The head that
+  // goes again, serialized for HTTP/1.1 or as HTTP/2 fields, may be rewritten (a new span per
+  // attempt is a new parent for the next hop).
+  virtual void onResend(UpstreamFailure /*failure*/, const StreamStats& /*stats*/,
+                        std::string& /*h1_head*/) noexcept {}
+  virtual void onResend(UpstreamFailure /*failure*/, const StreamStats& /*stats*/,
+                        http::HeaderMap& /*h2_headers*/) noexcept {}
   // The upstream failed; a local reply follows when no response head was sent yet.
   virtual void onUpstreamFailure(UpstreamFailure kind) = 0;
   // The response's trailer fields (HTTP/2 trailers, HTTP/1.1 chunked trailers), after its head.

@@ -10,6 +10,45 @@
 namespace tracecar::proxy {
 namespace {
 
+// The fields that carry the span id tracecar injected: traceparent's parent-id, b3's and
+// X-B3-SpanId's span id, uber-trace-id's span id (16 lowercase hex digits in each).
+bool carriesSpanId(std::string_view name) noexcept {
+  return http::HeaderMap::nameEquals(name, "traceparent") ||
+         http::HeaderMap::nameEquals(name, "b3") ||
+         http::HeaderMap::nameEquals(name, "x-b3-spanid") ||
+         http::HeaderMap::nameEquals(name, "uber-trace-id");
+}
+
+// In a serialized HTTP/1.1 head: from replaced by to in the values of those fields.
+void rewriteSpanId(std::string& head, std::string_view from, std::string_view to) {
+  size_t line = head.find("\r\n");  // past the request line
+  if (line == std::string::npos) return;
+  line += 2;
+  while (line < head.size()) {
+    const size_t end = head.find("\r\n", line);
+    if (end == std::string::npos || end == line) return;  // the empty line ends the head
+    const size_t colon = head.find(':', line);
+    if (colon < end && carriesSpanId(std::string_view(head).substr(line, colon - line))) {
+      const size_t at = head.find(from, colon);
+      if (at != std::string::npos && at + from.size() <= end) head.replace(at, from.size(), to);
+    }
+    line = end + 2;
+  }
+}
+
+// The same in HTTP/2 fields.
+void rewriteSpanId(http::HeaderMap& headers, std::string_view from, std::string_view to) {
+  for (const std::string_view name : {"traceparent", "b3", "x-b3-spanid", "uber-trace-id"}) {
+    const std::optional<std::string_view> value = headers.get(name);
+    if (!value) continue;
+    std::string rewritten(*value);
+    const size_t at = rewritten.find(from);
+    if (at == std::string::npos) continue;
+    rewritten.replace(at, from.size(), to);
+    headers.set(name, rewritten);
+  }
+}
+
 Listener metricsListener(ListenerRole role) noexcept {
   return role == ListenerRole::kOutbound ? Listener::kOutbound : Listener::kInbound;
 }
@@ -163,6 +202,38 @@ void TracedStreamObserver::onUpstreamFailure(UpstreamFailure kind) {
   if (!begun_ || completed_) return;
   failed_ = true;
   traced_.onUpstreamFailure(kind);
+}
+
+template <class Head>
+void TracedStreamObserver::resend(UpstreamFailure failure, const StreamStats& stats, Head& head) {
+  if (!begun_ || completed_) return;
+  try {
+    // The first attempt's span began with the request: both times from the stream's monotonic
+    // readings, turned into wall-clock time once, as onComplete does.
+    const uint64_t now_ns = uv_hrtime();
+    const uint64_t start_ns = stats.start_ns != 0 && stats.start_ns <= now_ns ? stats.start_ns
+                                                                              : now_ns;
+    const uint64_t now_unix = clock_(now_ns);
+    const uint64_t elapsed = now_ns - start_ns;
+    const std::optional<TracedRequest::Resend> ids =
+        traced_.resend(failure, stats.upstream_address, stats.upstream_port,
+                       now_unix > elapsed ? now_unix - elapsed : 0, now_unix);
+    if (!ids) return;
+    metrics_.spanStarted(httpRole(traced_.kind()), true);
+    rewriteSpanId(head, ids->previous.toHex(), ids->next.toHex());
+  } catch (const std::bad_alloc&) {
+    // The next attempt goes with the context already written; its span may then be missing.
+  }
+}
+
+void TracedStreamObserver::onResend(UpstreamFailure failure, const StreamStats& stats,
+                                    std::string& h1_head) noexcept {
+  resend(failure, stats, h1_head);
+}
+
+void TracedStreamObserver::onResend(UpstreamFailure failure, const StreamStats& stats,
+                                    http::HeaderMap& h2_headers) noexcept {
+  resend(failure, stats, h2_headers);
 }
 
 void TracedStreamObserver::onResponseTrailers(const http::HeaderMap& trailers) {

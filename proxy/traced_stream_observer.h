@@ -85,9 +85,17 @@ class TracedStreamObserver final : public StreamObserver,
     if (begun_) traced_.onUpstreamChosen(authority);
   }
   void onResponseTrailers(const http::HeaderMap& trailers) override;
+  void onResend(UpstreamFailure failure, const StreamStats& stats,
+                std::string& h1_head) noexcept override;
+  void onResend(UpstreamFailure failure, const StreamStats& stats,
+                http::HeaderMap& h2_headers) noexcept override;
   void onComplete(const StreamStats& stats) override;
 
  private:
+  // onResend for either form of the head.
+  template <class Head>
+  void resend(UpstreamFailure failure, const StreamStats& stats, Head& head);
+
   RequestTracer& tracer_;
   WorkerMetrics& metrics_;
   const ListenerRole listener_;

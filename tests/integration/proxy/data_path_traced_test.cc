@@ -348,5 +348,45 @@ TEST_F(DataPathTracedTest, AnOutboundRequestRefusedForItsDestinationRecordsThe40
       << text;
 }
 
+// Semantic conventions: a span per attempt. An outbound request whose pooled connection the
+// upstream had closed goes again on a fresh one: the first attempt is a CLIENT span of its own
+// (Error, connection_reset), the second carries http.request.resend_count and is the parent
+// the upstream was told of.
+TEST_F(DataPathTracedTest, ARetriedOutboundRequestIsASpanPerAttempt) {
+  startTraced();
+  const std::string proxy = "http://127.0.0.1:" + std::to_string(outboundPort());
+  ASSERT_EQ(curl({"-x", proxy, originUrl("/drop-next")}).exit_code, 0);
+  // The origin reads the next request on that connection and closes it without an answer.
+  const ProcessResult r = curl({"-x", proxy, originUrl("/echo?nobody=1")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(counters().upstream_retries, 1u);
+  const std::optional<std::string> forwarded =
+      echoedHeader(parseJson(r.out).value_or(Json{}), "traceparent");
+  ASSERT_TRUE(forwarded.has_value()) << r.out;
+
+  const std::vector<DecodedSpan> spans = exported(3);
+  ASSERT_EQ(spans.size(), 3u);
+  std::vector<const DecodedSpan*> echo;
+  for (const DecodedSpan& span : spans) {
+    if (span.attributes.at("url.full").find("/echo") != std::string::npos) echo.push_back(&span);
+  }
+  ASSERT_EQ(echo.size(), 2u);
+  const DecodedSpan& first = echo[0]->attributes.count("http.request.resend_count") ? *echo[1]
+                                                                                     : *echo[0];
+  const DecodedSpan& second = &first == echo[0] ? *echo[1] : *echo[0];
+  EXPECT_EQ(first.fields.at("status.code"), "STATUS_CODE_ERROR");
+  EXPECT_EQ(first.attributes.at("error.type"), "\"connection_reset\"");
+  EXPECT_EQ(first.attributes.count("http.response.status_code"), 0u);
+  EXPECT_EQ(first.attributes.at("network.peer.address"), "\"127.0.0.1\"");
+  EXPECT_EQ(second.attributes.at("http.request.resend_count"), "1");
+  EXPECT_EQ(second.attributes.at("http.response.status_code"), "200");
+  EXPECT_EQ(second.attributes.count("error.type"), 0u);
+  EXPECT_EQ(second.fields.at("trace_id"), first.fields.at("trace_id"));
+  EXPECT_NE(second.fields.at("span_id"), first.fields.at("span_id"));
+  // The upstream saw the second attempt's span as its parent.
+  EXPECT_EQ(second.fields.at("span_id"), printedId(forwarded->substr(36, 16)));
+  EXPECT_EQ(second.fields.at("trace_id"), printedId(forwarded->substr(3, 32)));
+}
+
 }  // namespace
 }  // namespace tracecar::integration

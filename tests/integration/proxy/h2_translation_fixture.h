@@ -73,6 +73,20 @@ class TeeObserver final : public proxy::StreamObserver {
     a_->onResponseTrailers(trailers);
     b_->onResponseTrailers(trailers);
   }
+  void onUpstreamChosen(std::string_view authority) override {
+    a_->onUpstreamChosen(authority);
+    b_->onUpstreamChosen(authority);
+  }
+  void onResend(proxy::UpstreamFailure failure, const proxy::StreamStats& stats,
+                std::string& h1_head) noexcept override {
+    a_->onResend(failure, stats, h1_head);
+    b_->onResend(failure, stats, h1_head);
+  }
+  void onResend(proxy::UpstreamFailure failure, const proxy::StreamStats& stats,
+                http::HeaderMap& h2_headers) noexcept override {
+    a_->onResend(failure, stats, h2_headers);
+    b_->onResend(failure, stats, h2_headers);
+  }
   void onComplete(const proxy::StreamStats& stats) override {
     a_->onComplete(stats);
     b_->onComplete(stats);

@@ -54,6 +54,31 @@ std::string spanVersion(const exporter::SpanRecord& span) {
   return spanAttribute(span, "network.protocol.version");
 }
 
+// Semantic conventions: a span per attempt. The two CLIENT spans of a request sent twice: the
+// first attempt's (Error, connection_reset) and the second's (http.request.resend_count 1),
+// which the upstream was told of in traceparent (the one its second request carried).
+// total: the spans expected in all, the last two those of the request.
+void expectASpanPerAttempt(TranslationProxy& proxy, std::string_view traceparent,
+                           size_t total = 2) {
+  ASSERT_TRUE(waitFor([&] { return proxy.spans().size() == total; })) << proxy.spans().size();
+  const std::vector<exporter::SpanRecord> spans = proxy.spans().spans();
+  const exporter::SpanRecord& first = spans[total - 2];
+  const exporter::SpanRecord& second = spans[total - 1];
+  EXPECT_EQ(first.kind, exporter::SpanKind::kClient);
+  EXPECT_EQ(first.status_code, exporter::StatusCode::kError);
+  EXPECT_EQ(spanAttribute(first, "error.type"), "connection_reset");
+  EXPECT_EQ(spanAttribute(first, "http.request.resend_count"), "<absent>");
+  EXPECT_EQ(spanAttribute(first, "http.response.status_code"), "<absent>");
+  EXPECT_EQ(spanAttribute(second, "http.request.resend_count"), "1");
+  EXPECT_EQ(spanAttribute(second, "http.response.status_code"), "200");
+  EXPECT_EQ(second.status_code, exporter::StatusCode::kUnset);
+  EXPECT_EQ(second.trace_id, first.trace_id);
+  EXPECT_EQ(second.parent_span_id, first.parent_span_id);
+  EXPECT_NE(second.span_id, first.span_id);
+  ASSERT_EQ(traceparent.size(), 55u) << traceparent;
+  EXPECT_EQ(traceparent.substr(36, 16), second.span_id.toHex());
+}
+
 // ---- HTTP/2 clients, HTTP/1.1 app ----
 
 class H2ToHttp1Test : public ::testing::Test {
@@ -242,6 +267,20 @@ TEST_F(H2ToHttp1Test, PooledConnectionTheAppClosedIsRetriedOnAFreshOne) {
   ASSERT_TRUE(proxy_->waitForRequests(2));
   EXPECT_TRUE(proxy_->recorder().streams()[1].stats->retried);
   EXPECT_EQ(proxy_->counters().upstream_retries, 1u);
+}
+
+TEST_F(H2ToHttp1Test, OutboundRequestRetriedOnAFreshConnectionIsASpanPerAttempt) {
+  start();
+  H2TestClient client(proxy_->port(ListenerRole::kOutbound));
+  const std::string authority = authorityOf(*proxy_, ListenerRole::kOutbound);
+  const int32_t first = client.submit(requestHead("GET", authority, "/drop-next"));
+  ASSERT_TRUE(client.waitClosed(first));
+  const int32_t second = client.submit(requestHead("GET", authority, "/echo"));
+  ASSERT_TRUE(client.waitClosed(second));
+  EXPECT_EQ(client.response(second).status, 200);
+  EXPECT_EQ(proxy_->counters().upstream_retries, 1u);
+  const Json echo = parseJson(client.response(second).body).value_or(Json{});
+  expectASpanPerAttempt(*proxy_, echoedHeader(echo, "traceparent").value_or(""), 3);
 }
 
 TEST_F(H2ToHttp1Test, PooledConnectionTheAppClosedIsNotRetriedForAPost) {
@@ -578,6 +617,16 @@ TEST_F(Http1ToH2Test, RefusedStreamIsSentOnceMore) {
   EXPECT_EQ(spanAttribute(proxy_->spans().spans()[0], "http.response.status_code"), "200");
 }
 
+TEST_F(Http1ToH2Test, RefusedOutboundStreamIsASpanPerAttempt) {
+  start();
+  const ProcessResult r = curl({proxy_->url("/refuse-first", ListenerRole::kOutbound)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "second try\n");
+  const std::vector<OriginRequest> seen = origin_.requests();
+  ASSERT_EQ(seen.size(), 2u);
+  expectASpanPerAttempt(*proxy_, fieldOf(seen[1].headers, "traceparent").value_or(""));
+}
+
 // A request whose body had begun to go when the app refused it is not sent again (the bytes
 // that went are not kept for a second sending): 502.
 TEST_F(Http1ToH2Test, RefusedStreamWhoseBodyWentIsNotSentAgain) {
@@ -615,6 +664,16 @@ TEST_F(H2ToH2RefusedTest, RefusedStreamIsSentOnceMore) {
   EXPECT_EQ(origin_.requests().size(), 2u);
   ASSERT_TRUE(proxy_->waitForRequests(1));
   EXPECT_TRUE(proxy_->recorder().streams()[0].stats->retried);
+}
+
+TEST_F(H2ToH2RefusedTest, RefusedOutboundStreamIsASpanPerAttempt) {
+  const ProcessResult r = runProcess(
+      {"nghttp", "-t", "10", proxy_->url("/refuse-first", ListenerRole::kOutbound)}, 30s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "second try\n");
+  const std::vector<OriginRequest> seen = origin_.requests();
+  ASSERT_EQ(seen.size(), 2u);
+  expectASpanPerAttempt(*proxy_, fieldOf(seen[1].headers, "traceparent").value_or(""));
 }
 
 // A request whose trailers already went to the app, with no body byte before them: a refusal is

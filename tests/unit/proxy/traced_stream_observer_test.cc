@@ -298,6 +298,85 @@ TEST(TracedStreamObserverTest, OutboundRequestBecomesClientSpanWithoutRoute) {
   EXPECT_EQ(counter(families, "tracecar_spans_started_total", {{"kind", "server"}}), 0);
 }
 
+size_t occurrences(std::string_view text, std::string_view what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string_view::npos; at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// Semantic conventions: a span per attempt. A request sent again on a fresh connection ends the
+// first attempt's span (Error, the failure, the peer it went to) and goes on as a new span with
+// http.request.resend_count, whose id every context field of the head that goes again carries.
+TEST(TracedStreamObserverTest, AResentRequestIsASpanPerAttemptAndItsContextFollows) {
+  Worker w;
+  propagation::PropagationConfig every;
+  every.propagators = *propagation::parsePropagators("tracecontext,b3,b3multi,jaeger");
+  w.propagator = propagation::CompositePropagator(every);
+  for (const bool h2 : {false, true}) {
+    w.sink.spans.clear();
+    std::unique_ptr<StreamObserver> observer = w.outbound.create(ListenerRole::kOutbound);
+    http::Http1Head head = requestHead("GET", "http://orders.local:9000/users/42");
+    ASSERT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+    std::string h1_head = "GET /users/42 HTTP/1.1\r\n";
+    head.headers.serialize(h1_head);
+    h1_head += "\r\n";
+    StreamStats s = stats(ListenerRole::kOutbound, 0, 0);
+    s.upstream_address = "192.0.2.7";
+    s.upstream_port = 9000;
+    if (h2) {
+      observer->onResend(UpstreamFailure::kConnectionReset, s, head.headers);
+    } else {
+      observer->onResend(UpstreamFailure::kConnectionReset, s, h1_head);
+    }
+    ASSERT_EQ(w.sink.spans.size(), 1u);
+    const SpanRecord& first = *w.sink.spans[0];
+    EXPECT_EQ(first.status_code, StatusCode::kError);
+    EXPECT_EQ(attribute(first, "error.type"), "connection_reset");
+    EXPECT_EQ(attribute(first, "network.peer.address"), "192.0.2.7");
+    EXPECT_EQ(attribute(first, "network.peer.port"), "9000");
+    EXPECT_EQ(attribute(first, "http.request.resend_count"), "<absent>");
+
+    observer->onResponseHead(responseHead(200));
+    observer->onComplete(stats(ListenerRole::kOutbound, 200, 5));
+    ASSERT_EQ(w.sink.spans.size(), 2u);
+    const SpanRecord& second = *w.sink.spans[1];
+    EXPECT_EQ(second.status_code, StatusCode::kUnset);
+    EXPECT_EQ(attribute(second, "http.request.resend_count"), "1");
+    EXPECT_EQ(attribute(second, "http.response.status_code"), "200");
+    EXPECT_EQ(attribute(second, "error.type"), "<absent>");
+    EXPECT_EQ(second.trace_id, first.trace_id);
+    EXPECT_EQ(second.parent_span_id, first.parent_span_id);
+    EXPECT_NE(second.span_id, first.span_id);
+    // traceparent, b3, X-B3-SpanId and uber-trace-id name the second span, none the first.
+    std::string rewritten = h1_head;
+    if (h2) {
+      rewritten.clear();
+      head.headers.serialize(rewritten);
+    }
+    EXPECT_EQ(occurrences(rewritten, second.span_id.toHex()), 4u) << rewritten;
+    EXPECT_EQ(occurrences(rewritten, first.span_id.toHex()), 0u) << rewritten;
+  }
+  EXPECT_EQ(counter(w.scrape(), "tracecar_spans_started_total", {{"kind", "client"}}), 4);
+}
+
+// Nothing is recorded for an unsampled request: a resend changes nothing.
+TEST(TracedStreamObserverTest, AResentUnsampledRequestKeepsItsContext) {
+  sampling::SamplingConfig config;
+  config.sampler = {sampling::SamplerKind::kAlwaysOff, 1.0};
+  Worker w({}, *sampling::Sampler::create(config));
+  std::unique_ptr<StreamObserver> observer = w.outbound.create(ListenerRole::kOutbound);
+  http::Http1Head head = requestHead("GET", "http://orders.local:9000/users/42");
+  ASSERT_FALSE(observer->onRequestHead(head, kPeer).has_value());
+  const http::HeaderMap before = head.headers;
+  observer->onResend(UpstreamFailure::kConnectionReset, stats(ListenerRole::kOutbound, 0, 0),
+                     head.headers);
+  observer->onComplete(stats(ListenerRole::kOutbound, 200, 5));
+  EXPECT_EQ(head.headers.get("traceparent"), before.get("traceparent"));
+  EXPECT_TRUE(w.sink.spans.empty());
+}
+
 TEST(TracedStreamObserverTest, UnsampledRequestIsMeasuredAndPropagatedButNotExported) {
   Worker w;
   std::unique_ptr<StreamObserver> observer = w.inbound.create(ListenerRole::kInbound);
