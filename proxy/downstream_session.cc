@@ -535,9 +535,6 @@ void DownstreamSession::connectH2Upstream(http::H2Head&& head) noexcept {
 
 void DownstreamSession::sendRequestHead() noexcept {
   if (h2_upstream_ != nullptr) {
-    if (const H2UpstreamConnection* connection = h2_upstream_->connection()) {
-      notePeer(ex_.stats, connection->peerAddress(), connection->peerPort());
-    }
     ex_.head_sent = true;
     armResponseTimer();
     if (!h2_upstream_->sendHead(!ex_.request_has_body)) {

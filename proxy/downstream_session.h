@@ -198,6 +198,7 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   bool waitingForRequestBody() const noexcept;
   void onH2UpstreamReady() noexcept override;
   void onH2UpstreamResend(UpstreamFailure failure, http::HeaderMap& headers) noexcept override;
+  void onH2UpstreamSubmitted(const H2UpstreamConnection& connection) noexcept override;
   void relayInterim(http::Http1Head& head);
   void releaseUpstream(bool reusable) noexcept;
 

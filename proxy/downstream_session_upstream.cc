@@ -93,6 +93,11 @@ void DownstreamSession::onH2UpstreamReady() noexcept {
 void DownstreamSession::onH2UpstreamResend(UpstreamFailure failure,
                                            http::HeaderMap& headers) noexcept {
   if (observer_ != nullptr) observer_->onResend(failure, ex_.stats, headers);
+  forgetPeer(ex_.stats);  // the next attempt notes its own
+}
+
+void DownstreamSession::onH2UpstreamSubmitted(const H2UpstreamConnection& connection) noexcept {
+  notePeer(ex_.stats, connection.peerAddress(), connection.peerPort());
 }
 
 void DownstreamSession::onUpstreamFailed(UpstreamFailure failure, bool retryable) noexcept {
@@ -119,6 +124,7 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure, bool retryable
     ex_.head_sent = false;
     DataPathCounters::add(context_.counters().upstream_retries);
     if (observer_ != nullptr) observer_->onResend(failure, ex_.stats, ex_.upstream_head);
+    forgetPeer(ex_.stats);
     if (!ex_.awaiting_upstream) {
       ex_.awaiting_upstream = true;
       parser_.pause();

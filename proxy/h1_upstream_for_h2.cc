@@ -174,6 +174,7 @@ void H1UpstreamForH2::onUpstreamFailed(UpstreamFailure failure, bool retryable) 
     stats_.retried = true;
     DataPathCounters::add(context_.counters().upstream_retries);
     stream_.onUpstreamResend(failure, head_);
+    forgetPeer(stats_);
     if (acquire(true)) return;
     failure = UpstreamFailure::kOther;
   }

@@ -317,6 +317,7 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
       if (observer_) {
         observer_->onResend(UpstreamFailure::kConnectionReset, stats_, upstream_head_.headers);
       }
+      forgetPeer(stats_);
       acquire();
       return;
     }

@@ -38,6 +38,7 @@ bool H2UpstreamForH1::submit(bool end_stream) noexcept {
   if (!id.ok()) return false;
   id_ = *id;
   submitted_ = true;
+  client_.onH2UpstreamSubmitted(*connection_);
   if (end) end_requested_ = true;
   if (!waiting_.empty()) {
     unframed_ += waiting_.size();

@@ -25,6 +25,8 @@ class H2UpstreamForH1Callbacks : public UpstreamConnectionCallbacks {
   // on another connection with these fields, which the session may rewrite first.
   virtual void onH2UpstreamResend(UpstreamFailure /*failure*/,
                                   http::HeaderMap& /*headers*/) noexcept {}
+  // The request's stream opened on connection (the first time, or again after a refusal).
+  virtual void onH2UpstreamSubmitted(const H2UpstreamConnection& /*connection*/) noexcept {}
 };
 
 // One HTTP/1.1 request carried as a stream of an HTTP/2 upstream connection from the worker's
@@ -60,8 +62,6 @@ class H2UpstreamForH1 final : private H2UpstreamStream, public Retirable {
   bool reused() const noexcept { return reused_; }
   // The request was sent again after the upstream refused its stream.
   bool retried() const noexcept { return retried_; }
-  // The connection the request goes on; null before one is given.
-  const H2UpstreamConnection* connection() const noexcept { return connection_; }
 
   // Opens the stream; end_stream: the request has no body. False when it could not be opened
   // (then fail() it).

@@ -263,7 +263,11 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
   out.rejected = rejection_.has_value();
   out.duration_ns = now_unix_nano > start_unix_nano_ ? now_unix_nano - start_unix_nano_ : 0;
   if (rejection_) {
+    // No span, but the metrics' error_type as for any answer: a CLIENT 431 is an error.
     out.status_code = rejection_->status_code;
+    if (semconv::spanStatusForHttpStatus(kind_, out.status_code) == exporter::StatusCode::kError) {
+      out.error_type = semconv::statusCodeErrorType(out.status_code);
+    }
     return out;
   }
   if (ended_ || tracer_ == nullptr) return out;
@@ -323,7 +327,7 @@ TracedRequest::Outcome TracedRequest::end(uint64_t now_unix_nano) {
     } else if (status_code == 0 && request_body_timeout_) {
       record_->status_message = "the client stopped sending the request body";
     }
-    record_->end_unix_nano = std::max(now_unix_nano, start_unix_nano_);
+    record_->end_unix_nano = std::max(now_unix_nano, record_->start_unix_nano);
     tracer_->sink_.onSpanEnd(std::move(record_));
   }
   return out;

@@ -92,10 +92,17 @@ struct StreamStats {
   bool retried = false;          // a reused connection failed and a fresh one was used
   bool tunnel = false;           // became a byte tunnel (Upgrade or CONNECT)
   bool aborted = false;          // ended before a complete response (either side gone)
+  bool refused_for_destination = false;  // the upstream selector refused it (no upstream tried)
   // The upstream the request went to (its last attempt): address and port, once sent.
   std::string upstream_address;
   uint16_t upstream_port = 0;
 };
+
+// The attempt it was recorded for is over (the request goes again): no peer until the next one.
+inline void forgetPeer(StreamStats& stats) noexcept {
+  stats.upstream_address.clear();
+  stats.upstream_port = 0;
+}
 
 // Records the upstream a request is sent to (its CLIENT span's network.peer.*); out of memory
 // leaves it unrecorded.

@@ -249,12 +249,12 @@ void TracedStreamObserver::onComplete(const StreamStats& stats) {
   // other than a failed upstream (whose status the tracer derives from the failure). So does a
   // CLIENT span whose request tracecar refused before choosing an upstream (a destination it
   // will not reach, 400): that answer is the one the app got for its call.
-  const bool answered_for_client =
-      traced_.kind() == exporter::SpanKind::kServer ||
-      stats.local_reply_reason == LocalReplyReason::kBadRequest;
-  if (stats.local_reply && !rejected && !response_seen_ && !failed_ && stats.status != 0 &&
-      answered_for_client) {
-    traced_.onResponseHead(stats.status);
+  if (stats.local_reply && !rejected && !response_seen_ && !failed_ && stats.status != 0) {
+    if (traced_.kind() == exporter::SpanKind::kServer) {
+      traced_.onResponseHead(stats.status);
+    } else if (stats.refused_for_destination) {
+      traced_.onResponseHead(stats.status, 0, 0);  // no upstream spoke: no protocol version
+    }
   }
   if (stats.local_reply && stats.local_reply_reason == LocalReplyReason::kRequestBodyTimeout) {
     traced_.onRequestBodyTimeout();

@@ -222,6 +222,7 @@ std::unique_ptr<UpstreamSelector> makeUpstreamSelector(const DataPathSettings& s
 }
 
 void noteSelectorRefusal(const LocalReply& reply, StreamStats& stats, StreamObserver* observer) {
+  stats.refused_for_destination = true;
   if (reply.code != LocalReplyReason::kLoopDetected || observer == nullptr) return;
   stats.upstream_failure = UpstreamFailure::kLoopDetected;
   observer->onUpstreamFailure(UpstreamFailure::kLoopDetected);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "exporter/batch_processor.h"
@@ -341,6 +343,7 @@ TEST_F(DataPathTracedTest, AnOutboundRequestRefusedForItsDestinationRecordsThe40
   EXPECT_EQ(span.attributes.at("http.response.status_code"), "400");
   EXPECT_EQ(span.attributes.at("error.type"), "\"400\"");
   EXPECT_EQ(span.attributes.count("network.peer.address"), 0u);  // no connection was made
+  EXPECT_EQ(span.attributes.count("network.protocol.version"), 0u);  // nothing was heard back
   const std::string text = prometheus::TextSerializer().Serialize(metrics_.Collect());
   EXPECT_NE(text.find("http_client_request_duration_seconds_count{http_request_method=\"GET\","
                       "http_response_status_code=\"400\",error_type=\"400\"} 1"),
@@ -386,6 +389,106 @@ TEST_F(DataPathTracedTest, ARetriedOutboundRequestIsASpanPerAttempt) {
   // The upstream saw the second attempt's span as its parent.
   EXPECT_EQ(second.fields.at("span_id"), printedId(forwarded->substr(36, 16)));
   EXPECT_EQ(second.fields.at("trace_id"), printedId(forwarded->substr(3, 32)));
+}
+
+// An upstream that answers one request on its first connection, reads the next and closes, and
+// listens no more: the retry is refused. The second attempt's span then names no peer (no
+// connection was made), not the first attempt's.
+class OnceThenGone {
+ public:
+  OnceThenGone() {
+    uint16_t port = 0;
+    listen_fd_ = listenOnLoopback(port);
+    port_ = port;
+    thread_ = std::thread([this] {
+      // CLOEXEC: a curl started meanwhile must not hold the connection open.
+      const int fd = ::accept4(listen_fd_.load(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return;
+      const timeval bound{10, 0};  // a test that went wrong ends, not hangs
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+      const auto readHead = [fd] {
+        std::string got;
+        char buf[4096];
+        while (got.find("\r\n\r\n") == std::string::npos) {
+          const ssize_t n = ::read(fd, buf, sizeof buf);
+          if (n <= 0) return false;
+          got.append(buf, static_cast<size_t>(n));
+        }
+        return true;
+      };
+      if (readHead()) {
+        static constexpr std::string_view kAnswer =
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        (void)!::write(fd, kAnswer.data(), kAnswer.size());
+        if (readHead()) {
+          const int listening = listen_fd_.exchange(-1);  // no more connections: refused
+          if (listening >= 0) ::close(listening);
+        }
+      }
+      ::close(fd);
+    });
+  }
+  ~OnceThenGone() {
+    if (const int listening = listen_fd_.load(); listening >= 0) ::shutdown(listening, SHUT_RDWR);
+    thread_.join();
+    if (const int listening = listen_fd_.exchange(-1); listening >= 0) ::close(listening);
+  }
+  OnceThenGone(const OnceThenGone&) = delete;
+  OnceThenGone& operator=(const OnceThenGone&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  std::atomic<int> listen_fd_{-1};
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(DataPathTracedTest, AResendThatFindsNoUpstreamNamesNoPeer) {
+  OnceThenGone upstream;
+  ASSERT_NE(upstream.port(), 0);
+  startTraced();
+  const std::string proxy = "http://127.0.0.1:" + std::to_string(outboundPort());
+  const std::string url = "http://127.0.0.1:" + std::to_string(upstream.port());
+  ASSERT_EQ(curl({"-x", proxy, url + "/first"}).out, "ok");
+  const ProcessResult r = curl({"-x", proxy, "-o", "/dev/null", "-w", "%{http_code}",
+                                url + "/second"});
+  EXPECT_EQ(r.out, "502");
+  EXPECT_EQ(counters().upstream_retries, 1u);
+
+  const std::vector<DecodedSpan> spans = exported(3);
+  ASSERT_EQ(spans.size(), 3u);
+  std::vector<const DecodedSpan*> second;
+  for (const DecodedSpan& span : spans) {
+    if (span.attributes.at("url.full").find("/second") != std::string::npos) {
+      second.push_back(&span);
+    }
+  }
+  ASSERT_EQ(second.size(), 2u);
+  const bool resend_last = second[1]->attributes.count("http.request.resend_count") == 1;
+  const DecodedSpan& attempt = resend_last ? *second[0] : *second[1];
+  const DecodedSpan& resent = resend_last ? *second[1] : *second[0];
+  EXPECT_EQ(attempt.attributes.at("error.type"), "\"connection_reset\"");
+  EXPECT_EQ(attempt.attributes.at("network.peer.port"), std::to_string(upstream.port()));
+  EXPECT_EQ(resent.attributes.at("http.request.resend_count"), "1");
+  EXPECT_EQ(resent.attributes.at("error.type"), "\"connection_refused\"");
+  EXPECT_EQ(resent.attributes.count("network.peer.address"), 0u);
+  EXPECT_EQ(resent.attributes.count("network.peer.port"), 0u);
+}
+
+// A request body that breaks after the head went upstream is no answer from the upstream: the
+// CLIENT span records no status code (the 400 went from tracecar to the app).
+TEST_F(DataPathTracedTest, ABadBodyAfterTheHeadWentIsNoUpstreamAnswer) {
+  startTraced();
+  RawConnection c(outboundPort());
+  ASSERT_TRUE(c.send("POST http://127.0.0.1:" + std::to_string(origin_.port()) +
+                     "/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"));
+  const std::optional<RawResponse> r = c.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+  const std::vector<DecodedSpan> spans = exported(1);
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(spans[0].attributes.count("http.response.status_code"), 0u);
+  EXPECT_EQ(spans[0].fields.at("status.code"), "STATUS_CODE_ERROR");
 }
 
 }  // namespace

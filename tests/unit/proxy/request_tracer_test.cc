@@ -658,8 +658,22 @@ TEST(ContextPolicyTest, BaggageOverTheLimitIsRejectedAndNothingInjected) {
   EXPECT_TRUE(outcome.rejected);
   EXPECT_EQ(outcome.status_code, 431);
   EXPECT_EQ(outcome.route, "");  // never reaches the route resolver
+  EXPECT_EQ(outcome.error_type, "");  // a SERVER 4xx is no error
   EXPECT_TRUE(t.sink.spans.empty());
   EXPECT_EQ(t.routes.limiter().size(), 0u);
+}
+
+// The same refusal of an outbound request: no span, but a CLIENT 4xx is an error, and the
+// metrics' error_type says so.
+TEST(ContextPolicyTest, AClientRequestRejected431IsAnErrorForTheMetrics) {
+  Tracing t("tracecontext,baggage", rejecting());
+  Request r("GET", "http://orders.local/x", {{"baggage", baggageOf(65)}});
+  TracedRequest traced = t.tracer.begin(SpanKind::kClient, r.head(), kPeer, "http", kStart);
+  ASSERT_TRUE(traced.rejection());
+  const TracedRequest::Outcome outcome = traced.end(kEnd);
+  EXPECT_EQ(outcome.status_code, 431);
+  EXPECT_EQ(outcome.error_type, "431");
+  EXPECT_TRUE(t.sink.spans.empty());
 }
 
 TEST(ContextPolicyTest, RejectPolicyPassesBaggageAtTheLimit) {
@@ -1117,6 +1131,35 @@ TEST(ServerSpanTest, ConnectHasNoPathAndNoRoute) {
   EXPECT_EQ(str(span, attr::kServerAddress), "db.example");
   EXPECT_EQ(num(span, attr::kServerPort), 5432);
   EXPECT_EQ(outcome.route, "");
+}
+
+// A span per attempt, at the tracer: the first attempt's span runs from the request's start to
+// the resend, the next from the resend on, and never ends before it starts (a wall clock that
+// steps back between the resend and the end).
+TEST(ClientSpanTest, AResendSplitsTheSpanAtTheResend) {
+  Tracing t;
+  Request r("GET", "http://orders.local/x", {});
+  TracedRequest traced = t.tracer.begin(SpanKind::kClient, r.head(), kPeer, "http", 0);
+  const propagation::SpanId first_id = traced.spanContext().span_id;
+  const std::optional<TracedRequest::Resend> ids = traced.resend(
+      semconv::UpstreamFailure::kConnectionReset, "192.0.2.1", 80, 1'000, 5'000);
+  ASSERT_TRUE(ids.has_value());
+  EXPECT_EQ(ids->previous, first_id);
+  EXPECT_EQ(ids->next, traced.spanContext().span_id);
+  traced.onResponseHead(200);
+  traced.end(1'000, 3'000);  // the end, by a clock that stepped back
+  ASSERT_EQ(t.sink.spans.size(), 2u);
+  EXPECT_EQ(t.sink.spans[0]->start_unix_nano, 1'000u);
+  EXPECT_EQ(t.sink.spans[0]->end_unix_nano, 5'000u);
+  EXPECT_EQ(t.sink.spans[1]->start_unix_nano, 5'000u);
+  EXPECT_EQ(t.sink.spans[1]->end_unix_nano, 5'000u);
+  EXPECT_EQ(num(*t.sink.spans[1], "http.request.resend_count"), 1);
+
+  // Nothing for a SERVER span.
+  Request inbound("GET", "/users/1", {});
+  TracedRequest server = t.tracer.begin(SpanKind::kServer, inbound.head(), kPeer, "http", 0);
+  EXPECT_FALSE(server.resend(semconv::UpstreamFailure::kConnectionReset, "", 0, 1, 2));
+  server.end(3);
 }
 
 TEST(ServerSpanTest, AsteriskTarget) {
