@@ -118,6 +118,8 @@ struct TimeoutConfig {
   // A redirected connection whose client sends nothing for this long is taken for a
   // server-first protocol and tunnelled.
   std::chrono::milliseconds sniff{100};
+  // A byte tunnel with no byte either way for this long is closed; 0: never.
+  std::chrono::milliseconds tunnel_idle{3600000};
 };
 
 struct TracingConfig {

@@ -334,7 +334,13 @@ void readTimeouts(FileReader& r, const Entry& entry) {
                     {"upstream_connect", field(t.upstream_connect)},
                     {"upstream_response", field(t.upstream_response)},
                     {"drain", field(t.drain)},
-                    {"sniff", field(t.sniff)}});
+                    {"sniff", field(t.sniff)},
+                    {"tunnel_idle", [&r, &t](const Entry& e) {
+                       if (auto value = r.duration(e, /*zero_allowed=*/true)) {
+                         t.tunnel_idle = *value;
+                         r.setOrigin(e);
+                       }
+                     }}});
 }
 
 void readRoutes(FileReader& r, const Entry& entry) {

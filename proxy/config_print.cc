@@ -217,6 +217,7 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
   p.duration("timeouts.upstream_connect", timeouts.upstream_connect);
   p.duration("timeouts.upstream_response", timeouts.upstream_response);
   p.duration("timeouts.sniff", timeouts.sniff);
+  p.duration("timeouts.tunnel_idle", timeouts.tunnel_idle);
   p.duration("timeouts.drain", timeouts.drain);
 
   const TracingConfig& tracing = config.tracing;

@@ -21,6 +21,7 @@ enum class DataPathTimeout : uint8_t {
   kUpstreamResponse,  // 504
   kUpstreamIdle,      // pooled connection closed
   kDrain,             // connection cut at the end of the drain timeout
+  kTunnelIdle,        // a byte tunnel with no byte either way closed
   kCount
 };
 inline constexpr size_t kDataPathTimeoutCount = static_cast<size_t>(DataPathTimeout::kCount);

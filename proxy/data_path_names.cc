@@ -87,6 +87,7 @@ std::string_view dataPathTimeoutName(DataPathTimeout timeout) noexcept {
     case DataPathTimeout::kUpstreamResponse: return "upstream_response";
     case DataPathTimeout::kUpstreamIdle: return "upstream_idle";
     case DataPathTimeout::kDrain: return "drain";
+    case DataPathTimeout::kTunnelIdle: return "tunnel_idle";
     case DataPathTimeout::kCount: break;
   }
   return "unknown";

@@ -64,6 +64,9 @@ struct DataPathTimeouts {
   // A redirected connection whose client sent nothing for this long speaks a server-first
   // protocol: it becomes an opaque tunnel to its destination.
   std::chrono::milliseconds sniff{100};
+  // A byte tunnel (CONNECT, Upgrade, an opaque one) with no byte either way for this long is
+  // closed, both sides; 0: never.
+  std::chrono::milliseconds tunnel_idle{3600000};
 };
 
 // What the data path needs to run; the configuration loader fills it from ProxyConfig.

@@ -84,7 +84,15 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   };
   // kResponse: the response head of a request sent as an HTTP/2 stream (an HTTP/1.1
   // connection keeps that timer itself).
-  enum class TimerMode : uint8_t { kNone, kIdle, kHeader, kClosing, kSniff, kResponse };
+  enum class TimerMode : uint8_t {
+    kNone,
+    kIdle,
+    kHeader,
+    kClosing,
+    kSniff,
+    kResponse,
+    kTunnelIdle
+  };
 
   // The request in flight and its exchange.
   struct Exchange {
@@ -143,7 +151,10 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   void startTlsTermination(std::string_view client_hello) noexcept;
   // Closes at once with a reset, never forwarded; counted.
   void refuseConnection(ConnectionRefusal why) noexcept;
+  // Bytes went through the tunnel (opaque tunnels count them): its idle timer starts again.
   void countTunnelBytes(TunnelDirection direction, size_t n) noexcept;
+  // The tunnel's idle timer (timeouts.tunnel_idle), from now.
+  void armTunnelIdle() noexcept;
 
   // Downstream socket.
   void onSocketData(DataPathSocket& socket, std::string_view data) noexcept override;

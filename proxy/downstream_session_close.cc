@@ -137,6 +137,10 @@ void DownstreamSession::onTimer(uv_timer_t* timer) noexcept {
       self->context_.counters().timeout(DataPathTimeout::kDownstreamIdle);
       self->closeNow(true);
       return;
+    case TimerMode::kTunnelIdle:
+      self->context_.counters().timeout(DataPathTimeout::kTunnelIdle);
+      self->closeNow(true);
+      return;
     case TimerMode::kSniff:
       // The client said nothing: a server-first protocol.
       if (self->phase_ == Phase::kSniff && self->input_.empty()) {

@@ -220,7 +220,13 @@ void DownstreamSession::refuseConnection(ConnectionRefusal why) noexcept {
   closeNow(false);
 }
 
+void DownstreamSession::armTunnelIdle() noexcept {
+  const std::chrono::milliseconds idle = context_.settings().timeouts.tunnel_idle;
+  if (idle.count() > 0 && phase_ == Phase::kTunnel) startTimer(TimerMode::kTunnelIdle, idle);
+}
+
 void DownstreamSession::countTunnelBytes(TunnelDirection direction, size_t n) noexcept {
+  armTunnelIdle();  // a byte either way: the tunnel is in use
   if (!opaque_) return;
   DataPathCounters::add(context_.counters().opaque_bytes[static_cast<size_t>(listener_.role)]
                                                         [static_cast<size_t>(protocol_)]

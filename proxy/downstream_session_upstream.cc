@@ -337,6 +337,7 @@ void DownstreamSession::enterTunnel() noexcept {
   ex_.response_complete = true;
   if (!opaque_) DataPathCounters::add(context_.counters().tunnels);
   stopTimer();
+  armTunnelIdle();
   parser_.pause();
   upstream_->enterTunnel();
   if (!input_.empty()) {

@@ -157,6 +157,7 @@ DataPathSettings dataPathSettingsFrom(const ProxyConfig& config, const DataPathT
   settings.timeouts.upstream_response = config.timeouts.upstream_response;
   settings.timeouts.upstream_idle = config.timeouts.upstream_idle;
   settings.timeouts.sniff = config.timeouts.sniff;
+  settings.timeouts.tunnel_idle = config.timeouts.tunnel_idle;
   return settings;
 }
 

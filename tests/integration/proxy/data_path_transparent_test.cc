@@ -298,6 +298,21 @@ TEST_F(DataPathTransparentTest, TextProtocolThatIsNotHttpIsTunnelled) {
   EXPECT_EQ(sniffed(ListenerRole::kOutbound, SniffedProtocol::kOther), 1u);
 }
 
+// An opaque tunnel with no byte either way for timeouts.tunnel_idle is closed, as any tunnel.
+TEST_F(DataPathTransparentTest, AnIdleOpaqueTunnelIsClosed) {
+  TcpServer echo({});
+  redirect_->set(loopback(echo.port()));
+  proxy::DataPathSettings s = settings();
+  s.timeouts.tunnel_idle = 300ms;
+  startTransparent(s);
+  RawConnection c(outboundPort());
+  ASSERT_TRUE(c.send("SET key value\r\n"));
+  EXPECT_EQ(c.readExactly(15), "SET key value\r\n");
+  EXPECT_TRUE(c.closedByPeer(5s));  // neither side closed: the idle timer did
+  EXPECT_TRUE(eventually(
+      [&] { return counters().timeoutCount(proxy::DataPathTimeout::kTunnelIdle) == 1; }));
+}
+
 TEST_F(DataPathTransparentTest, TunnelToAClosedPortResetsTheClient) {
   redirect_->set(loopback(1));
   startTransparent(settings());

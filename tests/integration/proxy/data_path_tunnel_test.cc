@@ -154,6 +154,50 @@ TEST_F(DataPathTunnelTest, ConnectTunnelRespectsHalfClose) {
   EXPECT_EQ(rest.rfind("HTTP/1.1 203", 0), 0u) << rest;
 }
 
+// timeouts.tunnel_idle: a tunnel in use stays open; one with no byte either way for that long
+// is closed, both sides, and counted.
+TEST_F(DataPathTunnelTest, AnIdleTunnelIsClosedAndABusyOneIsNot) {
+  proxy::DataPathSettings s = settings();
+  s.timeouts.tunnel_idle = 400ms;
+  startProxy(std::move(s));
+  RawConnection c(outboundPort());
+  ASSERT_TRUE(c.send("CONNECT 127.0.0.1:" + std::to_string(origin_.port()) +
+                     " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const std::optional<RawResponse> established = c.readResponse(/*head_request=*/true);
+  ASSERT_TRUE(established);
+  EXPECT_EQ(established->status, 200);
+  // Busy for three times the timeout: a request through the tunnel every 150 ms.
+  for (int i = 0; i < 8; ++i) {
+    std::this_thread::sleep_for(150ms);
+    ASSERT_TRUE(c.send("GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const std::optional<RawResponse> r = c.readResponse();
+    ASSERT_TRUE(r) << "round " << i;
+    EXPECT_EQ(r->status, 204);
+  }
+  EXPECT_EQ(counters().timeoutCount(proxy::DataPathTimeout::kTunnelIdle), 0u);
+  // Then silent from the last byte: closed, not before the timeout (less the read's own time).
+  const auto silent = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.closedByPeer(5s));
+  EXPECT_GE(std::chrono::steady_clock::now() - silent, 300ms);
+  EXPECT_TRUE(eventually(
+      [&] { return counters().timeoutCount(proxy::DataPathTimeout::kTunnelIdle) == 1; }));
+}
+
+TEST_F(DataPathTunnelTest, ATunnelIdleTimeoutOfZeroNeverCloses) {
+  proxy::DataPathSettings s = settings();
+  s.timeouts.tunnel_idle = 0ms;
+  startProxy(std::move(s));
+  RawConnection c(outboundPort());
+  ASSERT_TRUE(c.send("CONNECT 127.0.0.1:" + std::to_string(origin_.port()) +
+                     " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(c.readResponse(/*head_request=*/true));
+  EXPECT_FALSE(c.closedByPeer(600ms));
+  ASSERT_TRUE(c.send("GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const std::optional<RawResponse> r = c.readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204);
+}
+
 TEST_F(DataPathTunnelTest, ConnectToAClosedPortIs502) {
   startProxy();
   RawConnection c(outboundPort());

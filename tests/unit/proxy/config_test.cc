@@ -547,6 +547,25 @@ TEST(ProxyConfigTransparent, FileSetsTheModesAndTheSniffTimeout) {
   EXPECT_THAT(text, HasSubstr("timeouts.sniff: 250ms"));
 }
 
+// A byte tunnel idle for timeouts.tunnel_idle is closed: an hour by default, 0 for never.
+TEST(ProxyConfigTimeouts, TunnelIdleDefaultsToAnHourAndTakesZero) {
+  const LoadedConfig defaults = load("");
+  ASSERT_TRUE(defaults.ok()) << defaults.errors.front();
+  EXPECT_EQ(defaults.config.timeouts.tunnel_idle, 1h);
+  EXPECT_THAT(formatEffectiveConfig(defaults), HasSubstr("timeouts.tunnel_idle: 1h"));
+  const LoadedConfig never = load("timeouts:\n  tunnel_idle: 0\n");
+  ASSERT_TRUE(never.ok()) << never.errors.front();
+  EXPECT_EQ(never.config.timeouts.tunnel_idle, 0ms);
+  EXPECT_EQ(never.origin("timeouts.tunnel_idle").source, Source::kFile);
+  EXPECT_EQ(dataPathSettingsFrom(never.config).timeouts.tunnel_idle, 0ms);
+  const LoadedConfig minutes = load("timeouts:\n  tunnel_idle: 5m\n");
+  ASSERT_TRUE(minutes.ok()) << minutes.errors.front();
+  EXPECT_EQ(dataPathSettingsFrom(minutes.config).timeouts.tunnel_idle, 5min);
+  const LoadedConfig bad = load("timeouts:\n  tunnel_idle: -1s\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.errors.front(), HasSubstr("timeouts.tunnel_idle"));
+}
+
 TEST(ProxyConfigTransparent, OriginalDestinationFromFileAndFlag) {
   LoadedConfig loaded = load("upstreams:\n  outbound: original_destination\n");
   ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
