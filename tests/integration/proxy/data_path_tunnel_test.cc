@@ -17,6 +17,15 @@ Json echoOf(const RawResponse& response) { return parseJson(response.body).value
 class DataPathTunnelTest : public DataPathTest {
  protected:
   std::string proxyUrl() const { return "http://127.0.0.1:" + std::to_string(outboundPort()); }
+  // CONNECT to the origin through the outbound listener: is the tunnel established (200)?
+  bool connectToOrigin(RawConnection& c) {
+    if (!c.send("CONNECT 127.0.0.1:" + std::to_string(origin_.port()) +
+                " HTTP/1.1\r\nHost: x\r\n\r\n")) {
+      return false;
+    }
+    const std::optional<RawResponse> established = c.readResponse(/*head_request=*/true);
+    return established && established->status == 200;
+  }
 };
 
 // ---- outbound ----
@@ -142,11 +151,7 @@ TEST_F(DataPathTunnelTest, ConnectThroughTheOutboundListenerIsATunnel) {
 TEST_F(DataPathTunnelTest, ConnectTunnelRespectsHalfClose) {
   startProxy();
   RawConnection c(outboundPort());
-  ASSERT_TRUE(c.send("CONNECT 127.0.0.1:" + std::to_string(origin_.port()) +
-                     " HTTP/1.1\r\nHost: x\r\n\r\n"));
-  const std::optional<RawResponse> established = c.readResponse(/*head_request=*/true);
-  ASSERT_TRUE(established);
-  EXPECT_EQ(established->status, 200);
+  ASSERT_TRUE(connectToOrigin(c));
   // One request, then our FIN: the answer still comes back through the half-closed tunnel.
   ASSERT_TRUE(c.send("GET /status/203 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   c.shutdownWrite();
@@ -161,11 +166,7 @@ TEST_F(DataPathTunnelTest, AnIdleTunnelIsClosedAndABusyOneIsNot) {
   s.timeouts.tunnel_idle = 400ms;
   startProxy(std::move(s));
   RawConnection c(outboundPort());
-  ASSERT_TRUE(c.send("CONNECT 127.0.0.1:" + std::to_string(origin_.port()) +
-                     " HTTP/1.1\r\nHost: x\r\n\r\n"));
-  const std::optional<RawResponse> established = c.readResponse(/*head_request=*/true);
-  ASSERT_TRUE(established);
-  EXPECT_EQ(established->status, 200);
+  ASSERT_TRUE(connectToOrigin(c));
   // Busy for three times the timeout: a request through the tunnel every 150 ms.
   for (int i = 0; i < 8; ++i) {
     std::this_thread::sleep_for(150ms);
@@ -188,9 +189,7 @@ TEST_F(DataPathTunnelTest, ATunnelIdleTimeoutOfZeroNeverCloses) {
   s.timeouts.tunnel_idle = 0ms;
   startProxy(std::move(s));
   RawConnection c(outboundPort());
-  ASSERT_TRUE(c.send("CONNECT 127.0.0.1:" + std::to_string(origin_.port()) +
-                     " HTTP/1.1\r\nHost: x\r\n\r\n"));
-  ASSERT_TRUE(c.readResponse(/*head_request=*/true));
+  ASSERT_TRUE(connectToOrigin(c));
   EXPECT_FALSE(c.closedByPeer(600ms));
   ASSERT_TRUE(c.send("GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\n"));
   const std::optional<RawResponse> r = c.readResponse();
