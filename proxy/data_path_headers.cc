@@ -313,6 +313,58 @@ void appendLocalReply(std::string& out, int status, std::string_view reason, boo
   }
 }
 
+MaxForwardsStep applyMaxForwards(std::string_view method, http::HeaderMap& headers) {
+  if (method != "OPTIONS" && method != "TRACE") return MaxForwardsStep::kForward;
+  if (headers.count("max-forwards") != 1) return MaxForwardsStep::kForward;
+  const std::string_view value = *headers.get("max-forwards");
+  // 1*DIGIT; a value too large to count down to 0 on any path is kept as sent (minus one).
+  if (value.empty() || value.size() > 18) return MaxForwardsStep::kForward;
+  uint64_t n = 0;
+  for (const char c : value) {
+    if (c < '0' || c > '9') return MaxForwardsStep::kForward;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (n == 0) return MaxForwardsStep::kAnswer;
+  headers.set("Max-Forwards", std::to_string(n - 1));
+  return MaxForwardsStep::kForward;
+}
+
+LastHopAnswer lastHopAnswer(const http::Http1Head& request) {
+  LastHopAnswer answer;
+  if (request.method != "TRACE") return answer;
+  answer.content_type = "message/http";
+  http::HeaderMap fields = request.headers;
+  fields.removeWhere([](std::string_view name, std::string_view) {
+    return http::HeaderMap::nameEquals(name, "authorization") ||
+           http::HeaderMap::nameEquals(name, "proxy-authorization") ||
+           http::HeaderMap::nameEquals(name, "cookie");
+  });
+  std::string& out = answer.content;
+  out.reserve(request.target.size() + fields.byteSize() + 32);
+  out += request.method;
+  out += ' ';
+  out += request.target;
+  out += request.version_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
+  fields.serialize(out);
+  out += "\r\n";
+  return answer;
+}
+
+void appendLastHopAnswer(std::string& out, const LastHopAnswer& answer, bool close) {
+  out += "HTTP/1.1 200 OK\r\n";
+  if (!answer.content_type.empty()) {
+    out += "Content-Type: ";
+    out += answer.content_type;
+    out += "\r\n";
+  }
+  out += "Content-Length: ";
+  out += std::to_string(answer.content.size());
+  out += "\r\n";
+  if (close) out += "Connection: close\r\n";
+  out += "\r\n";
+  out += answer.content;
+}
+
 void appendChunkHeader(std::string& out, size_t size) {
   char line[24];
   const int n = std::snprintf(line, sizeof line, "%zx\r\n", size);

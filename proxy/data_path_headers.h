@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "http/header_map.h"
+#include "http/http1_parser.h"
 
 namespace tracecar::proxy {
 
@@ -82,6 +83,25 @@ std::string_view reasonPhrase(int status) noexcept;
 // Connection: close when close.
 void appendLocalReply(std::string& out, int status, std::string_view reason, bool close,
                       bool head_request);
+
+// Max-Forwards (RFC 9110 section 7.6.2), which only OPTIONS and TRACE heed: kAnswer when the
+// request carries Max-Forwards: 0 (tracecar is its last hop and answers it itself); otherwise a
+// valid value is decremented in place and kForward returned. Other methods, and a value that is
+// not one number, are left as they are.
+enum class MaxForwardsStep : uint8_t { kForward, kAnswer };
+MaxForwardsStep applyMaxForwards(std::string_view method, http::HeaderMap& headers);
+
+// The answer of the last hop to an OPTIONS or TRACE request: for OPTIONS no content; for TRACE
+// the request head as tracecar would have forwarded it (message/http, RFC 9110 section 9.3.8),
+// without the fields that carry credentials (Authorization, Proxy-Authorization, Cookie).
+struct LastHopAnswer {
+  std::string_view content_type;  // empty: no content
+  std::string content;
+};
+LastHopAnswer lastHopAnswer(const http::Http1Head& request);
+// "HTTP/1.1 200 OK", then the answer's Content-Type, Content-Length, Connection: close when
+// close, and its content.
+void appendLastHopAnswer(std::string& out, const LastHopAnswer& answer, bool close);
 
 // "<size in hex>\r\n"
 void appendChunkHeader(std::string& out, size_t size);

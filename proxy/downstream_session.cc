@@ -420,6 +420,9 @@ void DownstreamSession::startExchange(http::Http1Head& head) noexcept {
       parts = parseRequestTarget(head.method, head.target);  // the observer may have changed it
       if (!parts) return badRequest("invalid request target");
     }
+    if (applyMaxForwards(head.method, head.headers) == MaxForwardsStep::kAnswer) {
+      return answerAsLastHop(head);
+    }
 
     std::variant<UpstreamRoute, LocalReply> choice =
         listener_.selector->select(head, *parts, peer_);
@@ -570,6 +573,38 @@ void DownstreamSession::reject(const LocalReply& reply, bool close) noexcept {
   // A request with a body, or one that asked to switch protocols, is not read further.
   close = close || ex_.request_has_body || ex_.connect || ex_.upgrade_requested;
   sendLocalReply(reply.status, reply.reason, reply.code, close);
+  if (close_after_) {
+    parser_.pause();
+    finishExchange();
+  }
+  // Otherwise the request (no body) completes in this same parse and onMessageComplete ends
+  // the exchange.
+}
+
+void DownstreamSession::answerAsLastHop(const http::Http1Head& head) noexcept {
+  // A request with a body, or one that asked to switch protocols, is not read further.
+  if (ex_.request_has_body || ex_.upgrade_requested) close_after_ = true;
+  std::string out;
+  try {
+    appendLastHopAnswer(out, lastHopAnswer(head), close_after_);
+  } catch (...) {
+    return reject({500, "out of memory", LocalReplyReason::kObserver});
+  }
+  ex_.stats.status = 200;
+  if (observer_ != nullptr) {
+    try {
+      http::Http1Head response;
+      response.status = 200;
+      response.version_major = 0;  // no upstream answered: no protocol version
+      response.version_minor = 0;
+      observer_->onResponseHead(response);
+    } catch (...) {
+      // The observer only watches.
+    }
+  }
+  if (socket_ != nullptr) socket_->write(out);
+  ex_.response_started = true;
+  ex_.response_complete = true;
   if (close_after_) {
     parser_.pause();
     finishExchange();

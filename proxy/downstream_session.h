@@ -187,6 +187,8 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   // request is all sent, and not while the client holds reading (its socket over the mark).
   void armH2BodyTimer() noexcept;
   void reject(const LocalReply& reply, bool close = false) noexcept;
+  // Answers an OPTIONS or TRACE request whose Max-Forwards reached 0 (tracecar is its last hop).
+  void answerAsLastHop(const http::Http1Head& head) noexcept;
   void sendLocalReply(int status, std::string_view reason, LocalReplyReason code,
                       bool close) noexcept;
   void finishExchange() noexcept;

@@ -430,6 +430,10 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
         return;
       }
     }
+    if (applyMaxForwards(request_.method, request_.headers) == MaxForwardsStep::kAnswer) {
+      answerAsLastHop();
+      return;
+    }
     if (listener.selector == nullptr) {
       localReply(502, "no upstream", LocalReplyReason::kUpstreamRefused);
       return;
@@ -650,6 +654,38 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
         (void)s_.session_->submitData(id_, body, true);
         // The rest of the request goes nowhere: the client is told to stop once the answer is
         // out, so the stream does not stay half-open (and the connection can idle out).
+        if (!request_ended_) s_.session_->stopRequestBody(id_);
+      }
+    } catch (...) {
+      (void)s_.session_->resetStream(id_, H2ErrorCode::kInternalError);
+    }
+    s_.scheduleFlush();
+  }
+
+  // An OPTIONS or TRACE request whose Max-Forwards reached 0: tracecar is its last hop.
+  void answerAsLastHop() noexcept {
+    if (closed_ || response_started_) return;
+    stats_.status = 200;
+    response_started_ = true;
+    response_ended_ = true;
+    discard_ = true;
+    deadline_ms_ = 0;
+    consumeDownstream(received_);
+    try {
+      if (observer_) {
+        http::Http1Head response;
+        response.status = 200;
+        response.version_major = 0;  // no upstream answered: no protocol version
+        response.version_minor = 0;
+        observer_->onResponseHead(response);
+      }
+      const LastHopAnswer answer = lastHopAnswer(request_);
+      http::H2Head head;
+      head.status = 200;
+      if (!answer.content_type.empty()) head.headers.add("content-type", answer.content_type);
+      head.headers.add("content-length", std::to_string(answer.content.size()));
+      if (s_.session_->submitResponse(id_, head, answer.content.empty()).ok()) {
+        if (!answer.content.empty()) (void)s_.session_->submitData(id_, answer.content, true);
         if (!request_ended_) s_.session_->stopRequestBody(id_);
       }
     } catch (...) {

@@ -175,6 +175,8 @@ void TracedRequest::onUpstreamChosen(std::string_view authority) {
   if (!record_ || kind_ != SpanKind::kClient || hostless_scheme_.empty()) return;
   const std::string_view scheme = hostless_scheme_;
   hostless_scheme_ = {};
+  std::string path = std::move(hostless_url_);
+  hostless_url_ = {};
   const std::optional<semconv::HostPort> server = semconv::parseHostPort(authority);
   if (!server) return;
   exporter::Attributes& attributes = record_->attributes;
@@ -184,13 +186,11 @@ void TracedRequest::onUpstreamChosen(std::string_view authority) {
           server->port ? server->port : semconv::defaultPort(scheme)) {
     attributes.setStaticInt(semconv::attr::kServerPort, *port, limits);
   }
-  const auto* full = attributes.find(semconv::attr::kUrlFull);
-  const auto* text = full != nullptr ? std::get_if<std::string>(full) : nullptr;
-  if (text == nullptr || !text->starts_with('/')) return;
+  if (!path.starts_with('/')) return;
   std::string absolute(scheme);
   absolute += "://";
   absolute += authority;
-  absolute += *text;
+  absolute += path;
   attributes.setStatic(semconv::attr::kUrlFull, std::move(absolute), limits);
 }
 
@@ -665,7 +665,11 @@ std::unique_ptr<exporter::SpanRecord> RequestTracer::startRecord(
       if (!url_scheme.empty()) setString(attr::kUrlScheme, url_scheme);
       if (headers.has_user_agent) setString(attr::kUserAgentOriginal, headers.user_agent);
     }
-    attributes.setStatic(attr::kUrlFull, std::move(full), limits);
+    if (authority.empty()) {
+      traced.hostless_url_ = std::move(full);
+    } else {
+      attributes.setStatic(attr::kUrlFull, std::move(full), limits);
+    }
   }
   return record;
 }

@@ -240,8 +240,10 @@ class TracedRequest {
   bool aborted_ = false;
   bool request_body_timeout_ = false;
   // A CLIENT span whose request named no host: url.full waits for onUpstreamChosen, with this
-  // scheme.
+  // scheme and this path and query (redacted); without an upstream chosen it is left out, a
+  // path alone not being a URL.
   std::string_view hostless_scheme_;
+  std::string hostless_url_;
 };
 
 // The tracing half of proxied requests, one per worker (not thread-safe; no I/O). begin() runs

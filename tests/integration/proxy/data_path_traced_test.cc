@@ -324,6 +324,88 @@ TEST_F(DataPathTracedTest, OutboundRequestIsAClientSpanThatParentsTheUpstreamsCo
   EXPECT_EQ(s.attributes.at("network.peer.port"), std::to_string(origin_.port()));
 }
 
+// An HTTP/1.0 request that names no host, on a listener that goes where requests say: nowhere to
+// go, 400. Its CLIENT span has no url.full (a path alone is not a URL) and no server.address.
+TEST_F(DataPathTracedTest, AHostlessOutboundRequestWithNowhereToGoHasNoUrlFull) {
+  startTraced();
+  RawConnection c(outboundPort());
+  ASSERT_TRUE(c.send("GET /nohost?q=1 HTTP/1.0\r\n\r\n"));
+  const std::optional<RawResponse> r = c.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+
+  const std::vector<DecodedSpan> spans = exported(1);
+  ASSERT_EQ(spans.size(), 1u);
+  const DecodedSpan& span = spans[0];
+  EXPECT_EQ(span.fields.at("kind"), "SPAN_KIND_CLIENT");
+  EXPECT_EQ(span.attributes.count("url.full"), 0u);
+  EXPECT_EQ(span.attributes.count("server.address"), 0u);
+  EXPECT_EQ(span.attributes.at("http.response.status_code"), "400");
+}
+
+// A CONNECT the outbound listener carries out itself: the CLIENT span names the connection it
+// opened (network.peer.*) and the 200 the app got, with no protocol version (no HTTP was spoken
+// to the upstream).
+TEST_F(DataPathTracedTest, AConnectTheOutboundListenerOpensRecordsItsPeer) {
+  startTraced();
+  const std::string port = std::to_string(origin_.port());
+  {
+    RawConnection c(outboundPort());
+    ASSERT_TRUE(c.send("CONNECT 127.0.0.1:" + port + " HTTP/1.1\r\nHost: 127.0.0.1:" + port +
+                       "\r\n\r\n"));
+    const std::optional<RawResponse> r = c.readResponse(/*head_request=*/true);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+  }  // closed: the tunnel ends, and with it the span
+
+  const std::vector<DecodedSpan> spans = exported(1);
+  ASSERT_EQ(spans.size(), 1u);
+  const DecodedSpan& span = spans[0];
+  EXPECT_EQ(span.fields.at("kind"), "SPAN_KIND_CLIENT");
+  EXPECT_EQ(span.fields.at("name"), "\"CONNECT\"");
+  EXPECT_EQ(span.attributes.at("network.peer.address"), "\"127.0.0.1\"");
+  EXPECT_EQ(span.attributes.at("network.peer.port"), port);
+  EXPECT_EQ(span.attributes.at("server.port"), port);
+  EXPECT_EQ(span.attributes.at("http.response.status_code"), "200");
+  EXPECT_EQ(span.attributes.count("network.protocol.version"), 0u);
+}
+
+// Max-Forwards (RFC 9110 section 7.6.2): tracecar is an intermediary on both listeners. An
+// OPTIONS or TRACE at 0 is answered by tracecar (the app never sees it; TRACE gets its head
+// reflected, credentials left out) and recorded with that 200; above 0 it goes on, one lower.
+TEST_F(DataPathTracedTest, MaxForwardsIsCountedDownAndAnsweredAtZero) {
+  startTraced();
+  RawConnection c(inboundPort());
+  ASSERT_TRUE(c.send("OPTIONS * HTTP/1.1\r\nHost: app\r\nMax-Forwards: 0\r\n\r\n"));
+  std::optional<RawResponse> r = c.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "");
+  ASSERT_TRUE(c.send("TRACE /t HTTP/1.1\r\nHost: app\r\nMax-Forwards: 0\r\n"
+                     "Authorization: Bearer secret\r\nX-Seen: yes\r\n\r\n"));
+  r = c.readResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body.rfind("TRACE /t HTTP/1.1\r\n", 0), 0u) << r->body;
+  EXPECT_NE(r->body.find("X-Seen: yes\r\n"), std::string::npos) << r->body;
+  EXPECT_EQ(r->body.find("secret"), std::string::npos) << r->body;
+  EXPECT_EQ(origin_.requests(), 0);  // neither reached the app
+
+  const ProcessResult forwarded =
+      curl({"-X", "TRACE", "-H", "Max-Forwards: 5", inboundUrl("/echo?nobody=1")});
+  ASSERT_EQ(forwarded.exit_code, 0) << forwarded.err;
+  const Json echo = parseJson(forwarded.out).value_or(Json{});
+  EXPECT_EQ(echo["method"].text, "TRACE");
+  EXPECT_EQ(echoedHeader(echo, "max-forwards"), "4");
+
+  const std::vector<DecodedSpan> spans = exported(3);
+  ASSERT_EQ(spans.size(), 3u);
+  for (const DecodedSpan& span : spans) {
+    EXPECT_EQ(span.fields.at("kind"), "SPAN_KIND_SERVER");
+    EXPECT_EQ(span.attributes.at("http.response.status_code"), "200");
+  }
+}
+
 // An outbound request tracecar refuses once its head is read (a destination it will not reach)
 // is a CLIENT span and a client histogram series with the 400 the app got, not a failure
 // without a status.

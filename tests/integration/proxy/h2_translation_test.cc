@@ -378,6 +378,28 @@ TEST_F(H2ToHttp1Test, OutboundClientSpanNamesTheVersionSpokenUpstream) {
   EXPECT_EQ(spanAttribute(span, "network.peer.port"), std::to_string(origin_.port()));
 }
 
+// Max-Forwards (RFC 9110 section 7.6.2) over HTTP/2: an OPTIONS at 0 is answered by tracecar
+// (the app never sees it) and recorded with that 200; a TRACE above 0 goes on, one lower.
+TEST_F(H2ToHttp1Test, MaxForwardsIsCountedDownAndAnsweredAtZero) {
+  start();
+  const ProcessResult options = nghttp({"-v", "-H", ":method: OPTIONS", "-H", "max-forwards: 0",
+                                        proxy_->url("/echo")});
+  ASSERT_EQ(options.exit_code, 0) << options.err;
+  EXPECT_NE(options.out.find(":status: 200"), std::string::npos) << options.out;
+  ASSERT_TRUE(proxy_->waitForRequests(1));
+  EXPECT_EQ(origin_.requests(), 0);
+  const exporter::SpanRecord answered = proxy_->spans().spans()[0];
+  EXPECT_EQ(spanAttribute(answered, "http.request.method"), "OPTIONS");
+  EXPECT_EQ(spanAttribute(answered, "http.response.status_code"), "200");
+
+  const ProcessResult trace = nghttp({"-H", ":method: TRACE", "-H", "max-forwards: 2",
+                                      proxy_->url("/echo")});
+  ASSERT_EQ(trace.exit_code, 0) << trace.err;
+  const Json echo = parseJson(trace.out).value_or(Json{});
+  EXPECT_EQ(echo["method"].text, "TRACE");
+  EXPECT_EQ(echoedHeader(echo, "max-forwards"), "1");
+}
+
 TEST(H2ToHttp1RefusedTest, RefusedAppIs502OnThatStream) {
   const RefusingPort app;
   ASSERT_NE(app.port(), 0);

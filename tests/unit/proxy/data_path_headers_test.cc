@@ -332,5 +332,81 @@ TEST(ChooseResponseFraming, NoBodyKeepsHeadFramingOnlyForHead) {
   EXPECT_EQ(no_content.transfer_encoding, "");
 }
 
+// ---- Max-Forwards (RFC 9110 section 7.6.2) ----
+
+TEST(MaxForwards, OptionsAndTraceCountDown) {
+  for (const std::string_view method : {"OPTIONS", "TRACE"}) {
+    http::HeaderMap h;
+    h.add("Max-Forwards", "3");
+    EXPECT_EQ(applyMaxForwards(method, h), MaxForwardsStep::kForward);
+    EXPECT_EQ(h.get("max-forwards"), "2");
+    h.set("Max-Forwards", "1");
+    EXPECT_EQ(applyMaxForwards(method, h), MaxForwardsStep::kForward);
+    EXPECT_EQ(h.get("max-forwards"), "0");
+    EXPECT_EQ(applyMaxForwards(method, h), MaxForwardsStep::kAnswer);
+    EXPECT_EQ(h.get("max-forwards"), "0");
+  }
+}
+
+TEST(MaxForwards, OtherMethodsAndOtherValuesAreLeftAlone) {
+  http::HeaderMap h;
+  h.add("Max-Forwards", "0");
+  EXPECT_EQ(applyMaxForwards("GET", h), MaxForwardsStep::kForward);  // only OPTIONS and TRACE
+  EXPECT_EQ(applyMaxForwards("options", h), MaxForwardsStep::kForward);  // methods are case-sensitive
+  EXPECT_EQ(h.get("max-forwards"), "0");
+  for (const std::string_view value : {"", "-1", "1x", " 1", "1, 2", "0x1"}) {
+    http::HeaderMap v;
+    v.add("Max-Forwards", value);
+    EXPECT_EQ(applyMaxForwards("OPTIONS", v), MaxForwardsStep::kForward) << value;
+    EXPECT_EQ(v.get("max-forwards"), value);
+  }
+  http::HeaderMap two;  // two fields: not one number
+  two.add("Max-Forwards", "0");
+  two.add("Max-Forwards", "5");
+  EXPECT_EQ(applyMaxForwards("TRACE", two), MaxForwardsStep::kForward);
+  EXPECT_EQ(two.count("max-forwards"), 2u);
+  http::HeaderMap none;
+  EXPECT_EQ(applyMaxForwards("TRACE", none), MaxForwardsStep::kForward);
+  EXPECT_EQ(none.count("max-forwards"), 0u);
+}
+
+TEST(MaxForwards, LargestValuesCountDownToo) {
+  http::HeaderMap h;
+  h.add("Max-Forwards", "999999999999999999");  // 18 digits: the most that is read
+  EXPECT_EQ(applyMaxForwards("TRACE", h), MaxForwardsStep::kForward);
+  EXPECT_EQ(h.get("max-forwards"), "999999999999999998");
+  http::HeaderMap over;
+  over.add("Max-Forwards", "1000000000000000000");  // 19: kept as sent
+  EXPECT_EQ(applyMaxForwards("TRACE", over), MaxForwardsStep::kForward);
+  EXPECT_EQ(over.get("max-forwards"), "1000000000000000000");
+}
+
+TEST(LastHopAnswer, OptionsHasNoContentAndTraceReflectsTheHeadWithoutCredentials) {
+  http::Http1Head options;
+  options.method = "OPTIONS";
+  options.target = "*";
+  std::string out;
+  appendLastHopAnswer(out, lastHopAnswer(options), false);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+
+  http::Http1Head trace;
+  trace.method = "TRACE";
+  trace.target = "/a?b=1";
+  trace.headers.add("Host", "svc");
+  trace.headers.add("Authorization", "Bearer secret");
+  trace.headers.add("Cookie", "s=1");
+  trace.headers.add("proxy-authorization", "Basic x");
+  trace.headers.add("Max-Forwards", "0");
+  const LastHopAnswer answer = lastHopAnswer(trace);
+  EXPECT_EQ(answer.content_type, "message/http");
+  const std::string reflected = "TRACE /a?b=1 HTTP/1.1\r\nHost: svc\r\nMax-Forwards: 0\r\n\r\n";
+  EXPECT_EQ(answer.content, reflected);
+  out.clear();
+  appendLastHopAnswer(out, answer, true);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Type: message/http\r\nContent-Length: " +
+                     std::to_string(reflected.size()) + "\r\nConnection: close\r\n\r\n" +
+                     reflected);
+}
+
 }  // namespace
 }  // namespace tracecar::proxy
