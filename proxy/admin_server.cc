@@ -215,8 +215,9 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
         return;
       }
       try {
-        Answer answer = server_.answer(method_, target_, version_minor_, keep_alive_ && !tunnel);
-        send(std::move(answer.bytes), answer.close || tunnel);
+        const bool close = tunnel || answer_before_body_;
+        Answer answer = server_.answer(method_, target_, version_minor_, keep_alive_ && !close);
+        send(std::move(answer.bytes), answer.close || close);
       } catch (const std::exception&) {
         sendError(500, "Internal Server Error", "internal error\n");
       }
@@ -317,6 +318,15 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
     keep_alive_ = head.keep_alive;
     body_bytes_ = 0;
     host_error_ = {};
+    // A client that waits for 100 (Continue) before its body: no page takes a body, so the
+    // answer comes at once, and the connection closes after it instead of reading a body that
+    // may never come (RFC 9110 section 10.1.1).
+    answer_before_body_ = (head.chunked || head.content_length.value_or(0) > 0) &&
+                          head.headers.hasToken("expect", "100-continue");
+    if (answer_before_body_) {
+      request_ready_ = true;
+      parser_.pause();
+    }
     const size_t hosts = head.headers.count("host");
     if (hosts > 1) {
       host_error_ = "more than one Host header\n";
@@ -368,6 +378,7 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
   std::string_view host_error_;  // why the request's Host makes it a 400; empty when it is fine
   bool body_too_large_ = false;
   bool request_ready_ = false;
+  bool answer_before_body_ = false;  // Expect: 100-continue with a body: answered before it
 };
 
 // ---- AdminServer ----

@@ -125,6 +125,26 @@ TEST_F(AdminServerTest, UnknownPathsAre404AndOtherMethods405) {
   EXPECT_EQ(curl(port_, "/healthz?verbose=1").status, 200);
 }
 
+// A client that waits for 100 (Continue) before sending its body gets its answer at once (no
+// page takes a body), and the connection closes: the body it may still send is not read as a
+// request.
+TEST_F(AdminServerTest, ABodyAwaitingContinueIsAnsweredAtOnce) {
+  startServer();
+  RawClient client(port_);
+  ASSERT_TRUE(client.connected());
+  client.send("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+              "Expect: 100-continue\r\n\r\n");
+  const HttpAnswer answer = parseAnswer(client.readAnswer());
+  EXPECT_EQ(answer.status, 405);
+  EXPECT_EQ(answer.header("connection"), "close");
+  EXPECT_EQ(client.readToEnd(), "");
+  EXPECT_TRUE(client.closed());
+
+  // Without the expectation the body is read (and skipped) as before.
+  const HttpAnswer posted = curl(port_, "/metrics", "-X POST -d 'x=1' -H 'Expect:'");
+  EXPECT_EQ(posted.status, 405);
+}
+
 TEST_F(AdminServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   startServer();
   const std::string url = "'http://127.0.0.1:" + std::to_string(port_);
