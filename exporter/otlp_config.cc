@@ -175,7 +175,7 @@ constexpr std::string_view kKnownExporters = "known: otlp, console, none";
 // OTEL_TRACES_EXPORTER is a list; tracecar runs one exporter. An unknown name is skipped with a
 // warning (the SDK environment specification: warn and ignore a value not recognised);
 // std::nullopt when no known name is left, and the variable then counts as not set. instead:
-// what applies then, for the warning. Two different known names are an error.
+// what applies then, for the warning. Two different known names, or an empty name, are errors.
 std::optional<ExporterKind> exporterFromList(const EnvValue& setting, std::string_view instead,
                                              std::vector<std::string>& warnings,
                                              std::vector<std::string>& errors) {
@@ -183,11 +183,17 @@ std::optional<ExporterKind> exporterFromList(const EnvValue& setting, std::strin
   std::string unknown;
   bool several = false;
   std::string_view list = setting.value;
-  while (!list.empty()) {
+  for (bool more = true; more;) {
     const size_t comma = list.find(',');
     const std::string_view item = ascii::trimOws(list.substr(0, comma));
-    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-    if (item.empty()) continue;
+    more = comma != std::string_view::npos;  // a trailing comma leaves an empty name
+    list = more ? list.substr(comma + 1) : std::string_view();
+    if (item.empty()) {
+      // As in OTEL_PROPAGATORS: "otlp,," or "," is a slip to correct, not a name to skip (a
+      // list of no name at all would otherwise pass for a choice).
+      errors.push_back(setting.name + ": empty exporter name in \"" + setting.value + "\"");
+      return std::nullopt;
+    }
     const std::optional<ExporterKind> kind = parseExporterName(item);
     if (!kind) {
       unknown += (unknown.empty() ? "\"" : ", \"") + std::string(item) + "\"";
@@ -306,13 +312,14 @@ bool isReservedHeader(std::string_view key) noexcept {
 }
 
 // How a skipped pair is named in a warning: its key, never its value (values are often
-// credentials).
-std::string describePair(std::string_view pair) {
+// credentials). Without '=' it may be the tail of a value cut at an unencoded comma
+// ("key=part1,part2"): then only its position is given.
+std::string describePair(std::string_view pair, size_t position) {
   const size_t eq = pair.find('=');
-  if (eq != std::string_view::npos) return std::string(ascii::trimOws(pair.substr(0, eq))) + "=...";
-  const size_t cut = pair.find_first_of(" \t:");
-  if (cut == std::string_view::npos) return std::string(pair);
-  return std::string(pair.substr(0, cut)) + "...";
+  if (eq != std::string_view::npos) {
+    return "header \"" + std::string(ascii::trimOws(pair.substr(0, eq))) + "=...\"";
+  }
+  return "entry " + std::to_string(position) + " (not shown: it may be part of a value)";
 }
 
 void setHeader(std::vector<std::pair<std::string, std::string>>& headers, std::string key,
@@ -329,18 +336,20 @@ void setHeader(std::vector<std::pair<std::string, std::string>>& headers, std::s
 void addHeaders(const EnvValue& setting, std::vector<std::pair<std::string, std::string>>& headers,
                 std::vector<std::string>& warnings) {
   std::string_view list = setting.value;
+  size_t position = 0;
   while (!list.empty()) {
+    ++position;
     const size_t comma = list.find(',');
     const std::string_view pair = ascii::trimOws(list.substr(0, comma));
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
     if (pair.empty()) continue;  // "a=1,,b=2" and a trailing comma are harmless
     const auto skip = [&](std::string_view why) {
-      warnings.push_back(setting.name + ": skipping header \"" + describePair(pair) + "\": " +
+      warnings.push_back(setting.name + ": skipping " + describePair(pair, position) + ": " +
                          std::string(why));
     };
     const size_t eq = pair.find('=');
     if (eq == std::string_view::npos) {
-      skip("want key=value");
+      skip("want key=value (a comma inside a value is written %2C)");
       continue;
     }
     const std::string_view key = ascii::trimOws(pair.substr(0, eq));

@@ -49,8 +49,8 @@ struct OtlpConfig {
   OtlpProtocol protocol = OtlpProtocol::kHttpProtobuf;  // OTEL_EXPORTER_OTLP_PROTOCOL
   Compression compression = Compression::kNone;         // OTEL_EXPORTER_OTLP_COMPRESSION
   // OTEL_EXPORTER_OTLP_HEADERS: "k1=v1,k2=v2", trimmed, values percent-decoded. A malformed
-  // pair is reported and skipped. Both variables' headers are sent, the _TRACES_ one winning
-  // for the same key.
+  // pair is reported (by its key, or its position when it has no '=', never its value) and
+  // skipped. Both variables' headers are sent, the _TRACES_ one winning for the same key.
   std::vector<std::pair<std::string, std::string>> headers;
   // OTEL_EXPORTER_OTLP_TIMEOUT, per batch export; kNoTimeout (what 0 means in the variable):
   // no limit.
@@ -72,9 +72,9 @@ struct ExporterSettings {
 // applies (the general variable, the lower layer, the default), and the warning says which.
 // An unknown name in the OTEL_TRACES_EXPORTER list is skipped, the known one kept. What cannot
 // be ignored safely adds an error naming the variable and the value: two exporters at once, an
-// endpoint that is not an http(s) URL, a client key without a client certificate (or the
-// reverse). Every error is added, not only the first; the settings are usable only when none
-// was.
+// empty name in OTEL_TRACES_EXPORTER (as in OTEL_PROPAGATORS), an endpoint that is not an
+// http(s) URL, a client key without a client certificate (or the reverse). Every error is
+// added, not only the first; the settings are usable only when none was.
 ExporterSettings exporterSettingsFromEnv(const EnvLookup& env, std::vector<std::string>& warnings,
                                          std::vector<std::string>& errors,
                                          const LowerLayer& lower = {});

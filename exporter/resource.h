@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,8 +44,21 @@ class Resource {
   const Attributes& attributes() const noexcept { return attributes_; }
   Attributes& attributes() noexcept { return attributes_; }
 
+  // The layer that gave an attribute its value (the last of the layers above to set it), kept
+  // as it is built: a value from a variable may equal a built-in one, so the values cannot say.
+  enum class Layer : uint8_t { kBuiltIn, kKubernetes, kLower, kResourceAttributes, kServiceName };
+  struct Source {
+    Layer layer = Layer::kBuiltIn;
+    std::string variable;  // kKubernetes: the variable ("K8S_POD_NAME"); else empty
+  };
+  // kBuiltIn for a key set otherwise (attributes() is writable) or not at all.
+  Source sourceOf(std::string_view key) const;
+
  private:
+  void set(std::string_view key, std::string value, Layer layer, std::string_view variable = {});
+
   Attributes attributes_;
+  std::map<std::string, Source, std::less<>> sources_;
 };
 
 }  // namespace tracecar::exporter

@@ -3,10 +3,14 @@
 #include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <absl/strings/cord.h>
+
 #include <algorithm>
+#include <cstring>
 #include <new>
 #include <utility>
 
@@ -48,9 +52,46 @@ std::string takeOpenSslErrors(bool* verify_failed = nullptr) {
   return reasons;
 }
 
-absl::Status fileError(std::string_view what, const std::string& file) {
-  return absl::InvalidArgumentError("TLS: cannot load " + std::string(what) + " from " + file +
-                                    ": " + takeOpenSslErrors());
+constexpr char kTlsFileUrl[] = "type.tracecar.dev/tls-file";
+
+absl::Status aboutFile(absl::Status status, TlsFile file) {
+  status.SetPayload(kTlsFileUrl, absl::Cord(std::string(1, static_cast<char>(file))));
+  return status;
+}
+
+// The reason a file could not be loaded, in plain words when there are some: the system's for
+// a file that cannot be read, a line for a file that holds no PEM data; else OpenSSL's reasons.
+std::string fileReason() {
+  const unsigned long first = ERR_peek_error();
+  if (first != 0 && ERR_GET_LIB(first) == ERR_LIB_SYS) {
+    const int error = ERR_GET_REASON(first);
+    ERR_clear_error();
+    return std::strerror(error);
+  }
+  if (first != 0 && ERR_GET_LIB(first) == ERR_LIB_PEM && ERR_GET_REASON(first) == PEM_R_NO_START_LINE) {
+    ERR_clear_error();
+    return "no PEM data in it (no \"-----BEGIN\" line)";
+  }
+  if (first != 0 && ERR_GET_LIB(first) == ERR_LIB_X509 &&
+      ERR_GET_REASON(first) == X509_R_NO_CERTIFICATE_OR_CRL_FOUND) {
+    ERR_clear_error();
+    return "no certificate in it (want PEM \"-----BEGIN CERTIFICATE-----\" blocks)";
+  }
+  return takeOpenSslErrors();
+}
+
+absl::Status fileError(std::string_view what, const std::string& path, TlsFile file) {
+  return aboutFile(absl::InvalidArgumentError("TLS: cannot load " + std::string(what) + " from " +
+                                              path + ": " + fileReason()),
+                   file);
+}
+
+// OpenSSL asks for a passphrase when a PEM block is encrypted; with no callback it reads one from
+// the terminal, blocking a sidecar that has none to give. This one gives none, and notes that it
+// was asked.
+int refusePassphrase(char* /*buffer*/, int /*size*/, int /*writing*/, void* asked) noexcept {
+  if (asked != nullptr) *static_cast<bool*>(asked) = true;
+  return -1;
 }
 
 // The protocol list in ALPN wire format: each name prefixed by its length (RFC 7301).
@@ -76,27 +117,51 @@ CtxPtr newContext(const SSL_METHOD* method) {
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION);
   // Idle connections are the common case in a proxy: give back the 34 KiB of buffers.
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_default_passwd_cb(ctx.get(), &refusePassphrase);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx.get(), nullptr);
   return ctx;
 }
 
 absl::Status keyMismatch(const std::string& cert_file, const std::string& key_file) {
-  return absl::InvalidArgumentError("TLS: private key " + key_file +
-                                    " does not match certificate " + cert_file + ": " +
-                                    takeOpenSslErrors());
+  return aboutFile(absl::InvalidArgumentError("TLS: private key " + key_file +
+                                              " does not match certificate " + cert_file + ": " +
+                                              takeOpenSslErrors()),
+                   TlsFile::kKeyFile);
 }
 
 absl::Status useCertificateAndKey(SSL_CTX* ctx, const std::string& cert_file,
                                   const std::string& key_file) {
-  if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {
-    return fileError("certificate chain", cert_file);
+  bool asked = false;  // for a passphrase: the key (or the certificate) is encrypted
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
+  const int chain = SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str());
+  const int key = chain == 1 ? SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM)
+                             : 0;
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, nullptr);  // `asked` ends here
+  if (chain != 1) {
+    if (asked) {
+      ERR_clear_error();
+      return aboutFile(absl::InvalidArgumentError("TLS: the certificate chain " + cert_file +
+                                                  " is encrypted; encrypted PEM files are not "
+                                                  "supported"),
+                       TlsFile::kCertFile);
+    }
+    return fileError("certificate chain", cert_file, TlsFile::kCertFile);
   }
-  if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+  if (key != 1) {
+    if (asked) {
+      ERR_clear_error();
+      return aboutFile(
+          absl::InvalidArgumentError("TLS: the private key " + key_file +
+                                     " is encrypted; encrypted private keys are not supported "
+                                     "(decrypt it: openssl pkey -in KEY -out PLAIN_KEY)"),
+          TlsFile::kKeyFile);
+    }
     // A key of the certificate's type is checked against it while loading.
     const unsigned long last = ERR_peek_last_error();
     if (ERR_GET_LIB(last) == ERR_LIB_X509 && ERR_GET_REASON(last) == X509_R_KEY_VALUES_MISMATCH) {
       return keyMismatch(cert_file, key_file);
     }
-    return fileError("private key", key_file);
+    return fileError("private key", key_file, TlsFile::kKeyFile);
   }
   // A key of another type lands in its own slot, leaving the certificate's slot without one.
   if (SSL_CTX_check_private_key(ctx) != 1) return keyMismatch(cert_file, key_file);
@@ -145,6 +210,21 @@ bool isIpLiteral(const std::string& host) {
 
 // ---- TlsContext ----------------------------------------------------------------------------
 
+TlsFile tlsErrorFile(const absl::Status& status) {
+  const auto payload = status.GetPayload(kTlsFileUrl);  // absl's optional
+  if (!payload || payload->size() != 1) return TlsFile::kNone;
+  const auto file = static_cast<TlsFile>(std::string(*payload)[0]);
+  switch (file) {
+    case TlsFile::kCaFile:
+    case TlsFile::kCertFile:
+    case TlsFile::kKeyFile:
+      return file;
+    case TlsFile::kNone:
+      break;
+  }
+  return TlsFile::kNone;
+}
+
 TlsContext::TlsContext(SSL_CTX* ctx, bool server, std::vector<std::string> alpn,
                        std::string alpn_wire) noexcept
     : ctx_(ctx), server_(server), alpn_(std::move(alpn)), alpn_wire_(std::move(alpn_wire)) {}
@@ -167,7 +247,7 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::client(
 
   if (!config.ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx.get(), config.ca_file.c_str(), nullptr) != 1) {
-      return fileError("CA certificates", config.ca_file);
+      return fileError("CA certificates", config.ca_file, TlsFile::kCaFile);
     }
   } else if (SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
     return absl::InternalError("TLS: cannot load the system's CA certificates: " +
@@ -216,10 +296,12 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::server(
 
   if (!config.client_ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx.get(), config.client_ca_file.c_str(), nullptr) != 1) {
-      return fileError("client CA certificates", config.client_ca_file);
+      return fileError("client CA certificates", config.client_ca_file, TlsFile::kCaFile);
     }
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(config.client_ca_file.c_str());
-    if (names == nullptr) return fileError("client CA names", config.client_ca_file);
+    if (names == nullptr) {
+      return fileError("client CA names", config.client_ca_file, TlsFile::kCaFile);
+    }
     SSL_CTX_set_client_CA_list(ctx.get(), names);  // takes ownership
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   }

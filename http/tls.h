@@ -30,7 +30,15 @@ struct TlsServerConfig {
   std::vector<std::string> alpn;  // supported protocols in preference order
 };
 
-// An SSL_CTX built from files. Errors name the file and OpenSSL's reason.
+// Which file of its configuration an error of TlsContext::client or server is about (the
+// message names the file too), so that a caller can name the setting that gave the file:
+// kCaFile (ca_file, or a server's client_ca_file), kCertFile, kKeyFile; kNone for other errors.
+enum class TlsFile : uint8_t { kNone, kCaFile, kCertFile, kKeyFile };
+TlsFile tlsErrorFile(const absl::Status& status);
+
+// An SSL_CTX built from files. Errors name the file and the reason: a system error as the system
+// words it ("No such file or directory"), else OpenSSL's. An encrypted private key is refused
+// (tracecar has no passphrase to give, and OpenSSL would otherwise ask for one on the terminal).
 class TlsContext {
  public:
   static absl::StatusOr<std::shared_ptr<TlsContext>> client(const TlsClientConfig& config);

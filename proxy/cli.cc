@@ -27,8 +27,8 @@ int validateConfig(const ConfigFlags& flags) {
   if (loaded.ok()) {
     // The certificate, key and CA files are read as `tracecar run` would read them, the data
     // path's and the exporter's, and the console exporter's file is checked.
-    loadDataPathTls(loaded.config, loaded.errors);
-    checkExporterFiles(loaded.config, loaded.errors);
+    loadDataPathTls(loaded.config, loaded.origins, loaded.errors);
+    checkExporterFiles(loaded.config, loaded.origins, loaded.errors);
   }
   for (const std::string& warning : loaded.warnings) {
     std::fprintf(stderr, "tracecar: warning: %s\n", warning.c_str());
@@ -151,6 +151,10 @@ int runCli(int argc, char** argv) noexcept {
         std::fprintf(stderr,
                      "tracecar validate: give the configuration file once, as FILE or "
                      "with --config\n");
+        return 2;
+      }
+      if (file && file->empty()) {
+        std::fprintf(stderr, "tracecar validate: the file name is empty\n");
         return 2;
       }
       if (file) flags.config_file = file;

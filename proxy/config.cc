@@ -14,6 +14,7 @@
 
 #include "base/ascii.h"
 #include "proxy/config_file.h"
+#include "proxy/config_lists.h"
 #include "proxy/config_otel.h"
 #include "proxy/original_destination.h"
 
@@ -198,6 +199,25 @@ std::string_view toString(Source source) noexcept {
   return "default";
 }
 
+std::string errorPrefix(const Origins& origins, std::string_view key) {
+  const auto found = origins.find(key);
+  const std::string path(key);
+  if (found == origins.end()) return path + ": ";
+  const Origin& origin = found->second;
+  switch (origin.source) {
+    case Source::kFile:
+      return (origin.position.empty() ? origin.detail : origin.position) + ": " + path + ": ";
+    case Source::kEnv:
+      // The variable, without what the detail says after it ("(... is invalid and was ignored)").
+      return origin.detail.substr(0, origin.detail.find(' ')) + ": ";
+    case Source::kFlag:
+      return origin.detail + ": ";
+    case Source::kDefault:
+      break;
+  }
+  return path + ": ";
+}
+
 Origin LoadedConfig::origin(std::string_view key) const {
   const auto found = origins.find(key);
   return found == origins.end() ? Origin{} : found->second;
@@ -210,7 +230,9 @@ LoadedConfig loadConfig(const ConfigFlags& flags, const ConfigInputs& inputs) {
 
   FileEnvLayer file;
   std::optional<std::string> text = inputs.file_text;
-  if (!text && flags.config_file) {
+  if (!text && flags.config_file && flags.config_file->empty()) {
+    loaded.errors.push_back("--config: the file name is empty");
+  } else if (!text && flags.config_file) {
     std::string error;
     text = readWholeFile(*flags.config_file, error);
     if (!text) loaded.errors.push_back(std::move(error));
@@ -243,6 +265,10 @@ void applyFlags(const ConfigFlags& flags, LoadedConfig& loaded) {
                                            ? OutboundMode::kHost
                                            : OutboundMode::kOriginalDestination;
       loaded.origins["upstreams.outbound"] = Origin{Source::kFlag, "--upstream"};
+    } else if (flags.upstream->find(':') == std::string::npos) {
+      // Not an address: a keyword misspelt, or a host without its port.
+      addErrorOnce(loaded, "--upstream: \"" + *flags.upstream + "\": " +
+                               std::string(kOutboundWant));
     } else {
       HostPort upstream;
       const size_t before = loaded.errors.size();
@@ -280,6 +306,8 @@ void applyFlags(const ConfigFlags& flags, LoadedConfig& loaded) {
       config.tls.inbound.cert_file = *flags.tls_cert;
       config.tls.inbound.key_file = *flags.tls_key;
       loaded.origins["tls.inbound"] = Origin{Source::kFlag, "--tls-cert, --tls-key"};
+      loaded.origins["tls.inbound.cert_file"] = Origin{Source::kFlag, "--tls-cert"};
+      loaded.origins["tls.inbound.key_file"] = Origin{Source::kFlag, "--tls-key"};
     }
   }
   if (flags.workers) {
@@ -314,14 +342,12 @@ void applyFlags(const ConfigFlags& flags, LoadedConfig& loaded) {
     }
   }
   if (flags.sampling_rules) {
-    auto rules = sampling::parseRules(*flags.sampling_rules);
-    if (rules.ok()) {
+    // Every bad rule, not only the first.
+    const std::vector<std::string> errors = samplingRuleErrors(*flags.sampling_rules);
+    for (const std::string& error : errors) addErrorOnce(loaded, "--sampling-rules: " + error);
+    if (auto rules = sampling::parseRules(*flags.sampling_rules); errors.empty() && rules.ok()) {
       config.sampling.rules = *std::move(rules);
       loaded.origins["sampling.rules"] = Origin{Source::kFlag, "--sampling-rules"};
-    } else {
-      std::string message(rules.status().message());
-      if (message.rfind("sampling rules: ", 0) == 0) message.erase(0, 16);
-      loaded.errors.push_back("--sampling-rules: " + message);
     }
   }
   finish(loaded);

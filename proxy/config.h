@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "exporter/batch_config.h"
@@ -187,14 +188,25 @@ enum class Source : uint8_t { kDefault, kFile, kEnv, kFlag };
 std::string_view toString(Source source) noexcept;  // "default", "file", "env", "flag"
 
 struct Origin {
+  Origin() = default;
+  Origin(Source from, std::string what, std::string where = {})
+      : source(from), detail(std::move(what)), position(std::move(where)) {}
+
   Source source = Source::kDefault;
   // "tracecar.yaml:12" for the file, the variable for env, the option for a flag; for a
   // default, what it was derived from, if anything.
   std::string detail;
+  // The file's: where its value is ("tracecar.yaml:12:5"), for an error found in it later.
+  std::string position;
 };
 
 // Origins by key path ("limits.request.max_header_bytes"); a key not present is a default.
 using Origins = std::map<std::string, Origin, std::less<>>;
+
+// How an error about the value of key starts, naming where the value came from:
+// "tracecar.yaml:12:5: tls.inbound.key_file: " for the file's, "OTEL_EXPORTER_OTLP_CLIENT_KEY: "
+// for a variable's, "--tls-key: " for a flag's, "KEY: " for a default.
+std::string errorPrefix(const Origins& origins, std::string_view key);
 
 // The command-line options that override configuration; filled by addConfigFlags.
 struct ConfigFlags {

@@ -12,6 +12,7 @@
 #include "exporter/otlp_config.h"
 #include "exporter/span.h"
 #include "propagation/percent_encoding.h"
+#include "proxy/config_lists.h"
 #include "proxy/config_yaml.h"
 #include "sampling/rate_limiter.h"
 #include "sampling/rules.h"
@@ -45,9 +46,13 @@ std::optional<UpstreamProtocol> protocolField(FileReader& r, const Entry& e) {
   return protocol;
 }
 
+// A file's name; its own origin, so that an error reading it names its key and line.
 Handler fileField(FileReader& r, std::string& out) {
   return [&r, &out](const Entry& e) {
-    if (auto value = r.nonEmptyString(e)) out = *std::move(value);
+    if (auto value = r.nonEmptyString(e)) {
+      out = *std::move(value);
+      r.setOrigin(e);
+    }
   };
 }
 
@@ -135,17 +140,15 @@ void readTls(FileReader& r, const Entry& entry) {
                               {"key_file", fileField(r, inbound.key_file)},
                               {"client_ca_file", fileField(r, inbound.client_ca_file)},
                               {"alpn", [&](const Entry& a) {
-                                 const auto list = r.stringList(a);
-                                 if (!list) return;
-                                 for (const auto& [protocol, mark] : *list) {
+                                 r.stringList(a, [&](const Entry& element) {
+                                   const std::string& protocol = element.node.Scalar();
                                    if (protocol != "h2" && protocol != "http/1.1") {
-                                     r.error(mark, a.path,
-                                             "must list h2 and/or http/1.1, got \"" + protocol +
-                                                 "\"");
+                                     r.error(element, "must be h2 or http/1.1, got \"" +
+                                                          protocol + "\"");
                                      return;
                                    }
                                    inbound.alpn.push_back(protocol);
-                                 }
+                                 });
                                }}});
                 if (inbound.cert_file.empty() != inbound.key_file.empty()) {
                   r.error(e, "cert_file and key_file go together");
@@ -210,6 +213,10 @@ void readUpstreams(FileReader& r, const Entry& entry) {
                          r.setOrigin(e);
                          return;
                        }
+                       if (text->find(':') == std::string::npos) {
+                         r.error(e, "\"" + *text + "\": " + std::string(kOutboundWant));
+                         return;
+                       }
                        if (auto value = r.address(e, AddressUse::kPeer)) {
                          upstreams.outbound_mode = OutboundMode::kUpstream;
                          upstreams.outbound_upstream = *std::move(value);
@@ -224,9 +231,10 @@ void readWorkers(FileReader& r, const Entry& entry) {
     r.setOrigin(entry);
     return;
   }
-  if (entry.node.IsScalar() &&
+  if (!entry.node.IsScalar() || entry.node.Scalar().empty() ||
       entry.node.Scalar().find_first_not_of("0123456789") != std::string::npos) {
-    r.error(entry, "must be \"auto\" or a positive integer, got \"" + entry.node.Scalar() + "\"");
+    r.error(entry, "must be \"auto\" or an integer in 1.." + std::to_string(kMaxWorkers) +
+                       ", got " + FileReader::describe(entry.node));
     return;
   }
   if (auto value = r.integer(entry, 1, kMaxWorkers)) {
@@ -343,119 +351,17 @@ void readTimeouts(FileReader& r, const Entry& entry) {
                      }}});
 }
 
-void readRoutes(FileReader& r, const Entry& entry) {
-  const auto list = r.stringList(entry);
-  if (!list) return;
-  std::vector<std::string> routes;
-  bool ok = true;
-  for (size_t i = 0; i < list->size(); ++i) {
-    const auto& [text, mark] = (*list)[i];
-    const auto parsed = http::parseRouteTemplate(text);
-    if (!parsed.ok()) {
-      r.error(mark, entry.path + "[" + std::to_string(i) + "]",
-              std::string(parsed.status().message()));
-      ok = false;
-    }
-    routes.push_back(text);
-  }
-  if (!ok) return;
-  r.loaded().config.tracing.routes = std::move(routes);
-  r.setOrigin(entry);
-}
+// A resource attribute is text: a NUL or a newline (which YAML's "\0" and "\n" can write) would
+// cut or split it wherever it is shown.
+constexpr std::string_view kNoControlCharacter =
+    "must not hold a control character (NUL, a newline...)";
 
-std::string withoutPrefix(std::string message, std::string_view prefix) {
-  if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
-  return message;
+bool hasControlCharacter(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
 }
-
-// A list, or one comma-separated string. Only `none` and `[]` turn propagation off: an empty
-// string or a key without a value is an error, as for any other string.
-void readPropagators(FileReader& r, const Entry& entry) {
-  constexpr std::string_view kWant =
-      "a propagator name, a comma-separated string or a list of them (none or [] for no "
-      "propagation)";
-  std::vector<std::pair<std::string, YAML::Mark>> names;
-  if (entry.node.IsNull()) {
-    r.error(entry, "must be " + std::string(kWant) + ", got no value");
-    return;
-  }
-  if (entry.node.IsScalar()) {
-    if (ascii::trimOws(entry.node.Scalar()).empty()) {
-      r.error(entry, "must be " + std::string(kWant) + ", got \"" + entry.node.Scalar() + "\"");
-      return;
-    }
-    names.emplace_back(entry.node.Scalar(), entry.mark);
-  } else if (auto list = r.stringList(entry)) {
-    names = *std::move(list);
-  } else {
-    return;
-  }
-  std::string joined;
-  bool ok = true;
-  for (const auto& [name, mark] : names) {
-    const auto parsed = propagation::parsePropagators(name);
-    if (!parsed.ok()) {
-      r.error(mark, entry.path,
-              withoutPrefix(std::string(parsed.status().message()), "OTEL_PROPAGATORS: "));
-      ok = false;
-    }
-    joined += (joined.empty() ? "" : ",") + name;
-  }
-  if (!ok) return;
-  if (joined.empty()) joined = "none";  // an empty list: no propagation
-  if (const auto all = propagation::parsePropagators(joined); !all.ok()) {
-    r.error(entry, withoutPrefix(std::string(all.status().message()), "OTEL_PROPAGATORS: "));
-    return;
-  }
-  r.setEnv(entry, "OTEL_PROPAGATORS", joined);
-}
-
-// A list of method names, or one comma-separated string as the variable writes them; a full
-// override of the defaults. An empty list is an error, not "no method is known": leaving the key
-// out keeps the defaults, and a list that reports every method as _OTHER is surely a mistake.
-void readKnownMethods(FileReader& r, const Entry& entry) {
-  constexpr std::string_view kWant =
-      "a list of HTTP methods (or one comma-separated string of them); leave the key out for the "
-      "defaults";
-  const bool blank = entry.node.IsScalar() && ascii::trimOws(entry.node.Scalar()).empty();
-  if (entry.node.IsNull() || blank) {
-    r.error(entry, "must be " + std::string(kWant) + ", got " + FileReader::describe(entry.node));
-    return;
-  }
-  constexpr std::string_view kPrefix = "known HTTP methods: ";
-  if (entry.node.IsScalar()) {
-    const auto known = semconv::KnownMethods::parse(entry.node.Scalar());
-    if (!known.ok()) {
-      r.error(entry, withoutPrefix(std::string(known.status().message()), kPrefix));
-      return;
-    }
-    r.setEnv(entry, "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", known->toString());
-    return;
-  }
-  const auto list = r.stringList(entry);
-  if (!list) return;
-  if (list->empty()) {
-    r.error(entry, "must be " + std::string(kWant) + ", got an empty list");
-    return;
-  }
-  std::string joined;
-  bool ok = true;
-  for (size_t i = 0; i < list->size(); ++i) {
-    const auto& [name, mark] = (*list)[i];
-    // One name per element: "GET,POST" in a list is a mistake, not two methods.
-    if (const absl::Status status = semconv::KnownMethods::checkName(name); !status.ok()) {
-      r.error(mark, entry.path + "[" + std::to_string(i) + "]",
-              withoutPrefix(std::string(status.message()), kPrefix));
-      ok = false;
-    }
-    joined += (joined.empty() ? "" : ",") + name;
-  }
-  if (!ok) return;
-  r.setEnv(entry, "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
-           semconv::KnownMethods::parse(joined)->toString());
-}
-
-void readTrustPolicy(FileReader& r, const Entry& entry);
 
 void readTracing(FileReader& r, const Entry& entry) {
   TracingConfig& tracing = r.loaded().config.tracing;
@@ -476,6 +382,10 @@ void readTracing(FileReader& r, const Entry& entry) {
        {"service_name",
         [&](const Entry& e) {
           if (auto name = r.nonEmptyString(e)) {
+            if (hasControlCharacter(*name)) {
+              r.error(e, kNoControlCharacter);
+              return;
+            }
             r.layer().service_name = FileEnvLayer::Pair{"service.name", *name, r.location(e.mark)};
           }
         }},
@@ -483,6 +393,10 @@ void readTracing(FileReader& r, const Entry& entry) {
         [&](const Entry& e) {
           r.layer().resource_attributes.clear();
           for (auto& [pair, element] : r.stringMap(e)) {
+            if (hasControlCharacter(pair.key) || hasControlCharacter(pair.value)) {
+              r.error(element, kNoControlCharacter);
+              continue;
+            }
             r.layer().resource_attributes.push_back(std::move(pair));
           }
         }},
@@ -492,11 +406,12 @@ void readTracing(FileReader& r, const Entry& entry) {
        {"redact_all_query_values", boolField(r, tracing.redact_all_query_values)},
        {"sensitive_query_keys",
         [&](const Entry& e) {
-          if (auto list = r.stringList(e)) {
-            tracing.sensitive_query_keys.clear();
-            for (auto& [key, mark] : *list) tracing.sensitive_query_keys.push_back(key);
-            r.setOrigin(e);
-          }
+          const size_t errors = r.errorCount();
+          const auto list = r.stringList(e);
+          if (!list || r.errorCount() != errors) return;
+          tracing.sensitive_query_keys.clear();
+          for (const Entry& key : *list) tracing.sensitive_query_keys.push_back(key.node.Scalar());
+          r.setOrigin(e);
         }},
        {"known_methods", [&](const Entry& e) { readKnownMethods(r, e); }},
        {"trust_incoming_context", [&](const Entry& e) { readTrustPolicy(r, e); }},
@@ -512,97 +427,6 @@ void readTracing(FileReader& r, const Entry& entry) {
        {"span_attribute_count_limit", limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", false)},
        {"span_attribute_value_length_limit",
         limit("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", true)}});
-}
-
-// A one-rule element's message names the element once: "`X`: why" rather than "element 1
-// (`X`): why"; a list keeps its positions.
-std::string ruleMessage(std::string message, std::string_view prefix, bool single) {
-  message = withoutPrefix(std::move(message), prefix);
-  if (single && message.rfind("element 1 (", 0) == 0) {
-    const size_t close = message.find("`): ");
-    if (close != std::string::npos) {
-      message = message.substr(11, close + 1 - 11) + message.substr(close + 2);
-    }
-  }
-  return message;
-}
-
-// "always", "never", or CIDRs: one string ("10.0.0.0/8, ::1") or a list, each element checked
-// at its own line.
-void readTrustPolicy(FileReader& r, const Entry& entry) {
-  std::string text;
-  if (entry.node.IsScalar()) {
-    text = entry.node.Scalar();
-    const auto policy = sampling::TrustPolicy::parse(text);
-    if (!policy.ok()) {
-      r.error(entry, withoutPrefix(std::string(policy.status().message()),
-                                   "trust_incoming_context: "));
-      return;
-    }
-    r.loaded().config.tracing.trust_incoming_context = *policy;
-    r.setOrigin(entry);
-    return;
-  }
-  const auto list = r.stringList(entry);
-  if (!list) return;
-  if (list->empty()) {
-    r.error(entry, "an empty list; use never to trust no one");
-    return;
-  }
-  bool ok = true;
-  for (size_t i = 0; i < list->size(); ++i) {
-    const auto& [element, mark] = (*list)[i];
-    const auto one = sampling::TrustPolicy::parse(element);
-    if (!one.ok() || one->networks().empty()) {
-      const std::string why =
-          one.ok() ? "always and never stand alone, not in a list of networks"
-                   : ruleMessage(std::string(one.status().message()), "trust_incoming_context: ",
-                                 element.find(',') == std::string::npos);
-      r.error(mark, entry.path + "[" + std::to_string(i) + "]", why);
-      ok = false;
-    }
-    text += (text.empty() ? "" : ",") + element;
-  }
-  if (!ok) return;
-  const auto policy = sampling::TrustPolicy::parse(text);
-  if (!policy.ok()) {
-    r.error(entry, std::string(policy.status().message()));
-    return;
-  }
-  r.loaded().config.tracing.trust_incoming_context = *policy;
-  r.setOrigin(entry);
-}
-
-// One string in the text form ("/healthz=never, *=10%") or a list of rules, one per element.
-void readSamplingRules(FileReader& r, const Entry& entry) {
-  std::vector<sampling::RuleSpec> rules;
-  if (entry.node.IsScalar()) {
-    auto parsed = sampling::parseRules(entry.node.Scalar());
-    if (!parsed.ok()) {
-      r.error(entry, withoutPrefix(std::string(parsed.status().message()), "sampling rules: "));
-      return;
-    }
-    rules = *std::move(parsed);
-  } else {
-    const auto list = r.stringList(entry);
-    if (!list) return;
-    bool ok = true;
-    for (size_t i = 0; i < list->size(); ++i) {
-      const auto& [element, mark] = (*list)[i];
-      auto parsed = sampling::parseRules(element);
-      if (!parsed.ok()) {
-        r.error(mark, entry.path + "[" + std::to_string(i) + "]",
-                ruleMessage(std::string(parsed.status().message()), "sampling rules: ",
-                            element.find(',') == std::string::npos));
-        ok = false;
-        continue;
-      }
-      for (sampling::RuleSpec& rule : *parsed) rules.push_back(std::move(rule));
-    }
-    if (!ok) return;
-  }
-  r.loaded().config.sampling.rules = std::move(rules);
-  r.setOrigin(entry);
 }
 
 void readSampling(FileReader& r, const Entry& entry) {

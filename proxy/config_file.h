@@ -19,6 +19,7 @@ struct FileEnvLayer {
     std::string key;       // "exporter.batch.schedule_delay"
     std::string location;  // "tracecar.yaml:12"
     std::string written;   // as the file wrote it ("250ms"), when not as text reads
+    std::string position;  // "tracecar.yaml:12:5", for errors
   };
   struct Pair {
     std::string key;
@@ -37,6 +38,10 @@ struct FileEnvLayer {
   };
   std::optional<LoneHalf> lone_client_file;
 };
+
+// upstreams.outbound and --upstream: what a value without a port is not.
+inline constexpr std::string_view kOutboundWant =
+    "not original_destination, host or HOST:PORT (a fixed upstream, e.g. egress.internal:3128)";
 
 // Schema limits, shared with the flags.
 inline constexpr long long kMaxWorkers = 1024;

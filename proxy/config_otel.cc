@@ -182,12 +182,14 @@ void recordEnvOrigins(const exporter::EnvLookup& env, const FileEnvLayer& file,
           invalid + (several ? " are invalid and were ignored" : " is invalid and was ignored");
       origins[std::string(binding.key)] =
           value != file.variables.end()
-              ? Origin{Source::kFile, value->second.location + " (" + why + ")"}
+              ? Origin{Source::kFile, value->second.location + " (" + why + ")",
+                       value->second.position}
               : Origin{Source::kDefault, std::move(why)};
       continue;
     }
     if (value != file.variables.end()) {
-      origins[std::string(binding.key)] = Origin{Source::kFile, value->second.location};
+      origins[std::string(binding.key)] =
+          Origin{Source::kFile, value->second.location, value->second.position};
     }
   }
   // One effective endpoint, from either setting.
@@ -212,47 +214,36 @@ void recordEnvOrigins(const exporter::EnvLookup& env, const FileEnvLayer& file,
   }
 }
 
-// Where each resource attribute came from: a value the environment alone would give (other than
-// the built-in one) is the environment's; else the file's when it set the key.
-void recordResourceOrigins(const exporter::EnvLookup& env, const FileEnvLayer& file,
-                           const exporter::Resource& resource, Origins& origins) {
-  std::vector<std::string> ignored;
-  const exporter::Resource defaults =
-      exporter::Resource::fromEnvironment(exporter::mapEnvironment({}), kVersion, ignored);
-  const exporter::Resource env_only = exporter::Resource::fromEnvironment(env, kVersion, ignored);
-  // The OTel variables without the K8S_* ones: which of the two gave a k8s.* attribute.
-  const exporter::Resource otel_only = exporter::Resource::fromEnvironment(
-      [&env](std::string_view name) -> std::optional<std::string> {
-        if (name == "OTEL_RESOURCE_ATTRIBUTES" || name == "OTEL_SERVICE_NAME") return env(name);
-        return std::nullopt;
-      },
-      kVersion, ignored);
+// Where each resource attribute came from: the layer that set it last, as the resource
+// recorded it while it was built.
+void recordResourceOrigins(const FileEnvLayer& file, const exporter::Resource& resource,
+                           Origins& origins) {
   std::vector<FileEnvLayer::Pair> from_file = file.resource_attributes;
   if (file.service_name) from_file.push_back(*file.service_name);
   for (const exporter::Attribute& attribute : resource.attributes().items()) {
     const std::string key = "resource." + std::string(attribute.key.view());
-    const exporter::AttributeValue* by_env = env_only.attributes().find(attribute.key);
-    const exporter::AttributeValue* by_default = defaults.attributes().find(attribute.key);
-    // The environment's when it alone gives this value (not the built-in one); a file entry for
-    // the same key outranks what K8S_* would give.
-    if (by_env != nullptr && *by_env == attribute.value &&
-        (by_default == nullptr || !(*by_env == *by_default))) {
-      std::string variable = "OTEL_RESOURCE_ATTRIBUTES";
-      if (attribute.key == "service.name" && isSet(env, "OTEL_SERVICE_NAME")) {
-        variable = "OTEL_SERVICE_NAME";
-      } else if (const exporter::AttributeValue* by_otel = otel_only.attributes().find(attribute.key);
-                 attribute.key.view().starts_with("k8s.") &&
-                 (by_otel == nullptr || !(*by_otel == attribute.value))) {
-        variable = "K8S_* (Kubernetes downward API)";
-      }
-      origins[key] = Origin{Source::kEnv, variable};
-      continue;
-    }
-    for (auto it = from_file.rbegin(); it != from_file.rend(); ++it) {
-      if (it->key == attribute.key) {
-        origins[key] = Origin{Source::kFile, it->location};
+    const exporter::Resource::Source source = resource.sourceOf(attribute.key.view());
+    switch (source.layer) {
+      case exporter::Resource::Layer::kBuiltIn:
         break;
-      }
+      case exporter::Resource::Layer::kKubernetes:
+        origins[key] = Origin{Source::kEnv, source.variable + " (Kubernetes downward API)"};
+        break;
+      case exporter::Resource::Layer::kResourceAttributes:
+        origins[key] = Origin{Source::kEnv, "OTEL_RESOURCE_ATTRIBUTES"};
+        break;
+      case exporter::Resource::Layer::kServiceName:
+        origins[key] = Origin{Source::kEnv, "OTEL_SERVICE_NAME"};
+        break;
+      case exporter::Resource::Layer::kLower:
+        // The file's last entry for the key (service_name comes after resource_attributes).
+        for (auto it = from_file.rbegin(); it != from_file.rend(); ++it) {
+          if (it->key == attribute.key) {
+            origins[key] = Origin{Source::kFile, it->location};
+            break;
+          }
+        }
+        break;
     }
   }
 }
@@ -452,7 +443,7 @@ void readOtelSettings(const exporter::EnvLookup& env, const FileEnvLayer& file,
   if (isSet(env, "OTEL_SDK_DISABLED")) {
     loaded.origins["tracing.sdk_disabled"] = Origin{Source::kEnv, "OTEL_SDK_DISABLED"};
   }
-  recordResourceOrigins(env, file, config.tracing.resource, loaded.origins);
+  recordResourceOrigins(file, config.tracing.resource, loaded.origins);
   checkFileBatchFitsQueue(file, loaded, errors);
   for (std::string& error : errors) loaded.errors.push_back(std::move(error));
   for (std::string& warning : warnings) loaded.warnings.push_back(std::move(warning));

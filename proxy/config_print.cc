@@ -41,6 +41,25 @@ std::string attributeText(const exporter::AttributeValue& value) {
       value);
 }
 
+// A value as one line of text: a control character (a resource attribute or a path may hold
+// one) is shown as \xHH, never written as it is (a NUL would end the line, a newline start one).
+std::string printable(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out.push_back(c);
+      continue;
+    }
+    constexpr char kHex[] = "0123456789abcdef";
+    out += "\\x";
+    out.push_back(kHex[u >> 4]);
+    out.push_back(kHex[u & 0xf]);
+  }
+  return out;
+}
+
 class Printer {
  public:
   explicit Printer(const LoadedConfig& loaded) : loaded_(loaded) {}
@@ -49,7 +68,7 @@ class Printer {
     line(key, value, loaded_.origin(key));
   }
   void line(const std::string& key, const std::string& value, const Origin& origin) {
-    std::string text = key + ": " + value;
+    std::string text = key + ": " + printable(value);
     text.append(text.size() < kOriginColumn ? kOriginColumn - text.size() : 1, ' ');
     out_ += text + "# " + describe(origin) + "\n";
   }
@@ -179,12 +198,13 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
   const TlsTerminationConfig& inbound = config.tls.inbound;
   if (inbound.enabled()) {
     const Origin origin = loaded.origin("tls.inbound");
-    p.line("tls.inbound.cert_file", inbound.cert_file, origin);
-    p.line("tls.inbound.key_file", inbound.key_file, origin);
-    // --tls-cert and --tls-key leave these two to the file, which is then their origin.
+    // Each file's own key, when recorded (--tls-cert and --tls-key leave the client CA and the
+    // ALPN list to the file, which is then their origin).
     const auto keptOrigin = [&](std::string_view key) {
       return loaded.origins.contains(key) ? loaded.origin(key) : origin;
     };
+    p.line("tls.inbound.cert_file", inbound.cert_file, keptOrigin("tls.inbound.cert_file"));
+    p.line("tls.inbound.key_file", inbound.key_file, keptOrigin("tls.inbound.key_file"));
     if (!inbound.client_ca_file.empty()) {
       p.line("tls.inbound.client_ca_file", inbound.client_ca_file,
              keptOrigin("tls.inbound.client_ca_file"));
@@ -217,7 +237,9 @@ std::string formatEffectiveConfig(const LoadedConfig& loaded) {
   p.duration("timeouts.upstream_connect", timeouts.upstream_connect);
   p.duration("timeouts.upstream_response", timeouts.upstream_response);
   p.duration("timeouts.sniff", timeouts.sniff);
-  p.duration("timeouts.tunnel_idle", timeouts.tunnel_idle);
+  p.line("timeouts.tunnel_idle", timeouts.tunnel_idle.count() == 0
+                                     ? "0 (never)"
+                                     : formatDuration(timeouts.tunnel_idle));
   p.duration("timeouts.drain", timeouts.drain);
 
   const TracingConfig& tracing = config.tracing;

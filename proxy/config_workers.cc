@@ -135,6 +135,10 @@ void readV1(const std::string& root, const CgroupPaths& paths, std::optional<Cpu
   }
 }
 
+std::string availableCpusText(size_t cpus) {
+  return std::to_string(cpus) + (cpus == 1 ? " available CPU" : " available CPUs");
+}
+
 }  // namespace
 
 std::optional<double> parseCgroupV2CpuMax(std::string_view content) {
@@ -184,10 +188,10 @@ WorkerCount defaultWorkerCount(const CpuProbe& probe) {
     char cores[32];
     std::snprintf(cores, sizeof(cores), "%g", limit->cores);
     std::string reason = "CPU limit " + std::string(cores) + " from " + limit->file;
-    if (rounded > cpus) reason += ", capped to the " + std::to_string(cpus) + " available CPUs";
+    if (rounded > cpus) reason += ", capped to the " + availableCpusText(cpus);
     return WorkerCount{workers, reason};
   }
-  return WorkerCount{cpus, std::to_string(cpus) + " available CPUs, no cgroup CPU limit"};
+  return WorkerCount{cpus, availableCpusText(cpus) + ", no cgroup CPU limit"};
 }
 
 }  // namespace tracecar::proxy

@@ -51,6 +51,11 @@ std::string lowercase(std::string_view s) {
   return out;
 }
 
+std::string withoutPrefix(std::string message, std::string_view prefix) {
+  if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
+  return message;
+}
+
 std::string joinPath(std::string_view path, std::string_view key) {
   return path.empty() ? std::string(key) : std::string(path) + "." + std::string(key);
 }
@@ -59,12 +64,13 @@ std::string FileReader::location(const YAML::Mark& mark) const {
   return name_ + ":" + std::to_string(mark.line + 1);
 }
 
+std::string FileReader::position(const YAML::Mark& mark) const {
+  if (mark.is_null()) return name_;
+  return name_ + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+}
+
 void FileReader::error(const YAML::Mark& mark, std::string_view path, std::string_view message) {
-  std::string text = name_;
-  if (!mark.is_null()) {
-    text += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-  }
-  text += ": ";
+  std::string text = position(mark) + ": ";
   if (!path.empty()) text += std::string(path) + ": ";
   loaded_.errors.push_back(text + std::string(message));
 }
@@ -74,14 +80,14 @@ void FileReader::error(const Entry& entry, std::string_view message) {
 }
 
 void FileReader::setOrigin(const Entry& entry) {
-  loaded_.origins[entry.path] = Origin{Source::kFile, location(entry.mark)};
+  loaded_.origins[entry.path] = Origin{Source::kFile, location(entry.mark), position(entry.mark)};
 }
 
 void FileReader::setEnv(const Entry& entry, std::string_view variable, std::string text) {
   std::string written;
   if (entry.node.IsScalar() && entry.node.Scalar() != text) written = entry.node.Scalar();
-  layer_.variables[std::string(variable)] =
-      FileEnvLayer::Value{std::move(text), entry.path, location(entry.mark), std::move(written)};
+  layer_.variables[std::string(variable)] = FileEnvLayer::Value{
+      std::move(text), entry.path, location(entry.mark), std::move(written), position(entry.mark)};
 }
 
 void FileReader::readMap(const Entry& entry, std::initializer_list<Field> fields) {
@@ -209,27 +215,22 @@ std::optional<HostPort> FileReader::address(const Entry& entry, AddressUse use) 
   return *std::move(parsed);
 }
 
-std::optional<std::vector<std::pair<std::string, YAML::Mark>>> FileReader::stringList(
-    const Entry& entry) {
-  if (entry.node.IsNull()) return std::vector<std::pair<std::string, YAML::Mark>>{};
+std::optional<std::vector<Entry>> FileReader::stringList(const Entry& entry,
+                                                         const Handler& each) {
+  if (entry.node.IsNull()) return std::vector<Entry>{};
   if (!entry.node.IsSequence()) {
     error(entry, "must be a list, got " + describe(entry.node));
     return std::nullopt;
   }
-  std::vector<std::pair<std::string, YAML::Mark>> out;
-  bool ok = true;
+  std::vector<Entry> out;
   for (size_t i = 0; i < entry.node.size(); ++i) {
     const YAML::Node item = entry.node[i];
-    const Entry element{item, entry.path + "[" + std::to_string(i) + "]",
-                        item.IsNull() ? entry.mark : item.Mark()};
-    std::optional<std::string> text = nonEmptyString(element);
-    if (!text) {
-      ok = false;
-      continue;
-    }
-    out.emplace_back(std::move(*text), element.mark);
+    Entry element{item, entry.path + "[" + std::to_string(i) + "]",
+                  item.IsNull() ? entry.mark : item.Mark()};
+    if (!nonEmptyString(element)) continue;
+    if (each) each(element);
+    out.push_back(std::move(element));
   }
-  if (!ok) return std::nullopt;
   return out;
 }
 

@@ -32,6 +32,9 @@ struct Field {
 std::string joinPath(std::string_view path, std::string_view key);
 // ASCII lowercase, for keys and enum-like values that match case-insensitively.
 std::string lowercase(std::string_view s);
+// message without prefix, when it starts with it (a module's "sampling rules: ", which the key
+// path replaces).
+std::string withoutPrefix(std::string message, std::string_view prefix);
 
 // Walks a YAML configuration file: typed values, maps with known keys, and errors that carry
 // the file name, line, column and key path.
@@ -45,6 +48,8 @@ class FileReader {
 
   // "name:line", for origins.
   std::string location(const YAML::Mark& mark) const;
+  // "name:line:column", for errors.
+  std::string position(const YAML::Mark& mark) const;
 
   // Appends "name:line:column: path: message" to the errors.
   void error(const YAML::Mark& mark, std::string_view path, std::string_view message);
@@ -71,8 +76,15 @@ class FileReader {
   std::optional<std::chrono::milliseconds> duration(const Entry& entry, bool zero_allowed = false);
   std::optional<HostPort> address(const Entry& entry, AddressUse use);
 
-  // A list of non-empty strings; each element reported at its own line.
-  std::optional<std::vector<std::pair<std::string, YAML::Mark>>> stringList(const Entry& entry);
+  // A list of non-empty strings: std::nullopt (reported) when the value is not a list. Every
+  // element that is not a non-empty string is reported at its own line and left out, the others
+  // kept with their own key paths ("routes[2]"). A caller checks each of them too, in each (run
+  // on every element kept, in order, so that the errors come in the file's order), and applies
+  // the list only when errorCount() did not change.
+  std::optional<std::vector<Entry>> stringList(const Entry& entry, const Handler& each = {});
+
+  // The errors reported so far, by every reader of the file.
+  size_t errorCount() const { return loaded_.errors.size(); }
 
   // A map of non-empty keys to scalar values, in file order, each with its entry.
   std::vector<std::pair<FileEnvLayer::Pair, Entry>> stringMap(const Entry& entry);

@@ -1,6 +1,8 @@
 #include "proxy/run.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -9,9 +11,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
-#include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -98,8 +101,9 @@ std::string describeExporter(const exporter::ExporterSettings& settings,
 // Everything `tracecar run` starts, in the order it is built; destroyed in reverse.
 class Runner {
  public:
-  Runner(ProxyConfig config, RunOptions options, sampling::Sampler sampler)
+  Runner(ProxyConfig config, Origins origins, RunOptions options, sampling::Sampler sampler)
       : config_(std::move(config)),
+        origins_(std::move(origins)),
         options_(std::move(options)),
         propagator_(config_.propagation),
         inbound_routes_(config_.tracing.route_matcher, config_.tracing.route_cardinality_limit),
@@ -115,11 +119,13 @@ class Runner {
 
  private:
   absl::Status startExporter();
-  absl::Status loadTls();
+  // The TLS files and the exporter's; each one that cannot be loaded is logged.
+  bool loadFiles();
   void buildDataPath();
   static void onReloadTimer(uv_timer_t* timer) noexcept;
   void reloadTls();
-  bool writeReadyFile() const;
+  // Empty when written (or not asked for); else why not, with the system's reason.
+  std::string writeReadyFile() const;
   void closeLoopHandles();
   void beginStop(int signum);
 
@@ -127,6 +133,7 @@ class Runner {
   static void onStopped(uv_async_t* handle) noexcept;
 
   const ProxyConfig config_;
+  const Origins origins_;  // to name the setting of a file that cannot be loaded
   const RunOptions options_;
   propagation::CompositePropagator propagator_;
   http::RouteResolver inbound_routes_;
@@ -209,16 +216,15 @@ absl::Status Runner::startExporter() {
   return absl::OkStatus();
 }
 
-absl::Status Runner::loadTls() {
+bool Runner::loadFiles() {
   std::vector<std::string> errors;
-  tls_ = loadDataPathTls(config_, errors);
-  if (!errors.empty()) {
-    std::string message = errors.front();
-    for (size_t i = 1; i < errors.size(); ++i) message += "; " + errors[i];
-    return absl::InvalidArgumentError(message);
-  }
+  tls_ = loadDataPathTls(config_, origins_, errors);
+  // The exporter's, checked here to be reported as validate reports them: the exporter thread
+  // would otherwise find the first only.
+  checkExporterFiles(config_, origins_, errors);
+  for (const std::string& error : errors) logError(error);
   tls_files_ = tls_.all();
-  return absl::OkStatus();
+  return errors.empty();
 }
 
 void Runner::onReloadTimer(uv_timer_t* timer) noexcept {
@@ -276,17 +282,39 @@ void Runner::buildDataPath() {
   });
 }
 
-bool Runner::writeReadyFile() const {
-  if (options_.ready_file.empty()) return true;
+std::string Runner::writeReadyFile() const {
+  if (options_.ready_file.empty()) return "";
   const std::string temporary = options_.ready_file + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << "{\"inbound\":" << pool_->port(ListenerRole::kInbound)
-        << ",\"outbound\":" << pool_->port(ListenerRole::kOutbound)
-        << ",\"admin\":" << admin_->port() << ",\"pid\":" << uv_os_getpid() << "}\n";
-    if (!out.flush()) return false;
+  const std::string text = "{\"inbound\":" + std::to_string(pool_->port(ListenerRole::kInbound)) +
+                           ",\"outbound\":" +
+                           std::to_string(pool_->port(ListenerRole::kOutbound)) +
+                           ",\"admin\":" + std::to_string(admin_->port()) +
+                           ",\"pid\":" + std::to_string(uv_os_getpid()) + "}\n";
+  const auto failed = [this](const std::string& path, std::string_view what) {
+    return "cannot write the ready file " + options_.ready_file + ": " + std::string(what) + " " +
+           path + ": " + std::strerror(errno);
+  };
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return failed(temporary, "creating");
+  size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      std::string error = failed(temporary, "writing");
+      ::close(fd);
+      ::unlink(temporary.c_str());
+      return error;
+    }
+    written += static_cast<size_t>(n);
   }
-  return std::rename(temporary.c_str(), options_.ready_file.c_str()) == 0;
+  if (::close(fd) != 0) return failed(temporary, "writing");
+  if (std::rename(temporary.c_str(), options_.ready_file.c_str()) != 0) {
+    std::string error = failed(temporary, "renaming");
+    ::unlink(temporary.c_str());
+    return error;
+  }
+  return "";
 }
 
 void Runner::closeLoopHandles() {
@@ -349,10 +377,7 @@ void Runner::onStopped(uv_async_t* handle) noexcept {
 
 int Runner::run() {
   startLibuvThreadPool();
-  if (absl::Status status = loadTls(); !status.ok()) {
-    logError(std::string(status.message()));
-    return 1;
-  }
+  if (!loadFiles()) return 1;
   if (absl::Status status = startExporter(); !status.ok()) {
     logError(std::string(status.message()));
     return 1;
@@ -380,7 +405,12 @@ int Runner::run() {
     started = pool_->start();
   }
   if (!started.ok()) {
-    logError(std::string(started.message()));
+    // The admin listener's error names it; a data-path one is named here.
+    std::string which;
+    if (const std::optional<ListenerRole> role = pool_->failedListener()) {
+      which = *role == ListenerRole::kInbound ? "inbound listener: " : "outbound listener: ";
+    }
+    logError(which + std::string(started.message()));
     exit_code = 1;
   } else {
     const DataPathSettings& settings = pool_->settings();
@@ -459,8 +489,9 @@ int Runner::run() {
     uv_signal_start(&sigint_, onSignal, SIGINT);
     uv_signal_start(&sighup_, onSignal, SIGHUP);
 
-    if (!writeReadyFile()) {
-      logError("cannot write the ready file " + options_.ready_file);
+    // Last: a caller that sees the file finds the signals handled and every line above logged.
+    if (const std::string error = writeReadyFile(); !error.empty()) {
+      logError(error);
       exit_code = 1;
       pool_->stop(std::chrono::milliseconds(0));
       closeLoopHandles();
@@ -495,7 +526,8 @@ int runProxy(const ConfigFlags& flags, const RunOptions& options) {
     std::fprintf(stderr, "sampling: %s\n", std::string(sampler.status().message()).c_str());
     return 2;
   }
-  Runner runner(std::move(loaded.config), options, *std::move(sampler));
+  Runner runner(std::move(loaded.config), std::move(loaded.origins), options,
+                *std::move(sampler));
   return runner.run();
 }
 

@@ -1,13 +1,14 @@
 #include "proxy/run_settings.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <filesystem>
 #include <system_error>
 
-#include "exporter/otlp_http_connection.h"
+#include "http/tls.h"
 
 namespace tracecar::proxy {
 namespace {
@@ -19,6 +20,65 @@ DataPathAddress address(const HostPort& host_port) {
 ContextHeaderPolicy policy(HeaderPolicy policy) noexcept {
   return policy == HeaderPolicy::kReject ? ContextHeaderPolicy::kReject
                                          : ContextHeaderPolicy::kTruncate;
+}
+
+// A file a TLS context is built from, and the key that names it.
+struct NamedFile {
+  std::string key;
+  const std::string& path;  // empty: not configured
+};
+
+// The keys of one context's files, to name the one an error is about.
+struct TlsFileKeys {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+
+// Opens each configured file for reading, as OpenSSL will: an error for every one that cannot
+// be read, each naming its key and the system's reason. True when all can be.
+bool allReadable(const std::vector<NamedFile>& files, const Origins& origins,
+                 std::vector<std::string>& errors) {
+  bool all = true;
+  for (const NamedFile& file : files) {
+    if (file.path.empty()) continue;
+    std::string reason;
+    const int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+      reason = std::generic_category().message(errno);
+    } else {
+      struct stat st {};
+      if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) reason = "it is a directory";
+      ::close(fd);
+    }
+    if (reason.empty()) continue;
+    errors.push_back(errorPrefix(origins, file.key) + "cannot read " + file.path + ": " + reason);
+    all = false;
+  }
+  return all;
+}
+
+// An error of building a context from readable files (bad PEM data, an encrypted key, a key
+// that does not match its certificate), under the key of the file it is about.
+std::string contextError(const absl::Status& status, const TlsFileKeys& keys,
+                         const Origins& origins) {
+  std::string_view key;
+  switch (http::tlsErrorFile(status)) {
+    case http::TlsFile::kCaFile:
+      key = keys.ca_file;
+      break;
+    case http::TlsFile::kCertFile:
+      key = keys.cert_file;
+      break;
+    case http::TlsFile::kKeyFile:
+      key = keys.key_file;
+      break;
+    case http::TlsFile::kNone:
+      // Not about one file: the context's settings as a whole.
+      key = std::string_view(keys.cert_file).substr(0, keys.cert_file.rfind('.'));
+      break;
+  }
+  return errorPrefix(origins, key) + std::string(status.message());
 }
 
 }  // namespace
@@ -46,18 +106,26 @@ std::vector<std::shared_ptr<ReloadingTlsContext>> DataPathTls::all() const {
   return out;
 }
 
-DataPathTls loadDataPathTls(const ProxyConfig& config, std::vector<std::string>& errors) {
+DataPathTls loadDataPathTls(const ProxyConfig& config, const Origins& origins,
+                            std::vector<std::string>& errors) {
   DataPathTls tls;
   const TlsTerminationConfig& inbound = config.tls.inbound;
   if (inbound.enabled()) {
-    auto context = ReloadingTlsContext::server({.cert_file = inbound.cert_file,
-                                                .key_file = inbound.key_file,
-                                                .client_ca_file = inbound.client_ca_file,
-                                                .alpn = inboundAlpn(config)});
-    if (context.ok()) {
-      tls.inbound = *std::move(context);
-    } else {
-      errors.push_back("tls.inbound: " + std::string(context.status().message()));
+    const TlsFileKeys keys{"tls.inbound.client_ca_file", "tls.inbound.cert_file",
+                           "tls.inbound.key_file"};
+    const std::vector<NamedFile> files{{keys.cert_file, inbound.cert_file},
+                                       {keys.key_file, inbound.key_file},
+                                       {keys.ca_file, inbound.client_ca_file}};
+    if (allReadable(files, origins, errors)) {
+      auto context = ReloadingTlsContext::server({.cert_file = inbound.cert_file,
+                                                  .key_file = inbound.key_file,
+                                                  .client_ca_file = inbound.client_ca_file,
+                                                  .alpn = inboundAlpn(config)});
+      if (context.ok()) {
+        tls.inbound = *std::move(context);
+      } else {
+        errors.push_back(contextError(context.status(), keys, origins));
+      }
     }
   }
   const std::vector<DestinationConfig>& destinations = config.upstreams.destinations;
@@ -65,6 +133,12 @@ DataPathTls loadDataPathTls(const ProxyConfig& config, std::vector<std::string>&
   for (size_t i = 0; i < destinations.size(); ++i) {
     if (!destinations[i].tls) continue;
     const TlsOriginationConfig& origination = *destinations[i].tls;
+    const std::string key = "upstreams.destinations[" + std::to_string(i) + "].tls";
+    const TlsFileKeys keys{key + ".ca_file", key + ".cert_file", key + ".key_file"};
+    const std::vector<NamedFile> files{{keys.ca_file, origination.ca_file},
+                                       {keys.cert_file, origination.cert_file},
+                                       {keys.key_file, origination.key_file}};
+    if (!allReadable(files, origins, errors)) continue;
     // The ALPN protocol is chosen per connection (http/1.1 or h2).
     auto context = ReloadingTlsContext::client({.ca_file = origination.ca_file,
                                                 .cert_file = origination.cert_file,
@@ -74,29 +148,39 @@ DataPathTls loadDataPathTls(const ProxyConfig& config, std::vector<std::string>&
     if (context.ok()) {
       tls.destinations[i] = *std::move(context);
     } else {
-      errors.push_back("upstreams.destinations[" + std::to_string(i) +
-                       "].tls: " + std::string(context.status().message()));
+      errors.push_back(contextError(context.status(), keys, origins));
     }
   }
   return tls;
 }
 
-void checkExporterFiles(const ProxyConfig& config, std::vector<std::string>& errors) {
+void checkExporterFiles(const ProxyConfig& config, const Origins& origins,
+                        std::vector<std::string>& errors) {
   if (config.tracing.sdk_disabled) return;  // `run` starts no exporter then
   const exporter::ExporterSettings& settings = config.exporter.settings;
   if (settings.kind == exporter::ExporterKind::kOtlp) {
-    const bool grpc = settings.otlp.protocol == exporter::OtlpProtocol::kGrpc;
-    const absl::StatusOr<exporter::OtlpHttpTarget> target = exporter::otlpTarget(
-        settings.otlp, 0, grpc ? "h2" : "http/1.1",
-        grpc ? "OTLP/gRPC exporter" : "OTLP/HTTP exporter");
-    if (!target.ok()) errors.push_back("OTLP exporter: " + std::string(target.status().message()));
+    const exporter::OtlpConfig& otlp = settings.otlp;
+    if (!otlp.endpoint.tls()) return;  // the files are not used (a warning said so)
+    const TlsFileKeys keys{"exporter.certificate", "exporter.client_certificate",
+                           "exporter.client_key"};
+    const std::vector<NamedFile> files{{keys.ca_file, otlp.certificate},
+                                       {keys.cert_file, otlp.client_certificate},
+                                       {keys.key_file, otlp.client_key}};
+    if (!allReadable(files, origins, errors)) return;
+    // As the exporter builds it (otlpTarget), ALPN aside.
+    const auto context = http::TlsContext::client({.ca_file = otlp.certificate,
+                                                   .cert_file = otlp.client_certificate,
+                                                   .key_file = otlp.client_key,
+                                                   .verify_peer = true,
+                                                   .alpn = {}});
+    if (!context.ok()) errors.push_back(contextError(context.status(), keys, origins));
     return;
   }
   if (settings.kind != exporter::ExporterKind::kConsole || settings.console_path.empty()) return;
   const std::string& path = settings.console_path;
   auto failed = [&](int error) {
-    errors.push_back("console exporter: cannot open " + path + ": " +
-                     std::generic_category().message(error));
+    errors.push_back(errorPrefix(origins, "exporter.console_path") + "cannot open " + path +
+                     " for appending: " + std::generic_category().message(error));
   };
   // Non-blocking, so that a FIFO with no reader yet does not stop the check (ENXIO: `run`
   // waits for its reader).

@@ -17,15 +17,21 @@ struct DataPathTls {
   // Every context above, for reloading.
   std::vector<std::shared_ptr<ReloadingTlsContext>> all() const;
 };
-// Errors name the key and the file ("tls.inbound: TLS: cannot load ... from FILE: ...").
-DataPathTls loadDataPathTls(const ProxyConfig& config, std::vector<std::string>& errors);
+// Every file that cannot be read is an error of its own; a context is built only from files
+// that can all be read. Each error starts with where the file was named (errorPrefix: the
+// file's key and line, the flag, or the variable): "tracecar.yaml:4:15: tls.inbound.key_file:
+// cannot read /etc/tls/key.pem: No such file or directory".
+DataPathTls loadDataPathTls(const ProxyConfig& config, const Origins& origins,
+                            std::vector<std::string>& errors);
 
 // What `tracecar run` reads before its exporter can start, checked without starting it: the
 // OTLP exporter's CA, client certificate and key (for an https endpoint), and that the console
 // exporter's file can be opened for appending (an existing file is not touched; a missing one
-// is not created, its directory must take it). Errors are worded as `run` words them. Nothing
-// is checked while the SDK is disabled: `run` starts no exporter.
-void checkExporterFiles(const ProxyConfig& config, std::vector<std::string>& errors);
+// is not created, its directory must take it; a FIFO with no reader yet passes, as `run` waits
+// for one). Errors are worded as loadDataPathTls words them, naming the variable or the file's
+// key. Nothing is checked while the SDK is disabled: `run` starts no exporter.
+void checkExporterFiles(const ProxyConfig& config, const Origins& origins,
+                        std::vector<std::string>& errors);
 
 // The data path's settings from a loaded configuration: listeners, upstreams, workers, the
 // request and response limits, the timeouts and TLS (contexts from loadDataPathTls).

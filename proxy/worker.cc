@@ -222,6 +222,7 @@ WorkerPool::~WorkerPool() {
 
 absl::Status WorkerPool::start() {
   if (running_) return absl::FailedPreconditionError("the data path is already running");
+  failed_listener_.reset();
   const size_t n = std::max<size_t>(settings_.workers, 1);
   std::vector<Worker::ListenFds> fds(n);
   for (auto& worker_fds : fds) worker_fds.fill(-1);
@@ -240,6 +241,7 @@ absl::Status WorkerPool::start() {
       if (!fd.ok()) {
         closeAll();
         ports_.fill(0);
+        failed_listener_ = role;
         return fd.status();
       }
       fds[w][r] = *fd;

@@ -127,6 +127,8 @@ class WorkerPool {
   // Binds every listener (port 0: a free one, the same for every worker), starts the workers and
   // returns once all listen. On error nothing is left running.
   absl::Status start();
+  // The listener start() could not open, when that is why it failed.
+  std::optional<ListenerRole> failedListener() const noexcept { return failed_listener_; }
   // The port a listener is bound to; 0 when disabled or not started.
   uint16_t port(ListenerRole role) const noexcept {
     return ports_[static_cast<size_t>(role)];
@@ -150,6 +152,7 @@ class WorkerPool {
   OwnListeners own_listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::array<uint16_t, kListenerRoleCount> ports_{};
+  std::optional<ListenerRole> failed_listener_;
   bool outbound_ipv6_loopback_ = false;  // the outbound listener also listens on [::1]
   bool running_ = false;
 };

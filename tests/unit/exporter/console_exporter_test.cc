@@ -1,7 +1,12 @@
 #include "exporter/console_exporter.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -71,6 +76,53 @@ TEST(ConsoleExporter, UnopenablePathIsReported) {
   std::string error;
   EXPECT_EQ(ConsoleExporter::toFile("/nonexistent/dir/spans", names, error), nullptr);
   EXPECT_NE(error.find("/nonexistent/dir/spans"), std::string::npos);
+}
+
+// A FIFO whose reader (a log shipper) starts after the sidecar: opening it must not block,
+// as a blocking open() of a FIFO's write end would until a reader came.
+TEST(ConsoleExporter, AFifoWithoutAReaderIsWaitedForWithoutBlocking) {
+  const test_support::ScratchDir dir("tracecar-console-exporter-test");
+  ASSERT_FALSE(dir.path().empty());
+  const std::string fifo = dir.file("spans.fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string error;
+  auto exporter = ConsoleExporter::toFile(fifo, names, error);
+  ASSERT_NE(exporter, nullptr) << error;
+  EXPECT_TRUE(exporter->waitingForReader());
+  SpanRecord a;
+  a.name = "a";
+  const SpanRecord* batch[] = {&a};
+  // No reader yet: the batch is dropped, and says why.
+  ExportOutcome outcome;
+  exporter->exportBatch(batch, 0, [&](ExportOutcome o) { outcome = std::move(o); });
+  EXPECT_EQ(outcome.status, ExportOutcome::Status::kNonRetryable);
+  EXPECT_NE(outcome.message.find("no reader has opened the FIFO " + fifo), std::string::npos)
+      << outcome.message;
+
+  // A reader comes: the next batch reaches it.
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  exporter->exportBatch(batch, 0, [&](ExportOutcome o) { outcome = std::move(o); });
+  EXPECT_EQ(outcome.status, ExportOutcome::Status::kSuccess) << outcome.message;
+  EXPECT_FALSE(exporter->waitingForReader());
+  char buffer[16] = {};
+  EXPECT_EQ(::read(reader, buffer, sizeof buffer), 3);
+  EXPECT_EQ(std::string(buffer, 3), "a,\n");
+
+  // The reader goes away: that batch fails (EPIPE, SIGPIPE being ignored as main() does), and the
+  // exporter waits for the next reader.
+  ::close(reader);
+  const auto previous = ::signal(SIGPIPE, SIG_IGN);
+  exporter->exportBatch(batch, 0, [&](ExportOutcome o) { outcome = std::move(o); });
+  ::signal(SIGPIPE, previous);
+  EXPECT_EQ(outcome.status, ExportOutcome::Status::kNonRetryable);
+  EXPECT_TRUE(exporter->waitingForReader());
+  const int next = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(next, 0);
+  exporter->exportBatch(batch, 0, [&](ExportOutcome o) { outcome = std::move(o); });
+  EXPECT_EQ(outcome.status, ExportOutcome::Status::kSuccess) << outcome.message;
+  ::close(next);
+  exporter->shutdown(nullptr);
 }
 
 TEST(ConsoleExporter, EncoderExceptionIsNonRetryable) {

@@ -197,9 +197,7 @@ INSTANTIATE_TEST_SUITE_P(
         KindCase{{{"OTEL_TRACES_EXPORTER", "OTLP"}}, ExporterKind::kOtlp},
         KindCase{{{"OTEL_TRACES_EXPORTER", " console "}}, ExporterKind::kConsole},
         KindCase{{{"OTEL_TRACES_EXPORTER", "otlp,otlp"}}, ExporterKind::kOtlp},
-        KindCase{{{"OTEL_TRACES_EXPORTER", "none, "}}, ExporterKind::kNone},
         KindCase{{{"OTEL_TRACES_EXPORTER", ""}}, ExporterKind::kConsole},
-        KindCase{{{"OTEL_TRACES_EXPORTER", ","}}, ExporterKind::kConsole},
         KindCase{{{"OTEL_TRACES_EXPORTER", ""}, {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c"}},
                  ExporterKind::kOtlp},
         KindCase{{{"OTEL_TRACES_EXPORTER", "none"}, {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c"}},
@@ -230,7 +228,12 @@ TEST_P(ExporterKindError, FailsNamingVariableAndValue) {
 INSTANTIATE_TEST_SUITE_P(Values, ExporterKindError,
                          ::testing::Values(KindError{"otlp,console", {"only one"}},
                                            KindError{"otlp, none", {"only one"}},
-                                           KindError{"console,zipkin,otlp", {"only one"}}));
+                                           KindError{"console,zipkin,otlp", {"only one"}},
+                                           // An empty name, as in OTEL_PROPAGATORS: a list of
+                                           // no name is not a choice of the lower layer's.
+                                           KindError{",", {"empty exporter name in \",\""}},
+                                           KindError{"none, ", {"empty exporter name"}},
+                                           KindError{"otlp,,otlp", {"empty exporter name"}}));
 
 // The SDK environment specification: a value the implementation does not recognise is warned
 // about and ignored, i.e. treated as not set.
@@ -656,7 +659,12 @@ INSTANTIATE_TEST_SUITE_P(
         HeaderCase{"a=1,a=2", nullptr, {{"a", "2"}}, {}},
         HeaderCase{"x-api-key=k,X-Scope-OrgID=t1", nullptr,
                    {{"x-api-key", "k"}, {"X-Scope-OrgID", "t1"}}, {}},
-        HeaderCase{"novalue,b=2", nullptr, {{"b", "2"}}, {{kBase, "novalue", "key=value"}}},
+        // Without '=' an entry may be the tail of a value cut at a comma: only its position.
+        HeaderCase{"novalue,b=2", nullptr, {{"b", "2"}}, {{kBase, "entry 1", "key=value"}}},
+        HeaderCase{"x-api-key=part1,part2secret",
+                   nullptr,
+                   {{"x-api-key", "part1"}},
+                   {{kBase, "skipping entry 2 (not shown", "%2C"}}},
         HeaderCase{"=v", nullptr, {}, {{kBase, "empty"}}},
         HeaderCase{"bad key=v", nullptr, {}, {{kBase, "bad key", "token"}}},
         HeaderCase{"k(1)=v", nullptr, {}, {{kBase, "k(1)", "token"}}},
@@ -673,25 +681,28 @@ INSTANTIATE_TEST_SUITE_P(
         HeaderCase{nullptr, "c=4", {{"c", "4"}}, {}},
         HeaderCase{"a=1", "", {{"a", "1"}}, {}},
         HeaderCase{"", "a=1", {{"a", "1"}}, {}},
-        HeaderCase{"a=1", "oops", {{"a", "1"}}, {{kTraces, "oops"}}},
-        HeaderCase{"bad,a=1", "k=%", {{"a", "1"}}, {{kBase, "bad"}, {kTraces, "k=..."}}}));
+        HeaderCase{"a=1", "oops", {{"a", "1"}}, {{kTraces, "entry 1"}}},
+        HeaderCase{"bad,a=1", "k=%", {{"a", "1"}}, {{kBase, "entry 1"}, {kTraces, "k=..."}}}));
 
 TEST(HeadersFromEnv, WarningNeverRepeatsAValue) {
   std::vector<std::string> warnings;
   const absl::StatusOr<ExporterSettings> s =
       settingsFrom({{"OTEL_TRACES_EXPORTER", "otlp"},
                     {"OTEL_EXPORTER_OTLP_HEADERS",
-                     "Authorization: Bearer s3cret,api-key=s3cret%0A,b@d=s3cret"}},
+                     "Authorization: Bearer s3cret,api-key=s3cret%0A,b@d=s3cret,k=a,s3cret"}},
                    warnings);
   ASSERT_TRUE(s.ok());
-  ASSERT_EQ(warnings.size(), 3u);
+  ASSERT_EQ(warnings.size(), 4u);
   for (const std::string& w : warnings) {
     EXPECT_FALSE(contains(w, "s3cret")) << w;
     EXPECT_TRUE(contains(w, "OTEL_EXPORTER_OTLP_HEADERS")) << w;
   }
-  EXPECT_TRUE(contains(warnings[0], "Authorization")) << warnings[0];
+  // An entry without '=' is named by its position only: "Authorization: Bearer s3cret", or the
+  // rest of a value with an unencoded comma.
+  EXPECT_TRUE(contains(warnings[0], "entry 1")) << warnings[0];
   EXPECT_TRUE(contains(warnings[1], "api-key")) << warnings[1];
   EXPECT_TRUE(contains(warnings[2], "b@d")) << warnings[2];
+  EXPECT_TRUE(contains(warnings[3], "entry 5")) << warnings[3];
 }
 
 // ---------------------------------------------------------------------------------------------

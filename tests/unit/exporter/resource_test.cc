@@ -179,6 +179,45 @@ TEST(Resource, ManyResourceAttributesAreAllKept) {
   EXPECT_EQ(build({{"OTEL_RESOURCE_ATTRIBUTES", list}}).attributes.size(), 304u);
 }
 
+// A value that decodes to a control character makes the pair malformed, so the whole variable
+// is discarded as the resource SDK specification asks; the warning shows the entry as written,
+// control characters of the variable itself escaped.
+TEST(Resource, ControlCharactersOnceDecodedDiscardTheVariable) {
+  for (const char* list : {"a=%00b", "a=x%0Ay,b=1", "k%01=v", "a=%7F", "a=%09"}) {
+    const Built b = build({{"OTEL_RESOURCE_ATTRIBUTES", list}});
+    EXPECT_EQ(valueOf(b, "a"), "<absent>") << list;
+    EXPECT_EQ(b.attributes.size(), 4u) << list;
+    ASSERT_EQ(b.warnings.size(), 1u) << list;
+    EXPECT_THAT(b.warnings[0], HasSubstr("ignoring the whole value"));
+    EXPECT_THAT(b.warnings[0], HasSubstr("a key or value may not hold a control character"));
+  }
+  const Built raw = build({{"OTEL_RESOURCE_ATTRIBUTES", "a=x\x01y"}});
+  ASSERT_EQ(raw.warnings.size(), 1u);
+  EXPECT_THAT(raw.warnings[0], HasSubstr("\"a=x\\x01y\""));
+  // A space is no control character.
+  EXPECT_EQ(valueOf(build({{"OTEL_RESOURCE_ATTRIBUTES", "a=x%20y"}}), "a"), "x y");
+}
+
+// Each attribute's layer is recorded as the resource is built: a variable that repeats a
+// built-in value is still the variable's.
+TEST(Resource, RecordsTheLayerOfEachAttribute) {
+  std::vector<std::string> warnings;
+  LowerLayer lower;
+  lower.value = mapEnvironment({{"OTEL_RESOURCE_ATTRIBUTES", "team=pay,service.name=file"}});
+  const Resource r = Resource::fromEnvironment(
+      mapEnvironment({{"OTEL_SERVICE_NAME", "unknown_service:tracecar"},
+                      {"K8S_POD_NAME", "pod-1"},
+                      {"OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod"}}),
+      "0.1.0", warnings, lower);
+  EXPECT_EQ(r.sourceOf("service.name").layer, Resource::Layer::kServiceName);
+  EXPECT_EQ(r.sourceOf("telemetry.sdk.name").layer, Resource::Layer::kBuiltIn);
+  EXPECT_EQ(r.sourceOf("k8s.pod.name").layer, Resource::Layer::kKubernetes);
+  EXPECT_EQ(r.sourceOf("k8s.pod.name").variable, "K8S_POD_NAME");
+  EXPECT_EQ(r.sourceOf("team").layer, Resource::Layer::kLower);
+  EXPECT_EQ(r.sourceOf("deployment.environment").layer, Resource::Layer::kResourceAttributes);
+  EXPECT_EQ(r.sourceOf("absent").layer, Resource::Layer::kBuiltIn);
+}
+
 TEST(InstrumentationScope, IsTracecarWithItsVersion) {
   const InstrumentationScope scope = tracecarScope("0.1.0");
   EXPECT_EQ(scope.name, "tracecar");

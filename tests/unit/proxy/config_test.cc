@@ -430,6 +430,81 @@ TEST(ProxyConfigPrecedence, ServiceNameAndResourceAttributesFromFileUnderEnv) {
   EXPECT_EQ(from_env.origin("resource.deployment.environment").source, Source::kFile);
 }
 
+// Where a value came from is recorded as the layers are applied, not guessed from the value: a
+// variable that repeats the built-in value is still the variable's.
+TEST(ProxyConfigPrecedence, ServiceNameEqualToTheDefaultIsStillTheVariables) {
+  const std::string yaml = "tracing:\n  service_name: filesvc\n";
+  const LoadedConfig loaded = load(yaml, {{"OTEL_SERVICE_NAME", "unknown_service:tracecar"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(attribute(loaded, "service.name"), "unknown_service:tracecar");
+  EXPECT_EQ(loaded.origin("resource.service.name").source, Source::kEnv);
+  EXPECT_EQ(loaded.origin("resource.service.name").detail, "OTEL_SERVICE_NAME");
+  const LoadedConfig by_list =
+      load(yaml, {{"OTEL_RESOURCE_ATTRIBUTES", "service.name=unknown_service:tracecar"}});
+  EXPECT_EQ(by_list.origin("resource.service.name").detail, "OTEL_RESOURCE_ATTRIBUTES");
+  // The file's value equal to the default is the file's.
+  const LoadedConfig from_file = load("tracing:\n  service_name: unknown_service:tracecar\n");
+  EXPECT_EQ(from_file.origin("resource.service.name").detail, "test.yaml:2");
+  // A Kubernetes attribute is named after its variable.
+  const LoadedConfig pod = load("", {{"K8S_POD_NAME", "p-1"}});
+  EXPECT_EQ(pod.origin("resource.k8s.pod.name").detail, "K8S_POD_NAME (Kubernetes downward API)");
+}
+
+// "%00" would cut the value wherever it is written as a C string: the variable is malformed,
+// discarded whole with a warning; the file's value with a control character is an error.
+TEST(ProxyConfigResource, ControlCharactersAreRefusedNotTruncated) {
+  const LoadedConfig loaded = load("", {{"OTEL_RESOURCE_ATTRIBUTES", "a=%00b,team=pay"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
+  EXPECT_EQ(attribute(loaded, "a"), "(absent)");
+  EXPECT_EQ(attribute(loaded, "team"), "(absent)");
+  EXPECT_THAT(loaded.warnings,
+              ElementsAre("OTEL_RESOURCE_ATTRIBUTES: ignoring the whole value: malformed entry "
+                          "\"a=%00b\" (want key=percent-encoded-value, separated by commas; a key "
+                          "or value may not hold a control character)"));
+  EXPECT_THAT(load("tracing:\n  resource_attributes:\n    a: \"x\\0y\"\n  service_name: "
+                   "\"s\\nt\"\n")
+                  .errors,
+              ElementsAre("test.yaml:3:8: tracing.resource_attributes.a: must not hold a control "
+                          "character (NUL, a newline...)",
+                          "test.yaml:4:17: tracing.service_name: must not hold a control character "
+                          "(NUL, a newline...)"));
+  // What still holds one (a variable is not decoded) is printed escaped, on one line.
+  const LoadedConfig tab = load("", {{"OTEL_SERVICE_NAME", "a\tb\x01"}});
+  EXPECT_THAT(formatEffectiveConfig(tab), HasSubstr("resource.service.name: a\\x09b\\x01 "));
+}
+
+// OTEL_TRACES_EXPORTER with an empty name is an error, as OTEL_PROPAGATORS with one is: "," names
+// no exporter, and is not taken for the file's choice.
+TEST(ProxyConfigErrors, AnEmptyExporterNameIsAnError) {
+  for (const char* value : {",", "otlp,", "none,,none"}) {
+    const LoadedConfig loaded = load("exporter:\n  type: none\n", {{"OTEL_TRACES_EXPORTER", value}});
+    EXPECT_THAT(loaded.errors, ElementsAre("OTEL_TRACES_EXPORTER: empty exporter name in \"" +
+                                           std::string(value) + "\""));
+  }
+  EXPECT_THAT(load("", {{"OTEL_PROPAGATORS", ","}}).errors,
+              ElementsAre("OTEL_PROPAGATORS: empty propagator name in \",\""));
+}
+
+TEST(ProxyConfigErrors, AnEmptyConfigFileNameIsNamedAsTheFlag) {
+  ConfigFlags flags;
+  flags.config_file = "";
+  ConfigInputs inputs;
+  inputs.env = exporter::mapEnvironment({});
+  inputs.cpu = fourCpus();
+  EXPECT_THAT(loadConfig(flags, inputs).errors, ElementsAre("--config: the file name is empty"));
+}
+
+// A word that is not a keyword of --upstream is named as one of the three things it may be.
+TEST(ProxyConfigErrors, AnUpstreamWithoutAPortNamesTheKeywords) {
+  ConfigFlags flags;
+  flags.upstream = "hots";
+  EXPECT_THAT(loadWithoutFile({}, flags).errors,
+              ElementsAre("--upstream: \"hots\": not original_destination, host or HOST:PORT (a "
+                          "fixed upstream, e.g. egress.internal:3128)"));
+  flags.upstream = "egress.internal:3128";
+  EXPECT_TRUE(loadWithoutFile({}, flags).ok());
+}
+
 TEST(ProxyConfigPrecedence, EnvResourceServiceNameBeatsFileServiceName) {
   const LoadedConfig loaded = load("tracing:\n  service_name: checkout\n",
                                    {{"OTEL_RESOURCE_ATTRIBUTES", "service.name=from-env"}});
@@ -558,6 +633,8 @@ TEST(ProxyConfigTimeouts, TunnelIdleDefaultsToAnHourAndTakesZero) {
   EXPECT_EQ(never.config.timeouts.tunnel_idle, 0ms);
   EXPECT_EQ(never.origin("timeouts.tunnel_idle").source, Source::kFile);
   EXPECT_EQ(dataPathSettingsFrom(never.config).timeouts.tunnel_idle, 0ms);
+  // Printed as what it means, as the exporter's 0 timeouts are.
+  EXPECT_THAT(formatEffectiveConfig(never), HasSubstr("timeouts.tunnel_idle: 0 (never) "));
   const LoadedConfig minutes = load("timeouts:\n  tunnel_idle: 5m\n");
   ASSERT_TRUE(minutes.ok()) << minutes.errors.front();
   EXPECT_EQ(dataPathSettingsFrom(minutes.config).timeouts.tunnel_idle, 5min);
@@ -681,7 +758,7 @@ TEST(ProxyConfigErrors, EveryErrorIsCollected) {
           "\"abc\"",
           "test.yaml:7:10: timeouts.drain: must be a duration like 500ms, 10s or 1m (a bare number "
           "is milliseconds), got \"soon\"",
-          "test.yaml:8:10: workers: must be \"auto\" or a positive integer, got \"many\"",
+          "test.yaml:8:10: workers: must be \"auto\" or an integer in 1..1024, got \"many\"",
           "OTEL_PROPAGATORS: \"none\" cannot be combined with other propagators",
           "OTEL_EXPORTER_OTLP_ENDPOINT=\"nope\" is not a usable endpoint: not an absolute URL: "
           "want http(s)://host[:port][/path]",
@@ -767,11 +844,19 @@ INSTANTIATE_TEST_SUITE_P(
                   "a list"},
         ErrorCase{"upstreams:\n  app: 127.0.0.1:0\n",
                   "test.yaml:2:8: upstreams.app: \"127.0.0.1:0\": port 0 is out of range 1..65535"},
+        // Neither a keyword nor an address: both named.
         ErrorCase{"upstreams:\n  outbound: hst\n",
-                  "test.yaml:2:13: upstreams.outbound: \"hst\": missing \":PORT\"; want "
-                  "HOST:PORT, e.g. 127.0.0.1:8080 or app.local:8080"},
+                  "test.yaml:2:13: upstreams.outbound: \"hst\": not original_destination, host "
+                  "or HOST:PORT (a fixed upstream, e.g. egress.internal:3128)"},
+        ErrorCase{"upstreams:\n  outbound: \"app.local:\"\n",
+                  "test.yaml:2:13: upstreams.outbound: \"app.local:\": the port must be a number "
+                  "in 1..65535"},
         ErrorCase{"workers: 1025\n", "test.yaml:1:10: workers: must be at most 1024, got \"1025\""},
-        ErrorCase{"workers:\n", "test.yaml:1:1: workers: must be a positive integer, got no value"},
+        // auto is valid too, and the message says so.
+        ErrorCase{"workers:\n",
+                  "test.yaml:1:1: workers: must be \"auto\" or an integer in 1..1024, got no value"},
+        ErrorCase{"workers: \"\"\n",
+                  "test.yaml:1:10: workers: must be \"auto\" or an integer in 1..1024, got \"\""},
         ErrorCase{"limits:\n  request:\n    max_headers: -1\n",
                   "test.yaml:3:18: limits.request.max_headers: must be a positive integer, got "
                   "\"-1\""},
@@ -918,7 +1003,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "comma-separated string or a list of them (none or [] for no propagation), "
                   "got no value"},
         ErrorCase{"tracing:\n  propagators: [b3, xray]\n",
-                  "test.yaml:2:21: tracing.propagators: unknown propagator \"xray\" (known: "
+                  "test.yaml:2:21: tracing.propagators[1]: unknown propagator \"xray\" (known: "
                   "tracecontext, baggage, b3, b3multi, jaeger, none)"},
         ErrorCase{"tracing:\n  sdk_disabled: yes\n",
                   "test.yaml:2:17: tracing.sdk_disabled: must be true or false, got \"yes\""},
@@ -977,7 +1062,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "test.yaml:4:7: tracing.known_methods[1]: \"GET,POST\" is not a valid method "
                   "name"},
         ErrorCase{"tracing:\n  known_methods: \"GET,,PURGE\"\n",
-                  "test.yaml:2:18: tracing.known_methods: empty method name in the list"},
+                  "test.yaml:2:18: tracing.known_methods: element 2 (``): empty element"},
         ErrorCase{"tracing:\n  known_methods: []\n",
                   "test.yaml:2:3: tracing.known_methods: must be a list of HTTP methods (or one "
                   "comma-separated string of them); leave the key out for the defaults, got an "
@@ -1818,6 +1903,13 @@ TEST_F(FakeCgroup, LoaderUsesTheProbeForAuto) {
 }
 
 TEST(AvailableCpus, IsAtLeastOne) { EXPECT_GE(availableCpus(CpuProbe{}), 1u); }
+
+TEST(DefaultWorkerCount, OneCpuIsSingular) {
+  CpuProbe probe = fourCpus();
+  probe.available_cpus = 1;
+  EXPECT_EQ(defaultWorkerCount(probe).reason, "1 available CPU, no cgroup CPU limit");
+  EXPECT_EQ(defaultWorkerCount(fourCpus()).reason, "4 available CPUs, no cgroup CPU limit");
+}
 
 }  // namespace
 }  // namespace tracecar::proxy

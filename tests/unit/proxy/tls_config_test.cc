@@ -177,8 +177,11 @@ TEST(TlsConfig, FlagsOverrideTheFile) {
   EXPECT_EQ(loaded.origin("tls.inbound.client_ca_file").source, Source::kFile);
   const std::string text = formatEffectiveConfig(loaded);
   EXPECT_THAT(text,
-              ::testing::ContainsRegex("tls.inbound.cert_file: /run/cert.pem +# flag --tls-cert"));
-  EXPECT_THAT(text, ::testing::ContainsRegex("tls.inbound.client_ca_file: c +# file test.yaml:2"));
+              ::testing::ContainsRegex("tls.inbound.cert_file: /run/cert.pem +# flag --tls-cert\n"));
+  EXPECT_THAT(text,
+              ::testing::ContainsRegex("tls.inbound.key_file: /run/key.pem +# flag --tls-key\n"));
+  // At its own key's line.
+  EXPECT_THAT(text, ::testing::ContainsRegex("tls.inbound.client_ca_file: c +# file test.yaml:5"));
   LoadedConfig again = loaded;  // the flags applied once more keep the file as the CA's origin
   applyFlags(flags, again);
   EXPECT_EQ(again.origin("tls.inbound.client_ca_file").source, Source::kFile);
