@@ -436,7 +436,7 @@ bool BatchProcessor::startExport() noexcept {
   const uint64_t generation = ++generation_;
   uv_update_time(&loop_);
   uint64_t deadline = deadlineAfter(uv_now(&loop_), config_.export_timeout);
-  deadline_is_shutdowns_ = stopping_ && shutdown_deadline_ms_ < deadline;
+  deadline_is_shutdowns_ = stopping_ && shutdown_deadline_ms_ <= deadline;
   if (deadline_is_shutdowns_) deadline = shutdown_deadline_ms_;
   export_started_ns_ = uv_hrtime();
   // Two words: std::function keeps it inline, no allocation per export.
@@ -452,6 +452,7 @@ void BatchProcessor::onExportDone(uint64_t generation, ExportOutcome outcome) no
   in_flight_ = false;
   counters_.observeLatency(uv_hrtime() - export_started_ns_);
   const uint64_t n = batch_.size();
+  uint64_t lost = 0;
   switch (outcome.status) {
     case ExportOutcome::Status::kSuccess: {
       const uint64_t rejected = std::min(outcome.rejected_spans, n);
@@ -467,13 +468,22 @@ void BatchProcessor::onExportDone(uint64_t generation, ExportOutcome outcome) no
       break;
     }
     case ExportOutcome::Status::kRetryExhausted:
-      // Out of time: shutdown's, when its deadline was the batch's.
-      counters_.drop(deadline_is_shutdowns_ ? DropReason::kShutdown : DropReason::kRetryExhausted,
+      // Out of time: shutdown's, when its deadline was the batch's and ended it (not the
+      // exporter's own, shorter, timeout).
+      counters_.drop(deadline_is_shutdowns_ && outcome.caller_deadline ? DropReason::kShutdown
+                                                                       : DropReason::kRetryExhausted,
                      n);
+      lost = n;
       break;
     case ExportOutcome::Status::kNonRetryable:
       counters_.drop(DropReason::kNonRetryable, n);
+      lost = n;
       break;
+  }
+  if (stopping_ && lost > 0) {
+    // Spans the shutdown did not get out, for whatever reason: shutdown() says so.
+    std::lock_guard lock(mutex_);
+    shutdown_dropped_ += lost;
   }
   // The records go back to the threads that made them now, while the thread is up for the
   // answer anyway, rather than at the start of the next export, which so has less to do
@@ -503,7 +513,9 @@ void BatchProcessor::onShutdownDeadline() noexcept {
   uint64_t dropped = 0;
   if (in_flight_) {
     // The exporter keeps the batch's memory until the thread is joined; its answer, if it ever
-    // comes, is ignored.
+    // comes, is ignored. The export's duration ends here (its attempt, if one was on the wire,
+    // is counted by the exporter as it shuts down).
+    counters_.observeLatency(uv_hrtime() - export_started_ns_);
     dropped += batch_.size();
     in_flight_ = false;
     ++generation_;

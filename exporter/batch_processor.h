@@ -60,8 +60,10 @@ class BatchProcessor {
 
   // Any thread but the exporter's. Refuses new spans (counted as dropped: shutdown), exports
   // what is queued, shuts the exporter down and joins the thread, all within timeout; whatever
-  // could not be exported in time is counted as dropped: shutdown. True when nothing was dropped
-  // that way. Idempotent: later calls return the first call's answer.
+  // could not be exported in time is counted as dropped: shutdown. True when every span was
+  // exported: false also when a batch answered during the shutdown failed (the collector
+  // refused it, its retries ran out: counted under that reason). Idempotent: later calls return
+  // the first call's answer.
   bool shutdown(std::chrono::milliseconds timeout);
 
   // Any thread. Brings counters.spans_enqueued and counters.queue_length up to date from the
@@ -155,7 +157,7 @@ class BatchProcessor {
   uint64_t flush_target_ = 0;   // export eagerly until completed_ reaches it
   bool shutdown_requested_ = false;
   std::chrono::steady_clock::time_point shutdown_deadline_{};
-  uint64_t shutdown_dropped_ = 0;
+  uint64_t shutdown_dropped_ = 0;  // spans the shutdown did not export, for any reason
   bool loop_finished_ = false;
   bool loop_closed_ = false;  // no wake() after this
 

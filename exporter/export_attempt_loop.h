@@ -73,7 +73,10 @@ class ExportAttemptLoop {
         outcome = std::move(outcome_);
       } else {
         outcome.status = Status::kRetryExhausted;
+        outcome.caller_deadline = true;  // the shutdown's deadline ended it
         outcome.message = "the exporter shut down during the export";
+        // The attempt on the wire is cut: it counts, as one the deadline ends does.
+        if (attempt_in_flight_) counters_.request(ExportRequestResult::kTimeout);
       }
       completing_ = false;
       attempt_in_flight_ = false;
@@ -115,7 +118,9 @@ class ExportAttemptLoop {
     uv_update_time(loop_);
     const uint64_t now = uv_now(loop_);
     started_ = now;
-    deadline_ = std::min(deadline_ms, deadlineAfter(now, timeout));
+    const uint64_t own = deadlineAfter(now, timeout);
+    deadline_ = std::min(deadline_ms, own);
+    caller_deadline_ = deadline_ms <= own;
     attempts_ = 0;
     last_error_.clear();
     backoff_.reset();
@@ -178,6 +183,7 @@ class ExportAttemptLoop {
     uv_timer_stop(&retry_timer_);
     attempt_in_flight_ = false;
     outcome_.status = status;
+    outcome_.caller_deadline = status == Status::kRetryExhausted && caller_deadline_;
     outcome_.rejected_spans = rejected;
     outcome_.message = std::move(message);
     completing_ = true;
@@ -209,6 +215,7 @@ class ExportAttemptLoop {
   SpanExporter::DoneCallback done_;
   size_t batch_size_ = 0;
   uint64_t deadline_ = 0;  // uv_now terms; kNoDeadline: none
+  bool caller_deadline_ = false;  // deadline_ is the caller's, not the exporter's own timeout
   uint64_t started_ = 0;
   uint32_t attempts_ = 0;
   bool attempt_in_flight_ = false;

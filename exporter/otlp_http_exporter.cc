@@ -292,7 +292,11 @@ void OtlpHttpExporter::Impl::succeeded(const OtlpHttpResponse& response) noexcep
       counters_.request(ExportRequestResult::kPartialSuccess);
       log(LogLevel::kWarn, kComponent,
           "the collector rejected " + std::to_string(rejected) + " of " +
-              std::to_string(batch_size_) + " spans: " + logExcerpt(message));
+              std::to_string(batch_size_) + " spans" +
+              (rejected > batch_size_ ? " (more than it was sent: counted as " +
+                                            std::to_string(batch_size_) + ")"
+                                      : std::string()) +
+              ": " + logExcerpt(message));
     } else {
       counters_.request(ExportRequestResult::kSuccess);
       if (!message.empty()) {

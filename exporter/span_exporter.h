@@ -20,6 +20,9 @@ struct ExportOutcome {
   Status status = Status::kSuccess;
   uint64_t rejected_spans = 0;  // partial success: spans the collector refused
   std::string message;          // partial success or error message, for the log
+  // kRetryExhausted: the deadline the caller gave ran out (it was the batch's, earlier than the
+  // exporter's own timeout); false when the exporter's own timeout ended the batch first.
+  bool caller_deadline = false;
 };
 
 // The swap point between the batch processor and a wire format: OTLP/HTTP, OTLP/gRPC, the

@@ -357,7 +357,8 @@ void Runner::beginStop(int signum) {
       pool_->stop(config_.timeouts.drain);
       if (processor_ && !processor_->shutdown(config_.exporter.batch.export_timeout)) {
         log(LogLevel::kWarn, kComponent,
-            "some queued spans could not be exported before the export timeout");
+            "some spans could not be exported at shutdown: the collector failed or did not "
+            "answer in time (the exporter's errors above say which)");
       }
       uv_async_send(&stopped_);
     });

@@ -77,7 +77,9 @@ std::unique_ptr<SpanRecord> tagged(uint64_t tag) {
 // What the fake exporter saw and how it should answer; shared with the test, it outlives the
 // exporter (which the processor destroys at shutdown).
 struct FakeState {
-  enum class Mode { kSucceed, kRetryExhausted, kNonRetryable, kReject, kDelay, kHold };
+  // kRetryExhausted: out of the deadline the processor gave; kOwnTimeout: out of the exporter's
+  // own, earlier, timeout.
+  enum class Mode { kSucceed, kRetryExhausted, kOwnTimeout, kNonRetryable, kReject, kDelay, kHold };
 
   std::mutex mutex;
   std::condition_variable cv;
@@ -157,7 +159,9 @@ class FakeExporter : public SpanExporter {
       case FakeState::Mode::kSucceed:
         return answer(std::move(done), {Status::kSuccess, 0, ""});
       case FakeState::Mode::kRetryExhausted:
-        return answer(std::move(done), {Status::kRetryExhausted, 0, "503"});
+        return answer(std::move(done), {Status::kRetryExhausted, 0, "503", true});
+      case FakeState::Mode::kOwnTimeout:
+        return answer(std::move(done), {Status::kRetryExhausted, 0, "503", false});
       case FakeState::Mode::kNonRetryable:
         return answer(std::move(done), {Status::kNonRetryable, 0, "400"});
       case FakeState::Mode::kReject:
@@ -547,11 +551,51 @@ TEST(BatchProcessor, ABatchOutOfShutdownsTimeCountsAsShutdown) {
   h.push(0, 16);  // a full batch: exported at once, before the shutdown
   ASSERT_TRUE(h.state->waitForBatches(1));
   h.push(100, 105);  // under a batch, with an hour's schedule delay: sent by the shutdown
-  EXPECT_TRUE(h.processor.shutdown(200ms));
+  EXPECT_FALSE(h.processor.shutdown(200ms));  // spans were lost at shutdown
   EXPECT_EQ(h.state->spansSeen(), 21u);
   EXPECT_LE(h.state->last_deadline_minus_now, 200u);
   EXPECT_EQ(dropped(h.counters, DropReason::kRetryExhausted), 16u);
   EXPECT_EQ(dropped(h.counters, DropReason::kShutdown), 5u);
+}
+
+// A batch sent during shutdown that ran out of the exporter's own timeout (shorter than what the
+// shutdown had left) is retry_exhausted: the collector failed, not the shutdown's time. Either
+// way the shutdown lost spans and says so.
+TEST(BatchProcessor, ABatchOutOfItsOwnTimeoutDuringShutdownIsRetryExhausted) {
+  Harness h(config(2048, 16));
+  h.state->setMode(FakeState::Mode::kOwnTimeout);
+  h.push(0, 5);
+  EXPECT_FALSE(h.processor.shutdown(kLongWait));
+  EXPECT_EQ(dropped(h.counters, DropReason::kRetryExhausted), 5u);
+  EXPECT_EQ(dropped(h.counters, DropReason::kShutdown), 0u);
+}
+
+// A batch the collector refuses during the shutdown is non_retryable, and the shutdown is not
+// clean; one it accepts is.
+TEST(BatchProcessor, ABatchRefusedDuringShutdownMakesItUnclean) {
+  Harness refused(config(2048, 16));
+  refused.state->setMode(FakeState::Mode::kNonRetryable);
+  refused.push(0, 5);
+  EXPECT_FALSE(refused.processor.shutdown(kLongWait));
+  EXPECT_EQ(dropped(refused.counters, DropReason::kNonRetryable), 5u);
+  EXPECT_EQ(dropped(refused.counters, DropReason::kShutdown), 0u);
+
+  Harness accepted(config(2048, 16));
+  accepted.push(0, 5);
+  EXPECT_TRUE(accepted.processor.shutdown(kLongWait));
+  EXPECT_EQ(accepted.counters.spans_exported.load(), 5u);
+}
+
+// The export the shutdown's deadline cuts still has a duration.
+TEST(BatchProcessor, AnExportCutByTheShutdownIsInTheDurationHistogram) {
+  Harness h(config(16, 4));
+  h.state->setMode(FakeState::Mode::kHold);
+  h.push(0, 4);
+  ASSERT_TRUE(h.state->waitForBatches(1));
+  EXPECT_FALSE(h.processor.shutdown(100ms));
+  uint64_t observations = 0;
+  for (const auto& b : h.counters.export_latency_buckets) observations += b.load();
+  EXPECT_EQ(observations, 1u);
 }
 
 TEST(BatchProcessor, CountsSpansEndedAfterShutdown) {

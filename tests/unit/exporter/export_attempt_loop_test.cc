@@ -111,6 +111,7 @@ TEST_F(ExportAttemptLoopTest, TheExportersTimeoutBoundsABatchWithoutDeadline) {
   uv_run(&loop_, UV_RUN_DEFAULT);
   ASSERT_TRUE(outcome_.has_value());
   EXPECT_EQ(outcome_->status, Status::kRetryExhausted);
+  EXPECT_FALSE(outcome_->caller_deadline);  // the exporter's own timeout ended it
   EXPECT_EQ(counters_.requestCount(ExportRequestResult::kTimeout), 1u);
 }
 
@@ -123,6 +124,35 @@ TEST_F(ExportAttemptLoopTest, TheBatchsDeadlineBoundsAnExporterWithoutTimeout) {
   uv_run(&loop_, UV_RUN_DEFAULT);
   ASSERT_TRUE(outcome_.has_value());
   EXPECT_EQ(outcome_->status, Status::kRetryExhausted);
+  EXPECT_TRUE(outcome_->caller_deadline);  // the batch processor's deadline ended it
+}
+
+// The caller's deadline and the exporter's own timeout at the same moment: the caller's is the
+// one that ends the batch (the batch processor then knows it was, say, the shutdown's).
+TEST_F(ExportAttemptLoopTest, ADeadlineEqualToTheOwnTimeoutIsTheCallers) {
+  transport_.answers = false;
+  uv_update_time(&loop_);
+  transport_.exportBatch(uv_now(&loop_) + 5, 5ms, record());
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  ASSERT_TRUE(outcome_.has_value());
+  EXPECT_TRUE(outcome_->caller_deadline);
+}
+
+// Shut down with an attempt on the wire: the batch is answered (out of time) and the attempt
+// counted as one the deadline cut, as any attempt is counted.
+TEST_F(ExportAttemptLoopTest, ShuttingDownWithAnAttemptOnTheWireCountsItAsATimeout) {
+  transport_.answers = false;
+  transport_.exportBatch(kNoDeadline, kNoTimeout, record());
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  ASSERT_FALSE(outcome_.has_value());
+  bool closed = false;
+  transport_.shutdown([&closed] { closed = true; });
+  ASSERT_TRUE(outcome_.has_value());
+  EXPECT_EQ(outcome_->status, Status::kRetryExhausted);
+  EXPECT_TRUE(outcome_->caller_deadline);
+  EXPECT_EQ(counters_.requestCount(ExportRequestResult::kTimeout), 1u);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  EXPECT_TRUE(closed);
 }
 
 TEST(Deadline, SaturatesInsteadOfWrapping) {
