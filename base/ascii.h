@@ -3,6 +3,7 @@
 // wrong here.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace tracecar::ascii {
@@ -31,6 +32,22 @@ constexpr bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept
     if (lower != (y | 0x20) || lower < 'a' || lower > 'z') return false;
   }
   return true;
+}
+
+// Appends text with every control character (below 0x20, and DEL) written as \xHH: a value
+// printed on a line of its own can then neither end it (NUL) nor start another (LF).
+inline void appendEscapingControls(std::string& out, std::string_view text) {
+  constexpr char kHex[] = "0123456789abcdef";
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out.push_back(c);
+      continue;
+    }
+    out += "\\x";
+    out.push_back(kHex[u >> 4]);
+    out.push_back(kHex[u & 0xf]);
+  }
 }
 
 }  // namespace tracecar::ascii

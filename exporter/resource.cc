@@ -81,17 +81,7 @@ std::vector<Pair> resourceAttributes(const EnvValue& setting, std::vector<std::s
   for (std::string_view entry : malformed) {
     // As written, control characters (a variable may hold them) shown as \xHH.
     entries += entries.empty() ? "\"" : ", \"";
-    for (const char c : entry) {
-      const auto u = static_cast<unsigned char>(c);
-      if (u >= 0x20 && u != 0x7f) {
-        entries.push_back(c);
-        continue;
-      }
-      constexpr char kHex[] = "0123456789abcdef";
-      entries += "\\x";
-      entries.push_back(kHex[u >> 4]);
-      entries.push_back(kHex[u & 0xf]);
-    }
+    ascii::appendEscapingControls(entries, entry);
     entries += "\"";
   }
   warnings.push_back(setting.name + ": ignoring the whole value: malformed " +

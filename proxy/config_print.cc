@@ -6,6 +6,8 @@
 #include <variant>
 #include <vector>
 
+#include "base/ascii.h"
+
 namespace tracecar::proxy {
 namespace {
 
@@ -46,17 +48,7 @@ std::string attributeText(const exporter::AttributeValue& value) {
 std::string printable(std::string_view value) {
   std::string out;
   out.reserve(value.size());
-  for (const char c : value) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u >= 0x20 && u != 0x7f) {
-      out.push_back(c);
-      continue;
-    }
-    constexpr char kHex[] = "0123456789abcdef";
-    out += "\\x";
-    out.push_back(kHex[u >> 4]);
-    out.push_back(kHex[u & 0xf]);
-  }
+  ascii::appendEscapingControls(out, value);
   return out;
 }
 
