@@ -433,6 +433,7 @@ bool BatchProcessor::startExport() noexcept {
   for (const auto& span : batch_) batch_view_.push_back(span.get());
   timer_due_ = false;
   in_flight_ = true;
+  counters_.spans_in_flight.store(batch_.size(), std::memory_order_relaxed);
   const uint64_t generation = ++generation_;
   uv_update_time(&loop_);
   uint64_t deadline = deadlineAfter(uv_now(&loop_), config_.export_timeout);
@@ -450,6 +451,7 @@ void BatchProcessor::onExportDone(uint64_t generation, ExportOutcome outcome) no
   // An answer to a batch shutdown's deadline already counted as dropped.
   if (!in_flight_ || generation != generation_) return;
   in_flight_ = false;
+  counters_.spans_in_flight.store(0, std::memory_order_relaxed);
   counters_.observeLatency(uv_hrtime() - export_started_ns_);
   const uint64_t n = batch_.size();
   uint64_t lost = 0;
@@ -518,6 +520,7 @@ void BatchProcessor::onShutdownDeadline() noexcept {
     counters_.observeLatency(uv_hrtime() - export_started_ns_);
     dropped += batch_.size();
     in_flight_ = false;
+    counters_.spans_in_flight.store(0, std::memory_order_relaxed);
     ++generation_;
   }
   for (;;) {

@@ -37,6 +37,9 @@ struct ExporterCounters {
   std::array<std::atomic<uint64_t>, static_cast<size_t>(DropReason::kCount)> spans_dropped{};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(ExportRequestResult::kCount)> requests{};
   std::atomic<uint64_t> queue_length{0};
+  // Spans of the batch being exported (taken off the queue, not yet answered): with the queue,
+  // enqueued = exported + dropped (all reasons but queue_full) + queue_length + in_flight.
+  std::atomic<uint64_t> spans_in_flight{0};
   // Latency of whole exports (first attempt to final answer): cumulative-free bucket counts,
   // the last bucket being +Inf, plus the sum in nanoseconds.
   std::array<std::atomic<uint64_t>, kLatencyBounds.size() + 1> export_latency_buckets{};

@@ -608,6 +608,15 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
     f.metric.push_back(sample({}, MetricType::Gauge, static_cast<double>(read(c.queue_length))));
     out.push_back(std::move(f));
   }
+  {
+    MetricFamily f = family("tracecar_exporter_spans_in_flight",
+                            "Spans of the batch being exported, taken off the queue and not yet "
+                            "answered by the collector.",
+                            MetricType::Gauge);
+    f.metric.push_back(
+        sample({}, MetricType::Gauge, static_cast<double>(read(c.spans_in_flight))));
+    out.push_back(std::move(f));
+  }
   return out;
 }
 

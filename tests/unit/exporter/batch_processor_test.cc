@@ -598,6 +598,23 @@ TEST(BatchProcessor, AnExportCutByTheShutdownIsInTheDurationHistogram) {
   EXPECT_EQ(observations, 1u);
 }
 
+// While a batch waits for the collector, its spans are in flight: the queue no longer holds
+// them and nothing has answered for them yet. Every enqueued span is in exactly one place.
+TEST(BatchProcessor, SpansOfTheBatchBeingExportedAreInFlight) {
+  Harness h(config(16, 4));
+  h.state->setMode(FakeState::Mode::kHold);
+  h.push(0, 6);  // a batch of 4 goes out and is held; 2 wait in the queue
+  ASSERT_TRUE(h.state->waitForBatches(1));
+  h.processor.refreshCounters();
+  EXPECT_EQ(h.counters.spans_in_flight.load(), 4u);
+  EXPECT_EQ(h.counters.queue_length.load(), 2u);
+  EXPECT_EQ(h.counters.spans_enqueued.load(), 6u);
+  h.fake->release(ExportOutcome::Status::kSuccess);
+  ASSERT_TRUE(h.processor.flush(kLongWait));
+  EXPECT_EQ(h.counters.spans_in_flight.load(), 0u);
+  EXPECT_EQ(h.counters.spans_exported.load(), 6u);
+}
+
 TEST(BatchProcessor, CountsSpansEndedAfterShutdown) {
   Harness h(config(16, 4));
   ASSERT_TRUE(h.processor.shutdown(kLongWait));

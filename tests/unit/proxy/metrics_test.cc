@@ -519,6 +519,7 @@ TEST(ProxyMetrics, ExporterCountersAreReadAfterTheRefresh) {
     counters.queue_length = 7;
   });
   counters.spans_exported = 30;
+  counters.spans_in_flight = 2;
   counters.drop(exporter::DropReason::kQueueFull, 3);
   counters.drop(exporter::DropReason::kRetryExhausted);
   counters.request(exporter::ExportRequestResult::kSuccess);
@@ -545,6 +546,9 @@ TEST(ProxyMetrics, ExporterCountersAreReadAfterTheRefresh) {
   const ClientMetric* queue = findSample(families, "tracecar_exporter_queue_length", {});
   ASSERT_NE(queue, nullptr);
   EXPECT_EQ(queue->gauge.value, 7);
+  const ClientMetric* in_flight = findSample(families, "tracecar_exporter_spans_in_flight", {});
+  ASSERT_NE(in_flight, nullptr);
+  EXPECT_EQ(in_flight->gauge.value, 2);
   const ClientMetric* latency =
       findSample(families, "tracecar_exporter_export_duration_seconds", {});
   ASSERT_NE(latency, nullptr);
