@@ -34,16 +34,29 @@ constexpr bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept
   return true;
 }
 
-// Appends text with every control character (below 0x20, and DEL) written as \xHH: a value
-// printed on a line of its own can then neither end it (NUL) nor start another (LF).
+// A control character: below 0x20, or DEL.
+constexpr bool isControl(char c) noexcept {
+  const auto u = static_cast<unsigned char>(c);
+  return u < 0x20 || u == 0x7f;
+}
+
+constexpr bool hasControl(std::string_view text) noexcept {
+  for (const char c : text) {
+    if (isControl(c)) return true;
+  }
+  return false;
+}
+
+// Appends text with every control character written as \xHH: a value printed on a line of its
+// own can then neither end it (NUL) nor start another (LF).
 inline void appendEscapingControls(std::string& out, std::string_view text) {
   constexpr char kHex[] = "0123456789abcdef";
   for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u >= 0x20 && u != 0x7f) {
+    if (!isControl(c)) {
       out.push_back(c);
       continue;
     }
+    const auto u = static_cast<unsigned char>(c);
     out += "\\x";
     out.push_back(kHex[u >> 4]);
     out.push_back(kHex[u & 0xf]);

@@ -16,14 +16,6 @@ namespace {
 constexpr AttributeLimits kUnlimited{std::numeric_limits<size_t>::max(),
                                      std::numeric_limits<size_t>::max()};
 
-bool hasControlCharacter(std::string_view text) {
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return true;
-  }
-  return false;
-}
-
 // std::nullopt when a '%' is not followed by two hex digits, or the result is not UTF-8 or holds
 // a control character (control is then set): "%00" would cut the value short wherever it is
 // written as a C string, "%0A" start a new line in a log.
@@ -31,7 +23,7 @@ std::optional<std::string> percentDecoded(std::string_view in, bool& control) {
   std::string out;
   if (!propagation::percentDecode(in, out)) return std::nullopt;
   if (utf8::sanitizedSize(out) != out.size()) return std::nullopt;
-  if (hasControlCharacter(out)) {
+  if (ascii::hasControl(out)) {
     control = true;
     return std::nullopt;
   }

@@ -356,13 +356,6 @@ void readTimeouts(FileReader& r, const Entry& entry) {
 constexpr std::string_view kNoControlCharacter =
     "must not hold a control character (NUL, a newline...)";
 
-bool hasControlCharacter(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u < 0x20 || u == 0x7f;
-  });
-}
-
 void readTracing(FileReader& r, const Entry& entry) {
   TracingConfig& tracing = r.loaded().config.tracing;
   const auto limit = [&r](std::string_view variable, bool unlimited_allowed) -> Handler {
@@ -382,7 +375,7 @@ void readTracing(FileReader& r, const Entry& entry) {
        {"service_name",
         [&](const Entry& e) {
           if (auto name = r.nonEmptyString(e)) {
-            if (hasControlCharacter(*name)) {
+            if (ascii::hasControl(*name)) {
               r.error(e, kNoControlCharacter);
               return;
             }
@@ -393,7 +386,7 @@ void readTracing(FileReader& r, const Entry& entry) {
         [&](const Entry& e) {
           r.layer().resource_attributes.clear();
           for (auto& [pair, element] : r.stringMap(e)) {
-            if (hasControlCharacter(pair.key) || hasControlCharacter(pair.value)) {
+            if (ascii::hasControl(pair.key) || ascii::hasControl(pair.value)) {
               r.error(element, kNoControlCharacter);
               continue;
             }

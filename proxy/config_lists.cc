@@ -26,10 +26,13 @@ void reportElement(FileReader& r, const Entry& element, const ElementCheck& chec
   }
 }
 
+// What is wrong, as a parser said it without its own prefix; empty when nothing is.
+std::string whyNot(const absl::Status& status, std::string_view prefix) {
+  return status.ok() ? std::string() : withoutPrefix(std::string(status.message()), prefix);
+}
+
 std::string ruleError(std::string_view element) {
-  const auto parsed = sampling::parseRules(element);
-  return parsed.ok() ? std::string()
-                     : withoutPrefix(std::string(parsed.status().message()), "sampling rules: ");
+  return whyNot(sampling::parseRules(element).status(), "sampling rules: ");
 }
 
 constexpr std::string_view kTrustPrefix = "trust_incoming_context: ";
@@ -37,22 +40,19 @@ constexpr std::string_view kTrustPrefix = "trust_incoming_context: ";
 // One network of a list of them; "always" and "never" stand alone.
 std::string networkError(std::string_view element) {
   const auto one = sampling::TrustPolicy::parse(element);
-  if (!one.ok()) return withoutPrefix(std::string(one.status().message()), kTrustPrefix);
+  if (!one.ok()) return whyNot(one.status(), kTrustPrefix);
   if (one->networks().empty()) return "always and never stand alone, not in a list of networks";
   return "";
 }
 
 std::string propagatorError(std::string_view name) {
-  const auto parsed = propagation::parsePropagators(name);
-  return parsed.ok() ? std::string()
-                     : withoutPrefix(std::string(parsed.status().message()), "OTEL_PROPAGATORS: ");
+  return whyNot(propagation::parsePropagators(name).status(), "OTEL_PROPAGATORS: ");
 }
 
 constexpr std::string_view kMethodsPrefix = "known HTTP methods: ";
 
 std::string methodError(std::string_view name) {
-  const absl::Status status = semconv::KnownMethods::checkName(name);
-  return status.ok() ? std::string() : withoutPrefix(std::string(status.message()), kMethodsPrefix);
+  return whyNot(semconv::KnownMethods::checkName(name), kMethodsPrefix);
 }
 
 }  // namespace
@@ -137,7 +137,7 @@ void readPropagators(FileReader& r, const Entry& entry) {
   if (r.errorCount() != errors) return;
   if (joined.empty()) joined = "none";  // an empty list: no propagation
   if (const auto all = propagation::parsePropagators(joined); !all.ok()) {
-    r.error(entry, withoutPrefix(std::string(all.status().message()), "OTEL_PROPAGATORS: "));
+    r.error(entry, whyNot(all.status(), "OTEL_PROPAGATORS: "));
     return;
   }
   r.setEnv(entry, "OTEL_PROPAGATORS", joined);
@@ -177,7 +177,7 @@ void readKnownMethods(FileReader& r, const Entry& entry) {
   if (r.errorCount() != errors) return;
   const auto known = semconv::KnownMethods::parse(joined);
   if (!known.ok()) {
-    r.error(entry, withoutPrefix(std::string(known.status().message()), kMethodsPrefix));
+    r.error(entry, whyNot(known.status(), kMethodsPrefix));
     return;
   }
   r.setEnv(entry, "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", known->toString());
@@ -207,7 +207,7 @@ void readTrustPolicy(FileReader& r, const Entry& entry) {
   if (r.errorCount() != errors) return;
   const auto policy = sampling::TrustPolicy::parse(text);
   if (!policy.ok()) {
-    r.error(entry, withoutPrefix(std::string(policy.status().message()), kTrustPrefix));
+    r.error(entry, whyNot(policy.status(), kTrustPrefix));
     return;
   }
   r.loaded().config.tracing.trust_incoming_context = *policy;

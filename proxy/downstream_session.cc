@@ -573,6 +573,10 @@ void DownstreamSession::reject(const LocalReply& reply, bool close) noexcept {
   // A request with a body, or one that asked to switch protocols, is not read further.
   close = close || ex_.request_has_body || ex_.connect || ex_.upgrade_requested;
   sendLocalReply(reply.status, reply.reason, reply.code, close);
+  endAnsweredExchange();
+}
+
+void DownstreamSession::endAnsweredExchange() noexcept {
   if (close_after_) {
     parser_.pause();
     finishExchange();
@@ -591,26 +595,11 @@ void DownstreamSession::answerAsLastHop(const http::Http1Head& head) noexcept {
     return reject({500, "out of memory", LocalReplyReason::kObserver});
   }
   ex_.stats.status = 200;
-  if (observer_ != nullptr) {
-    try {
-      http::Http1Head response;
-      response.status = 200;
-      response.version_major = 0;  // no upstream answered: no protocol version
-      response.version_minor = 0;
-      observer_->onResponseHead(response);
-    } catch (...) {
-      // The observer only watches.
-    }
-  }
+  observeOwnAnswer(observer_.get(), 200);
   if (socket_ != nullptr) socket_->write(out);
   ex_.response_started = true;
   ex_.response_complete = true;
-  if (close_after_) {
-    parser_.pause();
-    finishExchange();
-  }
-  // Otherwise the request (no body) completes in this same parse and onMessageComplete ends
-  // the exchange.
+  endAnsweredExchange();
 }
 
 void DownstreamSession::sendLocalReply(int status, std::string_view reason, LocalReplyReason code,

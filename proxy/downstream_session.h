@@ -189,6 +189,9 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   void reject(const LocalReply& reply, bool close = false) noexcept;
   // Answers an OPTIONS or TRACE request whose Max-Forwards reached 0 (tracecar is its last hop).
   void answerAsLastHop(const http::Http1Head& head) noexcept;
+  // After an answer tracecar gave itself: ends the exchange now when the connection closes after
+  // it; else the request's end does.
+  void endAnsweredExchange() noexcept;
   void sendLocalReply(int status, std::string_view reason, LocalReplyReason code,
                       bool close) noexcept;
   void finishExchange() noexcept;

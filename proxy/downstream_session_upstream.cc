@@ -61,21 +61,8 @@ void DownstreamSession::onUpstreamReady(UpstreamConnection& /*connection*/) noex
     ex_.stats.status = 200;
     ex_.response_started = true;
     notePeer(ex_.stats, upstream_->peerAddress(), upstream_->peerPort());
-    if (observer_ != nullptr) {
-      try {
-        http::Http1Head response;
-        response.status = 200;
-        // tracecar's own answer, once the connection is open: no HTTP version was spoken to
-        // the upstream.
-        response.version_major = 0;
-        response.version_minor = 0;
-        response.reason = "Connection Established";
-        response.upgrade = true;
-        observer_->onResponseHead(response);
-      } catch (...) {
-        // The observer only watches.
-      }
-    }
+    // tracecar's own answer, once the connection is open: no HTTP was spoken to the upstream.
+    observeOwnAnswer(observer_.get(), 200, "Connection Established", /*upgrade=*/true);
     enterTunnel();
     return;
   }

@@ -635,6 +635,31 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     s_.context_.counters().localReply(s_.listener_.role, code);
     stats_.local_reply = true;
     stats_.local_reply_reason = code;
+    answerHere(status, [reason] {
+      std::string body(reason);
+      body += '\n';
+      return OwnAnswer{"text/plain; charset=utf-8", std::move(body)};
+    });
+  }
+
+  // An OPTIONS or TRACE request whose Max-Forwards reached 0: tracecar is its last hop.
+  void answerAsLastHop() noexcept {
+    if (closed_ || response_started_) return;
+    observeOwnAnswer(observer_.get(), 200);
+    answerHere(200, [this] {
+      LastHopAnswer answer = lastHopAnswer(request_);
+      return OwnAnswer{answer.content_type, std::move(answer.content)};
+    });
+  }
+
+  // What tracecar answers itself: a content type (empty: none) and the content.
+  using OwnAnswer = std::pair<std::string_view, std::string>;
+
+  // An answer tracecar gives itself, its content from make(): the stream's upstream side (if
+  // any) dropped, the head and content (none when empty) submitted, the rest of the request
+  // refused. A failure to make or submit it resets the stream.
+  template <class Make>
+  void answerHere(int status, Make&& make) noexcept {
     stats_.status = status;
     response_started_ = true;
     response_ended_ = true;
@@ -644,48 +669,16 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
     dropH1();
     dropUpstream(H2ErrorCode::kCancel);
     try {
-      std::string body(reason);
-      body += '\n';
+      const OwnAnswer answer = make();
+      const auto& [content_type, content] = answer;
       http::H2Head head;
       head.status = status;
-      head.headers.add("content-type", "text/plain; charset=utf-8");
-      head.headers.add("content-length", std::to_string(body.size()));
-      if (s_.session_->submitResponse(id_, head, false).ok()) {
-        (void)s_.session_->submitData(id_, body, true);
+      if (!content_type.empty()) head.headers.add("content-type", content_type);
+      head.headers.add("content-length", std::to_string(content.size()));
+      if (s_.session_->submitResponse(id_, head, content.empty()).ok()) {
+        if (!content.empty()) (void)s_.session_->submitData(id_, content, true);
         // The rest of the request goes nowhere: the client is told to stop once the answer is
         // out, so the stream does not stay half-open (and the connection can idle out).
-        if (!request_ended_) s_.session_->stopRequestBody(id_);
-      }
-    } catch (...) {
-      (void)s_.session_->resetStream(id_, H2ErrorCode::kInternalError);
-    }
-    s_.scheduleFlush();
-  }
-
-  // An OPTIONS or TRACE request whose Max-Forwards reached 0: tracecar is its last hop.
-  void answerAsLastHop() noexcept {
-    if (closed_ || response_started_) return;
-    stats_.status = 200;
-    response_started_ = true;
-    response_ended_ = true;
-    discard_ = true;
-    deadline_ms_ = 0;
-    consumeDownstream(received_);
-    try {
-      if (observer_) {
-        http::Http1Head response;
-        response.status = 200;
-        response.version_major = 0;  // no upstream answered: no protocol version
-        response.version_minor = 0;
-        observer_->onResponseHead(response);
-      }
-      const LastHopAnswer answer = lastHopAnswer(request_);
-      http::H2Head head;
-      head.status = 200;
-      if (!answer.content_type.empty()) head.headers.add("content-type", answer.content_type);
-      head.headers.add("content-length", std::to_string(answer.content.size()));
-      if (s_.session_->submitResponse(id_, head, answer.content.empty()).ok()) {
-        if (!answer.content.empty()) (void)s_.session_->submitData(id_, answer.content, true);
         if (!request_ended_) s_.session_->stopRequestBody(id_);
       }
     } catch (...) {

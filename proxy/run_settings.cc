@@ -28,8 +28,9 @@ struct NamedFile {
   const std::string& path;  // empty: not configured
 };
 
-// The keys of one context's files, to name the one an error is about.
+// The keys of one context's files, to name the one an error is about, and of the context.
 struct TlsFileKeys {
+  std::string context;
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
@@ -74,8 +75,7 @@ std::string contextError(const absl::Status& status, const TlsFileKeys& keys,
       key = keys.key_file;
       break;
     case http::TlsFile::kNone:
-      // Not about one file: the context's settings as a whole.
-      key = std::string_view(keys.cert_file).substr(0, keys.cert_file.rfind('.'));
+      key = keys.context;  // not about one file: the context's settings as a whole
       break;
   }
   return errorPrefix(origins, key) + std::string(status.message());
@@ -111,7 +111,7 @@ DataPathTls loadDataPathTls(const ProxyConfig& config, const Origins& origins,
   DataPathTls tls;
   const TlsTerminationConfig& inbound = config.tls.inbound;
   if (inbound.enabled()) {
-    const TlsFileKeys keys{"tls.inbound.client_ca_file", "tls.inbound.cert_file",
+    const TlsFileKeys keys{"tls.inbound", "tls.inbound.client_ca_file", "tls.inbound.cert_file",
                            "tls.inbound.key_file"};
     const std::vector<NamedFile> files{{keys.cert_file, inbound.cert_file},
                                        {keys.key_file, inbound.key_file},
@@ -134,7 +134,7 @@ DataPathTls loadDataPathTls(const ProxyConfig& config, const Origins& origins,
     if (!destinations[i].tls) continue;
     const TlsOriginationConfig& origination = *destinations[i].tls;
     const std::string key = "upstreams.destinations[" + std::to_string(i) + "].tls";
-    const TlsFileKeys keys{key + ".ca_file", key + ".cert_file", key + ".key_file"};
+    const TlsFileKeys keys{key, key + ".ca_file", key + ".cert_file", key + ".key_file"};
     const std::vector<NamedFile> files{{keys.ca_file, origination.ca_file},
                                        {keys.cert_file, origination.cert_file},
                                        {keys.key_file, origination.key_file}};
@@ -161,7 +161,7 @@ void checkExporterFiles(const ProxyConfig& config, const Origins& origins,
   if (settings.kind == exporter::ExporterKind::kOtlp) {
     const exporter::OtlpConfig& otlp = settings.otlp;
     if (!otlp.endpoint.tls()) return;  // the files are not used (a warning said so)
-    const TlsFileKeys keys{"exporter.certificate", "exporter.client_certificate",
+    const TlsFileKeys keys{"exporter", "exporter.certificate", "exporter.client_certificate",
                            "exporter.client_key"};
     const std::vector<NamedFile> files{{keys.ca_file, otlp.certificate},
                                        {keys.cert_file, otlp.client_certificate},

@@ -155,6 +155,24 @@ class StreamObserver {
 };
 
 // One per worker and listener; called on that worker's thread.
+// Tells observer (when there is one) of an answer tracecar gave itself, with no upstream behind
+// it: no protocol version is recorded for it. An observer that throws is ignored: it only
+// watches.
+inline void observeOwnAnswer(StreamObserver* observer, int status, std::string_view reason = {},
+                             bool upgrade = false) noexcept {
+  if (observer == nullptr) return;
+  try {
+    http::Http1Head response;
+    response.status = status;
+    response.version_major = 0;
+    response.version_minor = 0;
+    response.reason = reason;
+    response.upgrade = upgrade;
+    observer->onResponseHead(response);
+  } catch (...) {
+  }
+}
+
 class StreamObserverFactory {
  public:
   virtual ~StreamObserverFactory() = default;
