@@ -163,7 +163,7 @@ class ExportAttemptLoop {
                             std::to_string(attempts_) +
                             (attempts_ == 1 ? " attempt" : " attempts") +
                             ", no time left to retry: " + last_error_;
-      log(LogLevel::kError, kComponent, message);
+      failure_log_.log(LogLevel::kError, kComponent, message);
       complete(Status::kRetryExhausted, std::move(message));
       return;
     }
@@ -220,6 +220,10 @@ class ExportAttemptLoop {
   uint32_t attempts_ = 0;
   bool attempt_in_flight_ = false;
   std::string last_error_;
+  // A collector that keeps failing, refusing or warning fails every batch the same way: one
+  // line per kind per interval (LogThrottle), every batch still counted.
+  LogThrottle failure_log_;  // batches lost: retries exhausted, deadline, refused
+  LogThrottle answer_log_;   // batches accepted with a rejection, a warning or an unreadable answer
 
  private:
   Derived& derived() noexcept { return static_cast<Derived&>(*this); }
@@ -243,7 +247,7 @@ class ExportAttemptLoop {
     } else {
       message = "export deadline passed while waiting to retry: " + last_error_;
     }
-    log(LogLevel::kError, kComponent, message);
+    failure_log_.log(LogLevel::kError, kComponent, message);
     complete(Status::kRetryExhausted, std::move(message));
   }
 

@@ -91,4 +91,39 @@ void log(LogLevel level, std::string_view component, std::string_view message) n
   }
 }
 
+std::optional<uint64_t> LogThrottle::admit(Clock::time_point now) noexcept {
+  const int64_t ticks =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  int64_t next = next_.load(std::memory_order_relaxed);
+  if (ticks < next || !next_.compare_exchange_strong(next, ticks + interval_,
+                                                     std::memory_order_relaxed)) {
+    held_back_.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;
+  }
+  return held_back_.exchange(0, std::memory_order_relaxed);
+}
+
+std::string LogThrottle::heldBackNote(uint64_t held_back) {
+  if (held_back == 0) return {};
+  return " (" + std::to_string(held_back) +
+         " more like it held back" +
+         " since the last one)";
+}
+
+bool LogThrottle::log(LogLevel level, std::string_view component,
+                      std::string_view message) noexcept {
+  if (!logEnabled(level)) return false;
+  const std::optional<uint64_t> held_back = admit();
+  if (!held_back) return false;
+  try {
+    if (*held_back == 0) {
+      tracecar::log(level, component, message);
+    } else {
+      tracecar::log(level, component, std::string(message) + heldBackNote(*held_back));
+    }
+  } catch (...) {
+  }
+  return true;
+}
+
 }  // namespace tracecar

@@ -1,7 +1,11 @@
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace tracecar {
@@ -25,5 +29,33 @@ bool logEnabled(LogLevel level) noexcept;
 void setLogSink(LogSink sink);
 
 void log(LogLevel level, std::string_view component, std::string_view message) noexcept;
+
+// Keeps one kind of line (a failed export, a refused accept) from flooding the log when its
+// cause repeats: the first line passes, then at most one per interval; the line that passes
+// after others were held back says how many. The counters on /metrics still count every event.
+// Safe to share between threads.
+class LogThrottle {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::seconds kDefaultInterval{10};
+
+  explicit LogThrottle(std::chrono::nanoseconds interval = kDefaultInterval) noexcept
+      : interval_(interval.count()) {}
+
+  // Whether a line due now may be written; if so, how many lines were held back since the last
+  // one that was. A caller that is told nullopt writes nothing.
+  std::optional<uint64_t> admit(Clock::time_point now = Clock::now()) noexcept;
+
+  // " (12 more like it held back since the last one)", or "" for none.
+  static std::string heldBackNote(uint64_t held_back);
+
+  // log() when admitted, with heldBackNote appended; false when held back.
+  bool log(LogLevel level, std::string_view component, std::string_view message) noexcept;
+
+ private:
+  const int64_t interval_;  // nanoseconds
+  std::atomic<int64_t> next_{INT64_MIN};  // Clock ticks (ns) from which a line may pass again
+  std::atomic<uint64_t> held_back_{0};
+};
 
 }  // namespace tracecar

@@ -245,7 +245,7 @@ void OtlpGrpcExporter::Impl::onResponse(const OtlpGrpcResponse& response) {
       counters_.request(ExportRequestResult::kNonRetryableFailure);
       std::string text = "the collector refused " + std::to_string(batch_size_) + " spans: " +
                          described;
-      log(LogLevel::kError, kComponent, text);
+      failure_log_.log(LogLevel::kError, kComponent, text);
       complete(Status::kNonRetryable, std::move(text));
       return;
     }
@@ -270,13 +270,13 @@ void OtlpGrpcExporter::Impl::succeeded(const OtlpGrpcResponse& response) noexcep
   }
   try {
     if (!readable) {
-      log(LogLevel::kWarn, kComponent,
+      answer_log_.log(LogLevel::kWarn, kComponent,
           "the collector accepted the spans but its answer could not be read (" +
               std::to_string(response.body.size()) + " bytes)");
     }
     if (rejected > 0) {
       counters_.request(ExportRequestResult::kPartialSuccess);
-      log(LogLevel::kWarn, kComponent,
+      answer_log_.log(LogLevel::kWarn, kComponent,
           "the collector rejected " + std::to_string(rejected) + " of " +
               std::to_string(batch_size_) + " spans" +
               (rejected > batch_size_ ? " (more than it was sent: counted as " +
@@ -286,7 +286,7 @@ void OtlpGrpcExporter::Impl::succeeded(const OtlpGrpcResponse& response) noexcep
     } else {
       counters_.request(ExportRequestResult::kSuccess);
       if (!message.empty()) {
-        log(LogLevel::kWarn, kComponent,
+        answer_log_.log(LogLevel::kWarn, kComponent,
             "the collector accepted the spans with a warning: " + logExcerpt(message));
       }
     }

@@ -263,7 +263,7 @@ void OtlpHttpExporter::Impl::onResponse(const OtlpHttpResponse& response) {
       counters_.request(ExportRequestResult::kNonRetryableFailure);
       std::string message = "the collector refused " + std::to_string(batch_size_) + " spans: ";
       message += describeErrorResponse(response);
-      log(LogLevel::kError, kComponent, message);
+      failure_log_.log(LogLevel::kError, kComponent, message);
       complete(Status::kNonRetryable, std::move(message));
       return;
     }
@@ -283,14 +283,14 @@ void OtlpHttpExporter::Impl::succeeded(const OtlpHttpResponse& response) noexcep
   }
   try {
     if (!readable) {
-      log(LogLevel::kWarn, kComponent,
+      answer_log_.log(LogLevel::kWarn, kComponent,
           "the collector accepted the spans but its answer could not be read (" +
               logExcerpt(response.content_type) + ", " + std::to_string(response.body.size()) +
               " bytes)");
     }
     if (rejected > 0) {
       counters_.request(ExportRequestResult::kPartialSuccess);
-      log(LogLevel::kWarn, kComponent,
+      answer_log_.log(LogLevel::kWarn, kComponent,
           "the collector rejected " + std::to_string(rejected) + " of " +
               std::to_string(batch_size_) + " spans" +
               (rejected > batch_size_ ? " (more than it was sent: counted as " +
@@ -300,7 +300,7 @@ void OtlpHttpExporter::Impl::succeeded(const OtlpHttpResponse& response) noexcep
     } else {
       counters_.request(ExportRequestResult::kSuccess);
       if (!message.empty()) {
-        log(LogLevel::kWarn, kComponent,
+        answer_log_.log(LogLevel::kWarn, kComponent,
             "the collector accepted the spans with a warning: " + logExcerpt(message));
       }
     }

@@ -2,8 +2,10 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <new>
 #include <utility>
@@ -62,14 +64,15 @@ class AdminServer::Connection : private http::Http1ParserCallbacks {
   explicit Connection(AdminServer& server)
       : server_(server), parser_(http::Http1Parser::Kind::kRequest, *this, limits(server)) {}
 
-  // Takes the pending connection off the listener; over the limit, closes it at once.
-  void accept(bool over_limit) noexcept {
+  // Takes the accepted connection fd; over the limit, closes it at once.
+  void accept(int fd, bool over_limit) noexcept {
     uv_tcp_init(server_.loop_, &tcp_);
     uv_timer_init(server_.loop_, &timer_);
     tcp_.data = this;
     timer_.data = this;
     handles_open_ = 2;
-    if (const int rc = uv_accept(stream(&server_.listener_), stream(&tcp_)); rc < 0) {
+    if (const int rc = uv_tcp_open(&tcp_, fd); rc < 0) {
+      ::close(fd);  // the handle did not take it
       log(LogLevel::kWarn, kComponent, "accept failed: " + uvError(rc));
       closeNow();
       return;
@@ -410,27 +413,37 @@ absl::Status AdminServer::start() {
   if (parsed < 0) {
     return absl::InvalidArgumentError("admin address " + where + ": not an IP address");
   }
-  if (const int rc = uv_tcp_init(loop_, &listener_); rc < 0) {
-    return absl::InternalError("admin listener " + where + ": " + uvError(rc));
+  const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return absl::InternalError("admin listener " + where + ": " + uvError(-errno));
   }
-  listener_.data = this;
-  ++open_handles_;
-  listening_ = true;
-  int rc = uv_tcp_bind(&listener_, reinterpret_cast<const sockaddr*>(&address), 0);
-  if (rc == 0) rc = uv_listen(stream(&listener_), kBacklog, &AdminServer::onConnection);
-  if (rc < 0) {
-    uv_close(handle(&listener_), &AdminServer::onListenerClosed);
-    listening_ = false;
+  const int on = 1;
+  const socklen_t length = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 ||
+      ::listen(fd, kBacklog) != 0) {
+    const int error = errno;
+    ::close(fd);
     stopping_ = true;
-    return absl::UnavailableError("admin listener " + where + ": " + uvError(rc));
+    return absl::UnavailableError("admin listener " + where + ": " + uvError(-error));
   }
   sockaddr_storage bound{};
-  int length = sizeof bound;
-  if (uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&bound), &length) == 0) {
+  socklen_t bound_length = sizeof bound;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0) {
     port_ = bound.ss_family == AF_INET6
                 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
                 : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
   }
+  ++open_handles_;  // the listener's, until its handles have closed
+  if (const int rc = listener_.start(
+          loop_, fd, [this](int accepted) { onConnection(accepted); }, std::string(kComponent),
+          [this] { handleClosed(); });
+      rc < 0) {
+    if (!listener_.closing()) --open_handles_;
+    stopping_ = true;
+    return absl::InternalError("admin listener " + where + ": " + uvError(rc));
+  }
+  listening_ = true;
   return absl::OkStatus();
 }
 
@@ -439,7 +452,7 @@ void AdminServer::stop(std::function<void()> on_closed) {
   stopping_ = true;
   if (listening_) {
     listening_ = false;
-    uv_close(handle(&listener_), &AdminServer::onListenerClosed);
+    listener_.close();
   }
   for (Connection* c = connections_; c != nullptr; c = c->next) c->closeNow();
   if (open_handles_ == 0 && on_closed_) {
@@ -448,15 +461,7 @@ void AdminServer::stop(std::function<void()> on_closed) {
   }
 }
 
-void AdminServer::onConnection(uv_stream_t* server, int status) noexcept {
-  static_cast<AdminServer*>(server->data)->onConnectionImpl(status);
-}
-
-void AdminServer::onConnectionImpl(int status) noexcept {
-  if (status < 0) {
-    log(LogLevel::kWarn, kComponent, "accept failed: " + uvError(status));
-    return;
-  }
+void AdminServer::onConnection(int fd) noexcept {
   // At the limit, the open connection that has waited longest for a request makes way.
   size_t open = 0;
   Connection* oldest = nullptr;
@@ -477,23 +482,22 @@ void AdminServer::onConnectionImpl(int status) noexcept {
     }
   }
   auto* connection = new (std::nothrow) Connection(*this);
-  if (connection == nullptr) return;  // the pending connection waits for the next try
+  if (connection == nullptr) {
+    ::close(fd);
+    return;
+  }
   connection->next = connections_;
   if (connections_ != nullptr) connections_->prev = connection;
   connections_ = connection;
   ++open_handles_;
   ++connection_count_;
-  connection->accept(refuse);
+  connection->accept(fd, refuse);
 }
 
 void AdminServer::unlink(Connection* connection) noexcept {
   if (connection->prev != nullptr) connection->prev->next = connection->next;
   if (connection->next != nullptr) connection->next->prev = connection->prev;
   if (connections_ == connection) connections_ = connection->next;
-}
-
-void AdminServer::onListenerClosed(uv_handle_t* h) noexcept {
-  static_cast<AdminServer*>(h->data)->handleClosed();
 }
 
 void AdminServer::connectionGone() noexcept {

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/acceptor.h"
+
 namespace prometheus {
 class Collectable;
 }
@@ -105,9 +107,7 @@ class AdminServer {
  private:
   class Connection;
 
-  static void onConnection(uv_stream_t* server, int status) noexcept;
-  static void onListenerClosed(uv_handle_t* handle) noexcept;
-  void onConnectionImpl(int status) noexcept;
+  void onConnection(int fd) noexcept;
   void unlink(Connection* connection) noexcept;
   void connectionGone() noexcept;  // a connection closed its last handle
   void handleClosed() noexcept;
@@ -119,7 +119,7 @@ class AdminServer {
   const AdminServerOptions options_;
   const AdminSources sources_;
   std::unique_ptr<char[]> read_buffer_;  // shared by the connections: reads are handled at once
-  uv_tcp_t listener_{};
+  Acceptor listener_;  // pauses while file descriptors run out
   bool listening_ = false;
   bool stopping_ = false;
   uint16_t port_ = 0;

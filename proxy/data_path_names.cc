@@ -1,7 +1,10 @@
+#include <uv.h>
+
 #include <algorithm>
 
 #include "proxy/data_path_counters.h"
 #include "proxy/data_path_settings.h"
+#include "proxy/fd_limit.h"
 #include "proxy/stream_observer.h"
 
 namespace tracecar::proxy {
@@ -37,6 +40,23 @@ std::optional<UpstreamProtocol> parseUpstreamProtocol(std::string_view text) noe
   return std::nullopt;
 }
 
+UpstreamFailure connectFailureOf(int uv_status) noexcept {
+  switch (uv_status) {
+    case UV_ETIMEDOUT: return UpstreamFailure::kConnectTimeout;
+    case UV_ECONNREFUSED: return UpstreamFailure::kConnectionRefused;
+    case UV_ENETUNREACH:
+    case UV_EHOSTUNREACH:
+    case UV_ENETDOWN:
+    case UV_EHOSTDOWN: return UpstreamFailure::kHostUnreachable;
+    case UV_EADDRNOTAVAIL: return UpstreamFailure::kLocalAddress;
+    case UV_EMFILE:
+    case UV_ENFILE:
+      warnOutOfFileDescriptors(uv_status == UV_ENFILE);
+      return UpstreamFailure::kFileDescriptors;
+    default: return UpstreamFailure::kConnectFailed;
+  }
+}
+
 LocalReplyReason localReplyReasonOf(UpstreamFailure failure) noexcept {
   switch (failure) {
     case UpstreamFailure::kConnectionRefused: return LocalReplyReason::kUpstreamRefused;
@@ -48,6 +68,10 @@ LocalReplyReason localReplyReasonOf(UpstreamFailure failure) noexcept {
     case UpstreamFailure::kResolveFailed: return LocalReplyReason::kResolveFailed;
     case UpstreamFailure::kTlsFailed: return LocalReplyReason::kUpstreamTls;
     case UpstreamFailure::kLoopDetected: return LocalReplyReason::kLoopDetected;
+    case UpstreamFailure::kHostUnreachable:
+    case UpstreamFailure::kConnectFailed:
+    case UpstreamFailure::kLocalAddress: return LocalReplyReason::kUpstreamRefused;
+    case UpstreamFailure::kFileDescriptors: return LocalReplyReason::kFileDescriptors;
     case UpstreamFailure::kOther: break;
   }
   return LocalReplyReason::kUpstreamReset;
@@ -71,6 +95,7 @@ std::string_view localReplyReasonName(LocalReplyReason reason) noexcept {
     case LocalReplyReason::kConnectTimeout: return "connect_timeout";
     case LocalReplyReason::kResponseTimeout: return "response_timeout";
     case LocalReplyReason::kLoopDetected: return "loop_detected";
+    case LocalReplyReason::kFileDescriptors: return "file_descriptors";
     case LocalReplyReason::kNotImplemented: return "not_implemented";
     case LocalReplyReason::kRequestBodyTimeout: return "request_body_timeout";
     case LocalReplyReason::kObserver: return "observer";

@@ -1,6 +1,7 @@
 #include "proxy/data_path_socket.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <utility>
@@ -35,8 +36,13 @@ int DataPathSocket::init() noexcept {
   return rc;
 }
 
-int DataPathSocket::accept(uv_stream_t* server) noexcept {
-  const int rc = uv_accept(server, stream());
+int DataPathSocket::accept(const AcceptSource& from) noexcept {
+  int rc = 0;
+  if (from.server != nullptr) {
+    rc = uv_accept(from.server, stream());
+  } else if (rc = uv_tcp_open(&tcp_, from.fd); rc < 0) {
+    ::close(from.fd);  // the handle did not take it
+  }
   if (rc == 0) {
     connected_ = true;
     uv_tcp_nodelay(&tcp_, 1);

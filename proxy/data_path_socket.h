@@ -47,6 +47,20 @@ class DataPathSocketCallbacks {
 // With startTls, a TLS session sits between the connection and its owner: onSocketData gets
 // plaintext, write() takes plaintext, shutdownWrite() and closeAfterFlush() send close_notify
 // first, and the write queue and its high-water mark count ciphertext.
+// Where a new downstream connection comes from: a descriptor accept4 returned (the data path's
+// listeners accept by themselves, ListenerSocket), or a libuv listening stream with a
+// connection waiting (uv_accept takes it).
+struct AcceptSource {
+  AcceptSource(uv_stream_t* listening) noexcept : server(listening) {}  // NOLINT: implicit
+  static AcceptSource descriptor(int accepted) noexcept {
+    AcceptSource source(nullptr);
+    source.fd = accepted;
+    return source;
+  }
+  uv_stream_t* server = nullptr;
+  int fd = -1;
+};
+
 class DataPathSocket final : private Tickable, private BatchFlushable {
  public:
   DataPathSocket(WorkerContext& context, DataPathSocketCallbacks& callbacks) noexcept;
@@ -57,8 +71,8 @@ class DataPathSocket final : private Tickable, private BatchFlushable {
   int init() noexcept;
   void discard() noexcept { delete this; }
   uv_tcp_t* tcp() noexcept { return &tcp_; }
-  // Takes the next connection of a listening stream.
-  int accept(uv_stream_t* server) noexcept;
+  // Takes the connection: the descriptor, or the next connection of the listening stream.
+  int accept(const AcceptSource& from) noexcept;
   // Starts connecting; onSocketConnected follows (status < 0 on failure). Writes before that
   // wait in the queue.
   int connect(const sockaddr* address) noexcept;

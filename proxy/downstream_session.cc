@@ -1,6 +1,7 @@
 #include "proxy/downstream_session.h"
 
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <new>
@@ -39,8 +40,12 @@ ErrorReply parseErrorReply(http::Http1Error error) noexcept {
 
 }  // namespace
 
-// A listener that cannot take a connection must still accept it, or libuv stops polling.
-void refuse(uv_stream_t* server) noexcept {
+void refuse(const AcceptSource& from) noexcept {
+  if (from.server == nullptr) {
+    ::close(from.fd);
+    return;
+  }
+  uv_stream_t* server = from.server;
   auto* tcp = new (std::nothrow) uv_tcp_t;
   if (tcp == nullptr) return;
   if (uv_tcp_init(server->loop, tcp) != 0) {
@@ -75,13 +80,13 @@ void readPeerInfo(DataPathSocket& socket, PeerInfo& peer) noexcept {
 }
 
 bool DownstreamSession::accept(WorkerContext& context, ListenerContext& listener,
-                               uv_stream_t* server) {
+                               AcceptSource from) {
   auto* session = new (std::nothrow) DownstreamSession(context, listener);
   if (session == nullptr) {
-    refuse(server);
+    refuse(from);
     return false;
   }
-  return session->open(server);
+  return session->open(from);
 }
 
 DownstreamSession::DownstreamSession(WorkerContext& context, ListenerContext& listener)
@@ -106,18 +111,18 @@ DownstreamSession::~DownstreamSession() {
   }
 }
 
-bool DownstreamSession::open(uv_stream_t* server) noexcept {
+bool DownstreamSession::open(const AcceptSource& from) noexcept {
   try {
     context_.sessions().insert(this);
   } catch (...) {
-    refuse(server);
+    refuse(from);
     delete this;
     return false;
   }
   auto* socket = new (std::nothrow) DataPathSocket(context_, *this);
   if (socket == nullptr || socket->init() != 0) {
     if (socket != nullptr) socket->discard();
-    refuse(server);
+    refuse(from);
     delete this;
     return false;
   }
@@ -127,7 +132,7 @@ bool DownstreamSession::open(uv_stream_t* server) noexcept {
     deadline_.bind(&timer_, &DownstreamSession::onTimer);
     timer_open_ = true;
   }
-  if (socket->accept(server) != 0 || !timer_open_) {
+  if (socket->accept(from) != 0 || !timer_open_) {
     closeNow(false);
     return false;
   }

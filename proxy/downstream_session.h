@@ -40,9 +40,9 @@ struct ListenerContext {
 // What an accepted connection says of itself: the peer's and the local address and port, and
 // the fd (PeerInfo). A failed lookup leaves its fields as they were.
 void readPeerInfo(DataPathSocket& socket, PeerInfo& peer) noexcept;
-// Accepts and at once closes the next connection of server: a listener that cannot take a
-// connection must still accept it, or libuv stops polling.
-void refuse(uv_stream_t* server) noexcept;
+// Closes a connection that cannot be taken: the descriptor, or the next connection of the
+// listening stream (accepted first: a libuv listener must accept it, or it stops polling).
+void refuse(const AcceptSource& from) noexcept;
 
 // One downstream connection. Once accepted, it looks up its original destination (refusing a
 // loop) and sniffs its first bytes: the HTTP/2 client preface hands the connection to the
@@ -63,7 +63,7 @@ class DownstreamSession final : private DataPathSocketCallbacks,
                                 public Retirable {
  public:
   // Accepts the next connection of server; false (and nothing left to free) on failure.
-  static bool accept(WorkerContext& context, ListenerContext& listener, uv_stream_t* server);
+  static bool accept(WorkerContext& context, ListenerContext& listener, AcceptSource from);
 
   ~DownstreamSession() override;
 
@@ -132,7 +132,7 @@ class DownstreamSession final : private DataPathSocketCallbacks,
   };
 
   DownstreamSession(WorkerContext& context, ListenerContext& listener);
-  bool open(uv_stream_t* server) noexcept;
+  bool open(const AcceptSource& from) noexcept;
 
   // Transparent mode and sniffing (downstream_session_sniff.cc).
   // Looks up the original destination; false when the connection is a loop (then refused).

@@ -128,7 +128,9 @@ void DownstreamSession::onUpstreamFailed(UpstreamFailure failure, bool retryable
   if (observer_ != nullptr) observer_->onUpstreamFailure(failure);
   if (!ex_.response_started) {
     const FailureReply reply = failureReply(failure);
-    sendLocalReply(reply.status, reply.reason, reply.code, !ex_.request_complete);
+    // Out of descriptors, the client's connection is one to give back.
+    sendLocalReply(reply.status, reply.reason, reply.code,
+                   !ex_.request_complete || failure == UpstreamFailure::kFileDescriptors);
   } else {
     // The answer is cut short: closing tells the client so.
     ex_.stats.aborted = true;

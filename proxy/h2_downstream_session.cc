@@ -792,13 +792,13 @@ class H2DownstreamSession::Stream final : public H2UpstreamStream,
 // ---- the connection ----
 
 bool H2DownstreamSession::accept(H2Worker& worker, ListenerContext& listener,
-                                 uv_stream_t* server) {
+                                 AcceptSource from) {
   auto* session = new (std::nothrow) H2DownstreamSession(worker, listener);
   if (session == nullptr) {
-    refuse(server);
+    refuse(from);
     return false;
   }
-  return session->open(server);
+  return session->open(from);
 }
 
 H2DownstreamSession* H2DownstreamSession::adopt(H2Worker& worker, ListenerContext& listener,
@@ -834,23 +834,23 @@ H2DownstreamSession::~H2DownstreamSession() {
   }
 }
 
-bool H2DownstreamSession::open(uv_stream_t* server) noexcept {
+bool H2DownstreamSession::open(const AcceptSource& from) noexcept {
   try {
     worker_.sessions().insert(this);
   } catch (...) {
-    refuse(server);
+    refuse(from);
     delete this;
     return false;
   }
   auto* socket = new (std::nothrow) DataPathSocket(context_, *this);
   if (socket == nullptr || socket->init() != 0) {
     if (socket != nullptr) socket->discard();
-    refuse(server);
+    refuse(from);
     delete this;
     return false;
   }
   socket_ = socket;
-  if (socket->accept(server) != 0) {
+  if (socket->accept(from) != 0) {
     closeConnection();
     return false;
   }

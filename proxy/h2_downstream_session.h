@@ -42,7 +42,7 @@ class H2DownstreamSession final : private DataPathSocketCallbacks,
  public:
   // Accepts the next connection of server, which must speak HTTP/2 with prior knowledge; false
   // (and nothing left to free) on failure.
-  static bool accept(H2Worker& worker, ListenerContext& listener, uv_stream_t* server);
+  static bool accept(H2Worker& worker, ListenerContext& listener, AcceptSource from);
 
   // Takes over a connection whose first bytes a sniffer already read (already_read: every byte
   // read so far, starting with the client preface). The session is returned; the caller then
@@ -68,7 +68,7 @@ class H2DownstreamSession final : private DataPathSocketCallbacks,
   friend class Stream;
 
   H2DownstreamSession(H2Worker& worker, ListenerContext& listener);
-  bool open(uv_stream_t* server) noexcept;
+  bool open(const AcceptSource& from) noexcept;
   bool start(std::string_view already_read, bool count_connection = true) noexcept;
   void countConnection() noexcept;
 

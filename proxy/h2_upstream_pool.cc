@@ -15,11 +15,6 @@ namespace {
 using http::H2CloseCause;
 using http::H2ErrorCode;
 
-UpstreamFailure connectFailure(int status) noexcept {
-  return status == UV_ETIMEDOUT ? UpstreamFailure::kConnectTimeout
-                                : UpstreamFailure::kConnectionRefused;
-}
-
 }  // namespace
 
 // ---- H2UpstreamConnection: connecting ----
@@ -138,18 +133,22 @@ void H2UpstreamConnection::connectNext() noexcept {
     const sockaddr_storage& address = addresses_[next_address_++];
     auto* socket = new (std::nothrow) DataPathSocket(context_, *this);
     if (socket == nullptr) break;
-    if (socket->init() < 0) {
+    if (const int rc = socket->init(); rc < 0) {
+      last_connect_error_ = rc;
       socket->discard();
       continue;
     }
     ++open_sockets_;
     socket_ = socket;
-    if (socket->connect(reinterpret_cast<const sockaddr*>(&address)) == 0) return;
+    const int rc = socket->connect(reinterpret_cast<const sockaddr*>(&address));
+    if (rc == 0) return;
+    last_connect_error_ = rc;
     socket_ = nullptr;
     socket->close();
   }
   // Every address failed at once: tell the waiters from a loop callback, not from acquire().
-  pending_failure_ = loop ? UpstreamFailure::kLoopDetected : UpstreamFailure::kConnectionRefused;
+  pending_failure_ =
+      loop ? UpstreamFailure::kLoopDetected : connectFailureOf(last_connect_error_);
   state_ = State::kClosing;
   context_.post(*this);
 }
@@ -157,12 +156,13 @@ void H2UpstreamConnection::connectNext() noexcept {
 void H2UpstreamConnection::onSocketConnected(DataPathSocket& socket, int status) noexcept {
   if (&socket != socket_ || state_ != State::kConnecting) return;
   if (status < 0) {
+    last_connect_error_ = status;
     socket_ = nullptr;
     socket.close();
     if (next_address_ < addresses_.size()) {
       connectNext();
     } else {
-      fail(connectFailure(status), false);
+      fail(connectFailureOf(status), false);
     }
     return;
   }

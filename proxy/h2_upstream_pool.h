@@ -180,6 +180,7 @@ class H2UpstreamConnection final : private DataPathSocketCallbacks,
   bool timer_closing_ = false;
   TimerMode timer_mode_ = TimerMode::kNone;
   UpstreamFailure pending_failure_ = UpstreamFailure::kConnectionRefused;  // for kClosing
+  int last_connect_error_ = UV_ECONNREFUSED;  // the last address's libuv status
 
   bool flush_pending_ = false;
   bool receiving_ = false;

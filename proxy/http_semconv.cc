@@ -427,6 +427,10 @@ std::string_view errorType(UpstreamFailure failure) noexcept {
     case UpstreamFailure::kResolveFailed: return "resolve_failed";
     case UpstreamFailure::kTlsFailed: return "tls_handshake_failed";
     case UpstreamFailure::kLoopDetected: return "loop_detected";
+    case UpstreamFailure::kHostUnreachable: return "host_unreachable";
+    case UpstreamFailure::kConnectFailed: return "connect_failed";
+    case UpstreamFailure::kLocalAddress: return "local_address_unavailable";
+    case UpstreamFailure::kFileDescriptors: return "too_many_open_files";
     case UpstreamFailure::kOther: break;
   }
   return kOtherValue;
@@ -437,6 +441,7 @@ int localResponseStatus(UpstreamFailure failure) noexcept {
     case UpstreamFailure::kConnectTimeout: return 503;
     case UpstreamFailure::kResponseTimeout: return 504;
     case UpstreamFailure::kLoopDetected: return 508;
+    case UpstreamFailure::kFileDescriptors: return 503;
     default: return 502;
   }
 }
@@ -452,6 +457,10 @@ std::string_view failureReason(UpstreamFailure failure) noexcept {
     case UpstreamFailure::kResolveFailed: return "upstream host name did not resolve";
     case UpstreamFailure::kTlsFailed: return "upstream TLS handshake failed";
     case UpstreamFailure::kLoopDetected: return "the request names this proxy as its destination";
+    case UpstreamFailure::kHostUnreachable: return "upstream host unreachable";
+    case UpstreamFailure::kConnectFailed: return "upstream connect failed";
+    case UpstreamFailure::kLocalAddress: return "no local address or port to connect to the upstream from";
+    case UpstreamFailure::kFileDescriptors: return "tracecar is out of file descriptors";
     case UpstreamFailure::kOther: break;
   }
   return "upstream failure";

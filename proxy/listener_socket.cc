@@ -10,7 +10,6 @@
 #include <cstring>
 #include <string>
 
-#include "exporter/log.h"
 
 namespace tracecar::proxy {
 namespace {
@@ -96,37 +95,13 @@ uint16_t boundPort(int fd) noexcept {
   return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
 }
 
-int ListenerSocket::start(int fd, int backlog) noexcept {
-  int rc = uv_tcp_init(context_.loop(), &tcp_);
-  if (rc < 0) {
-    ::close(fd);
-    return rc;
-  }
-  tcp_.data = this;
-  open_ = true;
-  rc = uv_tcp_open(&tcp_, fd);
-  if (rc < 0) {
-    ::close(fd);
-    return rc;
-  }
-  return uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), backlog, &ListenerSocket::onConnection);
-}
-
-void ListenerSocket::close() noexcept {
-  if (!open_) return;
-  open_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), nullptr);
-}
-
-void ListenerSocket::onConnection(uv_stream_t* server, int status) noexcept {
-  auto* self = static_cast<ListenerSocket*>(server->data);
-  if (status < 0) {
-    log(LogLevel::kWarn, "proxy",
-        std::string("accepting a connection: ") + uv_strerror(status));
-    return;
-  }
-  if (!self->open_) return;
-  DownstreamSession::accept(self->context_, self->listener_, server);
+int ListenerSocket::start(int fd) noexcept {
+  return acceptor_.start(
+      context_.loop(), fd,
+      [this](int accepted) {
+        DownstreamSession::accept(context_, listener_, AcceptSource::descriptor(accepted));
+      },
+      "proxy");
 }
 
 }  // namespace tracecar::proxy

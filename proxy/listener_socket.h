@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "proxy/acceptor.h"
 #include "proxy/data_path_settings.h"
 #include "proxy/downstream_session.h"
 #include "proxy/worker_context.h"
@@ -27,7 +28,8 @@ absl::StatusOr<int> openListenSocket(const DataPathAddress& address, int backlog
 // The port a socket is bound to; 0 on error.
 uint16_t boundPort(int fd) noexcept;
 
-// One worker's listening socket of one listener: accepts connections into DownstreamSessions.
+// One worker's listening socket of one listener: accepts connections (Acceptor, which pauses
+// while file descriptors run out) into DownstreamSessions.
 class ListenerSocket {
  public:
   ListenerSocket(WorkerContext& context, ListenerContext& listener) noexcept
@@ -35,18 +37,16 @@ class ListenerSocket {
   ListenerSocket(const ListenerSocket&) = delete;
   ListenerSocket& operator=(const ListenerSocket&) = delete;
 
-  // Takes fd (closed on failure too) and listens on it from the worker's loop.
-  int start(int fd, int backlog) noexcept;
-  // Stops accepting; the handle closes on the loop.
-  void close() noexcept;
+  // Takes fd, a listening socket (closed on failure too), and accepts on it from the worker's
+  // loop.
+  int start(int fd) noexcept;
+  // Stops accepting; the handles and the socket close on the loop.
+  void close() noexcept { acceptor_.close(); }
 
  private:
-  static void onConnection(uv_stream_t* server, int status) noexcept;
-
   WorkerContext& context_;
   ListenerContext& listener_;
-  uv_tcp_t tcp_{};
-  bool open_ = false;
+  Acceptor acceptor_;
 };
 
 }  // namespace tracecar::proxy

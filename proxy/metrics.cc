@@ -10,6 +10,7 @@
 #include "exporter/exporter_counters.h"
 #include "exporter/span.h"
 #include "propagation/context.h"
+#include "proxy/fd_limit.h"
 
 namespace tracecar::proxy {
 namespace {
@@ -81,9 +82,10 @@ constexpr std::array<std::string_view, static_cast<size_t>(RejectReason::kCount)
     "504_response_timeout",
     "508_loop_detected",
     "501_not_implemented",
-    "408_request_body_timeout"};
+    "408_request_body_timeout",
+    "503_file_descriptors"};
 constexpr std::array<int, static_cast<size_t>(RejectReason::kCount)> kRejectStatus{
-    431, 431, 414, 400, 431, 431, 408, 502, 502, 502, 502, 502, 502, 503, 504, 508, 501, 408};
+    431, 431, 414, 400, 431, 431, 408, 502, 502, 502, 502, 502, 502, 503, 504, 508, 501, 408, 503};
 
 constexpr std::array<std::string_view, static_cast<size_t>(BaggageDropReason::kCount)>
     kBaggageDropLabels{"invalid", "member_limit", "byte_limit", "untrusted"};
@@ -553,6 +555,22 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
     f.metric.push_back(
         sample({}, MetricType::Counter, static_cast<double>(untrusted_restarts)));
     out.push_back(std::move(f));
+  }
+
+  {
+    // The names Prometheus client libraries give these, so that existing alerts apply.
+    MetricFamily open_fds = family("process_open_fds", "Number of open file descriptors.",
+                                   MetricType::Gauge);
+    if (const int64_t count = openFileDescriptors(); count >= 0) {
+      open_fds.metric.push_back(sample({}, MetricType::Gauge, static_cast<double>(count)));
+      out.push_back(std::move(open_fds));
+    }
+    MetricFamily max_fds = family("process_max_fds",
+                                  "Maximum number of open file descriptors.", MetricType::Gauge);
+    if (const uint64_t limit = fileDescriptorLimit(); limit > 0) {
+      max_fds.metric.push_back(sample({}, MetricType::Gauge, static_cast<double>(limit)));
+      out.push_back(std::move(max_fds));
+    }
   }
 
   if (exporter == nullptr) return out;

@@ -54,6 +54,7 @@ enum class RejectReason : uint8_t {
   kLoopDetected,      // "508_loop_detected": the outbound listener was asked to forward to itself
   kNotImplemented,    // "501_not_implemented": CONNECT (or extended CONNECT) over HTTP/2
   kRequestBodyTimeout,  // "408_request_body_timeout": the client stopped sending its body
+  kFileDescriptors,   // "503_file_descriptors": tracecar at its file descriptor limit
   kCount
 };
 std::string_view rejectReasonLabel(RejectReason reason) noexcept;

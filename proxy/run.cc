@@ -31,6 +31,7 @@
 #include "http/route_resolver.h"
 #include "propagation/composite_propagator.h"
 #include "proxy/admin_server.h"
+#include "proxy/fd_limit.h"
 #include "proxy/metrics.h"
 #include "proxy/request_tracer.h"
 #include "proxy/run_metrics.h"
@@ -64,6 +65,13 @@ void startLibuvThreadPool() {
 constexpr std::string_view kComponent = "tracecar";
 
 void logInfo(const std::string& message) { log(LogLevel::kInfo, kComponent, message); }
+
+std::string describeFileDescriptorLimit(const FileDescriptorLimit& fds) {
+  std::string text = "file descriptor limit: " + std::to_string(fds.soft);
+  if (fds.soft != fds.before) text += " (raised from " + std::to_string(fds.before) + ")";
+  if (!fds.error.empty()) text += " (could not raise it: " + fds.error + ")";
+  return text;
+}
 void logError(const std::string& message) { log(LogLevel::kError, kComponent, message); }
 
 // OTEL_TRACES_EXPORTER=none: sampled spans are counted (tracecar_spans_sampled_total) and
@@ -377,6 +385,7 @@ void Runner::onStopped(uv_async_t* handle) noexcept {
 }
 
 int Runner::run() {
+  const FileDescriptorLimit fds = raiseFileDescriptorLimit();
   startLibuvThreadPool();
   if (!loadFiles()) return 1;
   if (absl::Status status = startExporter(); !status.ok()) {
@@ -417,6 +426,7 @@ int Runner::run() {
     const DataPathSettings& settings = pool_->settings();
     logInfo(std::string("tracecar ") + kVersion + " running with " +
             std::to_string(pool_->size()) + (pool_->size() == 1 ? " worker" : " workers"));
+    logInfo(describeFileDescriptorLimit(fds));
     logInfo("inbound listener " +
             addressText(settings.inbound.host, pool_->port(ListenerRole::kInbound)) + " -> " +
             (settings.inbound_mode == DataPathSettings::InboundMode::kApp

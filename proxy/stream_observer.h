@@ -27,7 +27,7 @@ enum class LocalReplyReason : uint8_t {
   kBaggage,           // 431 by an observer: baggage over its limits (reject policy)
   kTracestate,        // 431 by an observer: tracestate over its limits (reject policy)
   kHeaderTimeout,     // 408: the request head did not arrive in time
-  kUpstreamRefused,   // 502: connect refused (or failed otherwise)
+  kUpstreamRefused,   // 502: connect refused (or failed otherwise: unreachable, no local address)
   kUpstreamReset,     // 502: closed or reset before a response head
   kBadResponse,       // 502: the response could not be parsed
   kResponseTooLarge,  // 502: response head over the limits
@@ -38,6 +38,7 @@ enum class LocalReplyReason : uint8_t {
   kLoopDetected,      // 508: the outbound listener was asked to forward to itself
   kNotImplemented,    // 501: a method tracecar cannot forward (CONNECT over HTTP/2)
   kRequestBodyTimeout,  // 408: the client stopped sending the request body while it was read
+  kFileDescriptors,   // 503: tracecar is at its file descriptor limit
   kObserver,          // any other reply an observer asked for
   kCount
 };

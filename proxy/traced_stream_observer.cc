@@ -144,6 +144,8 @@ std::optional<RejectReason> rejectReasonOf(LocalReplyReason reason) noexcept {
       return RejectReason::kNotImplemented;
     case LocalReplyReason::kRequestBodyTimeout:
       return RejectReason::kRequestBodyTimeout;
+    case LocalReplyReason::kFileDescriptors:
+      return RejectReason::kFileDescriptors;
     case LocalReplyReason::kObserver:
     case LocalReplyReason::kCount:
       break;

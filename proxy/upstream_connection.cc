@@ -12,14 +12,6 @@
 #include "proxy/upstream_pool.h"
 
 namespace tracecar::proxy {
-namespace {
-
-UpstreamFailure connectFailure(int status) noexcept {
-  if (status == UV_ETIMEDOUT) return UpstreamFailure::kConnectTimeout;
-  return UpstreamFailure::kConnectionRefused;
-}
-
-}  // namespace
 
 UpstreamConnection::UpstreamConnection(WorkerContext& context, UpstreamPool& pool,
                                        UpstreamTarget target)
@@ -115,7 +107,7 @@ void UpstreamConnection::connectNext() noexcept {
     socket_ = nullptr;
     socket->close();
   }
-  pendingFail(loop ? UpstreamFailure::kLoopDetected : connectFailure(last_connect_error_));
+  pendingFail(loop ? UpstreamFailure::kLoopDetected : connectFailureOf(last_connect_error_));
 }
 
 void UpstreamConnection::onSocketConnected(DataPathSocket& socket, int status) noexcept {

@@ -106,7 +106,7 @@ void Worker::run(ListenFds fds) noexcept {
       sockets_.push_back(std::make_unique<ListenerSocket>(*context_, listeners_[r]));
       const int fd = fds[r];
       fds[r] = -1;
-      if (const int rc = sockets_.back()->start(fd, settings_.listen_backlog); rc < 0) {
+      if (const int rc = sockets_.back()->start(fd); rc < 0) {
         status = absl::UnavailableError(std::string(listenerRoleName(role)) +
                                         " listener: " + uv_strerror(rc));
       }
@@ -116,7 +116,7 @@ void Worker::run(ListenFds fds) noexcept {
       sockets_.push_back(std::make_unique<ListenerSocket>(*context_, listeners_[outbound]));
       const int fd = fds[kOutboundIpv6Loopback];
       fds[kOutboundIpv6Loopback] = -1;
-      if (const int rc = sockets_.back()->start(fd, settings_.listen_backlog); rc < 0) {
+      if (const int rc = sockets_.back()->start(fd); rc < 0) {
         status = absl::UnavailableError(std::string("outbound listener [::1]: ") + uv_strerror(rc));
       }
     }

@@ -13,6 +13,7 @@ import math
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import socket
@@ -516,6 +517,92 @@ def upstream_reset_is_502(h):
     print("502 reason: %r" % reason)
 
 
+def file_descriptor_limit(h):
+    """A soft nofile limit below the hard one is raised at start. At its limit tracecar answers
+    503 with a reason, marks the span, counts it, warns once, and serves again once descriptors
+    are free."""
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        raise Skip("prlimit (util-linux) is not installed")
+    origin = h.origin()
+    collector, record = h.collector()
+    raised = h.tracecar("raised", origin, ROUTES, collector_port=collector,
+                        wrap=[prlimit, "--nofile=64:4096", "--"])
+    check(metric_value(h.metrics(raised), "process_max_fds", {}) == 4096,
+          "soft limit raised to the hard one")
+    check("file descriptor limit: 4096 (raised from 64)" in raised.process.stderr(),
+          "the limit in the log: %s" % raised.process.stderr())
+
+    limit = 64
+    tc = h.tracecar("capped", origin, ROUTES, collector_port=collector,
+                    wrap=[prlimit, "--nofile=%d:%d" % (limit, limit), "--"])
+    # The exporter's connection first, while descriptors are left for it.
+    check(h.status_of(tc.url("/status/200")) == 200, "a request before the limit")
+    h.wait_spans(record, 1, where=lambda s: s["service"] == "capped")
+    base = metric_value(h.metrics(tc), "process_open_fds", {})
+    check(base is not None and 0 < base < limit, "open descriptors %r" % base)
+    # More clients than descriptors left, each with a request: tracecar accepts until none is
+    # left, the rest wait in the backlog; a request that then needs an upstream connection
+    # cannot have one, and its connection is closed after the answer, which frees one.
+    clients = []
+    answers = {}
+    started = time.monotonic()
+    try:
+        for _ in range(limit + 16):
+            c = socket.create_connection(("127.0.0.1", tc.inbound), timeout=5)
+            clients.append(c)
+        for c in clients:
+            c.sendall(b"GET /status/200 HTTP/1.1\r\nHost: capped\r\n\r\n")
+            c.setblocking(False)
+            answers[c] = b""
+        # Every answer (a closed connection ends one), for at most 20 s.
+        waiting = set(clients)
+        deadline = time.monotonic() + 20
+        while waiting and time.monotonic() < deadline:
+            readable, _, _ = select.select(list(waiting), [], [], 0.5)
+            for c in readable:
+                try:
+                    chunk = c.recv(4096)
+                except OSError:
+                    chunk = b""
+                answers[c] += chunk
+                if not chunk or answers[c].endswith(b"\n") and b"\r\n\r\n" in answers[c]:
+                    waiting.discard(c)
+                    c.close()
+    finally:
+        for c in clients:
+            c.close()
+    elapsed = time.monotonic() - started
+    answers = list(answers.values())
+    statuses = sorted(set(status_line(a) for a in answers), key=str)
+    refused = [a for a in answers if status_line(a) == 503]
+    check(refused, "some 503: %r" % statuses)
+    check(all(a.endswith(b"\r\n\r\ntracecar is out of file descriptors\n") for a in refused),
+          "the reason: %r" % refused[0])
+    check(all(b"\r\nconnection: close\r\n" in a.lower() for a in refused),
+          "a 503 for want of descriptors closes the connection: %r" % refused[0])
+    check(set(statuses) <= {200, 503}, "nothing but 200 or 503: %r" % statuses)
+    # Descriptors free again: served, counted, and the spans (exported now) say why.
+    wait_for(lambda: h.status_of(tc.url("/status/200")) == 200, 10, "a request after the flood")
+    wait_for(lambda: metric_value(h.metrics(tc), "tracecar_connections_open",
+                                  {"listener": "inbound"}) == 0, 10, "the flood's connections closed")
+    counted = metric_value(h.metrics(tc), "tracecar_requests_rejected_total",
+                           {"listener": "inbound", "reason": "503_file_descriptors"})
+    check(counted >= len(refused), "every 503 counted: %r of %d" % (counted, len(refused)))
+    spans = h.wait_spans(record, int(counted), timeout=30,
+                         where=lambda s: s["attributes"].get("error.type") == "too_many_open_files")
+    check(len(spans) == counted, "a span for each: %d of %r" % (len(spans), counted))
+    check(all(s["attributes"].get("http.response.status_code") == 503 and
+              s["status"] == "STATUS_CODE_ERROR" for s in spans), "503 spans are errors")
+    # One warning, then at most one per 10 s, saying how many it stands for.
+    warnings = [line for line in tc.process.stderr().splitlines()
+                if "out of file descriptors (limit %d)" % limit in line]
+    check(1 <= len(warnings) <= 1 + elapsed // 10, "warnings in %.1f s: %r" % (elapsed, warnings))
+    check(all("held back since the last one" in w for w in warnings[1:]), "%r" % warnings)
+    print("%d of %d requests refused with 503, %d answered 200, in %.1f s" % (
+        len(refused), len(answers), len([a for a in answers if status_line(a) == 200]), elapsed))
+
+
 def exported_spans_settled(h, tc, record, timeout=20):
     """Every span tracecar sampled, once the exporter has delivered them all, decoded once."""
     def settled():
@@ -960,6 +1047,7 @@ CASES = {
     "header_limits": header_limits,
     "malformed_requests": malformed_requests,
     "upstream_refused": upstream_refused,
+    "file_descriptor_limit": file_descriptor_limit,
     "sigterm_drain": sigterm_drain,
     "sighup_drains": sighup_drains,
     "prometheus_scrapes_tracecar": prometheus_scrapes_tracecar,

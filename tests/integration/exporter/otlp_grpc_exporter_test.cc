@@ -195,6 +195,15 @@ TEST_F(OtlpGrpcExporterTest, PartialSuccessIsReportedNotRetried) {
   EXPECT_TRUE(logs_.has("warn", {"rejected 1 of 2 spans", "span too old"}));
 }
 
+TEST_F(OtlpGrpcExporterTest, RepeatedPartialSuccessIsLoggedOncePerInterval) {
+  GrpcCollector collector(R"([{"code": 0, "rejected": 1, "error_message": "span too old"}])");
+  ASSERT_NE(collector.port(), 0) << collector.log();
+  makeExporter(configFor(collector.port()));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(exportBatch().rejected_spans, 1u);
+  expectRequests({.partial = 4});
+  EXPECT_EQ(logs_.count("warn", {"rejected 1 of 2 spans"}), 1u) << logs_.all();
+}
+
 TEST_F(OtlpGrpcExporterTest, UnavailableTwiceThenOk) {
   GrpcCollector collector(
       R"([{"code": 14, "message": "later"}, {"code": 14}, {"code": 0}])");

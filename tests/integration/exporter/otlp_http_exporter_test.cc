@@ -182,6 +182,17 @@ TEST_F(OtlpHttpExporterTest, DoesNotRetry400) {
   EXPECT_TRUE(logs_.has("error", {"400", "bad.request"})) << logs_.all();
 }
 
+TEST_F(OtlpHttpExporterTest, ACollectorRefusingEveryBatchIsLoggedOncePerInterval) {
+  FakeCollector collector(R"([{"status": 400, "body": "bad request"}])");
+  ASSERT_NE(collector.port(), 0) << collector.log();
+  makeExporter(configFor(collector));
+
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(exportBatch().status, Status::kNonRetryable);
+  // Every batch counted, one line written (the next is due 10 s later).
+  expectRequests({.non_retryable = 5});
+  EXPECT_EQ(logs_.count("error", {"400", "bad request"}), 1u) << logs_.all();
+}
+
 TEST_F(OtlpHttpExporterTest, LogsTheMessageOfAProtobufErrorStatus) {
   FakeCollector collector(R"([{"status": 401, "rpc_message": "missing api key"}])");
   ASSERT_NE(collector.port(), 0) << collector.log();

@@ -197,6 +197,18 @@ class LogCapture {
     }
     return false;
   }
+  // Lines at level containing every needle.
+  size_t count(std::string_view level, std::initializer_list<std::string_view> needles) const {
+    std::lock_guard lock(mutex_);
+    size_t n = 0;
+    for (const std::string& line : lines_) {
+      if (line.rfind(std::string(level) + " ", 0) != 0) continue;
+      bool all = true;
+      for (std::string_view needle : needles) all = all && line.find(needle) != std::string::npos;
+      if (all) ++n;
+    }
+    return n;
+  }
   std::string all() const {
     std::lock_guard lock(mutex_);
     std::string out;

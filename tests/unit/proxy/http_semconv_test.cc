@@ -1,9 +1,13 @@
 #include "proxy/http_semconv.h"
 
 #include <gtest/gtest.h>
+#include <uv.h>
 
 #include <string>
 #include <string_view>
+
+#include "proxy/stream_observer.h"
+#include "proxy/upstream_failure.h"
 
 namespace tracecar::proxy::semconv {
 namespace {
@@ -447,12 +451,38 @@ TEST(ErrorTypeTest, UpstreamFailureNamesAndLocalStatuses) {
                         Case{UpstreamFailure::kBadResponse, "bad_response", 502},
                         Case{UpstreamFailure::kResponseTooLarge, "response_too_large", 502},
                         Case{UpstreamFailure::kResolveFailed, "resolve_failed", 502},
+                        Case{UpstreamFailure::kHostUnreachable, "host_unreachable", 502},
+                        Case{UpstreamFailure::kConnectFailed, "connect_failed", 502},
+                        Case{UpstreamFailure::kLocalAddress, "local_address_unavailable", 502},
+                        Case{UpstreamFailure::kFileDescriptors, "too_many_open_files", 503},
                         Case{UpstreamFailure::kOther, "_OTHER", 502}}) {
     EXPECT_EQ(errorType(c.failure), c.name);
     EXPECT_EQ(localResponseStatus(c.failure), c.status) << c.name;
     EXPECT_FALSE(failureReason(c.failure).empty());
     EXPECT_EQ(failureReason(c.failure).find('\n'), std::string_view::npos);
   }
+}
+
+TEST(ErrorTypeTest, ConnectErrorsAreNamedForWhatFailed) {
+  struct Case {
+    int uv_status;
+    UpstreamFailure failure;
+    LocalReplyReason reason;
+  };
+  for (const Case& c :
+       {Case{UV_ECONNREFUSED, UpstreamFailure::kConnectionRefused, LocalReplyReason::kUpstreamRefused},
+        Case{UV_ETIMEDOUT, UpstreamFailure::kConnectTimeout, LocalReplyReason::kConnectTimeout},
+        Case{UV_ENETUNREACH, UpstreamFailure::kHostUnreachable, LocalReplyReason::kUpstreamRefused},
+        Case{UV_EHOSTUNREACH, UpstreamFailure::kHostUnreachable, LocalReplyReason::kUpstreamRefused},
+        Case{UV_EACCES, UpstreamFailure::kConnectFailed, LocalReplyReason::kUpstreamRefused},
+        Case{UV_EPERM, UpstreamFailure::kConnectFailed, LocalReplyReason::kUpstreamRefused},
+        Case{UV_EADDRNOTAVAIL, UpstreamFailure::kLocalAddress, LocalReplyReason::kUpstreamRefused},
+        Case{UV_EMFILE, UpstreamFailure::kFileDescriptors, LocalReplyReason::kFileDescriptors},
+        Case{UV_ENFILE, UpstreamFailure::kFileDescriptors, LocalReplyReason::kFileDescriptors}}) {
+    EXPECT_EQ(connectFailureOf(c.uv_status), c.failure) << uv_err_name(c.uv_status);
+    EXPECT_EQ(localReplyReasonOf(c.failure), c.reason) << uv_err_name(c.uv_status);
+  }
+  EXPECT_EQ(localReplyReasonName(LocalReplyReason::kFileDescriptors), "file_descriptors");
 }
 
 // ---- gRPC ------------------------------------------------------------------------------------

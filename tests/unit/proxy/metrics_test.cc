@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
@@ -618,6 +620,26 @@ TEST(ProxyMetrics, DefaultSamplingLabelsAreTheDefaultSamplers) {
             1);
 }
 
+double gaugeValue(const std::vector<MetricFamily>& families, std::string_view name) {
+  const ClientMetric* metric = findSample(families, name, {});
+  return metric == nullptr ? -1 : metric->gauge.value;
+}
+
+TEST(ProxyMetrics, FileDescriptorsOpenAndTheLimit) {
+  ProxyMetrics metrics;
+  const double before = gaugeValue(metrics.Collect(), "process_open_fds");
+  ASSERT_GT(before, 2);  // at least standard input, output and error
+  std::vector<int> fds;
+  for (int i = 0; i < 10; ++i) fds.push_back(::dup(STDERR_FILENO));
+  const auto families = metrics.Collect();
+  EXPECT_EQ(gaugeValue(families, "process_open_fds"), before + 10);
+  rlimit limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
+  EXPECT_EQ(gaugeValue(families, "process_max_fds"), static_cast<double>(limit.rlim_cur));
+  for (int fd : fds) ::close(fd);
+  EXPECT_EQ(gaugeValue(metrics.Collect(), "process_open_fds"), before);
+}
+
 TEST(RejectReason, LabelsAndStatusCodesAreStable) {
   const std::vector<std::pair<std::string_view, int>> expected{{"431_header_too_large", 431},
                                                                {"431_too_many_headers", 431},
@@ -636,7 +658,8 @@ TEST(RejectReason, LabelsAndStatusCodesAreStable) {
                                                                {"504_response_timeout", 504},
                                                                {"508_loop_detected", 508},
                                                                {"501_not_implemented", 501},
-                                                               {"408_request_body_timeout", 408}};
+                                                               {"408_request_body_timeout", 408},
+                                                               {"503_file_descriptors", 503}};
   ASSERT_EQ(expected.size(), static_cast<size_t>(RejectReason::kCount));
   for (size_t i = 0; i < expected.size(); ++i) {
     const auto reason = static_cast<RejectReason>(i);

@@ -1,0 +1,130 @@
+#include "proxy/acceptor.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "exporter/log.h"
+#include "proxy/fd_limit.h"
+
+namespace tracecar::proxy {
+
+int Acceptor::start(uv_loop_t* loop, int fd, Accepted accepted, std::string component,
+                    std::function<void()> closed) noexcept {
+  if (open_ || handles_open_ > 0) {
+    ::close(fd);
+    return UV_EBUSY;
+  }
+  try {
+    accepted_ = std::move(accepted);
+    component_ = std::move(component);
+    closed_ = std::move(closed);
+  } catch (...) {
+    ::close(fd);
+    return UV_ENOMEM;
+  }
+  if (const int rc = uv_poll_init_socket(loop, &poll_, fd); rc < 0) {
+    ::close(fd);
+    return rc;
+  }
+  poll_.data = this;
+  fd_ = fd;
+  open_ = true;
+  handles_open_ = 1;
+  if (const int rc = uv_timer_init(loop, &pause_timer_); rc < 0) {
+    close();
+    return rc;
+  }
+  pause_timer_.data = this;
+  timer_open_ = true;
+  ++handles_open_;
+  if (const int rc = uv_poll_start(&poll_, UV_READABLE, &Acceptor::onReadable); rc < 0) {
+    close();
+    return rc;
+  }
+  return 0;
+}
+
+void Acceptor::close() noexcept {
+  if (!open_) return;
+  open_ = false;
+  // The socket is closed once the poll handle no longer watches it (onHandleClosed).
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), &Acceptor::onHandleClosed);
+  if (timer_open_) uv_close(reinterpret_cast<uv_handle_t*>(&pause_timer_), &Acceptor::onHandleClosed);
+}
+
+void Acceptor::onHandleClosed(uv_handle_t* handle) noexcept {
+  auto* self = static_cast<Acceptor*>(handle->data);
+  if (handle == reinterpret_cast<uv_handle_t*>(&self->poll_)) {
+    ::close(self->fd_);
+    self->fd_ = -1;
+  }
+  if (--self->handles_open_ > 0) return;
+  std::function<void()> closed = std::move(self->closed_);
+  self->closed_ = nullptr;
+  if (closed) closed();  // may destroy the acceptor: nothing after this
+}
+
+void Acceptor::onReadable(uv_poll_t* poll, int status, int /*events*/) noexcept {
+  auto* self = static_cast<Acceptor*>(poll->data);
+  if (status < 0) {
+    static LogThrottle throttle;
+    throttle.log(LogLevel::kWarn, self->component_,
+                 std::string("polling a listening socket: ") + uv_strerror(status));
+    return;
+  }
+  self->acceptWaiting();
+}
+
+void Acceptor::acceptWaiting() noexcept {
+  for (int i = 0; i < kAcceptsPerEvent && open_; ++i) {
+    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      accepted_(fd);
+      continue;
+    }
+    const int error = errno;
+    switch (error) {
+      case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+      case EWOULDBLOCK:
+#endif
+        return;
+      case EINTR:
+      case ECONNABORTED:  // gone before it was accepted
+      case EPROTO:
+        continue;
+      case EMFILE:
+      case ENFILE:
+        warnOutOfFileDescriptors(error == ENFILE);
+        pause();
+        return;
+      default: {
+        // ENOBUFS, ENOMEM (the kernel's memory for sockets): waiting is all that can help.
+        static LogThrottle throttle;
+        throttle.log(LogLevel::kWarn, component_,
+                     std::string("accepting a connection: ") + std::strerror(error) +
+                         "; accepting again in " + std::to_string(kPauseMs) + " ms");
+        pause();
+        return;
+      }
+    }
+  }
+}
+
+void Acceptor::pause() noexcept {
+  if (timer_open_ && uv_poll_stop(&poll_) == 0) {
+    uv_timer_start(&pause_timer_, &Acceptor::onPauseOver, kPauseMs, 0);
+  }
+}
+
+void Acceptor::onPauseOver(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<Acceptor*>(timer->data);
+  if (!self->open_) return;
+  uv_poll_start(&self->poll_, UV_READABLE, &Acceptor::onReadable);
+}
+
+}  // namespace tracecar::proxy
