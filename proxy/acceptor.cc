@@ -1,5 +1,6 @@
 #include "proxy/acceptor.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +12,22 @@
 #include "proxy/fd_limit.h"
 
 namespace tracecar::proxy {
+
+int listenOn(const sockaddr_storage& address, int backlog) noexcept {
+  const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  const int on = 1;
+  const socklen_t length =
+      address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 ||
+      ::listen(fd, backlog) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return -error;
+  }
+  return fd;
+}
 
 int Acceptor::start(uv_loop_t* loop, int fd, Accepted accepted, std::string component,
                     std::function<void()> closed) noexcept {

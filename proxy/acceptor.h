@@ -6,7 +6,13 @@
 #include <functional>
 #include <string>
 
+struct sockaddr_storage;
+
 namespace tracecar::proxy {
+
+// A socket bound to address (IPv4 or IPv6, with SO_REUSEADDR), listening with backlog,
+// non-blocking and close-on-exec, for an Acceptor; a negative errno on failure.
+int listenOn(const sockaddr_storage& address, int backlog) noexcept;
 
 // Accepts the connections of one listening socket on a loop, by itself (a poll handle and
 // accept4, not uv_listen), for the case of running out of file descriptors. libuv then accepts

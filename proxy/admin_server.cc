@@ -413,19 +413,10 @@ absl::Status AdminServer::start() {
   if (parsed < 0) {
     return absl::InvalidArgumentError("admin address " + where + ": not an IP address");
   }
-  const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int fd = listenOn(address, kBacklog);
   if (fd < 0) {
-    return absl::InternalError("admin listener " + where + ": " + uvError(-errno));
-  }
-  const int on = 1;
-  const socklen_t length = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-      ::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 ||
-      ::listen(fd, kBacklog) != 0) {
-    const int error = errno;
-    ::close(fd);
     stopping_ = true;
-    return absl::UnavailableError("admin listener " + where + ": " + uvError(-error));
+    return absl::UnavailableError("admin listener " + where + ": " + uvError(fd));
   }
   sockaddr_storage bound{};
   socklen_t bound_length = sizeof bound;

@@ -83,12 +83,18 @@ class InjectWebhookServer::Connection : private http::Http1ParserCallbacks {
     tls_ = http::TlsSession::server(std::move(tls));
   }
 
-  void accept(bool refuse) noexcept {
+  // Takes the accepted connection fd; refuse: closes it at once.
+  void accept(int fd, bool refuse) noexcept {
     uv_tcp_init(server_.loop_, &tcp_);
     uv_timer_init(server_.loop_, &timer_);
     tcp_.data = this;
     timer_.data = this;
-    if (uv_accept(stream(&server_.listener_), stream(&tcp_)) != 0 || refuse || tls_ == nullptr) {
+    if (uv_tcp_open(&tcp_, fd) != 0) {
+      ::close(fd);  // the handle did not take it
+      closeNow();
+      return;
+    }
+    if (refuse || tls_ == nullptr) {
       closeNow();
       return;
     }
@@ -305,25 +311,28 @@ absl::Status InjectWebhookServer::start() {
   if (absl::Status s = loadCertificate(); !s.ok()) return s;
   sockaddr_storage address{};
   if (absl::Status s = parseListen(options_.listen, address); !s.ok()) return s;
-  uv_tcp_init(loop_, &listener_);
-  listener_.data = this;
-  ++open_handles_;
-  listener_open_ = true;
-  int rc = uv_tcp_bind(&listener_, reinterpret_cast<const sockaddr*>(&address), 0);
-  if (rc == 0) rc = uv_listen(stream(&listener_), 128, &InjectWebhookServer::onConnection);
-  if (rc != 0) {
+  const int fd = listenOn(address, 128);
+  if (fd < 0) {
     stopping_ = true;
-    listener_open_ = false;
-    uv_close(handle(&listener_), &InjectWebhookServer::onHandleClosed);
-    return absl::UnavailableError("listen " + options_.listen + ": " + uv_strerror(rc));
+    return absl::UnavailableError("listen " + options_.listen + ": " + uv_strerror(fd));
   }
   sockaddr_storage bound{};
-  int length = sizeof bound;
-  if (uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&bound), &length) == 0) {
+  socklen_t length = sizeof bound;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length) == 0) {
     port_ = bound.ss_family == AF_INET6
                 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
                 : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
   }
+  ++open_handles_;  // the listener's, until its handles have closed
+  if (const int rc = listener_.start(
+          loop_, fd, [this](int accepted) { onConnection(accepted); }, std::string(kComponent),
+          [this] { handleClosed(); });
+      rc < 0) {
+    if (!listener_.closing()) --open_handles_;
+    stopping_ = true;
+    return absl::UnavailableError("listen " + options_.listen + ": " + uv_strerror(rc));
+  }
+  listener_open_ = true;
   uv_timer_init(loop_, &reload_timer_);
   reload_timer_.data = this;
   ++open_handles_;
@@ -341,18 +350,18 @@ absl::Status InjectWebhookServer::start() {
   return absl::OkStatus();
 }
 
-void InjectWebhookServer::onConnection(uv_stream_t* listener, int status) noexcept {
-  auto* self = static_cast<InjectWebhookServer*>(listener->data);
-  if (status < 0) return;
-  auto* connection = new (std::nothrow) Connection(*self, self->tls_->current());
-  if (connection == nullptr) return;
-  connection->next = self->connections_;
-  if (self->connections_ != nullptr) self->connections_->prev = connection;
-  self->connections_ = connection;
-  ++self->open_handles_;
-  ++self->connection_count_;
-  connection->accept(self->stopping_ ||
-                     self->connection_count_ > self->options_.max_connections);
+void InjectWebhookServer::onConnection(int fd) noexcept {
+  auto* connection = new (std::nothrow) Connection(*this, tls_->current());
+  if (connection == nullptr) {
+    ::close(fd);
+    return;
+  }
+  connection->next = connections_;
+  if (connections_ != nullptr) connections_->prev = connection;
+  connections_ = connection;
+  ++open_handles_;
+  ++connection_count_;
+  connection->accept(fd, stopping_ || connection_count_ > options_.max_connections);
 }
 
 void InjectWebhookServer::unlink(Connection* connection) noexcept {
@@ -376,7 +385,7 @@ void InjectWebhookServer::stop(std::function<void()> on_closed) {
   stopping_ = true;
   if (listener_open_) {
     listener_open_ = false;
-    uv_close(handle(&listener_), &InjectWebhookServer::onHandleClosed);
+    listener_.close();
   }
   if (timer_open_) {
     timer_open_ = false;

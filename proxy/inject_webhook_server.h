@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "proxy/acceptor.h"
 #include "proxy/inject_webhook.h"
 #include "proxy/reloading_tls_context.h"
 
@@ -67,7 +68,7 @@ class InjectWebhookServer {
 
  private:
   class Connection;
-  static void onConnection(uv_stream_t* server, int status) noexcept;
+  void onConnection(int fd) noexcept;
   static void onHandleClosed(uv_handle_t* handle) noexcept;
   void handleClosed() noexcept;
   void unlink(Connection* connection) noexcept;
@@ -82,7 +83,7 @@ class InjectWebhookServer {
   std::shared_ptr<ReloadingTlsContext> tls_;
   static constexpr size_t kReadBufferSize = 64 * 1024;
   std::unique_ptr<char[]> read_buffer_{new char[kReadBufferSize]};  // reads are handled at once
-  uv_tcp_t listener_{};
+  Acceptor listener_;  // pauses while file descriptors run out
   uv_timer_t reload_timer_{};
   bool listener_open_ = false;
   bool timer_open_ = false;
