@@ -163,7 +163,7 @@ class ExportAttemptLoop {
                             std::to_string(attempts_) +
                             (attempts_ == 1 ? " attempt" : " attempts") +
                             ", no time left to retry: " + last_error_;
-      failure_log_.log(LogLevel::kError, kComponent, message);
+      lost_log_.log(LogLevel::kError, kComponent, message);
       complete(Status::kRetryExhausted, std::move(message));
       return;
     }
@@ -222,8 +222,10 @@ class ExportAttemptLoop {
   std::string last_error_;
   // A collector that keeps failing, refusing or warning fails every batch the same way: one
   // line per kind per interval (LogThrottle), every batch still counted.
-  LogThrottle failure_log_;  // batches lost: retries exhausted, deadline, refused
-  LogThrottle answer_log_;   // batches accepted with a rejection, a warning or an unreadable answer
+  LogThrottle lost_log_;       // batches lost for want of time: retries exhausted, deadline
+  LogThrottle refused_log_;    // batches the collector refused (not retryable)
+  LogThrottle rejected_log_;   // batches accepted with spans rejected (partial success)
+  LogThrottle answer_log_;     // batches accepted with a warning or an answer not understood
 
  private:
   Derived& derived() noexcept { return static_cast<Derived&>(*this); }
@@ -247,7 +249,7 @@ class ExportAttemptLoop {
     } else {
       message = "export deadline passed while waiting to retry: " + last_error_;
     }
-    failure_log_.log(LogLevel::kError, kComponent, message);
+    lost_log_.log(LogLevel::kError, kComponent, message);
     complete(Status::kRetryExhausted, std::move(message));
   }
 

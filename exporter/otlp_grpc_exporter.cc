@@ -245,7 +245,7 @@ void OtlpGrpcExporter::Impl::onResponse(const OtlpGrpcResponse& response) {
       counters_.request(ExportRequestResult::kNonRetryableFailure);
       std::string text = "the collector refused " + std::to_string(batch_size_) + " spans: " +
                          described;
-      failure_log_.log(LogLevel::kError, kComponent, text);
+      refused_log_.log(LogLevel::kError, kComponent, text);
       complete(Status::kNonRetryable, std::move(text));
       return;
     }
@@ -276,7 +276,7 @@ void OtlpGrpcExporter::Impl::succeeded(const OtlpGrpcResponse& response) noexcep
     }
     if (rejected > 0) {
       counters_.request(ExportRequestResult::kPartialSuccess);
-      answer_log_.log(LogLevel::kWarn, kComponent,
+      rejected_log_.log(LogLevel::kWarn, kComponent,
           "the collector rejected " + std::to_string(rejected) + " of " +
               std::to_string(batch_size_) + " spans" +
               (rejected > batch_size_ ? " (more than it was sent: counted as " +

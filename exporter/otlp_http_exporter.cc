@@ -263,7 +263,7 @@ void OtlpHttpExporter::Impl::onResponse(const OtlpHttpResponse& response) {
       counters_.request(ExportRequestResult::kNonRetryableFailure);
       std::string message = "the collector refused " + std::to_string(batch_size_) + " spans: ";
       message += describeErrorResponse(response);
-      failure_log_.log(LogLevel::kError, kComponent, message);
+      refused_log_.log(LogLevel::kError, kComponent, message);
       complete(Status::kNonRetryable, std::move(message));
       return;
     }
@@ -290,7 +290,7 @@ void OtlpHttpExporter::Impl::succeeded(const OtlpHttpResponse& response) noexcep
     }
     if (rejected > 0) {
       counters_.request(ExportRequestResult::kPartialSuccess);
-      answer_log_.log(LogLevel::kWarn, kComponent,
+      rejected_log_.log(LogLevel::kWarn, kComponent,
           "the collector rejected " + std::to_string(rejected) + " of " +
               std::to_string(batch_size_) + " spans" +
               (rejected > batch_size_ ? " (more than it was sent: counted as " +

@@ -17,9 +17,12 @@ int listenOn(const sockaddr_storage& address, int backlog) noexcept {
   const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   const int on = 1;
-  const socklen_t length =
-      address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+  const int off = 0;
+  const bool v6 = address.ss_family == AF_INET6;
+  const socklen_t length = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  // [::] takes IPv4 too, whatever net.ipv6.bindv6only says (as libuv's uv_tcp_bind does).
+  if ((v6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) ||
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
       ::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 ||
       ::listen(fd, backlog) != 0) {
     const int error = errno;
@@ -88,9 +91,11 @@ void Acceptor::onHandleClosed(uv_handle_t* handle) noexcept {
 void Acceptor::onReadable(uv_poll_t* poll, int status, int /*events*/) noexcept {
   auto* self = static_cast<Acceptor*>(poll->data);
   if (status < 0) {
-    static LogThrottle throttle;
-    throttle.log(LogLevel::kWarn, self->component_,
-                 std::string("polling a listening socket: ") + uv_strerror(status));
+    // libuv has stopped the handle: poll again after the pause.
+    self->warnings_.log(LogLevel::kWarn, self->component_,
+                        std::string("polling a listening socket: ") + uv_strerror(status) +
+                            "; accepting again in " + std::to_string(kPauseMs) + " ms");
+    self->pause();
     return;
   }
   self->acceptWaiting();
@@ -110,32 +115,43 @@ void Acceptor::acceptWaiting() noexcept {
       case EWOULDBLOCK:
 #endif
         return;
+      // That one connection's trouble (accept(2): the network errors already pending on the new
+      // socket are passed up, to be treated like EAGAIN by retrying; a firewall or LSM refusal):
+      // the next one is taken.
       case EINTR:
-      case ECONNABORTED:  // gone before it was accepted
+      case ECONNABORTED:
       case EPROTO:
+      case EPERM:
+      case ENETDOWN:
+      case ENOPROTOOPT:
+      case EHOSTDOWN:
+      case ENONET:
+      case EHOSTUNREACH:
+      case EOPNOTSUPP:
+      case ENETUNREACH:
+      case ETIMEDOUT:
         continue;
       case EMFILE:
       case ENFILE:
         warnOutOfFileDescriptors(error == ENFILE);
         pause();
         return;
-      default: {
-        // ENOBUFS, ENOMEM (the kernel's memory for sockets): waiting is all that can help.
-        static LogThrottle throttle;
-        throttle.log(LogLevel::kWarn, component_,
-                     std::string("accepting a connection: ") + std::strerror(error) +
-                         "; accepting again in " + std::to_string(kPauseMs) + " ms");
+      default:
+        // ENOBUFS, ENOMEM (the kernel's memory for sockets): waiting is all that can help; and
+        // anything unforeseen, so that it cannot spin.
+        warnings_.log(LogLevel::kWarn, component_,
+                      std::string("accepting a connection: ") + std::strerror(error) +
+                          "; accepting again in " + std::to_string(kPauseMs) + " ms");
         pause();
         return;
-      }
     }
   }
 }
 
 void Acceptor::pause() noexcept {
-  if (timer_open_ && uv_poll_stop(&poll_) == 0) {
-    uv_timer_start(&pause_timer_, &Acceptor::onPauseOver, kPauseMs, 0);
-  }
+  if (!open_ || !timer_open_) return;
+  uv_poll_stop(&poll_);
+  uv_timer_start(&pause_timer_, &Acceptor::onPauseOver, kPauseMs, 0);
 }
 
 void Acceptor::onPauseOver(uv_timer_t* timer) noexcept {

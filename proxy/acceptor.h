@@ -6,12 +6,14 @@
 #include <functional>
 #include <string>
 
+#include "exporter/log.h"
+
 struct sockaddr_storage;
 
 namespace tracecar::proxy {
 
-// A socket bound to address (IPv4 or IPv6, with SO_REUSEADDR), listening with backlog,
-// non-blocking and close-on-exec, for an Acceptor; a negative errno on failure.
+// A socket bound to address (IPv4 or IPv6, with SO_REUSEADDR; [::] takes IPv4 too), listening
+// with backlog, non-blocking and close-on-exec, for an Acceptor; a negative errno on failure.
 int listenOn(const sockaddr_storage& address, int backlog) noexcept;
 
 // Accepts the connections of one listening socket on a loop, by itself (a poll handle and
@@ -19,9 +21,11 @@ int listenOn(const sockaddr_storage& address, int backlog) noexcept;
 // and closes every waiting connection with a descriptor it keeps in reserve; once another
 // thread has taken that descriptor, it calls back with EMFILE in a loop that does not end until
 // a descriptor is free, which nothing on the stuck loop can make happen. Here, accept failing
-// for want of descriptors (or of the kernel's memory) pauses accepting for kPauseMs instead:
-// the waiting connections stay in the backlog and are taken once the connections being served
-// have given descriptors back. Warnings are throttled (LogThrottle).
+// for want of descriptors (or of the kernel's memory, or for a reason not foreseen) pauses
+// accepting for kPauseMs instead: the waiting connections stay in the backlog and are taken once
+// the connections being served have given descriptors back. An error of the one connection
+// being accepted (accept(2)'s network errors, a refusal by a firewall rule) skips it. Warnings
+// are throttled (LogThrottle).
 class Acceptor {
  public:
   static constexpr uint64_t kPauseMs = 100;
@@ -62,6 +66,7 @@ class Acceptor {
   Accepted accepted_;
   std::string component_;
   std::function<void()> closed_;
+  LogThrottle warnings_;  // accept and poll errors other than the descriptor limit's
 };
 
 }  // namespace tracecar::proxy

@@ -57,6 +57,11 @@ UpstreamFailure connectFailureOf(int uv_status) noexcept {
   }
 }
 
+UpstreamFailure resolveFailureOf(int uv_status) noexcept {
+  if (uv_status == UV_EMFILE || uv_status == UV_ENFILE) return connectFailureOf(uv_status);
+  return UpstreamFailure::kResolveFailed;
+}
+
 LocalReplyReason localReplyReasonOf(UpstreamFailure failure) noexcept {
   switch (failure) {
     case UpstreamFailure::kConnectionRefused: return LocalReplyReason::kUpstreamRefused;

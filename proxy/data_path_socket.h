@@ -38,15 +38,6 @@ class DataPathSocketCallbacks {
   virtual void onSocketTlsHandshake(DataPathSocket& /*socket*/) noexcept {}
 };
 
-// A TCP connection on a worker's loop with a write queue that never blocks: write() tries the
-// socket first and queues what it would not take. Writes that wait count in the worker's
-// buffered-bytes gauge; the high-water mark is the producer's signal to stop reading its own
-// peer (overHighWater()), onSocketWritable the signal to resume. While the worker has a write
-// batch open (during a read callback), writes are gathered and sent together when it ends.
-//
-// With startTls, a TLS session sits between the connection and its owner: onSocketData gets
-// plaintext, write() takes plaintext, shutdownWrite() and closeAfterFlush() send close_notify
-// first, and the write queue and its high-water mark count ciphertext.
 // Where a new downstream connection comes from: a descriptor accept4 returned (the data path's
 // listeners accept by themselves, ListenerSocket), or a libuv listening stream with a
 // connection waiting (uv_accept takes it).
@@ -61,6 +52,15 @@ struct AcceptSource {
   int fd = -1;
 };
 
+// A TCP connection on a worker's loop with a write queue that never blocks: write() tries the
+// socket first and queues what it would not take. Writes that wait count in the worker's
+// buffered-bytes gauge; the high-water mark is the producer's signal to stop reading its own
+// peer (overHighWater()), onSocketWritable the signal to resume. While the worker has a write
+// batch open (during a read callback), writes are gathered and sent together when it ends.
+//
+// With startTls, a TLS session sits between the connection and its owner: onSocketData gets
+// plaintext, write() takes plaintext, shutdownWrite() and closeAfterFlush() send close_notify
+// first, and the write queue and its high-water mark count ciphertext.
 class DataPathSocket final : private Tickable, private BatchFlushable {
  public:
   DataPathSocket(WorkerContext& context, DataPathSocketCallbacks& callbacks) noexcept;

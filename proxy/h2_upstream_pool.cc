@@ -109,7 +109,7 @@ void H2UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status,
     return;
   }
   if (status < 0) {
-    self->fail(UpstreamFailure::kResolveFailed, false);
+    self->fail(resolveFailureOf(status), false);
     return;
   }
   try {

@@ -53,9 +53,10 @@ void UpstreamConnection::start(UpstreamConnectionCallbacks& client) noexcept {
     return;
   }
   dns_req_.data = this;
-  if (http::resolveTcp(context_.loop(), &dns_req_, &UpstreamConnection::onResolved, target_.host,
-                       target_.port) < 0) {
-    pendingFail(UpstreamFailure::kResolveFailed);
+  if (const int rc = http::resolveTcp(context_.loop(), &dns_req_, &UpstreamConnection::onResolved,
+                                      target_.host, target_.port);
+      rc < 0) {
+    pendingFail(resolveFailureOf(rc));
     return;
   }
   dns_pending_ = true;
@@ -70,7 +71,7 @@ void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status, addrinfo*
     return;
   }
   if (status < 0) {
-    self->fail(UpstreamFailure::kResolveFailed);
+    self->fail(resolveFailureOf(status));
     return;
   }
   try {

@@ -29,5 +29,8 @@ enum class UpstreamFailure : uint8_t {
 // The failure a connect attempt's libuv status (negative errno) stands for; out of file
 // descriptors, also the process's throttled warning (warnOutOfFileDescriptors).
 UpstreamFailure connectFailureOf(int uv_status) noexcept;
+// The same for a name lookup's status: resolve_failed, unless the lookup itself had no
+// descriptor (getaddrinfo opens files and sockets).
+UpstreamFailure resolveFailureOf(int uv_status) noexcept;
 
 }  // namespace tracecar::proxy

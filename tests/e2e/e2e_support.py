@@ -160,10 +160,12 @@ class Harness:
         return p.printed_port(), record
 
     def tracecar(self, name, app_port, args=(), env=None, collector_port=None, wrap=()):
-        """wrap: a command tracecar's command line is appended to (it must exec it)."""
+        """app_port: the app's port on 127.0.0.1, or "host:port". wrap: a command tracecar's
+        command line is appended to (it must exec it)."""
         ready = os.path.join(self.dir, name + ".ready")
+        app = app_port if isinstance(app_port, str) else "127.0.0.1:%d" % app_port
         argv = list(wrap) + [self.tracecar_binary, "run", "--inbound", "127.0.0.1:0", "--outbound",
-                "127.0.0.1:0", "--admin", "127.0.0.1:0", "--app", "127.0.0.1:%d" % app_port,
+                "127.0.0.1:0", "--admin", "127.0.0.1:0", "--app", app,
                 "--workers", "2", "--ready-file", ready] + list(args)
         full_env = {"OTEL_SERVICE_NAME": name, "OTEL_BSP_SCHEDULE_DELAY": "100"}
         if collector_port is not None:

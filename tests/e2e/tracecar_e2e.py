@@ -534,7 +534,9 @@ def file_descriptor_limit(h):
           "the limit in the log: %s" % raised.process.stderr())
 
     limit = 64
-    tc = h.tracecar("capped", origin, ROUTES, collector_port=collector,
+    # The app by name: each upstream connection is looked up first, and at the limit the lookup
+    # fails for want of a descriptor too, which is the same 503 (not a name that did not resolve).
+    tc = h.tracecar("capped", "localhost:%d" % origin, ROUTES, collector_port=collector,
                     wrap=[prlimit, "--nofile=%d:%d" % (limit, limit), "--"])
     # The exporter's connection first, while descriptors are left for it.
     check(h.status_of(tc.url("/status/200")) == 200, "a request before the limit")

@@ -483,6 +483,11 @@ TEST(ErrorTypeTest, ConnectErrorsAreNamedForWhatFailed) {
     EXPECT_EQ(localReplyReasonOf(c.failure), c.reason) << uv_err_name(c.uv_status);
   }
   EXPECT_EQ(localReplyReasonName(LocalReplyReason::kFileDescriptors), "file_descriptors");
+  // A name lookup: only the descriptor limit is told apart from a name that did not resolve.
+  EXPECT_EQ(resolveFailureOf(UV_EMFILE), UpstreamFailure::kFileDescriptors);
+  EXPECT_EQ(resolveFailureOf(UV_ENFILE), UpstreamFailure::kFileDescriptors);
+  EXPECT_EQ(resolveFailureOf(UV_EAI_NONAME), UpstreamFailure::kResolveFailed);
+  EXPECT_EQ(resolveFailureOf(UV_EAI_AGAIN), UpstreamFailure::kResolveFailed);
 }
 
 // ---- gRPC ------------------------------------------------------------------------------------
