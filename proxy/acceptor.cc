@@ -32,6 +32,16 @@ int listenOn(const sockaddr_storage& address, int backlog) noexcept {
   return fd;
 }
 
+uint16_t boundPort(int fd) noexcept {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0) return 0;
+  if (storage.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+}
+
 int Acceptor::start(uv_loop_t* loop, int fd, Accepted accepted, std::string component,
                     std::function<void()> closed) noexcept {
   if (open_ || handles_open_ > 0) {

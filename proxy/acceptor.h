@@ -15,6 +15,8 @@ namespace tracecar::proxy {
 // A socket bound to address (IPv4 or IPv6, with SO_REUSEADDR; [::] takes IPv4 too), listening
 // with backlog, non-blocking and close-on-exec, for an Acceptor; a negative errno on failure.
 int listenOn(const sockaddr_storage& address, int backlog) noexcept;
+// The port a socket is bound to; 0 on error.
+uint16_t boundPort(int fd) noexcept;
 
 // Accepts the connections of one listening socket on a loop, by itself (a poll handle and
 // accept4, not uv_listen), for the case of running out of file descriptors. libuv then accepts

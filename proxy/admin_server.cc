@@ -418,13 +418,7 @@ absl::Status AdminServer::start() {
     stopping_ = true;
     return absl::UnavailableError("admin listener " + where + ": " + uvError(fd));
   }
-  sockaddr_storage bound{};
-  socklen_t bound_length = sizeof bound;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0) {
-    port_ = bound.ss_family == AF_INET6
-                ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
-                : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
-  }
+  port_ = boundPort(fd);
   ++open_handles_;  // the listener's, until its handles have closed
   if (const int rc = listener_.start(
           loop_, fd, [this](int accepted) { onConnection(accepted); }, std::string(kComponent),

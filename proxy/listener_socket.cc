@@ -85,16 +85,6 @@ absl::StatusOr<int> openListenSocket(const DataPathAddress& address, int backlog
   return fd;
 }
 
-uint16_t boundPort(int fd) noexcept {
-  sockaddr_storage storage{};
-  socklen_t length = sizeof storage;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0) return 0;
-  if (storage.ss_family == AF_INET6) {
-    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
-  }
-  return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
-}
-
 int ListenerSocket::start(int fd) noexcept {
   return acceptor_.start(
       context_.loop(), fd,

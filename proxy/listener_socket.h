@@ -25,8 +25,6 @@ namespace tracecar::proxy {
 // an address in use is an error (EADDRINUSE). Listening at once is what makes this process's own
 // earlier listeners count.
 absl::StatusOr<int> openListenSocket(const DataPathAddress& address, int backlog, bool first);
-// The port a socket is bound to; 0 on error.
-uint16_t boundPort(int fd) noexcept;
 
 // One worker's listening socket of one listener: accepts connections (Acceptor, which pauses
 // while file descriptors run out) into DownstreamSessions.
