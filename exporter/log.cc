@@ -105,9 +105,7 @@ std::optional<uint64_t> LogThrottle::admit(Clock::time_point now) noexcept {
 
 std::string LogThrottle::heldBackNote(uint64_t held_back) {
   if (held_back == 0) return {};
-  return " (" + std::to_string(held_back) +
-         " more like it held back" +
-         " since the last one)";
+  return " (" + std::to_string(held_back) + " more like it held back since the last one)";
 }
 
 bool LogThrottle::log(LogLevel level, std::string_view component,

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -33,8 +34,8 @@ FileDescriptorLimit raiseFileDescriptorLimit() noexcept {
     return result;
   }
   result.before = result.soft = limit.rlim_cur;
-  rlim_t wanted = limit.rlim_max;
-  if (wanted == RLIM_INFINITY || wanted > kernelCeiling()) wanted = kernelCeiling();
+  // RLIM_INFINITY is the largest rlim_t: the kernel's ceiling then applies.
+  const rlim_t wanted = std::min(limit.rlim_max, kernelCeiling());
   if (limit.rlim_cur != RLIM_INFINITY && wanted > limit.rlim_cur) {
     limit.rlim_cur = wanted;
     if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
