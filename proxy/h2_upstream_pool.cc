@@ -81,9 +81,11 @@ void H2UpstreamConnection::start(H2UpstreamStream& first) noexcept {
     return;
   }
   dns_req_.data = this;
-  if (http::resolveTcp(context_.loop(), &dns_req_, &H2UpstreamConnection::onResolved,
-                       target_.host, target_.port) < 0) {
-    pending_failure_ = UpstreamFailure::kResolveFailed;
+  if (const int rc = http::resolveTcp(context_.loop(), &dns_req_,
+                                      &H2UpstreamConnection::onResolved, target_.host,
+                                      target_.port);
+      rc < 0) {
+    pending_failure_ = resolveFailureOf(rc);
     state_ = State::kClosing;
     context_.post(*this);
     return;

@@ -2,7 +2,8 @@
 collector, curl, and OTLP payloads decoded by protoc against the official schema.
 
 Every process a Harness starts runs in its own session and is killed (SIGTERM, then SIGKILL)
-when the harness closes, whatever happened in the test.
+when the harness closes, whatever happened in the test. It is also killed when the harness
+itself dies without closing (ctest's timeout kills it), through setpriv's parent-death signal.
 """
 
 import argparse
@@ -55,13 +56,20 @@ def closed_port():
     return port
 
 
+def die_with_parent():
+    """A prefix for a command line that makes the command killed (SIGKILL) when the process
+    that started it dies; empty where setpriv (util-linux) is missing."""
+    return ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+
+
 class Process:
     def __init__(self, name, argv, env, directory):
         self.name = name
         self.stdout_path = os.path.join(directory, name + ".out")
         self.stderr_path = os.path.join(directory, name + ".err")
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.popen = subprocess.Popen(argv, stdout=out, stderr=err, env=env,
+            self.popen = subprocess.Popen(die_with_parent() + list(argv), stdout=out,
+                                          stderr=err, env=env,
                                           stdin=subprocess.DEVNULL, start_new_session=True)
 
     def stdout(self):

@@ -151,7 +151,9 @@ class Pods:
         argv = ["ip", "netns", "exec", ns, self.probe, "serve"] + specs
         if own:
             argv += ["--own", own]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Killed with this script if it dies without cleaning up (ctest's timeout).
+        proc = subprocess.Popen(["setpriv", "--pdeathsig", "KILL", "--"] + argv,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.servers.append(proc)
         ready, _, _ = select.select([proc.stdout], [], [], STEP_TIMEOUT)
         line = proc.stdout.readline() if ready else ""

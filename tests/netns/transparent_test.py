@@ -49,12 +49,16 @@ class TransparentPods(netns_test.Pods):
     def start(self, ns, argv, uid=None, ready="READY", env=None, log=None):
         prefix = ["ip", "netns", "exec", ns]
         if uid is not None:
-            prefix += ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"]
+            # A change of user clears the parent-death signal: set it again after.
+            prefix += ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups",
+                       "--pdeathsig", "KILL"]
         if env:
             prefix += ["env"] + ["%s=%s" % item for item in sorted(env.items())]
         # A log file rather than a pipe nobody reads for a process that talks a lot.
         err = open(log, "w") if log else subprocess.PIPE
-        proc = subprocess.Popen(prefix + argv, stdout=subprocess.PIPE, stderr=err, text=True)
+        # Killed with this script if it dies without cleaning up (ctest's timeout).
+        proc = subprocess.Popen(["setpriv", "--pdeathsig", "KILL", "--"] + prefix + argv,
+                                stdout=subprocess.PIPE, stderr=err, text=True)
         if log:
             err.close()
         self.servers.append(proc)
